@@ -1,0 +1,54 @@
+// out = a ∘ b elementwise with NumPy broadcasting. OP selects ∘ (codes in src/ops/binary.ts).
+// SAME = 1 when a, b and out share one shape: the index arithmetic is skipped (the common case).
+// Otherwise each output index is decomposed over out's dims and re-composed with a's and b's
+// broadcast strides (stride 0 on broadcast dims).
+#include "common.wgsl"
+
+override OP: u32 = 0u;
+override SAME: u32 = 0u;
+const WG: u32 = 256u;
+
+struct Params { n: u32, rank: u32, out_dims: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> u: Params;
+
+fn op(x: f32, z: f32) -> f32 {
+  switch OP {
+    case 0u: { return x + z; }
+    case 1u: { return x - z; }
+    case 2u: { return x * z; }
+    case 3u: { return x / z; }
+    case 4u: { if (x != x || z != z) { return x + z; } return max(x, z); }  // NaN propagates
+    case 5u: { if (x != x || z != z) { return x + z; } return min(x, z); }
+    case 6u: { return select(0.0, 1.0, x < z); }
+    case 7u: { return select(0.0, 1.0, x <= z); }
+    case 8u: { return select(0.0, 1.0, x > z); }
+    case 9u: { return select(0.0, 1.0, x >= z); }
+    case 10u: { return select(0.0, 1.0, x == z); }
+    case 11u: { return select(0.0, 1.0, x != z); }
+    default: { return x; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg, WG);
+  if (i >= u.n) { return; }
+  if (SAME == 1u) {
+    y[i] = op(a[i], b[i]);
+    return;
+  }
+  var rem = i;
+  var ia = 0u;
+  var ib = 0u;
+  for (var d = i32(u.rank) - 1; d >= 0; d--) {
+    let size = dim(u.out_dims, u32(d));
+    let c = rem % size;
+    rem = rem / size;
+    ia += c * dim(u.sa, u32(d));
+    ib += c * dim(u.sb, u32(d));
+  }
+  y[i] = op(a[ia], b[ib]);
+}

@@ -1,0 +1,84 @@
+// The float64 reference backend: plain loops, the oracle every GPU kernel is tested against.
+// Float tensors live in Float64Array, int32 tensors in Int32Array. Each kernel's loop is its `cpu`
+// field (in src/ops), so this file only owns memory and bookkeeping.
+import type { DType } from '../../dtype.js';
+import { fail } from '../../errors.js';
+import type { Backend, HostArray, MemoryInfo, RunRequest, Storage, TraceEntry } from '../interface.js';
+
+export class CpuStorage implements Storage {
+  refs = 0;
+  constructor(
+    readonly backend: CpuBackend,
+    readonly data: Float64Array | Int32Array,
+    readonly dtype: DType,
+  ) {}
+  get numel(): number {
+    return this.data.length;
+  }
+}
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu' as const;
+  readonly description = 'cpu (float64 reference loops)';
+  readonly maxElements = 2 ** 31 - 1;
+  private live = 0;
+  private liveBytes = 0;
+  private dispatches = 0;
+  private trace: TraceEntry[] | null = null;
+
+  alloc(numel: number, dtype: DType): CpuStorage {
+    this.live++;
+    this.liveBytes += numel * (dtype === 'int32' ? 4 : 8);
+    return new CpuStorage(this, dtype === 'int32' ? new Int32Array(numel) : new Float64Array(numel), dtype);
+  }
+
+  upload(data: ArrayLike<number>, dtype: DType): CpuStorage {
+    const s = this.alloc(data.length, dtype);
+    s.data.set(data as ArrayLike<number>);
+    return s;
+  }
+
+  async read(s: Storage): Promise<HostArray> {
+    return this.own(s).data.slice();
+  }
+
+  /** Synchronous read, for float64 oracles and gradcheck. */
+  readSync(s: Storage): Float64Array | Int32Array {
+    return this.own(s).data;
+  }
+
+  release(s: Storage): void {
+    const c = this.own(s);
+    this.live--;
+    this.liveBytes -= c.numel * (c.dtype === 'int32' ? 4 : 8);
+  }
+
+  run<P>(req: RunRequest<P>): void {
+    this.dispatches++;
+    const ins = req.inputs.map((s) => this.own(s).data);
+    const outs = req.outputs.map((s) => this.own(s).data);
+    req.kernel.cpu(ins, outs, req.params);
+    this.trace?.push({ kernel: req.kernel.label?.(req.params) ?? req.kernel.name, shader: req.kernel.gpu.shader, workgroups: [0, 0, 0], shapes: req.shapes.map((s) => [...s]) });
+  }
+
+  flush(): void {}
+
+  memory(): MemoryInfo {
+    return { liveBuffers: this.live, liveBytes: this.liveBytes, pooledBytes: 0, dispatches: this.dispatches, submits: 0 };
+  }
+
+  startTrace(): void {
+    this.trace = [];
+  }
+
+  async stopTrace(): Promise<TraceEntry[]> {
+    const t = this.trace ?? [];
+    this.trace = null;
+    return t;
+  }
+
+  private own(s: Storage): CpuStorage {
+    if (!(s instanceof CpuStorage) || s.backend !== this) fail('cpu', 'storage belongs to another backend');
+    return s;
+  }
+}

@@ -1,0 +1,99 @@
+// The one interface both backends implement. Ops talk to a backend only through this: they allocate
+// storages and run named kernels (`KernelDef`), each of which carries its float64 cpu loop and its
+// WGSL binding side by side (see src/ops/*). The backend knows no model and no op by name.
+import type { DType } from '../dtype.js';
+
+/** Host-side arrays: float tensors are Float64Array on the cpu backend, Float32Array when read back from the GPU. */
+export type HostArray = Float64Array | Float32Array | Int32Array;
+
+/** A backend-owned block of memory holding `numel` elements of `dtype`. Refcounted by tensors. */
+export interface Storage {
+  readonly backend: Backend;
+  readonly numel: number;
+  readonly dtype: DType;
+  /** Number of tensors sharing it (reshape views share storages). Released at 0. */
+  refs: number;
+}
+
+/** One uniform field: a u32, i32 or f32 scalar, or a `dims` array (up to 8 u32, 16-byte aligned). */
+export type UniformField = ['u32' | 'i32' | 'f32', number] | ['dims', readonly number[]];
+
+export interface GpuBinding<P> {
+  /** WGSL file in kernels/ (without .wgsl). */
+  shader: string;
+  /** Entry point; `main` by default. */
+  entry?: string;
+  /** Pipeline-overridable constants: one cached pipeline per distinct set (tile sizes, op codes). */
+  constants?: (p: P) => Record<string, number>;
+  /** The `Params` uniform struct, in declaration order. */
+  uniforms: (p: P) => UniformField[];
+  /** Number of workgroups in x, y, z. */
+  workgroups: (p: P) => [number, number, number];
+}
+
+/**
+ * A kernel: a float64 reference loop (`cpu`) and a WGSL binding (`gpu`). Inputs bind first
+ * (read-only storage), then outputs (read_write), then the uniform struct.
+ */
+export interface KernelDef<P> {
+  name: string;
+  /** Trace label for one call (e.g. `unary:exp`); `name` by default. */
+  label?: (p: P) => string;
+  cpu: (inputs: HostArray[], outputs: HostArray[], p: P) => void;
+  gpu: GpuBinding<P>;
+}
+
+export function defineKernel<P>(k: KernelDef<P>): KernelDef<P> {
+  return k;
+}
+
+export interface RunRequest<P> {
+  kernel: KernelDef<P>;
+  inputs: Storage[];
+  outputs: Storage[];
+  params: P;
+  /** Shapes of the inputs, for traces. */
+  shapes: readonly (readonly number[])[];
+}
+
+export interface MemoryInfo {
+  /** Storages alive (allocated and not released). */
+  liveBuffers: number;
+  /** Bytes held by live storages. */
+  liveBytes: number;
+  /** Bytes held in the reuse pool (allocated on the device, free for reuse). */
+  pooledBytes: number;
+  /** Kernel dispatches since the backend was created. */
+  dispatches: number;
+  /** Command-buffer submissions since the backend was created (webgpu). */
+  submits: number;
+}
+
+export interface TraceEntry {
+  kernel: string;
+  shader: string;
+  workgroups: [number, number, number];
+  shapes: number[][];
+  /** GPU time in milliseconds, where the adapter has `timestamp-query`. */
+  gpuMs?: number;
+}
+
+export interface Backend {
+  readonly name: 'webgpu' | 'cpu';
+  /** Describes the device: e.g. "llvmpipe (LLVM 19.1.7, 256 bits) via vulkan". */
+  readonly description: string;
+  /** Largest number of elements one storage may hold. */
+  readonly maxElements: number;
+  alloc(numel: number, dtype: DType): Storage;
+  upload(data: ArrayLike<number>, dtype: DType): Storage;
+  read(s: Storage): Promise<HostArray>;
+  /** Returns the storage's memory to the pool. Called when `refs` reaches 0. */
+  release(s: Storage): void;
+  run<P>(req: RunRequest<P>): void;
+  /** Submits pending work (no-op on cpu). */
+  flush(): void;
+  memory(): MemoryInfo;
+  /** Starts recording a trace; `stopTrace` resolves with GPU times once the work completes. */
+  startTrace(): void;
+  stopTrace(): Promise<TraceEntry[]>;
+}

@@ -1,0 +1,64 @@
+// WGSL loading: files under kernels/ by name, `#include "x.wgsl"` pasted in once, and a pipeline
+// cache keyed by shader + entry point + pipeline-overridable constants (tile sizes, op codes).
+// Shapes travel as uniforms, so one pipeline serves every shape.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fail } from '../../errors.js';
+
+/** The package's kernels/ folder (works from src/ under tsx/vitest and from dist/). */
+export const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'kernels');
+
+const sources = new Map<string, string>();
+
+/** The WGSL of `kernels/<name>.wgsl` with its includes resolved. */
+export function wgslSource(name: string): string {
+  let src = sources.get(name);
+  if (src === undefined) {
+    src = expand(name, new Set());
+    sources.set(name, src);
+  }
+  return src;
+}
+
+function expand(name: string, seen: Set<string>): string {
+  const file = join(KERNEL_DIR, name.endsWith('.wgsl') ? name : `${name}.wgsl`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    fail('kernels', `no WGSL file ${file} (kernel '${name}')`);
+  }
+  seen.add(name);
+  return text.replace(/^#include "([\w./-]+)"\s*$/gm, (_m, inc: string) => {
+    const key = inc.replace(/\.wgsl$/, '');
+    if (seen.has(key)) return '';
+    return expand(key, seen);
+  });
+}
+
+export class PipelineCache {
+  private modules = new Map<string, GPUShaderModule>();
+  private pipelines = new Map<string, GPUComputePipeline>();
+  constructor(private readonly device: GPUDevice) {}
+
+  get size(): number {
+    return this.pipelines.size;
+  }
+
+  get(shader: string, entry: string, constants: Record<string, number>): GPUComputePipeline {
+    const ckeys = Object.keys(constants).sort();
+    const key = `${shader}:${entry}:${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      let module = this.modules.get(shader);
+      if (!module) {
+        module = this.device.createShaderModule({ code: wgslSource(shader), label: shader });
+        this.modules.set(shader, module);
+      }
+      p = this.device.createComputePipeline({ layout: 'auto', label: key, compute: { module, entryPoint: entry, constants } });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+}

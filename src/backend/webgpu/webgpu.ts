@@ -1,0 +1,302 @@
+// The WebGPU backend (Dawn's Node bindings). Owns the device, the buffer pools, the pipeline cache
+// and the open command encoder: `run` appends one compute pass to the open encoder; nothing is
+// submitted until someone reads (`read`), uploads, calls `flush`, or the batch fills.
+import { create, globals } from 'webgpu';
+import type { DType } from '../../dtype.js';
+import { fail, MoragradError } from '../../errors.js';
+import type { Backend, HostArray, MemoryInfo, RunRequest, Storage, TraceEntry, UniformField } from '../interface.js';
+import { BufferPool } from './pool.js';
+import { PipelineCache } from './shaders.js';
+
+const G = globals as unknown as { GPUBufferUsage: GPUBufferUsageFlags & Record<string, number>; GPUMapMode: Record<string, number> };
+const U = G.GPUBufferUsage as unknown as Record<'STORAGE' | 'COPY_SRC' | 'COPY_DST' | 'MAP_READ' | 'UNIFORM' | 'QUERY_RESOLVE', number>;
+const MAP_READ = G.GPUMapMode.READ;
+
+/** Dispatches recorded before the encoder is submitted on its own. */
+const MAX_BATCH = 256;
+/** Bytes reserved per dispatch in the uniform arena (max Params struct size). */
+const UNIFORM_SLOT = 256;
+
+export class GpuStorage implements Storage {
+  refs = 0;
+  constructor(
+    readonly backend: WebGpuBackend,
+    readonly buffer: GPUBuffer,
+    readonly numel: number,
+    readonly dtype: DType,
+  ) {}
+}
+
+export interface WebGpuOptions {
+  /** Extra Dawn toggles for `create()`. */
+  dawnFlags?: string[];
+}
+
+export class WebGpuBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  readonly maxElements: number;
+  private pool: BufferPool;
+  private stagingPool: BufferPool;
+  private pipelines: PipelineCache;
+  private encoder: GPUCommandEncoder | null = null;
+  private pending = 0;
+  private uniformData: ArrayBuffer;
+  private uniformView: DataView;
+  private uniformGpu: GPUBuffer;
+  private readonly slot: number;
+  private live = 0;
+  private liveBytes = 0;
+  private dispatches = 0;
+  private submits = 0;
+  private deviceError: string | null = null;
+  // tracing
+  private trace: TraceEntry[] | null = null;
+  private batchTrace: TraceEntry[] = [];
+  private querySet: GPUQuerySet | null = null;
+  private timingReads: Promise<void>[] = [];
+  readonly hasTimestamps: boolean;
+
+  private constructor(
+    /** Dawn's instance and adapter: held so they are not garbage-collected under the device. */
+    private readonly gpu: GPU,
+    private readonly adapter: GPUAdapter,
+    readonly device: GPUDevice,
+    readonly adapterInfo: GPUAdapterInfo,
+    readonly description: string,
+  ) {
+    this.maxElements = Math.floor(device.limits.maxStorageBufferBindingSize / 4);
+    this.pool = new BufferPool(device, U.STORAGE | U.COPY_SRC | U.COPY_DST, 'tensor');
+    this.stagingPool = new BufferPool(device, U.MAP_READ | U.COPY_DST, 'staging');
+    this.pipelines = new PipelineCache(device);
+    this.slot = Math.max(UNIFORM_SLOT, device.limits.minUniformBufferOffsetAlignment);
+    this.uniformData = new ArrayBuffer(this.slot * MAX_BATCH);
+    this.uniformView = new DataView(this.uniformData);
+    this.uniformGpu = device.createBuffer({ size: this.slot * MAX_BATCH, usage: U.UNIFORM | U.COPY_DST, label: 'uniform-arena' });
+    this.hasTimestamps = device.features.has('timestamp-query');
+    device.addEventListener('uncapturederror', (ev) => {
+      const msg = (ev as GPUUncapturedErrorEvent).error.message;
+      this.deviceError ??= msg;
+      console.error(`moragrad: WebGPU error: ${msg}`);
+    });
+  }
+
+  static async create(opts: WebGpuOptions = {}): Promise<WebGpuBackend> {
+    const gpu = create(['enable-dawn-features=allow_unsafe_apis', ...(opts.dawnFlags ?? [])]);
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) {
+      throw new MoragradError(
+        'init',
+        'no WebGPU adapter found. Install a Vulkan driver: on Debian/Ubuntu run `bash scripts/setup.sh` as root ' +
+          "(it installs Mesa's lavapipe >= 23; on Debian 12 from bookworm-backports), or use mg.init({ backend: 'cpu' }).",
+      );
+    }
+    const info = adapter.info;
+    // lavapipe (llvmpipe) reads LP_NUM_THREADS when the device is created; its default acts like one
+    // thread. bench/ measured 4 threads fastest on 2 cores; the user's own setting always wins.
+    if (/llvmpipe|lavapipe/i.test(`${info.description} ${info.device}`) && process.env.LP_NUM_THREADS === undefined) {
+      process.env.LP_NUM_THREADS = '4';
+    }
+    const wanted: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
+    const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+    const L = adapter.limits;
+    const device = await adapter.requestDevice({
+      requiredFeatures,
+      requiredLimits: {
+        maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,
+        maxBufferSize: L.maxBufferSize,
+        maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: L.maxComputeWorkgroupSizeX,
+        maxComputeWorkgroupSizeY: L.maxComputeWorkgroupSizeY,
+        maxStorageBuffersPerShaderStage: L.maxStorageBuffersPerShaderStage,
+      },
+    });
+    const desc = `${info.description || info.device || info.vendor} (${info.vendor}, ${info.architecture}) via WebGPU/Dawn`;
+    return new WebGpuBackend(gpu, adapter, device, info, desc);
+  }
+
+  // ---- memory -----------------------------------------------------------------------------------
+
+  alloc(numel: number, dtype: DType): GpuStorage {
+    if (numel > this.maxElements) {
+      fail('alloc', `${numel} elements (${numel * 4} bytes) exceed the device's maxStorageBufferBindingSize of ${this.maxElements * 4} bytes; split the tensor`);
+    }
+    const buffer = this.pool.acquire(Math.max(numel, 1) * 4);
+    this.live++;
+    this.liveBytes += buffer.size;
+    return new GpuStorage(this, buffer, numel, dtype);
+  }
+
+  upload(data: ArrayLike<number>, dtype: DType): GpuStorage {
+    const s = this.alloc(data.length, dtype);
+    // queue.writeBuffer runs ahead of commands still in the open encoder, which may use this
+    // recycled buffer: submit them first.
+    this.flush();
+    const host = dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data);
+    if (host.byteLength > 0) this.device.queue.writeBuffer(s.buffer, 0, host);
+    return s;
+  }
+
+  release(s: Storage): void {
+    const g = this.own(s);
+    this.live--;
+    this.liveBytes -= g.buffer.size;
+    this.pool.releaseBuffer(g.buffer);
+  }
+
+  async read(s: Storage): Promise<HostArray> {
+    const g = this.own(s);
+    const bytes = Math.max(g.numel, 1) * 4;
+    const staging = this.stagingPool.acquire(bytes);
+    this.enc().copyBufferToBuffer(g.buffer, 0, staging, 0, bytes);
+    this.flush();
+    await staging.mapAsync(MAP_READ, 0, bytes);
+    const copy = staging.getMappedRange(0, bytes).slice(0);
+    staging.unmap();
+    this.stagingPool.releaseBuffer(staging);
+    this.throwIfDeviceError();
+    const out = g.dtype === 'int32' ? new Int32Array(copy) : new Float32Array(copy);
+    return out.subarray(0, g.numel);
+  }
+
+  memory(): MemoryInfo {
+    return { liveBuffers: this.live, liveBytes: this.liveBytes, pooledBytes: this.pool.pooledBytes, dispatches: this.dispatches, submits: this.submits };
+  }
+
+  /** Frees every pooled (unused) buffer. */
+  trim(): void {
+    this.flush();
+    this.pool.trim();
+  }
+
+  // ---- dispatch ---------------------------------------------------------------------------------
+
+  run<P>(req: RunRequest<P>): void {
+    const { kernel, params } = req;
+    const b = kernel.gpu;
+    const [x, y, z] = b.workgroups(params);
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxWg = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxWg || y > maxWg || z > maxWg) {
+      fail(kernel.name, `dispatch of [${x}, ${y}, ${z}] workgroups exceeds the device limit ${maxWg} per dimension (shapes ${req.shapes.map((s) => `[${s}]`).join(', ')})`);
+    }
+    const pipeline = this.pipelines.get(b.shader, b.entry ?? 'main', b.constants?.(params) ?? {});
+    const index = this.pending;
+    const offset = index * this.slot;
+    this.packUniforms(offset, b.uniforms(params), kernel.name);
+    const entries: GPUBindGroupEntry[] = [];
+    let binding = 0;
+    for (const s of [...req.inputs, ...req.outputs]) entries.push({ binding: binding++, resource: { buffer: this.own(s).buffer } });
+    entries.push({ binding: binding, resource: { buffer: this.uniformGpu, offset, size: this.slot } });
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+
+    const desc: GPUComputePassDescriptor = {};
+    if (this.trace) {
+      this.querySet ??= this.device.createQuerySet({ type: 'timestamp', count: MAX_BATCH * 2 });
+      if (this.hasTimestamps) desc.timestampWrites = { querySet: this.querySet, beginningOfPassWriteIndex: index * 2, endOfPassWriteIndex: index * 2 + 1 };
+      this.batchTrace.push({ kernel: kernel.label?.(params) ?? kernel.name, shader: b.shader, workgroups: [x, y, z], shapes: req.shapes.map((s) => [...s]) });
+    }
+    const pass = this.enc().beginComputePass(desc);
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    pass.end();
+    this.pending++;
+    this.dispatches++;
+    if (process.env.MORAGRAD_TRACE === '1' && !this.trace) {
+      console.error(`[moragrad] ${kernel.label?.(params) ?? kernel.name} (${b.shader}) wg=[${x},${y},${z}] shapes=${req.shapes.map((s) => `[${s}]`).join(' ')}`);
+    }
+    if (this.pending >= MAX_BATCH) this.flush();
+  }
+
+  flush(): void {
+    if (!this.encoder) return;
+    const enc = this.encoder;
+    if (this.pending > 0) this.device.queue.writeBuffer(this.uniformGpu, 0, this.uniformData, 0, this.pending * this.slot);
+    if (this.trace && this.batchTrace.length > 0) this.resolveTimings(enc);
+    this.device.queue.submit([enc.finish()]);
+    this.submits++;
+    this.encoder = null;
+    this.pending = 0;
+  }
+
+  private enc(): GPUCommandEncoder {
+    return (this.encoder ??= this.device.createCommandEncoder());
+  }
+
+  private packUniforms(offset: number, fields: UniformField[], op: string): void {
+    const v = this.uniformView;
+    let o = 0;
+    for (const f of fields) {
+      if (f[0] === 'dims') {
+        const dims = f[1];
+        if (dims.length > 8) fail(op, `at most 8 dimensions are supported by the kernels, got ${dims.length}`);
+        o = Math.ceil(o / 16) * 16;
+        for (let i = 0; i < 8; i++) v.setUint32(offset + o + i * 4, dims[i] ?? 0, true);
+        o += 32;
+      } else {
+        if (f[0] === 'f32') v.setFloat32(offset + o, f[1], true);
+        else if (f[0] === 'i32') v.setInt32(offset + o, f[1], true);
+        else v.setUint32(offset + o, f[1], true);
+        o += 4;
+      }
+      if (o > this.slot) fail(op, `uniform struct exceeds ${this.slot} bytes`);
+    }
+  }
+
+  // ---- tracing ----------------------------------------------------------------------------------
+
+  startTrace(): void {
+    this.flush();
+    this.trace = [];
+    this.batchTrace = [];
+  }
+
+  async stopTrace(): Promise<TraceEntry[]> {
+    this.flush();
+    await Promise.all(this.timingReads);
+    this.timingReads = [];
+    const t = this.trace ?? [];
+    this.trace = null;
+    this.querySet?.destroy();
+    this.querySet = null;
+    return t;
+  }
+
+  private resolveTimings(enc: GPUCommandEncoder): void {
+    const entries = this.batchTrace;
+    this.batchTrace = [];
+    this.trace!.push(...entries);
+    if (!this.hasTimestamps || !this.querySet) return;
+    const count = entries.length * 2;
+    const resolve = this.device.createBuffer({ size: count * 8, usage: U.QUERY_RESOLVE | U.COPY_SRC });
+    const readback = this.device.createBuffer({ size: count * 8, usage: U.MAP_READ | U.COPY_DST });
+    enc.resolveQuerySet(this.querySet, 0, count, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, readback, 0, count * 8);
+    this.timingReads.push(
+      (async () => {
+        await this.device.queue.onSubmittedWorkDone();
+        await readback.mapAsync(MAP_READ);
+        const t = new BigInt64Array(readback.getMappedRange());
+        entries.forEach((e, i) => (e.gpuMs = Number(t[2 * i + 1] - t[2 * i]) / 1e6));
+        readback.unmap();
+        readback.destroy();
+        resolve.destroy();
+      })(),
+    );
+  }
+
+  private throwIfDeviceError(): void {
+    if (this.deviceError) {
+      const e = this.deviceError;
+      this.deviceError = null;
+      throw new MoragradError('webgpu', `the device reported an error: ${e}`);
+    }
+  }
+
+  private own(s: Storage): GpuStorage {
+    if (!(s instanceof GpuStorage) || s.backend !== this) fail('webgpu', 'storage belongs to another backend');
+    if (s.refs < 0) fail('webgpu', 'storage used after release');
+    return s;
+  }
+}

@@ -1,0 +1,35 @@
+// moragrad: tensors on WebGPU with reverse-mode autograd.
+//
+//   import * as mg from 'moragrad';
+//   await mg.init();
+//   const x = mg.randn([64, 128], { seed: 1, requiresGrad: true });
+import './ops/methods.js';
+
+export { Tensor, type NestedArray } from './tensor.js';
+export type { DType } from './dtype.js';
+export { MoragradError } from './errors.js';
+export { noGrad, isGradEnabled } from './autograd.js';
+export {
+  init,
+  getBackend,
+  tidy,
+  keep,
+  memory,
+  profile,
+  setCheckFinite,
+  type InitOptions,
+  type BackendName,
+  type Memory,
+  type Profile,
+} from './runtime.js';
+export type { Backend, TraceEntry } from './backend/interface.js';
+export { tensor, zeros, ones, full, zerosLike, onesLike, fullLike, arange, rand, randn, clone, cast, to, type CreateOptions, type RandomOptions } from './ops/creation.js';
+export { manualSeed, HostRng } from './ops/random.js';
+export { neg, exp, log, sqrt, rsqrt, abs, relu, gelu, silu, sigmoid, tanh, pow } from './ops/unary.js';
+export { add, sub, mul, div, maximum, minimum, lt, le, gt, ge, eq, ne, where } from './ops/binary.js';
+export { sum, mean, max, argmax, sumTo } from './ops/reduce.js';
+export { softmax, logSoftmax } from './ops/softmax.js';
+export { matmul } from './ops/matmul.js';
+export { reshape, permute, transpose, expand, slice, concat, stack, gather, indexSelect } from './ops/shape.js';
+export { checkFinite } from './ops/finite.js';
+export * as testing from './testing/index.js';

@@ -1,0 +1,200 @@
+// Elementwise functions of two tensors with NumPy broadcasting: out = a ∘ b, and `where`.
+// One kernel (kernels/binary.wgsl) specialised per op; a number operand becomes a scalar tensor made by
+// the fill kernel, or for + - × ÷ folds into the unary affine kernel (one dispatch).
+import { record } from '../autograd.js';
+import { defineKernel } from '../backend/interface.js';
+import { fail, fmtShape } from '../errors.js';
+import { broadcastShapes, broadcastStrides, numel, sameShape, type Shape } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { run1 } from './apply.js';
+import { full } from './creation.js';
+import { grid1d } from './grid.js';
+import { sumTo } from './reduce.js';
+import { unary } from './unary.js';
+
+const OPS = {
+  add: [0, (x: number, z: number) => x + z],
+  sub: [1, (x: number, z: number) => x - z],
+  mul: [2, (x: number, z: number) => x * z],
+  div: [3, (x: number, z: number) => x / z],
+  maximum: [4, (x: number, z: number) => (Number.isNaN(x) || Number.isNaN(z) ? NaN : Math.max(x, z))],
+  minimum: [5, (x: number, z: number) => (Number.isNaN(x) || Number.isNaN(z) ? NaN : Math.min(x, z))],
+  lt: [6, (x: number, z: number) => +(x < z)],
+  le: [7, (x: number, z: number) => +(x <= z)],
+  gt: [8, (x: number, z: number) => +(x > z)],
+  ge: [9, (x: number, z: number) => +(x >= z)],
+  eq: [10, (x: number, z: number) => +(x === z)],
+  ne: [11, (x: number, z: number) => +(x !== z)],
+} as const satisfies Record<string, readonly [number, (x: number, z: number) => number]>;
+
+export type BinaryOp = keyof typeof OPS;
+
+interface BroadcastParams {
+  n: number;
+  out: number[];
+  /** Strides of each input read as the output shape (0 on broadcast dims). */
+  strides: number[][];
+  same: boolean;
+}
+
+/** Flat input offsets of output element i (the cpu twin of the WGSL index loop). */
+function offsets(p: BroadcastParams, i: number, out: number[]): void {
+  let rem = i;
+  out.fill(0);
+  for (let d = p.out.length - 1; d >= 0; d--) {
+    const c = rem % p.out[d];
+    rem = Math.floor(rem / p.out[d]);
+    for (let k = 0; k < out.length; k++) out[k] += c * p.strides[k][d];
+  }
+}
+
+function broadcastParams(op: string, shapes: Shape[]): BroadcastParams {
+  const outShape = shapes.reduce((acc, s) => broadcastShapes(op, acc, s), [] as number[]);
+  if (outShape.length > 8) fail(op, `at most 8 dimensions are supported, got ${fmtShape(outShape)}`);
+  return {
+    n: numel(outShape),
+    out: outShape,
+    strides: shapes.map((s) => broadcastStrides(s, outShape)),
+    same: shapes.every((s) => sameShape(s, outShape)),
+  };
+}
+
+const binaryKernel = defineKernel<BroadcastParams & { op: BinaryOp }>({
+  name: 'binary',
+  label: (p) => `binary:${p.op}`,
+  cpu: ([a, b], [y], p) => {
+    const f = OPS[p.op][1];
+    if (p.same) {
+      for (let i = 0; i < p.n; i++) y[i] = f(a[i], b[i]);
+      return;
+    }
+    const off = [0, 0];
+    for (let i = 0; i < p.n; i++) {
+      offsets(p, i, off);
+      y[i] = f(a[off[0]], b[off[1]]);
+    }
+  },
+  gpu: {
+    shader: 'binary',
+    constants: (p) => ({ OP: OPS[p.op][0], SAME: p.same ? 1 : 0 }),
+    uniforms: (p) => [['u32', p.n], ['u32', p.out.length], ['dims', p.out], ['dims', p.strides[0]], ['dims', p.strides[1]]],
+    workgroups: (p) => grid1d(p.n, 256),
+  },
+});
+
+function asTensor(op: string, like: Tensor, v: Tensor | number): Tensor {
+  if (typeof v === 'number') return full([], v, { backend: like.backend.name });
+  if (!v || typeof v !== 'object' || !('shape' in v)) fail(op, `expects a Tensor or a number, got ${String(v)}`);
+  return v;
+}
+
+/** a ∘ b with broadcasting, without recording the tape. */
+export function binary(op: BinaryOp, a: Tensor, b: Tensor | number): Tensor {
+  const bt = asTensor(op, a, b);
+  if (a.dtype !== 'float32' || bt.dtype !== 'float32') fail(op, `expects float32 tensors, got ${a.describe()} and ${bt.describe()}`);
+  const p = broadcastParams(op, [a.shape, bt.shape]);
+  const y = run1(op, binaryKernel, [a, bt], { shape: p.out }, { ...p, op });
+  if (bt !== b) bt.dispose();
+  return y;
+}
+
+/** The gradient of a broadcast operand, summed back to its shape. */
+const reduceTo = (g: Tensor, shape: Shape): Tensor => (sameShape(g.shape, shape) ? g : sumTo(g, shape));
+
+// d(a + b) = da + db                      -> ga = g, gb = g (summed over broadcast dims)
+export function add(a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') return record(unary('affine', a, 1, b), 'add', [a], (g) => [g]);
+  return record(binary('add', a, b), 'add', [a, b], (g) => [reduceTo(g, a.shape), reduceTo(g, b.shape)]);
+}
+
+// d(a - b) = da - db                      -> ga = g, gb = -g
+export function sub(a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') return record(unary('affine', a, 1, -b), 'sub', [a], (g) => [g]);
+  return record(binary('sub', a, b), 'sub', [a, b], (g) => [reduceTo(g, a.shape), reduceTo(unary('neg', g), b.shape)]);
+}
+
+// d(a · b) = b da + a db                  -> ga = g·b, gb = g·a
+export function mul(a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') return record(unary('affine', a, b, 0), 'mul', [a], (g) => [unary('affine', g, b, 0)]);
+  return record(binary('mul', a, b), 'mul', [a, b], (g) => [reduceTo(binary('mul', g, b), a.shape), reduceTo(binary('mul', g, a), b.shape)], [a, b]);
+}
+
+// d(a / b) = da / b - a db / b²           -> ga = g / b, gb = -g·a / b²
+export function div(a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') return record(unary('affine', a, 1 / b, 0), 'div', [a], (g) => [unary('affine', g, 1 / b, 0)]);
+  return record(binary('div', a, b), 'div', [a, b], (g) => {
+    const ga = binary('div', g, b);
+    const gb = unary('neg', binary('div', binary('mul', ga, a), b));
+    return [reduceTo(ga, a.shape), reduceTo(gb, b.shape)];
+  }, [a, b]);
+}
+
+// d max(a, b) = [a > b] da + [b > a] db, ties split ½ / ½ (as torch.maximum)
+function extremum(op: 'maximum' | 'minimum', a: Tensor, b: Tensor | number): Tensor {
+  const bt = asTensor(op, a, b);
+  const y = binary(op, a, bt);
+  const inputs = bt === b ? [a, bt] : [a];
+  const out = record(y, op, inputs, (g) => {
+    const win = binary(op === 'maximum' ? 'gt' : 'lt', a, bt); // 1 where a wins
+    const tie = binary('eq', a, bt);
+    const wa = binary('add', win, unary('affine', tie, 0.5, 0)); // (a wins) + ½ (tie)
+    const ga = reduceTo(binary('mul', g, wa), a.shape);
+    if (bt !== b) return [ga];
+    const gb = reduceTo(binary('mul', g, unary('affine', wa, -1, 1)), bt.shape); // 1 - wa
+    return [ga, gb];
+  }, [a, bt]);
+  if (bt !== b && !out.requiresGrad) bt.dispose(); // else the tape holds it until tidy frees it
+  return out;
+}
+export const maximum = (a: Tensor, b: Tensor | number): Tensor => extremum('maximum', a, b);
+export const minimum = (a: Tensor, b: Tensor | number): Tensor => extremum('minimum', a, b);
+
+// Comparisons give float32 masks (1 where true, else 0) and are not differentiable.
+export const lt = (a: Tensor, b: Tensor | number): Tensor => binary('lt', a, b);
+export const le = (a: Tensor, b: Tensor | number): Tensor => binary('le', a, b);
+export const gt = (a: Tensor, b: Tensor | number): Tensor => binary('gt', a, b);
+export const ge = (a: Tensor, b: Tensor | number): Tensor => binary('ge', a, b);
+export const eq = (a: Tensor, b: Tensor | number): Tensor => binary('eq', a, b);
+export const ne = (a: Tensor, b: Tensor | number): Tensor => binary('ne', a, b);
+
+const whereKernel = defineKernel<BroadcastParams>({
+  name: 'where',
+  cpu: ([c, a, b], [y], p) => {
+    const off = [0, 0, 0];
+    for (let i = 0; i < p.n; i++) {
+      offsets(p, i, off);
+      y[i] = c[off[0]] !== 0 ? a[off[1]] : b[off[2]];
+    }
+  },
+  gpu: {
+    shader: 'where',
+    uniforms: (p) => [['u32', p.n], ['u32', p.out.length], ['dims', p.out], ['dims', p.strides[0]], ['dims', p.strides[1]], ['dims', p.strides[2]]],
+    workgroups: (p) => grid1d(p.n, 256),
+  },
+});
+
+function whereRaw(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  const p = broadcastParams('where', [cond.shape, a.shape, b.shape]);
+  return run1('where', whereKernel, [cond, a, b], { shape: p.out }, p);
+}
+
+// where(c, a, b): ga = where(c, g, 0), gb = where(c, 0, g)
+/** cond ? a : b elementwise (cond: a float mask, nonzero = true), with broadcasting. */
+export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
+  if (cond.dtype !== 'float32') fail('where', `cond must be a float32 mask (e.g. from x.gt(0)), got ${cond.describe()}`);
+  const at = asTensor('where', cond, a);
+  const bt = asTensor('where', cond, b);
+  const y = whereRaw(cond, at, bt);
+  const inputs = [at, bt].filter((t, i) => t === [a, b][i]);
+  const res = record(y, 'where', inputs, (g) => {
+    const zero = full([], 0, { backend: g.backend.name });
+    const grads: Tensor[] = [];
+    if (at === a) grads.push(reduceTo(whereRaw(cond, g, zero), at.shape));
+    if (bt === b) grads.push(reduceTo(whereRaw(cond, zero, g), bt.shape));
+    zero.dispose();
+    return grads;
+  }, [cond]);
+  if (at !== a) at.dispose();
+  if (bt !== b) bt.dispose();
+  return res;
+}

@@ -1,0 +1,108 @@
+// Tensor methods (x.matmul(w), x.sum(-1) ...), installed on the prototype so that tensor.ts does not
+// import the ops. Each forwards to the op function of the same name in its op-family file.
+import { Tensor, hooks } from '../tensor.js';
+import type { DType } from '../dtype.js';
+import type { BackendName } from '../runtime.js';
+import * as u from './unary.js';
+import * as bin from './binary.js';
+import * as red from './reduce.js';
+import * as sm from './softmax.js';
+import * as mm from './matmul.js';
+import * as sh from './shape.js';
+import * as cr from './creation.js';
+
+type Other = Tensor | number;
+type Axes = number | readonly number[];
+
+declare module '../tensor.js' {
+  interface Tensor {
+    neg(): Tensor;
+    exp(): Tensor;
+    log(): Tensor;
+    sqrt(): Tensor;
+    rsqrt(): Tensor;
+    abs(): Tensor;
+    relu(): Tensor;
+    gelu(approximate?: 'tanh' | 'none'): Tensor;
+    silu(): Tensor;
+    sigmoid(): Tensor;
+    tanh(): Tensor;
+    pow(p: number): Tensor;
+    add(o: Other): Tensor;
+    sub(o: Other): Tensor;
+    mul(o: Other): Tensor;
+    div(o: Other): Tensor;
+    maximum(o: Other): Tensor;
+    minimum(o: Other): Tensor;
+    lt(o: Other): Tensor;
+    le(o: Other): Tensor;
+    gt(o: Other): Tensor;
+    ge(o: Other): Tensor;
+    eq(o: Other): Tensor;
+    ne(o: Other): Tensor;
+    sum(axes?: Axes, keepdim?: boolean): Tensor;
+    mean(axes?: Axes, keepdim?: boolean): Tensor;
+    max(axes?: Axes, keepdim?: boolean): Tensor;
+    argmax(axis: number, keepdim?: boolean): Tensor;
+    softmax(axis?: number): Tensor;
+    logSoftmax(axis?: number): Tensor;
+    matmul(o: Tensor): Tensor;
+    reshape(shape: readonly number[]): Tensor;
+    permute(perm: readonly number[]): Tensor;
+    transpose(d0?: number, d1?: number): Tensor;
+    expand(shape: readonly number[]): Tensor;
+    slice(axis: number, start: number, end?: number): Tensor;
+    gather(axis: number, index: Tensor): Tensor;
+    indexSelect(axis: number, index: Tensor): Tensor;
+    clone(): Tensor;
+    cast(dtype: DType): Tensor;
+    to(backend: BackendName): Promise<Tensor>;
+  }
+}
+
+const P = Tensor.prototype;
+P.neg = function () { return u.neg(this); };
+P.exp = function () { return u.exp(this); };
+P.log = function () { return u.log(this); };
+P.sqrt = function () { return u.sqrt(this); };
+P.rsqrt = function () { return u.rsqrt(this); };
+P.abs = function () { return u.abs(this); };
+P.relu = function () { return u.relu(this); };
+P.gelu = function (approximate) { return u.gelu(this, approximate); };
+P.silu = function () { return u.silu(this); };
+P.sigmoid = function () { return u.sigmoid(this); };
+P.tanh = function () { return u.tanh(this); };
+P.pow = function (p) { return u.pow(this, p); };
+P.add = function (o) { return bin.add(this, o); };
+P.sub = function (o) { return bin.sub(this, o); };
+P.mul = function (o) { return bin.mul(this, o); };
+P.div = function (o) { return bin.div(this, o); };
+P.maximum = function (o) { return bin.maximum(this, o); };
+P.minimum = function (o) { return bin.minimum(this, o); };
+P.lt = function (o) { return bin.lt(this, o); };
+P.le = function (o) { return bin.le(this, o); };
+P.gt = function (o) { return bin.gt(this, o); };
+P.ge = function (o) { return bin.ge(this, o); };
+P.eq = function (o) { return bin.eq(this, o); };
+P.ne = function (o) { return bin.ne(this, o); };
+P.sum = function (axes, keepdim) { return red.sum(this, axes, keepdim); };
+P.mean = function (axes, keepdim) { return red.mean(this, axes, keepdim); };
+P.max = function (axes, keepdim) { return red.max(this, axes, keepdim); };
+P.argmax = function (axis, keepdim) { return red.argmax(this, axis, keepdim); };
+P.softmax = function (axis) { return sm.softmax(this, axis); };
+P.logSoftmax = function (axis) { return sm.logSoftmax(this, axis); };
+P.matmul = function (o) { return mm.matmul(this, o); };
+P.reshape = function (s) { return sh.reshape(this, s); };
+P.permute = function (p) { return sh.permute(this, p); };
+P.transpose = function (d0, d1) { return sh.transpose(this, d0, d1); };
+P.expand = function (s) { return sh.expand(this, s); };
+P.slice = function (axis, start, end) { return sh.slice(this, axis, start, end); };
+P.gather = function (axis, index) { return sh.gather(this, axis, index); };
+P.indexSelect = function (axis, index) { return sh.indexSelect(this, axis, index); };
+P.clone = function () { return cr.clone(this); };
+P.cast = function (dtype) { return cr.cast(this, dtype); };
+P.to = function (backend) { return cr.to(this, backend); };
+
+hooks.onesLike = (t) => cr.onesLike(t);
+hooks.clone = (t) => cr.clone(t);
+hooks.add = (a, b) => bin.add(a, b);

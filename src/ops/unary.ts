@@ -1,0 +1,144 @@
+// Elementwise functions of one tensor: y = f(x). One kernel (kernels/unary.wgsl) specialised per op
+// by the override constant OP; the float64 loop below is the reference it is tested against.
+import { record } from '../autograd.js';
+import { defineKernel } from '../backend/interface.js';
+import { fail } from '../errors.js';
+import type { Tensor } from '../tensor.js';
+import { run1 } from './apply.js';
+import { grid1d } from './grid.js';
+import { erf } from './special.js';
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** Op code (the OP constant in kernels/unary.wgsl) and the float64 reference. */
+const OPS = {
+  neg: [0, (v: number) => -v],
+  exp: [1, Math.exp],
+  log: [2, Math.log],
+  sqrt: [3, Math.sqrt],
+  rsqrt: [4, (v: number) => 1 / Math.sqrt(v)],
+  abs: [5, Math.abs],
+  relu: [6, (v: number) => Math.max(v, 0)],
+  gelu_tanh: [7, (v: number) => 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v ** 3)))],
+  gelu_erf: [8, (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2))],
+  silu: [9, (v: number) => v / (1 + Math.exp(-v))],
+  sigmoid: [10, (v: number) => 1 / (1 + Math.exp(-v))],
+  tanh: [11, Math.tanh],
+  pow: [12, (v: number, a: number) => (a === 0 ? 1 : v ** a)],
+  affine: [13, (v: number, a: number, b: number) => a * v + b],
+  sign: [14, Math.sign],
+  step: [15, (v: number) => (v > 0 ? 1 : 0)],
+  gelu_tanh_grad: [
+    16,
+    (v: number) => {
+      const t = Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v ** 3));
+      return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * v * v);
+    },
+  ],
+  gelu_erf_grad: [17, (v: number) => 0.5 * (1 + erf(v / Math.SQRT2)) + (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI)],
+  silu_grad: [
+    18,
+    (v: number) => {
+      const s = 1 / (1 + Math.exp(-v));
+      return s * (1 + v * (1 - s));
+    },
+  ],
+} as const satisfies Record<string, readonly [number, (v: number, a: number, b: number) => number]>;
+
+export type UnaryOp = keyof typeof OPS;
+
+interface UnaryParams {
+  op: UnaryOp;
+  n: number;
+  a: number;
+  b: number;
+}
+
+const unaryKernel = defineKernel<UnaryParams>({
+  name: 'unary',
+  label: (p) => `unary:${p.op}`,
+  cpu: ([x], [y], { op, n, a, b }) => {
+    const f = OPS[op][1] as (v: number, a: number, b: number) => number;
+    for (let i = 0; i < n; i++) y[i] = f(x[i], a, b);
+  },
+  gpu: {
+    shader: 'unary',
+    constants: (p) => ({ OP: OPS[p.op][0] }),
+    uniforms: (p) => [['u32', p.n], ['f32', p.a], ['f32', p.b]],
+    workgroups: (p) => grid1d(p.n, 256),
+  },
+});
+
+/** y = f(x) without recording the tape (the building block; backward formulas use it too). */
+export function unary(op: UnaryOp, x: Tensor, a = 0, b = 0): Tensor {
+  if (x.dtype !== 'float32') fail(op, `expects a float32 tensor, got ${x.describe()}`);
+  return run1(op, unaryKernel, [x], { shape: x.shape }, { op, n: x.size, a, b });
+}
+
+// d/dx (-x) = -1                      -> dx = -dy
+export const neg = (x: Tensor): Tensor => record(unary('neg', x), 'neg', [x], (g) => [unary('neg', g)]);
+
+// d/dx exp(x) = exp(x) = y            -> dx = dy * y
+export function exp(x: Tensor): Tensor {
+  const y = unary('exp', x);
+  return record(y, 'exp', [x], (g) => [g.mul(y)], [y]);
+}
+
+// d/dx log(x) = 1/x                   -> dx = dy / x
+export const log = (x: Tensor): Tensor => record(unary('log', x), 'log', [x], (g) => [g.div(x)], [x]);
+
+// d/dx sqrt(x) = 1 / (2 sqrt(x))      -> dx = dy / (2y)
+export function sqrt(x: Tensor): Tensor {
+  const y = unary('sqrt', x);
+  return record(y, 'sqrt', [x], (g) => [g.div(y).mul(0.5)], [y]);
+}
+
+// d/dx x^(-1/2) = -1/2 x^(-3/2)       -> dx = -0.5 * dy * y^3
+export function rsqrt(x: Tensor): Tensor {
+  const y = unary('rsqrt', x);
+  return record(y, 'rsqrt', [x], (g) => [g.mul(unary('pow', y, 3)).mul(-0.5)], [y]);
+}
+
+// d/dx |x| = sign(x)                  -> dx = dy * sign(x)   (0 at x = 0, as torch)
+export const abs = (x: Tensor): Tensor => record(unary('abs', x), 'abs', [x], (g) => [g.mul(unary('sign', x))], [x]);
+
+// d/dx max(x, 0) = [x > 0]            -> dx = dy * step(x)
+export const relu = (x: Tensor): Tensor => record(unary('relu', x), 'relu', [x], (g) => [g.mul(unary('step', x))], [x]);
+
+/**
+ * GELU. `approximate: 'tanh'` (GPT-2's) is 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)));
+ * `'none'` (torch's default) is xΦ(x) = 0.5x(1 + erf(x/√2)).
+ */
+// tanh: d/dx = 0.5(1 + t) + 0.5x(1 - t²)·√(2/π)(1 + 3·0.044715x²),  t = tanh(√(2/π)(x + 0.044715x³))
+// erf:  d/dx = Φ(x) + x·φ(x) = 0.5(1 + erf(x/√2)) + x·exp(-x²/2)/√(2π)
+export function gelu(x: Tensor, approximate: 'tanh' | 'none' = 'none'): Tensor {
+  if (approximate !== 'tanh' && approximate !== 'none') fail('gelu', `approximate must be 'tanh' or 'none', got '${String(approximate)}'`);
+  const [op, grad] = approximate === 'tanh' ? (['gelu_tanh', 'gelu_tanh_grad'] as const) : (['gelu_erf', 'gelu_erf_grad'] as const);
+  return record(unary(op, x), `gelu(${approximate})`, [x], (g) => [g.mul(unary(grad, x))], [x]);
+}
+
+// silu(x) = x·σ(x);  d/dx = σ(x)(1 + x(1 - σ(x)))
+export const silu = (x: Tensor): Tensor => record(unary('silu', x), 'silu', [x], (g) => [g.mul(unary('silu_grad', x))], [x]);
+
+// d/dx σ(x) = σ(x)(1 - σ(x)) = y(1 - y)
+export function sigmoid(x: Tensor): Tensor {
+  const y = unary('sigmoid', x);
+  return record(y, 'sigmoid', [x], (g) => [g.mul(y.mul(unary('affine', y, -1, 1)))], [y]);
+}
+
+// d/dx tanh(x) = 1 - tanh(x)² = 1 - y²
+export function tanh(x: Tensor): Tensor {
+  const y = unary('tanh', x);
+  return record(y, 'tanh', [x], (g) => [g.mul(unary('affine', unary('pow', y, 2), -1, 1))], [y]);
+}
+
+// d/dx x^p = p·x^(p-1)                -> dx = dy * p * x^(p-1)
+export function pow(x: Tensor, p: number): Tensor {
+  if (typeof p !== 'number' || !Number.isFinite(p)) fail('pow', `the exponent must be a finite number, got ${String(p)}`);
+  return record(unary('pow', x, p), 'pow', [x], (g) => [g.mul(unary('pow', x, p - 1)).mul(p)], [x]);
+}
+
+// y = a·x + b;  d/dx = a               -> dx = a * dy
+export function affine(x: Tensor, a: number, b: number): Tensor {
+  return record(unary('affine', x, a, b), 'affine', [x], (g) => [unary('affine', g, a, 0)]);
+}
