@@ -20,8 +20,8 @@ fn op(x: f32, z: f32) -> f32 {
     case 1u: { return x - z; }
     case 2u: { return x * z; }
     case 3u: { return x / z; }
-    case 4u: { if (x != x || z != z) { return x + z; } return max(x, z); }  // NaN propagates
-    case 5u: { if (x != x || z != z) { return x + z; } return min(x, z); }
+    case 4u: { if (is_nan(x) || is_nan(z)) { return x + z; } return max(x, z); }  // NaN propagates
+    case 5u: { if (is_nan(x) || is_nan(z)) { return x + z; } return min(x, z); }
     case 6u: { return select(0.0, 1.0, x < z); }
     case 7u: { return select(0.0, 1.0, x <= z); }
     case 8u: { return select(0.0, 1.0, x > z); }

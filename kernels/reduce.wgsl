@@ -37,6 +37,7 @@ struct Params {
   splits: u32,
   chunk: u32,                    // reduced elements per split
   scale: f32,                    // multiplies a sum (mean: 1 / r_len)
+  zero: u32,                     // always 0: hides the Kahan sum from algebraic simplification
 }
 
 struct ExpandParams {
@@ -63,9 +64,9 @@ struct ExpandParams {
 var<workgroup> sv: array<f32, WG>;
 var<workgroup> si: array<i32, WG>;
 
-fn neg_inf() -> f32 { return bitcast<f32>(0xff800000u); }
-fn pos_inf() -> f32 { return bitcast<f32>(0x7f800000u); }
-fn is_nan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+// Built at run time: a constant expression may not evaluate to an infinity.
+fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
+fn pos_inf() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
 
 // Running state of one reduction: value, Kahan compensation (sum) and index (max/min; -1 = empty).
 struct Acc { v: f32, c: f32, i: i32 }
@@ -89,11 +90,13 @@ fn better(v: f32, i: i32, a: Acc) -> bool {
 }
 
 // Folds element (v, i) (or a partial result) into `a`.
-fn acc_add(a: Acc, v: f32, i: i32) -> Acc {
+// `z` is 0 at run time; xor-ing it into t stops compilers that treat float math as associative
+// (Mesa's NIR does without exactness flags) from folding (t - a.v) - yv to 0.
+fn acc_add(a: Acc, v: f32, i: i32, z: u32) -> Acc {
   if (OP == 0u) {
     // Kahan: c holds the low-order part lost so far; dropped once the sum is not finite.
     let yv = v - a.c;
-    let t = a.v + yv;
+    let t = bitcast<f32>(bitcast<u32>(a.v + yv) ^ z);
     var nc = (t - a.v) - yv;
     if (non_finite(t)) { nc = 0.0; }
     return Acc(t, nc, 0);
@@ -130,7 +133,7 @@ fn reduce_range(p: Params, o: u32, start: u32, end: u32, step: u32) -> Acc {
   var a = acc_init();
   let base = kept_offset(p, o);
   for (var r = start; r < end; r += step) {
-    a = acc_add(a, x[base + red_offset(p, r)], i32(r));
+    a = acc_add(a, x[base + red_offset(p, r)], i32(r), p.zero);
   }
   return a;
 }
@@ -159,7 +162,7 @@ fn group_reduce(p: Params, t: u32, wg: vec3<u32>, nwg: vec3<u32>) -> GroupOut {
     if (lane < stride) {
       let other = t + stride * OPW;
       var m = Acc(sv[t], 0.0, si[t]);
-      if (OP == 0u) { m.v += sv[other]; } else { m = acc_add(m, sv[other], si[other]); }
+      if (OP == 0u) { m.v += sv[other]; } else { m = acc_add(m, sv[other], si[other], 0u); }
       sv[t] = m.v;
       si[t] = m.i;
     }
@@ -224,7 +227,7 @@ fn arg_combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   if (o < uc.n_out) {
     var a = acc_init();
     for (var r = 0u; r < uc.r_len; r++) {
-      a = acc_add(a, x[o * uc.r_len + r], xi[o * uc.r_len + r]);
+      a = acc_add(a, x[o * uc.r_len + r], xi[o * uc.r_len + r], 0u);
     }
     yc[o] = a.v;
     idxc[o] = a.i;

@@ -23,13 +23,14 @@ struct Params { rows: u32, len: u32, inner: u32 }
 var<workgroup> sm: array<f32, WG>;
 var<workgroup> ss: array<f32, WG>;
 
-fn neg_inf() -> f32 { return bitcast<f32>(0xff800000u); }
+// Built at run time: a constant expression may not evaluate to an infinity.
+fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
 
 // (m, s) merged with (m2, s2): both sums rescaled to the larger max. -Inf maxima hold nothing.
 fn merge(m: f32, s: f32, m2: f32, s2: f32) -> vec2<f32> {
   if (m2 == neg_inf()) { return vec2<f32>(m, s); }
   if (m == neg_inf()) { return vec2<f32>(m2, s2); }
-  if (m2 > m) { return vec2<f32>(m2, s * exp(m - m2) + s2); }
+  if (m2 > m) { return vec2<f32>(m2, s + s2); }
   return vec2<f32>(m, s + s2 * exp(m2 - m));
 }
 

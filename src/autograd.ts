@@ -103,6 +103,7 @@ export function runBackward(root: Tensor, seed: Tensor, opts: BackwardOptions, h
         fail('backward', `the graph through '${node.op}' was already freed by an earlier backward(); pass { retainGraph: true } to backward twice`);
       }
       const inGrads = node.backwardFn(g);
+      const replaced: Tensor[] = [];
       node.inputs.forEach((inp, k) => {
         const gi = inGrads[k];
         if (!gi || !inp.requiresGrad) return;
@@ -112,13 +113,14 @@ export function runBackward(root: Tensor, seed: Tensor, opts: BackwardOptions, h
           grads.set(inp, sum);
           use(sum, 1);
           use(before, -1);
-          releaseIfUnused(before);
+          replaced.push(before);
         } else {
           grads.set(inp, gi);
           use(gi, 1);
         }
       });
-      for (const c of new Set([g, ...inGrads])) if (c) releaseIfUnused(c);
+      // Release only after every input took its gradient: one tensor may serve several inputs.
+      for (const c of new Set([g, ...replaced, ...inGrads])) if (c) releaseIfUnused(c);
       if (!opts.retainGraph) {
         node.backwardFn = null;
         node.saved = [];

@@ -172,6 +172,7 @@ const reduceKernel = defineKernel<ReduceParams>({
       ['u32', p.splits],
       ['u32', p.chunk],
       ['f32', p.scale],
+      ['u32', 0], // zero (see acc_add)
     ],
     workgroups: (p) => (p.variant === 'group' ? grid1d(Math.ceil(p.nOut / p.opw) * p.splits, 1) : grid1d(p.nOut, 64)),
   },

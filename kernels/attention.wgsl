@@ -1,0 +1,130 @@
+// Scaled, masked softmax over attention scores, forward and backward: the one fused kernel between
+// the two matmuls of attention (scores = q @ kᵀ, out = P @ v).
+// scores S: (B, H, Tq, Tk) viewed as rows r = ((b·H + h)·Tq + i) of length Tk.
+//   masked(r, j) = (CAUSAL and j > i + Tk - Tq)        (bottom-right aligned: key j is visible to
+//                  or (HAS_PAD and pad[b, j] == 0)       query i when j <= i + Tk - Tq)
+// forward  (S, pad -> P): P = softmax_j(scale·S) over the unmasked j, 0 at masked j; a row with every
+//          key masked is all zeros (not NaN).
+// backward (g, P -> dS): dS = scale·P ⊙ (g - Σ_j g·P)  (masked entries have P = 0, so dS = 0).
+//
+// Thread mapping: TPR threads per row (a power of two <= WG), WG / TPR rows per workgroup. Each
+// thread strides over its row's keys keeping an online (max, Σ exp) (forward) or Σ g·P (backward),
+// then a tree over the row's TPR threads in shared memory. TPR = 1 (one thread per row, no tree) is
+// the fastest at T = 64 on lavapipe (docs/kernels.md).
+#include "common.wgsl"
+
+override WG: u32 = 64u;
+override TPR: u32 = 1u;    // threads per row
+override CAUSAL: u32 = 0u;
+override HAS_PAD: u32 = 0u;
+
+struct Params { rows: u32, tq: u32, tk: u32, htq: u32, scale: f32 }
+
+// forward
+@group(0) @binding(0) var<storage, read> s: array<f32>;          // (B, H, Tq, Tk)
+@group(0) @binding(1) var<storage, read> pad: array<f32>;        // (B, Tk): 1 keep, 0 pad
+@group(0) @binding(2) var<storage, read_write> p: array<f32>;    // (B, H, Tq, Tk)
+@group(0) @binding(3) var<uniform> u: Params;
+
+// backward
+@group(0) @binding(0) var<storage, read> g: array<f32>;          // (B, H, Tq, Tk)
+@group(0) @binding(1) var<storage, read> pb: array<f32>;         // (B, H, Tq, Tk): the forward's P
+@group(0) @binding(2) var<storage, read_write> ds: array<f32>;   // (B, H, Tq, Tk)
+@group(0) @binding(3) var<uniform> ub: Params;
+
+var<workgroup> sm: array<f32, WG>;
+var<workgroup> ss: array<f32, WG>;
+
+fn neg_inf() -> f32 { return bitcast<f32>(0xff800000u); }
+
+fn merge(m: f32, l: f32, m2: f32, l2: f32) -> vec2<f32> {
+  if (m2 == neg_inf()) { return vec2<f32>(m, l); }
+  if (m == neg_inf()) { return vec2<f32>(m2, l2); }
+  if (m2 > m) { return vec2<f32>(m2, l * exp(m - m2) + l2); }
+  return vec2<f32>(m, l + l2 * exp(m2 - m));
+}
+
+// Keys [0, end) are candidates for row r (causal cut); pad is checked per key.
+fn key_end(r: u32) -> u32 {
+  if (CAUSAL == 1u) {
+    let last = i32(r % u.tq) + i32(u.tk) - i32(u.tq);   // the last visible key (may be < 0)
+    return u32(clamp(last + 1, 0, i32(u.tk)));
+  }
+  return u.tk;
+}
+
+fn visible(b: u32, j: u32) -> bool {
+  if (HAS_PAD == 1u) { return pad[b * u.tk + j] != 0.0; }
+  return true;
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = (wg.x + wg.y * nwg.x) * (WG / TPR) + t / TPR;
+  let lane = t % TPR;
+  let live = r < u.rows;
+  let base = r * u.tk;
+  let b = r / u.htq;
+  var end = 0u;
+  if (live) { end = key_end(r); }
+  var m = neg_inf();
+  var l = 0.0;
+  for (var j = lane; j < end; j += TPR) {
+    if (visible(b, j)) {
+      let v = s[base + j] * u.scale;
+      if (v > m) {
+        l = l * exp(m - v) + 1.0;
+        m = v;
+      } else if (v != neg_inf()) {
+        l += exp(v - m);
+      }
+    }
+  }
+  if (TPR > 1u) {
+    sm[t] = m;
+    ss[t] = l;
+    workgroupBarrier();
+    for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
+      if (lane < stride) {
+        let q = merge(sm[t], ss[t], sm[t + stride], ss[t + stride]);
+        sm[t] = q.x;
+        ss[t] = q.y;
+      }
+      workgroupBarrier();
+    }
+    m = sm[t - lane];
+    l = ss[t - lane];
+  }
+  if (!live) { return; }
+  let inv = select(0.0, 1.0 / l, l > 0.0);      // every key masked: l = 0 -> a zero row
+  for (var j = lane; j < u.tk; j += TPR) {
+    var y = 0.0;
+    if (j < end && visible(b, j)) { y = exp(s[base + j] * u.scale - m) * inv; }
+    p[base + j] = y;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = (wg.x + wg.y * nwg.x) * (WG / TPR) + t / TPR;
+  let lane = t % TPR;
+  let live = r < ub.rows;
+  let base = r * ub.tk;
+  var n = 0u;
+  if (live) { n = ub.tk; }
+  var dot = 0.0;
+  for (var j = lane; j < n; j += TPR) { dot += g[base + j] * pb[base + j]; }
+  if (TPR > 1u) {
+    ss[t] = dot;
+    workgroupBarrier();
+    for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
+      if (lane < stride) { ss[t] += ss[t + stride]; }
+      workgroupBarrier();
+    }
+    dot = ss[t - lane];
+  }
+  for (var j = lane; j < n; j += TPR) {
+    let i = base + j;
+    ds[i] = ub.scale * pb[i] * (g[i] - dot);
+  }
+}

@@ -1,0 +1,147 @@
+// Cross-entropy of logits (rows, C) against int32 class targets (rows): fused log-softmax + NLL,
+// never materialising the softmax or a one-hot.
+//
+// forward   (logits, targets -> loss, lse): one workgroup per row. Each thread keeps an online
+//           (max m, Σ exp(x - m)) over its strided elements, a shared-memory tree merges them:
+//           lse = m + log Σ; loss = lse - x[target]. Ignored rows (target == ignore) get loss 0;
+//           a target outside [0, C) gets NaN (the GPU cannot throw; the NaN surfaces in the loss).
+// reduce    (loss, targets -> out, count): one workgroup sums the row losses and counts the rows
+//           that are not ignored: MODE 0 ('mean') out = Σ loss / count (0 / 0 = NaN when every row is
+//           ignored, as torch), MODE 1 ('sum') out = Σ loss.
+// backward  (logits, targets, lse, g, count -> dlogits): one thread per element, no reduction
+//           (lse is saved): dlogits = (exp(x - lse) - [c == target])·s, s = g / count ('mean'),
+//           g ('sum') or g[row] ('none'); ignored rows get 0.
+#include "common.wgsl"
+
+override MODE: u32 = 0u;   // 0 mean, 1 sum, 2 none
+override WG: u32 = 256u;   // threads per row (forward), threads (reduce)
+
+struct Params { rows: u32, len: u32, ignore: i32 }
+
+// forward
+@group(0) @binding(0) var<storage, read> x: array<f32>;             // (rows, C)
+@group(0) @binding(1) var<storage, read> tgt: array<i32>;           // (rows)
+@group(0) @binding(2) var<storage, read_write> loss: array<f32>;    // (rows)
+@group(0) @binding(3) var<storage, read_write> lse_out: array<f32>; // (rows)
+@group(0) @binding(4) var<uniform> u: Params;
+
+// reduce
+@group(0) @binding(0) var<storage, read> loss_r: array<f32>;        // (rows)
+@group(0) @binding(1) var<storage, read> tgt_r: array<i32>;         // (rows)
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;     // (1)
+@group(0) @binding(3) var<storage, read_write> count: array<f32>;   // (1)
+@group(0) @binding(4) var<uniform> ur: Params;
+
+// backward
+@group(0) @binding(0) var<storage, read> xb: array<f32>;            // (rows, C)
+@group(0) @binding(1) var<storage, read> tgt_b: array<i32>;         // (rows)
+@group(0) @binding(2) var<storage, read> lse_b: array<f32>;         // (rows)
+@group(0) @binding(3) var<storage, read> gb: array<f32>;            // (1) or (rows) for 'none'
+@group(0) @binding(4) var<storage, read> count_b: array<f32>;       // (1) ('mean'; a dummy otherwise)
+@group(0) @binding(5) var<storage, read_write> dlogits: array<f32>; // (rows, C)
+@group(0) @binding(6) var<uniform> ub: Params;
+
+var<workgroup> sm: array<f32, WG>;
+var<workgroup> ss: array<f32, WG>;
+
+fn neg_inf() -> f32 { return bitcast<f32>(0xff800000u); }
+
+// A quiet NaN made at run time (a constant NaN is rejected by the WGSL compiler).
+fn nan_from(v: u32) -> f32 { return bitcast<f32>(0x7fc00000u | (v & 0u)); }
+
+// (m, s) merged with (m2, s2): both sums rescaled to the larger max. -Inf maxima hold nothing.
+fn merge(m: f32, s: f32, m2: f32, s2: f32) -> vec2<f32> {
+  if (m2 == neg_inf()) { return vec2<f32>(m, s); }
+  if (m == neg_inf()) { return vec2<f32>(m2, s2); }
+  if (m2 > m) { return vec2<f32>(m2, s * exp(m - m2) + s2); }
+  return vec2<f32>(m, s + s2 * exp(m2 - m));
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let q = wg.x + wg.y * nwg.x;
+  if (q >= u.rows) { return; }
+  let base = q * u.len;
+  var m = neg_inf();
+  var s = 0.0;
+  for (var c = t; c < u.len; c += WG) {
+    let v = x[base + c];
+    if (v > m) {
+      s = s * exp(m - v) + 1.0;  // m = -Inf: s = 0 * 0 + 1
+      m = v;
+    } else if (v != neg_inf()) {
+      s += exp(v - m);           // NaN makes s NaN: the loss becomes NaN
+    }
+  }
+  sm[t] = m;
+  ss[t] = s;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (t < stride) {
+      let r = merge(sm[t], ss[t], sm[t + stride], ss[t + stride]);
+      sm[t] = r.x;
+      ss[t] = r.y;
+    }
+    workgroupBarrier();
+  }
+  if (t == 0u) {
+    let lse = sm[0] + log(ss[0]);
+    let k = tgt[q];
+    lse_out[q] = lse;
+    if (k == u.ignore) {
+      loss[q] = 0.0;
+    } else if (k < 0 || k >= i32(u.len)) {
+      loss[q] = nan_from(u.rows);
+    } else {
+      loss[q] = lse - x[base + u32(k)];
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn reduce(@builtin(local_invocation_index) t: u32) {
+  var s = 0.0;
+  var n = 0.0;
+  for (var r = t; r < ur.rows; r += WG) {
+    s += loss_r[r];
+    if (tgt_r[r] != ur.ignore) { n += 1.0; }
+  }
+  sm[t] = s;
+  ss[t] = n;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (t < stride) {
+      sm[t] += sm[t + stride];
+      ss[t] += ss[t + stride];
+    }
+    workgroupBarrier();
+  }
+  if (t == 0u) {
+    let total = sm[0];
+    let cnt = ss[0];
+    count[0] = cnt;
+    if (MODE == 0u) {
+      out[0] = select(total / cnt, nan_from(ur.rows), cnt == 0.0);
+    } else {
+      out[0] = total;
+    }
+  }
+}
+
+@compute @workgroup_size(256)
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg, 256u);
+  if (i >= ub.rows * ub.len) { return; }
+  let q = i / ub.len;
+  let c = i - q * ub.len;
+  let k = tgt_b[q];
+  if (k == ub.ignore) {
+    dlogits[i] = 0.0;
+    return;
+  }
+  var s = gb[0];                                   // 'sum'
+  if (MODE == 0u) { s = gb[0] / count_b[0]; }      // 'mean' (count_b is only read here)
+  if (MODE == 2u) { s = gb[q]; }                   // 'none'
+  let p = exp(xb[i] - lse_b[q]);
+  dlogits[i] = (p - select(0.0, 1.0, i32(c) == k)) * s;
+}

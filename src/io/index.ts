@@ -1,0 +1,24 @@
+// File formats: safetensors (read/write) and atomic writes.
+export {
+  encodeSafetensors,
+  decodeSafetensors,
+  parseHeader,
+  saveSafetensors,
+  loadSafetensors,
+  readSafetensorsHeader,
+  toF16,
+  fromF16,
+  toBF16,
+  fromBF16,
+  DTYPE_SIZE,
+  MAX_HEADER_BYTES,
+  type SafetensorsDType,
+  type WritableDType,
+  type TensorInfo,
+  type SafetensorsHeader,
+  type HostTensor,
+  type EncodeEntry,
+  type SaveOptions,
+  type LoadOptions,
+} from './safetensors.js';
+export { writeFileAtomic } from './atomic.js';

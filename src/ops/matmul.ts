@@ -1,0 +1,410 @@
+// Matrix products with NumPy batch broadcasting: C[..., m, n] = A[..., m, k] @ B[..., k, n].
+//
+// One dispatch per product. Kernels (all read through strides, so transposed operands and broadcast
+// batch dims cost no copies):
+//   kernels/matmul.wgsl        `main`       register-blocked RM x 4 per invocation, scalar loads, any shape
+//                              `main_vec4`  the same block with vec4 loads (k, n multiples of 4)
+//                              `tiled`      shared-memory tiles, for real GPUs
+//   kernels/matmul_naive.wgsl  `main`       one invocation per element of C: the naive twin
+// `choose` below picks one by shape and adapter; MORAGRAD_MATMUL=naive|fast|scalar|vec4|tiled (or
+// `matmulTesting.force`) forces one for tests and benchmarks ('fast' = the automatic choice among
+// the fast kernels). The cpu backend runs the float64 triple loop below.
+//
+// 1-D operands follow torch.matmul: a vector on the left is a (1, k) row, on the right a (k, 1)
+// column, and the added dim is dropped from the result (vector @ vector is a 0-D scalar).
+import { record } from '../autograd.js';
+import { defineKernel, type Backend, type KernelDef, type UniformField } from '../backend/interface.js';
+import { fail, fmtShape } from '../errors.js';
+import { broadcastShapes, numel, sameShape, stridesOf } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { backendOf, runKernel } from './apply.js';
+import { grid1d } from './grid.js';
+import { sumTo } from './reduce.js';
+
+export type MatmulVariant = 'naive' | 'fast' | 'scalar' | 'vec4' | 'tiled';
+
+/** Forces a kernel in tests (takes precedence over MORAGRAD_MATMUL); null: automatic. */
+export const matmulTesting: { force: MatmulVariant | null } = { force: null };
+
+export interface MatmulOptions {
+  /** Use aᵀ: `a` is stored [..., k, m]. */
+  transA?: boolean;
+  /** Use bᵀ: `b` is stored [..., n, k]. */
+  transB?: boolean;
+}
+
+// ---- kernels ---------------------------------------------------------------------------------------
+
+/** Everything a dispatch needs; the same for every variant (the naive twin ignores the tile fields). */
+interface MatmulParams {
+  m: number;
+  n: number;
+  k: number;
+  /** Product of the batch shape. */
+  batch: number;
+  /** Logical A (m, k): element (i, p) at i * aRs + p * aCs (plus the batch offset). */
+  aRs: number;
+  aCs: number;
+  /** Logical B (k, n): element (p, j) at p * bRs + j * bCs. */
+  bRs: number;
+  bCs: number;
+  transA: boolean;
+  transB: boolean;
+  /** Collapsed batch shape and each operand's batch strides in elements (0: broadcast). */
+  batchShape: number[];
+  aBatch: number[];
+  bBatch: number[];
+  variant: Exclude<MatmulVariant, 'fast'>;
+  /** Register tile height and workgroup shape (fast variants). */
+  rm: number;
+  wgx: number;
+  wgy: number;
+  tk: number;
+}
+
+const MAX_WG = 65535;
+
+/** Spreads `total` workgroups over y and z (the kernels relinearise lin = y + z·ny). */
+function yz(total: number): [number, number] {
+  return total <= MAX_WG ? [total, 1] : [MAX_WG, Math.ceil(total / MAX_WG)];
+}
+
+const rowGroups = (p: MatmulParams): number => Math.ceil(p.m / (p.rm * p.wgy));
+
+function uniforms(p: MatmulParams): UniformField[] {
+  return [
+    ['u32', p.m], ['u32', p.n], ['u32', p.k], ['u32', p.batch],
+    ['u32', p.aRs], ['u32', p.aCs], ['u32', p.bRs], ['u32', p.bCs],
+    ['u32', p.variant === 'naive' ? 0 : rowGroups(p)], ['u32', p.batchShape.length], ['u32', 0], ['u32', 0],
+    ['dims', p.batchShape], ['dims', p.aBatch], ['dims', p.bBatch],
+  ];
+}
+
+/** The float64 reference: a plain triple loop per batch entry. */
+function cpuMatmul([A, B]: ArrayLike<number>[], [C]: { [i: number]: number }[], p: MatmulParams): void {
+  const { m, n, k, aRs, aCs, bRs, bCs, batchShape } = p;
+  for (let bi = 0; bi < p.batch; bi++) {
+    let rem = bi;
+    let oa = 0;
+    let ob = 0;
+    for (let d = batchShape.length - 1; d >= 0; d--) {
+      const c = rem % batchShape[d];
+      rem = Math.floor(rem / batchShape[d]);
+      oa += c * p.aBatch[d];
+      ob += c * p.bBatch[d];
+    }
+    const oc = bi * m * n;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let q = 0; q < k; q++) acc += A[oa + i * aRs + q * aCs] * B[ob + q * bRs + j * bCs];
+        C[oc + i * n + j] = acc;
+      }
+    }
+  }
+}
+
+const label = (p: MatmulParams): string => `matmul:${p.variant}${p.transA ? ':tA' : ''}${p.transB ? ':tB' : ''}`;
+
+const tileConstants = (p: MatmulParams): Record<string, number> => ({ RM: p.rm, WG_X: p.wgx, WG_Y: p.wgy });
+
+const KERNELS: Record<MatmulParams['variant'], KernelDef<MatmulParams>> = {
+  scalar: defineKernel<MatmulParams>({
+    name: 'matmul',
+    label,
+    cpu: cpuMatmul,
+    gpu: {
+      shader: 'matmul',
+      entry: 'main',
+      constants: tileConstants,
+      uniforms,
+      workgroups: (p) => [Math.ceil(p.n / (4 * p.wgx)), ...yz(rowGroups(p) * p.batch)],
+    },
+  }),
+  vec4: defineKernel<MatmulParams>({
+    name: 'matmul',
+    label,
+    cpu: cpuMatmul,
+    gpu: {
+      shader: 'matmul',
+      entry: 'main_vec4',
+      constants: (p) => ({ ...tileConstants(p), TRANS_A: p.transA ? 1 : 0, TRANS_B: p.transB ? 1 : 0 }),
+      uniforms,
+      workgroups: (p) => [Math.ceil(p.n / 4 / p.wgx), ...yz(rowGroups(p) * p.batch)],
+    },
+  }),
+  tiled: defineKernel<MatmulParams>({
+    name: 'matmul',
+    label,
+    cpu: cpuMatmul,
+    gpu: {
+      shader: 'matmul',
+      entry: 'tiled',
+      constants: (p) => ({ ...tileConstants(p), TK: p.tk }),
+      uniforms,
+      workgroups: (p) => [Math.ceil(p.n / (4 * p.wgx)), ...yz(rowGroups(p) * p.batch)],
+    },
+  }),
+  naive: defineKernel<MatmulParams>({
+    name: 'matmul',
+    label,
+    cpu: cpuMatmul,
+    gpu: {
+      shader: 'matmul_naive',
+      uniforms,
+      workgroups: (p) => grid1d(p.batch * p.m * p.n, 64),
+    },
+  }),
+};
+
+/** CPU-emulated adapters (lavapipe/llvmpipe, SwiftShader): no shared-memory tiling there. */
+function isCpuAdapter(b: Backend): boolean {
+  return /llvmpipe|lavapipe|swiftshader|software/i.test(b.description);
+}
+
+function forcedVariant(): MatmulVariant | null {
+  if (matmulTesting.force) return matmulTesting.force;
+  const env = process.env.MORAGRAD_MATMUL;
+  if (env === undefined || env === '' || env === 'auto') return null;
+  if (!['naive', 'fast', 'scalar', 'vec4', 'tiled'].includes(env)) {
+    fail('matmul', `MORAGRAD_MATMUL='${env}' is not one of naive, fast, scalar, vec4, tiled (or auto)`);
+  }
+  return env as MatmulVariant;
+}
+
+/**
+ * Picks the kernel and its tile. Measured on lavapipe (bench/matmul.ts): vec4 > scalar > naive
+ * once the output has a few thousand elements; the naive twin wins on tiny outputs and k <= 2.
+ */
+function choose(b: Backend, p: Omit<MatmulParams, 'variant' | 'rm' | 'wgx' | 'wgy' | 'tk'>): MatmulParams {
+  const forced = forcedVariant();
+  const vec4ok = p.k % 4 === 0 && p.n % 4 === 0 && (!p.transA || p.m % 4 === 0);
+  const cpuLike = isCpuAdapter(b);
+  let variant: MatmulParams['variant'];
+  if (forced && forced !== 'fast') {
+    variant = forced === 'vec4' && !vec4ok ? 'scalar' : forced;
+  } else if (forced !== 'fast' && (p.k <= 2 || p.batch * p.m * p.n <= 256)) {
+    variant = 'naive';
+  } else if (!cpuLike && p.m >= 32 && p.n >= 32 && p.k >= 16) {
+    variant = 'tiled';
+  } else {
+    variant = vec4ok ? 'vec4' : 'scalar';
+  }
+  // Register tile height: 8 rows, fewer for short matrices (a multiple of 4 for vec4 with transA).
+  let rm = p.m >= 8 ? 8 : p.m >= 4 ? 4 : p.m >= 2 ? 2 : 1;
+  if (variant === 'vec4' && p.transA) rm = p.m >= 8 ? 8 : 4;
+  if (variant === 'tiled') return { ...p, variant, rm: 4, wgx: 16, wgy: 16, tk: 16 };
+  // lavapipe: a workgroup of 8 is one SIMD vector of one core; GPUs want 64+ invocations.
+  return cpuLike ? { ...p, variant, rm, wgx: 8, wgy: 1, tk: 0 } : { ...p, variant, rm, wgx: 16, wgy: 4, tk: 0 };
+}
+
+// ---- shapes ----------------------------------------------------------------------------------------
+
+/** An operand seen as a stack of matrices: `shape` is [...batch, rows, cols] over t's storage. */
+interface Operand {
+  t: Tensor;
+  shape: readonly number[];
+}
+
+/**
+ * Drops size-1 batch dims and merges neighbours that are contiguous in both operands, so the
+ * kernels see at most 8 batch dims. Strides are in elements.
+ */
+function collapseBatch(op: string, shape: number[], sa: number[], sb: number[]): { shape: number[]; a: number[]; b: number[] } {
+  const out = { shape: [] as number[], a: [] as number[], b: [] as number[] };
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] === 1) continue;
+    const L = out.shape.length - 1;
+    if (L >= 0 && out.a[L] === sa[i] * shape[i] && out.b[L] === sb[i] * shape[i]) {
+      out.shape[L] *= shape[i];
+      out.a[L] = sa[i];
+      out.b[L] = sb[i];
+    } else {
+      out.shape.push(shape[i]);
+      out.a.push(sa[i]);
+      out.b.push(sb[i]);
+    }
+  }
+  if (out.shape.length > 8) fail(op, `batch shape ${fmtShape(shape)} needs ${out.shape.length} dims after merging; the kernels support 8`);
+  return out;
+}
+
+/** Batch strides (elements) of an operand's batch dims read as `outBatch` (0 on broadcast dims). */
+function batchStrides(batch: readonly number[], matSize: number, outBatch: readonly number[]): number[] {
+  const s = stridesOf(batch).map((v) => v * matSize);
+  const off = outBatch.length - batch.length;
+  return outBatch.map((d, i) => (i < off || batch[i - off] === 1 ? 0 : s[i - off]));
+}
+
+/**
+ * op(a) @ op(b) for stacks of matrices, without the tape: one dispatch. The result has shape
+ * `outShape` (default [...batch, m, n]; any shape with that many elements, e.g. squeezed).
+ */
+function mmRaw(op: string, a: Operand, b: Operand, transA: boolean, transB: boolean, outShape?: readonly number[]): Tensor {
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const [m, k] = transA ? [ac, ar] : [ar, ac];
+  const [k2, n] = transB ? [bc, br] : [br, bc];
+  const aB = a.shape.slice(0, -2);
+  const bB = b.shape.slice(0, -2);
+  if (k !== k2) {
+    fail(op, `inner dimensions differ: ${fmtShape(a.t.shape)}${transA ? 'ᵀ' : ''} @ ${fmtShape(b.t.shape)}${transB ? 'ᵀ' : ''} has k = ${k} on the left and ${k2} on the right (expected [..., m, k] @ [..., k, n])`);
+  }
+  let outBatch: number[];
+  try {
+    outBatch = broadcastShapes(op, aB, bB);
+  } catch {
+    fail(op, `batch dims ${fmtShape(aB)} of ${fmtShape(a.t.shape)} and ${fmtShape(bB)} of ${fmtShape(b.t.shape)} cannot be broadcast (each dim must match or be 1)`);
+  }
+  const shape = [...outBatch, m, n];
+  const c = collapseBatch(op, outBatch, batchStrides(aB, ar * ac, outBatch), batchStrides(bB, br * bc, outBatch));
+  const backend = backendOf(op, [a.t, b.t]);
+  const params = choose(backend, {
+    m,
+    n,
+    k,
+    batch: numel(outBatch),
+    aRs: transA ? 1 : k,
+    aCs: transA ? m : 1,
+    bRs: transB ? 1 : n,
+    bCs: transB ? k : 1,
+    transA,
+    transB,
+    batchShape: c.shape,
+    aBatch: c.a,
+    bBatch: c.b,
+  });
+  return runKernel(op, KERNELS[params.variant], [a.t, b.t], [{ shape: outShape ?? shape }], params, backend)[0];
+}
+
+/** A tensor of `shape` over t's storage (t's storage moves to it; t is disposed). */
+function viewAs(t: Tensor, shape: readonly number[]): Tensor {
+  if (sameShape(t.shape, shape)) return t;
+  const v = new Tensor(t.storage, shape, t.dtype);
+  t.dispose();
+  return v;
+}
+
+/** The gradient of an operand from the gradient of its matrix view: batch-reduce, then reshape. */
+function toOperand(g: Tensor, mat: readonly number[], shape: readonly number[]): Tensor {
+  let r = g;
+  if (!sameShape(g.shape, mat)) {
+    r = sumTo(g, mat);
+    g.dispose();
+  }
+  return viewAs(r, shape);
+}
+
+function checkOperands(op: string, a: Tensor, b: Tensor, minRank: number): void {
+  for (const [t, side] of [[a, 'left'], [b, 'right']] as const) {
+    if (!(t instanceof Tensor)) fail(op, `the ${side} operand must be a Tensor, got ${String(t)}`);
+    if (t.dtype !== 'float32') fail(op, `expects float32 tensors, got ${t.describe()} on the ${side} (cast int32 with .cast('float32'))`);
+    if (t.ndim < minRank) {
+      fail(op, minRank === 1 ? `0-D operands are not supported (${fmtShape(a.shape)} @ ${fmtShape(b.shape)}); use mul for scalars` : `expects tensors of rank >= 2, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+    }
+  }
+}
+
+/**
+ * The recorded op: op(a) @ op(b) where `aMat`/`bMat` are the matrix views of a and b.
+ *   C = op(A) @ op(B)
+ *   d op(A) = dC @ op(B)ᵀ,   d op(B) = op(A)ᵀ @ dC
+ *   transA: dA = (dC @ op(B)ᵀ)ᵀ = op(B) @ dCᵀ;   transB: dB = (op(A)ᵀ @ dC)ᵀ = dCᵀ @ op(A)
+ * then summed over the batch dims the operand was broadcast along (sumTo) and reshaped back.
+ */
+function product(op: string, a: Tensor, b: Tensor, aMat: readonly number[], bMat: readonly number[], transA: boolean, transB: boolean, outShape?: readonly number[]): Tensor {
+  const A: Operand = { t: a, shape: aMat };
+  const B: Operand = { t: b, shape: bMat };
+  const y = mmRaw(op, A, B, transA, transB, outShape);
+  // (batch..., m, n): the matrix view of y and of its gradient
+  const m = transA ? aMat[aMat.length - 1] : aMat[aMat.length - 2];
+  const n = transB ? bMat[bMat.length - 2] : bMat[bMat.length - 1];
+  const yMat = [...broadcastShapes(op, aMat.slice(0, -2), bMat.slice(0, -2)), m, n];
+  return record(
+    y,
+    op,
+    [a, b],
+    (g) => {
+      const G: Operand = { t: g, shape: yMat };
+      let da: Tensor | null = null;
+      let db: Tensor | null = null;
+      if (a.requiresGrad) {
+        const full = transA ? mmRaw(op, B, G, transB, true) : mmRaw(op, G, B, false, !transB); // (batch..., rows, cols) of a
+        da = toOperand(full, aMat, a.shape);
+      }
+      if (b.requiresGrad) {
+        const full = transB ? mmRaw(op, G, A, true, transA) : mmRaw(op, A, G, !transA, false); // (batch..., rows, cols) of b
+        db = toOperand(full, bMat, b.shape);
+      }
+      return [da, db];
+    },
+    [a, b],
+  );
+}
+
+// ---- public ----------------------------------------------------------------------------------------
+
+/**
+ * Matrix product with torch.matmul semantics: [..., m, k] @ [..., k, n] -> [..., m, n], batch dims
+ * broadcast (NumPy rules); a 1-D left operand is a row vector and a 1-D right operand a column
+ * vector, the added dim dropped from the result. float32 only.
+ */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  const op = 'matmul';
+  checkOperands(op, a, b, 1);
+  const aMat = a.ndim === 1 ? [1, a.shape[0]] : a.shape; // (..., m, k)
+  const bMat = b.ndim === 1 ? [b.shape[0], 1] : b.shape; // (..., k, n)
+  // A 2-D right operand and a batched left one: fold the batch into the rows (one 2-D product; the
+  // gradient of b then needs no batch reduction).
+  if (b.ndim <= 2 && a.ndim > 2) {
+    const k = a.shape[a.ndim - 1];
+    const kb = bMat[0];
+    if (k !== kb) {
+      fail(op, `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)} has k = ${k} on the left and ${kb} on the right (expected [..., m, k] @ [..., k, n])`);
+    }
+    const out = b.ndim === 1 ? a.shape.slice(0, -1) : [...a.shape.slice(0, -1), bMat[1]];
+    return product(op, a, b, [numel(a.shape.slice(0, -1)), k], bMat, false, false, out);
+  }
+  const outBatch = broadcastOrFail(op, a, b, aMat, bMat);
+  const out = [...outBatch, ...(a.ndim === 1 ? [] : [aMat[aMat.length - 2]]), ...(b.ndim === 1 ? [] : [bMat[bMat.length - 1]])];
+  return product(op, a, b, aMat, bMat, false, false, out);
+}
+
+function broadcastOrFail(op: string, a: Tensor, b: Tensor, aMat: readonly number[], bMat: readonly number[]): number[] {
+  const k = aMat[aMat.length - 1];
+  const kb = bMat[bMat.length - 2];
+  if (k !== kb) {
+    fail(op, `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)} has k = ${k} on the left and ${kb} on the right (expected [..., m, k] @ [..., k, n])`);
+  }
+  const aB = aMat.slice(0, -2);
+  const bB = bMat.slice(0, -2);
+  try {
+    return broadcastShapes(op, aB, bB);
+  } catch {
+    fail(op, `batch dims ${fmtShape(aB)} of ${fmtShape(a.shape)} and ${fmtShape(bB)} of ${fmtShape(b.shape)} cannot be broadcast (each dim must match or be 1)`);
+  }
+}
+
+/**
+ * op(a) @ op(b) with op = transpose of the last two dims where asked, read in place (no copy):
+ * `transA`: a is stored [..., k, m]; `transB`: b is stored [..., n, k] (x @ Wᵀ for a Linear layer).
+ * Both operands need rank >= 2; batch dims broadcast.
+ */
+export function matmulT(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const op = 'matmulT';
+  checkOperands(op, a, b, 2);
+  const transA = opts.transA === true;
+  const transB = opts.transB === true;
+  // Batched left operand (not transposed) and a 2-D right one: fold the batch into the rows.
+  if (!transA && b.ndim === 2 && a.ndim > 2) {
+    const k = a.shape[a.ndim - 1];
+    const n = transB ? b.shape[0] : b.shape[1];
+    const rows = numel(a.shape.slice(0, -1));
+    const kb = transB ? b.shape[1] : b.shape[0];
+    if (k !== kb) {
+      fail(op, `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}${transB ? 'ᵀ' : ''} has k = ${k} on the left and ${kb} on the right (expected [..., m, k] @ [..., k, n])`);
+    }
+    return product(op, a, b, [rows, k], b.shape, false, transB, [...a.shape.slice(0, -1), n]);
+  }
+  return product(op, a, b, a.shape, b.shape, transA, transB);
+}

@@ -1,0 +1,655 @@
+// Shape and indexing ops: reshape (a view), and permute/transpose/expand/slice/concat/stack (copies
+// through one strided-copy kernel, kernels/copy.wgsl), gather/indexSelect (kernels/gather.wgsl) and
+// their backward, a deterministic scatter-add.
+//
+// Tensors are always contiguous, so every op but reshape materialises its result: the strided copy
+// reads x's storage through arbitrary strides (0 = broadcast) from an offset, and can write into a
+// region (offset + strides) of a larger tensor (concat, slice's backward).
+import { record } from '../autograd.js';
+import type { CpuBackend } from '../backend/cpu/cpu.js';
+import { defineKernel, type UniformField } from '../backend/interface.js';
+import { fail, fmtShape } from '../errors.js';
+import { checkFiniteEnabled } from '../runtime.js';
+import { broadcastStrides, normAxis, numel, sameShape, stridesOf, type Shape } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { backendOf, run1 } from './apply.js';
+import { zeros } from './creation.js';
+import { afterOp } from './finite.js';
+import { grid1d } from './grid.js';
+import { sumTo } from './reduce.js';
+
+const MAX_DIMS = 8;
+
+// ---- the strided copy ------------------------------------------------------------------------------
+
+interface CopyParams {
+  /** The op, for traces (`copy:permute`). */
+  op: string;
+  n: number;
+  /** Iteration shape (after merging contiguous dims). */
+  shape: number[];
+  src: number[];
+  dst: number[];
+  srcOffset: number;
+  dstOffset: number;
+}
+
+const copyKernel = defineKernel<CopyParams>({
+  name: 'copy',
+  label: (p) => `copy:${p.op}`,
+  cpu: ([x], [y], p) => {
+    const rank = p.shape.length;
+    for (let i = 0; i < p.n; i++) {
+      let rem = i;
+      let si = p.srcOffset;
+      let di = p.dstOffset;
+      for (let d = rank - 1; d >= 0; d--) {
+        const c = rem % p.shape[d];
+        rem = Math.floor(rem / p.shape[d]);
+        si += c * p.src[d];
+        di += c * p.dst[d];
+      }
+      y[di] = x[si];
+    }
+  },
+  gpu: {
+    shader: 'copy',
+    uniforms: (p) => [['u32', p.n], ['u32', p.shape.length], ['u32', p.srcOffset], ['u32', p.dstOffset], ['dims', p.shape], ['dims', p.src], ['dims', p.dst]],
+    workgroups: (p) => grid1d(p.n, 256),
+  },
+});
+
+/**
+ * Drops size-1 dims and merges neighbouring dims that are contiguous in both source and destination
+ * (outer stride = inner stride × inner size), so a plain copy runs at rank 1 and views of more than
+ * 8 dims often still fit the kernel.
+ */
+function coalesce(shape: Shape, src: Shape, dst: Shape): { shape: number[]; src: number[]; dst: number[] } {
+  const s: number[] = [];
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = s.length - 1;
+    if (last >= 0 && a[last] === src[d] * shape[d] && b[last] === dst[d] * shape[d]) {
+      s[last] *= shape[d];
+      a[last] = src[d];
+      b[last] = dst[d];
+    } else {
+      s.push(shape[d]);
+      a.push(src[d]);
+      b.push(dst[d]);
+    }
+  }
+  return { shape: s, src: a, dst: b };
+}
+
+/** The largest element index a strided walk over `shape` touches (shape non-empty in elements). */
+const lastIndex = (shape: Shape, strides: Shape, offset: number): number => shape.reduce((acc, d, i) => acc + (d - 1) * strides[i], offset);
+
+/** Which elements of a storage a strided copy reads or writes. */
+export interface StridedView {
+  shape: readonly number[];
+  /** Element strides (0 repeats an element: broadcast). */
+  strides: readonly number[];
+  /** Element offset of index (0, ..., 0). Default 0. */
+  offset?: number;
+}
+
+/**
+ * Raw strided copy (not recorded on the tape): reads `x`'s storage as the view `src` and writes a
+ * new contiguous tensor of shape `src.shape`, or, with `into`, writes into a region of an existing
+ * tensor (its strides and offset, walked over the same `src.shape`). `into.tensor` is modified in
+ * place: pass only a tensor you just created and no one else reads. Returns the written tensor.
+ * Both views are bounds-checked against their storages.
+ */
+export function stridedCopy(x: Tensor, src: StridedView, into?: { tensor: Tensor; strides: readonly number[]; offset?: number }, op = 'stridedCopy'): Tensor {
+  const shape = [...src.shape];
+  const n = numel(shape);
+  const srcOffset = src.offset ?? 0;
+  const dst = into ? [...into.strides] : stridesOf(shape);
+  const dstOffset = into?.offset ?? 0;
+  if (src.strides.length !== shape.length || dst.length !== shape.length) {
+    fail(op, `strides [${src.strides.join(', ')}] / [${dst.join(', ')}] do not match the copy shape ${fmtShape(shape)}`);
+  }
+  if (n > 0) {
+    const check = (what: string, t: Tensor, strides: Shape, offset: number) => {
+      const last = lastIndex(shape, strides, offset);
+      if (offset < 0 || strides.some((s) => s < 0) || last >= t.size) {
+        fail(op, `the ${what} view (shape ${fmtShape(shape)}, strides [${strides.join(', ')}], offset ${offset}) reaches element ${last} of ${t.describe()} (${t.size} elements)`);
+      }
+    };
+    check('source', x, src.strides, srcOffset);
+    if (into) check('destination', into.tensor, dst, dstOffset);
+  }
+  const c = coalesce(shape, src.strides, dst);
+  if (c.shape.length > MAX_DIMS) fail(op, `the copy of ${fmtShape(shape)} needs ${c.shape.length} dims after merging contiguous ones; the kernel supports ${MAX_DIMS}`);
+  const params: CopyParams = { op, n, ...c, srcOffset, dstOffset };
+  if (!into) return run1(op, copyKernel, [x], { shape, dtype: x.dtype }, params);
+  const b = backendOf(op, [x, into.tensor]);
+  if (into.tensor.dtype !== x.dtype) fail(op, `cannot copy ${x.describe()} into ${into.tensor.describe()}: dtypes differ`);
+  if (n > 0) b.run({ kernel: copyKernel, inputs: [x.storage], outputs: [into.tensor.storage], params, shapes: [x.shape] });
+  return into.tensor;
+}
+
+/** The opt-in NaN/Inf check for results written by several dispatches (run1 does it for the rest). */
+function done(op: string, t: Tensor): Tensor {
+  if (checkFiniteEnabled()) afterOp(op, t);
+  return t;
+}
+
+function checkTensor(op: string, t: unknown, what = 'the input'): asserts t is Tensor {
+  if (!(t instanceof Tensor)) fail(op, `${what} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+}
+
+function checkDims(op: string, x: Tensor): void {
+  if (x.ndim > MAX_DIMS) fail(op, `${x.describe()} has ${x.ndim} dims; at most ${MAX_DIMS} are supported`);
+}
+
+function checkOutDims(op: string, shape: Shape): void {
+  if (shape.length > MAX_DIMS) fail(op, `the result ${fmtShape(shape)} has ${shape.length} dims; at most ${MAX_DIMS} are supported`);
+}
+
+// ---- reshape: a view ---------------------------------------------------------------------------------
+
+/** The target shape of a reshape, with one -1 inferred. */
+function inferShape(op: string, x: Tensor, shape: readonly number[]): number[] {
+  if (!Array.isArray(shape)) fail(op, `shape must be an array of integers, got ${String(shape)}`);
+  const known = shape.filter((d) => d !== -1);
+  if (shape.some((d) => !Number.isInteger(d) || d < -1)) fail(op, `shape ${fmtShape(shape)} must hold non-negative integers (and at most one -1)`);
+  if (shape.length - known.length > 1) fail(op, `shape ${fmtShape(shape)} has more than one -1`);
+  const out = [...shape];
+  const k = numel(known);
+  if (known.length < shape.length) {
+    if (k === 0 || x.size % k !== 0) fail(op, `cannot reshape ${x.describe()} (${x.size} elements) to ${fmtShape(shape)}: the -1 cannot be inferred`);
+    out[shape.indexOf(-1)] = x.size / k;
+  } else if (k !== x.size) {
+    fail(op, `cannot reshape ${x.describe()} (${x.size} elements) to ${fmtShape(shape)} (${k} elements)`);
+  }
+  return out;
+}
+
+/**
+ * The same elements in a new shape (row-major order kept); one dim may be -1 (inferred). A VIEW: no
+ * copy and no dispatch; the result shares x's storage (refcounted, so disposing either one leaves
+ * the other's data intact).
+ */
+// y = x laid out as `shape`                  -> dx = g laid out as x.shape
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor('reshape', x);
+  const s = inferShape('reshape', x, shape);
+  const y = new Tensor(x.storage, s, x.dtype);
+  const xShape = x.shape;
+  return record(y, 'reshape', [x], (g) => [reshape(g, xShape)]);
+}
+
+// ---- permute, transpose --------------------------------------------------------------------------------
+
+function permuteAs(op: string, x: Tensor, perm: readonly number[]): Tensor {
+  checkDims(op, x);
+  const xs = stridesOf(x.shape);
+  const y = stridedCopy(x, { shape: perm.map((d) => x.shape[d]), strides: perm.map((d) => xs[d]) }, undefined, op);
+  const inv: number[] = [];
+  perm.forEach((d, i) => (inv[d] = i));
+  return record(y, op, [x], (g) => [permuteAs(op, g, inv)]);
+}
+
+/**
+ * Reorders the dims: y.shape[i] = x.shape[perm[i]] (negative entries count from the end). Copies.
+ */
+// y[i_0..] = x[i_inv...]                     -> dx = permute(g, inverse(perm))
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  checkTensor('permute', x);
+  if (!Array.isArray(perm) || perm.length !== x.ndim) {
+    fail('permute', `perm ${Array.isArray(perm) ? `[${perm.join(', ')}]` : String(perm)} must list each of the ${x.ndim} dims of ${x.describe()} once`);
+  }
+  const p = perm.map((d) => normAxis('permute', d, x.ndim));
+  if (new Set(p).size !== p.length) fail('permute', `perm [${perm.join(', ')}] repeats a dim; it must be a permutation of 0..${x.ndim - 1} for ${x.describe()}`);
+  return permuteAs('permute', x, p);
+}
+
+/** Swaps dims d0 and d1 (default: the last two). Copies. */
+// y = x with dims d0, d1 swapped             -> dx = g with d0, d1 swapped
+export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
+  checkTensor('transpose', x);
+  if (x.ndim === 0) fail('transpose', `${x.describe()} has no dims to swap`);
+  if (x.ndim < 2 && (d0 === -2 || d1 === -2)) fail('transpose', `${x.describe()} has fewer than 2 dims; pass the dims to swap explicitly`);
+  const a = normAxis('transpose', d0, x.ndim);
+  const b = normAxis('transpose', d1, x.ndim);
+  const p = [...Array(x.ndim).keys()];
+  [p[a], p[b]] = [p[b], p[a]];
+  return permuteAs('transpose', x, p);
+}
+
+// ---- expand ------------------------------------------------------------------------------------------
+
+/**
+ * Broadcasts x to `shape` (NumPy rules, aligned from the right; -1 keeps x's size; new leading dims
+ * allowed), like torch.expand but materialised (the copy reads broadcast dims with stride 0).
+ */
+// y = x repeated along the broadcast dims    -> dx = g summed over them (sumTo)
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  const op = 'expand';
+  checkTensor(op, x);
+  if (!Array.isArray(shape) || shape.length < x.ndim) {
+    fail(op, `cannot expand ${x.describe()} to ${Array.isArray(shape) ? fmtShape(shape) : String(shape)}: the target needs at least ${x.ndim} dims`);
+  }
+  const off = shape.length - x.ndim;
+  const out = shape.map((t, i) => {
+    const d = i < off ? undefined : x.shape[i - off];
+    if (t === -1 && d !== undefined) return d;
+    if (!Number.isInteger(t) || t < 0) fail(op, `cannot expand ${x.describe()} to ${fmtShape(shape)}: dim ${i} must be a non-negative integer${d !== undefined ? ' or -1' : ' (-1 only for existing dims)'}`);
+    if (d !== undefined && d !== t && d !== 1) fail(op, `cannot expand ${x.describe()} to ${fmtShape(shape)}: dim ${i} is ${d} (must match the target ${t} or be 1)`);
+    return t;
+  });
+  checkOutDims(op, out);
+  const y = stridedCopy(x, { shape: out, strides: broadcastStrides(x.shape, out) }, undefined, op);
+  const xShape = x.shape;
+  return record(y, op, [x], (g) => [sameShape(g.shape, xShape) ? g : sumTo(g, xShape)]);
+}
+
+// ---- slice -----------------------------------------------------------------------------------------
+
+/** Python slice bounds: negative values count from the end, then both are clamped to [0, size]. */
+function sliceBounds(size: number, start: number, end: number): [number, number] {
+  const norm = (v: number) => (v < 0 ? Math.max(0, v + size) : Math.min(v, size));
+  const s = norm(start);
+  return [s, Math.max(s, norm(end))];
+}
+
+/**
+ * Elements [start, end) along `axis` (end defaults to the axis' size). Like Python slicing: negative
+ * start/end count from the end, out-of-range bounds are clamped to [0, size], and end <= start gives
+ * an empty axis. Copies.
+ */
+// y = x[.., start:end, ..]                   -> dx = zeros(x.shape) with g written into [start, end)
+export function slice(x: Tensor, axis: number, start: number, end?: number): Tensor {
+  const op = 'slice';
+  checkTensor(op, x);
+  if (x.ndim === 0) fail(op, `cannot slice ${x.describe()}: it has no axes`);
+  checkDims(op, x);
+  const ax = normAxis(op, axis, x.ndim);
+  const size = x.shape[ax];
+  if (!Number.isInteger(start) || (end !== undefined && !Number.isInteger(end))) fail(op, `start and end must be integers, got ${start} and ${end}`);
+  const [s, e] = sliceBounds(size, start, end ?? size);
+  const xs = stridesOf(x.shape);
+  const shape = x.shape.map((d, i) => (i === ax ? e - s : d));
+  const y = stridedCopy(x, { shape, strides: xs, offset: s * xs[ax] }, undefined, op);
+  const xShape = x.shape;
+  return record(y, op, [x], (g) => {
+    const dx = zeros(xShape, { backend: g.backend.name });
+    return [done('slice.backward', stridedCopy(g, { shape: g.shape, strides: stridesOf(g.shape) }, { tensor: dx, strides: xs, offset: s * xs[ax] }, 'slice.backward'))];
+  });
+}
+
+// ---- concat, stack --------------------------------------------------------------------------------------
+
+function checkList(op: string, tensors: readonly Tensor[]): void {
+  if (!Array.isArray(tensors) || tensors.length === 0) fail(op, 'expects a non-empty array of tensors');
+  tensors.forEach((t, i) => checkTensor(op, t, `tensors[${i}]`));
+  const t0 = tensors[0];
+  for (const t of tensors) if (t.dtype !== t0.dtype) fail(op, `tensors have different dtypes: ${t0.describe()} and ${t.describe()}`);
+}
+
+/**
+ * Joins tensors along an existing axis; the other dims must match. One strided copy per input into
+ * its region of the output.
+ */
+// y = [x_0; x_1; ...] along axis              -> dx_i = g[.., start_i:end_i, ..]
+export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
+  const op = 'concat';
+  checkList(op, tensors);
+  const r = tensors[0].ndim;
+  if (r === 0) fail(op, `cannot concatenate 0-dim tensors (${tensors[0].describe()}); use stack`);
+  const ax = normAxis(op, axis, r);
+  const shapes = tensors.map((t) => t.shape);
+  for (const t of tensors) {
+    if (t.ndim !== r || t.shape.some((d, i) => i !== ax && d !== tensors[0].shape[i])) {
+      fail(op, `shapes ${shapes.map(fmtShape).join(', ')} differ outside axis ${ax}`);
+    }
+  }
+  checkDims(op, tensors[0]);
+  const b = backendOf(op, tensors);
+  const starts: number[] = [];
+  let total = 0;
+  for (const t of tensors) {
+    starts.push(total);
+    total += t.shape[ax];
+  }
+  const shape = tensors[0].shape.map((d, i) => (i === ax ? total : d));
+  const dtype = tensors[0].dtype;
+  const out = new Tensor(b.alloc(numel(shape), dtype), shape, dtype);
+  const os = stridesOf(shape);
+  tensors.forEach((t, i) => stridedCopy(t, { shape: t.shape, strides: stridesOf(t.shape) }, { tensor: out, strides: os, offset: starts[i] * os[ax] }, op));
+  done(op, out);
+  const list = [...tensors];
+  return record(out, op, list, (g) => list.map((t, i) => (t.requiresGrad ? slice(g, ax, starts[i], starts[i] + t.shape[ax]) : null)));
+}
+
+/** Joins same-shaped tensors along a new axis (axis in -(rank+1)..rank). One strided copy per input. */
+// y[.., i, ..] = x_i                            -> dx_i = g[.., i, ..]
+export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
+  const op = 'stack';
+  checkList(op, tensors);
+  const s0 = tensors[0].shape;
+  for (const t of tensors) if (!sameShape(t.shape, s0)) fail(op, `all tensors must have one shape, got ${tensors.map((x) => fmtShape(x.shape)).join(', ')}`);
+  const ax = normAxis(op, axis, s0.length + 1);
+  const shape = [...s0.slice(0, ax), tensors.length, ...s0.slice(ax)];
+  checkOutDims(op, shape);
+  const b = backendOf(op, tensors);
+  const dtype = tensors[0].dtype;
+  const out = new Tensor(b.alloc(numel(shape), dtype), shape, dtype);
+  const os = stridesOf(shape);
+  const region = os.filter((_, i) => i !== ax); // out's strides seen from one input
+  tensors.forEach((t, i) => stridedCopy(t, { shape: s0, strides: stridesOf(s0) }, { tensor: out, strides: region, offset: i * os[ax] }, op));
+  done(op, out);
+  const list = [...tensors];
+  return record(out, op, list, (g) => list.map((t, i) => (t.requiresGrad ? stridedCopy(g, { shape: s0, strides: region, offset: i * os[ax] }, undefined, 'stack.backward') : null)));
+}
+
+// ---- gather, indexSelect ------------------------------------------------------------------------------
+
+interface GatherParams {
+  op: string;
+  n: number;
+  axis: number;
+  /** x.shape[axis]. */
+  size: number;
+  out: number[];
+  xs: number[];
+  /** Index strides over the output coordinates. */
+  is: number[];
+}
+
+const gatherKernel = defineKernel<GatherParams>({
+  name: 'gather',
+  label: (p) => p.op,
+  cpu: ([x, index], [y], p) => {
+    const rank = p.out.length;
+    for (let i = 0; i < p.n; i++) {
+      let rem = i;
+      let xo = 0;
+      let io = 0;
+      for (let d = rank - 1; d >= 0; d--) {
+        const c = rem % p.out[d];
+        rem = Math.floor(rem / p.out[d]);
+        io += c * p.is[d];
+        if (d !== p.axis) xo += c * p.xs[d];
+      }
+      const k = index[io];
+      if (k < 0 || k >= p.size) fail(p.op, `index value ${k} is out of range for an axis of size ${p.size}`);
+      y[i] = x[xo + k * p.xs[p.axis]];
+    }
+  },
+  gpu: {
+    shader: 'gather',
+    entry: 'gather',
+    uniforms: (p) => [['u32', p.n], ['u32', p.out.length], ['u32', p.axis], ['u32', p.size], ['dims', p.out], ['dims', p.xs], ['dims', p.is]],
+    workgroups: (p) => grid1d(p.n, 256),
+  },
+});
+
+/** The first out-of-range value in `data` (valid: 0..size-1), or null. */
+function firstBad(data: ArrayLike<number>, size: number): { pos: number; value: number } | null {
+  for (let i = 0; i < data.length; i++) if (data[i] < 0 || data[i] >= size) return { pos: i, value: data[i] };
+  return null;
+}
+
+function badIndexError(op: string, x: Shape, axis: number, index: Tensor, bad: { pos: number; value: number }): never {
+  fail(op, `index value ${bad.value} at flat position ${bad.pos} of index ${fmtShape(index.shape)} is out of range for axis ${axis} of size ${x[axis]} (x ${fmtShape(x)}; expected 0..${x[axis] - 1})`);
+}
+
+/** On the cpu backend, indices are checked before the kernel runs (the error names the op and the value). */
+function checkIndexSync(op: string, x: Shape, axis: number, index: Tensor): void {
+  if (index.backend.name !== 'cpu') return;
+  const bad = firstBad((index.backend as CpuBackend).readSync(index.storage), x[axis]);
+  if (bad) badIndexError(op, x, axis, index, bad);
+}
+
+/**
+ * Validates indices for gather/indexSelect along `axis` of x (any backend; reads the index back).
+ * The cpu backend checks on every call; on webgpu out-of-range indices give 0 in the forward and no
+ * gradient, so call this where indices come from untrusted data.
+ */
+export async function checkIndex(x: Tensor, axis: number, index: Tensor, op = 'checkIndex'): Promise<void> {
+  checkTensor(op, x);
+  checkTensor(op, index, 'index');
+  const ax = normAxis(op, axis, x.ndim);
+  const bad = firstBad(await index.data(), x.shape[ax]);
+  if (bad) badIndexError(op, x.shape, ax, index, bad);
+}
+
+function checkIndexTensor(op: string, x: Tensor, index: Tensor): void {
+  checkTensor(op, x);
+  checkTensor(op, index, 'index');
+  if (index.dtype !== 'int32') fail(op, `index must be an int32 tensor, got ${index.describe()}; convert with .cast('int32')`);
+  if (x.ndim === 0) fail(op, `${x.describe()} has no axes to index`);
+  checkDims(op, x);
+  backendOf(op, [x, index]);
+}
+
+/**
+ * torch.gather: y[i][j][k] = x[index[i][j][k]][j][k] for axis 0 (likewise for other axes). index is
+ * int32 with x's rank and index.shape[d] <= x.shape[d] for d != axis; y has index's shape.
+ * Out-of-range indices: the cpu backend throws; webgpu gives 0 (see `checkIndex`).
+ */
+// y_c = x_(c with c_axis = index_c)            -> dx = scatter-add of g at the same positions
+export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
+  const op = 'gather';
+  checkIndexTensor(op, x, index);
+  const ax = normAxis(op, axis, x.ndim);
+  if (index.ndim !== x.ndim || index.shape.some((d, i) => i !== ax && d > x.shape[i])) {
+    fail(op, `index ${fmtShape(index.shape)} must have the rank of x ${fmtShape(x.shape)} and no larger size outside axis ${ax}`);
+  }
+  checkIndexSync(op, x.shape, ax, index);
+  const out = [...index.shape];
+  const y = run1(op, gatherKernel, [x, index], { shape: out, dtype: x.dtype }, { op, n: numel(out), axis: ax, size: x.shape[ax], out, xs: stridesOf(x.shape), is: stridesOf(out) });
+  const xShape = x.shape;
+  return record(y, op, [x], (g) => [scatterAdd(g, ax, index, xShape)], [index]);
+}
+
+/**
+ * Picks entries along `axis` (the embedding lookup for axis 0): index is 1-D int32, and y has x's
+ * shape with shape[axis] = index length; y[.., j, ..] = x[.., index[j], ..].
+ * Out-of-range indices: the cpu backend throws; webgpu gives 0 (see `checkIndex`).
+ */
+// y_(.., j, ..) = x_(.., index_j, ..)          -> dx_(.., k, ..) = Σ_{j: index_j = k} g_(.., j, ..)
+export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
+  const op = 'indexSelect';
+  checkIndexTensor(op, x, index);
+  const ax = normAxis(op, axis, x.ndim);
+  if (index.ndim !== 1) fail(op, `index must be 1-D, got ${index.describe()}`);
+  checkIndexSync(op, x.shape, ax, index);
+  const out = x.shape.map((d, i) => (i === ax ? index.shape[0] : d));
+  const is = out.map((_, i) => (i === ax ? 1 : 0));
+  const y = run1(op, gatherKernel, [x, index], { shape: out, dtype: x.dtype }, { op, n: numel(out), axis: ax, size: x.shape[ax], out, xs: stridesOf(x.shape), is });
+  const xShape = x.shape;
+  return record(y, op, [x], (g) => [scatterAdd(g, ax, index, xShape)], [index]);
+}
+
+// ---- scatter-add: the backward of gather and indexSelect ----------------------------------------------
+
+interface LinkParams {
+  n: number;
+  /** The index viewed as (A, l, b): lines of l positions with stride b. */
+  l: number;
+  b: number;
+}
+
+/** For each index element: the next position on its line holding the same value (-1: none), and whether it is the first. */
+const linkKernel = defineKernel<LinkParams>({
+  name: 'scatterAdd.link',
+  cpu: ([index], [links], p) => {
+    for (let i = 0; i < p.n; i++) {
+      const j = Math.floor(i / p.b) % p.l;
+      const base = i - j * p.b;
+      const v = index[i];
+      let next = -1;
+      for (let t = j + 1; t < p.l; t++) {
+        if (index[base + t * p.b] === v) {
+          next = t;
+          break;
+        }
+      }
+      let head = 1;
+      for (let t = 0; t < j; t++) {
+        if (index[base + t * p.b] === v) {
+          head = 0;
+          break;
+        }
+      }
+      links[2 * i] = next;
+      links[2 * i + 1] = head;
+    }
+  },
+  gpu: {
+    shader: 'gather',
+    entry: 'link',
+    uniforms: (p) => [['u32', p.n], ['u32', p.l], ['u32', p.b]],
+    workgroups: (p) => grid1d(p.n, 256),
+  },
+});
+
+interface ScatterParams {
+  /** Elements of g (chain) or of dx (naive). */
+  n: number;
+  axis: number;
+  /** dx.shape[axis]. */
+  size: number;
+  /** g.shape[axis]. */
+  l: number;
+  gdims: number[];
+  gs: number[];
+  xs: number[];
+  is: number[];
+  xdims: number[];
+}
+
+const scatterUniforms = (p: ScatterParams): UniformField[] => [
+  ['u32', p.n],
+  ['u32', p.gdims.length],
+  ['u32', p.axis],
+  ['u32', p.size],
+  ['u32', p.l],
+  ['dims', p.gdims],
+  ['dims', p.gs],
+  ['dims', p.xs],
+  ['dims', p.is],
+  ['dims', p.xdims],
+];
+
+/** The head of each chain of equal indices sums g along the chain (ascending position) into dx (zero-filled). */
+const scatterKernel = defineKernel<ScatterParams>({
+  name: 'scatterAdd',
+  cpu: ([g, index, links], [dx], p) => {
+    const rank = p.gdims.length;
+    const gStep = p.gs[p.axis];
+    const iStep = p.is[p.axis];
+    for (let i = 0; i < p.n; i++) {
+      let rem = i;
+      let io = 0;
+      let xo = 0;
+      let j = 0;
+      for (let d = rank - 1; d >= 0; d--) {
+        const c = rem % p.gdims[d];
+        rem = Math.floor(rem / p.gdims[d]);
+        io += c * p.is[d];
+        if (d === p.axis) j = c;
+        else xo += c * p.xs[d];
+      }
+      if (links[2 * io + 1] === 0) continue;
+      const k = index[io];
+      if (k < 0 || k >= p.size) continue;
+      let acc = g[i];
+      let next = links[2 * io];
+      while (next >= 0) {
+        const dj = next - j;
+        acc += g[i + dj * gStep];
+        next = links[2 * (io + dj * iStep)];
+      }
+      dx[xo + k * p.xs[p.axis]] = acc;
+    }
+  },
+  gpu: {
+    shader: 'gather',
+    entry: 'scatter',
+    uniforms: scatterUniforms,
+    workgroups: (p) => grid1d(p.n, 256),
+  },
+});
+
+/** The naive twin: one thread per dx element scans its whole line (O(numel(dx)·l)); same sums, same order. */
+const scatterNaiveKernel = defineKernel<ScatterParams>({
+  name: 'scatterAdd.naive',
+  cpu: ([g, index], [dx], p) => {
+    const rank = p.xdims.length;
+    for (let i = 0; i < p.n; i++) {
+      let rem = i;
+      let k = 0;
+      let gbase = 0;
+      let ibase = 0;
+      let inside = true;
+      for (let d = rank - 1; d >= 0; d--) {
+        const c = rem % p.xdims[d];
+        rem = Math.floor(rem / p.xdims[d]);
+        if (d === p.axis) k = c;
+        else {
+          if (c >= p.gdims[d]) inside = false;
+          gbase += c * p.gs[d];
+          ibase += c * p.is[d];
+        }
+      }
+      let acc = 0;
+      if (inside) for (let t = 0; t < p.l; t++) if (index[ibase + t * p.is[p.axis]] === k) acc += g[gbase + t * p.gs[p.axis]];
+      dx[i] = acc;
+    }
+  },
+  gpu: {
+    shader: 'gather',
+    entry: 'scatter_naive',
+    uniforms: scatterUniforms,
+    workgroups: (p) => grid1d(p.n, 256),
+  },
+});
+
+/**
+ * The adjoint of gather / indexSelect: zeros of `shape` with each element of `src` added at the
+ * position its index names along `axis`. Two index layouts:
+ *   - index with src's shape (gather):      dx[c with c_axis = index[c]] += src[c]
+ *   - 1-D index of length src.shape[axis]   dx[.., index[j], ..] += src[.., j, ..]   (indexSelect)
+ * Deterministic (no atomics; see kernels/gather.wgsl): `impl: 'chain'` (default) runs a zero fill, a
+ * link pass over the int indices and one summing pass; `'naive'` is its twin (one pass, O(numel(dx)·L)),
+ * with the same summation order. Out-of-range indices: dropped on webgpu, an error on cpu.
+ */
+// dx_(c with c_axis = k) = Σ_{j: index = k} src_(c with c_axis = j)
+export function scatterAdd(src: Tensor, axis: number, index: Tensor, shape: readonly number[], opts: { impl?: 'chain' | 'naive' } = {}): Tensor {
+  const op = 'scatterAdd';
+  checkTensor(op, src, 'src');
+  checkIndexTensor(op, src, index);
+  if (src.dtype !== 'float32') fail(op, `src must be float32, got ${src.describe()}`);
+  const ax = normAxis(op, axis, src.ndim);
+  const target = [...shape];
+  if (target.length !== src.ndim) fail(op, `shape ${fmtShape(target)} must have the rank of src ${fmtShape(src.shape)}`);
+  const gatherLike = index.ndim === src.ndim && sameShape(index.shape, src.shape);
+  const selectLike = index.ndim === 1 && index.shape[0] === src.shape[ax];
+  if (!gatherLike && !selectLike) {
+    fail(op, `index ${fmtShape(index.shape)} must have src's shape ${fmtShape(src.shape)} (gather) or be 1-D of length ${src.shape[ax]} (indexSelect)`);
+  }
+  if (src.shape.some((d, i) => i !== ax && (gatherLike ? d > target[i] : d !== target[i]))) {
+    fail(op, `src ${fmtShape(src.shape)} does not fit shape ${fmtShape(target)} outside axis ${ax}`);
+  }
+  checkIndexSync(op, target, ax, index);
+  const is = gatherLike ? stridesOf(src.shape) : src.shape.map((_, i) => (i === ax ? 1 : 0));
+  const p: ScatterParams = { n: src.size, axis: ax, size: target[ax], l: src.shape[ax], gdims: [...src.shape], gs: stridesOf(src.shape), xs: stridesOf(target), is, xdims: target };
+  if (opts.impl === 'naive') return run1(op, scatterNaiveKernel, [src, index], { shape: target }, { ...p, n: numel(target) });
+  const dx = zeros(target, { backend: src.backend.name });
+  if (src.size === 0 || dx.size === 0) return dx;
+  const after = gatherLike ? numel(index.shape.slice(ax + 1)) : 1;
+  const links = run1(op, linkKernel, [index], { shape: [2 * index.size], dtype: 'int32' }, { n: index.size, l: src.shape[ax], b: after });
+  src.backend.run({ kernel: scatterKernel, inputs: [src.storage, index.storage, links.storage], outputs: [dx.storage], params: p, shapes: [src.shape, index.shape] });
+  links.dispose();
+  return done(op, dx);
+}
+
+/** Kernels, for tests and benchmarks. */
+export const kernels = { copy: copyKernel, gather: gatherKernel, link: linkKernel, scatter: scatterKernel, scatterNaive: scatterNaiveKernel };
