@@ -30,7 +30,7 @@ fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
 fn merge(m: f32, s: f32, m2: f32, s2: f32) -> vec2<f32> {
   if (m2 == neg_inf()) { return vec2<f32>(m, s); }
   if (m == neg_inf()) { return vec2<f32>(m2, s2); }
-  if (m2 > m) { return vec2<f32>(m2, s + s2); }
+  if (m2 > m) { return vec2<f32>(m2, s * exp(m - m2) + s2); }
   return vec2<f32>(m, s + s2 * exp(m2 - m));
 }
 

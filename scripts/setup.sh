@@ -26,7 +26,8 @@ if [ ! -f dist/index.js ] || [ -n "$(find src -newer dist/index.js -name '*.ts' 
   npx tsc -p tsconfig.build.json
 fi
 
-probe() { node scripts/probe-adapter.mjs; }
+# Dawn prints two harmless limit warnings on lavapipe; keep the output to the adapter line.
+probe() { node scripts/probe-adapter.mjs 2>&1 | grep -v "artificially reduced"; return "${PIPESTATUS[0]}"; }
 
 # 2. A WebGPU adapter?
 if out=$(probe 2>&1); then say "$out"; exit 0; fi

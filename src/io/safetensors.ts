@@ -200,6 +200,8 @@ export function fromBF16(h: number): number {
 /** Decodes a whole safetensors file held in memory. Throws a MoragradError on any malformation. */
 export function decodeSafetensors(bytes: Uint8Array, op = 'decodeSafetensors'): { tensors: Record<string, HostTensor>; metadata: Record<string, string> } {
   if (!(bytes instanceof Uint8Array)) fail(op, `expected the file's bytes as a Uint8Array, got ${Object.prototype.toString.call(bytes)}`);
+  // A plain Uint8Array view: Node's Buffer overrides slice() to return a view, not a copy.
+  bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = readHeaderLength(bytes.subarray(0, 8), bytes.length, op);
   const header = parseHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n, op);
   const tensors: Record<string, HostTensor> = {};

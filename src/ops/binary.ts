@@ -49,7 +49,7 @@ function offsets(p: BroadcastParams, i: number, out: number[]): void {
 }
 
 function broadcastParams(op: string, shapes: Shape[]): BroadcastParams {
-  const outShape = shapes.reduce((acc, s) => broadcastShapes(op, acc, s), [] as number[]);
+  const outShape = shapes.reduce<number[]>((acc, s) => broadcastShapes(op, acc, s), []);
   if (outShape.length > 8) fail(op, `at most 8 dimensions are supported, got ${fmtShape(outShape)}`);
   return {
     n: numel(outShape),

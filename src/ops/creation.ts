@@ -73,7 +73,9 @@ export function tensor(data: ArrayLike<number> | NestedInput, shape?: readonly n
   const sh = shape ?? inferShape(data);
   const { backend, dtype } = make(sh, opts, 'tensor');
   if (numel(sh) !== flat.length) fail('tensor', `${flat.length} values do not fill shape ${fmtShape(sh)} (${numel(sh)} elements)`);
-  if (dtype === 'int32') for (const v of flat) if (!Number.isInteger(v)) fail('tensor', `int32 data must be integers, got ${v}`);
+  if (dtype === 'int32') {
+    for (let i = 0; i < flat.length; i++) if (!Number.isInteger(flat[i])) fail('tensor', `int32 data must be integers, got ${flat[i]}`);
+  }
   return finish(new Tensor(backend.upload(flat, dtype), sh, dtype), opts, 'tensor');
 }
 
@@ -82,7 +84,7 @@ export type NestedInput = number | NestedInput[];
 function flatten(d: ArrayLike<number> | NestedInput): ArrayLike<number> {
   if (typeof d === 'number') return [d];
   if (!Array.isArray(d)) return d as ArrayLike<number>;
-  if (d.length > 0 && Array.isArray(d[0])) return (d as NestedInput[]).flat(Infinity) as number[];
+  if (d.length > 0 && Array.isArray(d[0])) return (d as unknown[]).flat(Infinity as 1) as number[];
   return d as number[];
 }
 

@@ -128,6 +128,7 @@ export function stridedCopy(x: Tensor, src: StridedView, into?: { tensor: Tensor
   if (!into) return run1(op, copyKernel, [x], { shape, dtype: x.dtype }, params);
   const b = backendOf(op, [x, into.tensor]);
   if (into.tensor.dtype !== x.dtype) fail(op, `cannot copy ${x.describe()} into ${into.tensor.describe()}: dtypes differ`);
+  if (into.tensor.storage === x.storage) fail(op, `cannot copy ${x.describe()} into a tensor sharing its storage`);
   if (n > 0) b.run({ kernel: copyKernel, inputs: [x.storage], outputs: [into.tensor.storage], params, shapes: [x.shape] });
   return into.tensor;
 }

@@ -165,6 +165,18 @@ describe('matmul forward', () => {
     }
   });
 
+  it('more than 65535 row blocks x batch entries spread over the y/z grid (every kernel)', async () => {
+    const as = [66000, 1, 4];
+    const bs = [66000, 4, 4];
+    const ad = randData(numel(as), 51);
+    const bd = randData(numel(bs), 52);
+    const ref = refMatmul(ad, as, bd, bs);
+    for (const v of GPU_VARIANTS) {
+      const g = await gpuRun(v, ad, as, bd, bs, (x, y) => x.matmul(y));
+      expectClose(g.data, ref.data, tolFor(4), `${v ?? 'auto'} batch 66000`);
+    }
+  });
+
   it('1-D operands follow torch.matmul (prepend / append a 1 and drop it)', async () => {
     const cases: [number[], number[], number[]][] = [
       [[5], [5], []],
