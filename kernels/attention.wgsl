@@ -96,10 +96,10 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
     l = ss[t - lane];
   }
   if (!live) { return; }
-  let inv = select(0.0, 1.0 / l, l > 0.0);      // every key masked: l = 0 -> a zero row
+  let inv = select(1.0 / l, 0.0, l == 0.0);     // every key masked: l = 0 -> a zero row (NaN stays NaN)
   for (var j = lane; j < u.tk; j += TPR) {
     var y = 0.0;
-    if (j < end && visible(b, j)) { y = exp(s[base + j] * u.scale - m) * inv; }
+    if (j < end && l != 0.0 && visible(b, j)) { y = exp(s[base + j] * u.scale - m) * inv; }
     p[base + j] = y;
   }
 }

@@ -3,6 +3,7 @@
 // ordinary tensor ops (so it runs on either backend). `backward()` walks the nodes in reverse
 // topological order, accumulating gradients; leaves receive theirs in `.grad`.
 import { fail } from './errors.js';
+import { tidy } from './runtime.js';
 import type { Tensor } from './tensor.js';
 
 export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
@@ -102,7 +103,9 @@ export function runBackward(root: Tensor, seed: Tensor, opts: BackwardOptions, h
       if (!node.backwardFn) {
         fail('backward', `the graph through '${node.op}' was already freed by an earlier backward(); pass { retainGraph: true } to backward twice`);
       }
-      const inGrads = node.backwardFn(g);
+      // A scope per node: temporaries of the backward formula (g·b before sumTo, ...) die here.
+      const backwardFn = node.backwardFn;
+      const inGrads = tidy(() => backwardFn(g));
       const replaced: Tensor[] = [];
       node.inputs.forEach((inp, k) => {
         const gi = inGrads[k];

@@ -27,9 +27,9 @@ export { tensor, zeros, ones, full, zerosLike, onesLike, fullLike, arange, rand,
 export { manualSeed, HostRng } from './ops/random.js';
 export { neg, exp, log, sqrt, rsqrt, abs, relu, gelu, silu, sigmoid, tanh, pow } from './ops/unary.js';
 export { add, sub, mul, div, maximum, minimum, lt, le, gt, ge, eq, ne, where } from './ops/binary.js';
-export { sum, mean, max, argmax, sumTo } from './ops/reduce.js';
-export { softmax, logSoftmax } from './ops/softmax.js';
+export { sum, mean, max, min, argmax, argmin, sumTo } from './ops/reduce.js';
+export { softmax, logSoftmax, softmaxNaive } from './ops/softmax.js';
 export { matmul } from './ops/matmul.js';
-export { reshape, permute, transpose, expand, slice, concat, stack, gather, indexSelect } from './ops/shape.js';
+export { reshape, permute, transpose, expand, slice, concat, stack, gather, indexSelect, scatterAdd, checkIndex, stridedCopy } from './ops/shape.js';
 export { checkFinite } from './ops/finite.js';
 export * as testing from './testing/index.js';

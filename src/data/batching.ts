@@ -37,7 +37,7 @@ export interface SamplerOptions {
 const TWO24 = 16777216;
 
 /** A uniform integer in [0, n): one 24-bit draw when n <= 2^24, else two draws (48 bits). */
-function randInt(rng: HostRng, n: number): number {
+export function randInt(rng: HostRng, n: number): number {
   if (n <= TWO24) return rng.int(n);
   const hi = rng.next() * TWO24; // an integer in [0, 2^24)
   const lo = rng.next();

@@ -121,7 +121,14 @@ export class CharTokenizer implements Tokenizer {
 
 /** Rebuilds a tokenizer from its `toJSON()` (e.g. from a checkpoint's metadata). */
 export function tokenizerFromJSON(json: TokenizerJSON | string): Tokenizer {
-  const j = (typeof json === 'string' ? JSON.parse(json) : json) as TokenizerJSON;
+  let j = json as TokenizerJSON;
+  if (typeof json === 'string') {
+    try {
+      j = JSON.parse(json) as TokenizerJSON;
+    } catch (e) {
+      fail('tokenizerFromJSON', `not valid JSON: ${(e as Error).message}`);
+    }
+  }
   if (j?.type === 'char') return CharTokenizer.fromJSON(j);
   if (j?.type === 'gpt2') return Gpt2Tokenizer.load();
   return fail('tokenizerFromJSON', `unknown tokenizer ${JSON.stringify(j)?.slice(0, 80)} (expected type 'char' or 'gpt2')`);

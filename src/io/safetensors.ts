@@ -31,6 +31,7 @@ const OTHER_SPEC_DTYPES = ['U16', 'I16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F8
 /** Upper bound on the header size (the reference implementation uses the same 100 MB limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = '__metadata__';
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** One entry of the header. */
 export interface TensorInfo {
@@ -123,7 +124,9 @@ function writeData(view: DataView, pos: number, dtype: WritableDType, data: Arra
   const n = data.length;
   switch (dtype) {
     case 'F32':
-      for (let i = 0; i < n; i++) view.setFloat32(pos + 4 * i, data[i], true);
+      // Tensors are laid out largest element first after an 8-aligned header, so pos % 4 === 0.
+      if (littleEndian && (view.byteOffset + pos) % 4 === 0) new Float32Array(view.buffer, view.byteOffset + pos, n).set(data);
+      else for (let i = 0; i < n; i++) view.setFloat32(pos + 4 * i, data[i], true);
       return;
     case 'I32':
       for (let i = 0; i < n; i++) {
@@ -298,8 +301,6 @@ function tensorInfo(name: string, v: unknown, op: string): TensorInfo {
   }
   return { dtype: dtype as SafetensorsDType, shape: [...(shape as number[])], dataOffsets: [b, e] };
 }
-
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Bytes [b, e) of `bytes` as moragrad host data. */
 function convert(bytes: Uint8Array, b: number, e: number, dtype: SafetensorsDType, name: string, op: string): Float32Array | Int32Array {

@@ -23,8 +23,11 @@ import { sumTo } from './reduce.js';
 
 export type MatmulVariant = 'naive' | 'fast' | 'scalar' | 'vec4' | 'tiled';
 
-/** Forces a kernel in tests (takes precedence over MORAGRAD_MATMUL); null: automatic. */
-export const matmulTesting: { force: MatmulVariant | null } = { force: null };
+/**
+ * Test hooks: `force` picks a kernel (takes precedence over MORAGRAD_MATMUL; null: automatic);
+ * `tile` overrides the register tile / workgroup shape of the fast kernels.
+ */
+export const matmulTesting: { force: MatmulVariant | null; tile: { rm: number; wgx: number; wgy: number; tk?: number } | null } = { force: null, tile: null };
 
 export interface MatmulOptions {
   /** Use aᵀ: `a` is stored [..., k, m]. */
@@ -196,6 +199,11 @@ function choose(b: Backend, p: Omit<MatmulParams, 'variant' | 'rm' | 'wgx' | 'wg
   // Register tile height: 8 rows, fewer for short matrices (a multiple of 4 for vec4 with transA).
   let rm = p.m >= 8 ? 8 : p.m >= 4 ? 4 : p.m >= 2 ? 2 : 1;
   if (variant === 'vec4' && p.transA) rm = p.m >= 8 ? 8 : 4;
+  const t = matmulTesting.tile;
+  if (t && variant !== 'naive') {
+    if (!(t.rm >= 1 && t.rm <= 8)) fail('matmul', `tile rows rm = ${t.rm} must be in 1..8 (MAX_RM in kernels/matmul.wgsl)`);
+    return { ...p, variant, rm: variant === 'vec4' && p.transA ? Math.max(4, t.rm - (t.rm % 4)) : t.rm, wgx: t.wgx, wgy: t.wgy, tk: t.tk ?? 16 };
+  }
   if (variant === 'tiled') return { ...p, variant, rm: 4, wgx: 16, wgy: 16, tk: 16 };
   // lavapipe: a workgroup of 8 is one SIMD vector of one core; GPUs want 64+ invocations.
   return cpuLike ? { ...p, variant, rm, wgx: 8, wgy: 1, tk: 0 } : { ...p, variant, rm, wgx: 16, wgy: 4, tk: 0 };

@@ -13,6 +13,7 @@ const { gradcheck } = mg.testing;
 
 afterEach(() => {
   matmulTesting.force = null;
+  matmulTesting.tile = null;
 });
 
 /** Deterministic data in [-1, 1) (mulberry32). */
@@ -167,13 +168,37 @@ describe('matmul forward', () => {
 
   it('more than 65535 row blocks x batch entries spread over the y/z grid (every kernel)', async () => {
     const as = [66000, 1, 4];
-    const bs = [66000, 4, 4];
+    const bs = [1, 4, 4];
     const ad = randData(numel(as), 51);
     const bd = randData(numel(bs), 52);
     const ref = refMatmul(ad, as, bd, bs);
     for (const v of GPU_VARIANTS) {
+      // tiled: a 1 x 4 tile (one invocation) so that 66000 workgroups stay cheap on lavapipe
+      matmulTesting.tile = v === 'tiled' ? { rm: 1, wgx: 1, wgy: 1, tk: 4 } : null;
       const g = await gpuRun(v, ad, as, bd, bs, (x, y) => x.matmul(y));
       expectClose(g.data, ref.data, tolFor(4), `${v ?? 'auto'} batch 66000`);
+    }
+  });
+
+  it('other tile shapes (override constants) stay correct on edge shapes', async () => {
+    const tiles = [
+      { rm: 1, wgx: 1, wgy: 1, tk: 1 },
+      { rm: 2, wgx: 4, wgy: 2, tk: 8 },
+      { rm: 4, wgx: 2, wgy: 4, tk: 3 },
+      { rm: 8, wgx: 16, wgy: 2, tk: 16 },
+    ];
+    for (const tile of tiles) {
+      for (const [as, bs, tA, tB] of [[[2, 37, 13], [13, 29], false, false], [[3, 12, 20], [1, 16, 12], true, true], [[9, 8], [8, 24], false, false]] as const) {
+        const ad = randData(numel(as), 61);
+        const bd = randData(numel(bs), 62);
+        const ref = refMatmul(ad, [...as], bd, [...bs], tA, tB);
+        for (const v of ['scalar', 'vec4', 'tiled'] as const) {
+          if (v === 'vec4' && tile.rm % 4 !== 0 && tA) continue; // vec4 with transA needs rm % 4 == 0
+          matmulTesting.tile = tile;
+          const g = await gpuRun(v, ad, [...as], bd, [...bs], (x, y) => matmulT(x, y, { transA: tA, transB: tB }));
+          expectClose(g.data, ref.data, tolFor(as[as.length - 1]), `${v} tile ${JSON.stringify(tile)} ${JSON.stringify(as)}`);
+        }
+      }
     }
   });
 

@@ -290,6 +290,16 @@ describe('reductions: large cases', () => {
     x.dispose();
   });
 
+  it('more outputs than 65535 workgroups in x: one workgroup per row over a 2-D grid', async () => {
+    const x = mg.rand([70_000, 33], { seed: 8, low: -1, high: 1 });
+    const { result: y, kernels } = await mg.profile(() => x.sum(1));
+    expect(kernels[0].kernel).toBe('reduce:sum:group');
+    expect(kernels[0].workgroups[1]).toBeGreaterThan(1);
+    expectClose(await y.data(), reference(await x.data(), [70_000, 33], [1], 'sum'), { rtol: 1e-5, atol: 1e-5 }, 'many rows');
+    x.dispose();
+    y.dispose();
+  });
+
   it('split reductions free their partials', async () => {
     const x = mg.rand([2, 50_000], { seed: 1 });
     const before = mg.memory('webgpu').liveBuffers;

@@ -1,0 +1,127 @@
+// Shared benchmark plumbing: timing with the `benchmark` package (deferred, i.e. async benchmarks),
+// GPU synchronisation, the environment record, and markdown tables.
+//
+// How GPU work is timed: every timed iteration ends with `gpuSync()`, which submits the open command
+// encoder and awaits `device.queue.onSubmittedWorkDone()`; so a sample is the wall-clock time of
+// recording + submitting + executing the work, with no readback copy. (Where the adapter has
+// `timestamp-query`, bench/matmul.ts also reports the kernel's own GPU time from `mg.profile`.)
+import Benchmark from 'benchmark';
+import { execFileSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import * as mg from '../src/index.js';
+import { webgpu } from '../src/runtime.js';
+import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
+
+export interface Args {
+  quick: boolean;
+  /** Extra flags, e.g. --only=matmul. */
+  only: string | null;
+}
+
+export function parseArgs(argv: string[] = process.argv.slice(2)): Args {
+  const only = argv.find((a) => a.startsWith('--only='));
+  return { quick: argv.includes('--quick'), only: only ? only.slice('--only='.length) : null };
+}
+
+export function gpu(): WebGpuBackend {
+  const b = webgpu();
+  if (!b) throw new Error('bench: call `await mg.init()` first (no webgpu backend)');
+  return b;
+}
+
+/** Submits pending GPU work and waits until the device has finished it. */
+export async function gpuSync(): Promise<void> {
+  const b = gpu();
+  b.flush();
+  await b.device.queue.onSubmittedWorkDone();
+}
+
+export interface Timing {
+  /** Mean seconds per call. */
+  mean: number;
+  /** Relative margin of error of the mean (%), 95% confidence. */
+  rme: number;
+  /** Fastest sample (seconds per call). */
+  min: number;
+  samples: number;
+}
+
+export interface MeasureOptions {
+  /** Seconds to keep sampling (the benchmark package's maxTime). */
+  maxTime?: number;
+  minSamples?: number;
+}
+
+/**
+ * Times an async function with benchmark.js (a deferred benchmark: each call resolves before the next
+ * starts). `fn` must include its own synchronisation (gpuSync or a readback).
+ */
+export function measure(name: string, fn: () => Promise<unknown>, opts: MeasureOptions = {}): Promise<Timing> {
+  return new Promise((resolve, reject) => {
+    const bench = new Benchmark(name, {
+      defer: true,
+      minSamples: opts.minSamples ?? 5,
+      maxTime: opts.maxTime ?? 3,
+      minTime: 0,
+      fn: (deferred: Benchmark.Deferred) => {
+        fn().then(
+          () => deferred.resolve(),
+          (e) => {
+            (bench as unknown as { error: unknown }).error = e;
+            deferred.resolve();
+            bench.abort();
+          },
+        );
+      },
+      onComplete: () => {
+        const err = (bench as unknown as { error?: unknown }).error;
+        if (err) return reject(err);
+        const s = bench.stats;
+        resolve({ mean: s.mean, rme: s.rme, min: Math.min(...s.sample), samples: s.sample.length });
+      },
+      onError: (e: unknown) => reject(e),
+    } as Benchmark.Options);
+    bench.run();
+  });
+}
+
+export interface Environment {
+  date: string;
+  adapter: string;
+  lpNumThreads: string | null;
+  node: string;
+  cpu: string;
+  cores: number;
+  quick: boolean;
+}
+
+export function environment(args: Args): Environment {
+  return {
+    date: new Date().toISOString(),
+    adapter: mg.getBackend('webgpu').description,
+    lpNumThreads: process.env.LP_NUM_THREADS ?? null,
+    node: process.version,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    quick: args.quick,
+  };
+}
+
+/** A markdown table. */
+export function table(header: string[], rows: (string | number)[][]): string {
+  const cells = rows.map((r) => r.map(String));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...cells.map(line)].join('\n');
+}
+
+export const fmt = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : '-');
+
+/** Runs a command and returns stdout, or null when it fails (missing tool). */
+export function tryExec(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 300_000): string | null {
+  try {
+    return execFileSync(cmd, args, { env, encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,71 @@
+// Fixed costs: dispatch overhead per op (recorded into the batched command encoder), one op with a
+// submit + wait per call, and the readback round trip of a small tensor.
+import * as mg from '../src/index.js';
+import { type Args, gpuSync, measure, type Timing } from './common.js';
+
+export interface OverheadResult {
+  /** 1000 tiny adds, then one gpuSync: per dispatch (includes the batch submits every 256). */
+  batchedDispatchUs: number;
+  /** Submits the backend made for those 1000 dispatches. */
+  submitsPer1000: number;
+  /** One tiny add followed by gpuSync (submit + wait), per call. */
+  syncedOpUs: number;
+  /** `await t.data()` of a [4] tensor whose value is already computed. */
+  readbackUs: number;
+  /** A tiny add then `await y.data()`: the round trip a training loop pays for reading a loss. */
+  opReadbackUs: number;
+  raw: Record<string, Timing>;
+}
+
+export async function benchOverhead(args: Args, log: (s: string) => void = () => {}): Promise<OverheadResult> {
+  const x = mg.ones([4]);
+  const N = 1000;
+  const maxTime = args.quick ? 1 : 2;
+  const raw: Record<string, Timing> = {};
+
+  raw.batched = await measure('1000 adds', async () => {
+    mg.tidy(() => {
+      let y = x;
+      for (let i = 0; i < N; i++) y = y.add(x);
+    });
+    await gpuSync();
+  }, { maxTime });
+  const before = mg.memory('webgpu').submits;
+  mg.tidy(() => {
+    let y = x;
+    for (let i = 0; i < N; i++) y = y.add(x);
+  });
+  await gpuSync();
+  const submitsPer1000 = mg.memory('webgpu').submits - before;
+
+  raw.synced = await measure('add + sync', async () => {
+    const y = x.add(x);
+    await gpuSync();
+    y.dispose();
+  }, { maxTime });
+
+  const z = x.add(x);
+  await z.data();
+  raw.readback = await measure('readback [4]', async () => {
+    await z.data();
+  }, { maxTime });
+
+  raw.opReadback = await measure('add + readback', async () => {
+    const y = x.add(x);
+    await y.data();
+    y.dispose();
+  }, { maxTime });
+  z.dispose();
+  x.dispose();
+
+  const r: OverheadResult = {
+    batchedDispatchUs: (raw.batched.mean / N) * 1e6,
+    submitsPer1000,
+    syncedOpUs: raw.synced.mean * 1e6,
+    readbackUs: raw.readback.mean * 1e6,
+    opReadbackUs: raw.opReadback.mean * 1e6,
+    raw,
+  };
+  log(`  dispatch ${r.batchedDispatchUs.toFixed(1)} µs (batched), op+sync ${r.syncedOpUs.toFixed(0)} µs, readback ${r.readbackUs.toFixed(0)} µs`);
+  return r;
+}

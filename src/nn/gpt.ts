@@ -1,0 +1,220 @@
+// A GPT (decoder-only transformer, nanoGPT's layout): token embedding (+ learned positions, or rotary
+// positions inside attention), dropout, nLayer pre-norm blocks, a final norm and the LM head
+// (its own Linear, or tied to the token embedding: logits = x @ wteᵀ, read transposed in place).
+//
+// Parameter names: wte.weight, wpe.weight (learned positions), blocks.<i>.{ln1, attn.{q,k,v,o}, ln2,
+// mlp.{up, down, gate}}.*, lnF.*, head.weight (untied).
+//
+// Init (GPT-2): every Linear and Embedding weight N(0, 0.02²), biases 0, norms 1/0, and the residual
+// projections (attn.o, mlp.down) N(0, (0.02/√(2·nLayer))²).
+import { noGrad } from '../autograd.js';
+import { fail, fmtShape } from '../errors.js';
+import { add } from '../ops/binary.js';
+import { arange, tensor } from '../ops/creation.js';
+import { crossEntropy } from '../ops/loss.js';
+import { matmulT } from '../ops/matmul.js';
+import { HostRng } from '../ops/random.js';
+import { slice } from '../ops/shape.js';
+import { tidy } from '../runtime.js';
+import type { Tensor } from '../tensor.js';
+import { TransformerBlock, makeNorm, type NormKind } from './block.js';
+import { Dropout } from './dropout.js';
+import { Embedding } from './embedding.js';
+import { Linear } from './linear.js';
+import type { Activation } from './mlp.js';
+import { Module, type ModuleOptions, subSeed } from './module.js';
+import type { LayerNorm, RMSNorm } from './norm.js';
+
+export interface GPTConfig extends ModuleOptions {
+  vocabSize: number;
+  /** Longest sequence (the learned position table's size; a bound on T either way). */
+  blockSize: number;
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+  /** Dropout after the embeddings, on the attention output and after the MLP (default 0). */
+  dropout?: number;
+  /** 'learned' (default, GPT-2) or 'rotary' (RoPE on q and k). */
+  positions?: 'learned' | 'rotary';
+  /** Share the token embedding with the LM head (default true, as GPT-2). */
+  tiedHead?: boolean;
+  norm?: NormKind;
+  mlp?: Activation;
+  mlpHidden?: number;
+  /** Biases in Linear layers and LayerNorms (default true). */
+  bias?: boolean;
+  /** Init std of weights (default 0.02). */
+  initStd?: number;
+}
+
+export interface GPTOutput {
+  /** [B, T, vocabSize]. */
+  logits: Tensor;
+  /** Mean cross-entropy over positions whose target is not -1; null without targets. */
+  loss: Tensor | null;
+}
+
+export interface GenerateOptions {
+  /** Divides the logits (default 1). 0: greedy (argmax). */
+  temperature?: number;
+  /** Sample among the k most likely tokens only. */
+  topK?: number;
+  /** Seed of the host sampler (default 0). */
+  seed?: number;
+}
+
+export class GPT extends Module {
+  readonly config: Required<Omit<GPTConfig, 'seed' | 'backend' | 'mlpHidden'>> & { mlpHidden?: number };
+  wte: Embedding;
+  wpe: Embedding | null;
+  drop: Dropout;
+  blocks: TransformerBlock[];
+  lnF: LayerNorm | RMSNorm;
+  head: Linear | null;
+
+  constructor(cfg: GPTConfig) {
+    super();
+    const op = 'GPT';
+    for (const k of ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const) {
+      if (!Number.isInteger(cfg[k]) || cfg[k] <= 0) fail(op, `config.${k} must be a positive integer, got ${String(cfg[k])}`);
+    }
+    if (cfg.nEmbd % cfg.nHead !== 0) fail(op, `nEmbd ${cfg.nEmbd} must be a multiple of nHead ${cfg.nHead}`);
+    const c = (this.config = {
+      vocabSize: cfg.vocabSize,
+      blockSize: cfg.blockSize,
+      nLayer: cfg.nLayer,
+      nHead: cfg.nHead,
+      nEmbd: cfg.nEmbd,
+      dropout: cfg.dropout ?? 0,
+      positions: cfg.positions ?? 'learned',
+      tiedHead: cfg.tiedHead ?? true,
+      norm: cfg.norm ?? 'layernorm',
+      mlp: cfg.mlp ?? 'gelu',
+      mlpHidden: cfg.mlpHidden,
+      bias: cfg.bias ?? true,
+      initStd: cfg.initStd ?? 0.02,
+    });
+    if (c.positions !== 'learned' && c.positions !== 'rotary') fail(op, `positions must be 'learned' or 'rotary', got '${String(c.positions)}'`);
+    const std = c.initStd;
+    const b = cfg.backend;
+    const s = cfg.seed;
+    this.wte = new Embedding(c.vocabSize, c.nEmbd, { std, backend: b, seed: subSeed(s, 0) });
+    this.wpe = c.positions === 'learned' ? new Embedding(c.blockSize, c.nEmbd, { std, backend: b, seed: subSeed(s, 1) }) : null;
+    this.drop = new Dropout(c.dropout, { seed: subSeed(s, 2) });
+    this.blocks = Array.from(
+      { length: c.nLayer },
+      (_, i) =>
+        new TransformerBlock(c.nEmbd, c.nHead, {
+          causal: true,
+          rotary: c.positions === 'rotary',
+          norm: c.norm,
+          mlp: c.mlp,
+          mlpHidden: c.mlpHidden,
+          bias: c.bias,
+          dropout: c.dropout,
+          backend: b,
+          seed: subSeed(s, 100 + i),
+          init: { std },
+          residualInit: { std: std / Math.sqrt(2 * c.nLayer) },
+        }),
+    );
+    this.lnF = makeNorm(c.norm, c.nEmbd, { backend: b, bias: c.bias });
+    this.head = c.tiedHead ? null : new Linear(c.nEmbd, c.vocabSize, { bias: false, init: { std }, backend: b, seed: subSeed(s, 3) });
+    this.nameParameters();
+  }
+
+  /**
+   * idx: int32 [B, T] token ids (T <= blockSize); targets: int32 [B, T] next-token ids (-1 = ignore).
+   * Returns the logits [B, T, V] and, with targets, the mean cross-entropy.
+   */
+  forward(idx: Tensor, targets?: Tensor): GPTOutput {
+    const op = 'GPT.forward';
+    if (idx.dtype !== 'int32' || idx.ndim !== 2) fail(op, `idx must be int32 [B, T], got ${idx.describe()}`);
+    const [B, T] = idx.shape;
+    const { blockSize, vocabSize: V, nEmbd: C } = this.config;
+    if (T > blockSize) fail(op, `sequence length ${T} exceeds blockSize ${blockSize} (idx ${fmtShape(idx.shape)})`);
+    if (targets && (targets.dtype !== 'int32' || targets.shape.join() !== idx.shape.join())) {
+      fail(op, `targets must be int32 ${fmtShape(idx.shape)} like idx, got ${targets.describe()}`);
+    }
+    let x = this.wte.forward(idx); // (B, T, C)
+    if (this.wpe) {
+      const pos = arange(0, T, 1, { dtype: 'int32', backend: idx.backend.name }); // (T,)
+      x = add(x, this.wpe.forward(pos)); // (B, T, C) + (T, C)
+    }
+    x = this.drop.forward(x);
+    for (const blk of this.blocks) x = blk.forward(x);
+    x = this.lnF.forward(x); // (B, T, C)
+    const logits = this.head ? this.head.forward(x) : matmulT(x, this.wte.weight, { transB: true }); // (B, T, V)
+    let loss: Tensor | null = null;
+    if (targets) {
+      loss = crossEntropy(logits.reshape([B * T, V]), targets.reshape([B * T]), { ignoreIndex: -1, reduction: 'mean' });
+    }
+    void C;
+    return { logits, loss };
+  }
+
+  /**
+   * Appends `n` sampled tokens to each row of idx (int32 [B, T]) and returns the new int32
+   * [B, T + n] tensor. Each step runs the model on the last blockSize tokens (no KV cache), reads
+   * back the last position's logits and samples on the host (HostRng, seeded). Runs in eval mode
+   * (the previous mode is restored) and without recording the tape.
+   */
+  async generate(idx: Tensor, n: number, opts: GenerateOptions = {}): Promise<Tensor> {
+    const op = 'GPT.generate';
+    if (idx.dtype !== 'int32' || idx.ndim !== 2) fail(op, `idx must be int32 [B, T], got ${idx.describe()}`);
+    if (!Number.isInteger(n) || n < 0) fail(op, `n must be a non-negative integer, got ${n}`);
+    const temperature = opts.temperature ?? 1;
+    if (!(temperature >= 0)) fail(op, `temperature must be >= 0, got ${temperature}`);
+    const topK = opts.topK;
+    if (topK !== undefined && (!Number.isInteger(topK) || topK <= 0)) fail(op, `topK must be a positive integer, got ${topK}`);
+    const [B, T0] = idx.shape;
+    const V = this.config.vocabSize;
+    const rows: number[][] = [];
+    const flat = await idx.data();
+    for (let b = 0; b < B; b++) rows.push(Array.from(flat.subarray(b * T0, (b + 1) * T0)));
+    const rng = new HostRng(opts.seed ?? 0);
+    const wasTraining = this.training;
+    this.eval();
+    try {
+      for (let step = 0; step < n; step++) {
+        const T = Math.min(rows[0].length, this.config.blockSize);
+        const ctx = rows.flatMap((r) => r.slice(r.length - T));
+        const last = noGrad(() =>
+          tidy(() => {
+            const ids = tensor(ctx, [B, T], { dtype: 'int32', backend: idx.backend.name });
+            const { logits } = this.forward(ids);
+            return slice(logits, 1, T - 1, T); // (B, 1, V)
+          }),
+        );
+        const data = await last.data();
+        last.dispose();
+        for (let b = 0; b < B; b++) rows[b].push(sample(data.subarray(b * V, (b + 1) * V), temperature, topK, rng));
+      }
+    } finally {
+      this.train(wasTraining);
+    }
+    return tensor(rows.flat(), [B, T0 + n], { dtype: 'int32', backend: idx.backend.name });
+  }
+}
+
+/** One token from a row of logits: argmax at temperature 0, else softmax(logits/τ) over the top k. */
+export function sample(logits: ArrayLike<number>, temperature: number, topK: number | undefined, rng: HostRng): number {
+  const V = logits.length;
+  if (temperature === 0) {
+    let best = 0;
+    for (let i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
+  let order = Array.from({ length: V }, (_, i) => i);
+  if (topK !== undefined && topK < V) order = order.sort((a, b) => logits[b] - logits[a] || a - b).slice(0, topK);
+  let mx = -Infinity;
+  for (const i of order) mx = Math.max(mx, logits[i] / temperature);
+  const w = order.map((i) => Math.exp(logits[i] / temperature - mx));
+  const total = w.reduce((s, x) => s + x, 0);
+  let r = rng.next() * total;
+  for (let j = 0; j < order.length; j++) {
+    r -= w[j];
+    if (r < 0) return order[j];
+  }
+  return order[order.length - 1];
+}

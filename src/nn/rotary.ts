@@ -1,0 +1,96 @@
+// Rotary position embedding (RoPE, Su et al.), in the rotate_half layout of GPT-NeoX / LLaMA (HF):
+// the head dim splits into halves x = [x1, x2]; pair i = (x1_i, x2_i) rotates by angle
+// (t + offset)·θ_i with θ_i = base^(-2i/hs):
+//
+//   y = x·cos + rotate_half(x)·sin,   rotate_half(x) = [-x2, x1],
+//   cos/sin tables [T, hs] = [cos(angles), cos(angles)] / [sin(angles), sin(angles)].
+//
+// Built from primitive ops (slice, neg, concat, mul, add), so its gradient comes from theirs
+// (the rotation's transpose). The tables are computed in float64 on the host, uploaded once per
+// (head size, base, backend) for the longest length seen, and sliced per call.
+import { fail, fmtShape } from '../errors.js';
+import { add, mul } from '../ops/binary.js';
+import { tensor } from '../ops/creation.js';
+import { concat, slice } from '../ops/shape.js';
+import { neg } from '../ops/unary.js';
+import { keep } from '../runtime.js';
+import type { Backend } from '../backend/interface.js';
+import type { Tensor } from '../tensor.js';
+
+interface Tables {
+  len: number;
+  /** [len, hs] */
+  cos: Tensor;
+  sin: Tensor;
+}
+
+const cache = new Map<string, Tables>();
+
+/** Host tables of positions [0, len) (float64). */
+export function rotaryTables(len: number, hs: number, base = 10000): { cos: Float64Array; sin: Float64Array } {
+  const half = hs / 2;
+  const cos = new Float64Array(len * hs);
+  const sin = new Float64Array(len * hs);
+  for (let t = 0; t < len; t++) {
+    for (let i = 0; i < half; i++) {
+      const a = t * base ** (-(2 * i) / hs);
+      const c = Math.cos(a);
+      const s = Math.sin(a);
+      cos[t * hs + i] = cos[t * hs + half + i] = c;
+      sin[t * hs + i] = sin[t * hs + half + i] = s;
+    }
+  }
+  return { cos, sin };
+}
+
+function tables(backend: Backend, len: number, hs: number, base: number): Tables {
+  const key = `${backend.name}:${hs}:${base}`;
+  let t = cache.get(key);
+  if (!t || t.len < len) {
+    // Grow to a power of two so growing sequences re-upload rarely. Graphs never hold these tables
+    // (only slices of them), so the old ones can go.
+    const n = Math.max(16, 2 ** Math.ceil(Math.log2(len)));
+    if (t) {
+      t.cos.dispose();
+      t.sin.dispose();
+    }
+    const h = rotaryTables(n, hs, base);
+    t = {
+      len: n,
+      cos: keep(tensor(h.cos, [n, hs], { backend: backend.name })),
+      sin: keep(tensor(h.sin, [n, hs], { backend: backend.name })),
+    };
+    cache.set(key, t);
+  }
+  return t;
+}
+
+/** Frees the cached cos/sin tables (they are rebuilt on demand). */
+export function clearRotaryCache(): void {
+  for (const t of cache.values()) {
+    t.cos.dispose();
+    t.sin.dispose();
+  }
+  cache.clear();
+}
+
+/**
+ * Rotates q or k: x [B, nh, T, hs] (any leading dims; hs even) at positions offset..offset+T-1.
+ */
+export function applyRotary(x: Tensor, offset = 0, opts: { base?: number } = {}): Tensor {
+  const op = 'applyRotary';
+  if (x.ndim < 2) fail(op, `expects [..., T, hs], got ${fmtShape(x.shape)}`);
+  const T = x.shape[x.ndim - 2];
+  const hs = x.shape[x.ndim - 1];
+  if (hs % 2 !== 0) fail(op, `the head size must be even, got ${hs} (x ${fmtShape(x.shape)})`);
+  if (!Number.isInteger(offset) || offset < 0) fail(op, `offset must be a non-negative integer, got ${offset}`);
+  const base = opts.base ?? 10000;
+  const tb = tables(x.backend, offset + T, hs, base);
+  const cos = slice(tb.cos, 0, offset, offset + T); // (T, hs)
+  const sin = slice(tb.sin, 0, offset, offset + T); // (T, hs)
+  const half = hs / 2;
+  const x1 = slice(x, -1, 0, half); // (..., T, hs/2)
+  const x2 = slice(x, -1, half, hs); // (..., T, hs/2)
+  const rot = concat([neg(x2), x1], -1); // (..., T, hs)
+  return add(mul(x, cos), mul(rot, sin)); // (..., T, hs)
+}
