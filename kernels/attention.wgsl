@@ -35,7 +35,8 @@ struct Params { rows: u32, tq: u32, tk: u32, htq: u32, scale: f32 }
 var<workgroup> sm: array<f32, WG>;
 var<workgroup> ss: array<f32, WG>;
 
-fn neg_inf() -> f32 { return bitcast<f32>(0xff800000u); }
+// Built at run time: a constant expression may not evaluate to an infinity.
+fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
 
 fn merge(m: f32, l: f32, m2: f32, l2: f32) -> vec2<f32> {
   if (m2 == neg_inf()) { return vec2<f32>(m, l); }

@@ -56,8 +56,9 @@ struct Params { rows: u32, tq: u32, tk: u32, htq: u32, hs: u32, scale: f32 }
 @group(0) @binding(7) var<storage, read_write> dv: array<f32>;
 @group(0) @binding(8) var<uniform> u2: Params;
 
-fn neg_inf() -> f32 { return bitcast<f32>(0xff800000u); }
-fn pos_inf() -> f32 { return bitcast<f32>(0x7f800000u); }
+// Built at run time: a constant expression may not evaluate to an infinity.
+fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
+fn pos_inf() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
 
 // The keys [0, end) a query row may see (causal cut, bottom-right aligned).
 fn key_end(i: u32, tq: u32, tk: u32) -> u32 {

@@ -33,3 +33,5 @@ export { matmul } from './ops/matmul.js';
 export { reshape, permute, transpose, expand, slice, concat, stack, gather, indexSelect, scatterAdd, checkIndex, stridedCopy } from './ops/shape.js';
 export { checkFinite } from './ops/finite.js';
 export * as testing from './testing/index.js';
+export * as io from './io/index.js';
+export * as data from './data/index.js';
