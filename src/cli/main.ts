@@ -1,36 +1,45 @@
-// The moragrad CLI entry. `moragrad info` prints the WebGPU adapter, its limits and the features used.
+// The moragrad CLI. Flags are parsed by commander; each command's work lives below src/cli and
+// reports progress through callbacks rendered here. Errors end as one line and a non-zero exit.
 import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
 import { init, getBackend } from '../runtime.js';
 import type { WebGpuBackend } from '../backend/webgpu/webgpu.js';
+import { registerTrain } from './train.js';
 
-const USAGE = `usage: moragrad <command>
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
-commands:
-  info        the WebGPU adapter moragrad finds, its limits and features
-  --version   the package version
-  --help      this text`;
+export function buildProgram(): Command {
+  const program = new Command('moragrad')
+    .description('tensors, autograd and MoRA on WebGPU')
+    .version(version())
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
+  program
+    .command('info')
+    .description('the WebGPU adapter moragrad finds, its limits and features')
+    .action(async () => {
+      await init();
+      const b = getBackend('webgpu') as WebGpuBackend;
+      const L = b.device.limits;
+      console.log(`adapter: ${b.description}`);
+      console.log(`features: ${[...b.device.features].filter((f) => ['timestamp-query', 'shader-f16', 'subgroups'].includes(f)).join(', ') || 'none'}`);
+      console.log(`maxStorageBufferBindingSize: ${L.maxStorageBufferBindingSize} bytes; maxComputeWorkgroupStorageSize: ${L.maxComputeWorkgroupStorageSize}; maxComputeInvocationsPerWorkgroup: ${L.maxComputeInvocationsPerWorkgroup}`);
+      console.log(`LP_NUM_THREADS: ${process.env.LP_NUM_THREADS ?? '(unset)'}`);
+    });
+  registerTrain(program);
+  return program;
+}
 
+/** Runs the CLI; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h') {
-    console.log(USAGE);
-    return cmd ? 0 : 1;
-  }
-  if (cmd === '--version') {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    console.log(pkg.version);
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
     return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode; // commander already printed its one line
+    throw e;
   }
-  if (cmd === 'info') {
-    if (rest.length) throw new Error(`info takes no arguments, got '${rest.join(' ')}'`);
-    await init();
-    const b = getBackend('webgpu') as WebGpuBackend;
-    const L = b.device.limits;
-    console.log(`adapter: ${b.description}`);
-    console.log(`features: ${[...b.device.features].filter((f) => ['timestamp-query', 'shader-f16', 'subgroups'].includes(f)).join(', ') || 'none'}`);
-    console.log(`maxStorageBufferBindingSize: ${L.maxStorageBufferBindingSize} bytes; maxComputeWorkgroupStorageSize: ${L.maxComputeWorkgroupStorageSize}; maxComputeInvocationsPerWorkgroup: ${L.maxComputeInvocationsPerWorkgroup}`);
-    console.log(`LP_NUM_THREADS: ${process.env.LP_NUM_THREADS ?? '(unset)'}`);
-    return 0;
-  }
-  throw new Error(`unknown command '${cmd}' (try --help)`);
 }

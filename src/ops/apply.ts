@@ -7,6 +7,9 @@ import { numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { checkFiniteEnabled, getBackend, type BackendName } from '../runtime.js';
 import { afterOp } from './finite.js';
+// Every op goes through this file, so loading it installs the Tensor methods (x.add, x.matmul ...)
+// whichever module a program starts from.
+import './methods.js';
 
 /** The backend all `inputs` live on; throws naming the op when they differ or one was disposed. */
 export function backendOf(op: string, inputs: readonly Tensor[], fallback?: BackendName): Backend {

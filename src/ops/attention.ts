@@ -120,11 +120,13 @@ interface FlashParams extends MaskParams {
 }
 
 const FLASH_WG = 64;
-const flashConstants = (p: FlashParams) => ({ WG: FLASH_WG, CAUSAL: +p.causal, HAS_PAD: +p.hasPad });
+const flashConstants = (p: FlashParams) => ({ WG: FLASH_WG, HS: p.hs, CAUSAL: +p.causal, HAS_PAD: +p.hasPad });
 const flashUniforms = (p: FlashParams): ['u32' | 'f32', number][] => [
   ['u32', p.rows], ['u32', p.tq], ['u32', p.tk], ['u32', p.htq], ['u32', p.hs], ['f32', p.scale],
 ];
-const keyRows = (p: FlashParams): number => (p.rows / p.tq) * p.tk;
+/** Workgroups (blocks of FLASH_WG query or key rows, b·H + h). */
+const queryGrid = (p: FlashParams): [number, number, number] => [Math.ceil(p.tq / FLASH_WG), p.rows / p.tq, 1];
+const keyGrid = (p: FlashParams): [number, number, number] => [Math.ceil(p.tk / FLASH_WG), p.rows / p.tq, 1];
 
 /** Row r of a (rows, hs) buffer as a dot with row c of another. */
 function dot(a: ArrayLike<number>, ra: number, b: ArrayLike<number>, rb: number, hs: number): number {
@@ -156,7 +158,7 @@ const flashForward = defineKernel<FlashParams>({
       stats[2 * r + 1] = 0;
     }
   },
-  gpu: { shader: 'flash_attention', entry: 'forward', constants: flashConstants, uniforms: flashUniforms, workgroups: (p) => grid1d(p.rows, FLASH_WG) },
+  gpu: { shader: 'flash_attention', entry: process.env.FLASH4 === 'r' ? 'forward4r' : process.env.FLASH4 ? 'forward4' : 'forward', constants: flashConstants, uniforms: flashUniforms, workgroups: (p) => process.env.FLASH4 === 'r' ? grid1d((p.rows / p.tq) * Math.ceil(p.tq / 8), FLASH_WG) : process.env.FLASH4 ? grid1d(p.rows, FLASH_WG) : queryGrid(p) },
 });
 
 const flashBwdQ = defineKernel<FlashParams>({
@@ -177,7 +179,7 @@ const flashBwdQ = defineKernel<FlashParams>({
       }
     }
   },
-  gpu: { shader: 'flash_attention', entry: 'bwd_q', constants: flashConstants, uniforms: flashUniforms, workgroups: (p) => grid1d(p.rows, FLASH_WG) },
+  gpu: { shader: 'flash_attention', entry: 'bwd_q', constants: flashConstants, uniforms: flashUniforms, workgroups: (p) => queryGrid(p) },
 });
 
 const flashBwdKV = defineKernel<FlashParams>({
@@ -199,7 +201,7 @@ const flashBwdKV = defineKernel<FlashParams>({
       }
     }
   },
-  gpu: { shader: 'flash_attention', entry: 'bwd_kv', constants: flashConstants, uniforms: flashUniforms, workgroups: (p) => grid1d(keyRows(p), FLASH_WG) },
+  gpu: { shader: 'flash_attention', entry: 'bwd_kv', constants: flashConstants, uniforms: flashUniforms, workgroups: (p) => keyGrid(p) },
 });
 
 // ---- checks --------------------------------------------------------------------------------------------

@@ -1,0 +1,54 @@
+// Progress bars (cli-progress) for long steps: one line that redraws, with loss, tokens/s and ETA.
+import cliProgress from 'cli-progress';
+
+export interface Bar {
+  update(value: number, payload?: Record<string, string | number>): void;
+  log(line: string): void;
+  stop(): void;
+}
+
+/** A bar over `total` steps; `format` may use {loss}, {tps} and other payload keys. */
+export function progressBar(total: number, start: number, format: string, payload: Record<string, string | number>): Bar {
+  if (!process.stderr.isTTY) {
+    // Not a terminal (CI, pipes): one line per ~10% instead of redraws.
+    let last = -1;
+    return {
+      update(v, p = {}) {
+        const decile = Math.floor((v / total) * 10);
+        if (decile !== last || v === total) {
+          last = decile;
+          const fields = Object.entries({ ...payload, ...p }).map(([k, x]) => `${k} ${x}`).join('  ');
+          process.stderr.write(`  ${v}/${total}  ${fields}\n`);
+        }
+      },
+      log: (line) => process.stderr.write(`${line}\n`),
+      stop() {},
+    };
+  }
+  const bar = new cliProgress.SingleBar(
+    { format: `  {bar} {value}/{total} | ${format} | ETA {eta_formatted}`, hideCursor: true, clearOnComplete: false, etaBuffer: 20, stream: process.stderr },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, start, payload);
+  return {
+    update: (v, p) => bar.update(v, p),
+    log(line) {
+      bar.stop();
+      process.stderr.write(`${line}\n`);
+      bar.start(total, (bar as unknown as { value: number }).value, payload);
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+/** Ctrl-C once: ask the running job to stop cleanly (it saves); twice: exit at once. */
+export function onInterrupt(): { requested(): boolean; dispose(): void } {
+  let count = 0;
+  const handler = () => {
+    count++;
+    if (count === 1) process.stderr.write('\n  interrupted: finishing the step and saving (Ctrl-C again to quit at once)\n');
+    else process.exit(130);
+  };
+  process.on('SIGINT', handler);
+  return { requested: () => count > 0, dispose: () => process.off('SIGINT', handler) };
+}

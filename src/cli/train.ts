@@ -1,0 +1,115 @@
+// `moragrad train` and `moragrad sample`.
+import type { Command } from 'commander';
+import { DEFAULT_TRAIN, loadGPT, trainGPT, type TrainConfig } from '../train/gpt.js';
+import { init } from '../runtime.js';
+import { tensor } from '../ops/creation.js';
+import { existingFile, int, num, oneOf } from './options.js';
+import { onInterrupt, progressBar, type Bar } from './progress.js';
+
+export function registerTrain(program: Command): void {
+  const d = DEFAULT_TRAIN;
+  program
+    .command('train')
+    .description('train a small GPT on Moby Dick (defaults finish in a few minutes on lavapipe)')
+    .option('--layers <n>', 'transformer blocks', int(1, 64), d.model.nLayer)
+    .option('--heads <n>', 'attention heads', int(1, 64), d.model.nHead)
+    .option('--width <n>', 'embedding width (multiple of --heads)', int(1, 4096), d.model.nEmbd)
+    .option('--context <n>', 'context length in tokens', int(2, 4096), d.model.blockSize)
+    .option('--dropout <p>', 'dropout probability', num(0, 0.99), d.model.dropout)
+    .option('--positions <kind>', 'learned | rotary', oneOf('learned', 'rotary'), d.model.positions)
+    .option('--norm <kind>', 'layernorm | rmsnorm', oneOf('layernorm', 'rmsnorm'), d.model.norm)
+    .option('--mlp <kind>', 'gelu | swiglu', oneOf('gelu', 'swiglu'), d.model.mlp)
+    .option('--untied-head', 'a separate LM head instead of the tied token embedding')
+    .option('--tokenizer <kind>', 'char | gpt2', oneOf('char', 'gpt2'), d.tokenizer)
+    .option('--batch <n>', 'sequences per micro-batch', int(1, 4096), d.batchSize)
+    .option('--accum <n>', 'micro-batches per step (gradient accumulation)', int(1, 1024), d.accum)
+    .option('--steps <n>', 'optimizer steps', int(1), d.steps)
+    .option('--lr <x>', 'peak learning rate', num(0, 10), d.lr)
+    .option('--min-lr <x>', 'final learning rate of the cosine schedule', num(0, 10), d.minLr)
+    .option('--warmup <n>', 'linear warm-up steps', int(0), d.warmup)
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay (matrices only)', num(0, 10), d.weightDecay)
+    .option('--grad-clip <x>', 'clip the global gradient norm (0: off)', num(0), d.gradClip)
+    .option('--eval-every <n>', 'validation loss every n steps', int(1), d.evalEvery)
+    .option('--eval-batches <n>', 'validation batches per evaluation', int(1), d.evalBatches)
+    .option('--checkpoint-every <n>', 'write the checkpoint every n steps', int(1), d.checkpointEvery)
+    .option('--seed <n>', 'seed of init, data split and batches', int(0), d.seed)
+    .option('--out <dir>', 'output directory', 'runs/gpt')
+    .option('--resume <checkpoint>', 'continue a run from its checkpoint (its config wins)', existingFile)
+    .action(async (o) => {
+      const cfg: TrainConfig = {
+        model: {
+          nLayer: o.layers,
+          nHead: o.heads,
+          nEmbd: o.width,
+          blockSize: o.context,
+          dropout: o.dropout,
+          positions: o.positions,
+          norm: o.norm,
+          mlp: o.mlp,
+          tiedHead: !o.untiedHead,
+        },
+        tokenizer: o.tokenizer,
+        batchSize: o.batch,
+        steps: o.steps,
+        lr: o.lr,
+        minLr: Math.min(o.minLr, o.lr),
+        warmup: o.warmup,
+        weightDecay: o.weightDecay,
+        gradClip: o.gradClip,
+        accum: o.accum,
+        evalEvery: o.evalEvery,
+        evalBatches: o.evalBatches,
+        valFraction: d.valFraction,
+        checkpointEvery: o.checkpointEvery,
+        seed: o.seed,
+      };
+      if (cfg.model.nEmbd % cfg.model.nHead !== 0) throw new Error(`--width ${cfg.model.nEmbd} must be a multiple of --heads ${cfg.model.nHead}`);
+      await init();
+      const stop = onInterrupt();
+      const ui: { bar: Bar | null } = { bar: null };
+      try {
+        const r = await trainGPT(cfg, {
+          outDir: o.out,
+          resume: o.resume,
+          callbacks: {
+            onStart: (s) => {
+              console.error(`moragrad train: ${(s.params / 1e6).toFixed(2)}M parameters, ${s.tokenizer} tokens: ${s.trainTokens} train / ${s.valTokens} val, on ${s.adapter}`);
+              if (s.resumedAt) console.error(`  resumed at step ${s.resumedAt}`);
+              ui.bar = progressBar(cfg.steps, s.resumedAt, 'loss {loss} | {tps} tok/s', { loss: '-', tps: '-' });
+            },
+            onStep: (s) => ui.bar?.update(s.step, { loss: s.loss.toFixed(4), tps: Math.round(s.tokensPerSec) }),
+            onEval: (e) => ui.bar?.log(`  step ${e.step}: train loss ${e.trainLoss.toFixed(4)}, val loss ${e.valLoss.toFixed(4)}`),
+            shouldStop: () => stop.requested(),
+          },
+        });
+        ui.bar?.stop();
+        console.error(`${r.stopped ? 'stopped' : 'done'} at step ${r.step}; checkpoint: ${r.checkpoint}`);
+        if (r.evals.length) {
+          const e = r.evals[r.evals.length - 1];
+          console.log(`final: step ${e.step}, train loss ${e.trainLoss.toFixed(4)}, val loss ${e.valLoss.toFixed(4)}`);
+        }
+      } finally {
+        ui.bar?.stop();
+        stop.dispose();
+      }
+    });
+
+  program
+    .command('sample')
+    .description('generate text from a training checkpoint')
+    .requiredOption('--checkpoint <path>', 'checkpoint.safetensors written by train', existingFile)
+    .option('--prompt <text>', 'text to continue', '\n')
+    .option('--tokens <n>', 'tokens to generate', int(1, 100000), 200)
+    .option('--temperature <x>', 'sampling temperature (0: greedy)', num(0, 100), 0.8)
+    .option('--top-k <n>', 'sample among the k most likely tokens', int(1))
+    .option('--seed <n>', 'sampling seed', int(0), 0)
+    .action(async (o) => {
+      await init();
+      const { model, tokenizer } = await loadGPT(o.checkpoint);
+      const ids = tokenizer.encode(o.prompt);
+      if (ids.length === 0) throw new Error('--prompt encodes to no tokens');
+      const idx = tensor(ids, [1, ids.length], { dtype: 'int32' });
+      const out = await model.generate(idx, o.tokens, { temperature: o.temperature, topK: o.topK, seed: o.seed });
+      console.log(tokenizer.decode(Array.from(await out.data())));
+    });
+}

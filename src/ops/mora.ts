@@ -1,0 +1,504 @@
+// MoRA (Jiang et al. 2024; the contract is shared/reference/mora-spec.md, the reference code wins):
+//
+//   mora(x, M) = f_decomp(M · f_comp(x))     x (..., k) -> (..., d), M (R, R), R = r̂
+//
+// as one fused op: the forward is ONE dispatch (kernels/mora_forward.wgsl: compression, rotation,
+// square product and decompression in one kernel), the backward is ONE dispatch producing dx and dM
+// (kernels/mora_backward.wgsl). No scaling and no dropout inside the op (the adapter adds them).
+// Also here: the float64 reference loops of both (the `cpu` fields), `moraNaive` (the same function
+// from primitive tensor ops: the test oracle and the benchmark baseline) and `deltaWeight` (ΔW in
+// closed form, ONE dispatch: kernels/mora_delta.wgsl). docs/mora.md draws every type.
+//
+// Notation: k = inFeatures, d = outFeatures, n = ceil(k/R) input chunks, pad = nR - k, and the
+// wrap-around padding x_pad[p] = x[p mod k] (p < nR): x extended with its own first entries. When
+// pad <= k that is exactly the reference's cat([x, x[..., :pad]]); when pad > k (k < R/2) the
+// reference forward crashes and we continue cyclically, which is what the reference's merge loop
+// for types 1/4 computes (`w[:, i % in_f] += aw[:, i % r]` for i < k + pad).
+import { record } from '../autograd.js';
+import { defineKernel, type UniformField } from '../backend/interface.js';
+import { fail, fmtShape } from '../errors.js';
+import { numel } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { runKernel, run1 } from './apply.js';
+import { add, mul } from './binary.js';
+import { tensor, zeros } from './creation.js';
+import { grid1d } from './grid.js';
+import { matmul } from './matmul.js';
+import { sum } from './reduce.js';
+import { concat, indexSelect, reshape, slice, transpose } from './shape.js';
+import { neg } from './unary.js';
+
+// ---- types and geometry ------------------------------------------------------------------------------
+
+/**
+ * Compression / decompression type (`mora_type` of the reference): 1 sharing-strided + tile,
+ * 2 contiguous groups + repeat-interleave, 3 groups + tile, 4 strided + interleave, 6 chunks rotated
+ * by RoPE of the chunk index; the paper-only 'truncation' and 'decoupling' (6 without rotation).
+ */
+export type MoraType = 1 | 2 | 3 | 4 | 6 | 'truncation' | 'decoupling';
+
+/** Every accepted type. Types 1 and 6 are the ones meant for end users (6 for small r, 1 for large r). */
+export const MORA_TYPES: readonly MoraType[] = [1, 2, 3, 4, 6, 'truncation', 'decoupling'];
+
+/** The TYPE override constant of the kernels (kernels/mora_common.wgsl). */
+const TYPE_CODE = new Map<MoraType, number>([
+  [1, 1],
+  [2, 2],
+  [3, 3],
+  [4, 4],
+  [6, 6],
+  ['truncation', 7],
+  ['decoupling', 8],
+]);
+
+export interface MoraOptions {
+  /** k: the last dim of x. */
+  inFeatures: number;
+  /** d: the last dim of the result. */
+  outFeatures: number;
+  type: MoraType;
+}
+
+/** Shape facts of one (k, d, R, type), shared by the op, the loops and the kernels' uniforms. */
+export interface MoraGeometry {
+  type: MoraType;
+  code: number;
+  k: number;
+  d: number;
+  R: number;
+  /** Input chunks ceil(k / R). */
+  n: number;
+  /** Wrap-around padding nR - k. */
+  pad: number;
+  /** Chunks whose outputs reach y (types 6 / decoupling: min(n, ceil(d / R))), else 1. */
+  nc: number;
+  /** dx[0 .. nfold) receive several x_pad positions (types 1, 4, 6, decoupling with pad > 0). */
+  nfold: number;
+  /** Most x_pad preimages of one folded position: ceil(nR / k). */
+  nterms: number;
+}
+
+const isStrided = (c: number) => c === 1 || c === 4;
+const isGroups = (c: number) => c === 2 || c === 3;
+const isTileOut = (c: number) => c === 1 || c === 3;
+const isChunked = (c: number) => c === 6 || c === 8;
+
+export function moraGeometry(k: number, d: number, R: number, type: MoraType): MoraGeometry {
+  const code = TYPE_CODE.get(type)!;
+  const n = Math.ceil(k / R);
+  const pad = n * R - k;
+  const folds = isStrided(code) || isChunked(code);
+  const nfold = folds ? Math.min(pad, k) : 0;
+  return {
+    type,
+    code,
+    k,
+    d,
+    R,
+    n,
+    pad,
+    nc: isChunked(code) ? Math.min(n, Math.ceil(d / R)) : 1,
+    nfold,
+    nterms: nfold > 0 ? Math.ceil((n * R) / k) : 0,
+  };
+}
+
+function typeName(t: unknown): string {
+  return typeof t === 'string' ? `'${t}'` : String(t);
+}
+
+function checkOptions(op: string, opts: MoraOptions | undefined): void {
+  if (!opts || typeof opts !== 'object') fail(op, 'expects options { inFeatures, outFeatures, type }');
+  const { inFeatures, outFeatures, type } = opts;
+  for (const [name, v] of [
+    ['inFeatures', inFeatures],
+    ['outFeatures', outFeatures],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1) fail(op, `${name} must be a positive integer, got ${String(v)}`);
+  }
+  if (!TYPE_CODE.has(type)) fail(op, `unknown type ${typeName(type)}; expected one of ${MORA_TYPES.map(typeName).join(', ')} (there is no type 5)`);
+}
+
+/** Validates M (square float32 R x R; R even for type 6) and returns the geometry. */
+function checkM(op: string, M: Tensor, opts: MoraOptions): MoraGeometry {
+  if (M.dtype !== 'float32') fail(op, `M must be float32, got ${M.describe()}`);
+  if (M.ndim !== 2 || M.shape[0] !== M.shape[1] || M.shape[0] < 1) {
+    fail(op, `M must be a square matrix [R, R] with R >= 1, got ${fmtShape(M.shape)}`);
+  }
+  const R = M.shape[0];
+  if (opts.type === 6 && R % 2 !== 0) {
+    fail(op, `type 6 rotates pairs (j, j + R/2) and needs an even R, got M ${fmtShape(M.shape)} (mg.mora.rank rounds R down to even for type 6)`);
+  }
+  return moraGeometry(opts.inFeatures, opts.outFeatures, R, opts.type);
+}
+
+function check(op: string, x: Tensor, M: Tensor, opts: MoraOptions): MoraGeometry {
+  checkOptions(op, opts);
+  if (x.dtype !== 'float32') fail(op, `x must be float32, got ${x.describe()}`);
+  if (x.ndim < 1 || x.shape[x.ndim - 1] !== opts.inFeatures) {
+    fail(op, `x ${fmtShape(x.shape)} must be [..., inFeatures = ${opts.inFeatures}] (its last dim is the input features); M is ${fmtShape(M.shape)}`);
+  }
+  return checkM(op, M, opts);
+}
+
+// ---- host-side math shared by the float64 loops and the naive twin ----------------------------------
+
+/** Uneven contiguous groups of a length f into R groups (spec section 4). */
+export function groupOf(i: number, f: number, R: number): number {
+  const nr = Math.floor(f / R);
+  const mr = nr + 1;
+  const mm = (f - R * nr) * mr;
+  return i < mm ? Math.floor(i / mr) : f - R * nr + Math.floor((i - mm) / nr);
+}
+
+/** inv_freq[i] = 1 / 10000^(2i/R) (i < R/2) in float32, as the reference builds it. */
+export function invFreq(R: number): Float64Array {
+  const f = new Float64Array(R / 2);
+  for (let i = 0; i < R / 2; i++) f[i] = Math.fround(1 / Math.fround(10000 ** Math.fround((2 * i) / R)));
+  return f;
+}
+
+/** θ(c, j) = c · inv_freq[j mod R/2], the float32 product (torch.outer of arange and inv_freq). */
+function theta(invf: Float64Array, c: number, j: number): number {
+  return Math.fround(c * invf[j % invf.length]);
+}
+
+// ---- the float64 reference loops (direct from the spec's definitions) ------------------------------
+
+interface MoraParams extends MoraGeometry {
+  /** Tokens: numel of x's leading dims. */
+  T: number;
+  /** Backward: which gradients to produce. */
+  wantDx: boolean;
+  wantDM: boolean;
+}
+
+/** The R-vectors M multiplies for one token: one (types 1-4, truncation) or n (types 6, decoupling). */
+function compressToken(p: MoraParams, x: ArrayLike<number>, off: number, invf: Float64Array): Float64Array[] {
+  const { code, k, R, n } = p;
+  const xpad = new Float64Array(n * R);
+  for (let q = 0; q < n * R; q++) xpad[q] = x[off + (q % k)];
+  if (isStrided(code)) {
+    const c = new Float64Array(R); // c[j] = Σ x_pad[i] over i ≡ j (mod R)
+    for (let q = 0; q < n * R; q++) c[q % R] += xpad[q];
+    return [c];
+  }
+  if (isGroups(code)) {
+    const c = new Float64Array(R); // c[g] = Σ of the uneven contiguous group g
+    for (let i = 0; i < k; i++) c[groupOf(i, k, R)] += x[off + i];
+    return [c];
+  }
+  if (code === 7) {
+    const c = new Float64Array(R); // c = x[0 .. R), zeros past k
+    for (let j = 0; j < Math.min(R, k); j++) c[j] = x[off + j];
+    return [c];
+  }
+  const chunks: Float64Array[] = [];
+  for (let c = 0; c < n; c++) {
+    const v = xpad.slice(c * R, c * R + R);
+    if (code === 6) {
+      // v' = v·cos θ + rotate_half(v)·sin θ,  rotate_half(v) = concat(-v[R/2:], v[:R/2])
+      const h = R / 2;
+      const r = new Float64Array(R);
+      for (let j = 0; j < R; j++) {
+        const th = theta(invf, c, j);
+        const half = j < h ? -v[j + h] : v[j - h];
+        r[j] = v[j] * Math.cos(th) + half * Math.sin(th);
+      }
+      chunks.push(r);
+    } else chunks.push(v);
+  }
+  return chunks;
+}
+
+/** Output position o -> [chunk, row a of z] it copies, or null (truncation's zeros). */
+function decompSource(p: MoraGeometry, o: number): [number, number] | null {
+  const { code, d, R, n } = p;
+  if (isTileOut(code)) return [0, o % R];
+  if (code === 2 || code === 4) return [0, groupOf(o, d, R)];
+  if (code === 7) return o < R ? [0, o] : null;
+  const q = o % (n * R); // concat of the n chunk outputs, tiled (nR < d) or truncated (nR >= d)
+  return [Math.floor(q / R), q % R];
+}
+
+function forwardCpu(x: ArrayLike<number>, M: ArrayLike<number>, y: Float64Array | Float32Array | Int32Array, p: MoraParams): void {
+  const { T, k, d, R } = p;
+  const invf = isChunked(p.code) ? invFreq(R) : new Float64Array(0);
+  for (let t = 0; t < T; t++) {
+    const z = compressToken(p, x, t * k, invf).map((v) => {
+      const out = new Float64Array(R); // z = M v
+      for (let a = 0; a < R; a++) {
+        let s = 0;
+        for (let j = 0; j < R; j++) s += M[a * R + j] * v[j];
+        out[a] = s;
+      }
+      return out;
+    });
+    for (let o = 0; o < d; o++) {
+      const src = decompSource(p, o);
+      y[t * d + o] = src ? z[src[0]][src[1]] : 0;
+    }
+  }
+}
+
+// g = dL/dy. u = f_decompᵀ g; dM = Σ_tokens Σ_chunks u_c v_cᵀ; dx = f_compᵀ(Mᵀ u) (type 6: each chunk
+// gets Rot_cᵀ Mᵀ u_c; x_pad positions p add onto x[p mod k], the wrap-around ones onto x[0..pad)).
+function backwardCpu(g: ArrayLike<number>, x: ArrayLike<number>, M: ArrayLike<number>, dx: Float64Array | Float32Array | Int32Array, dM: Float64Array | Float32Array | Int32Array, p: MoraParams): void {
+  const { T, k, d, R, n, code } = p;
+  const invf = isChunked(code) ? invFreq(R) : new Float64Array(0);
+  const chunks = isChunked(code) ? n : 1;
+  if (p.wantDM) dM.fill(0);
+  for (let t = 0; t < T; t++) {
+    const u = Array.from({ length: chunks }, () => new Float64Array(R));
+    for (let o = 0; o < d; o++) {
+      const src = decompSource(p, o);
+      if (src) u[src[0]][src[1]] += g[t * d + o];
+    }
+    if (p.wantDM) {
+      const v = compressToken(p, x, t * k, invf);
+      for (let c = 0; c < chunks; c++) {
+        for (let a = 0; a < R; a++) for (let j = 0; j < R; j++) dM[a * R + j] += u[c][a] * v[c][j];
+      }
+    }
+    if (!p.wantDx) continue;
+    // dv_c = Mᵀ u_c, then Rot_cᵀ for type 6
+    const dv = u.map((uc, c) => {
+      const w = new Float64Array(R);
+      for (let j = 0; j < R; j++) {
+        let s = 0;
+        for (let a = 0; a < R; a++) s += M[a * R + j] * uc[a];
+        w[j] = s;
+      }
+      if (code !== 6) return w;
+      // Rotᵀ w = w·cos θ - rotate_half(w)·sin θ
+      const h = R / 2;
+      const r = new Float64Array(R);
+      for (let l = 0; l < R; l++) {
+        const th = theta(invf, c, l);
+        r[l] = w[l] * Math.cos(th) + (l < h ? w[l + h] : -w[l - h]) * Math.sin(th);
+      }
+      return r;
+    });
+    for (let i = 0; i < k; i++) dx[t * k + i] = 0;
+    if (isStrided(code)) {
+      for (let q = 0; q < n * R; q++) dx[t * k + (q % k)] += dv[0][q % R];
+    } else if (isGroups(code)) {
+      for (let i = 0; i < k; i++) dx[t * k + i] = dv[0][groupOf(i, k, R)];
+    } else if (code === 7) {
+      for (let i = 0; i < Math.min(k, R); i++) dx[t * k + i] = dv[0][i];
+    } else {
+      for (let q = 0; q < n * R; q++) dx[t * k + (q % k)] += dv[Math.floor(q / R)][q % R];
+    }
+  }
+}
+
+// ΔW in closed form (spec section 5, with the cyclic padding: Σ over x_pad preimages p ≡ i mod k).
+function deltaCpu(M: ArrayLike<number>, W: Float64Array | Float32Array | Int32Array, p: MoraGeometry): void {
+  const { code, k, d, R, n } = p;
+  const invf = code === 6 ? invFreq(R) : new Float64Array(0);
+  const bmat = (c: number, a: number, l: number): number => {
+    // (M · Rot_c)[a, l] = M[a, l] cos θ_l + sin θ_l · (l < R/2 ? M[a, l + R/2] : -M[a, l - R/2])
+    if (code !== 6) return M[a * R + l];
+    const h = R / 2;
+    const th = theta(invf, c, l);
+    return M[a * R + l] * Math.cos(th) + Math.sin(th) * (l < h ? M[a * R + l + h] : -M[a * R + l - h]);
+  };
+  for (let o = 0; o < d; o++) {
+    const row = code === 2 || code === 4 ? groupOf(o, d, R) : o % R;
+    for (let i = 0; i < k; i++) {
+      let w = 0;
+      if (isStrided(code)) {
+        for (let q = i; q < n * R; q += k) w += M[row * R + (q % R)];
+      } else if (isGroups(code)) {
+        w = M[row * R + groupOf(i, k, R)];
+      } else if (code === 7) {
+        w = o < R && i < R ? M[o * R + i] : 0;
+      } else {
+        const q = o % (n * R);
+        const c = Math.floor(q / R);
+        for (let s = i; s < n * R; s += k) if (Math.floor(s / R) === c) w += bmat(c, q % R, s % R);
+      }
+      W[o * k + i] = w;
+    }
+  }
+}
+
+// ---- kernels -----------------------------------------------------------------------------------------
+
+/** Tile sizes of kernels/mora_forward.wgsl and mora_backward.wgsl (BM tokens x BN columns). */
+const BM = 64;
+const BN = 64;
+
+interface Roles {
+  tb: number;
+  cb: number;
+  fb: number;
+  mainChunks: number;
+  nDm: number;
+  nMain: number;
+  nFold: number;
+  total: number;
+}
+
+function forwardRoles(p: MoraParams): Roles {
+  const tb = Math.ceil(p.T / BM);
+  const cb = Math.ceil(p.R / BN);
+  return { tb, cb, fb: 0, mainChunks: 0, nDm: 0, nMain: 0, nFold: 0, total: tb * p.nc * cb };
+}
+
+function backwardRoles(p: MoraParams): Roles {
+  const tb = Math.ceil(p.T / BM);
+  const cb = Math.ceil(p.R / BN);
+  const fb = Math.ceil(p.nfold / BN);
+  const mainChunks = isChunked(p.code) ? p.n : 1;
+  const nDm = p.wantDM ? cb * cb : 0;
+  // every x position is folded when k <= pad (k < R/2): no dx-main work then
+  const nMain = p.wantDx && p.nfold < p.k ? tb * mainChunks * cb : 0;
+  const nFold = p.wantDx ? tb * fb : 0;
+  return { tb, cb, fb, mainChunks, nDm, nMain, nFold, total: nDm + nMain + nFold };
+}
+
+function uniforms(p: MoraParams, r: Roles): UniformField[] {
+  const v = [p.T, p.k, p.d, p.R, p.n, p.nc, p.nfold, p.nterms, r.tb, r.cb, r.fb, r.mainChunks, r.nDm, r.nMain, r.nFold, r.total];
+  return v.map((x) => ['u32', x] as UniformField);
+}
+
+const typeLabel = (p: MoraGeometry) => `type ${typeName(p.type)}`;
+
+const forwardKernel = defineKernel<MoraParams>({
+  name: 'mora.forward',
+  label: (p) => `mora.forward:${typeLabel(p)}`,
+  cpu: ([x, M], [y], p) => forwardCpu(x, M, y, p),
+  gpu: {
+    shader: 'mora_forward',
+    constants: (p) => ({ TYPE: p.code }),
+    uniforms: (p) => uniforms(p, forwardRoles(p)),
+    workgroups: (p) => grid1d(forwardRoles(p).total, 1),
+  },
+});
+
+const backwardKernel = defineKernel<MoraParams>({
+  name: 'mora.backward',
+  label: (p) => `mora.backward:${typeLabel(p)}`,
+  cpu: ([g, x, M], [dx, dM], p) => backwardCpu(g, x, M, dx, dM, p),
+  gpu: {
+    shader: 'mora_backward',
+    constants: (p) => ({ TYPE: p.code }),
+    uniforms: (p) => uniforms(p, backwardRoles(p)),
+    workgroups: (p) => grid1d(backwardRoles(p).total, 1),
+  },
+});
+
+const deltaKernel = defineKernel<MoraParams>({
+  name: 'mora.delta',
+  label: (p) => `mora.delta:${typeLabel(p)}`,
+  cpu: ([M], [W], p) => deltaCpu(M, W, p),
+  gpu: {
+    shader: 'mora_delta',
+    constants: (p) => ({ TYPE: p.code }),
+    uniforms: (p) => uniforms(p, { tb: 0, cb: 0, fb: 0, mainChunks: 0, nDm: 0, nMain: 0, nFold: 0, total: 0 }),
+    workgroups: (p) => grid1d(p.d * p.k, 256),
+  },
+});
+
+// ---- the op ------------------------------------------------------------------------------------------
+
+/**
+ * The MoRA update f_decomp(M · f_comp(x)): x [..., inFeatures], M [R, R] -> [..., outFeatures].
+ * Fused: one dispatch forward, one backward (dx and dM together). Equal to x · ΔWᵀ with
+ * ΔW = deltaWeight(M, opts). No scaling or dropout (the adapter's business).
+ */
+export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
+  const op = 'mora';
+  const geo = check(op, x, M, opts);
+  const T = numel(x.shape.slice(0, -1));
+  const params: MoraParams = { ...geo, T, wantDx: true, wantDM: true };
+  const y = run1(op, forwardKernel, [x, M], { shape: [...x.shape.slice(0, -1), geo.d] }, params);
+  return record(
+    y,
+    op,
+    [x, M],
+    (g) => {
+      const want = { ...params, wantDx: x.requiresGrad, wantDM: M.requiresGrad };
+      if (T === 0) return [want.wantDx ? zeros(x.shape, { backend: g.backend.name }) : null, want.wantDM ? zeros(M.shape, { backend: g.backend.name }) : null];
+      // one dispatch: dx (x.shape) and dM (R, R); an unwanted one is not computed and is dropped
+      const [dx, dM] = runKernel('mora.backward', backwardKernel, [g, x, M], [{ shape: x.shape }, { shape: M.shape }], want);
+      if (!want.wantDx) dx.dispose();
+      if (!want.wantDM) dM.dispose();
+      return [want.wantDx ? dx : null, want.wantDM ? dM : null];
+    },
+    [x, M],
+  );
+}
+
+/**
+ * ΔW [outFeatures, inFeatures] with mora(x) = x · ΔWᵀ, from the closed form in ONE dispatch (for
+ * merge / unmerge: W += ΔW, W -= ΔW). Not recorded on the tape: gradients flow through `mora`.
+ */
+export function deltaWeight(M: Tensor, opts: MoraOptions): Tensor {
+  const op = 'deltaWeight';
+  checkOptions(op, opts);
+  const geo = checkM(op, M, opts);
+  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false });
+}
+
+// ---- the naive twin ------------------------------------------------------------------------------------
+
+/**
+ * `mora` from primitive tensor ops only (reshape, slice, concat, sum, matmul, mul/add, indexSelect),
+ * differentiable through the ordinary tape: the oracle of the fused kernels and the benchmark
+ * baseline. Same options, same result (up to float rounding).
+ */
+export function moraNaive(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
+  const op = 'moraNaive';
+  const { code, k, d, R, n } = check(op, x, M, opts);
+  const lead = x.shape.slice(0, -1);
+  const T = numel(lead);
+  const backend = x.backend.name;
+  const index = (len: number, f: (i: number) => number) => tensor(Array.from({ length: len }, (_, i) => f(i)), [len], { dtype: 'int32', backend });
+  const zerosT = (cols: number) => zeros([T, cols], { backend });
+  const x2 = reshape(x, [T, k]); // (T, k)
+  const xpad = () => indexSelect(x2, 1, index(n * R, (q) => q % k)); // (T, nR): wrap-around padding
+
+  // compression -> v: (T, R), or (T, n, R) chunks
+  let v: Tensor;
+  if (isStrided(code)) {
+    v = sum(reshape(xpad(), [T, n, R]), 1); // (T, R): Σ over chunks
+  } else if (isGroups(code)) {
+    const nr = Math.floor(k / R);
+    const m = k - R * nr; // m groups of nr + 1, then R - m of nr (nr = 0: empty groups -> 0)
+    const parts: Tensor[] = [];
+    if (m > 0) parts.push(sum(reshape(slice(x2, 1, 0, m * (nr + 1)), [T, m, nr + 1]), 2)); // (T, m)
+    if (m < R) parts.push(nr > 0 ? sum(reshape(slice(x2, 1, m * (nr + 1), k), [T, R - m, nr]), 2) : zerosT(R - m)); // (T, R - m)
+    v = parts.length === 1 ? parts[0] : concat(parts, 1);
+  } else if (code === 7) {
+    v = k >= R ? slice(x2, 1, 0, R) : concat([x2, zerosT(R - k)], 1); // (T, R)
+  } else {
+    v = reshape(xpad(), [T, n, R]); // (T, n, R)
+    if (code === 6) {
+      // v' = v·cos θ + rotate_half(v)·sin θ, θ (n, R) by chunk index
+      const h = R / 2;
+      const invf = invFreq(R);
+      const cos: number[] = [];
+      const sin: number[] = [];
+      for (let c = 0; c < n; c++) {
+        for (let j = 0; j < R; j++) {
+          cos.push(Math.cos(theta(invf, c, j)));
+          sin.push(Math.sin(theta(invf, c, j)));
+        }
+      }
+      const rh = concat([neg(slice(v, 2, h, R)), slice(v, 2, 0, h)], 2); // (T, n, R)
+      v = add(mul(v, tensor(cos, [n, R], { backend })), mul(rh, tensor(sin, [n, R], { backend })));
+    }
+  }
+
+  const z = matmul(v, transpose(M)); // M v per token (and chunk): (T, R) or (T, n, R)
+
+  // decompression -> (T, d)
+  let y: Tensor;
+  if (isTileOut(code)) y = indexSelect(z, 1, index(d, (o) => o % R));
+  else if (code === 2 || code === 4) y = indexSelect(z, 1, index(d, (o) => groupOf(o, d, R)));
+  else if (code === 7) y = d <= R ? slice(z, 1, 0, d) : concat([z, zerosT(d - R)], 1);
+  else y = indexSelect(reshape(z, [T, n * R]), 1, index(d, (o) => o % (n * R))); // truncate / tile
+  return reshape(y, [...lead, d]);
+}
