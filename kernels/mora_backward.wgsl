@@ -21,29 +21,32 @@
 // exact zeros there without a K loop.
 #include "mora_common.wgsl"
 
-const WGX: u32 = 16u;
-const WGY: u32 = 16u;
-const WG: u32 = 256u;
+// Tile shape (src/ops/mora.ts picks 8 x 8 invocations, 32 x 32 tiles, when R <= 32, else 16 x 16).
+override WGX: u32 = 16u;
+override WGY: u32 = 16u;
+override WG: u32 = WGX * WGY;
 const TM: u32 = 4u;
 const TN: u32 = 4u;
-const BM: u32 = 64u;
-const BN: u32 = 64u;
+override BM: u32 = WGY * TM;
+override BN: u32 = WGX * TN;
 const TK: u32 = 16u;
-const SA: u32 = BM + 1u;
-const SB: u32 = BN + 1u;
+override SA: u32 = BM + 1u;
+override SB: u32 = BN + 1u;
+override A_LEN: u32 = TK * SA;  // workgroup array sizes (an override size must be an identifier)
+override B_LEN: u32 = TK * SB;
 
 @group(0) @binding(0) var<storage, read> g: array<f32>;         // (T, d)
 @group(0) @binding(1) var<storage, read> x: array<f32>;         // (T, k)
 @group(0) @binding(2) var<storage, read> Mw: array<f32>;        // (R, R)
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;  // (T, k)
-@group(0) @binding(4) var<storage, read_write> dM: array<f32>;  // (R, R)
+@group(0) @binding(4) var<storage, read_write> dM: array<f32>;  // (R, R), or partials (ksplit, R, R)
 @group(0) @binding(5) var<uniform> u: Params;
 
 fn ld_x(t: u32, i: u32) -> f32 { return x[t * u.k + i]; }
 fn ld_m(a: u32, j: u32) -> f32 { return Mw[a * u.R + j]; }
 
-var<workgroup> As: array<f32, TK * SA>;  // [kk][tile row]
-var<workgroup> Bs: array<f32, TK * SB>;  // [kk][tile column]
+var<workgroup> As: array<f32, A_LEN>;  // [kk][tile row]
+var<workgroup> Bs: array<f32, B_LEN>;  // [kk][tile column]
 
 // u_{t,c}[a] = Σ g[t, o] over the outputs o that decompress from (chunk c, row a).
 fn decompT(t: u32, c: u32, a: u32) -> f32 {
@@ -113,15 +116,19 @@ fn mma(tx: u32, ty: u32, acc: ptr<function, array<array<f32, TN>, TM>>) {
   }
 }
 
-// Role 1: dM[a0.., j0..] = Σ_{c < nc} Σ_t u_{t,c}[a] v_{t,c}[j].
+// Role 1: dM[a0.., j0..] = Σ_{c < nc} Σ_t u_{t,c}[a] v_{t,c}[j] over the (chunk, token) rows
+// [s·kchunk, (s+1)·kchunk) of split s (ksplit = 1: all of them, written straight into dM).
 fn role_dm(lid: u32, blk: u32) {
-  let a0 = (blk / u.cb) * BM;
-  let j0 = (blk % u.cb) * BN;
+  let tiles = u.cb * u.cb;
+  let tile = blk % tiles;
+  let s = blk / tiles;
+  let a0 = (tile / u.cb) * BM;
+  let j0 = (tile % u.cb) * BN;
   let tx = lid % WGX;
   let ty = lid / WGX;
-  let K = u.nc * u.T;
+  let K = min(u.nc * u.T, (s + 1u) * u.kchunk);
   var acc: array<array<f32, TN>, TM>;
-  for (var k0 = 0u; k0 < K; k0 += TK) {
+  for (var k0 = s * u.kchunk; k0 < K; k0 += TK) {
     // adjacent invocations: adjacent a (u) and adjacent j (v): contiguous reads of g and x
     for (var q = 0u; q < TK * BM / WG; q++) {
       let e = lid + q * WG;
@@ -150,7 +157,7 @@ fn role_dm(lid: u32, blk: u32) {
     if (a >= u.R) { break; }
     for (var j = 0u; j < TN; j++) {
       let jj = j0 + tx + j * WGX;
-      if (jj < u.R) { dM[a * u.R + jj] = acc[i][j]; }
+      if (jj < u.R) { dM[(s * u.R + a) * u.R + jj] = acc[i][j]; }
     }
   }
 }

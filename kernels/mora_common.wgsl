@@ -28,6 +28,8 @@ struct Params {
   n_main: u32,
   n_fold: u32,
   total: u32,       // workgroups with work (the rest of the grid returns at once)
+  ksplit: u32,      // backward: dM tiles split the (chunk, token) reduction into ksplit ranges
+  kchunk: u32,      //   of kchunk rows each (a multiple of TK), written as partials (ksplit, R, R)
 }
 
 // ---- what TYPE means (folded when the pipeline is specialised) ------------------------------------

@@ -14,16 +14,19 @@
 // (zero-filled past the edges), then runs the register block out of it.
 #include "mora_common.wgsl"
 
-const WGX: u32 = 16u;
-const WGY: u32 = 16u;
-const WG: u32 = 256u;
+// Tile shape (src/ops/mora.ts picks 8 x 8 invocations, 32 x 32 tiles, when R <= 32, else 16 x 16).
+override WGX: u32 = 16u;
+override WGY: u32 = 16u;
+override WG: u32 = WGX * WGY;
 const TM: u32 = 4u;        // register block: tokens
 const TN: u32 = 4u;        // register block: rows of M
-const BM: u32 = 64u;       // tokens per tile (WGY·TM)
-const BN: u32 = 64u;       // rows of M per tile (WGX·TN)
+override BM: u32 = WGY * TM; // tokens per tile
+override BN: u32 = WGX * TN; // rows of M per tile
 const TK: u32 = 16u;       // depth of one staged step
-const SA: u32 = BM + 1u;   // padded strides of the staged tiles (no bank conflicts on the stores)
-const SB: u32 = BN + 1u;
+override SA: u32 = BM + 1u; // padded strides of the staged tiles (no bank conflicts on the stores)
+override SB: u32 = BN + 1u;
+override A_LEN: u32 = TK * SA;  // workgroup array sizes (an override size must be an identifier)
+override B_LEN: u32 = TK * SB;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;        // (T, k)
 @group(0) @binding(1) var<storage, read> Mw: array<f32>;       // (R, R)
@@ -33,8 +36,8 @@ const SB: u32 = BN + 1u;
 fn ld_x(t: u32, i: u32) -> f32 { return x[t * u.k + i]; }
 fn ld_m(a: u32, j: u32) -> f32 { return Mw[a * u.R + j]; }
 
-var<workgroup> As: array<f32, TK * SA>;  // [kk][token]: v_{t,c}[j0 + kk]
-var<workgroup> Bs: array<f32, TK * SB>;  // [kk][row]:   M[a0 + row, j0 + kk]
+var<workgroup> As: array<f32, A_LEN>;  // [kk][token]: v_{t,c}[j0 + kk]
+var<workgroup> Bs: array<f32, B_LEN>;  // [kk][row]:   M[a0 + row, j0 + kk]
 
 // y[t, o] = z for every o that decompresses from (chunk c, row a).
 fn write_y(t: u32, c: u32, a: u32, z: f32) {

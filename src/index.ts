@@ -35,3 +35,5 @@ export { checkFinite } from './ops/finite.js';
 export * as testing from './testing/index.js';
 export * as io from './io/index.js';
 export * as data from './data/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';

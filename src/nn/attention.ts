@@ -61,7 +61,7 @@ export class MultiHeadAttention extends Module {
     this.k = new Linear(dim, dim, lin(1));
     this.v = new Linear(dim, dim, lin(2));
     this.o = new Linear(dim, dim, lin(3, opts.oInit ?? opts.init));
-    this.drop = new Dropout(opts.dropout ?? 0, { seed: subSeed(opts.seed, 4) ?? undefined });
+    this.drop = new Dropout(opts.dropout ?? 0, { seed: subSeed(opts.seed, 4) });
   }
 
   /** x [B, T, dim] -> [B, T, dim]. */

@@ -131,7 +131,7 @@ export class GPT extends Module {
     const op = 'GPT.forward';
     if (idx.dtype !== 'int32' || idx.ndim !== 2) fail(op, `idx must be int32 [B, T], got ${idx.describe()}`);
     const [B, T] = idx.shape;
-    const { blockSize, vocabSize: V, nEmbd: C } = this.config;
+    const { blockSize, vocabSize: V } = this.config;
     if (T > blockSize) fail(op, `sequence length ${T} exceeds blockSize ${blockSize} (idx ${fmtShape(idx.shape)})`);
     if (targets && (targets.dtype !== 'int32' || targets.shape.join() !== idx.shape.join())) {
       fail(op, `targets must be int32 ${fmtShape(idx.shape)} like idx, got ${targets.describe()}`);
@@ -149,7 +149,6 @@ export class GPT extends Module {
     if (targets) {
       loss = crossEntropy(logits.reshape([B * T, V]), targets.reshape([B * T]), { ignoreIndex: -1, reduction: 'mean' });
     }
-    void C;
     return { logits, loss };
   }
 

@@ -62,7 +62,6 @@ export abstract class Module {
   #training = true;
 
   /** Runs the module. Subclasses define the signature. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   abstract forward(...args: any[]): any;
 
   /** True in training mode (dropout active); set by train()/eval() on the whole tree. */

@@ -43,8 +43,9 @@ export interface MaskedSoftmaxOptions {
 /** Tuning knobs for tests and benchmarks: threads per row of scaledMaskedSoftmax (null: automatic). */
 export const attentionTesting: { tpr: number | null; impl: AttentionImpl | null } = { tpr: null, impl: null };
 
-/** The largest head size the flash kernels hold in registers (MAX_HS in the WGSL). */
-const FLASH_MAX_HS = 128;
+/** The head sizes the flash kernels take: multiples of 4 up to 4·MAX_H4 (their private arrays). */
+const FLASH_MAX_HS = 64;
+const flashSupports = (hs: number): boolean => hs % 4 === 0 && hs > 0 && hs <= FLASH_MAX_HS;
 
 // ---- masks (shared by the cpu loops) ---------------------------------------------------------------
 
@@ -124,9 +125,11 @@ const flashConstants = (p: FlashParams) => ({ WG: FLASH_WG, HS: p.hs, CAUSAL: +p
 const flashUniforms = (p: FlashParams): ['u32' | 'f32', number][] => [
   ['u32', p.rows], ['u32', p.tq], ['u32', p.tk], ['u32', p.htq], ['u32', p.hs], ['f32', p.scale],
 ];
-/** Workgroups (blocks of FLASH_WG query or key rows, b·H + h). */
-const queryGrid = (p: FlashParams): [number, number, number] => [Math.ceil(p.tq / FLASH_WG), p.rows / p.tq, 1];
-const keyGrid = (p: FlashParams): [number, number, number] => [Math.ceil(p.tk / FLASH_WG), p.rows / p.tq, 1];
+/** Rows per thread (RQ in the WGSL). */
+const FLASH_RQ = 4;
+/** One thread per block of FLASH_RQ query (or key) rows of one (b, h). */
+const queryGrid = (p: FlashParams) => grid1d((p.rows / p.tq) * Math.ceil(p.tq / FLASH_RQ), FLASH_WG);
+const keyGrid = (p: FlashParams) => grid1d((p.rows / p.tq) * Math.ceil(p.tk / FLASH_RQ), FLASH_WG);
 
 /** Row r of a (rows, hs) buffer as a dot with row c of another. */
 function dot(a: ArrayLike<number>, ra: number, b: ArrayLike<number>, rb: number, hs: number): number {
@@ -158,7 +161,7 @@ const flashForward = defineKernel<FlashParams>({
       stats[2 * r + 1] = 0;
     }
   },
-  gpu: { shader: 'flash_attention', entry: process.env.FLASH4 === 'r' ? 'forward4r' : process.env.FLASH4 ? 'forward4' : 'forward', constants: flashConstants, uniforms: flashUniforms, workgroups: (p) => process.env.FLASH4 === 'r' ? grid1d((p.rows / p.tq) * Math.ceil(p.tq / 8), FLASH_WG) : process.env.FLASH4 ? grid1d(p.rows, FLASH_WG) : queryGrid(p) },
+  gpu: { shader: 'flash_attention', entry: 'forward', constants: flashConstants, uniforms: flashUniforms, workgroups: (p) => queryGrid(p) },
 });
 
 const flashBwdQ = defineKernel<FlashParams>({
@@ -338,8 +341,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const causal = opts.causal === true;
   const pad = opts.keyPadding ?? undefined;
   let impl = opts.impl ?? attentionTesting.impl ?? 'flash';
-  if (d.hs > FLASH_MAX_HS) {
-    if (opts.impl === 'flash') fail('attention', `impl 'flash' supports head sizes up to ${FLASH_MAX_HS}, got q ${fmtShape(q.shape)}`);
+  if (!flashSupports(d.hs)) {
+    if (opts.impl === 'flash') fail('attention', `impl 'flash' supports head sizes that are multiples of 4 up to ${FLASH_MAX_HS}, got q ${fmtShape(q.shape)}`);
     impl = 'softmax';
   }
   return impl === 'flash' ? flashAttention(q, k, v, d, scale, causal, pad) : softmaxAttention(q, k, v, scale, causal, pad);

@@ -171,6 +171,8 @@ interface MoraParams extends MoraGeometry {
   /** Backward: which gradients to produce. */
   wantDx: boolean;
   wantDM: boolean;
+  /** Backward on webgpu: the dM reduction over (chunk, token) rows split into this many ranges. */
+  ksplit: number;
 }
 
 /** The R-vectors M multiplies for one token: one (types 1-4, truncation) or n (types 6, decoupling). */
@@ -325,9 +327,16 @@ function deltaCpu(M: ArrayLike<number>, W: Float64Array | Float32Array | Int32Ar
 
 // ---- kernels -----------------------------------------------------------------------------------------
 
-/** Tile sizes of kernels/mora_forward.wgsl and mora_backward.wgsl (BM tokens x BN columns). */
-const BM = 64;
-const BN = 64;
+/**
+ * Tile side of kernels/mora_forward.wgsl and mora_backward.wgsl (tokens x columns): 32 (8 x 8
+ * invocations with 4 x 4 register blocks) when R <= 32, else 64 (16 x 16): a 64-wide tile over a
+ * small R would mostly multiply zeros.
+ */
+function tileFor(R: number): number {
+  return R <= 32 ? 32 : 64;
+}
+const TK = 16;
+const tileConstants = (p: MoraGeometry) => ({ TYPE: p.code, WGX: tileFor(p.R) / 4, WGY: tileFor(p.R) / 4 });
 
 interface Roles {
   tb: number;
@@ -341,17 +350,18 @@ interface Roles {
 }
 
 function forwardRoles(p: MoraParams): Roles {
-  const tb = Math.ceil(p.T / BM);
-  const cb = Math.ceil(p.R / BN);
+  const tb = Math.ceil(p.T / tileFor(p.R));
+  const cb = Math.ceil(p.R / tileFor(p.R));
   return { tb, cb, fb: 0, mainChunks: 0, nDm: 0, nMain: 0, nFold: 0, total: tb * p.nc * cb };
 }
 
 function backwardRoles(p: MoraParams): Roles {
-  const tb = Math.ceil(p.T / BM);
-  const cb = Math.ceil(p.R / BN);
-  const fb = Math.ceil(p.nfold / BN);
+  const tile = tileFor(p.R);
+  const tb = Math.ceil(p.T / tile);
+  const cb = Math.ceil(p.R / tile);
+  const fb = Math.ceil(p.nfold / tile);
   const mainChunks = isChunked(p.code) ? p.n : 1;
-  const nDm = p.wantDM ? cb * cb : 0;
+  const nDm = p.wantDM ? cb * cb * p.ksplit : 0;
   // every x position is folded when k <= pad (k < R/2): no dx-main work then
   const nMain = p.wantDx && p.nfold < p.k ? tb * mainChunks * cb : 0;
   const nFold = p.wantDx ? tb * fb : 0;
@@ -359,7 +369,9 @@ function backwardRoles(p: MoraParams): Roles {
 }
 
 function uniforms(p: MoraParams, r: Roles): UniformField[] {
-  const v = [p.T, p.k, p.d, p.R, p.n, p.nc, p.nfold, p.nterms, r.tb, r.cb, r.fb, r.mainChunks, r.nDm, r.nMain, r.nFold, r.total];
+  const K = p.nc * p.T;
+  const kchunk = p.ksplit > 1 ? Math.ceil(K / p.ksplit / TK) * TK : K;
+  const v = [p.T, p.k, p.d, p.R, p.n, p.nc, p.nfold, p.nterms, r.tb, r.cb, r.fb, r.mainChunks, r.nDm, r.nMain, r.nFold, r.total, p.ksplit, kchunk];
   return v.map((x) => ['u32', x] as UniformField);
 }
 
@@ -371,7 +383,7 @@ const forwardKernel = defineKernel<MoraParams>({
   cpu: ([x, M], [y], p) => forwardCpu(x, M, y, p),
   gpu: {
     shader: 'mora_forward',
-    constants: (p) => ({ TYPE: p.code }),
+    constants: tileConstants,
     uniforms: (p) => uniforms(p, forwardRoles(p)),
     workgroups: (p) => grid1d(forwardRoles(p).total, 1),
   },
@@ -383,7 +395,7 @@ const backwardKernel = defineKernel<MoraParams>({
   cpu: ([g, x, M], [dx, dM], p) => backwardCpu(g, x, M, dx, dM, p),
   gpu: {
     shader: 'mora_backward',
-    constants: (p) => ({ TYPE: p.code }),
+    constants: tileConstants,
     uniforms: (p) => uniforms(p, backwardRoles(p)),
     workgroups: (p) => grid1d(backwardRoles(p).total, 1),
   },
@@ -401,6 +413,34 @@ const deltaKernel = defineKernel<MoraParams>({
   },
 });
 
+const dmKernel = defineKernel<{ rr: number; splits: number }>({
+  name: 'mora.dm',
+  cpu: ([part], [dM], { rr, splits }) => {
+    for (let i = 0; i < rr; i++) {
+      let s = 0;
+      for (let sp = 0; sp < splits; sp++) s += part[sp * rr + i];
+      dM[i] = s;
+    }
+  },
+  gpu: {
+    shader: 'mora_dm',
+    uniforms: (p) => [
+      ['u32', p.rr],
+      ['u32', p.splits],
+    ],
+    workgroups: (p) => grid1d(p.rr, 256),
+  },
+});
+
+/**
+ * Backward tuning (webgpu). `dmSplit` > 1 splits dM's reduction over the (chunk, token) rows into
+ * that many ranges, each its own workgroup writing a partial (dmSplit, R, R), summed by a second
+ * dispatch (`mora.dm`, kernels/mora_dm.wgsl). Off by default: on lavapipe it measured no faster
+ * (docs/mora.md); it exists for large GPUs with few dM tiles (small R) and many tokens, where one
+ * workgroup per tile walking every token is the critical path. Measure before turning it on.
+ */
+export const moraTuning: { dmSplit: number } = { dmSplit: 1 };
+
 // ---- the op ------------------------------------------------------------------------------------------
 
 /**
@@ -412,20 +452,29 @@ export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
   const op = 'mora';
   const geo = check(op, x, M, opts);
   const T = numel(x.shape.slice(0, -1));
-  const params: MoraParams = { ...geo, T, wantDx: true, wantDM: true };
+  const params: MoraParams = { ...geo, T, wantDx: true, wantDM: true, ksplit: 1 };
   const y = run1(op, forwardKernel, [x, M], { shape: [...x.shape.slice(0, -1), geo.d] }, params);
   return record(
     y,
     op,
     [x, M],
     (g) => {
-      const want = { ...params, wantDx: x.requiresGrad, wantDM: M.requiresGrad };
-      if (T === 0) return [want.wantDx ? zeros(x.shape, { backend: g.backend.name }) : null, want.wantDM ? zeros(M.shape, { backend: g.backend.name }) : null];
-      // one dispatch: dx (x.shape) and dM (R, R); an unwanted one is not computed and is dropped
-      const [dx, dM] = runKernel('mora.backward', backwardKernel, [g, x, M], [{ shape: x.shape }, { shape: M.shape }], want);
-      if (!want.wantDx) dx.dispose();
-      if (!want.wantDM) dM.dispose();
-      return [want.wantDx ? dx : null, want.wantDM ? dM : null];
+      const backend = g.backend.name;
+      const wantDx = x.requiresGrad;
+      const wantDM = M.requiresGrad;
+      if (T === 0) return [wantDx ? zeros(x.shape, { backend }) : null, wantDM ? zeros(M.shape, { backend }) : null];
+      const ksplit = wantDM && backend === 'webgpu' ? Math.max(1, Math.floor(moraTuning.dmSplit)) : 1;
+      const want: MoraParams = { ...params, wantDx, wantDM, ksplit };
+      // one dispatch: dx (x.shape) and dM (R, R), or dM's partials (ksplit, R, R) summed by a second
+      const [dx, part] = runKernel('mora.backward', backwardKernel, [g, x, M], [{ shape: x.shape }, { shape: ksplit > 1 ? [ksplit, ...M.shape] : M.shape }], want);
+      if (!wantDx) dx.dispose();
+      let dM: Tensor | null = null;
+      if (wantDM && ksplit > 1) {
+        dM = run1('mora.dm', dmKernel, [part], { shape: M.shape }, { rr: geo.R * geo.R, splits: ksplit });
+        part.dispose();
+      } else if (wantDM) dM = part;
+      else part.dispose();
+      return [wantDx ? dx : null, dM];
     },
     [x, M],
   );
@@ -439,7 +488,7 @@ export function deltaWeight(M: Tensor, opts: MoraOptions): Tensor {
   const op = 'deltaWeight';
   checkOptions(op, opts);
   const geo = checkM(op, M, opts);
-  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false });
+  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false, ksplit: 1 });
 }
 
 // ---- the naive twin ------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ describe('Linear', () => {
   it('init is torch\'s: W and b ~ U(-1/√in, 1/√in); { std } gives N(0, std²) and zero bias', async () => {
     const lin = new nn.Linear(64, 48, { seed: 5 });
     const bound = 1 / 8;
-    const w = await lin.weight.data();
+    const w = Array.from(await lin.weight.data());
     const b = await lin.bias!.data();
     for (const v of [...w, ...b]) expect(Math.abs(v)).toBeLessThanOrEqual(bound);
     const mean = w.reduce((s, v) => s + v, 0) / w.length;
@@ -96,7 +96,7 @@ describe('Linear', () => {
     expect(variance).toBeCloseTo(bound ** 2 / 3, 3); // Var U(-a, a) = a²/3
     expect(lin.weight.shape).toEqual([48, 64]);
     const g = new nn.Linear(64, 48, { init: { std: 0.02 }, seed: 5 });
-    const gw = await g.weight.data();
+    const gw = Array.from(await g.weight.data());
     const gstd = Math.sqrt(gw.reduce((s, v) => s + v * v, 0) / gw.length);
     expect(gstd).toBeGreaterThan(0.018);
     expect(gstd).toBeLessThan(0.022);
@@ -152,7 +152,7 @@ describe('Embedding', () => {
       emb.dispose();
     }
     const big = new nn.Embedding(100, 50, { seed: 1 });
-    const d = await big.weight.data();
+    const d = Array.from(await big.weight.data());
     const std = Math.sqrt(d.reduce((s, v) => s + v * v, 0) / d.length);
     expect(std).toBeGreaterThan(0.95);
     expect(std).toBeLessThan(1.05);
@@ -294,7 +294,7 @@ describe('rotary position embedding', () => {
     const q = randData(hs, 1);
     const k = randData(hs, 2);
     const dot = async (m: number, n: number) => {
-      const qr = await nn.applyRotary(mg.tensor(q, [1, 1, 1, hs], { backend: 'cpu' }), m).data();
+      const qr = Array.from(await nn.applyRotary(mg.tensor(q, [1, 1, 1, hs], { backend: 'cpu' }), m).data());
       const kr = await nn.applyRotary(mg.tensor(k, [1, 1, 1, hs], { backend: 'cpu' }), n).data();
       return qr.reduce((s, v, i) => s + v * kr[i], 0);
     };

@@ -51,6 +51,21 @@ describe('discovery and names', () => {
     expect(() => t.register('x', 3 as unknown as null)).toThrow(/'x' must be a Parameter, a Module, an array of Modules or null, got number 3/);
   });
 
+  it('a parameter or module reachable twice (shared weights) is listed once, under its first name', () => {
+    class Shared extends nn.Module {
+      a = new nn.Linear(2, 2, { backend: 'cpu' });
+      b = this.a;
+      w = this.a.weight;
+      forward(x: mg.Tensor): mg.Tensor {
+        return this.b.forward(this.a.forward(x));
+      }
+    }
+    const s = new Shared();
+    expect(s.namedParameters().map(([n]) => n)).toEqual(['w', 'a.bias']);
+    expect(s.namedModules().map(([n]) => n)).toEqual(['', 'a']);
+    expect(s.numParameters()).toBe(6);
+  });
+
   it('GPT names parameters like blocks.0.attn.q.weight; the tied head shares wte.weight (listed once)', () => {
     const m = tiny();
     const names = m.namedParameters().map(([n]) => n);
@@ -143,6 +158,7 @@ describe('state dicts', () => {
     const bad = { ...src, 'blocks.0.mlp.up.weight': mg.zeros([32, 7], { backend: 'cpu' }) };
     expect(() => m.loadStateDict(bad, { strict: false })).toThrow(/size mismatch for 'blocks\.0\.mlp\.up\.weight': the checkpoint has \[32, 7\], the model \[32, 8\]/);
     expect(() => m.loadStateDict({ ...src, 'lnF.bias': 3 as unknown as mg.Tensor })).toThrow(/'lnF.bias' is not a Tensor/);
+    expect(() => m.loadStateDict({ ...src, 'lnF.bias': mg.zeros([8], { dtype: 'int32', backend: 'cpu' }) })).toThrow(/dtype mismatch for 'lnF.bias': the checkpoint has int32, the model float32/);
   });
 });
 
