@@ -7,7 +7,7 @@
 // `timestamp-query`, bench/matmul.ts also reports the kernel's own GPU time from `mg.profile`.)
 import Benchmark from 'benchmark';
 import { execFileSync } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import * as mg from '../src/index.js';
 import { webgpu } from '../src/runtime.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
@@ -92,6 +92,8 @@ export interface Environment {
   node: string;
   cpu: string;
   cores: number;
+  /** 1-minute load average when the run started: other processes on the machine skew every number. */
+  loadAvg1m: number;
   quick: boolean;
 }
 
@@ -103,6 +105,7 @@ export function environment(args: Args): Environment {
     node: process.version,
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
+    loadAvg1m: loadavg()[0],
     quick: args.quick,
   };
 }

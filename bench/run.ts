@@ -7,6 +7,7 @@
 // except in the readback rows. "GPU ms" is the kernel's timestamp-query time from mg.profile where
 // the adapter has timestamps.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as mg from '../src/index.js';
@@ -21,7 +22,7 @@ const log = (s: string) => console.error(s);
 await mg.init();
 const env = environment(args);
 console.log(`# moragrad engine benchmark${args.quick ? ' (quick)' : ''}\n`);
-console.log(`- adapter: ${env.adapter}\n- LP_NUM_THREADS: ${env.lpNumThreads ?? '(unset)'}\n- CPU: ${env.cpu} x ${env.cores}\n- node ${env.node}, ${env.date}`);
+console.log(`- adapter: ${env.adapter}\n- LP_NUM_THREADS: ${env.lpNumThreads ?? '(unset)'}\n- CPU: ${env.cpu} x ${env.cores}, 1-min load average at start ${env.loadAvg1m.toFixed(2)}${env.loadAvg1m > env.cores / 2 ? ' (BUSY machine: numbers are low and noisy)' : ''}\n- node ${env.node}, ${env.date}`);
 console.log('- timing: benchmark.js deferred samples; each iteration = dispatch + submit + await onSubmittedWorkDone (no readback)\n');
 
 let matmul: MatmulResult[] = [];
@@ -94,6 +95,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 const dir = join(here, 'results');
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `${env.date.slice(0, 10)}${args.quick ? '-quick' : ''}${args.only ? `-${args.only}` : ''}.json`);
-writeFileSync(file, `${JSON.stringify({ env, timing: 'benchmark.js deferred; each iteration: dispatch + submit + await queue.onSubmittedWorkDone()', matmul, ceiling, bestGflops: best, overhead, lpThreads: threads }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ env, loadAvg1mAtEnd: loadavg()[0], timing: 'benchmark.js deferred; each iteration: dispatch + submit + await queue.onSubmittedWorkDone()', matmul, ceiling, bestGflops: best, overhead, lpThreads: threads }, null, 2)}\n`);
 console.log(`Results written to ${file}`);
 process.exit(0);

@@ -1,8 +1,8 @@
 // Scaled, masked softmax over attention scores, forward and backward: the one fused kernel between
 // the two matmuls of attention (scores = q @ kᵀ, out = P @ v).
 // scores S: (B, H, Tq, Tk) viewed as rows r = ((b·H + h)·Tq + i) of length Tk.
-//   masked(r, j) = (CAUSAL and j > i + Tk - Tq)        (bottom-right aligned: key j is visible to
-//                  or (HAS_PAD and pad[b, j] == 0)       query i when j <= i + Tk - Tq)
+//   masked(r, j) = (causal and j > i + Tk - Tq)        (bottom-right aligned: key j is visible to
+//                  or (has_pad and pad[b, j] == 0)       query i when j <= i + Tk - Tq)
 // forward  (S, pad -> P): P = softmax_j(scale·S) over the unmasked j, 0 at masked j; a row with every
 //          key masked is all zeros (not NaN).
 // backward (g, P -> dS): dS = scale·P ⊙ (g - Σ_j g·P)  (masked entries have P = 0, so dS = 0).
@@ -15,10 +15,9 @@
 
 override WG: u32 = 64u;
 override TPR: u32 = 1u;    // threads per row
-override CAUSAL: u32 = 0u;
-override HAS_PAD: u32 = 0u;
 
-struct Params { rows: u32, tq: u32, tk: u32, htq: u32, scale: f32 }
+// causal, has_pad: 0/1 flags (uniforms: fewer pipelines to compile, no measurable cost)
+struct Params { rows: u32, tq: u32, tk: u32, htq: u32, scale: f32, causal: u32, has_pad: u32 }
 
 // forward
 @group(0) @binding(0) var<storage, read> s: array<f32>;          // (B, H, Tq, Tk)
@@ -47,7 +46,7 @@ fn merge(m: f32, l: f32, m2: f32, l2: f32) -> vec2<f32> {
 
 // Keys [0, end) are candidates for row r (causal cut); pad is checked per key.
 fn key_end(r: u32) -> u32 {
-  if (CAUSAL == 1u) {
+  if (u.causal == 1u) {
     let last = i32(r % u.tq) + i32(u.tk) - i32(u.tq);   // the last visible key (may be < 0)
     return u32(clamp(last + 1, 0, i32(u.tk)));
   }
@@ -55,7 +54,7 @@ fn key_end(r: u32) -> u32 {
 }
 
 fn visible(b: u32, j: u32) -> bool {
-  if (HAS_PAD == 1u) { return pad[b * u.tk + j] != 0.0; }
+  if (u.has_pad == 1u) { return pad[b * u.tk + j] != 0.0; }
   return true;
 }
 

@@ -1,22 +1,26 @@
 // Cross-entropy of logits (rows, C) against int32 class targets (rows): fused log-softmax + NLL,
 // never materialising the softmax or a one-hot.
 //
-// forward   (logits, targets -> loss, lse): one workgroup per row. Each thread keeps an online
-//           (max m, Σ exp(x - m)) over its strided elements, a shared-memory tree merges them:
-//           lse = m + log Σ; loss = lse - x[target]. Ignored rows (target == ignore) get loss 0;
+// forward   (logits, targets -> loss, lse): TPR threads per row (a power of two <= WG), WG / TPR
+//           rows per workgroup. Each thread keeps an online (max m, Σ exp(x - m)) over its strided
+//           elements; with TPR > 1 a shared-memory tree merges them: lse = m + log Σ;
+//           loss = lse - x[target]. TPR = 1 (a thread per row, no barriers) unless the rows are
+//           few and long (docs/kernels.md). Ignored rows (target == ignore) get loss 0;
 //           a target outside [0, C) gets NaN (the GPU cannot throw; the NaN surfaces in the loss).
 // reduce    (loss, targets -> out, count): one workgroup sums the row losses and counts the rows
 //           that are not ignored: MODE 0 ('mean') out = Σ loss / count (0 / 0 = NaN when every row is
 //           ignored, as torch), MODE 1 ('sum') out = Σ loss.
-// backward  (logits, targets, lse, g, count -> dlogits): one thread per element, no reduction
-//           (lse is saved): dlogits = (exp(x - lse) - [c == target])·s, s = g / count ('mean'),
-//           g ('sum') or g[row] ('none'); ignored rows get 0.
+// backward  (logits, targets, lse, g, count -> dlogits): elementwise, no reduction (lse is saved):
+//           dlogits = (exp(x - lse) - [c == target])·s, s = g / count ('mean'), g ('sum') or g[row]
+//           ('none'); ignored rows get 0. One thread per element; it runs at about the speed
+//           of a plain elementwise kernel (a workgroup per row block measured no faster).
 #include "common.wgsl"
 
 override MODE: u32 = 0u;   // 0 mean, 1 sum, 2 none
-override WG: u32 = 256u;   // threads per row (forward), threads (reduce)
+override WG: u32 = 256u;   // threads per workgroup (forward, reduce)
+override TPR: u32 = 1u;    // threads per row (forward)
 
-struct Params { rows: u32, len: u32, ignore: i32 }
+struct Params { rows: u32, len: u32, ignore: i32, inv_len: f32 }
 
 // forward
 @group(0) @binding(0) var<storage, read> x: array<f32>;             // (rows, C)
@@ -60,12 +64,15 @@ fn merge(m: f32, s: f32, m2: f32, s2: f32) -> vec2<f32> {
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let q = wg.x + wg.y * nwg.x;
-  if (q >= u.rows) { return; }
+  let q = (wg.x + wg.y * nwg.x) * (WG / TPR) + t / TPR;
+  let lane = t % TPR;
+  let live = q < u.rows;
+  var len = 0u;
+  if (live) { len = u.len; }                  // threads past the last row see nothing
   let base = q * u.len;
   var m = neg_inf();
   var s = 0.0;
-  for (var c = t; c < u.len; c += WG) {
+  for (var c = lane; c < len; c += TPR) {
     let v = x[base + c];
     if (v > m) {
       s = s * exp(m - v) + 1.0;  // m = -Inf: s = 0 * 0 + 1
@@ -74,19 +81,23 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
       s += exp(v - m);           // NaN makes s NaN: the loss becomes NaN
     }
   }
-  sm[t] = m;
-  ss[t] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (t < stride) {
-      let r = merge(sm[t], ss[t], sm[t + stride], ss[t + stride]);
-      sm[t] = r.x;
-      ss[t] = r.y;
-    }
+  if (TPR > 1u) {
+    sm[t] = m;
+    ss[t] = s;
     workgroupBarrier();
+    for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
+      if (lane < stride) {
+        let r = merge(sm[t], ss[t], sm[t + stride], ss[t + stride]);
+        sm[t] = r.x;
+        ss[t] = r.y;
+      }
+      workgroupBarrier();
+    }
+    m = sm[t - lane];
+    s = ss[t - lane];
   }
-  if (t == 0u) {
-    let lse = sm[0] + log(ss[0]);
+  if (live && lane == 0u) {
+    let lse = m + log(s);
     let k = tgt[q];
     lse_out[q] = lse;
     if (k == u.ignore) {
@@ -131,18 +142,24 @@ fn reduce(@builtin(local_invocation_index) t: u32) {
 
 @compute @workgroup_size(256)
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  // Scalars first, before any branch: on lavapipe a load from a lane-uniform address is one cheap
+  // load only where every lane is certainly active; after a divergent branch it goes lane by lane.
+  let g0 = gb[0];
+  let cnt = count_b[0];
   let i = linear_id(gid, nwg, 256u);
-  if (i >= ub.rows * ub.len) { return; }
-  let q = i / ub.len;
-  let c = i - q * ub.len;
+  let n = ub.rows * ub.len;
+  let ii = min(i, n - 1u);                         // lanes past the end compute, write nothing
+  // row = i / len without an integer division (scalarised on SIMD CPUs): a float estimate, then
+  // one correction each way (the estimate is within one row while rows < 2^24)
+  var q = u32(f32(ii) * ub.inv_len);
+  q = select(q, q - 1u, q * ub.len > ii);
+  q = select(q, q + 1u, (q + 1u) * ub.len <= ii);
+  let c = ii - q * ub.len;
   let k = tgt_b[q];
-  if (k == ub.ignore) {
-    dlogits[i] = 0.0;
-    return;
-  }
-  var s = gb[0];                                   // 'sum'
-  if (MODE == 0u) { s = gb[0] / count_b[0]; }      // 'mean' (count_b is only read here)
+  var s = g0;                                      // 'sum'
+  if (MODE == 0u) { s = g0 / cnt; }                // 'mean' (count_b is only used here)
   if (MODE == 2u) { s = gb[q]; }                   // 'none'
-  let p = exp(xb[i] - lse_b[q]);
-  dlogits[i] = (p - select(0.0, 1.0, i32(c) == k)) * s;
+  let p = exp(xb[ii] - lse_b[q]);
+  let d = (p - select(0.0, 1.0, i32(c) == k)) * s;
+  if (i < n) { dlogits[i] = select(d, 0.0, k == ub.ignore); }
 }

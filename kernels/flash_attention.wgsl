@@ -2,8 +2,8 @@
 // (Tq, Tk) scores, forward and backward.
 // q, o, g, dq: (B, H, Tq, hs); k, v, dk, dv: (B, H, Tk, hs), read as vec4 rows (hs % 4 == 0, H4 = hs/4);
 // pad: (B, Tk) 1 keep / 0 pad; stats: (B·H·Tq, 2) = [lse, D] per query row.
-// Masks as kernels/attention.wgsl: key j is visible to query i when (not CAUSAL or j <= i + Tk - Tq)
-// and (not HAS_PAD or pad[b, j] != 0). A query row with no visible key gives o = 0 and lse = +Inf,
+// Masks as kernels/attention.wgsl: key j is visible to query i when (not causal or j <= i + Tk - Tq)
+// and (not has_pad or pad[b, j] != 0). A query row with no visible key gives o = 0 and lse = +Inf,
 // so every p = exp(s - lse) of the backward is 0.
 //
 // forward  (q, k, v, pad -> o, stats): one thread per block of RQ query rows of one (b, h). Their q
@@ -18,21 +18,25 @@
 //          queries: dv = Σ_i p·g_i, dk = scale·Σ_i p·(g_i·v_j - D_i)·q_i.
 //
 // Why this mapping (lavapipe, docs/kernels.md): addresses differ per lane (a lane-uniform address
-// inside a loop is loaded lane by lane there), and register blocking over RQ rows divides the
-// gathered loads by RQ; one row per thread measured 2-3x slower. At most 8 storage bindings per
-// entry point (WebGPU's default limit), so D travels in stats. Every variable declared in a loop
-// body is initialised explicitly: lavapipe did not re-zero a bare `var x: array<...>;` each iteration.
+// inside a loop is loaded lane by lane there: 5-8x slower), register blocking over RQ rows divides
+// the gathered loads by RQ, and HS is an override constant so the loops over d unroll and the
+// private arrays become registers (with a run-time hs the kernels ran 2x slower). The price is
+// compile time: each head size is its own pipeline, and hs = 32 takes seconds to tens of seconds
+// to compile on lavapipe (most of it bwd_kv), which is why 'flash' is opt-in (src/ops/attention.ts).
+// At most 8 storage bindings per entry point (WebGPU's default limit), so D travels in stats.
+// Every variable declared in a loop body is initialised explicitly: lavapipe did not re-zero a bare
+// `var x: array<...>;` on each iteration.
 #include "common.wgsl"
 
 override WG: u32 = 64u;
 override HS: u32 = 32u;     // head size (multiple of 4, <= 4·MAX_H4): specialised, loops over d unroll
-override CAUSAL: u32 = 0u;
-override HAS_PAD: u32 = 0u;
-const RQ: u32 = 4u;         // rows per thread
+const RQ: u32 = 2u;         // rows per thread (4 compiled 2x slower and ran no faster)
 const MAX_H4: u32 = 16u;    // hs <= 64
-const NA: u32 = 64u;        // RQ * MAX_H4: private array length
+const NA: u32 = 32u;        // RQ * MAX_H4: private array length
 
-struct Params { rows: u32, tq: u32, tk: u32, htq: u32, hs: u32, scale: f32 }
+// causal, has_pad: 0/1 flags (uniforms, not override constants: one pipeline per head size only,
+// since each specialisation of these unrolled kernels costs about a second to compile on lavapipe)
+struct Params { rows: u32, tq: u32, tk: u32, htq: u32, hs: u32, scale: f32, causal: u32, has_pad: u32 }
 
 // forward
 @group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
@@ -72,8 +76,8 @@ fn pos_inf() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
 fn hsum(x: vec4<f32>) -> f32 { return x.x + x.y + x.z + x.w; }
 
 // The keys [0, end) query i may see (causal cut, bottom-right aligned).
-fn key_end(i: u32, tq: u32, tk: u32) -> u32 {
-  if (CAUSAL == 1u) {
+fn key_end(causal: u32, i: u32, tq: u32, tk: u32) -> u32 {
+  if (causal == 1u) {
     let last = i32(i) + i32(tk) - i32(tq);
     return u32(clamp(last + 1, 0, i32(tk)));
   }
@@ -81,8 +85,8 @@ fn key_end(i: u32, tq: u32, tk: u32) -> u32 {
 }
 
 // The queries [start, tq) that may see key j.
-fn query_start(j: u32, tq: u32, tk: u32) -> u32 {
-  if (CAUSAL == 1u) {
+fn query_start(causal: u32, j: u32, tq: u32, tk: u32) -> u32 {
+  if (causal == 1u) {
     let first = i32(j) - i32(tk) + i32(tq);
     return u32(clamp(first, 0, i32(tq)));
   }
@@ -109,12 +113,12 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let r = bh * u.tq + i;
     for (var d = 0u; d < H4; d++) { qs[a * H4 + d] = q[r * H4 + d] * u.scale; }
     m[a] = neg_inf();
-    end[a] = key_end(i, u.tq, u.tk);
+    end[a] = key_end(u.causal, i, u.tq, u.tk);
   }
   let jmax = end[RQ - 1u];                          // the block's last row sees the most keys
   for (var j = 0u; j < jmax; j++) {
     var seen = true;
-    if (HAS_PAD == 1u) { seen = pad[b * u.tk + j] != 0.0; }
+    if (u.has_pad == 1u) { seen = pad[b * u.tk + j] != 0.0; }
     let kj = kb + j * H4;
     var sv = array<vec4<f32>, RQ>();
     for (var d = 0u; d < H4; d++) {
@@ -174,12 +178,12 @@ fn bwd_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     }
     dd[a] = hsum(dv4);                              // D = g·o = Σ_j P_ij dP_ij
     lse[a] = stats1[2u * r];
-    end[a] = key_end(i, u1.tq, u1.tk);
+    end[a] = key_end(u1.causal, i, u1.tq, u1.tk);
   }
   let jmax = end[RQ - 1u];
   for (var j = 0u; j < jmax; j++) {
     var seen = true;
-    if (HAS_PAD == 1u) { seen = pad1[b * u1.tk + j] != 0.0; }
+    if (u1.has_pad == 1u) { seen = pad1[b * u1.tk + j] != 0.0; }
     let kj = kb + j * H4;
     var sv = array<vec4<f32>, RQ>();
     var pv = array<vec4<f32>, RQ>();
@@ -230,11 +234,11 @@ fn bwd_kv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
       ks[a * H4 + d] = k2[kr * H4 + d] * u2.scale;
       vr[a * H4 + d] = v2[kr * H4 + d];
     }
-    var s = query_start(j, u2.tq, u2.tk);
-    if (HAS_PAD == 1u) { if (pad2[b * u2.tk + j] == 0.0) { s = u2.tq; } }   // a padded key: no query
+    var s = query_start(u2.causal, j, u2.tq, u2.tk);
+    if (u2.has_pad == 1u) { if (pad2[b * u2.tk + j] == 0.0) { s = u2.tq; } }   // a padded key: no query
     start[a] = s;
   }
-  let imin = query_start(j0, u2.tq, u2.tk);         // the block's first key is seen the earliest
+  let imin = query_start(u2.causal, j0, u2.tq, u2.tk);         // the block's first key is seen the earliest
   for (var i = imin; i < u2.tq; i++) {
     let r = bh * u2.tq + i;
     let qi = r * H4;

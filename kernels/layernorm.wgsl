@@ -1,23 +1,26 @@
 // LayerNorm over the last dim (length C) of a tensor viewed as (rows, C), forward and backward.
 //
-// forward   (x, w, b -> y, mean, rstd): one workgroup per row. Its WG threads stride over the row
-//           summing x (tree -> μ), then Σ(x - μ)² (tree -> var; two passes, no E[x²] - μ²
-//           cancellation), then write y = x̂·w + b with x̂ = (x - μ)·rstd, rstd = 1/√(var + eps).
+// Rows: TPR threads per row (a power of two <= WG), WG / TPR rows per workgroup. Each thread strides
+// over its row; with TPR > 1 a shared-memory tree over the row's threads completes each sum. TPR = 1
+// (a thread per row, no barriers) is the fast choice on lavapipe (docs/kernels.md); only few, very
+// long rows are split over 32 threads.
+// forward   (x, w, b -> y, mean, rstd): per row Σx -> μ, then Σ(x - μ)² -> var (two passes, no
+//           E[x²] - μ² cancellation), then y = x̂·w + b with x̂ = (x - μ)·rstd, rstd = 1/√(var + eps).
 //           μ and rstd are saved per row for the backward.
-// backward  (g, x, w, mean, rstd -> dx): one workgroup per row; two sums in one sweep, then
+// backward  (g, x, w, mean, rstd -> dx): per row two sums in one sweep, then
 //           dx = rstd·(g·w - mean(g·w) - x̂·mean(g·w·x̂)).
 // params    (g, x, mean, rstd -> dw, db): the column sums dw = Σ_rows g·x̂, db = Σ_rows g.
 //           A workgroup owns CW = 32 adjacent columns; its WG / CW row lanes stride over the rows
 //           (adjacent threads read adjacent columns), then a shared-memory tree over the lanes.
-// HAS_W / HAS_B = 0 (no weight / no bias): the op binds x in their place and the kernel never reads it.
+// has_w / has_b = 0 (no weight / no bias): the op binds x in their place and the kernel never reads it.
 #include "common.wgsl"
 
-override WG: u32 = 256u;   // threads per workgroup
-override HAS_W: u32 = 1u;
-override HAS_B: u32 = 1u;
+override WG: u32 = 64u;    // threads per workgroup
+override TPR: u32 = 1u;    // threads per row (forward, backward)
 const CW: u32 = 32u;       // columns per workgroup (params)
 
-struct Params { rows: u32, len: u32, eps: f32 }
+// has_w / has_b: 0/1 flags (uniforms rather than override constants: fewer pipelines to compile)
+struct Params { rows: u32, len: u32, eps: f32, has_w: u32, has_b: u32 }
 
 // forward
 @group(0) @binding(0) var<storage, read> x: array<f32>;              // (rows, C)
@@ -49,41 +52,45 @@ struct Params { rows: u32, len: u32, eps: f32 }
 var<workgroup> red: array<f32, WG>;
 var<workgroup> red2: array<f32, WG>;
 
-// Σ over the workgroup of v (every thread gets the result).
-fn wg_sum(t: u32, v: f32) -> f32 {
+// Σ of v over the TPR threads of a row (all of them get it); lane = t % TPR.
+fn row_sum(t: u32, lane: u32, v: f32) -> f32 {
+  if (TPR == 1u) { return v; }
   red[t] = v;
   workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (t < stride) { red[t] += red[t + stride]; }
+  for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
+    if (lane < stride) { red[t] += red[t + stride]; }
     workgroupBarrier();
   }
-  let r = red[0];
+  let r = red[t - lane];
   workgroupBarrier();
   return r;
 }
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let q = wg.x + wg.y * nwg.x;
-  if (q >= u.rows) { return; }
+  let q = (wg.x + wg.y * nwg.x) * (WG / TPR) + t / TPR;
+  let lane = t % TPR;
+  let live = q < u.rows;
+  var len = 0u;
+  if (live) { len = u.len; }                  // threads past the last row sum nothing
   let base = q * u.len;
   let n = f32(u.len);
   var s = 0.0;
-  for (var c = t; c < u.len; c += WG) { s += x[base + c]; }
-  let mu = wg_sum(t, s) / n;
+  for (var c = lane; c < len; c += TPR) { s += x[base + c]; }
+  let mu = row_sum(t, lane, s) / n;
   var s2 = 0.0;
-  for (var c = t; c < u.len; c += WG) {
+  for (var c = lane; c < len; c += TPR) {
     let d = x[base + c] - mu;
     s2 += d * d;
   }
-  let rstd = inverseSqrt(wg_sum(t, s2) / n + u.eps);
-  for (var c = t; c < u.len; c += WG) {
+  let rstd = inverseSqrt(row_sum(t, lane, s2) / n + u.eps);
+  for (var c = lane; c < len; c += TPR) {
     var v = (x[base + c] - mu) * rstd;          // x̂
-    if (HAS_W == 1u) { v *= w[c]; }
-    if (HAS_B == 1u) { v += bias[c]; }
+    if (u.has_w == 1u) { v *= w[c]; }
+    if (u.has_b == 1u) { v += bias[c]; }
     y[base + c] = v;
   }
-  if (t == 0u) {
+  if (live && lane == 0u) {
     mean_out[q] = mu;
     rstd_out[q] = rstd;
   }
@@ -91,36 +98,33 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
 
 @compute @workgroup_size(WG)
 fn backward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let q = wg.x + wg.y * nwg.x;
-  if (q >= ub.rows) { return; }
+  let q = (wg.x + wg.y * nwg.x) * (WG / TPR) + t / TPR;
+  let lane = t % TPR;
+  let live = q < ub.rows;
+  var len = 0u;
+  var mu = 0.0;
+  var rstd = 0.0;
+  if (live) {
+    len = ub.len;
+    mu = mean_b[q];
+    rstd = rstd_b[q];
+  }
   let base = q * ub.len;
-  let mu = mean_b[q];
-  let rstd = rstd_b[q];
-  // a = Σ g·w, b = Σ g·w·x̂ (one sweep, two trees sharing the barriers)
+  // a = Σ g·w, b = Σ g·w·x̂ (one sweep)
   var a = 0.0;
   var b = 0.0;
-  for (var c = t; c < ub.len; c += WG) {
+  for (var c = lane; c < len; c += TPR) {
     var gw = g[base + c];
-    if (HAS_W == 1u) { gw *= wb[c]; }
+    if (ub.has_w == 1u) { gw *= wb[c]; }
     a += gw;
     b += gw * (xb[base + c] - mu) * rstd;
   }
-  red[t] = a;
-  red2[t] = b;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (t < stride) {
-      red[t] += red[t + stride];
-      red2[t] += red2[t + stride];
-    }
-    workgroupBarrier();
-  }
   let n = f32(ub.len);
-  let mean_gw = red[0] / n;
-  let mean_gwx = red2[0] / n;
-  for (var c = t; c < ub.len; c += WG) {
+  let mean_gw = row_sum(t, lane, a) / n;
+  let mean_gwx = row_sum(t, lane, b) / n;
+  for (var c = lane; c < len; c += TPR) {
     var gw = g[base + c];
-    if (HAS_W == 1u) { gw *= wb[c]; }
+    if (ub.has_w == 1u) { gw *= wb[c]; }
     let xh = (xb[base + c] - mu) * rstd;
     dx[base + c] = rstd * (gw - mean_gw - xh * mean_gwx);
   }

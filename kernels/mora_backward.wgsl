@@ -5,28 +5,32 @@
 //   dM      = Σ_t Σ_c u_{t,c} v_{t,c}ᵀ (v: compressed / rotated input, mora_common.wgsl `comp`)
 //   dx_t    = f_compᵀ (B_cᵀ u_{t,c})   (B_c = M Rot_c for type 6, M otherwise: `bmat`)
 //
-// The grid is split into three roles by linear workgroup id, all the same tiled engine (16 x 16
-// invocations, a 64 x 64 output tile, 4 x 4 register blocks, TK = 16 deep staging in workgroup
-// memory, operands built on the fly while staging):
-//  1. dM (ids [0, n_dm)): a 64 x 64 tile of dM (rows a, columns j). K runs over every
-//     (chunk, token) pair, so the cross-token reduction happens inside the workgroup, in a fixed
-//     order: deterministic, no atomics, no partial buffers. These ids come first so the longest
-//     tiles start first.
-//  2. dx-main (n_main): a tile of 64 tokens x 64 positions l of one chunk c; K = a. Writes dx at the
-//     positions of x_pad that map to one x entry only (p in [nfold, k)).
+// The grid is split into three roles by linear workgroup id (`job`). All three run the same tiled
+// engine (`main`): WGX x WGY invocations (16 x 16, or 8 x 8 when R <= 32) own a BM x BN output tile
+// (64 x 64 or 32 x 32) as 4 x 4 register blocks; K is walked in TK = 16 deep steps staged in
+// workgroup memory, the operands built on the fly while staging (`load_a` is always a u value,
+// `load_b` a v value or a B_c entry); the epilogue scatters the tile:
+//  1. dM (ids [0, n_dm)): a tile of dM (rows a, columns j); K runs over every (chunk, token) row,
+//     so the cross-token reduction happens inside the workgroup, in a fixed order: deterministic,
+//     no atomics, no partial buffers. These ids come first so that the longest tiles start first.
+//     (Optional, off by default: ksplit > 1 ranges of rows per tile, written as partials that
+//     kernels/mora_dm.wgsl sums in a second dispatch; see docs/mora.md.)
+//  2. dx-main (n_main): a tile of tokens x positions l of one chunk c; K = a. Writes dx at the x_pad
+//     positions that are the only preimage of their x entry (p in [nfold, k)).
 //  3. dx-fold (n_fold): dx[t, i] for i < nfold, the entries the wrap-around padding reaches twice
 //     (or more, cyclically, when pad > k): K runs over (preimage m, a), so every contribution to one
 //     dx entry is summed by one invocation: no write conflicts anywhere, no second pass.
-// Chunks c >= nc (type 6 with k > d: their outputs are truncated away) get u = 0: dx-main writes
-// exact zeros there without a K loop.
+// Chunks c >= nc (type 6 with k > d: their outputs are truncated away) get u = 0: dx-main gets an
+// empty K range there and writes exact zeros.
 #include "mora_common.wgsl"
 
-// Tile shape (src/ops/mora.ts picks 8 x 8 invocations, 32 x 32 tiles, when R <= 32, else 16 x 16).
+// Tile shape, picked by src/ops/mora.ts `tileConfig` (square tiles: WGY·TM = WGX·TN).
 override WGX: u32 = 16u;
 override WGY: u32 = 16u;
 override WG: u32 = WGX * WGY;
-const TM: u32 = 4u;
-const TN: u32 = 4u;
+override TM: u32 = 4u;  // register block (<= MAXT)
+override TN: u32 = 4u;
+const MAXT: u32 = 8u;
 override BM: u32 = WGY * TM;
 override BN: u32 = WGX * TN;
 const TK: u32 = 16u;
@@ -34,6 +38,8 @@ override SA: u32 = BM + 1u;
 override SB: u32 = BN + 1u;
 override A_LEN: u32 = TK * SA;  // workgroup array sizes (an override size must be an identifier)
 override B_LEN: u32 = TK * SB;
+// Staged elements per invocation (a rolled loop: see `rolled` in mora_common.wgsl).
+fn nload(rows: u32) -> u32 { return rolled(TK * rows / WG); }
 
 @group(0) @binding(0) var<storage, read> g: array<f32>;         // (T, d)
 @group(0) @binding(1) var<storage, read> x: array<f32>;         // (T, k)
@@ -95,170 +101,168 @@ fn write_dx_main(t: u32, c: u32, l: u32, w: f32) {
   if (p < u.k && p >= u.nfold) { dx[row + p] = w; }
 }
 
-// Role 3's B operand: the contribution of preimage m (x_pad position p = i + m·k) of dx[i].
-fn fold_b(m: u32, a: u32, i: u32) -> f32 {
-  let p = i + m * u.k;
-  if (i >= u.nfold || p >= u.n * u.R) { return 0.0; }
-  if (comp_strided()) { return ld_m(a, p % u.R); }
-  return bmat(p / u.R, a, p % u.R);
+const ROLE_DM: u32 = 0u;
+const ROLE_MAIN: u32 = 1u;
+const ROLE_FOLD: u32 = 2u;
+
+// One workgroup's job, decoded from its linear id (uniform across the workgroup).
+struct Job {
+  role: u32,
+  row0: u32,   // first tile row: a (dM) or token (dx roles)
+  col0: u32,   // first tile column: j (dM), position l of chunk c (main), folded position i (fold)
+  c: u32,      // chunk (main)
+  split: u32,  // dM split
+  k0: u32,     // K range [k0, k1) of the product
+  k1: u32,
 }
 
-// acc += As[kk][rows] · Bs[kk][cols] over one staged step.
-fn mma(tx: u32, ty: u32, acc: ptr<function, array<array<f32, TN>, TM>>) {
-  for (var kk = 0u; kk < TK; kk++) {
-    var av: array<f32, TM>;
-    var bv: array<f32, TN>;
-    for (var i = 0u; i < TM; i++) { av[i] = As[kk * SA + ty + i * WGY]; }
-    for (var j = 0u; j < TN; j++) { bv[j] = Bs[kk * SB + tx + j * WGX]; }
-    for (var i = 0u; i < TM; i++) {
-      for (var j = 0u; j < TN; j++) { (*acc)[i][j] = fma(av[i], bv[j], (*acc)[i][j]); }
-    }
+fn job(lin: u32) -> Job {
+  var jb: Job;
+  if (lin < u.n_dm) {
+    // dM tile (a block x j block) and split s: K = (chunk, token) rows [s·kchunk, (s+1)·kchunk)
+    let tiles = u.cb * u.cb;
+    let tile = lin % tiles;
+    jb.role = ROLE_DM;
+    jb.split = lin / tiles;
+    jb.row0 = (tile / u.cb) * BM;
+    jb.col0 = (tile % u.cb) * BN;
+    jb.k0 = jb.split * u.kchunk;
+    jb.k1 = min(u.nc * u.T, jb.k0 + u.kchunk);
+  } else if (lin < u.n_dm + u.n_main) {
+    // dx-main: (token block, chunk c, column block); K = a. Chunks whose outputs are all truncated
+    // away have u = 0: an empty K range, so the epilogue writes exact zeros.
+    let b = lin - u.n_dm;
+    let rest = b / u.cb;
+    jb.role = ROLE_MAIN;
+    jb.col0 = (b % u.cb) * BN;
+    jb.c = rest % u.main_chunks;
+    jb.row0 = (rest / u.main_chunks) * BM;
+    jb.k1 = select(u.R, 0u, chunked() && jb.c >= u.nc);
+  } else {
+    // dx-fold: (token block, folded column block); K = (preimage m, a)
+    let b = lin - u.n_dm - u.n_main;
+    jb.role = ROLE_FOLD;
+    jb.col0 = (b % u.fb) * BN;
+    jb.row0 = (b / u.fb) * BM;
+    jb.k1 = u.nterms * u.R;
   }
+  return jb;
 }
 
-// Role 1: dM[a0.., j0..] = Σ_{c < nc} Σ_t u_{t,c}[a] v_{t,c}[j] over the (chunk, token) rows
-// [s·kchunk, (s+1)·kchunk) of split s (ksplit = 1: all of them, written straight into dM).
-fn role_dm(lid: u32, blk: u32) {
-  let tiles = u.cb * u.cb;
-  let tile = blk % tiles;
-  let s = blk / tiles;
-  let a0 = (tile / u.cb) * BM;
-  let j0 = (tile % u.cb) * BN;
-  let tx = lid % WGX;
-  let ty = lid / WGX;
-  let K = min(u.nc * u.T, (s + 1u) * u.kchunk);
-  var acc: array<array<f32, TN>, TM>;
-  for (var k0 = s * u.kchunk; k0 < K; k0 += TK) {
-    // adjacent invocations: adjacent a (u) and adjacent j (v): contiguous reads of g and x
-    for (var q = 0u; q < TK * BM / WG; q++) {
-      let e = lid + q * WG;
-      let r = e % BM;
-      let kk = e / BM;
-      let f = k0 + kk;
-      var v = 0.0;
-      if (f < K && a0 + r < u.R) { v = decompT(f % u.T, f / u.T, a0 + r); }
-      As[kk * SA + r] = v;
-    }
-    for (var q = 0u; q < TK * BN / WG; q++) {
-      let e = lid + q * WG;
-      let r = e % BN;
-      let kk = e / BN;
-      let f = k0 + kk;
-      var v = 0.0;
-      if (f < K && j0 + r < u.R) { v = comp(f % u.T, f / u.T, j0 + r); }
-      Bs[kk * SB + r] = v;
-    }
-    workgroupBarrier();
-    mma(tx, ty, &acc);
-    workgroupBarrier();
-  }
-  for (var i = 0u; i < TM; i++) {
-    let a = a0 + ty + i * WGY;
-    if (a >= u.R) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let jj = j0 + tx + j * WGX;
-      if (jj < u.R) { dM[(s * u.R + a) * u.R + jj] = acc[i][j]; }
+// A operand, entry (tile row r, K index f): always a u value, u_{t,c}[a].
+fn load_a(jb: Job, r: u32, f: u32) -> f32 {
+  var t: u32;
+  var c = jb.c;
+  var a: u32;
+  if (jb.role == ROLE_DM) {                  // rows a, K = (c, t)
+    t = f % u.T;
+    c = f / u.T;
+    a = jb.row0 + r;
+    if (a >= u.R) { return 0.0; }
+  } else {                                   // rows t
+    t = jb.row0 + r;
+    if (t >= u.T) { return 0.0; }
+    if (jb.role == ROLE_MAIN) {
+      a = f;                                 // K = a
+    } else {
+      a = f % u.R;                           // K = (m, a); c_m = floor(m·k / R) for chunked types
+      c = select(0u, ((f / u.R) * u.k) / u.R, chunked());
     }
   }
+  return decompT(t, c, a);
 }
 
-// Role 2: w[t, l] = Σ_a u_{t,c}[a] B_c[a, l] for a tile of tokens x positions l of chunk c.
-fn role_main(lid: u32, blk: u32) {
-  let l0 = (blk % u.cb) * BN;
-  let rest = blk / u.cb;
-  let c = rest % u.main_chunks;
-  let t0 = (rest / u.main_chunks) * BM;
-  let tx = lid % WGX;
-  let ty = lid / WGX;
-  // chunks whose outputs are all truncated away have u = 0: skip the product, write zeros
-  let K = select(u.R, 0u, chunked() && c >= u.nc);
-  var acc: array<array<f32, TN>, TM>;
-  for (var k0 = 0u; k0 < K; k0 += TK) {
-    for (var q = 0u; q < TK * BM / WG; q++) {   // u: adjacent invocations take adjacent a
-      let e = lid + q * WG;
-      let kk = e % TK;
-      let r = e / TK;
-      var v = 0.0;
-      if (t0 + r < u.T && k0 + kk < u.R) { v = decompT(t0 + r, c, k0 + kk); }
-      As[kk * SA + r] = v;
-    }
-    for (var q = 0u; q < TK * BN / WG; q++) {   // B_c: adjacent invocations take adjacent l
-      let e = lid + q * WG;
-      let r = e % BN;
-      let kk = e / BN;
-      var v = 0.0;
-      if (l0 + r < u.R && k0 + kk < u.R) { v = bmat(c, k0 + kk, l0 + r); }
-      Bs[kk * SB + r] = v;
-    }
-    workgroupBarrier();
-    mma(tx, ty, &acc);
-    workgroupBarrier();
-  }
-  for (var i = 0u; i < TM; i++) {
-    let t = t0 + ty + i * WGY;
-    if (t >= u.T) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let l = l0 + tx + j * WGX;
-      if (l < u.R) { write_dx_main(t, c, l, acc[i][j]); }
+// B operand, entry (K index f, tile column r): v_{t,c}[j] (dM), (M Rot_c)[a, l] (main), and for
+// the fold the same B entry of preimage m of dx[i]: x_pad position p = i + m·k, c = p / R, l = p mod R.
+fn load_b(jb: Job, f: u32, r: u32) -> f32 {
+  let col = jb.col0 + r;
+  var t = 0u;
+  var c = jb.c;
+  var a = f;
+  var l = col;
+  if (jb.role == ROLE_FOLD) {
+    let p = col + (f / u.R) * u.k;
+    if (col >= u.nfold || p >= u.n * u.R) { return 0.0; }
+    a = f % u.R;
+    c = p / u.R;
+    l = p % u.R;
+  } else {
+    if (col >= u.R) { return 0.0; }
+    if (jb.role == ROLE_DM) {
+      t = f % u.T;
+      c = f / u.T;
     }
   }
+  let sc = rot_or_id(c, l);   // one sincos for every role
+  if (jb.role == ROLE_DM) { return comp_sc(t, c, l, sc); }
+  return bmat_sc(a, l, sc);
 }
 
-// Role 3: dx[t, i] = Σ_m Σ_a u_{t,c_m}[a] B_{c_m}[a, l_m(i)] for i < nfold, with p_m = i + m·k,
-// c_m = floor(p_m / R) (the same for every i of the block), l_m = p_m mod R.
-fn role_fold(lid: u32, blk: u32) {
-  let i0 = (blk % u.fb) * BN;
-  let t0 = (blk / u.fb) * BM;
-  let tx = lid % WGX;
-  let ty = lid / WGX;
-  let K = u.nterms * u.R;
-  var acc: array<array<f32, TN>, TM>;
-  for (var k0 = 0u; k0 < K; k0 += TK) {
-    for (var q = 0u; q < TK * BM / WG; q++) {
-      let e = lid + q * WG;
-      let kk = e % TK;
-      let r = e / TK;
-      let f = k0 + kk;
-      var v = 0.0;
-      if (t0 + r < u.T && f < K) {
-        let m = f / u.R;
-        var c = 0u;
-        if (chunked()) { c = (m * u.k) / u.R; }
-        v = decompT(t0 + r, c, f % u.R);
-      }
-      As[kk * SA + r] = v;
-    }
-    for (var q = 0u; q < TK * BN / WG; q++) {
-      let e = lid + q * WG;
-      let r = e % BN;
-      let kk = e / BN;
-      let f = k0 + kk;
-      var v = 0.0;
-      if (f < K) { v = fold_b(f / u.R, f % u.R, i0 + r); }
-      Bs[kk * SB + r] = v;
-    }
-    workgroupBarrier();
-    mma(tx, ty, &acc);
-    workgroupBarrier();
+fn epilogue(jb: Job, r: u32, col: u32, v: f32) {
+  if (jb.role == ROLE_DM) {
+    let a = jb.row0 + r;
+    let j = jb.col0 + col;
+    if (a < u.R && j < u.R) { dM[(jb.split * u.R + a) * u.R + j] = v; }
+    return;
   }
-  for (var i = 0u; i < TM; i++) {
-    let t = t0 + ty + i * WGY;
-    if (t >= u.T) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let p = i0 + tx + j * WGX;
-      if (p < u.nfold) { dx[t * u.k + p] = acc[i][j]; }
-    }
+  let t = jb.row0 + r;
+  if (t >= u.T) { return; }
+  if (jb.role == ROLE_MAIN) {
+    let l = jb.col0 + col;
+    if (l < u.R) { write_dx_main(t, jb.c, l, v); }
+    return;
   }
+  let p = jb.col0 + col;
+  if (p < u.nfold) { dx[t * u.k + p] = v; }
 }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let lin = wid.x + wid.y * nwg.x;
-  if (lin < u.n_dm) {
-    role_dm(lid, lin);
-  } else if (lin < u.n_dm + u.n_main) {
-    role_main(lid, lin - u.n_dm);
-  } else if (lin < u.total) {
-    role_fold(lid, lin - u.n_dm - u.n_main);
+  if (lin >= u.total) { return; }
+  let jb = job(lin);
+  let tx = lid % WGX;
+  let ty = lid / WGX;
+  // Which staging index adjacent invocations share (contiguous global reads): dM reads u and v along
+  // their rows (adjacent a, adjacent j); the dx roles read u along K (adjacent a) and B along l.
+  let a_rows_fast = jb.role == ROLE_DM;
+
+  var acc: array<array<f32, MAXT>, MAXT>;
+  for (var k0 = jb.k0; k0 < jb.k1; k0 += TK) {
+    for (var q = 0u; q < nload(BM); q++) {
+      let e = lid + q * WG;
+      var r = e / TK;
+      var kk = e % TK;
+      if (a_rows_fast) { r = e % BM; kk = e / BM; }
+      var v = 0.0;
+      if (k0 + kk < jb.k1) { v = load_a(jb, r, k0 + kk); }
+      As[kk * SA + r] = v;
+    }
+    for (var q = 0u; q < nload(BN); q++) {
+      let e = lid + q * WG;
+      let r = e % BN;
+      let kk = e / BN;
+      var v = 0.0;
+      if (k0 + kk < jb.k1) { v = load_b(jb, k0 + kk, r); }
+      Bs[kk * SB + r] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < rolled(TK); kk++) {
+      var av: array<f32, MAXT>;
+      var bv: array<f32, MAXT>;
+      for (var i = 0u; i < TM; i++) { av[i] = As[kk * SA + ty + i * WGY]; }
+      for (var j = 0u; j < TN; j++) { bv[j] = Bs[kk * SB + tx + j * WGX]; }
+      for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  // Rolled loops (bounds from the uniforms) over a copy of the accumulators: one inlined copy of
+  // the epilogue instead of TM·TN (unrolled, it made the pipeline take seconds to compile), while
+  // `acc` itself is only ever indexed by constants and stays in registers.
+  let res = acc;
+  for (var i = 0u; i < rolled(TM); i++) {
+    for (var j = 0u; j < rolled(TN); j++) { epilogue(jb, ty + i * WGY, tx + j * WGX, res[i][j]); }
   }
 }

@@ -32,6 +32,13 @@ struct Params {
   kchunk: u32,      //   of kchunk rows each (a multiple of TK), written as partials (ksplit, R, R)
 }
 
+// A loop bound the compiler cannot see through (u.T < 2^31, so this is n): keeps a loop rolled.
+// lavapipe compiles fully unrolled K steps and epilogues (inlined operand builders and scatters)
+// into pipelines that take seconds to build; rolled, they compile in well under a second.
+fn rolled(n: u32) -> u32 {
+  return n + (u.T >> 31u);
+}
+
 // ---- what TYPE means (folded when the pipeline is specialised) ------------------------------------
 
 fn comp_strided() -> bool { return TYPE == 1u || TYPE == 4u; }   // c[j] = Σ_m x_pad[mR + j]
@@ -103,7 +110,25 @@ fn x_pad(t: u32, p: u32) -> f32 {
   return ld_x(t, p % u.k);
 }
 
-fn comp(t: u32, c: u32, j: u32) -> f32 {
+// (sin θ, cos θ) of chunk c at position j for type 6; (0, 1) (no rotation) for the other types.
+// θ depends on (c, j) only, and an invocation stages the same column for many rows (tokens) in a
+// row, so the last value is kept in a one-entry per-invocation cache: about one sincos per staged
+// column and K step instead of one per staged element.
+var<private> rot_key: u32 = 0xffffffffu;
+var<private> rot_val: vec2<f32> = vec2<f32>(0.0, 1.0);
+
+fn rot_or_id(c: u32, j: u32) -> vec2<f32> {
+  if (!rotated()) { return vec2<f32>(0.0, 1.0); }
+  let key = c * u.R + j;
+  if (key != rot_key) {
+    rot_key = key;
+    rot_val = rot_sc(c, j);
+  }
+  return rot_val;
+}
+
+// sc = rot_or_id(c, j)
+fn comp_sc(t: u32, c: u32, j: u32, sc: vec2<f32>) -> f32 {
   if (comp_strided()) {
     var s = 0.0;
     for (var p = j; p < u.n * u.R; p += u.R) { s += x_pad(t, p); }
@@ -128,18 +153,24 @@ fn comp(t: u32, c: u32, j: u32) -> f32 {
   let h = u.R / 2u;
   var partner: f32;
   if (j < h) { partner = -x_pad(t, p + h); } else { partner = x_pad(t, p - h); }
-  let sc = rot_sc(c, j);
   return v * sc.y + partner * sc.x;
 }
 
-// B_c = M · Rot_c (type 6), M otherwise: z_c = B_c x_c. Entry (a, l):
+fn comp(t: u32, c: u32, j: u32) -> f32 {
+  return comp_sc(t, c, j, rot_or_id(c, j));
+}
+
+// B_c = M · Rot_c (type 6), M otherwise: z_c = B_c x_c. Entry (a, l), with sc = rot_or_id(c, l):
 // M[a, l]·cos θ_l + sin θ_l·(l < R/2 ? M[a, l + R/2] : -M[a, l - R/2]).
-fn bmat(c: u32, a: u32, l: u32) -> f32 {
+fn bmat_sc(a: u32, l: u32, sc: vec2<f32>) -> f32 {
   let m = ld_m(a, l);
   if (!rotated()) { return m; }
   let h = u.R / 2u;
   var partner: f32;
   if (l < h) { partner = ld_m(a, l + h); } else { partner = -ld_m(a, l - h); }
-  let sc = rot_sc(c, l);
   return m * sc.y + partner * sc.x;
+}
+
+fn bmat(c: u32, a: u32, l: u32) -> f32 {
+  return bmat_sc(a, l, rot_or_id(c, l));
 }

@@ -7,19 +7,21 @@
 // z to every output o that decompresses from (c, a) (`write_y`); each y entry has exactly one
 // preimage, so the writes never collide.
 //
-// Mapping: a workgroup of 16 x 16 invocations owns a tile of BM = 64 tokens x BN = 64 rows a of M
-// for one chunk c: grid (token block, chunk, a block), linearised over x and y. Each invocation
-// holds a 4 x 4 register block (tokens ty + 16i, rows tx + 16j). The j axis is walked in TK = 16
-// steps: the workgroup stages v (64 tokens x 16) and M (64 rows x 16) in workgroup memory
-// (zero-filled past the edges), then runs the register block out of it.
+// Mapping: a workgroup of WGX x WGY invocations (16 x 16, or 8 x 8 when R <= 32) owns a tile of
+// BM tokens x BN rows a of M (64 x 64, or 32 x 32) for one chunk c: grid (token block, chunk,
+// a block), linearised over x and y. Each invocation holds a 4 x 4 register block (tokens
+// ty + WGY·i, rows tx + WGX·j). The j axis is walked in TK = 16 steps: the workgroup stages v
+// (BM tokens x 16, compressed from x on the fly) and M (BN rows x 16) in workgroup memory
+// (zero-filled past the edges), then runs the register blocks out of it.
 #include "mora_common.wgsl"
 
-// Tile shape (src/ops/mora.ts picks 8 x 8 invocations, 32 x 32 tiles, when R <= 32, else 16 x 16).
+// Tile shape, picked by src/ops/mora.ts `tileConfig` (square tiles: WGY·TM = WGX·TN).
 override WGX: u32 = 16u;
 override WGY: u32 = 16u;
 override WG: u32 = WGX * WGY;
-const TM: u32 = 4u;        // register block: tokens
-const TN: u32 = 4u;        // register block: rows of M
+override TM: u32 = 4u;     // register block: tokens (<= MAXT)
+override TN: u32 = 4u;     // register block: rows of M (<= MAXT)
+const MAXT: u32 = 8u;
 override BM: u32 = WGY * TM; // tokens per tile
 override BN: u32 = WGX * TN; // rows of M per tile
 const TK: u32 = 16u;       // depth of one staged step
@@ -27,6 +29,8 @@ override SA: u32 = BM + 1u; // padded strides of the staged tiles (no bank confl
 override SB: u32 = BN + 1u;
 override A_LEN: u32 = TK * SA;  // workgroup array sizes (an override size must be an identifier)
 override B_LEN: u32 = TK * SB;
+// Staged elements per invocation (a rolled loop: see `rolled` in mora_common.wgsl).
+fn nload(rows: u32) -> u32 { return rolled(TK * rows / WG); }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;        // (T, k)
 @group(0) @binding(1) var<storage, read> Mw: array<f32>;       // (R, R)
@@ -73,10 +77,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let tx = lid % WGX;
   let ty = lid / WGX;
 
-  var acc: array<array<f32, TN>, TM>;
+  var acc: array<array<f32, MAXT>, MAXT>;
   for (var j0 = 0u; j0 < u.R; j0 += TK) {
     // stage v: adjacent invocations take adjacent j (contiguous reads of x)
-    for (var q = 0u; q < TK * BM / WG; q++) {
+    for (var q = 0u; q < nload(BM); q++) {
       let e = lid + q * WG;
       let kk = e % TK;
       let r = e / TK;
@@ -85,7 +89,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       As[kk * SA + r] = v;
     }
     // stage M: adjacent invocations take adjacent j (contiguous rows of M)
-    for (var q = 0u; q < TK * BN / WG; q++) {
+    for (var q = 0u; q < nload(BN); q++) {
       let e = lid + q * WG;
       let kk = e % TK;
       let r = e / TK;
@@ -94,9 +98,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
       Bs[kk * SB + r] = m;
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < TK; kk++) {
-      var av: array<f32, TM>;
-      var bv: array<f32, TN>;
+    for (var kk = 0u; kk < rolled(TK); kk++) {
+      var av: array<f32, MAXT>;
+      var bv: array<f32, MAXT>;
       for (var i = 0u; i < TM; i++) { av[i] = As[kk * SA + ty + i * WGY]; }
       for (var j = 0u; j < TN; j++) { bv[j] = Bs[kk * SB + tx + j * WGX]; }
       for (var i = 0u; i < TM; i++) {
@@ -106,12 +110,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     workgroupBarrier();
   }
 
-  for (var i = 0u; i < TM; i++) {
+  // Rolled loops (bounds from the uniforms) over a copy of the accumulators: one inlined copy of
+  // write_y instead of TM·TN (unrolled, it made the pipeline slow to compile), while `acc` itself is
+  // only ever indexed by constants and stays in registers.
+  let res = acc;
+  for (var i = 0u; i < rolled(TM); i++) {
     let t = t0 + ty + i * WGY;
     if (t >= u.T) { break; }
-    for (var j = 0u; j < TN; j++) {
+    for (var j = 0u; j < rolled(TN); j++) {
       let a = a0 + tx + j * WGX;
-      if (a < u.R) { write_y(t, c, a, acc[i][j]); }
+      if (a < u.R) { write_y(t, c, a, res[i][j]); }
     }
   }
 }

@@ -1,20 +1,20 @@
 // RMSNorm over the last dim (length C) of a tensor viewed as (rows, C), forward and backward.
 //
-// forward   (x, w -> y, rstd): one workgroup per row; its WG threads stride over the row summing x²,
-//           a shared-memory tree gives rstd = 1/√(mean(x²) + eps), then y = x·rstd·w. rstd is
-//           saved per row for the backward.
-// backward  (g, x, w, rstd -> dx): one workgroup per row; x̂ = x·rstd,
-//           dx = rstd·(g·w - x̂·mean(g·w·x̂)).
+// Rows: TPR threads per row, WG / TPR rows per workgroup, as kernels/layernorm.wgsl.
+// forward   (x, w -> y, rstd): per row Σx² gives rstd = 1/√(mean(x²) + eps), then y = x·rstd·w.
+//           rstd is saved per row for the backward.
+// backward  (g, x, w, rstd -> dx): per row x̂ = x·rstd, dx = rstd·(g·w - x̂·mean(g·w·x̂)).
 // params    (g, x, rstd -> dw): the column sums dw = Σ_rows g·x̂. A workgroup owns CW = 32 adjacent
 //           columns; its WG / CW row lanes stride over the rows, then a tree over the lanes.
-// HAS_W = 0 (no weight): the op binds x in w's place and the kernel never reads it.
+// has_w = 0 (no weight): the op binds x in w's place and the kernel never reads it.
 #include "common.wgsl"
 
-override WG: u32 = 256u;   // threads per workgroup
-override HAS_W: u32 = 1u;
+override WG: u32 = 64u;    // threads per workgroup
+override TPR: u32 = 1u;    // threads per row (forward, backward)
 const CW: u32 = 32u;       // columns per workgroup (params)
 
-struct Params { rows: u32, len: u32, eps: f32 }
+// has_w (/ has_b): 0/1 flags (uniforms rather than override constants: fewer pipelines to compile)
+struct Params { rows: u32, len: u32, eps: f32, has_w: u32, has_b: u32 }  // has_b: unused (shared layout with layernorm)
 
 // forward
 @group(0) @binding(0) var<storage, read> x: array<f32>;              // (rows, C)
@@ -40,54 +40,64 @@ struct Params { rows: u32, len: u32, eps: f32 }
 
 var<workgroup> red: array<f32, WG>;
 
-// Σ over the workgroup of v (every thread gets the result).
-fn wg_sum(t: u32, v: f32) -> f32 {
+// Σ of v over the TPR threads of a row (all of them get it); lane = t % TPR.
+fn row_sum(t: u32, lane: u32, v: f32) -> f32 {
+  if (TPR == 1u) { return v; }
   red[t] = v;
   workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (t < stride) { red[t] += red[t + stride]; }
+  for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
+    if (lane < stride) { red[t] += red[t + stride]; }
     workgroupBarrier();
   }
-  let r = red[0];
+  let r = red[t - lane];
   workgroupBarrier();
   return r;
 }
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let q = wg.x + wg.y * nwg.x;
-  if (q >= u.rows) { return; }
+  let q = (wg.x + wg.y * nwg.x) * (WG / TPR) + t / TPR;
+  let lane = t % TPR;
+  let live = q < u.rows;
+  var len = 0u;
+  if (live) { len = u.len; }
   let base = q * u.len;
   var s2 = 0.0;
-  for (var c = t; c < u.len; c += WG) {
+  for (var c = lane; c < len; c += TPR) {
     let v = x[base + c];
     s2 += v * v;
   }
-  let rstd = inverseSqrt(wg_sum(t, s2) / f32(u.len) + u.eps);
-  for (var c = t; c < u.len; c += WG) {
+  let rstd = inverseSqrt(row_sum(t, lane, s2) / f32(u.len) + u.eps);
+  for (var c = lane; c < len; c += TPR) {
     var v = x[base + c] * rstd;                 // x̂
-    if (HAS_W == 1u) { v *= w[c]; }
+    if (u.has_w == 1u) { v *= w[c]; }
     y[base + c] = v;
   }
-  if (t == 0u) { rstd_out[q] = rstd; }
+  if (live && lane == 0u) { rstd_out[q] = rstd; }
 }
 
 @compute @workgroup_size(WG)
 fn backward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let q = wg.x + wg.y * nwg.x;
-  if (q >= ub.rows) { return; }
+  let q = (wg.x + wg.y * nwg.x) * (WG / TPR) + t / TPR;
+  let lane = t % TPR;
+  let live = q < ub.rows;
+  var len = 0u;
+  var rstd = 0.0;
+  if (live) {
+    len = ub.len;
+    rstd = rstd_b[q];
+  }
   let base = q * ub.len;
-  let rstd = rstd_b[q];
   var b = 0.0;
-  for (var c = t; c < ub.len; c += WG) {
+  for (var c = lane; c < len; c += TPR) {
     var gw = g[base + c];
-    if (HAS_W == 1u) { gw *= wb[c]; }
+    if (ub.has_w == 1u) { gw *= wb[c]; }
     b += gw * xb[base + c] * rstd;
   }
-  let mean_gwx = wg_sum(t, b) / f32(ub.len);
-  for (var c = t; c < ub.len; c += WG) {
+  let mean_gwx = row_sum(t, lane, b) / f32(ub.len);
+  for (var c = lane; c < len; c += TPR) {
     var gw = g[base + c];
-    if (HAS_W == 1u) { gw *= wb[c]; }
+    if (ub.has_w == 1u) { gw *= wb[c]; }
     dx[base + c] = rstd * (gw - xb[base + c] * rstd * mean_gwx);
   }
 }

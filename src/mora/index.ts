@@ -8,7 +8,7 @@
 import { fail } from '../errors.js';
 import { MORA_TYPES, type MoraType } from '../ops/mora.js';
 
-export { mora, mora as apply, moraNaive, deltaWeight, moraGeometry, type MoraType, type MoraOptions, type MoraGeometry } from '../ops/mora.js';
+export { mora, mora as apply, moraNaive, deltaWeight, moraGeometry, moraTuning as tuning, type MoraType, type MoraOptions, type MoraGeometry, type MoraTile } from '../ops/mora.js';
 
 /** Every accepted `type`: 1, 2, 3, 4, 6 (the reference's mora_type), 'truncation', 'decoupling'. */
 export const types: readonly MoraType[] = MORA_TYPES;

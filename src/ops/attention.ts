@@ -1,13 +1,16 @@
 // Scaled dot-product attention, out = softmax(scale·q@kᵀ + mask) @ v, three ways:
-//   'flash'   kernels/flash_attention.wgsl: one dispatch forward (a thread per query row, online
-//             softmax, the (Tq, Tk) scores never stored), two backward (dq, then dk/dv).
-//   'softmax' matmulT(q, k, transB) -> scaledMaskedSoftmax (one fused scale+mask+softmax kernel,
-//             kernels/attention.wgsl, with its fused backward) -> matmul(P, v): three dispatches
-//             forward, five backward.
+//   'softmax' (default) matmulT(q, k, transB) -> scaledMaskedSoftmax (one fused scale + mask +
+//             softmax kernel, kernels/attention.wgsl, with its fused backward) -> matmul(P, v):
+//             three dispatches forward, five backward; any head size.
+//   'flash'   kernels/flash_attention.wgsl: one dispatch forward (a thread per block of query rows,
+//             online softmax, the (Tq, Tk) scores never stored), two backward (dq, then dk/dv);
+//             head sizes that are multiples of 4 up to 64.
 //   attentionNaive: the same function from primitive ops (matmul, mul, where of a -inf mask,
 //             softmax, where, matmul): the twin both fused paths are tested against.
-// `attention` picks 'flash' (measured faster on lavapipe at the GPT default size, docs/kernels.md)
-// and falls back to 'softmax' for head sizes above 128.
+// Measured on lavapipe at the GPT default size (docs/kernels.md): 'flash' runs somewhat faster per
+// step, but its head-size-specialised kernels take seconds to tens of seconds to compile on first
+// use, so 'softmax' is the default and 'flash' is opt-in (`impl: 'flash'`, or
+// `attentionTesting.impl = 'flash'` for every call).
 import { record } from '../autograd.js';
 import { defineKernel } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
@@ -30,7 +33,7 @@ export interface AttentionOptions {
   keyPadding?: Tensor;
   /** Multiplies q·k; default 1/√hs. */
   scale?: number;
-  /** Which fused path (default: the faster one, 'flash', or 'softmax' when hs > 128). */
+  /** Which fused path: 'softmax' (default) or 'flash' (head sizes that are multiples of 4 up to 64). */
   impl?: AttentionImpl;
 }
 
@@ -40,7 +43,10 @@ export interface MaskedSoftmaxOptions {
   keyPadding?: Tensor;
 }
 
-/** Tuning knobs for tests and benchmarks: threads per row of scaledMaskedSoftmax (null: automatic). */
+/**
+ * Knobs for tests and benchmarks: threads per row of scaledMaskedSoftmax (null: automatic) and the
+ * path `attention` takes when the call does not name one (null: 'softmax').
+ */
 export const attentionTesting: { tpr: number | null; impl: AttentionImpl | null } = { tpr: null, impl: null };
 
 /** The head sizes the flash kernels take: multiples of 4 up to 4·MAX_H4 (their private arrays). */
@@ -72,14 +78,20 @@ interface SmParams extends MaskParams {
   wg: number;
 }
 
-/** Threads per row: measured on lavapipe, one thread per row wins for rows up to a few hundred keys. */
-function threadsPerRow(tk: number): number {
+/**
+ * Threads per row: one (64 rows per workgroup, no barriers) except for few long rows, which split over
+ * 32 threads. Measured on lavapipe at [16, 4, 64, 64]: 1 thread per row 0.5 ms, 4: 2.0 ms,
+ * 16: 5.1 ms, 64: 16.7 ms (docs/kernels.md).
+ */
+function threadsPerRow(rows: number, tk: number): number {
   if (attentionTesting.tpr !== null) return attentionTesting.tpr;
-  return tk <= 512 ? 1 : 64;
+  return rows < 128 && tk > 1024 ? 32 : 1;
 }
 
-const smConstants = (p: SmParams) => ({ WG: p.wg, TPR: p.tpr, CAUSAL: +p.causal, HAS_PAD: +p.hasPad });
-const smUniforms = (p: SmParams): ['u32' | 'f32', number][] => [['u32', p.rows], ['u32', p.tq], ['u32', p.tk], ['u32', p.htq], ['f32', p.scale]];
+const smConstants = (p: SmParams) => ({ WG: p.wg, TPR: p.tpr });
+const smUniforms = (p: SmParams): ['u32' | 'f32', number][] => [
+  ['u32', p.rows], ['u32', p.tq], ['u32', p.tk], ['u32', p.htq], ['f32', p.scale], ['u32', +p.causal], ['u32', +p.hasPad],
+];
 const smGrid = (p: SmParams) => grid1d(Math.ceil(p.rows / (p.wg / p.tpr)), 1);
 
 const smForward = defineKernel<SmParams>({
@@ -111,7 +123,7 @@ const smBackward = defineKernel<SmParams>({
       for (let j = 0; j < p.tk; j++) ds[base + j] = p.scale * y[base + j] * (g[base + j] - dot);
     }
   },
-  gpu: { shader: 'attention', entry: 'backward', constants: (p) => ({ WG: p.wg, TPR: p.tpr }), uniforms: smUniforms, workgroups: smGrid },
+  gpu: { shader: 'attention', entry: 'backward', constants: smConstants, uniforms: smUniforms, workgroups: smGrid },
 });
 
 // ---- flash kernels -----------------------------------------------------------------------------------
@@ -121,12 +133,12 @@ interface FlashParams extends MaskParams {
 }
 
 const FLASH_WG = 64;
-const flashConstants = (p: FlashParams) => ({ WG: FLASH_WG, HS: p.hs, CAUSAL: +p.causal, HAS_PAD: +p.hasPad });
+const flashConstants = (p: FlashParams) => ({ WG: FLASH_WG, HS: p.hs });
 const flashUniforms = (p: FlashParams): ['u32' | 'f32', number][] => [
-  ['u32', p.rows], ['u32', p.tq], ['u32', p.tk], ['u32', p.htq], ['u32', p.hs], ['f32', p.scale],
+  ['u32', p.rows], ['u32', p.tq], ['u32', p.tk], ['u32', p.htq], ['u32', p.hs], ['f32', p.scale], ['u32', +p.causal], ['u32', +p.hasPad],
 ];
 /** Rows per thread (RQ in the WGSL). */
-const FLASH_RQ = 4;
+const FLASH_RQ = 2;
 /** One thread per block of FLASH_RQ query (or key) rows of one (b, h). */
 const queryGrid = (p: FlashParams) => grid1d((p.rows / p.tq) * Math.ceil(p.tq / FLASH_RQ), FLASH_WG);
 const keyGrid = (p: FlashParams) => grid1d((p.rows / p.tq) * Math.ceil(p.tk / FLASH_RQ), FLASH_WG);
@@ -249,7 +261,7 @@ export function scaledMaskedSoftmax(scores: Tensor, opts: MaskedSoftmaxOptions =
   const [tq, tk] = scores.shape.slice(-2);
   checkPad(op, pad, scores.shape[0], tk, `scores ${fmtShape(scores.shape)}`);
   const rows = numel(scores.shape.slice(0, -1));
-  const tpr = threadsPerRow(tk);
+  const tpr = threadsPerRow(rows, tk);
   const p: SmParams = {
     rows,
     tq,
@@ -340,8 +352,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const scale = opts.scale ?? 1 / Math.sqrt(d.hs);
   const causal = opts.causal === true;
   const pad = opts.keyPadding ?? undefined;
-  let impl = opts.impl ?? attentionTesting.impl ?? 'flash';
-  if (!flashSupports(d.hs)) {
+  let impl = opts.impl ?? attentionTesting.impl ?? 'softmax';
+  if (impl === 'flash' && !flashSupports(d.hs)) {
     if (opts.impl === 'flash') fail('attention', `impl 'flash' supports head sizes that are multiples of 4 up to ${FLASH_MAX_HS}, got q ${fmtShape(q.shape)}`);
     impl = 'softmax';
   }

@@ -25,10 +25,13 @@ interface DropoutParams {
   /** Kept iff (bits >> 8) >= threshold = ceil(p·2^24), i.e. uniform = (bits >> 8)/2^24 >= p exactly. */
   threshold: number;
   scale: number;
+  /** Trace label only: the backward runs the same kernel on the gradient. */
+  backward?: boolean;
 }
 
 const dropoutKernel = defineKernel<DropoutParams>({
   name: 'dropout',
+  label: (p) => (p.backward ? 'dropout.backward' : 'dropout'),
   cpu: ([x], [y], p) => {
     for (let i = 0; i < p.n; i++) y[i] = bits(p.key, i) >>> 8 >= p.threshold ? x[i] * p.scale : 0;
   },
@@ -65,7 +68,7 @@ export function dropout(x: Tensor, p: number, opts: DropoutOptions = {}): Tensor
     scale: p === 1 ? 0 : 1 / (1 - p),
   };
   const y = run1('dropout', dropoutKernel, [x], { shape: x.shape }, params);
-  return record(y, 'dropout', [x], (g) => [run1('dropout.backward', dropoutKernel, [g], { shape: g.shape }, params)]);
+  return record(y, 'dropout', [x], (g) => [run1('dropout.backward', dropoutKernel, [g], { shape: g.shape }, { ...params, backward: true })]);
 }
 
 /**

@@ -32,11 +32,20 @@ interface CeParams {
   reduction: Reduction;
   /** For error messages. */
   logitsShape: readonly number[];
+  /** Threads per row of the forward. */
+  tpr: number;
 }
 
-/** Threads per row: enough to cover short rows without idle lanes, 256 for long ones. */
-const threadsFor = (len: number): number => Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(len, 1)))));
-const uniforms = (p: CeParams): ['u32' | 'i32', number][] => [['u32', p.rows], ['u32', p.len], ['i32', p.ignore]];
+/** Knob for tests and benchmarks: threads per row of the forward (null: automatic). */
+export const crossEntropyTesting: { tpr: number | null } = { tpr: null };
+
+/**
+ * Threads per row of the forward (TPR in the WGSL): one thread per row (64 rows per workgroup, no
+ * barriers) except for few long rows, which split over 32 threads; measured on lavapipe, a
+ * workgroup of 256 per row was several times slower (docs/kernels.md).
+ */
+const threadsPerRow = (rows: number, len: number): number => crossEntropyTesting.tpr ?? (rows < 128 && len > 1024 ? 32 : 1);
+const uniforms = (p: CeParams): ['u32' | 'i32' | 'f32', number][] => [['u32', p.rows], ['u32', p.len], ['i32', p.ignore], ['f32', 1 / Math.max(p.len, 1)]];
 
 const forwardKernel = defineKernel<CeParams>({
   name: 'crossEntropy',
@@ -59,9 +68,9 @@ const forwardKernel = defineKernel<CeParams>({
   gpu: {
     shader: 'cross_entropy',
     entry: 'forward',
-    constants: (p) => ({ WG: threadsFor(p.len) }),
+    constants: (p) => ({ WG: Math.max(64, p.tpr), TPR: p.tpr }),
     uniforms,
-    workgroups: (p) => grid1d(p.rows, 1),
+    workgroups: (p) => grid1d(Math.ceil(p.rows / (Math.max(64, p.tpr) / p.tpr)), 1),
   },
 });
 
@@ -107,6 +116,7 @@ const backwardKernel = defineKernel<CeParams>({
   },
 });
 
+
 function checkCe(op: string, logits: Tensor, targets: Tensor, opts: CrossEntropyOptions): CeParams {
   for (const [name, t] of [['logits', logits], ['targets', targets]] as const) {
     if (!t || typeof t !== 'object' || !('shape' in t)) fail(op, `${name} must be a Tensor, got ${String(t)}`);
@@ -124,7 +134,7 @@ function checkCe(op: string, logits: Tensor, targets: Tensor, opts: CrossEntropy
   if (!Number.isInteger(ignore)) fail(op, `ignoreIndex must be an integer, got ${String(ignore)}`);
   const len = logits.shape[logits.ndim - 1];
   if (len === 0 && targets.size > 0) fail(op, `logits ${fmtShape(logits.shape)} have no classes`);
-  return { rows: targets.size, len, ignore, reduction, logitsShape: logits.shape };
+  return { rows: targets.size, len, ignore, reduction, logitsShape: logits.shape, tpr: threadsPerRow(targets.size, len) };
 }
 
 /**

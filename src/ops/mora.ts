@@ -15,7 +15,7 @@
 // reference forward crashes and we continue cyclically, which is what the reference's merge loop
 // for types 1/4 computes (`w[:, i % in_f] += aw[:, i % r]` for i < k + pad).
 import { record } from '../autograd.js';
-import { defineKernel, type UniformField } from '../backend/interface.js';
+import { defineKernel, type Backend, type UniformField } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
 import { numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -173,6 +173,8 @@ interface MoraParams extends MoraGeometry {
   wantDM: boolean;
   /** Backward on webgpu: the dM reduction over (chunk, token) rows split into this many ranges. */
   ksplit: number;
+  /** Kernel tile (webgpu). */
+  tile: MoraTile;
 }
 
 /** The R-vectors M multiplies for one token: one (types 1-4, truncation) or n (types 6, decoupling). */
@@ -327,16 +329,32 @@ function deltaCpu(M: ArrayLike<number>, W: Float64Array | Float32Array | Int32Ar
 
 // ---- kernels -----------------------------------------------------------------------------------------
 
+/** Tile of kernels/mora_forward.wgsl and mora_backward.wgsl: WG x WG invocations, T x T register blocks. */
+export interface MoraTile {
+  wg: number;
+  t: number;
+}
+
 /**
- * Tile side of kernels/mora_forward.wgsl and mora_backward.wgsl (tokens x columns): 32 (8 x 8
- * invocations with 4 x 4 register blocks) when R <= 32, else 64 (16 x 16): a 64-wide tile over a
- * small R would mostly multiply zeros.
+ * The tile for R on this adapter (square: side wg·t). GPUs: 16 x 16 invocations with 4 x 4 blocks
+ * (a 64 x 64 tile), 8 x 8 when R <= 32 (a 32 x 32 tile: a 64-wide tile over a small R would mostly
+ * multiply zeros). CPU adapters (lavapipe): 8 x 8 invocations, 8 x 8 blocks for R > 32: there a
+ * workgroup is one core and each barrier switches between its SIMD groups, so the work per
+ * barrier must be large (measured in docs/mora.md).
  */
-function tileFor(R: number): number {
-  return R <= 32 ? 32 : 64;
+function tileConfig(R: number, cpuLike: boolean): MoraTile {
+  if (moraTuning.tile) return moraTuning.tile;
+  if (R <= 32) return { wg: 8, t: 4 };
+  return cpuLike ? { wg: 8, t: 8 } : { wg: 16, t: 4 };
 }
 const TK = 16;
-const tileConstants = (p: MoraGeometry) => ({ TYPE: p.code, WGX: tileFor(p.R) / 4, WGY: tileFor(p.R) / 4 });
+const tileSide = (p: MoraParams) => p.tile.wg * p.tile.t;
+const tileConstants = (p: MoraParams) => ({ TYPE: p.code, WGX: p.tile.wg, WGY: p.tile.wg, TM: p.tile.t, TN: p.tile.t });
+
+/** CPU-emulated adapters (lavapipe/llvmpipe, SwiftShader). */
+function isCpuAdapter(b: Backend): boolean {
+  return /llvmpipe|lavapipe|swiftshader|software/i.test(b.description);
+}
 
 interface Roles {
   tb: number;
@@ -350,13 +368,13 @@ interface Roles {
 }
 
 function forwardRoles(p: MoraParams): Roles {
-  const tb = Math.ceil(p.T / tileFor(p.R));
-  const cb = Math.ceil(p.R / tileFor(p.R));
+  const tb = Math.ceil(p.T / tileSide(p));
+  const cb = Math.ceil(p.R / tileSide(p));
   return { tb, cb, fb: 0, mainChunks: 0, nDm: 0, nMain: 0, nFold: 0, total: tb * p.nc * cb };
 }
 
 function backwardRoles(p: MoraParams): Roles {
-  const tile = tileFor(p.R);
+  const tile = tileSide(p);
   const tb = Math.ceil(p.T / tile);
   const cb = Math.ceil(p.R / tile);
   const fb = Math.ceil(p.nfold / tile);
@@ -439,7 +457,7 @@ const dmKernel = defineKernel<{ rr: number; splits: number }>({
  * (docs/mora.md); it exists for large GPUs with few dM tiles (small R) and many tokens, where one
  * workgroup per tile walking every token is the critical path. Measure before turning it on.
  */
-export const moraTuning: { dmSplit: number } = { dmSplit: 1 };
+export const moraTuning: { dmSplit: number; tile: MoraTile | null } = { dmSplit: 1, tile: null };
 
 // ---- the op ------------------------------------------------------------------------------------------
 
@@ -452,7 +470,8 @@ export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
   const op = 'mora';
   const geo = check(op, x, M, opts);
   const T = numel(x.shape.slice(0, -1));
-  const params: MoraParams = { ...geo, T, wantDx: true, wantDM: true, ksplit: 1 };
+  const tile = tileConfig(geo.R, isCpuAdapter(x.backend));
+  const params: MoraParams = { ...geo, T, wantDx: true, wantDM: true, ksplit: 1, tile };
   const y = run1(op, forwardKernel, [x, M], { shape: [...x.shape.slice(0, -1), geo.d] }, params);
   return record(
     y,
@@ -488,7 +507,7 @@ export function deltaWeight(M: Tensor, opts: MoraOptions): Tensor {
   const op = 'deltaWeight';
   checkOptions(op, opts);
   const geo = checkM(op, M, opts);
-  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false, ksplit: 1 });
+  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false, ksplit: 1, tile: { wg: 8, t: 4 } });
 }
 
 // ---- the naive twin ------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-// LayerNorm and RMSNorm over the last dim, each a fused forward (one dispatch: a workgroup per row
-// computes the row statistics and writes the normalised, scaled, shifted row, saving μ and rstd) and
-// a fused backward (one dispatch for dx, one more for the column sums dweight/dbias).
+// LayerNorm and RMSNorm over the last dim, each a fused forward (one dispatch: a thread per row, by
+// default, computes the row statistics and writes the normalised, scaled, shifted row, saving μ and
+// rstd) and a fused backward (one dispatch for dx, one more for the column sums dweight/dbias).
 // kernels/layernorm.wgsl, kernels/rmsnorm.wgsl. `layerNormNaive` / `rmsNormNaive` build the same
 // functions from primitive ops: the twins the fused kernels are tested against.
 import { record } from '../autograd.js';
@@ -20,15 +20,31 @@ interface NormParams {
   eps: number;
   hasW: boolean;
   hasB: boolean;
+  /** Threads per row and per workgroup (forward, backward). */
+  tpr: number;
+  wg: number;
 }
 
-/** Threads per row: enough to cover short rows without idle lanes, 256 for long ones. */
-const threadsFor = (len: number): number => Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(Math.max(len, 1)))));
+/** Knob for tests and benchmarks: threads per row of the forward/backward kernels (null: automatic). */
+export const normTesting: { tpr: number | null } = { tpr: null };
+
+/**
+ * Threads per row (TPR in the WGSL) and per workgroup. Measured on lavapipe (docs/kernels.md): one
+ * thread per row (64 rows per workgroup, no barriers) beats a workgroup per row at every size tried
+ * (a workgroup of 256 per row was 10-80x slower: barriers are expensive there); only a few very long
+ * rows gain from splitting a row over 32 threads.
+ */
+function mapping(rows: number, len: number): { tpr: number; wg: number } {
+  const tpr = normTesting.tpr ?? (rows < 128 && len > 1024 ? 32 : 1);
+  return { tpr, wg: Math.max(64, tpr) };
+}
+
 /** Columns per workgroup of the params kernels (CW in the WGSL). */
 const CW = 32;
 
-const uniforms = (p: NormParams): ['u32' | 'f32', number][] => [['u32', p.rows], ['u32', p.len], ['f32', p.eps]];
-const rowGrid = (p: NormParams): [number, number, number] => grid1d(p.rows, 1);
+const uniforms = (p: NormParams): ['u32' | 'f32', number][] => [['u32', p.rows], ['u32', p.len], ['f32', p.eps], ['u32', +p.hasW], ['u32', +p.hasB]];
+const rowGrid = (p: NormParams): [number, number, number] => grid1d(Math.ceil(p.rows / (p.wg / p.tpr)), 1);
+const rowConstants = (p: NormParams) => ({ WG: p.wg, TPR: p.tpr });
 const colGrid = (p: NormParams): [number, number, number] => [Math.ceil(p.len / CW), 1, 1];
 
 // ---- LayerNorm kernels ----------------------------------------------------------------------------
@@ -58,7 +74,7 @@ const lnForward = defineKernel<NormParams>({
   gpu: {
     shader: 'layernorm',
     entry: 'forward',
-    constants: (p) => ({ WG: threadsFor(p.len), HAS_W: +p.hasW, HAS_B: +p.hasB }),
+    constants: rowConstants,
     uniforms,
     workgroups: rowGrid,
   },
@@ -89,7 +105,7 @@ const lnBackward = defineKernel<NormParams>({
   gpu: {
     shader: 'layernorm',
     entry: 'backward',
-    constants: (p) => ({ WG: threadsFor(p.len), HAS_W: +p.hasW }),
+    constants: rowConstants,
     uniforms,
     workgroups: rowGrid,
   },
@@ -130,7 +146,7 @@ const rmsForward = defineKernel<NormParams>({
   gpu: {
     shader: 'rmsnorm',
     entry: 'forward',
-    constants: (p) => ({ WG: threadsFor(p.len), HAS_W: +p.hasW }),
+    constants: rowConstants,
     uniforms,
     workgroups: rowGrid,
   },
@@ -154,7 +170,7 @@ const rmsBackward = defineKernel<NormParams>({
   gpu: {
     shader: 'rmsnorm',
     entry: 'backward',
-    constants: (p) => ({ WG: threadsFor(p.len), HAS_W: +p.hasW }),
+    constants: rowConstants,
     uniforms,
     workgroups: rowGrid,
   },
@@ -183,7 +199,7 @@ function checkNorm(op: string, x: Tensor, params: [string, Tensor | null][], eps
     if (t.ndim !== 1 || t.shape[0] !== C) fail(op, `${name} must have shape [${C}] (the last dim of x ${fmtShape(x.shape)}), got ${fmtShape(t.shape)}`);
   }
   if (typeof eps !== 'number' || !(eps >= 0)) fail(op, `eps must be a non-negative number, got ${String(eps)}`);
-  return { rows: C === 0 ? 0 : x.size / C, len: C, eps, hasW: !!params[0][1], hasB: !!params[1]?.[1] };
+  return { rows: C === 0 ? 0 : x.size / C, len: C, eps, hasW: !!params[0][1], hasB: !!params[1]?.[1], ...mapping(C === 0 ? 0 : x.size / C, C) };
 }
 
 // ---- ops ------------------------------------------------------------------------------------------
@@ -198,7 +214,7 @@ function checkNorm(op: string, x: Tensor, params: [string, Tensor | null][], eps
 // dw = Σ_rows g·x̂,  db = Σ_rows g
 export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
   const p = checkNorm('layerNorm', x, [['weight', weight], ['bias', bias]], eps);
-  const w = weight ?? x; // bound in the unused slot (HAS_W = 0): never read
+  const w = weight ?? x; // bound in the unused slot (has_w = 0): never read
   const b = bias ?? x;
   const [y, mu, rstd] = runKernel('layerNorm', lnForward, [x, w, b], [{ shape: x.shape }, { shape: [p.rows] }, { shape: [p.rows] }], p);
   const inputs = [x, weight, bias].filter((t): t is Tensor => !!t);
@@ -236,7 +252,7 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
 // dw = Σ_rows g·x̂
 export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Tensor {
   const p = checkNorm('rmsNorm', x, [['weight', weight]], eps);
-  const w = weight ?? x; // bound in the unused slot (HAS_W = 0): never read
+  const w = weight ?? x; // bound in the unused slot (has_w = 0): never read
   const [y, rstd] = runKernel('rmsNorm', rmsForward, [x, w], [{ shape: x.shape }, { shape: [p.rows] }], p);
   const inputs = weight ? [x, weight] : [x];
   const out = record(

@@ -64,7 +64,7 @@ const caseArb: fc.Arbitrary<Case> = fc
     H: fc.integer({ min: 1, max: 3 }),
     tq: arb.dimSize(17),
     tk: arb.dimSize(17),
-    hs: fc.constantFrom(1, 3, 4, 5, 8, 12, 16, 32),
+    hs: fc.constantFrom(1, 3, 4, 5, 8, 32),
     causal: fc.boolean(),
     padded: fc.boolean(),
     padSeed: fc.integer({ min: 1, max: 1e6 }),
@@ -85,6 +85,12 @@ function makeQKV(c: Case, seed: number, backend: mg.BackendName, requiresGrad = 
 }
 
 const IMPLS: AttentionImpl[] = ['flash', 'softmax'];
+/**
+ * Head sizes the tests run 'flash' at. Each head size compiles its own flash pipelines, which takes
+ * seconds on lavapipe (tens of seconds for hs = 32), so the tests keep to two small ones; the code
+ * path is the same for every head size.
+ */
+const flashTested = (hs: number): boolean => hs === 4 || hs === 8;
 
 describe('attention: forward', () => {
   it('hand-computed: one key gives v; equal scores average v; causal row 0 sees key 0 only', async () => {
@@ -114,7 +120,7 @@ describe('attention: forward', () => {
           { data: c.pad ?? [0], shape: c.pad ? [c.B, c.tk] : [1] },
         ];
         for (const impl of IMPLS) {
-          if (impl === 'flash' && c.hs % 4 !== 0) continue;
+          if (impl === 'flash' && !flashTested(c.hs)) continue;
           expectClose(await attention(q, k, v, { causal: c.causal, keyPadding: pad, impl }).data(), ref, { rtol: 1e-11, atol: 1e-12 }, `${impl} cpu`);
           const f = (qt: mg.Tensor, kt: mg.Tensor, vt: mg.Tensor, pt: mg.Tensor) => attention(qt, kt, vt, { causal: c.causal, keyPadding: c.pad ? pt : undefined, impl });
           await parity(f, inputs, { rtol: 1e-4, atol: 2e-5 * Math.sqrt(c.hs) }, `${impl} ${JSON.stringify(c)}`);
@@ -126,11 +132,13 @@ describe('attention: forward', () => {
     );
   });
 
-  it('the GPT default size (B=8, nh=4, T=64, hs=32, causal): flash, softmax path and float64 agree', async () => {
-    const c: Case = { B: 8, H: 4, tq: 64, tk: 64, hs: 32, causal: true, pad: null };
-    const { q, k, v } = makeQKV(c, 11, 'webgpu');
-    const ref = attRef(c, await q.data(), await k.data(), await v.data());
-    for (const impl of IMPLS) expectClose(await attention(q, k, v, { causal: true, impl }).data(), ref, { rtol: 1e-4, atol: 2e-5 }, impl);
+  it('the GPT default size (B=8, nh=4, T=64, causal) matches float64: default path at hs=32, flash at hs=8', async () => {
+    for (const [hs, impl] of [[32, undefined], [8, 'flash']] as const) {
+      const c: Case = { B: 8, H: 4, tq: 64, tk: 64, hs, causal: true, pad: null };
+      const { q, k, v } = makeQKV(c, 11, 'webgpu');
+      const ref = attRef(c, await q.data(), await k.data(), await v.data());
+      expectClose(await attention(q, k, v, { causal: true, impl }).data(), ref, { rtol: 1e-4, atol: 2e-5 }, `hs=${hs} ${impl}`);
+    }
   });
 
   it('a fully masked query row gives zeros, not NaN, and zero gradients (both paths, both backends)', async () => {
@@ -182,31 +190,37 @@ describe('attention: fused paths vs naive twin from primitive ops', () => {
         };
         const naive = await run((q, k, v, pad) => attentionNaive(q, k, v, { causal: c.causal, keyPadding: pad }));
         for (const impl of IMPLS) {
-          if (impl === 'flash' && c.hs % 4 !== 0) continue;
+          if (impl === 'flash' && !flashTested(c.hs)) continue;
           const fused = await run((q, k, v, pad) => attention(q, k, v, { causal: c.causal, keyPadding: pad, impl }));
           const tol = backend === 'cpu' ? { rtol: 1e-9, atol: 1e-11 } : { rtol: 1e-4, atol: 3e-5 * Math.sqrt(c.hs * Math.max(c.tq, c.tk)) };
           for (const key of ['o', 'gq', 'gk', 'gv'] as const) expectClose(fused[key], naive[key], tol, `${impl} ${key} ${JSON.stringify(c)}`);
         }
       }),
-      { numRuns: 14 },
+      { numRuns: 14, endOnFailure: true },
     );
   });
 
-  it('dispatches: flash is one kernel forward and two backward; the softmax path is matmul, one fused softmax, matmul', async () => {
+  it('dispatches: the default path is matmul, one fused softmax, matmul; flash is one kernel forward and two backward', async () => {
     const c: Case = { B: 2, H: 2, tq: 8, tk: 8, hs: 8, causal: true, pad: [1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1] };
     const { q, k, v, pad } = makeQKV(c, 1, 'webgpu', true);
     const g = mg.randn([2, 2, 8, 8], { seed: 5 });
-    const f = await mg.profile(() => attention(q, k, v, { causal: true, keyPadding: pad }));
-    expect(f.kernels.map((x) => x.kernel)).toEqual(['attention.flash']);
-    const fb = await mg.profile(() => f.result.backward(g));
-    expect(fb.kernels.map((x) => x.kernel)).toEqual(['attention.flash.bwd_q', 'attention.flash.bwd_kv']);
-    const s = await mg.profile(() => attention(q, k, v, { causal: true, keyPadding: pad, impl: 'softmax' }));
+    const s = await mg.profile(() => attention(q, k, v, { causal: true, keyPadding: pad }));
     const names = s.kernels.map((x) => x.kernel);
     expect(names.length).toBe(3);
     expect(names[0]).toMatch(/^matmul/);
     expect(names[1]).toBe('scaledMaskedSoftmax');
     expect(names[2]).toMatch(/^matmul/);
-    // hs = 6 is not a multiple of 4: the default falls back to the softmax path
+    const sb = await mg.profile(() => s.result.backward(g));
+    expect(sb.kernels.filter((x) => x.kernel === 'scaledMaskedSoftmax.backward').length).toBe(1);
+    expect(sb.kernels.length).toBe(5);
+    const fresh = makeQKV(c, 1, 'webgpu', true); // leaves without .grad: no accumulation dispatches
+    const f = await mg.profile(() => attention(fresh.q, fresh.k, fresh.v, { causal: true, keyPadding: pad, impl: 'flash' }));
+    expect(f.kernels.map((x) => x.kernel)).toEqual(['attention.flash']);
+    const fb = await mg.profile(() => f.result.backward(g));
+    expect(fb.kernels.map((x) => x.kernel)).toEqual(['attention.flash.bwd_q', 'attention.flash.bwd_kv']);
+    // flash made the default for every call; hs = 6 (not a multiple of 4) falls back to the softmax path
+    attentionTesting.impl = 'flash';
+    expect((await mg.profile(() => attention(q, k, v))).kernels.map((x) => x.kernel)).toEqual(['attention.flash']);
     const q6 = mg.randn([1, 1, 3, 6], { seed: 2 });
     expect((await mg.profile(() => attention(q6, q6, q6))).kernels.map((x) => x.kernel)).toContain('scaledMaskedSoftmax');
   });
@@ -305,7 +319,8 @@ describe('scaledMaskedSoftmax', () => {
     const s = mg.randn([3, 4, 5], { seed: 1, requiresGrad: true });
     const f = await mg.profile(() => scaledMaskedSoftmax(s, { causal: true }));
     expect(f.kernels.map((k) => k.kernel)).toEqual(['scaledMaskedSoftmax']);
-    const b = await mg.profile(() => f.result.backward(mg.onesLike(f.result)));
+    const g = mg.onesLike(f.result);
+    const b = await mg.profile(() => f.result.backward(g));
     expect(b.kernels.map((k) => k.kernel)).toEqual(['scaledMaskedSoftmax.backward']);
   });
 });

@@ -3,12 +3,15 @@
 // float64 and webgpu), webgpu against cpu over random shapes (rows of length 1, primes, C up to
 // 300, C = 50257 with few rows), ignored rows, reductions, dispatch counts, logits of ±80, errors.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
-import { crossEntropy, crossEntropyNaive, type Reduction } from '../../src/ops/loss.js';
+import { crossEntropy, crossEntropyNaive, crossEntropyTesting, type Reduction } from '../../src/ops/loss.js';
 import { expectClose, parity, setupBackends } from '../helpers.js';
 
 setupBackends();
+afterEach(() => {
+  crossEntropyTesting.tpr = null;
+});
 const { arbitraries: arb, gradcheck } = mg.testing;
 
 /** Float64 cross-entropy from the definition: per row log Σ exp(x) - x[t] (0 for ignored rows). */
@@ -65,9 +68,10 @@ describe('crossEntropy: forward', () => {
     }
   });
 
-  it('cpu matches the float64 definition; webgpu matches cpu (random shapes and reductions)', async () => {
+  it('cpu matches the float64 definition; webgpu matches cpu (random shapes, reductions, threads per row)', async () => {
     await fc.assert(
-      fc.asyncProperty(ceShape, fc.constantFrom<Reduction>('mean', 'sum', 'none'), fc.constantFrom(3, 30), fc.integer({ min: 1, max: 1e6 }), async ([lead, C], reduction, scale, seed) => {
+      fc.asyncProperty(ceShape, fc.constantFrom<Reduction>('mean', 'sum', 'none'), fc.constantFrom(3, 30), fc.constantFrom(null, 1, 4, 32, 256), fc.integer({ min: 1, max: 1e6 }), async ([lead, C], reduction, scale, tpr, seed) => {
+        crossEntropyTesting.tpr = tpr;
         const n = lead.reduce((a, b) => a * b, 1);
         const x = mg.rand([...lead, C], { seed, low: -scale, high: scale, backend: 'cpu' });
         const xd = await x.data();
@@ -83,7 +87,7 @@ describe('crossEntropy: forward', () => {
     );
   });
 
-  it('a GPT-2 vocabulary row (C = 50257) with few rows, and logits of ±80', async () => {
+  it('a GPT-2 vocabulary row (C = 50257) with few rows (split over 32 threads), and logits of ±80', async () => {
     const C = 50257;
     const x = mg.rand([3, C], { seed: 7, low: -80, high: 80 });
     const xd = await x.data();

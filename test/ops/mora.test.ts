@@ -17,6 +17,7 @@ const TYPES: MoraType[] = [1, 2, 3, 4, 6, 'truncation', 'decoupling'];
 
 afterEach(() => {
   moraTuning.dmSplit = 1;
+  moraTuning.tile = null;
 });
 
 /** Deterministic data in [-1, 1) (mulberry32). */
@@ -221,6 +222,29 @@ describe('mora forward', () => {
       const gpu = inputs(c, 'webgpu');
       const ref = await mora(cpu.x, cpu.M, opts).data();
       expectClose(await mora(gpu.x, gpu.M, opts).data(), ref, f32Tol(maxAbs(ref), c.k + c.R), `large type ${type}`);
+    }
+  });
+
+  it('every kernel tile (the GPU 16 x 16 one included; lavapipe picks 8 x 8) gives the same results', async () => {
+    const c: Case = { k: 75, d: 90, R: 34, lead: [37], seed: 9 };
+    const gd = randData(37 * 90, 10);
+    for (const type of [1, 6] as MoraType[]) {
+      const want = await grads(moraNaive, c, type, 'cpu', gd);
+      const { xd, Md } = inputs(c, 'cpu');
+      const ref = refMora(xd, Md, c.k, c.d, c.R, type);
+      // (8 x 4 and 8 x 8, lavapipe's picks, run in every other test)
+      for (const tile of [
+        { wg: 16, t: 4 },
+        { wg: 4, t: 2 },
+      ]) {
+        moraTuning.tile = tile;
+        const g = inputs(c, 'webgpu');
+        const label = `type ${type} tile ${tile.wg}x${tile.t}`;
+        expectClose(await mora(g.x, g.M, { inFeatures: c.k, outFeatures: c.d, type }).data(), ref, f32Tol(maxAbs(ref), c.k + c.R), label);
+        const got = await grads(mora, c, type, 'webgpu', gd);
+        expectClose(got.dx, want.dx, f32Tol(maxAbs(want.dx), c.d + c.R), `${label} dx`);
+        expectClose(got.dM, want.dM, f32Tol(maxAbs(want.dM), 37 * (c.d + c.k)), `${label} dM`);
+      }
     }
   });
 

@@ -1,0 +1,308 @@
+// Adapter files in the layout of HF PEFT's `save_pretrained` (and of the MoRA authors' fork of it,
+// kongds/MoRA `peft-mora`): a directory with
+//
+//   adapter_model.safetensors   only the adapter tensors, metadata {"format": "pt"}
+//   adapter_config.json         the LoraConfig (indent 2, keys sorted, like PEFT)
+//
+// Keys are our dotted module names prefixed by `base_model.model.` (PEFT's PeftModel.base_model =
+// LoraModel, whose .model is the wrapped model):
+//
+//   LoRA:  base_model.model.<path>.lora_A.weight  [r, in]     base_model.model.<path>.lora_B.weight  [out, r]
+//   MoRA:  base_model.model.<path>.lora_A.weight  [R, R]  and the SAME M under ...lora_B.weight
+//          (the fork makes lora_B the same module as lora_A, so its checkpoints hold M twice)
+//
+// The config's `r` is the LoRA rank the user asked for; MoRA's R is derived from it per layer
+// (mg.mora.rank), as the fork does at load time. `use_mora` / `mora_type` appear only in MoRA files
+// (a plain PEFT LoRA file has neither). Our GPT's names (`blocks.<i>.attn.q`) are not a PyTorch
+// model's (`model.layers.<i>.self_attn.q_proj`): a file moves between the two only after renaming
+// the module paths in the keys and in target_modules.
+import fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { fail, fmtShape } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { decodeSafetensors, type HostTensor } from '../io/safetensors.js';
+import { saveSafetensors } from '../io/safetensors.js';
+import { tensor } from '../ops/creation.js';
+import { MORA_TYPES, type MoraType } from '../ops/mora.js';
+import { rank } from '../mora/index.js';
+import type { BackendName } from '../runtime.js';
+import type { Tensor } from '../tensor.js';
+import type { Linear } from '../nn/linear.js';
+import { type Module, copyInto } from '../nn/module.js';
+import { KEY_PREFIX, PeftModel, adapterLayers, inject, linearNames, matchTargets } from './inject.js';
+import { LoRALinear } from './lora.js';
+import { MoRALinear } from './mora.js';
+
+export const ADAPTER_WEIGHTS_NAME = 'adapter_model.safetensors';
+export const ADAPTER_CONFIG_NAME = 'adapter_config.json';
+
+/** adapter_config.json as PEFT (0.10, the fork's base) writes it for LoRA / MoRA. */
+export interface PeftLoraConfigJson {
+  alpha_pattern: Record<string, number>;
+  auto_mapping: null | Record<string, string>;
+  base_model_name_or_path: string | null;
+  bias: 'none' | 'all' | 'lora_only';
+  fan_in_fan_out: boolean;
+  inference_mode: boolean;
+  init_lora_weights: boolean | string;
+  layers_pattern: string | string[] | null;
+  layers_to_transform: number | number[] | null;
+  loftq_config: Record<string, unknown>;
+  lora_alpha: number;
+  lora_dropout: number;
+  megatron_config: Record<string, unknown> | null;
+  megatron_core: string | null;
+  modules_to_save: string[] | null;
+  /** MoRA files only (the fork's field; 'truncation' / 'decoupling' are moragrad extensions). */
+  mora_type?: MoraType;
+  peft_type: 'LORA';
+  r: number;
+  rank_pattern: Record<string, number>;
+  revision: string | null;
+  target_modules: string[] | string;
+  task_type: string | null;
+  use_dora: boolean;
+  /** MoRA files only: true. */
+  use_mora?: boolean;
+  use_rslora: boolean;
+}
+
+export interface SaveAdapterOptions {
+  /** base_model_name_or_path (default null). */
+  baseModel?: string | null;
+  /** task_type (default 'CAUSAL_LM'). */
+  taskType?: string;
+  /** Float dtype of the tensors: 'F32' (default), 'F16' or 'BF16'. */
+  floatDtype?: 'F32' | 'F16' | 'BF16';
+}
+
+/** The adapter_config.json object for a handle (what saveAdapter writes, keys sorted). */
+export function adapterConfigJson(handle: PeftModel, opts: SaveAdapterOptions = {}): PeftLoraConfigJson {
+  const op = 'saveAdapter';
+  const { config } = handle;
+  if (config.adapter === 'full') fail(op, "a 'full' fine-tune has no adapter to save; save model.stateDict() with io.saveSafetensors");
+  const layers = handle.layers;
+  if (layers.length === 0) fail(op, 'the model has no adapter layers (were they unloaded?)');
+  const isMora = config.adapter === 'mora';
+  const types = new Set(layers.map(([, l]) => (l instanceof MoRALinear ? l.type : undefined)));
+  if (types.size > 1) fail(op, `the MoRA layers have different types (${[...types].join(', ')}); one adapter_config.json holds one mora_type`);
+  const cfg: Record<string, unknown> = {
+    alpha_pattern: {},
+    auto_mapping: null,
+    base_model_name_or_path: opts.baseModel ?? null,
+    bias: 'none',
+    fan_in_fan_out: false,
+    inference_mode: true,
+    init_lora_weights: true,
+    layers_pattern: null,
+    layers_to_transform: null,
+    loftq_config: {},
+    lora_alpha: config.alpha,
+    lora_dropout: config.dropout,
+    megatron_config: null,
+    megatron_core: 'megatron.core',
+    modules_to_save: null,
+    peft_type: 'LORA',
+    r: config.r,
+    rank_pattern: {},
+    revision: null,
+    target_modules: typeof config.targets === 'string' ? config.targets : [...new Set(config.targets)].sort(),
+    task_type: opts.taskType ?? 'CAUSAL_LM',
+    use_dora: false,
+    use_rslora: config.rslora,
+  };
+  if (isMora) {
+    cfg.mora_type = [...types][0];
+    cfg.use_mora = true;
+  }
+  const sorted: Record<string, unknown> = {};
+  for (const k of Object.keys(cfg).sort()) sorted[k] = cfg[k];
+  return sorted as unknown as PeftLoraConfigJson;
+}
+
+/**
+ * Writes `dir/adapter_model.safetensors` and `dir/adapter_config.json` (creating `dir`), each
+ * atomically. Only the adapter tensors are saved (after ReMoRA / ReLoRA restarts the base weights
+ * have changed too: save them separately).
+ */
+export async function saveAdapter(dir: string, handle: PeftModel, opts: SaveAdapterOptions = {}): Promise<void> {
+  const op = 'saveAdapter';
+  if (!(handle instanceof PeftModel)) fail(op, `expects the handle returned by inject() or loadAdapter(), got ${String(handle)}`);
+  const cfg = adapterConfigJson(handle, opts);
+  await fs.mkdir(dir, { recursive: true });
+  await saveSafetensors(join(dir, ADAPTER_WEIGHTS_NAME), handle.adapterStateDict(), { format: 'pt' }, { floatDtype: opts.floatDtype });
+  await writeFileAtomic(join(dir, ADAPTER_CONFIG_NAME), JSON.stringify(cfg, null, 2));
+}
+
+export interface LoadAdapterOptions {
+  /**
+   * Leave the adapter parameters trainable (to continue training). Default false: loaded for
+   * inference with every parameter frozen, as PEFT's PeftModel.from_pretrained(is_trainable=False).
+   */
+  trainable?: boolean;
+  /** Seed of the adapter dropout streams. */
+  seed?: number;
+}
+
+const typeName = (t: unknown): string => (typeof t === 'string' ? `'${t}'` : String(t));
+
+/**
+ * Reads an adapter directory written by saveAdapter, PEFT (LoRA) or the MoRA fork, injects the
+ * adapters into `model` (which must have none yet) and copies the weights in. Everything is
+ * validated before the model is touched: the config (peft_type LORA, supported options, a known
+ * mora_type), the keys (module names must be Linear layers of the model and agree with
+ * target_modules) and every shape against the model (LoRA [r, in] / [out, r], MoRA [R, R] with R
+ * from r and the type). Returns the handle.
+ */
+export async function loadAdapter<M extends Module>(dir: string, model: M, opts: LoadAdapterOptions = {}): Promise<PeftModel<M>> {
+  const op = `loadAdapter(${dir})`;
+  const cfg = await readConfig(dir, op);
+
+  // ---- the config
+  const isMora = cfg.use_mora === true;
+  const r = cfg.r;
+  if (!Number.isInteger(r) || (r as number) < 1) fail(op, `adapter_config.json: r must be a positive integer, got ${JSON.stringify(r)}`);
+  if (cfg.peft_type !== 'LORA') fail(op, `adapter_config.json: peft_type is ${JSON.stringify(cfg.peft_type)}; only LoRA / MoRA adapters ('LORA') are supported`);
+  if (cfg.use_dora === true) fail(op, 'adapter_config.json: use_dora is true; DoRA adapters are not supported');
+  if (cfg.bias !== undefined && cfg.bias !== 'none') fail(op, `adapter_config.json: bias is ${JSON.stringify(cfg.bias)}; only 'none' is supported (the file would hold trained biases)`);
+  for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
+    const v = cfg[k];
+    if (v && typeof v === 'object' && Object.keys(v).length) fail(op, `adapter_config.json: ${k} ${JSON.stringify(v)} is not supported (one r and alpha for every layer)`);
+  }
+  if (cfg.layers_to_transform != null) fail(op, `adapter_config.json: layers_to_transform ${JSON.stringify(cfg.layers_to_transform)} is not supported`);
+  if (Array.isArray(cfg.modules_to_save) && cfg.modules_to_save.length) fail(op, `adapter_config.json: modules_to_save ${JSON.stringify(cfg.modules_to_save)} is not supported`);
+  const type = (cfg.mora_type ?? 1) as MoraType; // the fork's default mora_type is 1
+  if (isMora && !MORA_TYPES.includes(type)) {
+    fail(op, `adapter_config.json: unknown mora_type ${JSON.stringify(cfg.mora_type)}; expected one of ${MORA_TYPES.map(typeName).join(', ')} (there is no type 5)`);
+  }
+  const targets = cfg.target_modules;
+  if (targets == null) fail(op, 'adapter_config.json: target_modules is null (PEFT would pick them by architecture, which moragrad does not know); list the modules');
+  if (typeof targets !== 'string' && (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string'))) {
+    fail(op, `adapter_config.json: target_modules must be a list of names or a regular expression string, got ${JSON.stringify(targets)}`);
+  }
+  const alpha = cfg.lora_alpha ?? 8;
+  const dropout = cfg.lora_dropout ?? 0;
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail(op, `adapter_config.json: lora_alpha must be a number, got ${JSON.stringify(alpha)}`);
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail(op, `adapter_config.json: lora_dropout must be in [0, 1), got ${JSON.stringify(dropout)}`);
+
+  // ---- the model
+  const existing = adapterLayers(model);
+  if (existing.length) fail(op, `the model already has adapters (${existing.map(([n]) => n).join(', ')}); load into a fresh model`);
+  const available = linearNames(model);
+  const chosen = matchTargets(available, targets);
+  if (chosen.length === 0) fail(op, `target_modules ${JSON.stringify(targets)} match no Linear layer of the model; its Linear layers are: ${available.join(', ') || '(none)'}`);
+
+  // ---- the tensors
+  const file = join(dir, ADAPTER_WEIGHTS_NAME);
+  let bytes: Uint8Array;
+  try {
+    bytes = await fs.readFile(file);
+  } catch (e) {
+    const bin = await fs.stat(join(dir, 'adapter_model.bin')).then(
+      () => true,
+      () => false,
+    );
+    fail(op, bin ? `${dir} holds adapter_model.bin (a PyTorch pickle), which moragrad does not read; convert it to ${ADAPTER_WEIGHTS_NAME} (safetensors.torch.save_file)` : `cannot read ${file}: ${(e as Error).message}`);
+  }
+  const { tensors } = decodeSafetensors(bytes, op);
+  const byModule = new Map<string, { A?: HostTensor; B?: HostTensor }>();
+  const badKeys: string[] = [];
+  for (const [key, t] of Object.entries(tensors)) {
+    const m = key.startsWith(KEY_PREFIX) ? /^(.+)\.(lora_A|lora_B)\.weight$/.exec(key.slice(KEY_PREFIX.length)) : null;
+    if (!m) {
+      badKeys.push(key);
+      continue;
+    }
+    if (!(t.data instanceof Float32Array)) fail(op, `'${key}' has dtype ${t.dtype}; adapter weights must be floating point`);
+    const e = byModule.get(m[1]) ?? {};
+    e[m[2] === 'lora_A' ? 'A' : 'B'] = t;
+    byModule.set(m[1], e);
+  }
+  if (badKeys.length) {
+    fail(op, `unexpected keys ${badKeys.slice(0, 6).join(', ')}${badKeys.length > 6 ? ` (+${badKeys.length - 6} more)` : ''}; expected '${KEY_PREFIX}<module>.lora_A.weight' and '.lora_B.weight' only`);
+  }
+  const inFile = [...byModule.keys()];
+  const notLinear = inFile.filter((n) => !available.includes(n));
+  if (notLinear.length) {
+    fail(op, `the file adapts ${notLinear.join(', ')}, which ${notLinear.length > 1 ? 'are not Linear layers' : 'is not a Linear layer'} of the model; its Linear layers are: ${available.join(', ')}`);
+  }
+  const missing = chosen.filter((n) => !byModule.has(n));
+  const extra = inFile.filter((n) => !chosen.includes(n));
+  if (missing.length || extra.length) {
+    fail(op, `the tensors do not agree with target_modules ${JSON.stringify(targets)}: ${missing.length ? `no weights for ${missing.join(', ')}` : ''}${missing.length && extra.length ? '; ' : ''}${extra.length ? `weights for untargeted ${extra.join(', ')}` : ''}`);
+  }
+  const problems: string[] = [];
+  const sameShape = (t: HostTensor | undefined, s: number[]) => t !== undefined && t.shape.length === s.length && t.shape.every((d, i) => d === s[i]);
+  for (const name of chosen) {
+    const lin = model.getModule(name) as Linear;
+    const { A, B } = byModule.get(name)!;
+    const [k, d] = [lin.inFeatures, lin.outFeatures];
+    if (isMora) {
+      let R: number;
+      try {
+        R = rank(k, d, r as number, type);
+      } catch (e) {
+        problems.push(`${name} (Linear ${k} -> ${d}): ${(e as Error).message}`);
+        continue;
+      }
+      for (const [which, t] of [['lora_A', A], ['lora_B', B]] as const) {
+        if (t && !sameShape(t, [R, R])) problems.push(`${name}.${which}.weight is ${fmtShape(t.shape)}, expected M [${R}, ${R}] (R = r̂ for r = ${r}, type ${typeName(type)}, Linear ${k} -> ${d})`);
+      }
+      if (A && B && sameShape(A, [R, R]) && sameShape(B, [R, R]) && A.data.some((v, i) => v !== B.data[i] && !(Number.isNaN(v) && Number.isNaN(B.data[i])))) {
+        problems.push(`${name}: lora_A.weight and lora_B.weight differ; a MoRA checkpoint holds the same M under both`);
+      }
+    } else {
+      if (!A || !B) problems.push(`${name}: missing ${!A ? 'lora_A' : 'lora_B'}.weight`);
+      if (A && !sameShape(A, [r as number, k])) problems.push(`${name}.lora_A.weight is ${fmtShape(A.shape)}, expected [r, in] = [${r}, ${k}]`);
+      if (B && !sameShape(B, [d, r as number])) problems.push(`${name}.lora_B.weight is ${fmtShape(B.shape)}, expected [out, r] = [${d}, ${r}]`);
+    }
+  }
+  if (problems.length) fail(op, `the adapter does not fit the model: ${problems.join('; ')}`);
+
+  // ---- everything checked: inject and copy
+  const handle = inject(model, {
+    adapter: isMora ? 'mora' : 'lora',
+    targets: typeof targets === 'string' ? targets : [...targets],
+    r: r as number,
+    type,
+    alpha,
+    rslora: cfg.use_rslora === true,
+    dropout,
+    seed: opts.seed,
+  });
+  const host = (t: HostTensor): Tensor => tensor(t.data, t.shape, { backend: 'cpu' as BackendName });
+  for (const [name, layer] of handle.layers) {
+    const { A, B } = byModule.get(name)!;
+    const put = (dst: Tensor, src: HostTensor) => {
+      const t = host(src);
+      copyInto(dst, t);
+      t.dispose();
+    };
+    if (layer instanceof MoRALinear) put(layer.M, (A ?? B)!);
+    else {
+      put((layer as LoRALinear).lora_A, A!);
+      put((layer as LoRALinear).lora_B, B!);
+    }
+    if (!opts.trainable) for (const p of layer.adapterParameters()) p.requiresGrad = false;
+  }
+  return handle;
+}
+
+/** Parses dir/adapter_config.json. */
+async function readConfig(dir: string, op: string): Promise<Partial<PeftLoraConfigJson> & Record<string, unknown>> {
+  const path = join(dir, ADAPTER_CONFIG_NAME);
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch (e) {
+    fail(op, `cannot read ${path}: ${(e as Error).message}`);
+  }
+  let cfg: unknown;
+  try {
+    cfg = JSON.parse(text);
+  } catch (e) {
+    fail(op, `${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) fail(op, `${path} must hold a JSON object`);
+  return cfg as Partial<PeftLoraConfigJson> & Record<string, unknown>;
+}

@@ -1,0 +1,452 @@
+// metrics.json: the record of one experiment run, with every number the report shows. The types
+// below are the schema; `validateMetrics` checks an object read from disk against them (and a few
+// cross-field rules) and lists every problem as "path: what is wrong". Non-finite numbers (a
+// diverged loss) are written as null, since JSON has no NaN.
+//
+//   runs/<name>/metrics.json   <- writeMetrics(path, m)   (validates first, atomic write)
+//   const m = await readMetrics(path)                      (throws listing the problems)
+import { readFile } from 'node:fs/promises';
+import { fail } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { MORA_TYPES, type MoraType } from '../ops/mora.js';
+import type { ModuleRank } from './rank.js';
+
+export const METRICS_VERSION = 1;
+
+export interface RunMetrics {
+  version: typeof METRICS_VERSION;
+  /** The run's name (its folder under runs/). */
+  name: string;
+  /** ISO 8601 time the run started. */
+  createdAt: string;
+  /** 'interrupted': stopped early (Ctrl-C); what finished is recorded. */
+  status: 'complete' | 'interrupted' | 'failed';
+  /** The exact configuration the run used. */
+  config: ExperimentConfig;
+  environment: Environment;
+  base: BaseModelSummary;
+  task: TaskSummary;
+  /** One entry per fine-tuning method, in the order they ran. */
+  methods: MethodResult[];
+  /** Wall time of the whole run, seconds. */
+  wallTimeSec: number;
+}
+
+/** The run's configuration. The listed fields are required; any other settings ride along as is. */
+export interface ExperimentConfig {
+  seed: number;
+  /** Fine-tuning steps per method. */
+  steps: number;
+  batchSize: number;
+  /** Steps after which accuracy is measured. */
+  evalSteps: number[];
+  /** Singular values of ΔW above this are counted (the paper: 0.1). */
+  rankThreshold: number;
+  [key: string]: unknown;
+}
+
+export interface Environment {
+  /** The WebGPU adapter, e.g. 'llvmpipe (LLVM 15.0.6, 256 bits) (mesa, ...) via WebGPU/Dawn', or 'cpu'. */
+  adapter: string;
+  backend: 'webgpu' | 'cpu';
+  /** process.version. */
+  node: string;
+  platform: string;
+  arch: string;
+  cpus: number;
+  /** moragrad's package version. */
+  moragrad: string;
+  /** ISO 8601. */
+  date: string;
+}
+
+export interface BaseModelSummary {
+  /** Path of the base checkpoint. */
+  checkpoint: string;
+  /** True when it was loaded from the cache rather than trained in this run. */
+  cached: boolean;
+  /** Pretraining steps. */
+  steps: number;
+  finalLoss: number | null;
+  valLoss: number | null;
+  /** Pretraining wall time, seconds (0 when cached). */
+  wallTimeSec: number;
+  /** The model configuration (layers, width, block size, ...). */
+  model: Record<string, unknown>;
+  /** 'char' or 'gpt2'. */
+  tokenizer: string;
+  vocabSize: number;
+  /** Total parameters. */
+  params: number;
+  /** The corpus it was pretrained on, e.g. 'Moby Dick'. */
+  corpus: string;
+}
+
+export interface TaskSummary {
+  /** 'uuid' or 'jsonl:<file>'. */
+  name: string;
+  examples: number;
+  seed: number | null;
+  /** Longest training sequence, tokens. */
+  maxTokens: number;
+  lossOn: 'all' | 'completion';
+  /** A few training sequences, for the report. */
+  samples: string[];
+}
+
+export type AdapterKind = 'full' | 'lora' | 'mora';
+
+export interface LrTrial {
+  lr: number;
+  /** Steps of the sweep run. */
+  steps: number;
+  /** Mean training loss over the sweep run's last steps (null if it diverged). */
+  finalLoss: number | null;
+  /** Character accuracy at the end of the sweep run, if measured. */
+  charAccuracy: number | null;
+}
+
+export interface AccuracyPoint {
+  step: number;
+  /** Mean character accuracy over all keys, in [0, 1]. */
+  charAccuracy: number;
+  /** Fraction of keys whose value was generated exactly, in [0, 1]. */
+  exactMatch: number;
+}
+
+export interface MethodResult {
+  /** Display name, unique in the run, e.g. 'MoRA r=8 (type 6)'. */
+  name: string;
+  adapter: AdapterKind;
+  /** LoRA/MoRA budget rank r (null for full fine-tuning). */
+  r: number | null;
+  /** MoRA's square side r̂ (null otherwise). */
+  R: number | null;
+  /** MoRA's compression type (null otherwise). */
+  type: MoraType | null;
+  /** LoRA's alpha (null otherwise). */
+  alpha: number | null;
+  /** Adapted module kinds, e.g. ['q', 'k', 'v', 'o', 'up', 'down'] (all parameters for full). */
+  targets: string[];
+  trainableParams: number;
+  totalParams: number;
+  /** The learning rate used (the sweep's winner when there was a sweep). */
+  lr: number;
+  lrSweep: LrTrial[];
+  /** Fine-tuning steps run. */
+  steps: number;
+  /** Training loss at every step (loss[i] is step i + 1); null where it was not finite. */
+  loss: (number | null)[];
+  /** Accuracy at the checkpoints, by increasing step (step 0 = before fine-tuning, optional). */
+  accuracy: AccuracyPoint[];
+  /** Fine-tuning wall time, seconds (excluding the sweep and evaluation when measured apart). */
+  wallTimeSec: number;
+  /** Rank statistics of ΔW per adapted module. */
+  rank: ModuleRank[];
+  status: 'complete' | 'interrupted' | 'failed';
+  /** The error message when status is 'failed'. */
+  error?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+type Problems = string[];
+
+const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'number' && !Number.isFinite(v) ? String(v) : typeof v);
+const show = (v: unknown): string => {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  return typeName(v);
+};
+
+class Checker {
+  constructor(readonly problems: Problems) {}
+
+  private bad(path: string, want: string, v: unknown): false {
+    this.problems.push(v === undefined ? `${path}: missing (expected ${want})` : `${path}: expected ${want}, got ${show(v)}`);
+    return false;
+  }
+
+  object(path: string, v: unknown): v is Record<string, unknown> {
+    return (typeof v === 'object' && v !== null && !Array.isArray(v)) || this.bad(path, 'an object', v);
+  }
+
+  string(path: string, v: unknown, nonEmpty = true): v is string {
+    return (typeof v === 'string' && (!nonEmpty || v.length > 0)) || this.bad(path, nonEmpty ? 'a non-empty string' : 'a string', v);
+  }
+
+  bool(path: string, v: unknown): v is boolean {
+    return typeof v === 'boolean' || this.bad(path, 'true or false', v);
+  }
+
+  number(path: string, v: unknown, opts: { min?: number; max?: number; int?: boolean; positive?: boolean } = {}): v is number {
+    const want = [
+      opts.int ? 'an integer' : 'a finite number',
+      opts.positive ? '> 0' : '',
+      opts.min !== undefined && opts.max !== undefined ? `in [${opts.min}, ${opts.max}]` : opts.min !== undefined ? `>= ${opts.min}` : opts.max !== undefined ? `<= ${opts.max}` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+    if (typeof v !== 'number' || !Number.isFinite(v)) return this.bad(path, want, v);
+    if (opts.int && !Number.isSafeInteger(v)) return this.bad(path, want, v);
+    if (opts.positive && !(v > 0)) return this.bad(path, want, v);
+    if (opts.min !== undefined && v < opts.min) return this.bad(path, want, v);
+    if (opts.max !== undefined && v > opts.max) return this.bad(path, want, v);
+    return true;
+  }
+
+  numberOrNull(path: string, v: unknown, opts: { min?: number; max?: number } = {}): boolean {
+    return v === null || this.number(path, v, opts);
+  }
+
+  oneOf<T>(path: string, v: unknown, allowed: readonly T[]): v is T {
+    return allowed.includes(v as T) || this.bad(path, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, v);
+  }
+
+  array(path: string, v: unknown): v is unknown[] {
+    return Array.isArray(v) || this.bad(path, 'an array', v);
+  }
+
+  date(path: string, v: unknown): boolean {
+    if (!this.string(path, v)) return false;
+    return !Number.isNaN(Date.parse(v)) || this.bad(path, 'an ISO 8601 date', v);
+  }
+
+  note(path: string, message: string): void {
+    this.problems.push(`${path}: ${message}`);
+  }
+}
+
+function checkConfig(c: Checker, path: string, v: unknown): void {
+  if (!c.object(path, v)) return;
+  c.number(`${path}.seed`, v.seed, { int: true });
+  c.number(`${path}.steps`, v.steps, { int: true, min: 1 });
+  c.number(`${path}.batchSize`, v.batchSize, { int: true, min: 1 });
+  c.number(`${path}.rankThreshold`, v.rankThreshold, { min: 0 });
+  if (c.array(`${path}.evalSteps`, v.evalSteps)) {
+    v.evalSteps.forEach((s, i) => c.number(`${path}.evalSteps[${i}]`, s, { int: true, min: 0 }));
+  }
+}
+
+function checkEnvironment(c: Checker, path: string, v: unknown): void {
+  if (!c.object(path, v)) return;
+  c.string(`${path}.adapter`, v.adapter);
+  c.oneOf(`${path}.backend`, v.backend, ['webgpu', 'cpu'] as const);
+  c.string(`${path}.node`, v.node);
+  c.string(`${path}.platform`, v.platform);
+  c.string(`${path}.arch`, v.arch);
+  c.number(`${path}.cpus`, v.cpus, { int: true, min: 1 });
+  c.string(`${path}.moragrad`, v.moragrad);
+  c.date(`${path}.date`, v.date);
+}
+
+function checkBase(c: Checker, path: string, v: unknown): void {
+  if (!c.object(path, v)) return;
+  c.string(`${path}.checkpoint`, v.checkpoint);
+  c.bool(`${path}.cached`, v.cached);
+  c.number(`${path}.steps`, v.steps, { int: true, min: 0 });
+  c.numberOrNull(`${path}.finalLoss`, v.finalLoss, { min: 0 });
+  c.numberOrNull(`${path}.valLoss`, v.valLoss, { min: 0 });
+  c.number(`${path}.wallTimeSec`, v.wallTimeSec, { min: 0 });
+  c.object(`${path}.model`, v.model);
+  c.string(`${path}.tokenizer`, v.tokenizer);
+  c.number(`${path}.vocabSize`, v.vocabSize, { int: true, min: 1 });
+  c.number(`${path}.params`, v.params, { int: true, min: 1 });
+  c.string(`${path}.corpus`, v.corpus);
+}
+
+function checkTask(c: Checker, path: string, v: unknown): void {
+  if (!c.object(path, v)) return;
+  c.string(`${path}.name`, v.name);
+  c.number(`${path}.examples`, v.examples, { int: true, min: 1 });
+  if (v.seed !== null) c.number(`${path}.seed`, v.seed, { int: true });
+  c.number(`${path}.maxTokens`, v.maxTokens, { int: true, min: 1 });
+  c.oneOf(`${path}.lossOn`, v.lossOn, ['all', 'completion'] as const);
+  if (c.array(`${path}.samples`, v.samples)) v.samples.forEach((s, i) => c.string(`${path}.samples[${i}]`, s, false));
+}
+
+function checkRank(c: Checker, path: string, v: unknown): void {
+  if (!c.object(path, v)) return;
+  c.string(`${path}.name`, v.name);
+  let minDim = Infinity;
+  if (c.array(`${path}.shape`, v.shape)) {
+    if (v.shape.length !== 2) c.note(`${path}.shape`, `expected [rows, cols], got ${v.shape.length} entries`);
+    else if (v.shape.every((d, i) => c.number(`${path}.shape[${i}]`, d, { int: true, min: 1 }))) minDim = Math.min(...(v.shape as number[]));
+  }
+  if (c.array(`${path}.singularValues`, v.singularValues)) {
+    const sv = v.singularValues;
+    if (sv.every((s, i) => c.number(`${path}.singularValues[${i}]`, s, { min: 0 }))) {
+      const i = (sv as number[]).findIndex((s, j) => j > 0 && s > (sv[j - 1] as number) * (1 + 1e-9) + 1e-300);
+      if (i > 0) c.note(`${path}.singularValues`, `must be sorted largest first; entry ${i} (${sv[i]}) exceeds entry ${i - 1} (${sv[i - 1]})`);
+    }
+    if (sv.length > minDim) c.note(`${path}.singularValues`, `${sv.length} values for a matrix with min(rows, cols) = ${minDim}`);
+  }
+  if (c.number(`${path}.rankAbove`, v.rankAbove, { int: true, min: 0 }) && v.rankAbove > minDim) {
+    c.note(`${path}.rankAbove`, `${v.rankAbove} exceeds min(rows, cols) = ${minDim}`);
+  }
+  c.number(`${path}.threshold`, v.threshold, { min: 0 });
+  c.number(`${path}.frobenius`, v.frobenius, { min: 0 });
+  c.number(`${path}.stableRank`, v.stableRank, { min: 0 });
+  c.number(`${path}.effectiveRank`, v.effectiveRank, { min: 0 });
+}
+
+function checkMethod(c: Checker, path: string, v: unknown): void {
+  if (!c.object(path, v)) return;
+  c.string(`${path}.name`, v.name);
+  const adapter = c.oneOf(`${path}.adapter`, v.adapter, ['full', 'lora', 'mora'] as const) ? v.adapter : undefined;
+  const needs = (field: 'r' | 'R' | 'type' | 'alpha', required: boolean, check: () => boolean): void => {
+    if (required) check();
+    else if (v[field] !== null) c.note(`${path}.${field}`, `must be null for adapter '${String(adapter)}', got ${show(v[field])}`);
+  };
+  if (adapter) {
+    needs('r', adapter !== 'full', () => c.number(`${path}.r`, v.r, { int: true, min: 1 }));
+    needs('R', adapter === 'mora', () => c.number(`${path}.R`, v.R, { int: true, min: 1 }));
+    needs('type', adapter === 'mora', () => c.oneOf(`${path}.type`, v.type, MORA_TYPES));
+    needs('alpha', adapter === 'lora', () => c.number(`${path}.alpha`, v.alpha, { positive: true }));
+  }
+  if (c.array(`${path}.targets`, v.targets)) v.targets.forEach((t, i) => c.string(`${path}.targets[${i}]`, t));
+  const trainable = c.number(`${path}.trainableParams`, v.trainableParams, { int: true, min: 0 });
+  const total = c.number(`${path}.totalParams`, v.totalParams, { int: true, min: 1 });
+  if (trainable && total && (v.trainableParams as number) > (v.totalParams as number)) {
+    c.note(`${path}.trainableParams`, `${v.trainableParams} exceeds totalParams ${v.totalParams}`);
+  }
+  const lrOk = c.number(`${path}.lr`, v.lr, { positive: true });
+  if (c.array(`${path}.lrSweep`, v.lrSweep)) {
+    v.lrSweep.forEach((t, i) => {
+      const p = `${path}.lrSweep[${i}]`;
+      if (!c.object(p, t)) return;
+      c.number(`${p}.lr`, t.lr, { positive: true });
+      c.number(`${p}.steps`, t.steps, { int: true, min: 0 });
+      c.numberOrNull(`${p}.finalLoss`, t.finalLoss, { min: 0 });
+      c.numberOrNull(`${p}.charAccuracy`, t.charAccuracy, { min: 0, max: 1 });
+    });
+    const lrs = v.lrSweep.map((t) => (t && typeof t === 'object' ? (t as { lr?: unknown }).lr : undefined));
+    if (lrOk && v.lrSweep.length > 0 && !lrs.includes(v.lr)) c.note(`${path}.lr`, `${v.lr} is not one of the swept rates ${lrs.map(String).join(', ')}`);
+  }
+  const stepsOk = c.number(`${path}.steps`, v.steps, { int: true, min: 0 });
+  const steps = stepsOk ? (v.steps as number) : Infinity;
+  const status = c.oneOf(`${path}.status`, v.status, ['complete', 'interrupted', 'failed'] as const) ? v.status : undefined;
+  if (c.array(`${path}.loss`, v.loss)) {
+    v.loss.forEach((l, i) => c.numberOrNull(`${path}.loss[${i}]`, l, { min: 0 }));
+    if (stepsOk && v.loss.length > steps) c.note(`${path}.loss`, `${v.loss.length} entries for ${steps} steps`);
+    if (stepsOk && status === 'complete' && v.loss.length !== steps) c.note(`${path}.loss`, `${v.loss.length} entries, but a complete run of ${steps} steps records one per step`);
+  }
+  if (c.array(`${path}.accuracy`, v.accuracy)) {
+    let prev = -1;
+    v.accuracy.forEach((a, i) => {
+      const p = `${path}.accuracy[${i}]`;
+      if (!c.object(p, a)) return;
+      if (c.number(`${p}.step`, a.step, { int: true, min: 0 })) {
+        if (a.step > steps) c.note(`${p}.step`, `${a.step} is past the run's ${steps} steps`);
+        if (a.step <= prev) c.note(`${p}.step`, `steps must increase; ${a.step} follows ${prev}`);
+        prev = a.step;
+      }
+      c.number(`${p}.charAccuracy`, a.charAccuracy, { min: 0, max: 1 });
+      c.number(`${p}.exactMatch`, a.exactMatch, { min: 0, max: 1 });
+    });
+  }
+  c.number(`${path}.wallTimeSec`, v.wallTimeSec, { min: 0 });
+  if (c.array(`${path}.rank`, v.rank)) v.rank.forEach((r, i) => checkRank(c, `${path}.rank[${i}]`, r));
+  if (v.error !== undefined) c.string(`${path}.error`, v.error, false);
+  if (status === 'failed' && typeof v.error !== 'string') c.note(`${path}.error`, "missing (a 'failed' method records its error message)");
+}
+
+/**
+ * Every way `obj` fails to be a RunMetrics, as "path: problem" lines (empty when it is valid).
+ * Checks types, ranges (accuracies in [0, 1], positive rates and sizes), the adapter-specific
+ * fields (r/R/type/alpha null where they do not apply), increasing checkpoint steps within the run,
+ * one loss per step for complete runs, the chosen lr among the swept ones, unique method names.
+ */
+export function validateMetrics(obj: unknown): string[] {
+  const problems: Problems = [];
+  const c = new Checker(problems);
+  if (!c.object('metrics', obj)) return problems;
+  if (obj.version !== METRICS_VERSION) c.note('version', `expected ${METRICS_VERSION}, got ${show(obj.version)}`);
+  c.string('name', obj.name);
+  c.date('createdAt', obj.createdAt);
+  c.oneOf('status', obj.status, ['complete', 'interrupted', 'failed'] as const);
+  checkConfig(c, 'config', obj.config);
+  checkEnvironment(c, 'environment', obj.environment);
+  checkBase(c, 'base', obj.base);
+  checkTask(c, 'task', obj.task);
+  if (c.array('methods', obj.methods)) {
+    if (obj.methods.length === 0) c.note('methods', 'is empty: a run records at least one method');
+    obj.methods.forEach((m, i) => checkMethod(c, `methods[${i}]`, m));
+    const seen = new Map<unknown, number>();
+    obj.methods.forEach((m, i) => {
+      const name = m && typeof m === 'object' ? (m as { name?: unknown }).name : undefined;
+      if (typeof name !== 'string') return;
+      if (seen.has(name)) c.note(`methods[${i}].name`, `${show(name)} is also the name of methods[${seen.get(name)}]`);
+      else seen.set(name, i);
+    });
+  }
+  c.number('wallTimeSec', obj.wallTimeSec, { min: 0 });
+  return problems;
+}
+
+/** Throws one error listing every problem if `obj` is not a valid RunMetrics. */
+export function assertValidMetrics(obj: unknown, where = 'metrics'): asserts obj is RunMetrics {
+  const problems = validateMetrics(obj);
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 20);
+    fail('validateMetrics', `${where} is not a valid run record (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${shown.join('\n  ')}${problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''}`);
+  }
+}
+
+/**
+ * JSON that stays readable for long numeric records: objects are indented, but arrays of plain
+ * values (a loss curve, singular values) and small flat objects (an accuracy point) sit on one line.
+ * Non-finite numbers become null, as in JSON.stringify.
+ */
+export function compactJson(value: unknown, indent = 2, width = 100): string {
+  const pad = (d: number) => ' '.repeat(indent * d);
+  const flat = (v: unknown): boolean => v === null || typeof v !== 'object';
+  const write = (v: unknown, depth: number): string => {
+    if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') v = (v as { toJSON(): unknown }).toJSON();
+    if (typeof v === 'number') return Number.isFinite(v) ? JSON.stringify(v) : 'null';
+    if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+    if (Array.isArray(v)) {
+      if (v.length === 0) return '[]';
+      if (v.every(flat)) return `[${v.map((x) => write(x ?? null, depth + 1)).join(', ')}]`;
+      return `[\n${v.map((x) => pad(depth + 1) + write(x ?? null, depth + 1)).join(',\n')}\n${pad(depth)}]`;
+    }
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined && typeof x !== 'function');
+    if (entries.length === 0) return '{}';
+    const parts = entries.map(([k, x]) => `${JSON.stringify(k)}: ${write(x, depth + 1)}`);
+    const one = `{ ${parts.join(', ')} }`;
+    if (entries.every(([, x]) => flat(x)) && one.length + pad(depth).length <= width) return one;
+    return `{\n${parts.map((p) => pad(depth + 1) + p).join(',\n')}\n${pad(depth)}}`;
+  };
+  return write(value, 0);
+}
+
+/** JSON text of a run record (non-finite numbers become null; see compactJson), newline-terminated. */
+export function metricsToJSON(m: RunMetrics): string {
+  return `${compactJson(m)}\n`;
+}
+
+/** Validates and writes metrics.json atomically. */
+export async function writeMetrics(path: string, m: RunMetrics): Promise<void> {
+  const text = metricsToJSON(m);
+  assertValidMetrics(JSON.parse(text), 'the run record to write');
+  await writeFileAtomic(path, text);
+}
+
+/** Reads and validates a metrics.json; throws naming the file and every problem. */
+export async function readMetrics(path: string): Promise<RunMetrics> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    return fail('readMetrics', `cannot read '${path}': ${(e as Error).message}`);
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    return fail('readMetrics', `'${path}' is not valid JSON: ${(e as Error).message}`);
+  }
+  assertValidMetrics(obj, `'${path}'`);
+  return obj;
+}

@@ -1,0 +1,12 @@
+// mg.ops: the op functions by family, including the fused ones that have no Tensor method.
+export * from './unary.js';
+export * from './binary.js';
+export { sum, mean, max, min, argmax, argmin, sumTo } from './reduce.js';
+export { softmax, logSoftmax, softmaxNaive } from './softmax.js';
+export { matmul, matmulT } from './matmul.js';
+export { reshape, permute, transpose, expand, slice, concat, stack, gather, indexSelect, scatterAdd, checkIndex, stridedCopy } from './shape.js';
+export { layerNorm, rmsNorm, layerNormNaive, rmsNormNaive } from './norm.js';
+export { crossEntropy, crossEntropyNaive } from './loss.js';
+export { attention, attentionNaive, scaledMaskedSoftmax } from './attention.js';
+export { dropout, dropoutNaive } from './dropout.js';
+export { mora, moraNaive, deltaWeight } from './mora.js';
