@@ -43,6 +43,8 @@ export interface Timing {
   rme: number;
   /** Fastest sample (seconds per call). */
   min: number;
+  /** Median sample (seconds per call): the ratios in the peer tables use it (robust to bursts of load). */
+  median: number;
   samples: number;
 }
 
@@ -77,12 +79,28 @@ export function measure(name: string, fn: () => Promise<unknown>, opts: MeasureO
         const err = (bench as unknown as { error?: unknown }).error;
         if (err) return reject(err);
         const s = bench.stats;
-        resolve({ mean: s.mean, rme: s.rme, min: Math.min(...s.sample), samples: s.sample.length });
+        resolve({ mean: s.mean, rme: s.rme, min: Math.min(...s.sample), median: median(s.sample), samples: s.sample.length });
       },
       onError: (e: unknown) => reject(e),
     } as Benchmark.Options);
     bench.run();
   });
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** A Timing from raw samples (seconds), for the round-robin measurements of slow cases. */
+export function timingOf(samples: number[]): Timing {
+  const n = samples.length;
+  const mean = samples.reduce((a, b) => a + b, 0) / n;
+  const sd = n > 1 ? Math.sqrt(samples.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  // 95% margin with a normal quantile (benchmark.js uses Student's t; close enough for a report)
+  const rme = n > 1 && mean > 0 ? (100 * 1.96 * sd) / Math.sqrt(n) / mean : 0;
+  return { mean, rme, min: Math.min(...samples), median: median(samples), samples: n };
 }
 
 export interface Environment {

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { init, getBackend } from '../runtime.js';
 import type { WebGpuBackend } from '../backend/webgpu/webgpu.js';
 import { registerTrain } from './train.js';
+import { registerExperiments } from './experiments.js';
 
 function version(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
       console.log(`LP_NUM_THREADS: ${process.env.LP_NUM_THREADS ?? '(unset)'}`);
     });
   registerTrain(program);
+  registerExperiments(program);
   return program;
 }
 

@@ -214,6 +214,8 @@ describe('USE-lite', () => {
       ['full', 512 * 512 + 512, 6, 3],
     ]);
     for (const m of r.methods) for (const l of m.loss) expect(Number.isFinite(l)).toBe(true);
+    // every method starts from the pretrained function (LoRA B = 0, MoRA M = 0) and the same head
+    for (const m of r.methods) expect(m.evals[0].testLoss, m.name).toBeCloseTo(r.methods[0].evals[0].testLoss, 5);
     const table = await writeSentimentReport(out, r);
     expect(table).toMatch(/\| MoRA type 6 \(r̂=90\) \| +8,100 \+ 1,026 \|/);
     expect(await readFile(join(out, 'loss.svg'), 'utf8')).toMatch(/^<svg/);
