@@ -1,18 +1,23 @@
-// Matmul throughput: the fast kernel (automatic choice) against its naive twin in the same run,
-// GFLOP/s, % of the run's ceiling, and the LP_NUM_THREADS sweep on lavapipe (child processes).
+// Matmul throughput: the fast kernel (automatic choice) against its naive twin and the peers
+// (bench/peers.ts: tfjs-webgpu / wasm / cpu, onnxruntime) in the same run, GFLOP/s, % of the run's
+// ceiling, and the LP_NUM_THREADS sweep on lavapipe (child processes).
 //
 //   node --import tsx bench/matmul.ts --child=1024     one fast 1024³ product, prints a JSON line
 //                                                      (used by the LP_NUM_THREADS sweep)
 import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as mg from '../src/index.js';
 import { matmulT, matmulTesting } from '../src/ops/matmul.js';
 import { type Args, fmt, gpu, gpuSync, measure, type Timing, tryExec } from './common.js';
+import { ortSession } from './onnx.js';
+import { isTiming, type PeerName, type PeerResult, type Peers, TF_PEERS } from './peers.js';
 
 export interface MatmulCase {
   name: string;
   a: number[];
   b: number[];
+  transA?: boolean;
   transB?: boolean;
   /** Skip the naive twin in --quick runs (too slow on lavapipe). */
   naiveInQuick: boolean;
@@ -27,6 +32,8 @@ export interface MatmulResult {
   naive: (Timing & { gflops: number }) | null;
   /** fast / naive throughput. */
   speedup: number | null;
+  /** The same product on each peer (timed right after ours). */
+  peers: Partial<Record<PeerName, PeerResult>>;
 }
 
 const CASES: MatmulCase[] = [
@@ -36,17 +43,78 @@ const CASES: MatmulCase[] = [
   { name: 'non-square', a: [512, 2048], b: [2048, 512], naiveInQuick: false },
   { name: 'batched', a: [16, 128, 256], b: [16, 256, 128], naiveInQuick: true },
   { name: 'linear x@Wᵀ', a: [4, 64, 768], b: [768, 768], transB: true, naiveInQuick: false },
+  { name: 'weight grad Aᵀ@B', a: [2048, 512], b: [2048, 512], transA: true, naiveInQuick: false },
   { name: 'odd (scalar path)', a: [511, 257], b: [257, 509], naiveInQuick: false },
 ];
 
-function flopsOf(c: MatmulCase): number {
-  const [m, k] = c.a.slice(-2);
+/** [m, k, n] of op(a) @ op(b). */
+function mkn(c: MatmulCase): [number, number, number] {
+  const [r, s] = c.a.slice(-2);
+  const [m, k] = c.transA ? [s, r] : [r, s];
   const n = c.transB ? c.b[c.b.length - 2] : c.b[c.b.length - 1];
+  return [m, k, n];
+}
+
+function flopsOf(c: MatmulCase): number {
+  const [m, k, n] = mkn(c);
   const batch = c.a.slice(0, -2).reduce((x, y) => x * y, 1);
   return 2 * batch * m * n * k;
 }
 
-const product = (c: MatmulCase, a: mg.Tensor, b: mg.Tensor): mg.Tensor => (c.transB ? matmulT(a, b, { transB: true }) : a.matmul(b));
+const product = (c: MatmulCase, a: mg.Tensor, b: mg.Tensor): mg.Tensor =>
+  c.transA || c.transB ? matmulT(a, b, { transA: c.transA ?? false, transB: c.transB ?? false }) : a.matmul(b);
+
+const opName = (c: MatmulCase) => `${c.transA ? 'ᵀ' : ''}${JSON.stringify(c.a)}${c.transA ? 'ᵀ' : ''} @ ${JSON.stringify(c.b)}${c.transB ? 'ᵀ' : ''}`;
+
+/** tfjs-cpu is skipped in --quick above this much work (it runs ~1 GFLOP/s). */
+const CPU_PEER_QUICK_GFLOP = 0.3;
+
+/** The same product on each peer, right after ours. */
+async function timePeers(c: MatmulCase, peers: Peers, quick: boolean): Promise<Partial<Record<PeerName, PeerResult>>> {
+  const out: Partial<Record<PeerName, PeerResult>> = {};
+  const opts = { maxTime: quick ? 1 : 2, minSamples: quick ? 3 : 5 };
+  const tf = peers.tf;
+  for (const p of TF_PEERS) {
+    if (!tf || !peers.available(p)) {
+      out[p] = { skipped: 'not loaded' };
+      continue;
+    }
+    if (quick && p === 'tfjs-cpu' && flopsOf(c) / 1e9 > CPU_PEER_QUICK_GFLOP) {
+      out[p] = { skipped: 'skipped in --quick' };
+      continue;
+    }
+    try {
+      await peers.use(p);
+      const a = tf.randomNormal(c.a, 0, 1, 'float32', 1);
+      const b = tf.randomNormal(c.b, 0, 1, 'float32', 2);
+      const once = async () => {
+        tf.tidy(() => tf.matMul(a, b, c.transA ?? false, c.transB ?? false));
+        await peers.sync(p);
+      };
+      await once();
+      out[p] = await measure(`${c.name} ${p}`, once, { ...opts, minSamples: p === 'tfjs-cpu' ? 2 : opts.minSamples });
+      a.dispose();
+      b.dispose();
+    } catch (e) {
+      out[p] = { skipped: `error: ${(e as Error).message.split('\n')[0].slice(0, 80)}` };
+    }
+  }
+  // onnxruntime: MatMul (batched too), or Gemm with transA / transB (2-D only)
+  const [m, , n] = mkn(c);
+  const outShape = [...c.a.slice(0, -2), m, n];
+  const trans = c.transA || c.transB;
+  const s = await ortSession(trans ? 'Gemm' : 'MatMul', [['a', c.a], ['b', c.b]], outShape, {
+    threads: cpus().length,
+    attrs: trans ? { transA: c.transA ? 1 : 0, transB: c.transB ? 1 : 0 } : {},
+  }).catch((e: Error) => e);
+  if (s === null) out.onnxruntime = { skipped: 'not loaded' };
+  else if (s instanceof Error) out.onnxruntime = { skipped: `error: ${s.message.split('\n')[0].slice(0, 80)}` };
+  else {
+    out.onnxruntime = await measure(`${c.name} onnxruntime`, () => s.run(), opts);
+    await s.release();
+  }
+  return out;
+}
 
 /** Times op(a) @ op(b) with the given kernel; each iteration waits for the GPU (gpuSync). */
 async function timeProduct(c: MatmulCase, a: mg.Tensor, b: mg.Tensor, variant: 'fast' | 'naive', quick: boolean): Promise<Timing> {
@@ -65,7 +133,7 @@ async function timeProduct(c: MatmulCase, a: mg.Tensor, b: mg.Tensor, variant: '
   }
 }
 
-export async function benchMatmul(args: Args, log: (s: string) => void = () => {}): Promise<MatmulResult[]> {
+export async function benchMatmul(args: Args, log: (s: string) => void = () => {}, peers: Peers | null = null): Promise<MatmulResult[]> {
   const out: MatmulResult[] = [];
   for (const c of CASES) {
     if (args.quick && c.name === 'odd (scalar path)') continue;
@@ -80,16 +148,21 @@ export async function benchMatmul(args: Args, log: (s: string) => void = () => {
     prof.result.dispose();
     const runNaive = !args.quick || c.naiveInQuick;
     const naive = runNaive ? await timeProduct(c, a, b, 'naive', args.quick) : null;
+    const peerResults = peers ? await timePeers(c, peers, args.quick) : {};
     const r: MatmulResult = {
       case: c.name,
-      shapes: `${JSON.stringify(c.a)} @ ${JSON.stringify(c.b)}${c.transB ? 'ᵀ' : ''}`,
+      shapes: opName(c),
       gflop,
       fastKernel: prof.kernels.map((k) => k.kernel).join(','),
       fast: { ...fast, gflops: gflop / fast.mean, gpuMs: prof.gpuMs },
       naive: naive ? { ...naive, gflops: gflop / naive.mean } : null,
       speedup: naive ? naive.mean / fast.mean : null,
+      peers: peerResults,
     };
-    log(`  ${c.name}: fast ${fmt(r.fast.gflops)} GFLOP/s (${r.fastKernel})${naive ? `, naive ${fmt(r.naive!.gflops)} GFLOP/s, x${fmt(r.speedup!, 1)}` : ''}`);
+    const peerLog = Object.entries(peerResults)
+      .map(([p, t]) => (isTiming(t) ? `, ${p} ${fmt(gflop / t.median)}` : ''))
+      .join('');
+    log(`  ${c.name}: fast ${fmt(r.fast.gflops)} GFLOP/s (${r.fastKernel})${naive ? `, naive ${fmt(r.naive!.gflops)} GFLOP/s, x${fmt(r.speedup!, 1)}` : ''}${peerLog}`);
     out.push(r);
     a.dispose();
     b.dispose();

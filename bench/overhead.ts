@@ -1,7 +1,11 @@
 // Fixed costs: dispatch overhead per op (recorded into the batched command encoder), one op with a
-// submit + wait per call, and the readback round trip of a small tensor.
+// submit + wait per call, and the readback round trip of a small tensor; and the peers' cost per tiny
+// op measured the same way. tfjs-webgpu runs ops on [4] tensors on its CPU backend
+// (WEBGPU_CPU_FORWARD, inputs under 1000 elements that already sit on the CPU), so its number here
+// is that forwarding path, which is tfjs's default behaviour.
 import * as mg from '../src/index.js';
 import { type Args, gpuSync, measure, type Timing } from './common.js';
+import { type Peers, TF_PEERS, type TfPeer } from './peers.js';
 
 export interface OverheadResult {
   /** 1000 tiny adds, then one gpuSync: per dispatch (includes the batch submits every 256). */
@@ -76,4 +80,34 @@ export async function benchOverhead(args: Args, log: (s: string) => void = () =>
   };
   log(`  dispatch ${r.batchedDispatchUs.toFixed(1)} µs (batched; recording ${r.recordUs.toFixed(1)} µs), op+sync ${r.syncedOpUs.toFixed(0)} µs, readback ${r.readbackUs.toFixed(0)} µs`);
   return r;
+}
+
+/** The peers' cost per tiny op, measured the same way (1000 adds of a [4] tensor, then one sync). */
+export async function benchPeerOverhead(args: Args, peers: Peers, log: (s: string) => void = () => {}): Promise<Partial<Record<TfPeer, number | { skipped: string }>>> {
+  const out: Partial<Record<TfPeer, number | { skipped: string }>> = {};
+  const N = 1000;
+  for (const p of TF_PEERS) {
+    const tf = peers.tf;
+    if (!tf || !peers.available(p)) {
+      out[p] = { skipped: 'not loaded' };
+      continue;
+    }
+    try {
+      await peers.use(p);
+      const x = tf.ones([4]);
+      const t = await measure(`1000 adds ${p}`, async () => {
+        tf.tidy(() => {
+          let y = x;
+          for (let i = 0; i < N; i++) y = tf.add(y, x);
+        });
+        await peers.sync(p);
+      }, { maxTime: args.quick ? 1 : 2 });
+      x.dispose();
+      out[p] = (t.median / N) * 1e6;
+      log(`  ${p}: ${(t.median / N * 1e6).toFixed(1)} µs per tiny op`);
+    } catch (e) {
+      out[p] = { skipped: `error: ${(e as Error).message.split('\n')[0].slice(0, 80)}` };
+    }
+  }
+  return out;
 }

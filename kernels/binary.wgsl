@@ -1,14 +1,17 @@
 // out = a ∘ b elementwise with NumPy broadcasting. OP selects ∘ (codes in src/ops/binary.ts).
 // SAME = 1 when a, b and out share one shape: the index arithmetic is skipped (the common case).
-// Otherwise each output index is decomposed over out's dims and re-composed with a's and b's
-// broadcast strides (stride 0 on broadcast dims).
+// SUFFIX = 1 when each operand is either out's shape or a trailing block of it (a bias [C] added to
+// [B, T, C]): its element is i mod its size, one integer op instead of a loop of divisions (which
+// lavapipe runs lane by lane). Otherwise each output index is decomposed over out's dims and
+// re-composed with a's and b's broadcast strides (stride 0 on broadcast dims).
 #include "common.wgsl"
 
 override OP: u32 = 0u;
 override SAME: u32 = 0u;
+override SUFFIX: u32 = 0u;
 const WG: u32 = 256u;
 
-struct Params { n: u32, rank: u32, out_dims: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
+struct Params { n: u32, rank: u32, na: u32, nb: u32, out_dims: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -38,6 +41,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= u.n) { return; }
   if (SAME == 1u) {
     y[i] = op(a[i], b[i]);
+    return;
+  }
+  if (SUFFIX == 1u) {
+    y[i] = op(a[i % u.na], b[i % u.nb]);
     return;
   }
   var rem = i;

@@ -35,6 +35,18 @@ interface BroadcastParams {
   /** Strides of each input read as the output shape (0 on broadcast dims). */
   strides: number[][];
   same: boolean;
+  /** Every input is out's shape or a trailing block of it: element i reads i mod its size. */
+  suffix: boolean;
+  /** Elements of each input. */
+  sizes: number[];
+}
+
+/** `s` (leading 1s dropped) equals the last dims of `out`. */
+function isSuffix(s: Shape, out: Shape): boolean {
+  let k = 0;
+  while (k < s.length && s[k] === 1) k++;
+  const t = s.slice(k);
+  return t.length <= out.length && t.every((d, i) => d === out[out.length - t.length + i]);
 }
 
 /** Flat input offsets of output element i (the cpu twin of the WGSL index loop). */
@@ -56,6 +68,8 @@ function broadcastParams(op: string, shapes: Shape[]): BroadcastParams {
     out: outShape,
     strides: shapes.map((s) => broadcastStrides(s, outShape)),
     same: shapes.every((s) => sameShape(s, outShape)),
+    suffix: shapes.every((s) => isSuffix(s, outShape)),
+    sizes: shapes.map(numel),
   };
 }
 
@@ -68,6 +82,10 @@ const binaryKernel = defineKernel<BroadcastParams & { op: BinaryOp }>({
       for (let i = 0; i < p.n; i++) y[i] = f(a[i], b[i]);
       return;
     }
+    if (p.suffix) {
+      for (let i = 0; i < p.n; i++) y[i] = f(a[i % p.sizes[0]], b[i % p.sizes[1]]);
+      return;
+    }
     const off = [0, 0];
     for (let i = 0; i < p.n; i++) {
       offsets(p, i, off);
@@ -76,8 +94,8 @@ const binaryKernel = defineKernel<BroadcastParams & { op: BinaryOp }>({
   },
   gpu: {
     shader: 'binary',
-    constants: (p) => ({ OP: OPS[p.op][0], SAME: p.same ? 1 : 0 }),
-    uniforms: (p) => [['u32', p.n], ['u32', p.out.length], ['dims', p.out], ['dims', p.strides[0]], ['dims', p.strides[1]]],
+    constants: (p) => ({ OP: OPS[p.op][0], SAME: p.same ? 1 : 0, SUFFIX: p.suffix && !p.same ? 1 : 0 }),
+    uniforms: (p) => [['u32', p.n], ['u32', p.out.length], ['u32', p.sizes[0]], ['u32', p.sizes[1]], ['dims', p.out], ['dims', p.strides[0]], ['dims', p.strides[1]]],
     workgroups: (p) => grid1d(p.n, 256),
   },
 });

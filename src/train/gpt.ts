@@ -52,7 +52,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   model: { nLayer: 4, nHead: 4, nEmbd: 128, blockSize: 64, dropout: 0, positions: 'learned', norm: 'layernorm', mlp: 'gelu', tiedHead: true },
   tokenizer: 'char',
   batchSize: 16,
-  steps: 300,
+  steps: 200,
   lr: 3e-3,
   minLr: 3e-4,
   warmup: 30,

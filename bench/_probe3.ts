@@ -1,0 +1,10 @@
+import * as mg from '../src/index.js';
+import { loadPeers } from './peers.js';
+import { benchOps, hostBandwidth } from './ops.js';
+await mg.init();
+const peers = await loadPeers(console.error);
+console.error(await hostBandwidth(true));
+const t0 = performance.now();
+const rows = await benchOps({ quick: true, only: null }, peers, console.error);
+console.error('took', (performance.now() - t0) / 1e3);
+process.exit(0);

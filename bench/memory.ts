@@ -1,0 +1,84 @@
+// Peak GPU memory of one default GPT training step against the analytic sum of parameters,
+// gradients, AdamW state and activations.
+//
+// The peak is exact, not sampled: the bench wraps the backend instance's `alloc` (no change to src/)
+// and records the largest `liveBytes` (bytes of buffers held by live tensors) right after every
+// allocation during one step (after a warm-up step). Also reported: what the process holds on the
+// device after the step, live + pooled (the pool keeps released buffers for reuse and never shrinks
+// on its own; `trim()` frees it).
+import { fmt, gpu, gpuSync } from './common.js';
+import { type GptSetup, oursGpt } from './training.js';
+
+export interface MemoryResult {
+  config: string;
+  /** Float32 counts. */
+  params: number;
+  /** Analytic bytes: parameters, their gradients, AdamW's two moments, saved activations. */
+  analytic: { params: number; grads: number; optimizer: number; activations: number; total: number };
+  /** How the activations were counted. */
+  activationModel: string;
+  /** Live bytes before the step (parameters + AdamW state + inputs). */
+  liveBefore: number;
+  /** Largest live bytes during the step. */
+  peakLive: number;
+  /** liveBytes + pooledBytes after the step: device memory this process holds. */
+  heldAfter: number;
+  /** peakLive / analytic total (target <= 1.5). */
+  ratio: number;
+}
+
+/**
+ * Activations the backward needs, float32 elements, for the pre-norm GPT with 'softmax' attention
+ * (N = B·T rows, C, H = 4C, nh heads): per layer the block input (LN1's x) and LN1's output, q, k, v,
+ * the attention output (o's input), the residual h (LN2's x) and LN2's output: 8·N·C; the MLP's
+ * pre-GELU and post-GELU: 2·N·H; the attention probabilities P: B·nh·T²; LN statistics (μ, rstd for
+ * both norms): 4·N. After the blocks: the final norm's input and output (2·N·C, 2·N stats), the
+ * logits N·V and the loss's log-sum-exp N, the int32 ids and targets (2·N).
+ */
+export function gptActivations(s: { B: number; T: number; C: number; nHead: number; nLayer: number; vocab: number }): number {
+  const N = s.B * s.T;
+  const H = 4 * s.C;
+  const perLayer = 8 * N * s.C + 2 * N * H + s.B * s.nHead * s.T * s.T + 4 * N;
+  return s.nLayer * perLayer + 2 * N * s.C + 2 * N + N * s.vocab + N + 2 * N;
+}
+
+export async function benchMemory(setup: GptSetup, log: (s: string) => void = () => {}): Promise<MemoryResult> {
+  const b = gpu();
+  const ours = oursGpt(setup);
+  await ours.step(); // warm-up: AdamW state allocated, pools filled
+  const P = setup.params;
+  const s = setup.shape;
+  const act = gptActivations(s);
+  const analytic = { params: 4 * P, grads: 4 * P, optimizer: 8 * P, activations: 4 * act, total: 0 };
+  analytic.total = analytic.params + analytic.grads + analytic.optimizer + analytic.activations;
+
+  const liveBefore = b.memory().liveBytes;
+  let peak = liveBefore;
+  const inst = b as unknown as { alloc: typeof b.alloc };
+  const orig = inst.alloc;
+  inst.alloc = function (this: typeof b, numel, dtype) {
+    const st = orig.call(this, numel, dtype);
+    peak = Math.max(peak, this.memory().liveBytes);
+    return st;
+  };
+  try {
+    ours.stepOnly();
+    await gpuSync();
+  } finally {
+    delete (inst as Partial<typeof inst>).alloc; // the prototype's method again
+  }
+  const m = b.memory();
+  const r: MemoryResult = {
+    config: `${s.nLayer} layers, C ${s.C}, ${s.nHead} heads, B ${s.B} x T ${s.T}, vocab ${s.vocab}`,
+    params: P,
+    analytic,
+    activationModel: 'per layer 8·N·C + 2·N·4C + B·nh·T² + 4·N; final norm 2·N·C + 2·N; logits N·V; lse N; ids, targets 2·N (N = B·T)',
+    liveBefore,
+    peakLive: peak,
+    heldAfter: m.liveBytes + m.pooledBytes,
+    ratio: peak / analytic.total,
+  };
+  ours.dispose();
+  log(`  peak live ${fmt(peak / 2 ** 20, 1)} MiB vs analytic ${fmt(analytic.total / 2 ** 20, 1)} MiB (x${fmt(r.ratio, 2)}); held after the step ${fmt(r.heldAfter / 2 ** 20, 1)} MiB`);
+  return r;
+}
