@@ -68,10 +68,10 @@ export const DEMO: ExperimentSpec = {
   targets: ['q', 'k', 'v', 'o', 'up', 'down'],
   methods: [
     { name: 'Full fine-tuning', adapter: 'full', lrs: [1e-3, 3e-3] },
-    { name: 'LoRA r=8', adapter: 'lora', r: 8, alpha: 16, lrs: [3e-3, 1e-2] },
-    { name: 'MoRA r=8 (type 6)', adapter: 'mora', r: 8, type: 6, lrs: [3e-3, 1e-2] },
+    { name: 'LoRA r=8', adapter: 'lora', r: 8, alpha: 16, lrs: [1e-2, 3e-2] },
+    { name: 'MoRA r=8 (type 6)', adapter: 'mora', r: 8, type: 6, lrs: [1e-2, 3e-2] },
     { name: 'LoRA r=32', adapter: 'lora', r: 32, alpha: 64, lrs: [3e-3, 1e-2] },
-    { name: 'MoRA r=32 (type 1)', adapter: 'mora', r: 32, type: 1, lrs: [1e-3, 3e-3] },
+    { name: 'MoRA r=32 (type 1)', adapter: 'mora', r: 32, type: 1, lrs: [3e-3, 1e-2] },
   ],
   rankThreshold: RANK_THRESHOLD,
   restartEvery: 0,
