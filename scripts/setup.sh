@@ -14,6 +14,11 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
 say() { printf '[setup] %s\n' "$*"; }
 
+# onnxruntime-node (a bench peer) would download GPU binaries from the network in its install
+# script; its CPU binaries ship in the package, so skip that step.
+export ONNXRUNTIME_NODE_INSTALL=skip
+export ONNXRUNTIME_NODE_INSTALL_CUDA=skip
+
 # 1. npm dependencies (npm ci when node_modules is missing or older than the lockfile); builds dist/.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies (npm ci)"

@@ -45,3 +45,4 @@ export { layerNorm, rmsNorm } from './ops/norm.js';
 export { crossEntropy } from './ops/loss.js';
 export { attention, scaledMaskedSoftmax } from './ops/attention.js';
 export { dropout } from './ops/dropout.js';
+export * as models from './models/index.js';

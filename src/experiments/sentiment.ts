@@ -36,9 +36,9 @@ import { cosineLr } from '../optim/schedule.js';
 import { inject } from '../adapters/inject.js';
 import { MoRALinear } from '../adapters/mora.js';
 import type { MoraType } from '../ops/mora.js';
-import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { encodeSentences, lengthOrder, loadUseLite, makeUseBatch, disposeUseBatch, UseTop, type UseBatch, type UseLite } from '../models/use-lite.js';
+import { encodeSentences, lengthOrder, loadUseLite, makeUseBatch, disposeUseBatch, UseLite, UseTop, type UseBatch } from '../models/use-lite.js';
 import { argmaxRows, SentenceClassifier } from '../models/classifier.js';
 import type { SentencePieceTokenizer } from '../data/sentencepiece.js';
 import { compactJson } from './metrics.js';
@@ -384,14 +384,13 @@ async function pooledFeatures(model: UseLite, tokenizer: SentencePieceTokenizer,
   const file = opts.outDir ? path.join(opts.outDir, 'features.safetensors') : null;
   if (file) {
     try {
-      const { features } = await loadSafetensors(file, { backend: 'cpu' });
-      const meta = await readMeta(file);
-      if (meta === key && features && features.shape[0] === texts.length) {
+      const header = await readSafetensorsHeader(file);
+      if (header.metadata.key === key && header.tensors.features?.shape[0] === texts.length && header.tensors.features.shape[1] === model.outDim) {
+        const { features } = await loadSafetensors(file, { backend: 'cpu', names: ['features'] });
         const data = Float32Array.from(await features.data());
         features.dispose();
         return { features: data, cached: true, seconds: (performance.now() - t0) / 1000 };
       }
-      features?.dispose();
     } catch {
       // no usable cache: compute
     }
@@ -407,11 +406,6 @@ async function pooledFeatures(model: UseLite, tokenizer: SentencePieceTokenizer,
     }
   }
   return { features, cached: false, seconds: (performance.now() - t0) / 1000 };
-}
-
-async function readMeta(file: string): Promise<string | undefined> {
-  const { readSafetensorsHeader } = await import('../io/safetensors.js');
-  return (await readSafetensorsHeader(file)).metadata.key;
 }
 
 /**
@@ -486,7 +480,7 @@ export async function runSentiment(config: Partial<SentimentConfig> = {}, opts: 
 
 /** A copy of the pretrained encoder (each method fine-tunes its own). */
 function freshEncoder(model: UseLite): UseLite {
-  const copy = new (model.constructor as new (o: object) => UseLite)({ backend: model.pooler.weight.backend.name, seed: 0, config: model.config });
+  const copy = new UseLite({ backend: model.embed.weight.backend.name as BackendName, seed: 0, config: model.config });
   copy.loadStateDict(model.stateDict());
   return copy;
 }

@@ -22,3 +22,4 @@ export {
   type LoadOptions,
 } from './safetensors.js';
 export { writeFileAtomic } from './atomic.js';
+export { loadTfjsWeights, readTfjsManifest, parseTfjsManifest, decodeTfjsWeights, checkExpected } from './tfjs.js';

@@ -24,7 +24,7 @@
 // (it zeroes them with scatter/gather) does not matter; here they are computed and ignored.
 //
 // Every Linear is stored torch-style [out, in]; the graph's kernels are [in, out] (the 1x1 conv
-// kernels [1, 1, in, out]) and the fused qkv kernel splits into q, k, v. USE_LITE_WEIGHTS is the
+// kernels [1, 1, in, out]) and the fused qkv kernel splits into q, k, v. useLiteWeightMap() gives the
 // full name table (also in docs/pretrained.md).
 import { createRequire } from 'node:module';
 import fs from 'node:fs/promises';
@@ -284,7 +284,7 @@ export class UseTop extends Module {
 
   /** A copy of `model`'s tanh layer (its own parameters: training it leaves `model` unchanged). */
   static from(model: UseLite): UseTop {
-    const top = new UseTop(model.outDim, model.config.l2Eps, { backend: model.pooler.weight.backend.name as BackendName, seed: 0 });
+    const top = new UseTop(model.outDim, model.config.l2Eps, { backend: model.embed.weight.backend.name as BackendName, seed: 0 });
     const p = model.pooler as Linear;
     top.loadStateDict({ 'pooler.weight': p.weight, 'pooler.bias': p.bias! });
     return top;
@@ -413,7 +413,7 @@ function transposeCols(t: TfjsTensor, c0: number, c1: number): Float32Array {
 
 /**
  * Loads USE-lite: reads model.json and the shards (checking every tensor's shape and dtype against
- * USE_LITE_WEIGHTS), checks the graph's scalars against the forward pass implemented here, builds
+ * useLiteWeightMap()), checks the graph's scalars against the forward pass implemented here, builds
  * UseLite with them and the SentencePiece tokenizer from vocab.json.
  */
 export async function loadUseLite(opts: LoadUseLiteOptions = {}): Promise<LoadedUseLite> {
@@ -511,7 +511,7 @@ export async function encodeSentences(model: UseLite, tokenizer: SentencePieceTo
   const tokens = sentences.map((s) => tokenizer.encode(s));
   const order = lengthOrder(tokens);
   const out = new Float32Array(sentences.length * D);
-  const backend = model.pooler.weight.backend.name as BackendName;
+  const backend = model.embed.weight.backend.name as BackendName;
   for (let i = 0; i < order.length; i += bs) {
     const idx = order.slice(i, i + bs);
     const y = noGrad(() =>

@@ -45,6 +45,10 @@ describe('moragrad CLI', () => {
       expect(r.err).toMatch(msg);
       expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
     }
+    // `finetune --model use-lite` is routed to the pretrained-encoder command and its own flags
+    const u = await run(['finetune', '--model', 'use-lite', '--depth', 'everything']);
+    expect(u.code).not.toBe(0);
+    expect(u.err).toMatch(/--depth <where>' argument 'everything' is invalid. expected one of pooler, encoder/);
     const w = await run(['train', '--width', '30', '--heads', '4', '--steps', '1']);
     expect(w.code).toBe(1);
     expect(w.err).toMatch(/--width 30 must be a multiple of --heads 4/);
