@@ -19,7 +19,7 @@ export interface MatmulCase {
   b: number[];
   transA?: boolean;
   transB?: boolean;
-  /** Skip the naive twin in --quick runs (too slow on lavapipe). */
+  /** Run the naive twin in --quick runs (the full run: up to SLOW_MAX_GFLOP; it runs ~0.3 GFLOP/s). */
   naiveInQuick: boolean;
 }
 
@@ -64,23 +64,23 @@ function flopsOf(c: MatmulCase): number {
 const product = (c: MatmulCase, a: mg.Tensor, b: mg.Tensor): mg.Tensor =>
   c.transA || c.transB ? matmulT(a, b, { transA: c.transA ?? false, transB: c.transB ?? false }) : a.matmul(b);
 
-const opName = (c: MatmulCase) => `${c.transA ? 'ᵀ' : ''}${JSON.stringify(c.a)}${c.transA ? 'ᵀ' : ''} @ ${JSON.stringify(c.b)}${c.transB ? 'ᵀ' : ''}`;
+const opName = (c: MatmulCase) => `${JSON.stringify(c.a)}${c.transA ? 'ᵀ' : ''} @ ${JSON.stringify(c.b)}${c.transB ? 'ᵀ' : ''}`;
 
-/** tfjs-cpu is skipped in --quick above this much work (it runs ~1 GFLOP/s). */
-const CPU_PEER_QUICK_GFLOP = 0.3;
+/** tfjs-cpu (plain JS, ~0.5 GFLOP/s here) and the naive twin run only up to this much work per product. */
+const SLOW_MAX_GFLOP = 0.6;
 
 /** The same product on each peer, right after ours. */
 async function timePeers(c: MatmulCase, peers: Peers, quick: boolean): Promise<Partial<Record<PeerName, PeerResult>>> {
   const out: Partial<Record<PeerName, PeerResult>> = {};
-  const opts = { maxTime: quick ? 1 : 2, minSamples: quick ? 3 : 5 };
+  const opts = { maxTime: quick ? 0.5 : 2, minSamples: quick ? 3 : 5 };
   const tf = peers.tf;
   for (const p of TF_PEERS) {
     if (!tf || !peers.available(p)) {
       out[p] = { skipped: 'not loaded' };
       continue;
     }
-    if (quick && p === 'tfjs-cpu' && flopsOf(c) / 1e9 > CPU_PEER_QUICK_GFLOP) {
-      out[p] = { skipped: 'skipped in --quick' };
+    if (p === 'tfjs-cpu' && flopsOf(c) / 1e9 > (quick ? SLOW_MAX_GFLOP / 2 : SLOW_MAX_GFLOP)) {
+      out[p] = { skipped: `skipped: > ${quick ? SLOW_MAX_GFLOP / 2 : SLOW_MAX_GFLOP} GFLOP (~0.5 GFLOP/s)` };
       continue;
     }
     try {
@@ -101,9 +101,11 @@ async function timePeers(c: MatmulCase, peers: Peers, quick: boolean): Promise<P
   }
   // onnxruntime: MatMul (batched too), or Gemm with transA / transB (2-D only)
   const [m, , n] = mkn(c);
-  const outShape = [...c.a.slice(0, -2), m, n];
   const trans = c.transA || c.transB;
-  const s = await ortSession(trans ? 'Gemm' : 'MatMul', [['a', c.a], ['b', c.b]], outShape, {
+  // Gemm is 2-D: x [..., k] @ Wᵀ runs as the same product with the leading dims folded into rows
+  const aShape = trans && !c.transA && c.a.length > 2 ? [c.a.slice(0, -1).reduce((x, y) => x * y, 1), c.a[c.a.length - 1]] : c.a;
+  const outShape = trans ? [aShape[c.transA ? 1 : 0], n] : [...c.a.slice(0, -2), m, n];
+  const s = await ortSession(trans ? 'Gemm' : 'MatMul', [['a', aShape], ['b', c.b]], outShape, {
     threads: cpus().length,
     attrs: trans ? { transA: c.transA ? 1 : 0, transB: c.transB ? 1 : 0 } : {},
   }).catch((e: Error) => e);
@@ -127,7 +129,7 @@ async function timeProduct(c: MatmulCase, a: mg.Tensor, b: mg.Tensor, variant: '
     };
     await once(); // compile the pipeline outside the timing
     const slow = variant === 'naive';
-    return await measure(`${c.name} ${variant}`, once, { maxTime: quick ? 1 : slow ? 2 : 3, minSamples: slow ? 2 : quick ? 3 : 5 });
+    return await measure(`${c.name} ${variant}`, once, { maxTime: quick ? 0.6 : slow ? 2 : 3, minSamples: slow ? 2 : quick ? 3 : 5 });
   } finally {
     matmulTesting.force = null;
   }
@@ -146,7 +148,7 @@ export async function benchMatmul(args: Args, log: (s: string) => void = () => {
     const prof = await mg.profile(() => mg.noGrad(() => product(c, a, b)));
     matmulTesting.force = null;
     prof.result.dispose();
-    const runNaive = !args.quick || c.naiveInQuick;
+    const runNaive = args.quick ? c.naiveInQuick : gflop <= SLOW_MAX_GFLOP;
     const naive = runNaive ? await timeProduct(c, a, b, 'naive', args.quick) : null;
     const peerResults = peers ? await timePeers(c, peers, args.quick) : {};
     const r: MatmulResult = {
@@ -191,7 +193,8 @@ export function lpThreadSweep(args: Args, log: (s: string) => void = () => {}): 
   const order = args.quick ? values : [...values, ...[...values].reverse()];
   const runs: ThreadResult[] = [];
   for (const threads of order) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, `--child=1024`, ...(args.quick ? ['--quick'] : [])], {
+    // each child times its product briefly (--quick): the sweep's robustness comes from the mirrored order
+    const r = spawnSync(process.execPath, ['--import', 'tsx', SELF, `--child=1024`, '--quick'], {
       env: { ...process.env, LP_NUM_THREADS: String(threads) },
       encoding: 'utf8',
       timeout: 300_000,

@@ -6,8 +6,9 @@
 // allocation during one step (after a warm-up step). Also reported: what the process holds on the
 // device after the step, live + pooled (the pool keeps released buffers for reuse and never shrinks
 // on its own; `trim()` frees it).
+import * as mg from '../src/index.js';
 import { fmt, gpu, gpuSync } from './common.js';
-import { type GptSetup, oursGpt } from './training.js';
+import type { GptSetup, OursGpt } from './training.js';
 
 export interface MemoryResult {
   config: string;
@@ -21,6 +22,18 @@ export interface MemoryResult {
   liveBefore: number;
   /** Largest live bytes during the step. */
   peakLive: number;
+  /** Live bytes right after the forward (inside the step's tidy scope): everything the forward made. */
+  liveAfterForward: number;
+  /** Largest live bytes during the forward / the backward / the optimizer step. */
+  peakForward: number;
+  peakBackward: number;
+  peakOptimizer: number;
+  /** Bytes allocated during the forward (sum of every new buffer, incl. ones already released). */
+  allocatedForward: number;
+  /** Tensors the forward left alive (saved by the tape or only held by the tidy scope). */
+  liveTensorsAfterForward: number;
+  /** Bytes of the distinct buffers the tape saved for the backward (walked from the loss): the measured activations. */
+  savedBytes: number;
   /** liveBytes + pooledBytes after the step: device memory this process holds. */
   heldAfter: number;
   /** peakLive / analytic total (target <= 1.5). */
@@ -42,9 +55,26 @@ export function gptActivations(s: { B: number; T: number; C: number; nHead: numb
   return s.nLayer * perLayer + 2 * N * s.C + 2 * N + N * s.vocab + N + 2 * N;
 }
 
-export async function benchMemory(setup: GptSetup, log: (s: string) => void = () => {}): Promise<MemoryResult> {
+/** Bytes of the distinct storages saved by the tape nodes reachable from `t` (parameters excluded). */
+function savedBytesOf(t: mg.Tensor): number {
+  const seen = new Set<mg.Tensor>();
+  const storages = new Map<unknown, number>();
+  const stack = [t];
+  while (stack.length) {
+    const u = stack.pop()!;
+    if (seen.has(u) || !u.node) continue;
+    seen.add(u);
+    for (const sv of u.node.saved) if (sv.node || !sv.requiresGrad) storages.set(sv.storage, sv.storage.numel * 4);
+    stack.push(...u.node.inputs);
+  }
+  let total = 0;
+  for (const b of storages.values()) total += b;
+  return total;
+}
+
+export async function benchMemory(setup: GptSetup, ours: OursGpt, log: (s: string) => void = () => {}): Promise<MemoryResult> {
   const b = gpu();
-  const ours = oursGpt(setup);
+  b.trim(); // free what earlier bench sections left in the pool, so "held after" is this step's
   await ours.step(); // warm-up: AdamW state allocated, pools filled
   const P = setup.params;
   const s = setup.shape;
@@ -54,19 +84,45 @@ export async function benchMemory(setup: GptSetup, log: (s: string) => void = ()
 
   const liveBefore = b.memory().liveBytes;
   let peak = liveBefore;
+  let allocated = 0;
   const inst = b as unknown as { alloc: typeof b.alloc };
   const orig = inst.alloc;
   inst.alloc = function (this: typeof b, numel, dtype) {
+    const before = this.memory().liveBytes;
     const st = orig.call(this, numel, dtype);
-    peak = Math.max(peak, this.memory().liveBytes);
+    const now = this.memory().liveBytes;
+    allocated += now - before;
+    peak = Math.max(peak, now);
     return st;
   };
+  let liveAfterForward = 0;
+  let liveTensorsAfterForward = 0;
+  let peakForward = 0;
+  let peakBackward = 0;
+  let allocatedForward = 0;
+  let savedBytes = 0;
+  const tensorsBefore = mg.memory('webgpu').liveTensors;
   try {
-    ours.stepOnly();
+    mg.tidy(() => {
+      const loss = ours.forwardLoss();
+      liveAfterForward = b.memory().liveBytes;
+      liveTensorsAfterForward = mg.memory('webgpu').liveTensors - tensorsBefore;
+      savedBytes = savedBytesOf(loss);
+      peakForward = peak;
+      allocatedForward = allocated;
+      peak = liveAfterForward;
+      loss.backward();
+      peakBackward = peak;
+    });
+    peak = b.memory().liveBytes;
+    ours.opt.step();
+    ours.opt.zeroGrad();
     await gpuSync();
   } finally {
     delete (inst as Partial<typeof inst>).alloc; // the prototype's method again
   }
+  const peakOptimizer = peak;
+  peak = Math.max(peakForward, peakBackward, peakOptimizer);
   const m = b.memory();
   const r: MemoryResult = {
     config: `${s.nLayer} layers, C ${s.C}, ${s.nHead} heads, B ${s.B} x T ${s.T}, vocab ${s.vocab}`,
@@ -75,10 +131,17 @@ export async function benchMemory(setup: GptSetup, log: (s: string) => void = ()
     activationModel: 'per layer 8·N·C + 2·N·4C + B·nh·T² + 4·N; final norm 2·N·C + 2·N; logits N·V; lse N; ids, targets 2·N (N = B·T)',
     liveBefore,
     peakLive: peak,
+    liveAfterForward,
+    peakForward,
+    peakBackward,
+    peakOptimizer,
+    allocatedForward,
+    liveTensorsAfterForward,
+    savedBytes,
     heldAfter: m.liveBytes + m.pooledBytes,
     ratio: peak / analytic.total,
   };
-  ours.dispose();
+  log(`  forward: ${fmt(allocatedForward / 2 ** 20, 1)} MiB allocated, ${fmt((liveAfterForward - liveBefore) / 2 ** 20, 1)} MiB / ${liveTensorsAfterForward} tensors still live after it; peaks fwd ${fmt(peakForward / 2 ** 20, 1)} bwd ${fmt(peakBackward / 2 ** 20, 1)} opt ${fmt(peakOptimizer / 2 ** 20, 1)} MiB`);
   log(`  peak live ${fmt(peak / 2 ** 20, 1)} MiB vs analytic ${fmt(analytic.total / 2 ** 20, 1)} MiB (x${fmt(r.ratio, 2)}); held after the step ${fmt(r.heldAfter / 2 ** 20, 1)} MiB`);
   return r;
 }

@@ -37,6 +37,8 @@ export interface MoraEntry {
   gflops: number;
   /** mg.profile: dispatches per forward + backward. */
   dispatches: number;
+  /** mg.profile of one call: GPU ms per kernel, largest first. */
+  kernels: { kernel: string; gpuMs: number }[];
 }
 
 export interface MoraResult {
@@ -77,19 +79,24 @@ async function timeFwdBwd(what: string, macs: number, leaves: mg.Tensor[], f: ()
     clearGrads(leaves);
     await gpuSync();
   };
-  await once(); // compile
+  // the profiled call doubles as the warm-up (pipelines compile on the CPU, outside the GPU timestamps)
   const prof = await mg.profile(async () => {
     mg.tidy(() => f().backward(g));
     clearGrads(leaves);
     await gpuSync();
   });
-  const timing = await measure(what, once, { maxTime: quick ? 0.6 : 2, minSamples: quick ? 3 : 5 });
-  return { what, macs, timing, gflops: (2 * macs) / timing.median / 1e9, dispatches: prof.kernels.length };
+  const timing = await measure(what, once, { maxTime: quick ? 0.3 : 1.5, minSamples: quick ? 2 : 4 });
+  const by = new Map<string, number>();
+  for (const k of prof.kernels) by.set(k.kernel, (by.get(k.kernel) ?? 0) + (k.gpuMs ?? 0));
+  const kernels = [...by].map(([kernel, gpuMs]) => ({ kernel, gpuMs })).sort((a, b) => b.gpuMs - a.gpuMs);
+  return { what, macs, timing, gflops: (2 * macs) / timing.median / 1e9, dispatches: prof.kernels.length, kernels };
 }
 
 export async function benchMora(args: Args, log: (s: string) => void = () => {}): Promise<MoraResult[]> {
   const out: MoraResult[] = [];
-  for (const c of MORA_CASES) {
+  for (const c0 of MORA_CASES) {
+    // --quick: 128 tokens instead of 512 (same layer shapes, a quarter of the work)
+    const c = args.quick ? { ...c0, T: 128 } : c0;
     const { T, k, d, r } = c;
     const R = mg.mora.rank(k, d, r, c.type);
     const geo = moraGeometry(k, d, R, c.type);

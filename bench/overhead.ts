@@ -26,7 +26,7 @@ export interface OverheadResult {
 export async function benchOverhead(args: Args, log: (s: string) => void = () => {}): Promise<OverheadResult> {
   const x = mg.ones([4]);
   const N = 1000;
-  const maxTime = args.quick ? 1 : 2;
+  const maxTime = args.quick ? 0.5 : 2;
   const raw: Record<string, Timing> = {};
 
   raw.batched = await measure('1000 adds', async () => {
@@ -82,31 +82,45 @@ export async function benchOverhead(args: Args, log: (s: string) => void = () =>
   return r;
 }
 
-/** The peers' cost per tiny op, measured the same way (1000 adds of a [4] tensor, then one sync). */
-export async function benchPeerOverhead(args: Args, peers: Peers, log: (s: string) => void = () => {}): Promise<Partial<Record<TfPeer, number | { skipped: string }>>> {
-  const out: Partial<Record<TfPeer, number | { skipped: string }>> = {};
+/**
+ * The peers' cost per tiny op, measured the same way (1000 adds of a [4] tensor, then one sync).
+ * tfjs-webgpu twice: as shipped (tiny ops forwarded to its CPU backend) and with
+ * WEBGPU_CPU_FORWARD off (every op a GPU dispatch, like moragrad's).
+ */
+export async function benchPeerOverhead(args: Args, peers: Peers, log: (s: string) => void = () => {}): Promise<Record<string, number | { skipped: string }>> {
+  const out: Record<string, number | { skipped: string }> = {};
   const N = 1000;
-  for (const p of TF_PEERS) {
+  const variants: [string, TfPeer, boolean][] = TF_PEERS.flatMap((p): [string, TfPeer, boolean][] =>
+    p === 'tfjs-webgpu' ? [[p, p, true], [`${p} (GPU dispatch: WEBGPU_CPU_FORWARD off)`, p, false]] : [[p, p, true]],
+  );
+  for (const [name, p, cpuForward] of variants) {
     const tf = peers.tf;
     if (!tf || !peers.available(p)) {
-      out[p] = { skipped: 'not loaded' };
+      out[name] = { skipped: 'not loaded' };
       continue;
     }
     try {
       await peers.use(p);
-      const x = tf.ones([4]);
-      const t = await measure(`1000 adds ${p}`, async () => {
-        tf.tidy(() => {
-          let y = x;
-          for (let i = 0; i < N; i++) y = tf.add(y, x);
-        });
-        await peers.sync(p);
-      }, { maxTime: args.quick ? 1 : 2 });
+      if (p === 'tfjs-webgpu') tf.env().set('WEBGPU_CPU_FORWARD', cpuForward);
+      const x = tf.tidy(() => tf.add(tf.ones([4]), 0)); // a computed tensor (on the GPU when not forwarded)
+      const t = await measure(
+        `1000 adds ${name}`,
+        async () => {
+          tf.tidy(() => {
+            let y = x;
+            for (let i = 0; i < N; i++) y = tf.add(y, x);
+          });
+          await peers.sync(p);
+        },
+        { maxTime: args.quick ? 0.5 : 2 },
+      );
       x.dispose();
-      out[p] = (t.median / N) * 1e6;
-      log(`  ${p}: ${(t.median / N * 1e6).toFixed(1)} µs per tiny op`);
+      out[name] = (t.median / N) * 1e6;
+      log(`  ${name}: ${((t.median / N) * 1e6).toFixed(1)} µs per tiny op`);
     } catch (e) {
-      out[p] = { skipped: `error: ${(e as Error).message.split('\n')[0].slice(0, 80)}` };
+      out[name] = { skipped: `error: ${(e as Error).message.split('\n')[0].slice(0, 80)}` };
+    } finally {
+      if (p === 'tfjs-webgpu') tf.env().set('WEBGPU_CPU_FORWARD', true);
     }
   }
   return out;

@@ -95,9 +95,13 @@ export async function loadPeers(log: (s: string) => void = () => {}): Promise<Pe
         await tf.ready();
         let detail = '';
         if (peer === 'tfjs-webgpu') {
+          // tfjs keeps only vendor / architecture of the adapter it got; ask the same Dawn instance
+          // the same question (requestAdapter, high-performance) for the adapter's description
           const b = tf.backend() as unknown as TfWebGpuBackend;
           const a = b.adapterInfo ?? {};
-          detail = `${a.description || a.device || '?'} (${a.vendor ?? '?'}, ${a.architecture ?? '?'}), WEBGPU_CPU_FORWARD=${tf.env().get('WEBGPU_CPU_FORWARD')}`;
+          const gpuApi = (globalThis as unknown as { navigator: { gpu: GPU } }).navigator.gpu;
+          const same = (await gpuApi.requestAdapter({ powerPreference: 'high-performance' }))?.info;
+          detail = `${same?.description || same?.device || '?'} (tfjs's device: vendor ${a.vendor ?? '?'}, architecture ${a.architecture ?? '?'}), WEBGPU_CPU_FORWARD=${tf.env().get('WEBGPU_CPU_FORWARD')}`;
         } else if (peer === 'tfjs-wasm') {
           detail = `SIMD ${await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')}, threads ${wasm.getThreadsCount()} (tfjs turns wasm threads off under Node)`;
         } else detail = 'plain JavaScript';

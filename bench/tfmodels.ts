@@ -46,6 +46,8 @@ export function mlpFlops(s: MlpShape): number {
 export interface TfStep {
   /** One training step, returning when its work is issued (the caller syncs). */
   step(): void;
+  /** The loss at the current parameters (one readback; a sanity check that the models agree). */
+  lossValue?(): Promise<number>;
   dispose(): void;
 }
 
@@ -154,10 +156,24 @@ export function tfGpt(tf: Tf, s: GptShape, ids: Int32Array, seed: number): TfSte
   const idx = tf.tensor2d(x, [B, T], 'int32');
   const targets = tf.oneHot(tf.tensor1d(y, 'int32'), V); // (B·T, V)
 
+  // Embedding lookups: tf.gather, whose gradient is UnsortedSegmentSum; tfjs-wasm 4.22 has no such
+  // kernel, so there (only) the lookup gets a custom gradient: dW = scatterND(ids, dy), which sums
+  // repeated ids like UnsortedSegmentSum.
+  const flatIds = tf.reshape(idx, [B * T]) as tfTypes.Tensor1D; // (B·T,)
+  const native = tf.getKernel('UnsortedSegmentSum', tf.getBackend()) !== undefined;
+  const embed = (W: T, at: tfTypes.Tensor1D, n: number): T => {
+    if (native) return tf.gather(W, at);
+    const f = tf.customGrad(((w: T) => ({
+      value: tf.gather(w, at), // (n, C)
+      gradFunc: (dy: T | T[]) => [tf.scatterND(tf.reshape(at, [n, 1]), dy as T, w.shape)], // (V, C)
+    })) as unknown as Parameters<Tf['customGrad']>[0]);
+    return f(W);
+  };
   const heads = (t: T) => tf.transpose(tf.reshape(t, [B, T, nh, hs]), [0, 2, 1, 3]); // (B, nh, T, hs)
   const linear = (h: T, W: T, b: T) => tf.add(tf.matMul(h, W), b);
   const loss = (): tfTypes.Scalar => {
-    let h = tf.reshape(tf.add(tf.gather(wte, idx), tf.gather(wpe, pos)), [B * T, C]); // (B·T, C)
+    const tok = tf.reshape(embed(wte, flatIds, B * T), [B, T, C]); // (B, T, C)
+    let h = tf.reshape(tf.add(tok, embed(wpe, pos as tfTypes.Tensor1D, T)), [B * T, C]); // (B·T, C)
     for (const bl of blocks) {
       const a = layerNorm(tf, h, bl.ln1w, bl.ln1b);
       const q = heads(linear(a, bl.Wq, bl.bq));
@@ -174,9 +190,15 @@ export function tfGpt(tf: Tf, s: GptShape, ids: Int32Array, seed: number): TfSte
   };
   return {
     step: () => opt.minimize(loss),
+    lossValue: async () => {
+      const l = tf.tidy(loss);
+      const v = (await l.data())[0];
+      l.dispose();
+      return v;
+    },
     dispose: () => {
       opt.dispose();
-      for (const t of [...vars, mask, pos, idx, targets]) t.dispose();
+      for (const t of [...vars, mask, pos, idx, flatIds, targets]) t.dispose();
     },
   };
 }

@@ -11,7 +11,7 @@
 // median over the rounds is reported. Also here: mg.profile's per-kernel breakdown of one GPT step.
 import * as mg from '../src/index.js';
 import { DEFAULT_TRAIN, prepareData } from '../src/train/gpt.js';
-import { type Args, fmt, gpuSync, timingOf, type Timing } from './common.js';
+import { type Args, fmt, gpuSync, median, timingOf, type Timing } from './common.js';
 import { type PeerName, type PeerResult, type Peers, TF_PEERS, type TfPeer } from './peers.js';
 import { type GptShape, gptFlops, type MlpShape, mlpFlops, tfGpt, tfMlp, type TfStep } from './tfmodels.js';
 
@@ -25,12 +25,16 @@ export interface TrainingRow {
   itemName: 'tokens' | 'samples';
   ours: Timing;
   peers: Partial<Record<PeerName, PeerResult>>;
+  /** GPT: the loss of each contender's freshly initialised model on the same batch (≈ ln vocab). */
+  initialLoss: Record<string, number>;
 }
 
 interface Contender {
   name: 'moragrad' | TfPeer;
   /** Runs one step and waits for it. */
   step(): Promise<void>;
+  /** The loss at the initial parameters, where the model offers it (checks the models agree). */
+  lossValue?(): Promise<number>;
   dispose(): void;
 }
 
@@ -71,6 +75,10 @@ function tfContender(peers: Peers, p: TfPeer, build: () => TfStep): Contender & 
       peers.tf!.tidy(() => s!.step());
       await peers.sync(p);
     },
+    lossValue: async () => {
+      await peers.use(p);
+      return s!.lossValue ? s!.lossValue() : NaN;
+    },
     dispose: () => s?.dispose(),
   };
 }
@@ -81,7 +89,7 @@ async function sideBySide(
   build: (p: TfPeer) => () => TfStep,
   opts: { rounds: number; skip: TfPeer[]; skipWhy: string },
   log: (s: string) => void,
-): Promise<{ ours: Timing; peers: Partial<Record<PeerName, PeerResult>> }> {
+): Promise<{ ours: Timing; peers: Partial<Record<PeerName, PeerResult>>; initialLoss: Record<string, number> }> {
   const cs: Contender[] = [ours];
   const res: Partial<Record<PeerName, PeerResult>> = {};
   for (const p of TF_PEERS) {
@@ -97,12 +105,14 @@ async function sideBySide(
       }
     }
   }
+  const initialLoss: Record<string, number> = {};
+  for (const c of cs) if (c.lossValue) initialLoss[c.name] = await c.lossValue().catch(() => NaN);
   const t = await roundRobin(cs, opts.rounds, 1, log);
-  for (const c of cs) c.dispose();
+  for (const c of cs.slice(1)) c.dispose(); // the caller owns `ours`
   const o = t.get('moragrad')!;
   if (!('median' in o)) throw new Error(`bench: moragrad's step failed: ${o.skipped}`);
   for (const c of cs.slice(1)) res[c.name as TfPeer] = t.get(c.name)!;
-  return { ours: o, peers: res };
+  return { ours: o, peers: res, initialLoss };
 }
 
 // ---- the MLP ---------------------------------------------------------------------------------------
@@ -137,7 +147,15 @@ function oursMlp(s: MlpShape): Contender {
 
 export async function benchMlp(args: Args, peers: Peers, log: (s: string) => void = () => {}): Promise<TrainingRow> {
   const s = MLP_SHAPE;
-  const r = await sideBySide(oursMlp(s), peers, (p) => () => tfMlp(peers.tf!, s, 7 + TF_PEERS.indexOf(p)), { rounds: args.quick ? 4 : 10, skip: [], skipWhy: '' }, log);
+  const ours = oursMlp(s);
+  const r = await sideBySide(
+    ours,
+    peers,
+    (p) => () => tfMlp(peers.tf!, s, 7 + TF_PEERS.indexOf(p)),
+    { rounds: args.quick ? 5 : 8, skip: args.quick ? ['tfjs-cpu'] : [], skipWhy: 'skipped in --quick (~3 s per step)' },
+    log,
+  );
+  ours.dispose();
   const row: TrainingRow = { case: 'MLP training step', shapes: `x [${s.B}, ${s.inF}] -> ${s.hidden} -> ${s.inF}, relu, MSE, AdamW`, flops: mlpFlops(s), items: s.B, itemName: 'samples', ...r };
   logRow(row, log);
   return row;
@@ -158,8 +176,20 @@ export function gptSetup(): GptSetup {
   return { shape, ids, params: 0 };
 }
 
-/** moragrad's GPT step as src/train/gpt.ts runs it (AdamW groups: decay on matrices), minus clip/readback. */
-export function oursGpt(setup: GptSetup): Contender & { model: mg.nn.GPT; stepOnly(): void } {
+export type OursGpt = Contender & {
+  model: mg.nn.GPT;
+  opt: mg.optim.AdamW;
+  /** The batch's loss (recorded on the tape; call inside mg.tidy). */
+  forwardLoss(): mg.Tensor;
+  /** forward + backward + AdamW + zeroGrad, no sync. */
+  stepOnly(): void;
+};
+
+/**
+ * moragrad's GPT step as src/train/gpt.ts runs it (AdamW groups: decay on matrices), minus clip and
+ * readback. One instance serves the side-by-side timing, the profile and the memory measurement.
+ */
+export function oursGpt(setup: GptSetup): OursGpt {
   const m = DEFAULT_TRAIN.model;
   const { shape: s, ids } = setup;
   const model = new mg.nn.GPT({ ...m, vocabSize: s.vocab, seed: DEFAULT_TRAIN.seed });
@@ -175,15 +205,24 @@ export function oursGpt(setup: GptSetup): Contender & { model: mg.nn.GPT; stepOn
   const n = s.B * s.T;
   const x = mg.tensor(Array.from(ids.subarray(0, n)), [s.B, s.T], { dtype: 'int32' });
   const y = mg.tensor(Array.from(ids.subarray(1, n + 1)), [s.B, s.T], { dtype: 'int32' });
+  const forwardLoss = () => model.forward(x, y).loss!;
   const stepOnly = () => {
-    mg.tidy(() => model.forward(x, y).loss!.backward());
+    mg.tidy(() => forwardLoss().backward());
     opt.step();
     opt.zeroGrad();
   };
   return {
     name: 'moragrad',
     model,
+    opt,
+    forwardLoss,
     stepOnly,
+    lossValue: async () => {
+      const l = mg.noGrad(() => mg.tidy(() => model.forward(x, y).loss!));
+      const v = await l.item();
+      l.dispose();
+      return v;
+    },
     step: async () => {
       stepOnly();
       await gpuSync();
@@ -197,15 +236,14 @@ export function oursGpt(setup: GptSetup): Contender & { model: mg.nn.GPT; stepOn
   };
 }
 
-export async function benchGpt(args: Args, peers: Peers, setup: GptSetup, log: (s: string) => void = () => {}): Promise<TrainingRow> {
+export async function benchGpt(args: Args, peers: Peers, setup: GptSetup, ours: OursGpt, log: (s: string) => void = () => {}): Promise<TrainingRow> {
   const s = setup.shape;
-  const ours = oursGpt(setup);
   const r = await sideBySide(
     ours,
     peers,
     (p) => () => tfGpt(peers.tf!, s, setup.ids, 11 + TF_PEERS.indexOf(p)),
     // tfjs-cpu takes tens of seconds per GPT step here
-    { rounds: args.quick ? 3 : 6, skip: ['tfjs-cpu'], skipWhy: 'too slow (tens of s per step)' },
+    { rounds: args.quick ? 2 : 4, skip: ['tfjs-cpu'], skipWhy: 'too slow (tens of s per step)' },
     log,
   );
   const row: TrainingRow = {
@@ -241,8 +279,11 @@ export interface KernelShare {
 }
 
 export interface StepProfile {
+  /** Median wall time of the profiled steps (timestamps on). */
   wallMs: number;
-  gpuMs: number | null;
+  /** Sum of the per-kernel medians. */
+  gpuMs: number;
+  steps: number;
   dispatches: number;
   kernels: KernelShare[];
   families: { family: string; count: number; gpuMs: number }[];
@@ -258,25 +299,37 @@ function familyOf(kernel: string): string {
   return 'other';
 }
 
-/** One default GPT step under mg.profile (after a warm-up step), aggregated per kernel. */
-export async function profileGptStep(setup: GptSetup): Promise<StepProfile> {
-  const ours = oursGpt(setup);
+/**
+ * Default GPT steps under mg.profile (after a warm-up step), aggregated per kernel: each kernel's
+ * GPU time is the median over `steps` profiled steps of its per-step total (timestamps on lavapipe
+ * include time the worker threads lost to other processes; the median drops one-off bursts).
+ */
+export async function profileGptStep(ours: OursGpt, steps = 3): Promise<StepProfile> {
   await ours.step(); // warm-up: pipelines compiled, pools filled
-  const t0 = performance.now();
-  const p = await mg.profile(async () => {
-    ours.stepOnly();
-    await gpuSync();
-  });
-  const wallMs = performance.now() - t0;
-  ours.dispose();
-  const by = new Map<string, KernelShare>();
-  for (const k of p.kernels) {
-    const e = by.get(k.kernel) ?? { kernel: k.kernel, family: familyOf(k.kernel), count: 0, gpuMs: 0 };
-    e.count++;
-    e.gpuMs += k.gpuMs ?? 0;
-    by.set(k.kernel, e);
+  const walls: number[] = [];
+  const perStep: Map<string, KernelShare>[] = [];
+  let dispatches = 0;
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    const p = await mg.profile(async () => {
+      ours.stepOnly();
+      await gpuSync();
+    });
+    walls.push(performance.now() - t0);
+    dispatches = p.kernels.length;
+    const by = new Map<string, KernelShare>();
+    for (const k of p.kernels) {
+      const e = by.get(k.kernel) ?? { kernel: k.kernel, family: familyOf(k.kernel), count: 0, gpuMs: 0 };
+      e.count++;
+      e.gpuMs += k.gpuMs ?? 0;
+      by.set(k.kernel, e);
+    }
+    perStep.push(by);
   }
-  const kernels = [...by.values()].sort((a, b) => b.gpuMs - a.gpuMs);
+  const wallMs = median(walls);
+  const kernels = [...perStep[0].values()]
+    .map((k) => ({ ...k, gpuMs: median(perStep.map((m) => m.get(k.kernel)?.gpuMs ?? 0)) }))
+    .sort((a, b) => b.gpuMs - a.gpuMs);
   const fam = new Map<string, { family: string; count: number; gpuMs: number }>();
   for (const k of kernels) {
     const f = fam.get(k.family) ?? { family: k.family, count: 0, gpuMs: 0 };
@@ -284,5 +337,6 @@ export async function profileGptStep(setup: GptSetup): Promise<StepProfile> {
     f.gpuMs += k.gpuMs;
     fam.set(k.family, f);
   }
-  return { wallMs, gpuMs: p.gpuMs, dispatches: p.kernels.length, kernels, families: [...fam.values()].sort((a, b) => b.gpuMs - a.gpuMs) };
+  const gpuMs = kernels.reduce((a, k) => a + k.gpuMs, 0);
+  return { wallMs, gpuMs, dispatches, steps, kernels, families: [...fam.values()].sort((a, b) => b.gpuMs - a.gpuMs) };
 }
