@@ -125,7 +125,7 @@ export async function loadPeers(log: (s: string) => void = () => {}): Promise<Pe
       ? { name: 'onnxruntime', version: pkgVersion('onnxruntime-node'), ok: true, detail: `CPU execution provider, ${cpus().length} intra-op threads` }
       : { name: 'onnxruntime', version: '?', ok: false, detail: 'onnxruntime-node not loadable' },
   );
-  for (const i of info) log(`  ${i.name} ${i.version}: ${i.ok ? i.detail : i.detail}`);
+  for (const i of info) log(`  ${i.name} ${i.version}: ${i.ok ? i.detail : `NOT LOADED: ${i.detail}`}`);
   const okSet = new Set(info.filter((i) => i.ok).map((i) => i.name));
   return {
     tf,
