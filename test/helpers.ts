@@ -86,3 +86,33 @@ export async function parity(
   expectClose(g, c, tol, `${label} webgpu vs cpu`);
   return { cpu: c, gpu: g };
 }
+
+/** Deterministic data in [-1, 1) (mulberry32). */
+export function randData(n: number, seed: number): Float64Array {
+  let s = seed >>> 0;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+/** Runs fn with the module's parameters replaced (by field) by `tensors`, in namedParameters order. */
+export function withParams<T>(m: mg.nn.Module, tensors: mg.Tensor[], fn: () => T): T {
+  const owners = m.namedParameters().map(([n]) => {
+    const parts = n.split('.');
+    const key = parts.pop()!;
+    return [m.getModule(parts.join('.')) as unknown as Record<string, unknown>, key] as const;
+  });
+  const saved = owners.map(([o, k]) => o[k]);
+  owners.forEach(([o, k], i) => (o[k] = tensors[i]));
+  try {
+    return fn();
+  } finally {
+    owners.forEach(([o, k], i) => (o[k] = saved[i]));
+  }
+}

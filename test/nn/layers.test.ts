@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
 import * as nn from '../../src/nn/index.js';
-import { expectClose, setupBackends } from '../helpers.js';
+import { expectClose, setupBackends, withParams } from '../helpers.js';
 
 setupBackends();
 const { gradcheck } = mg.testing;
@@ -13,21 +13,6 @@ type B = 'cpu' | 'webgpu';
 const BACKENDS: B[] = ['cpu', 'webgpu'];
 const GC_TOL: Record<B, { atol: number; rtol: number }> = { cpu: { atol: 1e-7, rtol: 1e-6 }, webgpu: { atol: 5e-4, rtol: 5e-3 } };
 
-/** Runs fn with the module's parameters replaced (by field) by `tensors`, in namedParameters order. */
-function withParams<T>(m: nn.Module, tensors: mg.Tensor[], fn: () => T): T {
-  const owners = m.namedParameters().map(([n]) => {
-    const parts = n.split('.');
-    const key = parts.pop()!;
-    return [m.getModule(parts.join('.')) as unknown as Record<string, unknown>, key] as const;
-  });
-  const saved = owners.map(([o, k]) => o[k]);
-  owners.forEach(([o, k], i) => (o[k] = tensors[i]));
-  try {
-    return fn();
-  } finally {
-    owners.forEach(([o, k], i) => (o[k] = saved[i]));
-  }
-}
 
 /** gradcheck of `forward` w.r.t. the input and every parameter of `m`. */
 async function gradcheckModule(m: nn.Module, x: mg.Tensor, forward: (x: mg.Tensor) => mg.Tensor, tol: { atol: number; rtol: number }) {

@@ -5,26 +5,12 @@ import { describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
 import * as nn from '../../src/nn/index.js';
 import { AdamW } from '../../src/optim/index.js';
-import { expectClose, setupBackends } from '../helpers.js';
+import { expectClose, setupBackends, withParams } from '../helpers.js';
 
 setupBackends();
 const { gradcheck } = mg.testing;
 type B = 'cpu' | 'webgpu';
 
-function withParams<T>(m: nn.Module, tensors: mg.Tensor[], fn: () => T): T {
-  const owners = m.namedParameters().map(([n]) => {
-    const parts = n.split('.');
-    const key = parts.pop()!;
-    return [m.getModule(parts.join('.')) as unknown as Record<string, unknown>, key] as const;
-  });
-  const saved = owners.map(([o, k]) => o[k]);
-  owners.forEach(([o, k], i) => (o[k] = tensors[i]));
-  try {
-    return fn();
-  } finally {
-    owners.forEach(([o, k], i) => (o[k] = saved[i]));
-  }
-}
 
 const randData = (n: number, seed: number, scale = 1) => {
   const r = new mg.HostRng(seed);

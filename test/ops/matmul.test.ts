@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
 import { matmulT, matmulTesting, type MatmulVariant } from '../../src/ops/matmul.js';
 import { broadcastShapes, broadcastStrides, numel } from '../../src/shape.js';
-import { expectClose, setupBackends } from '../helpers.js';
+import { expectClose, randData, setupBackends } from '../helpers.js';
 
 setupBackends();
 const { gradcheck } = mg.testing;
@@ -16,19 +16,6 @@ afterEach(() => {
   matmulTesting.tile = null;
 });
 
-/** Deterministic data in [-1, 1) (mulberry32). */
-function randData(n: number, seed: number): Float64Array {
-  let s = seed >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /**
  * Reference op(A) @ op(B) over broadcast batch dims, from the definitions: for each output batch

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
 import { deltaWeight, mora, moraNaive, moraTuning, type MoraType } from '../../src/ops/mora.js';
 import * as moraNs from '../../src/mora/index.js';
-import { expectClose, setupBackends } from '../helpers.js';
+import { expectClose, randData, setupBackends } from '../helpers.js';
 
 setupBackends();
 const { gradcheck, arbitraries: arb } = mg.testing;
@@ -20,19 +20,6 @@ afterEach(() => {
   moraTuning.tile = null;
 });
 
-/** Deterministic data in [-1, 1) (mulberry32). */
-function randData(n: number, seed: number): Float64Array {
-  let s = seed >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 // ---- an independent reference: the reference code's _apply_mora, ported literally to arrays -------
 // (torch.cat / view / sum / repeat_interleave become array ops). Where the reference would crash
