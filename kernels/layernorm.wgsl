@@ -14,6 +14,7 @@
 //           (adjacent threads read adjacent columns), then a shared-memory tree over the lanes.
 // has_w / has_b = 0 (no weight / no bias): the op binds x in their place and the kernel never reads it.
 #include "common.wgsl"
+#include "row_sum.wgsl"
 
 override WG: u32 = 64u;    // threads per workgroup
 override TPR: u32 = 1u;    // threads per row (forward, backward)
@@ -49,22 +50,8 @@ struct Params { rows: u32, len: u32, eps: f32, has_w: u32, has_b: u32 }
 @group(0) @binding(5) var<storage, read_write> db: array<f32>;       // (C)
 @group(0) @binding(6) var<uniform> up: Params;
 
-var<workgroup> red: array<f32, WG>;
 var<workgroup> red2: array<f32, WG>;
 
-// Σ of v over the TPR threads of a row (all of them get it); lane = t % TPR.
-fn row_sum(t: u32, lane: u32, v: f32) -> f32 {
-  if (TPR == 1u) { return v; }
-  red[t] = v;
-  workgroupBarrier();
-  for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
-    if (lane < stride) { red[t] += red[t + stride]; }
-    workgroupBarrier();
-  }
-  let r = red[t - lane];
-  workgroupBarrier();
-  return r;
-}
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -8,6 +8,7 @@
 //           columns; its WG / CW row lanes stride over the rows, then a tree over the lanes.
 // has_w = 0 (no weight): the op binds x in w's place and the kernel never reads it.
 #include "common.wgsl"
+#include "row_sum.wgsl"
 
 override WG: u32 = 64u;    // threads per workgroup
 override TPR: u32 = 1u;    // threads per row (forward, backward)
@@ -38,21 +39,7 @@ struct Params { rows: u32, len: u32, eps: f32, has_w: u32, has_b: u32 }  // has_
 @group(0) @binding(3) var<storage, read_write> dw: array<f32>;       // (C)
 @group(0) @binding(4) var<uniform> up: Params;
 
-var<workgroup> red: array<f32, WG>;
 
-// Σ of v over the TPR threads of a row (all of them get it); lane = t % TPR.
-fn row_sum(t: u32, lane: u32, v: f32) -> f32 {
-  if (TPR == 1u) { return v; }
-  red[t] = v;
-  workgroupBarrier();
-  for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
-    if (lane < stride) { red[t] += red[t + stride]; }
-    workgroupBarrier();
-  }
-  let r = red[t - lane];
-  workgroupBarrier();
-  return r;
-}
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
