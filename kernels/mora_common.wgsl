@@ -1,6 +1,5 @@
 // MoRA geometry shared by kernels/mora_forward.wgsl, mora_backward.wgsl and mora_delta.wgsl
 // (see src/ops/mora.ts and docs/mora.md). Binding-free: the including kernel defines
-//   fn ld_x(t: u32, i: u32) -> f32   x[t, i]   (token t, input feature i < k)
 //   fn ld_m(a: u32, j: u32) -> f32   M[a, j]
 // and `u: Params` (the uniform struct below).
 //
@@ -12,24 +11,20 @@
 override TYPE: u32 = 1u;
 
 struct Params {
-  T: u32,           // tokens (rows of x)
-  k: u32,           // in features
-  d: u32,           // out features
-  R: u32,           // r̂
-  n: u32,           // input chunks: ceil(k / R)
-  nc: u32,          // chunks whose outputs reach y (types 6/8: min(n, ceil(d / R))), else 1
-  nfold: u32,       // dx[0 .. nfold) have several preimages in x_pad (wrap-around)
-  nterms: u32,      // most preimages of one folded position: ceil(nR / k)
-  tb: u32,          // token blocks: ceil(T / BM)
-  cb: u32,          // column blocks over R: ceil(R / BN)
-  fb: u32,          // column blocks over the folded positions: ceil(nfold / BN)
-  main_chunks: u32, // backward: chunks of the dx-main role (n for types 6/8, else 1)
-  n_dm: u32,        // backward: workgroups of each role (dM, dx-main, dx-fold), in that order
-  n_main: u32,
-  n_fold: u32,
-  total: u32,       // workgroups with work (the rest of the grid returns at once)
-  ksplit: u32,      // backward: dM tiles split the (chunk, token) reduction into ksplit ranges
-  kchunk: u32,      //   of kchunk rows each (a multiple of TK), written as partials (ksplit, R, R)
+  T: u32,       // tokens (rows of x)
+  k: u32,       // in features
+  d: u32,       // out features
+  R: u32,       // r̂
+  n: u32,       // input chunks: ceil(k / R)
+  nc: u32,      // chunks whose outputs reach y (types 6/8: min(n, ceil(d / R))), else 1
+  nfold: u32,   // dx[0 .. nfold) have several preimages in x_pad (wrap-around)
+  nterms: u32,  // most preimages of one folded position: ceil(nR / k)
+  tb: u32,      // token blocks: ceil(T / BT)
+  acols: u32,   // forward: rows a of M per workgroup (a multiple of WGA·AN)
+  ab: u32,      // forward: a ranges per chunk: ceil(R / acols)
+  want_dx: u32, // backward: write dx
+  want_dm: u32, // backward: write the staged u and v for dM (kernels/mora_backward.wgsl)
+  total: u32,   // workgroups with work (the rest of the grid returns at once)
 }
 
 // A loop bound the compiler cannot see through (u.T < 2^31, so this is n): keeps a loop rolled.
@@ -104,73 +99,20 @@ fn rot_sc(c: u32, j: u32) -> vec2<f32> {
   return sincos(f32(c) * inv_freq(j % (u.R / 2u)));
 }
 
-// ---- compression: v_c[j], the j-th entry of chunk c's input to M (row t) ----------------------------
-
-fn x_pad(t: u32, p: u32) -> f32 {
-  return ld_x(t, p % u.k);
+// Wrap-around padding: x_pad[p] = x[wrap(p)] (p < nR); the modulo only for the padded tail.
+fn wrap(p: u32) -> u32 {
+  if (p < u.k) { return p; }
+  return p % u.k;
 }
 
-// (sin θ, cos θ) of chunk c at position j for type 6; (0, 1) (no rotation) for the other types.
-// θ depends on (c, j) only, and an invocation stages the same column for many rows (tokens) in a
-// row, so the last value is kept in a one-entry per-invocation cache: about one sincos per staged
-// column and K step instead of one per staged element.
-var<private> rot_key: u32 = 0xffffffffu;
-var<private> rot_val: vec2<f32> = vec2<f32>(0.0, 1.0);
-
-fn rot_or_id(c: u32, j: u32) -> vec2<f32> {
-  if (!rotated()) { return vec2<f32>(0.0, 1.0); }
-  let key = c * u.R + j;
-  if (key != rot_key) {
-    rot_key = key;
-    rot_val = rot_sc(c, j);
-  }
-  return rot_val;
-}
-
-// sc = rot_or_id(c, j)
-fn comp_sc(t: u32, c: u32, j: u32, sc: vec2<f32>) -> f32 {
-  if (comp_strided()) {
-    var s = 0.0;
-    for (var p = j; p < u.n * u.R; p += u.R) { s += x_pad(t, p); }
-    return s;
-  }
-  if (comp_groups()) {
-    let s0 = group_start(j, u.k, u.R);
-    let s1 = s0 + group_size(j, u.k, u.R);
-    var s = 0.0;
-    for (var i = s0; i < s1; i++) { s += ld_x(t, i); }
-    return s;  // empty groups (k < R) compress to 0
-  }
-  if (truncation()) {
-    if (j < u.k) { return ld_x(t, j); }
-    return 0.0;
-  }
-  // chunked: x_pad[cR .. cR + R), rotated: v' = v·cos θ + rotate_half(v)·sin θ,
-  // rotate_half(v)[j] = -v[j + R/2] (j < R/2), v[j - R/2] (j >= R/2)
-  let p = c * u.R + j;
-  let v = x_pad(t, p);
-  if (!rotated()) { return v; }
-  let h = u.R / 2u;
-  var partner: f32;
-  if (j < h) { partner = -x_pad(t, p + h); } else { partner = x_pad(t, p - h); }
-  return v * sc.y + partner * sc.x;
-}
-
-fn comp(t: u32, c: u32, j: u32) -> f32 {
-  return comp_sc(t, c, j, rot_or_id(c, j));
-}
-
-// B_c = M · Rot_c (type 6), M otherwise: z_c = B_c x_c. Entry (a, l), with sc = rot_or_id(c, l):
+// B_c = M · Rot_c (type 6), M otherwise: z_c = B_c x_c. Entry (a, l) (ΔW: kernels/mora_delta.wgsl):
 // M[a, l]·cos θ_l + sin θ_l·(l < R/2 ? M[a, l + R/2] : -M[a, l - R/2]).
-fn bmat_sc(a: u32, l: u32, sc: vec2<f32>) -> f32 {
+fn bmat(c: u32, a: u32, l: u32) -> f32 {
   let m = ld_m(a, l);
   if (!rotated()) { return m; }
+  let sc = rot_sc(c, l);
   let h = u.R / 2u;
   var partner: f32;
   if (l < h) { partner = ld_m(a, l + h); } else { partner = -ld_m(a, l - h); }
   return m * sc.y + partner * sc.x;
-}
-
-fn bmat(c: u32, a: u32, l: u32) -> f32 {
-  return bmat_sc(a, l, rot_or_id(c, l));
 }

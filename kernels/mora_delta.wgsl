@@ -15,8 +15,6 @@ const WG: u32 = 256u;
 @group(0) @binding(2) var<uniform> u: Params;
 
 fn ld_m(a: u32, j: u32) -> f32 { return Mw[a * u.R + j]; }
-// mora_common.wgsl's `comp` reads x; ΔW never calls it (there is no x here).
-fn ld_x(t: u32, i: u32) -> f32 { return 0.0; }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -1,47 +1,22 @@
 // MoRA forward, fused: y = f_decomp(M · f_comp(x)) in ONE dispatch (src/ops/mora.ts, docs/mora.md).
 // Reads x (T, k) and M (R, R), writes y (T, d); no intermediate buffers.
 //
-// Per token t and chunk c (types 6/8: c < nc input chunks reach y; other types: c = 0 only) the
-// kernel computes z_{t,c}[a] = Σ_j M[a, j] · v_{t,c}[j], where v is the compressed (and for type 6
-// rotated) input, built on the fly from x while staging it (mora_common.wgsl `comp`), and scatters
-// z to every output o that decompresses from (c, a) (`write_y`); each y entry has exactly one
-// preimage, so the writes never collide.
-//
-// Mapping: a workgroup of WGX x WGY invocations (16 x 16, or 8 x 8 when R <= 32) owns a tile of
-// BM tokens x BN rows a of M (64 x 64, or 32 x 32) for one chunk c: grid (token block, chunk,
-// a block), linearised over x and y. Each invocation holds a 4 x 4 register block (tokens
-// ty + WGY·i, rows tx + WGX·j). The j axis is walked in TK = 16 steps: the workgroup stages v
-// (BM tokens x 16, compressed from x on the fly) and M (BN rows x 16) in workgroup memory
-// (zero-filled past the edges), then runs the register blocks out of it.
-#include "mora_common.wgsl"
+// A workgroup owns BT tokens, one chunk c (types 6/8: c < nc, the chunks that reach y; other
+// types: c = 0) and a range of rows a of M (`acols`: all R on lavapipe). It compresses (and for
+// type 6 rotates) its tokens' inputs once into workgroup memory (mora_block.wgsl `stage_block`:
+// v_{t,c}[j], column by column), then walks the rows a in blocks of 8 per lane:
+//   z_{t,c}[a] = Σ_j M[a, j] · v_{t,c}[j]      (mora_block.wgsl `block_product`)
+// and scatters each z to the outputs that decompress from (c, a) (`write_y`). Every y entry has one
+// preimage, so no two invocations write the same address.
+#include "mora_block.wgsl"
 
-// Tile shape, picked by src/ops/mora.ts `tileConfig` (square tiles: WGY·TM = WGX·TN).
-override WGX: u32 = 16u;
-override WGY: u32 = 16u;
-override WG: u32 = WGX * WGY;
-override TM: u32 = 4u;     // register block: tokens (<= MAXT)
-override TN: u32 = 4u;     // register block: rows of M (<= MAXT)
-const MAXT: u32 = 8u;
-override BM: u32 = WGY * TM; // tokens per tile
-override BN: u32 = WGX * TN; // rows of M per tile
-const TK: u32 = 16u;       // depth of one staged step
-override SA: u32 = BM + 1u; // padded strides of the staged tiles (no bank conflicts on the stores)
-override SB: u32 = BN + 1u;
-override A_LEN: u32 = TK * SA;  // workgroup array sizes (an override size must be an identifier)
-override B_LEN: u32 = TK * SB;
-// Staged elements per invocation (a rolled loop: see `rolled` in mora_common.wgsl).
-fn nload(rows: u32) -> u32 { return rolled(TK * rows / WG); }
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;        // (T, k)
-@group(0) @binding(1) var<storage, read> Mw: array<f32>;       // (R, R)
+@group(0) @binding(0) var<storage, read> X4: array<vec4<f32>>;  // x (T, k), read as vec4s
+@group(0) @binding(1) var<storage, read> Mw4: array<vec4<f32>>;  // M (R, R), read as vec4s
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (T, d)
 @group(0) @binding(3) var<uniform> u: Params;
 
-fn ld_x(t: u32, i: u32) -> f32 { return x[t * u.k + i]; }
-fn ld_m(a: u32, j: u32) -> f32 { return Mw[a * u.R + j]; }
-
-var<workgroup> As: array<f32, A_LEN>;  // [kk][token]: v_{t,c}[j0 + kk]
-var<workgroup> Bs: array<f32, B_LEN>;  // [kk][row]:   M[a0 + row, j0 + kk]
+fn x_at(q: u32) -> vec4<f32> { return X4[q]; }
+fn g_at(q: u32) -> vec4<f32> { return vec4<f32>(0.0); }  // no g in the forward (never called)
 
 // y[t, o] = z for every o that decompresses from (chunk c, row a).
 fn write_y(t: u32, c: u32, a: u32, z: f32) {
@@ -66,60 +41,31 @@ fn write_y(t: u32, c: u32, a: u32, z: f32) {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let lin = wid.x + wid.y * nwg.x;
   if (lin >= u.total) { return; }
-  let a_blk = lin % u.cb;
-  let rest = lin / u.cb;
+  let a_lo = (lin % u.ab) * u.acols;      // grid: (token block, chunk, a range), a range fastest
+  let rest = lin / u.ab;
   let c = rest % u.nc;
-  let t0 = (rest / u.nc) * BM;
-  let a0 = a_blk * BN;
-  let tx = lid % WGX;
-  let ty = lid / WGX;
+  let t0 = (rest / u.nc) * BT;
+  let a_hi = min(u.R, a_lo + u.acols);
+  let tl = lane % WGT;
+  let al = select(lane / WGT, 0u, WGA == 1u);  // a constant 0 when WGA = 1: M loads stay uniform
 
-  var acc: array<array<f32, MAXT>, MAXT>;
-  for (var j0 = 0u; j0 < u.R; j0 += TK) {
-    // stage v: adjacent invocations take adjacent j (contiguous reads of x)
-    for (var q = 0u; q < nload(BM); q++) {
-      let e = lid + q * WG;
-      let kk = e % TK;
-      let r = e / TK;
-      var v = 0.0;
-      if (t0 + r < u.T && j0 + kk < u.R) { v = comp(t0 + r, c, j0 + kk); }
-      As[kk * SA + r] = v;
-    }
-    // stage M: adjacent invocations take adjacent j (contiguous rows of M)
-    for (var q = 0u; q < nload(BN); q++) {
-      let e = lid + q * WG;
-      let kk = e % TK;
-      let r = e / TK;
-      var m = 0.0;
-      if (a0 + r < u.R && j0 + kk < u.R) { m = ld_m(a0 + r, j0 + kk); }
-      Bs[kk * SB + r] = m;
-    }
-    workgroupBarrier();
-    for (var kk = 0u; kk < rolled(TK); kk++) {
-      var av: array<f32, MAXT>;
-      var bv: array<f32, MAXT>;
-      for (var i = 0u; i < TM; i++) { av[i] = As[kk * SA + ty + i * WGY]; }
-      for (var j = 0u; j < TN; j++) { bv[j] = Bs[kk * SB + tx + j * WGX]; }
-      for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(av[i], bv[j], acc[i][j]); }
-      }
-    }
+  let staged = u.R * BT4 <= SMEM4;        // all of v_c for the block fits: stage it once
+  if (staged) {
+    stage_block(lane, t0, c, 0u, u.R, false);
     workgroupBarrier();
   }
-
-  // Rolled loops (bounds from the uniforms) over a copy of the accumulators: one inlined copy of
-  // write_y instead of TM·TN (unrolled, it made the pipeline slow to compile), while `acc` itself is
-  // only ever indexed by constants and stays in registers.
-  let res = acc;
-  for (var i = 0u; i < rolled(TM); i++) {
-    let t = t0 + ty + i * WGY;
-    if (t >= u.T) { break; }
-    for (var j = 0u; j < rolled(TN); j++) {
-      let a = a0 + tx + j * WGX;
-      if (a < u.R) { write_y(t, c, a, res[i][j]); }
+  for (var a0 = a_lo; a0 < a_hi; a0 += WGA * AN) {
+    let a1 = a0 + al * AN;                // this lane's rows a1 .. a1 + 7
+    let acc = product_over_r(lane, t0, c, staged, false, a0);
+    for (var q = 0u; q < rolled(AN); q++) {
+      if (a1 + q >= a_hi) { break; }
+      for (var e = 0u; e < 4u; e++) {
+        let t = t0 + 4u * tl + e;
+        if (t < u.T) { write_y(t, c, a1 + q, acc[q][e]); }
+      }
     }
   }
 }

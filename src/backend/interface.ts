@@ -84,6 +84,8 @@ export interface Backend {
   readonly description: string;
   /** Largest number of elements one storage may hold. */
   readonly maxElements: number;
+  /** Bytes of workgroup memory a kernel may use (Infinity on cpu). */
+  readonly workgroupMemory: number;
   alloc(numel: number, dtype: DType): Storage;
   upload(data: ArrayLike<number>, dtype: DType): Storage;
   read(s: Storage): Promise<HostArray>;

@@ -171,9 +171,7 @@ interface MoraParams extends MoraGeometry {
   /** Backward: which gradients to produce. */
   wantDx: boolean;
   wantDM: boolean;
-  /** Backward on webgpu: the dM reduction over (chunk, token) rows split into this many ranges. */
-  ksplit: number;
-  /** Kernel tile (webgpu). */
+  /** Kernel blocking (webgpu). */
   tile: MoraTile;
 }
 
@@ -245,13 +243,15 @@ function forwardCpu(x: ArrayLike<number>, M: ArrayLike<number>, y: Float64Array 
   }
 }
 
-// g = dL/dy. u = f_decompᵀ g; dM = Σ_tokens Σ_chunks u_c v_cᵀ; dx = f_compᵀ(Mᵀ u) (type 6: each chunk
-// gets Rot_cᵀ Mᵀ u_c; x_pad positions p add onto x[p mod k], the wrap-around ones onto x[0..pad)).
-function backwardCpu(g: ArrayLike<number>, x: ArrayLike<number>, M: ArrayLike<number>, dx: Float64Array | Float32Array | Int32Array, dM: Float64Array | Float32Array | Int32Array, p: MoraParams): void {
-  const { T, k, d, R, n, code } = p;
+// g = dL/dy. u = f_decompᵀ g; dx = f_compᵀ(Mᵀ u) (type 6: each chunk gets Rot_cᵀ Mᵀ u_c; x_pad positions
+// p add onto x[p mod k], the wrap-around ones onto x[0..pad)). For dM = Σ_tokens Σ_chunks u_c v_cᵀ the
+// kernel writes the operands of that cross-token reduction, U (R, K) and V (K, R) with K = nc·T
+// (chunk, token) pairs: dM = U V, one matmul (the op's second backward dispatch).
+function backwardCpu(g: ArrayLike<number>, x: ArrayLike<number>, M: ArrayLike<number>, dx: Float64Array | Float32Array | Int32Array, U: Float64Array | Float32Array | Int32Array, V: Float64Array | Float32Array | Int32Array, p: MoraParams): void {
+  const { T, k, d, R, n, nc, code } = p;
   const invf = isChunked(code) ? invFreq(R) : new Float64Array(0);
   const chunks = isChunked(code) ? n : 1;
-  if (p.wantDM) dM.fill(0);
+  const K = nc * T;
   for (let t = 0; t < T; t++) {
     const u = Array.from({ length: chunks }, () => new Float64Array(R));
     for (let o = 0; o < d; o++) {
@@ -260,8 +260,11 @@ function backwardCpu(g: ArrayLike<number>, x: ArrayLike<number>, M: ArrayLike<nu
     }
     if (p.wantDM) {
       const v = compressToken(p, x, t * k, invf);
-      for (let c = 0; c < chunks; c++) {
-        for (let a = 0; a < R; a++) for (let j = 0; j < R; j++) dM[a * R + j] += u[c][a] * v[c][j];
+      for (let c = 0; c < nc; c++) {
+        for (let a = 0; a < R; a++) {
+          U[a * K + c * T + t] = u[c][a];
+          V[(c * T + t) * R + a] = v[c][a];
+        }
       }
     }
     if (!p.wantDx) continue;
@@ -327,95 +330,92 @@ function deltaCpu(M: ArrayLike<number>, W: Float64Array | Float32Array | Int32Ar
   }
 }
 
-// ---- kernels -----------------------------------------------------------------------------------------
-
-/** Tile of kernels/mora_forward.wgsl and mora_backward.wgsl: WG x WG invocations, T x T register blocks. */
-export interface MoraTile {
-  wg: number;
-  t: number;
-}
+// ---- kernels ----------------------------------------------------------------------------------------
 
 /**
- * The tile for R on this adapter (square: side wg·t). GPUs: 16 x 16 invocations with 4 x 4 blocks
- * (a 64 x 64 tile), 8 x 8 when R <= 32 (a 32 x 32 tile: a 64-wide tile over a small R would mostly
- * multiply zeros). CPU adapters (lavapipe): 8 x 8 invocations, 8 x 8 blocks for R > 32: there a
- * workgroup is one core and each barrier switches between its SIMD groups, so the work per
- * barrier must be large (measured in docs/mora.md).
+ * Blocking of kernels/mora_forward.wgsl and mora_backward.wgsl (kernels/mora_block.wgsl): workgroups
+ * of `wgt` x `wga` lanes; a lane owns 4 consecutive tokens (a vec4) x 8 columns of M; `smem`: vec4s
+ * of workgroup memory for the staged compressed tokens (wgt x R vec4s when whole). The backward
+ * always runs with wga = 1 (a lane owns its tokens' rows of dx).
  */
-function tileConfig(R: number, cpuLike: boolean): MoraTile {
-  if (moraTuning.tile) return moraTuning.tile;
-  if (R <= 32) return { wg: 8, t: 4 };
-  return cpuLike ? { wg: 8, t: 8 } : { wg: 16, t: 4 };
+export interface MoraTile {
+  wgt: number;
+  wga: number;
+  smem: number;
 }
-const TK = 16;
-const tileSide = (p: MoraParams) => p.tile.wg * p.tile.t;
-const tileConstants = (p: MoraParams) => ({ TYPE: p.code, WGX: p.tile.wg, WGY: p.tile.wg, TM: p.tile.t, TN: p.tile.t });
+
+/** vec4s of workgroup memory for the staged block of M (kernels/mora_block.wgsl `Ms`). */
+const MS4 = 256;
+
+
+/**
+ * The blocking for R on this adapter. CPU adapters (lavapipe): one lane along the columns and as
+ * many along the tokens (8, 4, 2, 1: a workgroup of 8 is one SIMD batch of one CPU thread) as let
+ * the block's whole compressed input (4·wgt tokens x R) fit in workgroup memory, so it is
+ * compressed once. GPUs: 8 x 8 lanes (not measured here: docs/mora.md).
+ */
+function tileConfig(R: number, cpuLike: boolean, workgroupMemory: number): MoraTile {
+  const smem = Math.min(2048, Math.floor(workgroupMemory / 16)) - MS4;
+  if (moraTuning.tile) return { ...moraTuning.tile, smem: Math.min(smem, moraTuning.tile.smem) };
+  if (!cpuLike) return { wgt: 8, wga: 8, smem };
+  const wgt = [8, 4, 2].find((w) => w * R <= smem) ?? 1;
+  return { wgt, wga: 1, smem };
+}
+const tileConstants = ({ code, tile }: MoraParams, backward: boolean) => ({ TYPE: code, WGT: tile.wgt, WGA: backward ? 1 : tile.wga, SMEM4: tile.smem, MS4 });
 
 /** CPU-emulated adapters (lavapipe/llvmpipe, SwiftShader). */
 function isCpuAdapter(b: Backend): boolean {
   return /llvmpipe|lavapipe|swiftshader|software/i.test(b.description);
 }
 
-interface Roles {
+/** Grid of one dispatch (kernels read it from the uniforms; see `Params` in mora_common.wgsl). */
+interface Grid {
   tb: number;
-  cb: number;
-  fb: number;
-  mainChunks: number;
-  nDm: number;
-  nMain: number;
-  nFold: number;
+  acols: number;
+  ab: number;
   total: number;
 }
 
-function forwardRoles(p: MoraParams): Roles {
-  const tb = Math.ceil(p.T / tileSide(p));
-  const cb = Math.ceil(p.R / tileSide(p));
-  return { tb, cb, fb: 0, mainChunks: 0, nDm: 0, nMain: 0, nFold: 0, total: tb * p.nc * cb };
+function grid(p: MoraParams, backward: boolean): Grid {
+  const { wgt, wga } = p.tile;
+  const an = 8;
+  const tb = Math.ceil(p.T / (4 * wgt));
+  if (backward) return { tb, acols: 0, ab: 0, total: p.wantDx || p.wantDM ? tb : 0 };
+  // forward: rows a per workgroup: one block of wga·an when several lanes share the tokens (GPUs),
+  // else all of R (the tokens are compressed once)
+  const block = wga * an;
+  const acols = wga > 1 ? block : block * Math.ceil(p.R / block);
+  return { tb, acols, ab: Math.ceil(p.R / acols), total: tb * p.nc * Math.ceil(p.R / acols) };
 }
 
-function backwardRoles(p: MoraParams): Roles {
-  const tile = tileSide(p);
-  const tb = Math.ceil(p.T / tile);
-  const cb = Math.ceil(p.R / tile);
-  const fb = Math.ceil(p.nfold / tile);
-  const mainChunks = isChunked(p.code) ? p.n : 1;
-  const nDm = p.wantDM ? cb * cb * p.ksplit : 0;
-  // every x position is folded when k <= pad (k < R/2): no dx-main work then
-  const nMain = p.wantDx && p.nfold < p.k ? tb * mainChunks * cb : 0;
-  const nFold = p.wantDx ? tb * fb : 0;
-  return { tb, cb, fb, mainChunks, nDm, nMain, nFold, total: nDm + nMain + nFold };
-}
-
-function uniforms(p: MoraParams, r: Roles): UniformField[] {
-  const K = p.nc * p.T;
-  const kchunk = p.ksplit > 1 ? Math.ceil(K / p.ksplit / TK) * TK : K;
-  const v = [p.T, p.k, p.d, p.R, p.n, p.nc, p.nfold, p.nterms, r.tb, r.cb, r.fb, r.mainChunks, r.nDm, r.nMain, r.nFold, r.total, p.ksplit, kchunk];
+function uniforms(p: MoraParams, gr: Grid): UniformField[] {
+  const v = [p.T, p.k, p.d, p.R, p.n, p.nc, p.nfold, p.nterms, gr.tb, gr.acols, gr.ab, p.wantDx ? 1 : 0, p.wantDM ? 1 : 0, gr.total];
   return v.map((x) => ['u32', x] as UniformField);
 }
 
 const typeLabel = (p: MoraGeometry) => `type ${typeName(p.type)}`;
 
-const forwardKernel = defineKernel<MoraParams>({
+export const forwardKernel = defineKernel<MoraParams>({
   name: 'mora.forward',
   label: (p) => `mora.forward:${typeLabel(p)}`,
   cpu: ([x, M], [y], p) => forwardCpu(x, M, y, p),
   gpu: {
     shader: 'mora_forward',
-    constants: tileConstants,
-    uniforms: (p) => uniforms(p, forwardRoles(p)),
-    workgroups: (p) => grid1d(forwardRoles(p).total, 1),
+    constants: (p) => tileConstants(p, false),
+    uniforms: (p) => uniforms(p, grid(p, false)),
+    workgroups: (p) => grid1d(grid(p, false).total, 1),
   },
 });
 
-const backwardKernel = defineKernel<MoraParams>({
+export const backwardKernel = defineKernel<MoraParams>({
   name: 'mora.backward',
   label: (p) => `mora.backward:${typeLabel(p)}`,
-  cpu: ([g, x, M], [dx, dM], p) => backwardCpu(g, x, M, dx, dM, p),
+  cpu: ([g, x, M], [dx, U, V], p) => backwardCpu(g, x, M, dx, U, V, p),
   gpu: {
     shader: 'mora_backward',
-    constants: tileConstants,
-    uniforms: (p) => uniforms(p, backwardRoles(p)),
-    workgroups: (p) => grid1d(backwardRoles(p).total, 1),
+    constants: (p) => tileConstants(p, true),
+    uniforms: (p) => uniforms(p, grid(p, true)),
+    workgroups: (p) => grid1d(grid(p, true).total, 1),
   },
 });
 
@@ -426,38 +426,13 @@ const deltaKernel = defineKernel<MoraParams>({
   gpu: {
     shader: 'mora_delta',
     constants: (p) => ({ TYPE: p.code }),
-    uniforms: (p) => uniforms(p, { tb: 0, cb: 0, fb: 0, mainChunks: 0, nDm: 0, nMain: 0, nFold: 0, total: 0 }),
+    uniforms: (p) => uniforms(p, { tb: 0, acols: 0, ab: 0, total: 0 }),
     workgroups: (p) => grid1d(p.d * p.k, 256),
   },
 });
 
-const dmKernel = defineKernel<{ rr: number; splits: number }>({
-  name: 'mora.dm',
-  cpu: ([part], [dM], { rr, splits }) => {
-    for (let i = 0; i < rr; i++) {
-      let s = 0;
-      for (let sp = 0; sp < splits; sp++) s += part[sp * rr + i];
-      dM[i] = s;
-    }
-  },
-  gpu: {
-    shader: 'mora_dm',
-    uniforms: (p) => [
-      ['u32', p.rr],
-      ['u32', p.splits],
-    ],
-    workgroups: (p) => grid1d(p.rr, 256),
-  },
-});
-
-/**
- * Backward tuning (webgpu). `dmSplit` > 1 splits dM's reduction over the (chunk, token) rows into
- * that many ranges, each its own workgroup writing a partial (dmSplit, R, R), summed by a second
- * dispatch (`mora.dm`, kernels/mora_dm.wgsl). Off by default: on lavapipe it measured no faster
- * (docs/mora.md); it exists for large GPUs with few dM tiles (small R) and many tokens, where one
- * workgroup per tile walking every token is the critical path. Measure before turning it on.
- */
-export const moraTuning: { dmSplit: number; tile: MoraTile | null } = { dmSplit: 1, tile: null };
+/** Test and tuning hook (webgpu): forces the kernels' blocking (null: `tileConfig` picks). */
+export const moraTuning: { tile: MoraTile | null } = { tile: null };
 
 // ---- the op ------------------------------------------------------------------------------------------
 
@@ -470,8 +445,8 @@ export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
   const op = 'mora';
   const geo = check(op, x, M, opts);
   const T = numel(x.shape.slice(0, -1));
-  const tile = tileConfig(geo.R, isCpuAdapter(x.backend));
-  const params: MoraParams = { ...geo, T, wantDx: true, wantDM: true, ksplit: 1, tile };
+  const tile = tileConfig(geo.R, isCpuAdapter(x.backend), x.backend.workgroupMemory);
+  const params: MoraParams = { ...geo, T, wantDx: true, wantDM: true, tile };
   const y = run1(op, forwardKernel, [x, M], { shape: [...x.shape.slice(0, -1), geo.d] }, params);
   return record(
     y,
@@ -482,17 +457,15 @@ export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
       const wantDx = x.requiresGrad;
       const wantDM = M.requiresGrad;
       if (T === 0) return [wantDx ? zeros(x.shape, { backend }) : null, wantDM ? zeros(M.shape, { backend }) : null];
-      const ksplit = wantDM && backend === 'webgpu' ? Math.max(1, Math.floor(moraTuning.dmSplit)) : 1;
-      const want: MoraParams = { ...params, wantDx, wantDM, ksplit };
-      // one dispatch: dx (x.shape) and dM (R, R), or dM's partials (ksplit, R, R) summed by a second
-      const [dx, part] = runKernel('mora.backward', backwardKernel, [g, x, M], [{ shape: x.shape }, { shape: ksplit > 1 ? [ksplit, ...M.shape] : M.shape }], want);
+      const want: MoraParams = { ...params, wantDx, wantDM };
+      // dispatch 1: dx, and the compressed operands of dM: U (R, nc·T) and V (nc·T, R) (placeholders when unwanted)
+      const K = wantDM ? geo.nc * T : 1;
+      const [dx, U, V] = runKernel('mora.backward', backwardKernel, [g, x, M], [{ shape: x.shape }, { shape: [geo.R, K] }, { shape: [K, geo.R] }], want);
       if (!wantDx) dx.dispose();
-      let dM: Tensor | null = null;
-      if (wantDM && ksplit > 1) {
-        dM = run1('mora.dm', dmKernel, [part], { shape: M.shape }, { rr: geo.R * geo.R, splits: ksplit });
-        part.dispose();
-      } else if (wantDM) dM = part;
-      else part.dispose();
+      // dispatch 2: dM = Σ_(c,t) u_{t,c} v_{t,c}ᵀ = U V, the cross-token reduction (docs/mora.md "Kernels")
+      const dM = wantDM ? matmul(U, V) : null;
+      U.dispose();
+      V.dispose();
       return [wantDx ? dx : null, dM];
     },
     [x, M],
@@ -507,7 +480,7 @@ export function deltaWeight(M: Tensor, opts: MoraOptions): Tensor {
   const op = 'deltaWeight';
   checkOptions(op, opts);
   const geo = checkM(op, M, opts);
-  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false, ksplit: 1, tile: { wg: 8, t: 4 } });
+  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false, tile: tileConfig(geo.R, true, 16384) });
 }
 
 // ---- the naive twin ------------------------------------------------------------------------------------

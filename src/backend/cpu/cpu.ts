@@ -21,6 +21,7 @@ export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description = 'cpu (float64 reference loops)';
   readonly maxElements = 2 ** 31 - 1;
+  readonly workgroupMemory = Infinity;
   private live = 0;
   private liveBytes = 0;
   private dispatches = 0;

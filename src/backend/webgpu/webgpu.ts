@@ -35,6 +35,7 @@ export interface WebGpuOptions {
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly maxElements: number;
+  readonly workgroupMemory: number;
   private pool: BufferPool;
   private stagingPool: BufferPool;
   private pipelines: PipelineCache;
@@ -65,6 +66,7 @@ export class WebGpuBackend implements Backend {
     readonly description: string,
   ) {
     this.maxElements = Math.floor(device.limits.maxStorageBufferBindingSize / 4);
+    this.workgroupMemory = device.limits.maxComputeWorkgroupStorageSize;
     this.pool = new BufferPool(device, U.STORAGE | U.COPY_SRC | U.COPY_DST, 'tensor');
     this.stagingPool = new BufferPool(device, U.MAP_READ | U.COPY_DST, 'staging');
     this.pipelines = new PipelineCache(device);
