@@ -8,11 +8,11 @@
 //
 // A workgroup owns a block of BT tokens, every chunk and every position, and (WGA = 1) a lane owns
 // 4 tokens' whole rows of dx: it zeroes the wrap-around positions (several x_pad preimages) and adds onto them in
-// a fixed order, assigns the others; no write conflicts, no second pass. Per chunk it stages v and
-// u (mora_block.wgsl `stage_block`) and copies them out to V and U (when M wants a gradient), then
-// runs blocks of w = Mᵀ u (mora_block.wgsl `block_product`) out of the staged u and applies
-// Rot_cᵀ in the epilogue: for type 6 a block holds the columns l and l + R/2 together, the pairs
-// the rotation mixes.
+// a fixed order, assigns the others; no write conflicts, no second dispatch for dx. Per chunk it
+// stages v and u (mora_block.wgsl `stage_block`) and copies them out to V and U (when M wants a
+// gradient), then runs blocks of w = Mᵀ u (mora_block.wgsl `block_product`) out of the staged u
+// and applies Rot_cᵀ in the epilogue: for type 6 a block holds the columns l and l + R/2 together,
+// the pairs the rotation mixes. When u_c does not fit in St, K runs in passes that add onto dx.
 #include "mora_block.wgsl"
 
 @group(0) @binding(0) var<storage, read> G4: array<vec4<f32>>;  // g (T, d), read as vec4s
@@ -27,51 +27,43 @@ fn x_at(q: u32) -> vec4<f32> { return X4[q]; }
 fn g_at(q: u32) -> vec4<f32> { return G4[q]; }
 
 
-// dx[t, i] gets w: added when several x_pad positions fold onto i (zeroed first), else assigned.
-fn put_dx(row: u32, i: u32, w: f32) {
-  if (i < u.nfold) { dx[row + i] += w; } else { dx[row + i] = w; }
+// dx[t, i] gets w: added when several x_pad positions fold onto i (zeroed first) or in the later
+// passes over K (`add`), else assigned. This lane owns the row: no race.
+fn put_dx(row: u32, i: u32, w: f32, add: bool) {
+  if (add || i < u.nfold) { dx[row + i] += w; } else { dx[row + i] = w; }
 }
 
 // w = (Rot_cᵀ Mᵀ u_{t,c})[l] goes to the x entries that compress into (c, l).
-fn write_dx(t: u32, c: u32, l: u32, w: f32) {
+fn write_dx(t: u32, c: u32, l: u32, w: f32, add: bool) {
   let row = t * u.k;
   if (comp_strided()) {                      // x_pad positions l + mR
-    for (var p = l; p < u.n * u.R; p += u.R) { put_dx(row, wrap(p), w); }
+    for (var p = l; p < u.n * u.R; p += u.R) { put_dx(row, wrap(p), w, add); }
     return;
   }
   if (comp_groups()) {                       // the uneven contiguous group l of k
     let s0 = group_start(l, u.k, u.R);
     let s1 = s0 + group_size(l, u.k, u.R);
-    for (var p = s0; p < s1; p++) { dx[row + p] = w; }
+    for (var p = s0; p < s1; p++) { put_dx(row, p, w, add); }
     return;
   }
   if (truncation()) {                        // x[0 .. R)
-    if (l < u.k) { dx[row + l] = w; }
+    if (l < u.k) { put_dx(row, l, w, add); }
     return;
   }
-  put_dx(row, wrap(c * u.R + l), w);         // chunked: x_pad[cR + l]
+  put_dx(row, wrap(c * u.R + l), w, add);    // chunked: x_pad[cR + l]
 }
 
-// Stages all R columns of v (or u) of chunk c, a stage at a time, copying each out to V (or U).
-// (The layouts make dM = U V a plain product: the fastest matmul kernels for any R.)
-// When R fits one stage, St holds the whole of it afterwards.
-fn stage_and_copy(lane: u32, t0: u32, c: u32, is_u: bool) {
-  let S = SMEM4 / BT4;
-  let tl = lane;
+// Copies the staged columns [j0, j0 + jn) of St (this lane's 4 tokens) out to U or V. The layouts
+// make dM = U V a plain product (the fastest matmul kernels for any R).
+fn copy_out(lane: u32, t0: u32, c: u32, j0: u32, jn: u32, is_u: bool) {
   let K = u.nc * u.T;
-  for (var j0 = 0u; j0 < u.R; j0 += S) {
-    let jn = min(S, u.R - j0);
-    workgroupBarrier();
-    stage_block(lane, t0, c, j0, jn, is_u);
-    workgroupBarrier();
-    for (var jj = 0u; jj < jn; jj++) {
-      let v = St[jj * BT4 + tl];
-      let j = j0 + jj;
-      for (var e = 0u; e < 4u; e++) {
-        let t = t0 + 4u * tl + e;
-        if (t >= u.T) { break; }
-        if (is_u) { U[j * K + c * u.T + t] = v[e]; } else { V[(c * u.T + t) * u.R + j] = v[e]; }
-      }
+  for (var jj = 0u; jj < jn; jj++) {
+    let v = St[jj * BT4 + lane];
+    let j = j0 + jj;
+    for (var e = 0u; e < 4u; e++) {
+      let t = t0 + 4u * lane + e;
+      if (t >= u.T) { break; }
+      if (is_u) { U[j * K + c * u.T + t] = v[e]; } else { V[(c * u.T + t) * u.R + j] = v[e]; }
     }
   }
 }
@@ -97,37 +89,45 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
     }
   }
 
-  let staged = u.R * BT4 <= SMEM4;
+  let S = SMEM4 / BT4;                   // rows of K (columns of u or v) per pass
   let h = u.R / 2u;
   let half = AN / 2u;
   // type 6: a block holds columns lb + q and lb + q + R/2 (q < AN/2), the pairs Rot_cᵀ mixes
   let step = select(AN, half, rotated());
   let lim = select(u.R, h, rotated());
   for (var c = 0u; c < select(1u, u.nc, chunked()); c++) {
-    if (u.want_dm != 0u) {
-      stage_and_copy(lane, t0, c, false);
-      stage_and_copy(lane, t0, c, true);
-    } else if (staged) {
-      workgroupBarrier();
-      stage_block(lane, t0, c, 0u, u.R, true);
-      workgroupBarrier();
+    if (u.want_dm != 0u) {                // v_{·,c} out to V
+      for (var j0 = 0u; j0 < u.R; j0 += S) {
+        workgroupBarrier();
+        stage_block(lane, t0, c, j0, min(S, u.R - j0), false);
+        workgroupBarrier();
+        copy_out(lane, t0, c, j0, min(S, u.R - j0), false);
+      }
     }
-    if (!want_dx) { continue; }
-    for (var lb = 0u; lb < lim; lb += step) {
-      let acc = product_over_r(lane, t0, c, staged, true, lb);
-      for (var q = 0u; q < rolled(AN); q++) {
-        if (lb + select(q, q % half, rotated()) >= lim) { continue; }
-        let l = col_of(lb, q);
-        // Rotᵀ w: w'[l] = w[l]·cos θ_l + (l < R/2 ? w[l + R/2] : -w[l - R/2])·sin θ_l
-        var w = acc[q];
-        if (rotated()) {
-          let sc = rot_sc(c, l);
-          if (q < half) { w = w * sc.y + acc[q + half] * sc.x; }
-          else { w = w * sc.y - acc[q - half] * sc.x; }
-        }
-        for (var e = 0u; e < 4u; e++) {
-          let t = t0 + 4u * tl + e;
-          if (t < u.T) { write_dx(t, c, l, w[e]); }
+    // u_{·,c} (out to U), and dx from it: K = a in passes of S rows, the later ones adding onto dx
+    for (var k0 = 0u; k0 < u.R; k0 += S) {
+      let kn = min(S, u.R - k0);
+      workgroupBarrier();
+      stage_block(lane, t0, c, k0, kn, true);
+      workgroupBarrier();
+      if (u.want_dm != 0u) { copy_out(lane, t0, c, k0, kn, true); }
+      if (!want_dx) { continue; }
+      for (var lb = 0u; lb < lim; lb += step) {
+        let acc = product_range(lane, true, lb, k0, kn);
+        for (var q = 0u; q < rolled(AN); q++) {
+          if (lb + select(q, q % half, rotated()) >= lim) { continue; }
+          let l = col_of(lb, q);
+          // Rotᵀ w: w'[l] = w[l]·cos θ_l + (l < R/2 ? w[l + R/2] : -w[l - R/2])·sin θ_l
+          var w = acc[q];
+          if (rotated()) {
+            let sc = rot_sc(c, l);
+            if (q < half) { w = w * sc.y + acc[q + half] * sc.x; }
+            else { w = w * sc.y - acc[q - half] * sc.x; }
+          }
+          for (var e = 0u; e < 4u; e++) {
+            let t = t0 + 4u * tl + e;
+            if (t < u.T) { write_dx(t, c, l, w[e], k0 > 0u); }
+          }
         }
       }
     }

@@ -349,17 +349,14 @@ const MS4 = 256;
 
 
 /**
- * The blocking for R on this adapter. CPU adapters (lavapipe): one lane along the columns and as
- * many along the tokens (8, 4, 2, 1: a workgroup of 8 is one SIMD batch of one CPU thread) as let
- * the block's whole compressed input (4·wgt tokens x R) fit in workgroup memory, so it is
- * compressed once. GPUs: 8 x 8 lanes (not measured here: docs/mora.md).
+ * The blocking on this adapter: 8 lanes along the tokens on CPU adapters (lavapipe: one SIMD batch
+ * of one CPU thread), 8 x 8 on GPUs (not measured here: docs/mora.md). When a token block's
+ * compressed input (32 tokens x R) does not fit in workgroup memory the kernels run K in passes.
  */
-function tileConfig(R: number, cpuLike: boolean, workgroupMemory: number): MoraTile {
+function tileConfig(cpuLike: boolean, workgroupMemory: number): MoraTile {
   const smem = Math.min(2048, Math.floor(workgroupMemory / 16)) - MS4;
   if (moraTuning.tile) return { ...moraTuning.tile, smem: Math.min(smem, moraTuning.tile.smem) };
-  if (!cpuLike) return { wgt: 8, wga: 8, smem };
-  const wgt = [8, 4, 2].find((w) => w * R <= smem) ?? 1;
-  return { wgt, wga: 1, smem };
+  return { wgt: 8, wga: cpuLike ? 1 : 8, smem };
 }
 const tileConstants = ({ code, tile }: MoraParams, backward: boolean) => ({ TYPE: code, WGT: tile.wgt, WGA: backward ? 1 : tile.wga, SMEM4: tile.smem, MS4 });
 
@@ -445,7 +442,7 @@ export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
   const op = 'mora';
   const geo = check(op, x, M, opts);
   const T = numel(x.shape.slice(0, -1));
-  const tile = tileConfig(geo.R, isCpuAdapter(x.backend), x.backend.workgroupMemory);
+  const tile = tileConfig(isCpuAdapter(x.backend), x.backend.workgroupMemory);
   const params: MoraParams = { ...geo, T, wantDx: true, wantDM: true, tile };
   const y = run1(op, forwardKernel, [x, M], { shape: [...x.shape.slice(0, -1), geo.d] }, params);
   return record(
@@ -480,7 +477,7 @@ export function deltaWeight(M: Tensor, opts: MoraOptions): Tensor {
   const op = 'deltaWeight';
   checkOptions(op, opts);
   const geo = checkM(op, M, opts);
-  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false, tile: tileConfig(geo.R, true, 16384) });
+  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false, tile: tileConfig(true, 16384) });
 }
 
 // ---- the naive twin ------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Ownership: dispose, tidy scopes, the buffer pool, and a flat live-buffer count over a long loop.
 import { describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
+import { sizeClass } from '../../src/backend/webgpu/pool.js';
 import { setupBackends } from '../helpers.js';
 
 setupBackends();
@@ -53,6 +54,17 @@ describe('memory ownership', () => {
     expect(() => x.exp()).toThrow(/use after dispose: tensor #\d+ \[2, 3\] float32 was disposed/);
     expect((await v.data()).length).toBe(6); // the view still holds the storage
     v.dispose();
+  });
+
+  it('pool size classes cover the request, waste at most a third, and are multiples of 16 bytes (vec4 views)', () => {
+    for (let b = 1; b <= 70_000; b += b < 600 ? 1 : 97) {
+      const c = sizeClass(b);
+      expect(c).toBeGreaterThanOrEqual(b);
+      expect(c % 16).toBe(0);
+      if (b >= 16) expect(c).toBeLessThanOrEqual(Math.max(2 * b, 16));
+    }
+    expect(sizeClass(20)).toBe(32); // 24 would leave the 5th and 6th floats outside a vec4 view
+    expect(sizeClass(48)).toBe(48);
   });
 
   it('buffers are reused from the pool', async () => {

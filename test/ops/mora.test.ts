@@ -200,6 +200,25 @@ describe('mora forward', () => {
     });
   }
 
+  it('tensors of 5 or 6 floats (buffers the kernels read as vec4s) match cpu, forward and backward', async () => {
+    // x [5] and g [6]: 20- and 24-byte tensors; the kernels bind x, g and M as arrays of vec4
+    for (const type of [1, 6, 'truncation'] as MoraType[]) {
+      for (const [k, d, R] of [[5, 6, 2], [6, 5, 2]]) {
+        const c: Case = { k, d, R, lead: [1], seed: k + d };
+        const gd = randData(d, 3);
+        const want = await grads(moraNaive, c, type, 'cpu', gd);
+        const got = await grads(mora, c, type, 'webgpu', gd);
+        const { xd, Md } = inputs(c, 'cpu');
+        const g = inputs(c, 'webgpu');
+        const ref = refMora(xd, Md, k, d, R, type);
+        const label = `type ${String(type)} ${k} -> ${d}`;
+        expectClose(await mora(g.x, g.M, { inFeatures: k, outFeatures: d, type }).data(), ref, f32Tol(maxAbs(ref), k + R), label);
+        expectClose(got.dx, want.dx, f32Tol(maxAbs(want.dx), d + R), `${label} dx`);
+        expectClose(got.dM, want.dM, f32Tol(maxAbs(want.dM), d + k), `${label} dM`);
+      }
+    }
+  });
+
   it('a large case over several kernel tiles (T = 150, k = 200, d = 130, R = 70) matches cpu', async () => {
     for (const type of [1, 6] as MoraType[]) {
       const c: Case = { k: 200, d: 130, R: 70, lead: [3, 50], seed: 5 };

@@ -1,5 +1,7 @@
 // Buffer pool by size class. Freed buffers go back to a free list of their class and are handed out
-// again; nothing is destroyed until `trim()`. Classes are 2^k and 1.5·2^k bytes (at most 33% slack).
+// again; nothing is destroyed until `trim()`. Classes are 2^k and 1.5·2^k bytes (at most 33% slack),
+// always multiples of 16: kernels may bind any tensor as an array of vec4s (kernels/mora_block.wgsl)
+// and reach every element.
 //
 // Reuse inside one open command encoder is safe: WebGPU orders commands, so a later dispatch that
 // writes a recycled buffer runs after the earlier ones that read it. Only `queue.writeBuffer` jumps
@@ -9,7 +11,7 @@ export function sizeClass(bytes: number): number {
   const b = Math.max(bytes, 16);
   const p = 2 ** Math.ceil(Math.log2(b));
   const threeQuarters = (p / 4) * 3;
-  const cls = b <= threeQuarters && threeQuarters % 4 === 0 ? threeQuarters : p;
+  const cls = b <= threeQuarters && threeQuarters % 16 === 0 ? threeQuarters : p;
   return cls;
 }
 
