@@ -128,7 +128,7 @@ fn block_product(acc: ptr<function, array<vec4<f32>, AN>>, tl: u32, al: u32, st0
 fn product_range(lane: u32, is_u: bool, b0: u32, k0: u32, kn: u32) -> array<vec4<f32>, AN> {
   let tl = lane % WGT;
   let al = select(lane / WGT, 0u, WGA == 1u);  // a constant 0 when WGA = 1: Ms loads stay uniform
-  var acc: array<vec4<f32>, AN>;
+  var acc = array<vec4<f32>, AN>();  // explicit: a bare var inside an inlined loop may keep old values (docs/kernels.md)
   for (var s0 = 0u; s0 < kn; s0 += SK) {
     let sn = min(SK, kn - s0);
     workgroupBarrier();

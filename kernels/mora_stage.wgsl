@@ -137,7 +137,7 @@ fn v4(t: u32, c: u32, j: u32, cs: array<vec4<f32>, 2>) -> vec4<f32> {
   if (j + 3u < h) { partner = -xpad4(t, p + h); }
   else if (j >= h) { partner = xpad4(t, p - h); }
   else {                                    // the quad straddles R/2 (R/2 not a multiple of 4)
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < rolled(4u); i++) {
       if (j + i < h) { partner[i] = -ld_src(t, wrap(p + i + h), false); }
       else { partner[i] = ld_src(t, wrap(p + i - h), false); }
     }
@@ -177,7 +177,7 @@ fn stage_block(lane: u32, t0: u32, c: u32, j0: u32, jn: u32, is_u: bool) {
     let j = j0 + jj;
     var cs: array<vec4<f32>, 2>;
     if (rotated() && !is_u) {
-      for (var i = 0u; i < 4u; i++) {
+      for (var i = 0u; i < rolled(4u); i++) {
         let sc = rot_sc(c, min(j + i, u.R - 1u));
         cs[0][i] = sc.y;
         cs[1][i] = sc.x;
@@ -186,7 +186,7 @@ fn stage_block(lane: u32, t0: u32, c: u32, j0: u32, jn: u32, is_u: bool) {
     for (var r = 0u; r < rolled(BT4); r++) {
       let t = t0 + 4u * r;
       var blk: array<vec4<f32>, 4>;  // blk[e]: token t + e, columns j .. j + 3
-      for (var e = 0u; e < 4u; e++) {
+      for (var e = 0u; e < rolled(4u); e++) {  // rolled: v4 / u4 inlined once (compile time)
         let te = min(t + e, last);   // tokens past T: zeroed below
         if (is_u) { blk[e] = u4(te, c, j); } else { blk[e] = v4(te, c, j, cs); }
         if (t + e > last) { blk[e] = vec4<f32>(0.0); }

@@ -3,8 +3,10 @@
 //   mora(x, M) = f_decomp(M · f_comp(x))     x (..., k) -> (..., d), M (R, R), R = r̂
 //
 // as one fused op: the forward is ONE dispatch (kernels/mora_forward.wgsl: compression, rotation,
-// square product and decompression in one kernel), the backward is ONE dispatch producing dx and dM
-// (kernels/mora_backward.wgsl). No scaling and no dropout inside the op (the adapter adds them).
+// square product and decompression in one kernel); the backward is ONE fused dispatch producing dx
+// and the compressed operands of dM (kernels/mora_backward.wgsl), plus the cross-token reduction
+// dM = U V as one matmul (docs/mora.md "The dM reduction" says why a second dispatch). Both kernels
+// share kernels/mora_block.wgsl. No scaling and no dropout inside the op (the adapter adds them).
 // Also here: the float64 reference loops of both (the `cpu` fields), `moraNaive` (the same function
 // from primitive tensor ops: the test oracle and the benchmark baseline) and `deltaWeight` (ΔW in
 // closed form, ONE dispatch: kernels/mora_delta.wgsl). docs/mora.md draws every type.
@@ -347,7 +349,6 @@ export interface MoraTile {
 /** vec4s of workgroup memory for the staged block of M (kernels/mora_block.wgsl `Ms`). */
 const MS4 = 256;
 
-
 /**
  * The blocking on this adapter: 8 lanes along the tokens on CPU adapters (lavapipe: one SIMD batch
  * of one CPU thread), 8 x 8 on GPUs (not measured here: docs/mora.md). When a token block's
@@ -392,7 +393,7 @@ function uniforms(p: MoraParams, gr: Grid): UniformField[] {
 
 const typeLabel = (p: MoraGeometry) => `type ${typeName(p.type)}`;
 
-export const forwardKernel = defineKernel<MoraParams>({
+const forwardKernel = defineKernel<MoraParams>({
   name: 'mora.forward',
   label: (p) => `mora.forward:${typeLabel(p)}`,
   cpu: ([x, M], [y], p) => forwardCpu(x, M, y, p),
@@ -404,7 +405,7 @@ export const forwardKernel = defineKernel<MoraParams>({
   },
 });
 
-export const backwardKernel = defineKernel<MoraParams>({
+const backwardKernel = defineKernel<MoraParams>({
   name: 'mora.backward',
   label: (p) => `mora.backward:${typeLabel(p)}`,
   cpu: ([g, x, M], [dx, U, V], p) => backwardCpu(g, x, M, dx, U, V, p),
@@ -435,8 +436,8 @@ export const moraTuning: { tile: MoraTile | null } = { tile: null };
 
 /**
  * The MoRA update f_decomp(M · f_comp(x)): x [..., inFeatures], M [R, R] -> [..., outFeatures].
- * Fused: one dispatch forward, one backward (dx and dM together). Equal to x · ΔWᵀ with
- * ΔW = deltaWeight(M, opts). No scaling or dropout (the adapter's business).
+ * Fused: one dispatch forward; backward: one for dx (and dM's operands) plus the dM matmul.
+ * Equal to x · ΔWᵀ with ΔW = deltaWeight(M, opts). No scaling or dropout (the adapter's business).
  */
 export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
   const op = 'mora';
