@@ -18,7 +18,6 @@ struct Params {
   n: u32,       // input chunks: ceil(k / R)
   nc: u32,      // chunks whose outputs reach y (types 6/8: min(n, ceil(d / R))), else 1
   nfold: u32,   // dx[0 .. nfold) have several preimages in x_pad (wrap-around)
-  nterms: u32,  // most preimages of one folded position: ceil(nR / k)
   tb: u32,      // token blocks: ceil(T / BT)
   acols: u32,   // forward: rows a of M per workgroup (a multiple of WGA·AN)
   ab: u32,      // forward: a ranges per chunk: ceil(R / acols)

@@ -76,8 +76,6 @@ export interface MoraGeometry {
   nc: number;
   /** dx[0 .. nfold) receive several x_pad positions (types 1, 4, 6, decoupling with pad > 0). */
   nfold: number;
-  /** Most x_pad preimages of one folded position: ceil(nR / k). */
-  nterms: number;
 }
 
 const isStrided = (c: number) => c === 1 || c === 4;
@@ -101,7 +99,6 @@ export function moraGeometry(k: number, d: number, R: number, type: MoraType): M
     pad,
     nc: isChunked(code) ? Math.min(n, Math.ceil(d / R)) : 1,
     nfold,
-    nterms: nfold > 0 ? Math.ceil((n * R) / k) : 0,
   };
 }
 
@@ -387,7 +384,7 @@ function grid(p: MoraParams, backward: boolean): Grid {
 }
 
 function uniforms(p: MoraParams, gr: Grid): UniformField[] {
-  const v = [p.T, p.k, p.d, p.R, p.n, p.nc, p.nfold, p.nterms, gr.tb, gr.acols, gr.ab, p.wantDx ? 1 : 0, p.wantDM ? 1 : 0, gr.total];
+  const v = [p.T, p.k, p.d, p.R, p.n, p.nc, p.nfold, gr.tb, gr.acols, gr.ab, p.wantDx ? 1 : 0, p.wantDM ? 1 : 0, gr.total];
   return v.map((x) => ['u32', x] as UniformField);
 }
 
