@@ -7,9 +7,9 @@
 //   dM      = Σ_c Σ_t u_{t,c} v_{t,c}ᵀ  (v: the compressed / rotated input) = U V
 //
 // A workgroup owns a block of BT tokens, every chunk and every position, and (WGA = 1) a lane owns
-// 4 tokens' whole rows of dx: it zeroes the wrap-around positions (several x_pad preimages) and adds onto them in
-// a fixed order, assigns the others; no write conflicts, no second dispatch for dx. Per chunk it
-// stages v and u (mora_block.wgsl `stage_block`) and copies them out to V and U (when M wants a
+// 4 tokens' whole rows of dx: it zeroes the wrap-around positions (several x_pad preimages) and adds
+// onto them in a fixed order, assigns the others; no write conflicts, no second dispatch for dx. Per chunk it
+// stages v and u (mora_stage.wgsl `stage_block`) and copies them out to V and U (when M wants a
 // gradient), then runs blocks of w = Mᵀ u (mora_block.wgsl `block_product`) out of the staged u
 // and applies Rot_cᵀ in the epilogue: for type 6 a block holds the columns l and l + R/2 together,
 // the pairs the rotation mixes. When u_c does not fit in St, K runs in passes that add onto dx.

@@ -38,17 +38,21 @@ override SK: u32 = MS4 / CW4; // rows of M per Ms stage
 var<workgroup> St: array<vec4<f32>, SMEM4>;
 var<workgroup> Ms: array<vec4<f32>, MS4>;
 
+// The 4 entries from offset r (1..3) of two consecutive aligned vec4s a, b: an unaligned vec4 load.
+fn join4(a: vec4<f32>, b: vec4<f32>, r: u32) -> vec4<f32> {
+  switch (r) {
+    case 1u: { return vec4<f32>(a.yzw, b.x); }
+    case 2u: { return vec4<f32>(a.zw, b.xy); }
+    default: { return vec4<f32>(a.w, b.xyz); }
+  }
+}
+
 // M[i .. i + 3] (flat index, any alignment) from the vec4 view of M: one or two aligned vec4 loads.
 // Past the end of M it returns whatever the (clamped) loads give: callers mask those entries.
 fn m4(i: u32) -> vec4<f32> {
-  let q = i >> 2u;
-  let a = Mw4[q];
-  switch (i & 3u) {
-    case 0u: { return a; }
-    case 1u: { let b = Mw4[q + 1u]; return vec4<f32>(a.yzw, b.x); }
-    case 2u: { let b = Mw4[q + 1u]; return vec4<f32>(a.zw, b.xy); }
-    default: { let b = Mw4[q + 1u]; return vec4<f32>(a.w, b.xyz); }
-  }
+  let a = Mw4[i >> 2u];
+  if ((i & 3u) == 0u) { return a; }
+  return join4(a, Mw4[(i >> 2u) + 1u], i & 3u);
 }
 
 fn ld_m(a: u32, j: u32) -> f32 {

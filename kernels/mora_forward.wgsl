@@ -3,7 +3,7 @@
 //
 // A workgroup owns BT tokens, one chunk c (types 6/8: c < nc, the chunks that reach y; other
 // types: c = 0) and a range of rows a of M (`acols`: all R on lavapipe). It compresses (and for
-// type 6 rotates) its tokens' inputs once into workgroup memory (mora_block.wgsl `stage_block`:
+// type 6 rotates) its tokens' inputs once into workgroup memory (mora_stage.wgsl `stage_block`:
 // v_{t,c}[j], 4 columns x 4 tokens at a time), then walks the rows a in blocks of 8 per lane (K in
 // passes when v_c does not fit: the later passes add onto y, which this workgroup owns):
 //   z_{t,c}[a] = Σ_j M[a, j] · v_{t,c}[j]      (mora_block.wgsl `block_product`)

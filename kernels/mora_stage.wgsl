@@ -4,7 +4,7 @@
 //   u_{t,c}[a] = (f_decompᵀ g_t)_c[a]                      (backward)
 // `stage_block` takes 4 columns x 4 tokens per step: 4 loads of 4 contiguous entries (x_pad, g runs),
 // transposed into 4 St entries. The group types (2/3 in, 2/4 out: uneven groups, no contiguous runs
-// across columns) go column by column (`stage_v` / `stage_u`). Integer divisions (wrap-around, group
+// across columns) go column by column (`stage_group_col`). Integer divisions (wrap-around, group
 // bounds) happen once per column or run, never per element.
 
 // ---- column by column (the group types) ------------------------------------------------------------
@@ -34,55 +34,14 @@ fn add_col(base: u32, t0: u32, i: u32, w: f32, from_g: bool) {
   }
 }
 
-// Stages column j of the compressed input v_{·,c} at St[base ..]: the x entries that compress into
-// v_c[j], with their weights (type 6: cos θ and ±sin θ of the rotation partner).
-fn stage_v(base: u32, t0: u32, c: u32, j: u32) {
-  if (comp_strided()) {                     // c[j] = Σ_m x_pad[mR + j]
-    for (var p = j; p < u.n * u.R; p += u.R) { add_col(base, t0, wrap(p), 1.0, false); }
-    return;
-  }
-  if (comp_groups()) {                      // the uneven contiguous group j of k (empty when k < R)
-    let s0 = group_start(j, u.k, u.R);
-    let s1 = s0 + group_size(j, u.k, u.R);
-    for (var i = s0; i < s1; i++) { add_col(base, t0, i, 1.0, false); }
-    return;
-  }
-  if (truncation()) {                       // x[0 .. R), zeros past k
-    if (j < u.k) { add_col(base, t0, j, 1.0, false); }
-    return;
-  }
-  // chunked: x_pad[cR + j]; rotated: v' = v·cos θ + rotate_half(v)·sin θ with
-  // rotate_half(v)[j] = -v[j + R/2] (j < R/2), v[j - R/2] (j >= R/2)
-  let p = c * u.R + j;
-  if (!rotated()) {
-    add_col(base, t0, wrap(p), 1.0, false);
-    return;
-  }
-  let sc = rot_sc(c, j);
-  let h = u.R / 2u;
-  add_col(base, t0, wrap(p), sc.y, false);
-  if (j < h) { add_col(base, t0, wrap(p + h), -sc.x, false); }
-  else { add_col(base, t0, wrap(p - h), sc.x, false); }
-}
-
-// Stages column a of u_{·,c} = f_decompᵀ g: the sum of g over the outputs that copy z_c[a].
-fn stage_u(base: u32, t0: u32, c: u32, a: u32) {
-  if (decomp_tile()) {                      // o ≡ a (mod R)
-    for (var o = a; o < u.d; o += u.R) { add_col(base, t0, o, 1.0, true); }
-    return;
-  }
-  if (decomp_groups()) {                    // the uneven contiguous group a of d
-    let s0 = group_start(a, u.d, u.R);
-    let s1 = s0 + group_size(a, u.d, u.R);
-    for (var o = s0; o < s1; o++) { add_col(base, t0, o, 1.0, true); }
-    return;
-  }
-  if (truncation()) {                       // y = [z; 0]
-    if (a < u.d) { add_col(base, t0, a, 1.0, true); }
-    return;
-  }
-  if (c >= u.nc) { return; }                // chunked: concat(z_0 .. z_{n-1}) tiled / cut to d
-  for (var o = c * u.R + a; o < u.d; o += u.n * u.R) { add_col(base, t0, o, 1.0, true); }
+// Stages one column of a group type at St[base ..]: column j sums the uneven contiguous group j of
+// x's k entries (v, compression types 2/3; empty when k < R) or of g's d entries (u, the transpose
+// of the repeat-interleave decompression of types 2/4).
+fn stage_group_col(base: u32, t0: u32, j: u32, from_g: bool) {
+  let f = select(u.k, u.d, from_g);
+  let s0 = group_start(j, f, u.R);
+  let s1 = s0 + group_size(j, f, u.R);
+  for (var i = s0; i < s1; i++) { add_col(base, t0, i, 1.0, from_g); }
 }
 
 // ---- 4 columns x 4 tokens at a time (every type but the groups) --------------------------------
@@ -95,14 +54,9 @@ fn row4(t: u32, i: u32, from_g: bool) -> vec4<f32> {
   var a: vec4<f32>;
   var b: vec4<f32>;
   if (from_g) { a = g_at(q); } else { a = x_at(q); }
-  let r = f & 3u;
-  if (r == 0u) { return a; }
+  if ((f & 3u) == 0u) { return a; }
   if (from_g) { b = g_at(q + 1u); } else { b = x_at(q + 1u); }
-  switch (r) {
-    case 1u: { return vec4<f32>(a.yzw, b.x); }
-    case 2u: { return vec4<f32>(a.zw, b.xy); }
-    default: { return vec4<f32>(a.w, b.xyz); }
-  }
+  return join4(a, b, f & 3u);
 }
 
 // x_pad[t, p .. p + 3] (wrap-around: entries past k come from the start of the row).
@@ -168,7 +122,7 @@ fn stage_block(lane: u32, t0: u32, c: u32, j0: u32, jn: u32, is_u: bool) {
     for (var jj = lane; jj < jn; jj += WG) {
       let base = jj * BT4;
       for (var r = 0u; r < BT4; r++) { St[base + r] = vec4<f32>(0.0); }
-      if (is_u) { stage_u(base, t0, c, j0 + jj); } else { stage_v(base, t0, c, j0 + jj); }
+      stage_group_col(base, t0, j0 + jj, is_u);
     }
     return;
   }

@@ -373,14 +373,14 @@ interface Grid {
 
 function grid(p: MoraParams, backward: boolean): Grid {
   const { wgt, wga } = p.tile;
-  const an = 8;
-  const tb = Math.ceil(p.T / (4 * wgt));
+  const tb = Math.ceil(p.T / (4 * wgt)); // a lane owns 4 tokens
   if (backward) return { tb, acols: 0, ab: 0, total: p.wantDx || p.wantDM ? tb : 0 };
-  // forward: rows a per workgroup: one block of wga·an when several lanes share the tokens (GPUs),
-  // else all of R (the tokens are compressed once)
-  const block = wga * an;
+  // forward: rows a per workgroup: one block of 8 per lane (AN in mora_block.wgsl) when several lanes
+  // share the tokens (GPUs), else all of R (the tokens are compressed once)
+  const block = wga * 8;
   const acols = wga > 1 ? block : block * Math.ceil(p.R / block);
-  return { tb, acols, ab: Math.ceil(p.R / acols), total: tb * p.nc * Math.ceil(p.R / acols) };
+  const ab = Math.ceil(p.R / acols);
+  return { tb, acols, ab, total: tb * p.nc * ab };
 }
 
 function uniforms(p: MoraParams, gr: Grid): UniformField[] {

@@ -253,7 +253,7 @@ describe('mora forward', () => {
         expectClose(got.dM, want.dM, f32Tol(maxAbs(want.dM), 37 * (c.d + c.k)), `${label} dM`);
       }
     }
-  }, 300_000); // 12 pipelines: about 45 s from a cold shader cache on 2 lavapipe cores (docs/mora.md)
+  }, 300_000); // 12 pipelines, compiled cold in CI: tens of seconds on 2 lavapipe cores (docs/mora.md)
 
   it('an empty batch gives an empty result and zero gradients', async () => {
     for (const backend of ['cpu', 'webgpu'] as const) {
