@@ -19,8 +19,8 @@ export interface Storage {
 export type UniformField = ['u32' | 'i32' | 'f32', number] | ['dims', readonly number[]];
 
 export interface GpuBinding<P> {
-  /** WGSL file in kernels/ (without .wgsl). */
-  shader: string;
+  /** WGSL file in kernels/ (without .wgsl; `a+b` joins files), or picked per call. */
+  shader: string | ((p: P) => string);
   /** Entry point; `main` by default. */
   entry?: string;
   /** Pipeline-overridable constants: one cached pipeline per distinct set (tile sizes, op codes). */
@@ -45,6 +45,12 @@ export interface KernelDef<P> {
 
 export function defineKernel<P>(k: KernelDef<P>): KernelDef<P> {
   return k;
+}
+
+/** The shader a call of `k` runs. */
+export function shaderOf<P>(k: KernelDef<P>, p: P): string {
+  const s = k.gpu.shader;
+  return typeof s === 'function' ? s(p) : s;
 }
 
 export interface RunRequest<P> {
@@ -86,6 +92,8 @@ export interface Backend {
   readonly maxElements: number;
   /** Bytes of workgroup memory a kernel may use (Infinity on cpu). */
   readonly workgroupMemory: number;
+  /** Subgroup sizes the device may use, when it has the `subgroups` feature (null: none, or cpu). */
+  readonly subgroups: { min: number; max: number } | null;
   alloc(numel: number, dtype: DType): Storage;
   upload(data: ArrayLike<number>, dtype: DType): Storage;
   read(s: Storage): Promise<HostArray>;

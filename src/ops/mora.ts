@@ -334,32 +334,46 @@ function deltaCpu(M: ArrayLike<number>, W: Float64Array | Float32Array | Int32Ar
 /**
  * Blocking of kernels/mora_forward.wgsl and mora_backward.wgsl (kernels/mora_block.wgsl): workgroups
  * of `wgt` x `wga` lanes; a lane owns 4 consecutive tokens (a vec4) x 8 columns of M; `smem`: vec4s
- * of workgroup memory for the staged compressed tokens (wgt x R vec4s when whole). The backward
- * always runs with wga = 1 (a lane owns its tokens' rows of dx).
+ * of workgroup memory for the staged compressed tokens (wgt x R vec4s when whole); `sg`: the
+ * product takes M's entries from the lanes' registers by subgroup broadcast
+ * (kernels/mora_product_sg.wgsl: wgt 8, wga 1, the workgroup one subgroup), else from a block of M
+ * staged in workgroup memory (mora_product_smem.wgsl). The backward always runs with wga = 1 (a lane
+ * owns its tokens' rows of dx).
  */
 export interface MoraTile {
   wgt: number;
   wga: number;
   smem: number;
+  sg: boolean;
 }
 
-/** vec4s of workgroup memory for the staged block of M (kernels/mora_block.wgsl `Ms`). */
+/** vec4s of workgroup memory for the staged block of M (kernels/mora_product_smem.wgsl `Ms`). */
 const MS4 = 256;
 
 /**
- * The blocking on this adapter: 8 lanes along the tokens on CPU adapters (lavapipe: one SIMD batch
- * of one CPU thread), 8 x 8 on GPUs (not measured here: docs/mora.md). When a token block's
- * compressed input (32 tokens x R) does not fit in workgroup memory the kernels run K in passes.
+ * The blocking on this adapter. CPU adapters (lavapipe: 8 lanes are one SIMD batch of one CPU
+ * thread) run 8 lanes along the tokens with the subgroup product when their subgroups hold 8 lanes;
+ * GPUs 8 x 8 lanes with M staged in workgroup memory (not measured here: docs/mora.md). When a token
+ * block's compressed input (32 tokens x R) does not fit in workgroup memory the kernels run K in
+ * passes.
  */
-function tileConfig(cpuLike: boolean, workgroupMemory: number): MoraTile {
-  const smem = Math.min(2048, Math.floor(workgroupMemory / 16)) - MS4;
-  if (moraTuning.tile) return { ...moraTuning.tile, smem: Math.min(smem, moraTuning.tile.smem) };
-  return { wgt: 8, wga: cpuLike ? 1 : 8, smem };
+function tileConfig(b: Pick<Backend, 'description' | 'workgroupMemory' | 'subgroups'>): MoraTile {
+  const cpuLike = isCpuAdapter(b);
+  const whole = Math.min(2048, Math.floor(b.workgroupMemory / 16));
+  const t = moraTuning.tile ?? { wgt: 8, wga: cpuLike ? 1 : 8, smem: whole, sg: cpuLike && (b.subgroups?.min ?? 0) >= 8 };
+  if (t.sg && (t.wgt !== 8 || t.wga !== 1)) {
+    fail('mora', `the subgroup product needs 8 x 1 lanes (one 8-lane subgroup), got mg.mora.tuning.tile = ${JSON.stringify(t)}`);
+  }
+  if (t.sg && (b.subgroups?.min ?? 0) < 8) {
+    fail('mora', `the subgroup product needs subgroups of at least 8 lanes; this device has ${b.subgroups ? `${b.subgroups.min}-${b.subgroups.max}` : 'none'}`);
+  }
+  return { ...t, smem: Math.min(t.smem, t.sg ? whole : whole - MS4) };
 }
-const tileConstants = ({ code, tile }: MoraParams, backward: boolean) => ({ TYPE: code, WGT: tile.wgt, WGA: backward ? 1 : tile.wga, SMEM4: tile.smem, MS4 });
+const tileConstants = ({ code, tile }: MoraParams, backward: boolean) => ({ TYPE: code, WGT: tile.wgt, WGA: backward ? 1 : tile.wga, SMEM4: tile.smem });
+const productFile = ({ tile }: MoraParams) => (tile.sg ? 'mora_product_sg' : 'mora_product_smem');
 
 /** CPU-emulated adapters (lavapipe/llvmpipe, SwiftShader). */
-function isCpuAdapter(b: Backend): boolean {
+function isCpuAdapter(b: Pick<Backend, 'description'>): boolean {
   return /llvmpipe|lavapipe|swiftshader|software/i.test(b.description);
 }
 
@@ -390,24 +404,24 @@ function uniforms(p: MoraParams, gr: Grid): UniformField[] {
 
 const typeLabel = (p: MoraGeometry) => `type ${typeName(p.type)}`;
 
-const forwardKernel = defineKernel<MoraParams>({
+export const forwardKernel = defineKernel<MoraParams>({
   name: 'mora.forward',
   label: (p) => `mora.forward:${typeLabel(p)}`,
   cpu: ([x, M], [y], p) => forwardCpu(x, M, y, p),
   gpu: {
-    shader: 'mora_forward',
+    shader: (p) => `mora_forward+${productFile(p)}`,
     constants: (p) => tileConstants(p, false),
     uniforms: (p) => uniforms(p, grid(p, false)),
     workgroups: (p) => grid1d(grid(p, false).total, 1),
   },
 });
 
-const backwardKernel = defineKernel<MoraParams>({
+export const backwardKernel = defineKernel<MoraParams>({
   name: 'mora.backward',
   label: (p) => `mora.backward:${typeLabel(p)}`,
   cpu: ([g, x, M], [dx, U, V], p) => backwardCpu(g, x, M, dx, U, V, p),
   gpu: {
-    shader: 'mora_backward',
+    shader: (p) => `mora_backward+${productFile(p)}`,
     constants: (p) => tileConstants(p, true),
     uniforms: (p) => uniforms(p, grid(p, true)),
     workgroups: (p) => grid1d(grid(p, true).total, 1),
@@ -440,7 +454,7 @@ export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
   const op = 'mora';
   const geo = check(op, x, M, opts);
   const T = numel(x.shape.slice(0, -1));
-  const tile = tileConfig(isCpuAdapter(x.backend), x.backend.workgroupMemory);
+  const tile = tileConfig(x.backend);
   const params: MoraParams = { ...geo, T, wantDx: true, wantDM: true, tile };
   const y = run1(op, forwardKernel, [x, M], { shape: [...x.shape.slice(0, -1), geo.d] }, params);
   return record(
@@ -475,7 +489,7 @@ export function deltaWeight(M: Tensor, opts: MoraOptions): Tensor {
   const op = 'deltaWeight';
   checkOptions(op, opts);
   const geo = checkM(op, M, opts);
-  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false, tile: tileConfig(true, 16384) });
+  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false, tile: { wgt: 8, wga: 1, smem: 0, sg: false } }); // no blocking: one thread per entry
 }
 
 // ---- the naive twin ------------------------------------------------------------------------------------

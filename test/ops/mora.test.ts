@@ -231,18 +231,19 @@ describe('mora forward', () => {
   });
 
   // One pipeline per blocking, type and direction, each compiled by lavapipe's LLVM on first use.
-  it('every kernel blocking (the GPU one included; a tiny workgroup memory forcing staged K) gives the same results', async () => {
+  it('every kernel blocking and both products (the GPU one included; a tiny workgroup memory forcing staged K) give the same results', async () => {
     const c: Case = { k: 75, d: 90, R: 34, lead: [37], seed: 9 };
     const gd = randData(37 * 90, 10);
     for (const type of [1, 6] as MoraType[]) {
       const want = await grads(moraNaive, c, type, 'cpu', gd);
       const { xd, Md } = inputs(c, 'cpu');
       const ref = refMora(xd, Md, c.k, c.d, c.R, type);
-      // (lavapipe's own pick runs in every other test)
+      // (lavapipe's own pick, { wgt: 8, wga: 1, sg: true } with all of St, runs in every other test)
       for (const tile of [
-        { wgt: 8, wga: 8, smem: 1792 }, // the GPU blocking
-        { wgt: 2, wga: 1, smem: 40 }, // R > staged columns: K in stages, columns copied out in stages
-        { wgt: 3, wga: 3, smem: 256 }, // several lanes per token block, ragged column blocks, 9 lanes
+        { wgt: 8, wga: 8, smem: 1792, sg: false }, // the GPU blocking (M staged in workgroup memory)
+        { wgt: 2, wga: 1, smem: 40, sg: false }, // R > staged columns: K in stages, columns copied out in stages
+        { wgt: 3, wga: 3, smem: 256, sg: false }, // several lanes per token block, ragged column blocks, 9 lanes
+        { wgt: 8, wga: 1, smem: 72, sg: true }, // the subgroup product over K in stages of 9 (tails of 1)
       ]) {
         moraTuning.tile = tile;
         const g = inputs(c, 'webgpu');
@@ -253,7 +254,14 @@ describe('mora forward', () => {
         expectClose(got.dM, want.dM, f32Tol(maxAbs(want.dM), 37 * (c.d + c.k)), `${label} dM`);
       }
     }
-  }, 300_000); // 12 pipelines, compiled cold in CI: tens of seconds on 2 lavapipe cores (docs/mora.md)
+  }, 300_000); // 16 pipelines, compiled cold in CI: tens of seconds on 2 lavapipe cores (docs/mora.md)
+
+  it('the subgroup product refuses a blocking it cannot run', () => {
+    const x = mg.randn([4, 8], { seed: 1 });
+    const M = mg.randn([4, 4], { seed: 2 });
+    moraTuning.tile = { wgt: 4, wga: 1, smem: 256, sg: true };
+    expect(() => mora(x, M, { inFeatures: 8, outFeatures: 8, type: 1 })).toThrow(/subgroup product needs 8 x 1 lanes/);
+  });
 
   it('an empty batch gives an empty result and zero gradients', async () => {
     for (const backend of ['cpu', 'webgpu'] as const) {
@@ -370,7 +378,7 @@ describe('mora dispatches (mg.profile)', () => {
       const M = mg.randn([6, 6], { seed: 2, requiresGrad: true });
       const g = mg.randn([2, 5, 10], { seed: 3 });
       const fwd = await mg.profile(() => mora(x, M, opts));
-      expect(fwd.kernels.map((k) => k.shader)).toEqual(['mora_forward']);
+      expect(fwd.kernels.map((k) => k.shader)).toEqual(['mora_forward+mora_product_sg']); // lavapipe: the subgroup product
       expect(fwd.kernels[0].kernel).toMatch(/^mora\.forward/);
       const bwd = await mg.profile(() => fwd.result.backward(g));
       expect(bwd.kernels.map((k) => k.kernel.replace(/:.*/, ''))).toEqual(['mora.backward', 'matmul']);

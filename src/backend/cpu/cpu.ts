@@ -4,6 +4,7 @@
 import type { DType } from '../../dtype.js';
 import { fail } from '../../errors.js';
 import type { Backend, HostArray, MemoryInfo, RunRequest, Storage, TraceEntry } from '../interface.js';
+import { shaderOf } from '../interface.js';
 
 export class CpuStorage implements Storage {
   refs = 0;
@@ -22,6 +23,7 @@ export class CpuBackend implements Backend {
   readonly description = 'cpu (float64 reference loops)';
   readonly maxElements = 2 ** 31 - 1;
   readonly workgroupMemory = Infinity;
+  readonly subgroups = null;
   private live = 0;
   private liveBytes = 0;
   private dispatches = 0;
@@ -59,7 +61,7 @@ export class CpuBackend implements Backend {
     const ins = req.inputs.map((s) => this.own(s).data);
     const outs = req.outputs.map((s) => this.own(s).data);
     req.kernel.cpu(ins, outs, req.params);
-    this.trace?.push({ kernel: req.kernel.label?.(req.params) ?? req.kernel.name, shader: req.kernel.gpu.shader, workgroups: [0, 0, 0], shapes: req.shapes.map((s) => [...s]) });
+    this.trace?.push({ kernel: req.kernel.label?.(req.params) ?? req.kernel.name, shader: shaderOf(req.kernel, req.params), workgroups: [0, 0, 0], shapes: req.shapes.map((s) => [...s]) });
   }
 
   flush(): void {}

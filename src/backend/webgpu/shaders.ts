@@ -1,6 +1,8 @@
 // WGSL loading: files under kernels/ by name, `#include "x.wgsl"` pasted in once, and a pipeline
 // cache keyed by shader + entry point + pipeline-overridable constants (tile sizes, op codes).
-// Shapes travel as uniforms, so one pipeline serves every shape.
+// Shapes travel as uniforms, so one pipeline serves every shape. A shader name may join files with
+// `+` (`mora_forward+mora_product_sg`: a kernel and the variant of a piece it leaves open); the
+// files' `enable` directives move to the top, where WGSL wants them.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,11 +13,21 @@ export const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '.
 
 const sources = new Map<string, string>();
 
-/** The WGSL of `kernels/<name>.wgsl` with its includes resolved. */
+/** The WGSL of `kernels/<name>.wgsl` (or of `a+b`: a.wgsl then b.wgsl) with its includes resolved. */
 export function wgslSource(name: string): string {
   let src = sources.get(name);
   if (src === undefined) {
-    src = expand(name, new Set());
+    const seen = new Set<string>();
+    const body = name
+      .split('+')
+      .map((part) => expand(part, seen))
+      .join('\n');
+    const enables = new Set<string>();
+    const rest = body.replace(/^enable [\w\s,]+;[^\S\n]*$/gm, (line) => {
+      enables.add(line.trim());
+      return '';
+    });
+    src = [...enables, rest].join('\n');
     sources.set(name, src);
   }
   return src;

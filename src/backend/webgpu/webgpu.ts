@@ -5,6 +5,7 @@ import { create, globals } from 'webgpu';
 import type { DType } from '../../dtype.js';
 import { fail, MoragradError } from '../../errors.js';
 import type { Backend, HostArray, MemoryInfo, RunRequest, Storage, TraceEntry, UniformField } from '../interface.js';
+import { shaderOf } from '../interface.js';
 import { BufferPool } from './pool.js';
 import { PipelineCache } from './shaders.js';
 
@@ -36,6 +37,7 @@ export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly maxElements: number;
   readonly workgroupMemory: number;
+  readonly subgroups: { min: number; max: number } | null;
   private pool: BufferPool;
   private stagingPool: BufferPool;
   private pipelines: PipelineCache;
@@ -67,6 +69,8 @@ export class WebGpuBackend implements Backend {
   ) {
     this.maxElements = Math.floor(device.limits.maxStorageBufferBindingSize / 4);
     this.workgroupMemory = device.limits.maxComputeWorkgroupStorageSize;
+    const sg = adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+    this.subgroups = device.features.has('subgroups') && sg.subgroupMinSize ? { min: sg.subgroupMinSize, max: sg.subgroupMaxSize ?? sg.subgroupMinSize } : null;
     this.pool = new BufferPool(device, U.STORAGE | U.COPY_SRC | U.COPY_DST, 'tensor');
     this.stagingPool = new BufferPool(device, U.MAP_READ | U.COPY_DST, 'staging');
     this.pipelines = new PipelineCache(device);
@@ -182,7 +186,8 @@ export class WebGpuBackend implements Backend {
     if (x > maxWg || y > maxWg || z > maxWg) {
       fail(kernel.name, `dispatch of [${x}, ${y}, ${z}] workgroups exceeds the device limit ${maxWg} per dimension (shapes ${req.shapes.map((s) => `[${s}]`).join(', ')})`);
     }
-    const pipeline = this.pipelines.get(b.shader, b.entry ?? 'main', b.constants?.(params) ?? {});
+    const shader = shaderOf(kernel, params);
+    const pipeline = this.pipelines.get(shader, b.entry ?? 'main', b.constants?.(params) ?? {});
     const index = this.pending;
     const offset = index * this.slot;
     this.packUniforms(offset, b.uniforms(params), kernel.name);
@@ -196,7 +201,7 @@ export class WebGpuBackend implements Backend {
     if (this.trace) {
       this.querySet ??= this.device.createQuerySet({ type: 'timestamp', count: MAX_BATCH * 2 });
       if (this.hasTimestamps) desc.timestampWrites = { querySet: this.querySet, beginningOfPassWriteIndex: index * 2, endOfPassWriteIndex: index * 2 + 1 };
-      this.batchTrace.push({ kernel: kernel.label?.(params) ?? kernel.name, shader: b.shader, workgroups: [x, y, z], shapes: req.shapes.map((s) => [...s]) });
+      this.batchTrace.push({ kernel: kernel.label?.(params) ?? kernel.name, shader, workgroups: [x, y, z], shapes: req.shapes.map((s) => [...s]) });
     }
     const pass = this.enc().beginComputePass(desc);
     pass.setPipeline(pipeline);
@@ -206,7 +211,7 @@ export class WebGpuBackend implements Backend {
     this.pending++;
     this.dispatches++;
     if (process.env.MORAGRAD_TRACE === '1' && !this.trace) {
-      console.error(`[moragrad] ${kernel.label?.(params) ?? kernel.name} (${b.shader}) wg=[${x},${y},${z}] shapes=${req.shapes.map((s) => `[${s}]`).join(' ')}`);
+      console.error(`[moragrad] ${kernel.label?.(params) ?? kernel.name} (${shader}) wg=[${x},${y},${z}] shapes=${req.shapes.map((s) => `[${s}]`).join(' ')}`);
     }
     if (this.pending >= MAX_BATCH) this.flush();
   }

@@ -1,0 +1,60 @@
+// `product_range` of the fused MoRA kernels (kernels/mora_block.wgsl) with M's entries in registers:
+// the CPU-adapter variant. The workgroup's 8 lanes are one subgroup (WGT = 8, WGA = 1; lavapipe: one
+// SIMD batch of one CPU thread, src/ops/mora.ts `tileConfig`), and lane q holds the entries of
+// column q of the block for 4 steps at a time:
+//
+//   mv_q = (Mop[s, q], Mop[s + 1, q], Mop[s + 2, q], Mop[s + 3, q])     one load per 4 steps
+//   acc[q] += St[s][lane] · subgroupBroadcast(mv_q[i], q)               for every lane, q < 8
+//
+// A broadcast from a constant lane is a register shuffle, where a uniform load from workgroup or
+// storage memory is a scalar load per lane on lavapipe: no Ms staging, no barriers, and 2-2.5x the
+// forward's speed of mora_product_smem.wgsl there (docs/mora.md "Kernels"). Invocation ids are the
+// local indices (one subgroup per workgroup).
+enable subgroups;
+
+// acc[q] += v · (lane q's m), q < 8
+fn fma8b(acc: ptr<function, array<vec4<f32>, AN>>, v: vec4<f32>, m: f32) {
+  (*acc)[0] = fma(v, vec4<f32>(subgroupBroadcast(m, 0u)), (*acc)[0]);
+  (*acc)[1] = fma(v, vec4<f32>(subgroupBroadcast(m, 1u)), (*acc)[1]);
+  (*acc)[2] = fma(v, vec4<f32>(subgroupBroadcast(m, 2u)), (*acc)[2]);
+  (*acc)[3] = fma(v, vec4<f32>(subgroupBroadcast(m, 3u)), (*acc)[3]);
+  (*acc)[4] = fma(v, vec4<f32>(subgroupBroadcast(m, 4u)), (*acc)[4]);
+  (*acc)[5] = fma(v, vec4<f32>(subgroupBroadcast(m, 5u)), (*acc)[5]);
+  (*acc)[6] = fma(v, vec4<f32>(subgroupBroadcast(m, 6u)), (*acc)[6]);
+  (*acc)[7] = fma(v, vec4<f32>(subgroupBroadcast(m, 7u)), (*acc)[7]);
+}
+
+// This lane's Mop[k0 + s .. k0 + s + 3, q] for its column q of the block from b0:
+//   forward  M[b0 + q, k0 + s ..]       a contiguous run of row b0 + q: one vec4 load
+//   backward M[k0 + s .., col_of(b0, q)] a column: 4 loads
+// Rows past R (and steps past the K range) read clamped entries: the caller masks them.
+fn m_steps(is_u: bool, lane: u32, b0: u32, k0: u32, s: u32) -> vec4<f32> {
+  if (!is_u) { return m4(min(b0 + lane, u.R - 1u) * u.R + k0 + s); }
+  let col = min(col_of(b0, lane), u.R - 1u);
+  let a = k0 + s;
+  let last = u.R - 1u;
+  return vec4<f32>(ld_m(a, col), ld_m(min(a + 1u, last), col), ld_m(min(a + 2u, last), col), ld_m(min(a + 3u, last), col));
+}
+
+// The product of the token block with the 8 columns from b0 over K rows [k0, k0 + kn), St holding
+// exactly those rows (this lane: its 4 tokens x the 8 columns). No barriers.
+fn product_range(lane: u32, is_u: bool, b0: u32, k0: u32, kn: u32) -> array<vec4<f32>, AN> {
+  var acc = array<vec4<f32>, AN>();
+  var si = lane;  // St[s·BT4 + lane]: this lane's 4 tokens at step s
+  var s = 0u;
+  for (; s + 4u <= kn; s += 4u) {
+    let mv = m_steps(is_u, lane, b0, k0, s);
+    fma8b(&acc, St[si], mv.x);
+    fma8b(&acc, St[si + BT4], mv.y);
+    fma8b(&acc, St[si + 2u * BT4], mv.z);
+    fma8b(&acc, St[si + 3u * BT4], mv.w);
+    si += 4u * BT4;
+  }
+  if (s < kn) {  // 1-3 steps left
+    let mv = m_steps(is_u, lane, b0, k0, s);
+    fma8b(&acc, St[si], mv.x);
+    if (s + 1u < kn) { fma8b(&acc, St[si + BT4], mv.y); }
+    if (s + 2u < kn) { fma8b(&acc, St[si + 2u * BT4], mv.z); }
+  }
+  return acc;
+}
