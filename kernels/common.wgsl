@@ -22,3 +22,13 @@ fn non_finite(x: f32) -> bool {
 fn is_nan(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
+
+// The 4 entries from offset r (1..3) of two consecutive aligned vec4s a, b: an unaligned vec4 load
+// from a vec4 view (`array<vec4<f32>>`) of a float buffer.
+fn join4(a: vec4<f32>, b: vec4<f32>, r: u32) -> vec4<f32> {
+  switch (r) {
+    case 1u: { return vec4<f32>(a.yzw, b.x); }
+    case 2u: { return vec4<f32>(a.zw, b.xy); }
+    default: { return vec4<f32>(a.w, b.xyz); }
+  }
+}

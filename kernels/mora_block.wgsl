@@ -35,15 +35,6 @@ override SMEM4: u32 = 1024u; // vec4s of St (picked from the device limit)
 
 var<workgroup> St: array<vec4<f32>, SMEM4>;
 
-// The 4 entries from offset r (1..3) of two consecutive aligned vec4s a, b: an unaligned vec4 load.
-fn join4(a: vec4<f32>, b: vec4<f32>, r: u32) -> vec4<f32> {
-  switch (r) {
-    case 1u: { return vec4<f32>(a.yzw, b.x); }
-    case 2u: { return vec4<f32>(a.zw, b.xy); }
-    default: { return vec4<f32>(a.w, b.xyz); }
-  }
-}
-
 // M[i .. i + 3] (flat index, any alignment) from the vec4 view of M: one or two aligned vec4 loads.
 // Past the end of M it returns whatever the (clamped) loads give: callers mask those entries.
 fn m4(i: u32) -> vec4<f32> {

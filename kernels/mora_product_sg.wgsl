@@ -10,19 +10,7 @@
 // storage memory is a scalar load per lane on lavapipe: no Ms staging, no barriers, and 2-2.5x the
 // forward's speed of mora_product_smem.wgsl there (docs/mora.md "Kernels"). Invocation ids are the
 // local indices (one subgroup per workgroup).
-enable subgroups;
-
-// acc[q] += v · (lane q's m), q < 8
-fn fma8b(acc: ptr<function, array<vec4<f32>, AN>>, v: vec4<f32>, m: f32) {
-  (*acc)[0] = fma(v, vec4<f32>(subgroupBroadcast(m, 0u)), (*acc)[0]);
-  (*acc)[1] = fma(v, vec4<f32>(subgroupBroadcast(m, 1u)), (*acc)[1]);
-  (*acc)[2] = fma(v, vec4<f32>(subgroupBroadcast(m, 2u)), (*acc)[2]);
-  (*acc)[3] = fma(v, vec4<f32>(subgroupBroadcast(m, 3u)), (*acc)[3]);
-  (*acc)[4] = fma(v, vec4<f32>(subgroupBroadcast(m, 4u)), (*acc)[4]);
-  (*acc)[5] = fma(v, vec4<f32>(subgroupBroadcast(m, 5u)), (*acc)[5]);
-  (*acc)[6] = fma(v, vec4<f32>(subgroupBroadcast(m, 6u)), (*acc)[6]);
-  (*acc)[7] = fma(v, vec4<f32>(subgroupBroadcast(m, 7u)), (*acc)[7]);
-}
+#include "sg_fma.wgsl"
 
 // This lane's Mop[k0 + s .. k0 + s + 3, q] for its column q of the block from b0:
 //   forward  M[b0 + q, k0 + s ..]       a contiguous run of row b0 + q: one vec4 load
@@ -40,21 +28,10 @@ fn m_steps(is_u: bool, lane: u32, b0: u32, k0: u32, s: u32) -> vec4<f32> {
 // exactly those rows (this lane: its 4 tokens x the 8 columns). No barriers.
 fn product_range(lane: u32, is_u: bool, b0: u32, k0: u32, kn: u32) -> array<vec4<f32>, AN> {
   var acc = array<vec4<f32>, AN>();
-  var si = lane;  // St[s·BT4 + lane]: this lane's 4 tokens at step s
   var s = 0u;
-  for (; s + 4u <= kn; s += 4u) {
-    let mv = m_steps(is_u, lane, b0, k0, s);
-    fma8b(&acc, St[si], mv.x);
-    fma8b(&acc, St[si + BT4], mv.y);
-    fma8b(&acc, St[si + 2u * BT4], mv.z);
-    fma8b(&acc, St[si + 3u * BT4], mv.w);
-    si += 4u * BT4;
+  for (; s + 4u <= kn; s += 4u) {  // St[s·BT4 + lane]: this lane's 4 tokens at step s
+    fma4x8(&acc, s * BT4 + lane, BT4, m_steps(is_u, lane, b0, k0, s));
   }
-  if (s < kn) {  // 1-3 steps left
-    let mv = m_steps(is_u, lane, b0, k0, s);
-    fma8b(&acc, St[si], mv.x);
-    if (s + 1u < kn) { fma8b(&acc, St[si + BT4], mv.y); }
-    if (s + 2u < kn) { fma8b(&acc, St[si + 2u * BT4], mv.z); }
-  }
+  if (s < kn) { fma4x8_tail(&acc, s * BT4 + lane, BT4, m_steps(is_u, lane, b0, k0, s), kn - s); }
   return acc;
 }

@@ -440,6 +440,47 @@ const deltaKernel = defineKernel<MoraParams>({
   },
 });
 
+/**
+ * Grid of the dM reduction: 32 columns per workgroup, rows split so that about 8 workgroups run
+ * (fewer rows per workgroup restage V more often: 4-16 measured alike on lavapipe, 32 slower).
+ */
+function dmGrid(R: number): { jb: number; arows: number; total: number } {
+  const jb = Math.ceil(R / 32);
+  const rowBlocks = Math.ceil(R / 8);
+  const ab = Math.max(1, Math.min(rowBlocks, Math.ceil(8 / jb)));
+  const arows = 8 * Math.ceil(rowBlocks / ab);
+  return { jb, arows, total: jb * Math.ceil(R / arows) };
+}
+
+interface DmParams {
+  R: number;
+  K: number;
+  tile: MoraTile;
+}
+
+// dM = U V (U (R, K), V (K, R)): the cross-token reduction of the backward with the subgroup product.
+export const dmKernel = defineKernel<DmParams>({
+  name: 'mora.dm',
+  cpu: ([U, V], [dM], { R, K }) => {
+    for (let a = 0; a < R; a++) {
+      for (let j = 0; j < R; j++) {
+        let s = 0;
+        for (let t = 0; t < K; t++) s += U[a * K + t] * V[t * R + j];
+        dM[a * R + j] = s;
+      }
+    }
+  },
+  gpu: {
+    shader: 'mora_dm',
+    constants: (p) => ({ SMEM4: p.tile.smem }),
+    uniforms: ({ R, K }) => {
+      const gr = dmGrid(R);
+      return [R, K, gr.jb, gr.arows, gr.total].map((v) => ['u32', v] as UniformField);
+    },
+    workgroups: ({ R }) => grid1d(dmGrid(R).total, 1),
+  },
+});
+
 /** Test and tuning hook (webgpu): forces the kernels' blocking (null: `tileConfig` picks). */
 export const moraTuning: { tile: MoraTile | null } = { tile: null };
 
@@ -471,8 +512,9 @@ export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
       const K = wantDM ? geo.nc * T : 1;
       const [dx, U, V] = runKernel('mora.backward', backwardKernel, [g, x, M], [{ shape: x.shape }, { shape: [geo.R, K] }, { shape: [K, geo.R] }], want);
       if (!wantDx) dx.dispose();
-      // dispatch 2: dM = Σ_(c,t) u_{t,c} v_{t,c}ᵀ = U V, the cross-token reduction (docs/mora.md "Kernels")
-      const dM = wantDM ? matmul(U, V) : null;
+      // dispatch 2: dM = Σ_(c,t) u_{t,c} v_{t,c}ᵀ = U V, the cross-token reduction (docs/mora.md "Kernels"):
+      // the subgroup product where the forward runs it, else the matmul
+      const dM = !wantDM ? null : tile.sg ? run1('mora', dmKernel, [U, V], { shape: [geo.R, geo.R] }, { R: geo.R, K, tile }) : matmul(U, V);
       U.dispose();
       V.dispose();
       return [wantDx ? dx : null, dM];

@@ -1,0 +1,79 @@
+// MoRA forward, fused: y = f_decomp(M · f_comp(x)) in ONE dispatch (src/ops/mora.ts, docs/mora.md).
+// Reads x (T, k) and M (R, R), writes y (T, d); no intermediate buffers.
+//
+// A workgroup owns BT tokens, one chunk c (types 6/8: c < nc, the chunks that reach y; other
+// types: c = 0) and a range of rows a of M (`acols`: all R on lavapipe). It compresses (and for
+// type 6 rotates) its tokens' inputs once into workgroup memory (mora_stage.wgsl `stage_block`:
+// v_{t,c}[j], 4 columns x 4 tokens at a time), then walks the rows a in blocks of 8 per lane (K in
+// passes when v_c does not fit: the later passes add onto y, which this workgroup owns):
+//   z_{t,c}[a] = Σ_j M[a, j] · v_{t,c}[j]      (mora_block.wgsl `block_product`)
+// and scatters each z to the outputs that decompress from (c, a) (`write_y`). Every y entry has one
+// preimage, so no two invocations write the same address.
+#include "mora_block.wgsl"
+
+@group(0) @binding(0) var<storage, read> X4: array<vec4<f32>>;  // x (T, k), read as vec4s
+@group(0) @binding(1) var<storage, read> Mw4: array<vec4<f32>>;  // M (R, R), read as vec4s
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (T, d)
+@group(0) @binding(3) var<uniform> u: Params;
+
+fn x_at(q: u32) -> vec4<f32> { return X4[q]; }
+fn g_at(q: u32) -> vec4<f32> { return vec4<f32>(0.0); }  // no g in the forward (never called)
+
+// y[row + o] = z, or += z in the later passes over K (this lane owns the entry: no race).
+fn put_y(i: u32, z: f32, add: bool) {
+  if (add) { y[i] += z; } else { y[i] = z; }
+}
+
+// y[t, o] (+)= z for every o that decompresses from (chunk c, row a).
+fn write_y(t: u32, c: u32, a: u32, z: f32, add: bool) {
+  let row = t * u.d;
+  if (decomp_tile()) {                      // o ≡ a (mod R)
+    for (var o = a; o < u.d; o += u.R) { put_y(row + o, z, add); }
+    return;
+  }
+  if (decomp_groups()) {                    // o in the uneven contiguous group a of d
+    let s0 = group_start(a, u.d, u.R);
+    let s1 = s0 + group_size(a, u.d, u.R);
+    for (var o = s0; o < s1; o++) { put_y(row + o, z, add); }
+    return;
+  }
+  if (truncation()) {                       // y = [z; 0]: this invocation also zeroes o ≡ a, o >= R
+    if (a < u.d) { put_y(row + a, z, add); }
+    for (var o = a + u.R; o < u.d; o += u.R) { y[row + o] = 0.0; }
+    return;
+  }
+  // chunked: concat(z_0 .. z_{n-1}) tiled with period nR, truncated to d
+  for (var o = c * u.R + a; o < u.d; o += u.n * u.R) { put_y(row + o, z, add); }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let lin = wid.x + wid.y * nwg.x;
+  if (lin >= u.total) { return; }
+  let a_lo = (lin % u.ab) * u.acols;      // grid: (token block, chunk, a range), a range fastest
+  let rest = lin / u.ab;
+  let c = rest % u.nc;
+  let t0 = (rest / u.nc) * BT;
+  let a_hi = min(u.R, a_lo + u.acols);
+  let tl = lane % WGT;
+  let al = select(lane / WGT, 0u, WGA == 1u);  // a constant 0 when WGA = 1: M loads stay uniform
+
+  // K (the columns j of v) in passes of S: one when all of v_c for the block fits in St
+  let S = SMEM4 / BT4;
+  for (var k0 = 0u; k0 < u.R; k0 += S) {
+    let kn = min(S, u.R - k0);
+    workgroupBarrier();
+    stage_block(lane, t0, c, k0, kn, false);
+    for (var a0 = a_lo; a0 < a_hi; a0 += WGA * AN) {
+      let a1 = a0 + al * AN;              // this lane's rows a1 .. a1 + 7
+      let acc = product_range(lane, false, a0, k0, kn);
+      for (var q = 0u; q < AN; q++) {
+        if (a1 + q >= a_hi) { break; }
+        for (var e = 0u; e < 4u; e++) {
+          let t = t0 + 4u * tl + e;
+          if (t < u.T) { write_y(t, c, a1 + q, acc[q][e], k0 > 0u); }
+        }
+      }
+    }
+  }
+}
