@@ -11,6 +11,7 @@ import { cpus, loadavg } from 'node:os';
 import * as mg from '../src/index.js';
 import { webgpu } from '../src/runtime.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
+import { waitGpu } from '../src/backend/webgpu/polling.js';
 
 export interface Args {
   quick: boolean;
@@ -33,7 +34,7 @@ export function gpu(): WebGpuBackend {
 export async function gpuSync(): Promise<void> {
   const b = gpu();
   b.flush();
-  await b.device.queue.onSubmittedWorkDone();
+  await waitGpu(b.device.queue.onSubmittedWorkDone());
 }
 
 export interface Timing {

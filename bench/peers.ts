@@ -20,6 +20,7 @@ import { dirname, join } from 'node:path';
 import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import * as mg from '../src/index.js';
+import { waitGpu } from '../src/backend/webgpu/polling.js';
 import { fmt, gpuSync, measure, type Timing } from './common.js';
 import { loadOrt, type OrtRunner } from './onnx.js';
 
@@ -141,7 +142,7 @@ export async function loadPeers(log: (s: string) => void = () => {}): Promise<Pe
       b.ensureCommandEncoderReady();
       b.endComputePassEncoder();
       b.submitQueue();
-      await b.device.queue.onSubmittedWorkDone();
+      await waitGpu(b.device.queue.onSubmittedWorkDone()); // the same polling back-off as moragrad's waits
     },
   };
 }

@@ -7,6 +7,7 @@ import { fail, MoragradError } from '../../errors.js';
 import type { Backend, HostArray, MemoryInfo, RunRequest, Storage, TraceEntry, UniformField } from '../interface.js';
 import { shaderOf } from '../interface.js';
 import { BufferPool } from './pool.js';
+import { enableBackoff, waitGpu } from './polling.js';
 import { PipelineCache } from './shaders.js';
 
 const G = globals as unknown as { GPUBufferUsage: GPUBufferUsageFlags & Record<string, number>; GPUMapMode: Record<string, number> };
@@ -99,9 +100,13 @@ export class WebGpuBackend implements Backend {
     const info = adapter.info;
     // lavapipe (llvmpipe) reads LP_NUM_THREADS when the device is created; its default acts like one
     // thread. bench/ measured 4 threads fastest on 2 cores; the user's own setting always wins.
-    if (/llvmpipe|lavapipe/i.test(`${info.description} ${info.device}`) && process.env.LP_NUM_THREADS === undefined) {
+    const lavapipe = /llvmpipe|lavapipe/i.test(`${info.description} ${info.device}`);
+    if (lavapipe && process.env.LP_NUM_THREADS === undefined) {
       process.env.LP_NUM_THREADS = '4';
     }
+    // Dawn polls for GPU completion in a busy loop on the JS thread, which on a CPU adapter takes a
+    // core from the adapter's own threads: back it off during waits (polling.ts)
+    if (lavapipe || /swiftshader/i.test(`${info.description} ${info.device}`)) enableBackoff();
     const wanted: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
     const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
     const L = adapter.limits;
@@ -156,7 +161,7 @@ export class WebGpuBackend implements Backend {
     const staging = this.stagingPool.acquire(bytes);
     this.enc().copyBufferToBuffer(g.buffer, 0, staging, 0, bytes);
     this.flush();
-    await staging.mapAsync(MAP_READ, 0, bytes);
+    await waitGpu(staging.mapAsync(MAP_READ, 0, bytes));
     const copy = staging.getMappedRange(0, bytes).slice(0);
     staging.unmap();
     this.stagingPool.releaseBuffer(staging);
@@ -282,8 +287,8 @@ export class WebGpuBackend implements Backend {
     enc.copyBufferToBuffer(resolve, 0, readback, 0, count * 8);
     this.timingReads.push(
       (async () => {
-        await this.device.queue.onSubmittedWorkDone();
-        await readback.mapAsync(MAP_READ);
+        await waitGpu(this.device.queue.onSubmittedWorkDone());
+        await waitGpu(readback.mapAsync(MAP_READ));
         const t = new BigInt64Array(readback.getMappedRange());
         entries.forEach((e, i) => (e.gpuMs = Number(t[2 * i + 1] - t[2 * i]) / 1e6));
         readback.unmap();
