@@ -6,14 +6,17 @@
 // type 6 rotates) its tokens' inputs once into workgroup memory (mora_stage.wgsl `stage_block`:
 // v_{t,c}[j], 4 columns x 4 tokens at a time), then walks the rows a in blocks of 8 per lane (K in
 // passes when v_c does not fit: the later passes add onto y, which this workgroup owns):
-//   z_{t,c}[a] = Σ_j M[a, j] · v_{t,c}[j]      (mora_block.wgsl `block_product`)
-// and scatters each z to the outputs that decompress from (c, a) (`write_y`). Every y entry has one
-// preimage, so no two invocations write the same address.
+//   z_{t,c}[a] = Σ_j M[a, j] · v_{t,c}[j]      (`product_range`: mora_product_sg / _smem.wgsl)
+// and scatters each z to the outputs that decompress from (c, a). Where consecutive rows a go to
+// consecutive outputs (tile, chunked: `write_runs`) a lane's 8 rows are one run per copy, stored as
+// whole aligned vec4s where the run covers them (10% of the forward on lavapipe); the group and
+// truncation types go entry by entry (`write_y`). Every y entry has one preimage, so no two
+// invocations write the same address (a vec4 store stays inside one lane's run).
 #include "mora_block.wgsl"
 
 @group(0) @binding(0) var<storage, read> X4: array<vec4<f32>>;  // x (T, k), read as vec4s
 @group(0) @binding(1) var<storage, read> Mw4: array<vec4<f32>>;  // M (R, R), read as vec4s
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;  // (T, d)
+@group(0) @binding(2) var<storage, read_write> y4: array<vec4<f32>>;  // y (T, d), as vec4s (entries: y4[i >> 2][i & 3])
 @group(0) @binding(3) var<uniform> u: Params;
 
 fn x_at(q: u32) -> vec4<f32> { return X4[q]; }
@@ -21,7 +24,34 @@ fn g_at(q: u32) -> vec4<f32> { return vec4<f32>(0.0); }  // no g in the forward 
 
 // y[row + o] = z, or += z in the later passes over K (this lane owns the entry: no race).
 fn put_y(i: u32, z: f32, add: bool) {
-  if (add) { y[i] += z; } else { y[i] = z; }
+  if (add) { y4[i >> 2u][i & 3u] += z; } else { y4[i >> 2u][i & 3u] = z; }
+}
+
+// y[i .. i + n) (+)= z[0 .. n) (n <= 8): whole aligned vec4s as one store, the ends entry by entry.
+fn put_run(i: u32, z: array<f32, 8>, n: u32, add: bool) {
+  var j = 0u;
+  loop {
+    if (j >= n) { break; }
+    let p = i + j;
+    if ((p & 3u) == 0u && j + 4u <= n) {
+      var v = vec4<f32>(z[j], z[j + 1u], z[j + 2u], z[j + 3u]);
+      if (add) { v += y4[p >> 2u]; }
+      y4[p >> 2u] = v;
+      j += 4u;
+    } else {
+      put_y(p, z[j], add);
+      j += 1u;
+    }
+  }
+}
+
+// The rows a .. a + n - 1 of z (n <= 8) for types whose decompression copies consecutive rows to
+// consecutive outputs (tile: o = a + mR; chunked: o = cR + a + m·nR): one run per copy.
+fn write_runs(t: u32, c: u32, a: u32, z: array<f32, 8>, n: u32, add: bool) {
+  let row = t * u.d;
+  let first = select(a, c * u.R + a, chunked());
+  let period = select(u.R, u.n * u.R, chunked());
+  for (var o = first; o < u.d; o += period) { put_run(row + o, z, min(n, u.d - o), add); }
 }
 
 // y[t, o] (+)= z for every o that decompresses from (chunk c, row a).
@@ -39,7 +69,7 @@ fn write_y(t: u32, c: u32, a: u32, z: f32, add: bool) {
   }
   if (truncation()) {                       // y = [z; 0]: this invocation also zeroes o ≡ a, o >= R
     if (a < u.d) { put_y(row + a, z, add); }
-    for (var o = a + u.R; o < u.d; o += u.R) { y[row + o] = 0.0; }
+    for (var o = a + u.R; o < u.d; o += u.R) { y4[(row + o) >> 2u][(row + o) & 3u] = 0.0; }
     return;
   }
   // chunked: concat(z_0 .. z_{n-1}) tiled with period nR, truncated to d
@@ -67,12 +97,13 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
     for (var a0 = a_lo; a0 < a_hi; a0 += WGA * AN) {
       let a1 = a0 + al * AN;              // this lane's rows a1 .. a1 + 7
       let acc = product_range(lane, false, a0, k0, kn);
-      for (var q = 0u; q < rolled(AN); q++) {
-        if (a1 + q >= a_hi) { break; }
-        for (var e = 0u; e < 4u; e++) {
-          let t = t0 + 4u * tl + e;
-          if (t < u.T) { write_y(t, c, a1 + q, acc[q][e], k0 > 0u); }
-        }
+      let na = select(0u, min(AN, a_hi - a1), a1 < a_hi);  // rows of this lane's block in range
+      for (var e = 0u; e < 4u; e++) {
+        let t = t0 + 4u * tl + e;
+        if (t >= u.T) { break; }
+        let z = array<f32, 8>(acc[0][e], acc[1][e], acc[2][e], acc[3][e], acc[4][e], acc[5][e], acc[6][e], acc[7][e]);
+        if (decomp_tile() || chunked()) { write_runs(t, c, a1, z, na, k0 > 0u); continue; }
+        for (var q = 0u; q < rolled(na); q++) { write_y(t, c, a1 + q, z[q], k0 > 0u); }
       }
     }
   }
