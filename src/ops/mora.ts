@@ -404,7 +404,7 @@ function uniforms(p: MoraParams, gr: Grid): UniformField[] {
 
 const typeLabel = (p: MoraGeometry) => `type ${typeName(p.type)}`;
 
-export const forwardKernel = defineKernel<MoraParams>({
+const forwardKernel = defineKernel<MoraParams>({
   name: 'mora.forward',
   label: (p) => `mora.forward:${typeLabel(p)}`,
   cpu: ([x, M], [y], p) => forwardCpu(x, M, y, p),
@@ -416,7 +416,7 @@ export const forwardKernel = defineKernel<MoraParams>({
   },
 });
 
-export const backwardKernel = defineKernel<MoraParams>({
+const backwardKernel = defineKernel<MoraParams>({
   name: 'mora.backward',
   label: (p) => `mora.backward:${typeLabel(p)}`,
   cpu: ([g, x, M], [dx, U, V], p) => backwardCpu(g, x, M, dx, U, V, p),
@@ -459,7 +459,7 @@ interface DmParams {
 }
 
 // dM = U V (U (R, K), V (K, R)): the cross-token reduction of the backward with the subgroup product.
-export const dmKernel = defineKernel<DmParams>({
+const dmKernel = defineKernel<DmParams>({
   name: 'mora.dm',
   cpu: ([U, V], [dM], { R, K }) => {
     for (let a = 0; a < R; a++) {
