@@ -15,9 +15,10 @@
 //                           broadcast (CPU adapters: the workgroup is one 8-lane subgroup)
 //   mora_product_smem.wgsl  the block of M staged in workgroup memory (GPUs, any subgroup size)
 // On lavapipe a workgroup of 8 lanes is one SIMD batch of one CPU thread: barriers are free, a
-// uniform load is one scalar load and a broadcast, a divergent load a gather (so each fetches a
-// whole vec4), and the integer divisions (wrap-around, groups) sit outside the token loops (one per
-// column), never per element.
+// uniform load is a scalar load per value (a fifth of the FMA rate in the hot loop), a divergent
+// load a gather from workgroup memory or a loop over the lanes from a storage buffer (so each
+// fetches a whole vec4), and the integer divisions (wrap-around, groups) sit outside the token
+// loops (one per column), never per element.
 //
 // The including kernel binds Mw4 (M, (R, R)) as a vec4 view and defines x_at(q) / g_at(q), the q-th
 // vec4 of x (T, k) / g (T, d) (the forward has no g). Every tensor buffer is a multiple of 16 bytes
