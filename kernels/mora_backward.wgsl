@@ -8,17 +8,19 @@
 //
 // A workgroup owns a block of BT tokens, every chunk and every position, and (WGA = 1) a lane owns
 // 4 tokens' whole rows of dx: it zeroes the wrap-around positions (several x_pad preimages) and adds
-// onto them in a fixed order, assigns the others; no write conflicts, no second dispatch for dx. Per chunk it
-// stages v and u (mora_stage.wgsl `stage_block`) and copies them out to V and U (when M wants a
-// gradient), then runs blocks of w = Mᵀ u (mora_block.wgsl `block_product`) out of the staged u
-// and applies Rot_cᵀ in the epilogue: for type 6 a block holds the columns l and l + R/2 together,
-// the pairs the rotation mixes. When u_c does not fit in St, K runs in passes that add onto dx.
+// onto them in a fixed order, assigns the others; no write conflicts, no second dispatch for dx. Per
+// chunk it stages v and u (mora_stage.wgsl `stage_block`) and copies them out to V and U (when M
+// wants a gradient), then runs blocks of w = Mᵀ u (`product_range`) out of the staged u and applies
+// Rot_cᵀ in the epilogue: for type 6 a block holds the columns l and l + R/2 together, the pairs the
+// rotation mixes. A lane's 8 columns go to dx as runs of consecutive positions, stored as whole
+// aligned vec4s where they cover them (20% of the type-1 backward at R = 362 on lavapipe). When u_c
+// does not fit in St, K runs in passes that add onto dx.
 #include "mora_block.wgsl"
 
 @group(0) @binding(0) var<storage, read> G4: array<vec4<f32>>;  // g (T, d), read as vec4s
 @group(0) @binding(1) var<storage, read> X4: array<vec4<f32>>;  // x (T, k)
 @group(0) @binding(2) var<storage, read> Mw4: array<vec4<f32>>;  // M (R, R), read as vec4s
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;  // (T, k)
+@group(0) @binding(3) var<storage, read_write> dx4: array<vec4<f32>>;  // dx (T, k), as vec4s (entries: dx4[i >> 2][i & 3])
 @group(0) @binding(4) var<storage, read_write> U: array<f32>;   // (R, nc·T): u_{t,c}[a] at a·nc·T + c·T + t
 @group(0) @binding(5) var<storage, read_write> V: array<f32>;   // (nc·T, R): v_{t,c}[j] at (c·T + t)·R + j
 @group(0) @binding(6) var<uniform> u: Params;
@@ -26,31 +28,66 @@
 fn x_at(q: u32) -> vec4<f32> { return X4[q]; }
 fn g_at(q: u32) -> vec4<f32> { return G4[q]; }
 
-
 // dx[t, i] gets w: added when several x_pad positions fold onto i (zeroed first) or in the later
 // passes over K (`add`), else assigned. This lane owns the row: no race.
 fn put_dx(row: u32, i: u32, w: f32, add: bool) {
-  if (add || i < u.nfold) { dx[row + i] += w; } else { dx[row + i] = w; }
+  let f = row + i;
+  if (add || i < u.nfold) { dx4[f >> 2u][f & 3u] += w; } else { dx4[f >> 2u][f & 3u] = w; }
 }
 
-// w = (Rot_cᵀ Mᵀ u_{t,c})[l] goes to the x entries that compress into (c, l).
-fn write_dx(t: u32, c: u32, l: u32, w: f32, add: bool) {
+// dx[t, x_pad p0 .. p0 + n) (+)= z[o .. o + n) (n <= 8) for a run of consecutive x_pad positions:
+// whole aligned vec4s where the run covers them and they are all added (later passes, folded
+// positions) or all assigned, the rest entry by entry; a run that wraps past k goes entry by entry.
+fn put_run_dx(row: u32, p0: u32, z: array<f32, 8>, o: u32, n: u32, add: bool) {
+  if (p0 + n > u.k) {
+    for (var j = 0u; j < n; j++) { put_dx(row, wrap(p0 + j), z[o + j], add); }
+    return;
+  }
+  let head = min(n, (4u - ((row + p0) & 3u)) & 3u);  // entries before the first aligned vec4
+  var j = 0u;
+  for (; j < head; j++) { put_dx(row, p0 + j, z[o + j], add); }
+  for (; j + 4u <= n; j += 4u) {
+    let p = p0 + j;
+    let f = row + p;
+    var v = vec4<f32>(z[o + j], z[o + j + 1u], z[o + j + 2u], z[o + j + 3u]);
+    if (add || p + 4u <= u.nfold) { dx4[f >> 2u] += v; }
+    else if (p >= u.nfold) { dx4[f >> 2u] = v; }
+    else { for (var i = 0u; i < 4u; i++) { put_dx(row, p + i, v[i], add); } }  // straddles nfold
+  }
+  for (; j < n; j++) { put_dx(row, p0 + j, z[o + j], add); }
+}
+
+// One token's w for the block from lb (z[q]: column col_of(lb, q) of Rot_cᵀ Mᵀ u_{t,c}) onto the x
+// entries that compress into (c, l): runs of consecutive x_pad positions where the compression has
+// them (`put_run_dx`), entry by entry for the groups and truncation.
+fn write_dx_block(t: u32, c: u32, lb: u32, z: array<f32, 8>, add: bool) {
   let row = t * u.k;
-  if (comp_strided()) {                      // x_pad positions l + mR
-    for (var p = l; p < u.n * u.R; p += u.R) { put_dx(row, wrap(p), w, add); }
+  if (rotated()) {                           // the pairs: x_pad[cR + lb ..] and x_pad[cR + lb + R/2 ..]
+    let h = u.R / 2u;
+    let n = min(AN / 2u, h - lb);
+    put_run_dx(row, c * u.R + lb, z, 0u, n, add);
+    put_run_dx(row, c * u.R + lb + h, z, AN / 2u, n, add);
     return;
   }
-  if (comp_groups()) {                       // the uneven contiguous group l of k
-    let s0 = group_start(l, u.k, u.R);
-    let s1 = s0 + group_size(l, u.k, u.R);
-    for (var p = s0; p < s1; p++) { put_dx(row, p, w, add); }
+  let n = min(AN, u.R - lb);
+  if (chunked()) {                           // x_pad[cR + lb ..]
+    put_run_dx(row, c * u.R + lb, z, 0u, n, add);
     return;
   }
-  if (truncation()) {                        // x[0 .. R)
-    if (l < u.k) { put_dx(row, l, w, add); }
+  if (comp_strided()) {                      // x_pad[lb + mR ..]
+    for (var p = lb; p < u.n * u.R; p += u.R) { put_run_dx(row, p, z, 0u, n, add); }
     return;
   }
-  put_dx(row, wrap(c * u.R + l), w, add);    // chunked: x_pad[cR + l]
+  for (var q = 0u; q < rolled(n); q++) {
+    let l = lb + q;
+    if (comp_groups()) {                     // the uneven contiguous group l of k
+      let s0 = group_start(l, u.k, u.R);
+      let s1 = s0 + group_size(l, u.k, u.R);
+      for (var p = s0; p < s1; p++) { put_dx(row, p, z[q], add); }
+    } else if (l < u.k) {                    // truncation: x[0 .. R)
+      put_dx(row, l, z[q], add);
+    }
+  }
 }
 
 // Copies the staged columns [j0, j0 + jn) of St (this lane's 4 tokens) out to U or V. The layouts
@@ -84,8 +121,8 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
     for (var e = 0u; e < 4u; e++) {
       let t = t0 + 4u * tl + e;
       if (t >= u.T) { break; }
-      for (var p = 0u; p < u.nfold; p++) { dx[t * u.k + p] = 0.0; }
-      for (var p = zero_lo; p < u.k; p++) { dx[t * u.k + p] = 0.0; }
+      for (var p = 0u; p < u.nfold; p++) { let f = t * u.k + p; dx4[f >> 2u][f & 3u] = 0.0; }
+      for (var p = zero_lo; p < u.k; p++) { let f = t * u.k + p; dx4[f >> 2u][f & 3u] = 0.0; }
     }
   }
 
@@ -114,20 +151,20 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
       if (!want_dx) { continue; }
       for (var lb = 0u; lb < lim; lb += step) {
         let acc = product_range(lane, true, lb, k0, kn);
-        for (var q = 0u; q < rolled(AN); q++) {
-          if (lb + select(q, q % half, rotated()) >= lim) { continue; }
-          let l = col_of(lb, q);
-          // Rotᵀ w: w'[l] = w[l]·cos θ_l + (l < R/2 ? w[l + R/2] : -w[l - R/2])·sin θ_l
-          var w = acc[q];
-          if (rotated()) {
-            let sc = rot_sc(c, l);
-            if (q < half) { w = w * sc.y + acc[q + half] * sc.x; }
-            else { w = w * sc.y - acc[q - half] * sc.x; }
+        // w = Rot_cᵀ (Mᵀ u) for the block's columns; Rotᵀ: w'[l] = w[l]·cos θ_l + (l < R/2 ? w[l + R/2] : -w[l - R/2])·sin θ_l
+        var w = acc;
+        if (rotated()) {
+          for (var q = 0u; q < rolled(AN); q++) {
+            let sc = rot_sc(c, min(col_of(lb, q), u.R - 1u));
+            if (q < half) { w[q] = acc[q] * sc.y + acc[q + half] * sc.x; }
+            else { w[q] = acc[q] * sc.y - acc[q - half] * sc.x; }
           }
-          for (var e = 0u; e < 4u; e++) {
-            let t = t0 + 4u * tl + e;
-            if (t < u.T) { write_dx(t, c, l, w[e], k0 > 0u); }
-          }
+        }
+        for (var e = 0u; e < 4u; e++) {
+          let t = t0 + 4u * tl + e;
+          if (t >= u.T) { break; }
+          let z = array<f32, 8>(w[0][e], w[1][e], w[2][e], w[3][e], w[4][e], w[5][e], w[6][e], w[7][e]);
+          write_dx_block(t, c, lb, z, k0 > 0u);
         }
       }
     }
