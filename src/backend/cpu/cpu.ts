@@ -3,8 +3,7 @@
 // field (in src/ops), so this file only owns memory and bookkeeping.
 import type { DType } from '../../dtype.js';
 import { fail } from '../../errors.js';
-import type { Backend, HostArray, MemoryInfo, RunRequest, Storage, TraceEntry } from '../interface.js';
-import { shaderOf } from '../interface.js';
+import { shaderOf, type Backend, type HostArray, type MemoryInfo, type RunRequest, type Storage, type TraceEntry } from '../interface.js';
 
 export class CpuStorage implements Storage {
   refs = 0;

@@ -11,8 +11,9 @@
 // `waitGpu(p)` awaits a Dawn promise with the polling backed off after SPIN_MS: from then on, the
 // binding's re-posted callbacks go through setTimeout(1 ms) instead of setImmediate. Short waits (a
 // tiny dispatch round trip is ~0.15-0.2 ms) still spin; long ones lose at most ~1 ms of latency.
-// Enabled by the backend on CPU adapters only (`enableBackoff`; MORAGRAD_DAWN_SPIN=1 turns it off). Outside waitGpu, and for anything
-// but the binding's callbacks (native functions of no arguments), setImmediate is untouched.
+// Enabled by the backend on CPU adapters only (`enableBackoff`; MORAGRAD_DAWN_SPIN=1 turns it off).
+// Outside waitGpu, and for anything but the binding's callbacks (native functions of no arguments),
+// setImmediate is untouched.
 
 /** Spin this long (ms) at the start of a wait before backing off. */
 const SPIN_MS = 1;

@@ -4,8 +4,7 @@
 import { create, globals } from 'webgpu';
 import type { DType } from '../../dtype.js';
 import { fail, MoragradError } from '../../errors.js';
-import type { Backend, HostArray, MemoryInfo, RunRequest, Storage, TraceEntry, UniformField } from '../interface.js';
-import { shaderOf } from '../interface.js';
+import { shaderOf, type Backend, type HostArray, type MemoryInfo, type RunRequest, type Storage, type TraceEntry, type UniformField } from '../interface.js';
 import { BufferPool } from './pool.js';
 import { enableBackoff, waitGpu } from './polling.js';
 import { PipelineCache } from './shaders.js';
