@@ -2,8 +2,10 @@
 // GPU synchronisation, the environment record, and markdown tables.
 //
 // How GPU work is timed: every timed iteration ends with `gpuSync()`, which submits the open command
-// encoder and awaits `device.queue.onSubmittedWorkDone()`; so a sample is the wall-clock time of
-// recording + submitting + executing the work, with no readback copy. (Where the adapter has
+// encoder and awaits `device.queue.onSubmittedWorkDone()` (through `waitGpu`: on CPU adapters Dawn's
+// completion polling backs off instead of spinning a core, src/backend/webgpu/polling.ts; the
+// tfjs-webgpu peer waits the same way); so a sample is the wall-clock time of recording +
+// submitting + executing the work, with no readback copy. (Where the adapter has
 // `timestamp-query`, bench/matmul.ts also reports the kernel's own GPU time from `mg.profile`.)
 import Benchmark from 'benchmark';
 import { execFileSync } from 'node:child_process';
