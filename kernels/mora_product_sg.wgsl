@@ -8,7 +8,7 @@
 //
 // A broadcast from a constant lane is a register shuffle, where a uniform load from workgroup or
 // storage memory is a scalar load per lane on lavapipe: no Ms staging, no barriers, and 2-2.5x the
-// forward's speed of mora_product_smem.wgsl there (docs/mora.md "Kernels"). Invocation ids are the
+// forward's speed of mora_product_smem.wgsl there (docs/mora.md "The kernels"). Invocation ids are the
 // local indices (one subgroup per workgroup).
 #include "sg_fma.wgsl"
 

@@ -512,7 +512,7 @@ export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
       const K = wantDM ? geo.nc * T : 1;
       const [dx, U, V] = runKernel('mora.backward', backwardKernel, [g, x, M], [{ shape: x.shape }, { shape: [geo.R, K] }, { shape: [K, geo.R] }], want);
       if (!wantDx) dx.dispose();
-      // dispatch 2: dM = Σ_(c,t) u_{t,c} v_{t,c}ᵀ = U V, the cross-token reduction (docs/mora.md "Kernels"):
+      // dispatch 2: dM = Σ_(c,t) u_{t,c} v_{t,c}ᵀ = U V, the cross-token reduction (docs/mora.md "The kernels"):
       // mora.dm where the forward runs the subgroup product (and on cpu: its float64 loop), else the matmul
       const ownReduction = tile.sg || backend === 'cpu';
       const dM = !wantDM ? null : ownReduction ? run1('mora', dmKernel, [U, V], { shape: [geo.R, geo.R] }, { R: geo.R, K, tile }) : matmul(U, V);
