@@ -1,5 +1,5 @@
 // The engine of the fused MoRA kernels (kernels/mora_forward.wgsl, mora_backward.wgsl; docs/mora.md
-// "Kernels"): compress a block of tokens ONCE into workgroup memory, then run register blocks of
+// "The kernels"): compress a block of tokens ONCE into workgroup memory, then run register blocks of
 // the square product out of it.
 //
 //   St (staged, [column][token group]): the compressed operand of BT = 4·WGT tokens as vec4s of 4
