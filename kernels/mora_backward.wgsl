@@ -91,7 +91,7 @@ fn write_dx_block(t: u32, c: u32, lb: u32, z: array<f32, 8>, add: bool) {
 }
 
 // Copies the staged columns [j0, j0 + jn) of St (this lane's 4 tokens) out to U or V. The layouts
-// make dM = U V a plain product (the fastest matmul kernels for any R).
+// make dM = U V a plain product (kernels/mora_dm.wgsl, or the matmul on GPUs).
 fn copy_out(lane: u32, t0: u32, c: u32, j0: u32, jn: u32, is_u: bool) {
   let K = u.nc * u.T;
   for (var jj = 0u; jj < jn; jj++) {

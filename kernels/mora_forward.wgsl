@@ -27,22 +27,19 @@ fn put_y(i: u32, z: f32, add: bool) {
   if (add) { y4[i >> 2u][i & 3u] += z; } else { y4[i >> 2u][i & 3u] = z; }
 }
 
-// y[i .. i + n) (+)= z[0 .. n) (n <= 8): whole aligned vec4s as one store, the ends entry by entry.
+// y[i .. i + n) (+)= z[0 .. n) (n <= 8): whole aligned vec4s where the run covers them, the ends
+// entry by entry (kernels/mora_backward.wgsl `put_run_dx` is the same walk over dx).
 fn put_run(i: u32, z: array<f32, 8>, n: u32, add: bool) {
+  let head = min(n, (4u - (i & 3u)) & 3u);  // entries before the first aligned vec4
   var j = 0u;
-  loop {
-    if (j >= n) { break; }
-    let p = i + j;
-    if ((p & 3u) == 0u && j + 4u <= n) {
-      var v = vec4<f32>(z[j], z[j + 1u], z[j + 2u], z[j + 3u]);
-      if (add) { v += y4[p >> 2u]; }
-      y4[p >> 2u] = v;
-      j += 4u;
-    } else {
-      put_y(p, z[j], add);
-      j += 1u;
-    }
+  for (; j < head; j++) { put_y(i + j, z[j], add); }
+  for (; j + 4u <= n; j += 4u) {
+    let f = i + j;
+    var v = vec4<f32>(z[j], z[j + 1u], z[j + 2u], z[j + 3u]);
+    if (add) { v += y4[f >> 2u]; }
+    y4[f >> 2u] = v;
   }
+  for (; j < n; j++) { put_y(i + j, z[j], add); }
 }
 
 // The rows a .. a + n - 1 of z (n <= 8) for types whose decompression copies consecutive rows to
@@ -54,26 +51,19 @@ fn write_runs(t: u32, c: u32, a: u32, z: array<f32, 8>, n: u32, add: bool) {
   for (var o = first; o < u.d; o += period) { put_run(row + o, z, min(n, u.d - o), add); }
 }
 
-// y[t, o] (+)= z for every o that decompresses from (chunk c, row a).
-fn write_y(t: u32, c: u32, a: u32, z: f32, add: bool) {
+// y[t, o] (+)= z for every o that decompresses from (chunk c, row a), for the types without runs
+// (groups, truncation; the others go through `write_runs`).
+fn write_y(t: u32, a: u32, z: f32, add: bool) {
   let row = t * u.d;
-  if (decomp_tile()) {                      // o ≡ a (mod R)
-    for (var o = a; o < u.d; o += u.R) { put_y(row + o, z, add); }
-    return;
-  }
   if (decomp_groups()) {                    // o in the uneven contiguous group a of d
     let s0 = group_start(a, u.d, u.R);
     let s1 = s0 + group_size(a, u.d, u.R);
     for (var o = s0; o < s1; o++) { put_y(row + o, z, add); }
     return;
   }
-  if (truncation()) {                       // y = [z; 0]: this invocation also zeroes o ≡ a, o >= R
-    if (a < u.d) { put_y(row + a, z, add); }
-    for (var o = a + u.R; o < u.d; o += u.R) { y4[(row + o) >> 2u][(row + o) & 3u] = 0.0; }
-    return;
-  }
-  // chunked: concat(z_0 .. z_{n-1}) tiled with period nR, truncated to d
-  for (var o = c * u.R + a; o < u.d; o += u.n * u.R) { put_y(row + o, z, add); }
+  // truncation, y = [z; 0]: this invocation also zeroes o ≡ a, o >= R
+  if (a < u.d) { put_y(row + a, z, add); }
+  for (var o = a + u.R; o < u.d; o += u.R) { put_y(row + o, 0.0, false); }
 }
 
 @compute @workgroup_size(WG)
@@ -103,7 +93,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
         if (t >= u.T) { break; }
         let z = array<f32, 8>(acc[0][e], acc[1][e], acc[2][e], acc[3][e], acc[4][e], acc[5][e], acc[6][e], acc[7][e]);
         if (decomp_tile() || chunked()) { write_runs(t, c, a1, z, na, k0 > 0u); continue; }
-        for (var q = 0u; q < rolled(na); q++) { write_y(t, c, a1 + q, z[q], k0 > 0u); }
+        for (var q = 0u; q < rolled(na); q++) { write_y(t, a1 + q, z[q], k0 > 0u); }
       }
     }
   }
