@@ -95,7 +95,7 @@ fn write_dx_block(t: u32, c: u32, lb: u32, z: array<f32, 8>, add: bool) {
 fn copy_out(lane: u32, t0: u32, c: u32, j0: u32, jn: u32, is_u: bool) {
   let K = u.nc * u.T;
   for (var jj = 0u; jj < jn; jj++) {
-    let v = St[jj * BT4 + lane];
+    let v = St[st_at(jj, lane)];
     let j = j0 + jj;
     for (var e = 0u; e < 4u; e++) {
       let t = t0 + 4u * lane + e;
@@ -126,7 +126,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
     }
   }
 
-  let S = SMEM4 / BT4;                   // rows of K (columns of u or v) per pass
+  let S = st_rows();                   // rows of K (columns of u or v) per pass
   let h = u.R / 2u;
   let half = AN / 2u;
   // type 6: a block holds columns lb + q and lb + q + R/2 (q < AN/2), the pairs Rot_cᵀ mixes

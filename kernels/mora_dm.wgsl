@@ -5,14 +5,13 @@
 //   dM[a, j] = Σ_τ U[a, τ] · V[τ, j]
 //
 // The subgroup product (sg_fma.wgsl) with V staged: a workgroup owns 32 columns j (lane l: j0 + 4l
-// .. + 3, one vec4) and a range of rows a. It stages V[τ, j0 .. j0 + 31] for S = SMEM4 / 8 steps τ
-// into St, then sweeps its rows in blocks of 8, lane q holding U[a + q, τ .. τ + 3] (a contiguous run:
+// .. + 3, one vec4) and a range of rows a. Each lane stages its V[τ, j .. j + 3] for S = ST_ROWS
+// steps τ into St, then sweeps its rows in blocks of 8, lane q holding U[a + q, τ .. τ + 3] (a contiguous run:
 // one vec4 per 4 steps) for the others. K runs in passes of S steps that add onto dM (this
 // workgroup owns its block of dM).
 #include "common.wgsl"
 #include "sg_fma.wgsl"
 
-override SMEM4: u32 = 2048u;  // vec4s of St (from the device limit)
 
 struct Params {
   R: u32,      // dM is R x R
@@ -27,7 +26,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dM: array<f32>;  // (R, R)
 @group(0) @binding(3) var<uniform> u: Params;
 
-var<workgroup> St: array<vec4<f32>, SMEM4>;  // St[s·8 + l] = V[k0 + s, j0 + 4l .. + 3]
+// A lane reads only its own columns of V: St is a private array (as in mora_product_sg.wgsl), its
+// ST_ROWS steps per pass a module constant from the shader's name (src/ops/mora.ts).
+var<private> St: array<vec4<f32>, ST_ROWS>;  // St[s] = V[k0 + s, j .. j + 3], this lane's columns
 
 // buf[i .. i + 3] (flat index, any alignment); past the end: whatever the clamped loads give
 // (entries the callers never keep).
@@ -50,18 +51,16 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
   let a_lo = (lin / u.jb) * u.arows;
   let a_hi = min(u.R, a_lo + u.arows);
   let j = j0 + 4u * lane;                  // this lane's columns j .. j + 3 (past R: never written)
-  let S = SMEM4 / 8u;
+  let S = ST_ROWS;
   for (var k0 = 0u; k0 < u.K; k0 += S) {
     let kn = min(S, u.K - k0);
-    workgroupBarrier();
-    for (var s = 0u; s < kn; s++) { St[s * 8u + lane] = v4((k0 + s) * u.R + j); }
-    workgroupBarrier();
+    for (var s = 0u; s < kn; s++) { St[s] = v4((k0 + s) * u.R + j); }
     for (var a0 = a_lo; a0 < a_hi; a0 += 8u) {
       var acc = array<vec4<f32>, 8>();    // acc[q][e] = dM[a0 + q, j + e]
       let urow = min(a0 + lane, u.R - 1u) * u.K + k0;
       var s = 0u;
-      for (; s + 4u <= kn; s += 4u) { fma4x8(&acc, s * 8u + lane, 8u, u4(urow + s)); }
-      if (s < kn) { fma4x8_tail(&acc, s * 8u + lane, 8u, u4(urow + s), kn - s); }
+      for (; s + 4u <= kn; s += 4u) { fma4x8(&acc, s, u4(urow + s)); }
+      if (s < kn) { fma4x8_tail(&acc, s, u4(urow + s), kn - s); }
       for (var q = 0u; q < 8u; q++) {
         let a = a0 + q;
         if (a >= a_hi) { break; }

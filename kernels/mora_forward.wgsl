@@ -79,7 +79,7 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
   let al = select(lane / WGT, 0u, WGA == 1u);  // a constant 0 when WGA = 1: M loads stay uniform
 
   // K (the columns j of v) in passes of S: one when all of v_c for the block fits in St
-  let S = SMEM4 / BT4;
+  let S = st_rows();
   for (var k0 = 0u; k0 < u.R; k0 += S) {
     let kn = min(S, u.R - k0);
     workgroupBarrier();

@@ -12,6 +12,17 @@
 // local indices (one subgroup per workgroup).
 #include "sg_fma.wgsl"
 
+// The staged operand is a private array per lane: a lane only ever reads its own token group, so
+// nothing is shared. On lavapipe the kernels run 1.1-1.9x faster than with the same St in
+// workgroup memory (measured, docs/mora.md "The kernels"; how lavapipe lowers the two was not
+// traced). ST_ROWS (the rows of K per pass) is a module constant from the shader's name
+// (src/ops/mora.ts `sgRows`: WGSL sizes private arrays with const expressions only); lavapipe's
+// compile time grows with it.
+var<private> St: array<vec4<f32>, ST_ROWS>;  // St[j]: column j of this lane's token group
+const ST_OWN: bool = true;                   // each lane stages its own token group
+fn st_rows() -> u32 { return ST_ROWS; }
+fn st_at(j: u32, r: u32) -> u32 { return j; }
+
 // This lane's Mop[k0 + s .. k0 + s + 3, q] for its column q of the block from b0:
 //   forward  M[b0 + q, k0 + s ..]       a contiguous run of row b0 + q: one vec4 load
 //   backward M[k0 + s .., col_of(b0, q)] a column: 4 loads
@@ -29,9 +40,9 @@ fn m_steps(is_u: bool, lane: u32, b0: u32, k0: u32, s: u32) -> vec4<f32> {
 fn product_range(lane: u32, is_u: bool, b0: u32, k0: u32, kn: u32) -> array<vec4<f32>, AN> {
   var acc = array<vec4<f32>, AN>();
   var s = 0u;
-  for (; s + 4u <= kn; s += 4u) {  // St[s·BT4 + lane]: this lane's 4 tokens at step s
-    fma4x8(&acc, s * BT4 + lane, BT4, m_steps(is_u, lane, b0, k0, s));
+  for (; s + 4u <= kn; s += 4u) {  // St[s]: this lane's 4 tokens at step s
+    fma4x8(&acc, s, m_steps(is_u, lane, b0, k0, s));
   }
-  if (s < kn) { fma4x8_tail(&acc, s * BT4 + lane, BT4, m_steps(is_u, lane, b0, k0, s), kn - s); }
+  if (s < kn) { fma4x8_tail(&acc, s, m_steps(is_u, lane, b0, k0, s), kn - s); }
   return acc;
 }

@@ -6,6 +6,12 @@
 // One step of the product is one vec4 load of St per lane, two vec4 loads of Ms that are the same
 // for every lane with the same al, and 8 vec4 FMAs. Barriers only around the staging of Ms.
 
+override SMEM4: u32 = 1024u;  // vec4s of St (src/ops/mora.ts: from the device limit, less Ms)
+var<workgroup> St: array<vec4<f32>, SMEM4>;  // St[j·BT4 + r]: column j of token group r, shared
+const ST_OWN: bool = false;                   // the lanes stage the block's columns together
+fn st_at(j: u32, r: u32) -> u32 { return j * BT4 + r; }
+fn st_rows() -> u32 { return SMEM4 / BT4; }   // rows of K per pass
+
 const MS4: u32 = 256u;        // vec4s of Ms (src/ops/mora.ts leaves them out of St's share)
 override CW4: u32 = 2u * WGA; // vec4s per row of Ms (8·WGA columns)
 override SK: u32 = MS4 / CW4; // rows of M per Ms stage

@@ -1,5 +1,6 @@
-// Staging for the fused MoRA kernels (included by kernels/mora_block.wgsl, whose St, BT4 and WG it
-// uses): the compressed operand of a block of BT tokens into St as [column][token group] vec4s,
+// Staging for the fused MoRA kernels (included by kernels/mora_block.wgsl, whose BT4 and WG it uses,
+// and St / st_at / ST_OWN from the product file): the compressed operand of a block of BT tokens
+// into St as [column][token group] vec4s,
 //   v_{t,c}[j] = (f_comp x_t, rotated for type 6)_c[j]     (forward; backward: for dM)
 //   u_{t,c}[a] = (f_decompᵀ g_t)_c[a]                      (backward)
 // `stage_block` takes 4 columns x 4 tokens per step: 4 loads of 4 contiguous entries (x_pad, g runs),
@@ -27,21 +28,22 @@ fn ld4(t: u32, i: u32, from_g: bool) -> vec4<f32> {
   return select(vec4<f32>(0.0), v, vec4<u32>(t, t + 1u, t + 2u, t + 3u) < vec4<u32>(u.T));
 }
 
-// St[base + r] += w · src[t0 + 4r .. + 3, i] for the block's token groups r.
-fn add_col(base: u32, t0: u32, i: u32, w: f32, from_g: bool) {
-  for (var r = 0u; r < rolled(BT4); r++) {
-    St[base + r] = fma(vec4<f32>(w), ld4(t0 + 4u * r, i, from_g), St[base + r]);
+// St column jj += w · src[t0 + 4r .. + 3, i] for the token groups r in [gr.x, gr.y).
+fn add_col(jj: u32, gr: vec2<u32>, t0: u32, i: u32, w: f32, from_g: bool) {
+  for (var r = gr.x; r < rolled(gr.y); r++) {
+    let si = st_at(jj, r);
+    St[si] = fma(vec4<f32>(w), ld4(t0 + 4u * r, i, from_g), St[si]);
   }
 }
 
-// Stages one column of a group type at St[base ..]: column j sums the uneven contiguous group j of
-// x's k entries (v, compression types 2/3; empty when k < R) or of g's d entries (u, the transpose
-// of the repeat-interleave decompression of types 2/4).
-fn stage_group_col(base: u32, t0: u32, j: u32, from_g: bool) {
+// Stages one column of a group type as St column jj (token groups gr): column j sums the uneven
+// contiguous group j of x's k entries (v, compression types 2/3; empty when k < R) or of g's d
+// entries (u, the transpose of the repeat-interleave decompression of types 2/4).
+fn stage_group_col(jj: u32, gr: vec2<u32>, t0: u32, j: u32, from_g: bool) {
   let f = select(u.k, u.d, from_g);
   let s0 = group_start(j, f, u.R);
   let s1 = s0 + group_size(j, f, u.R);
-  for (var i = s0; i < s1; i++) { add_col(base, t0, i, 1.0, from_g); }
+  for (var i = s0; i < s1; i++) { add_col(jj, gr, t0, i, 1.0, from_g); }
 }
 
 // ---- 4 columns x 4 tokens at a time (every type but the groups) --------------------------------
@@ -112,22 +114,25 @@ fn u4(t: u32, c: u32, a: u32) -> vec4<f32> {
   return s;
 }
 
-// Stages columns [j0, j0 + jn) of v (or u when is_u) of chunk c as St[(j - j0)·BT4 + r]: lanes
-// take 4 columns at a time and walk the block's token groups, each a 4 x 4 block (4 loads of 4
-// entries, transposed); the group types (uneven groups, no contiguous runs) go column by column.
-// Callers put a barrier after it.
+// Stages columns [j0, j0 + jn) of v (or u when is_u) of chunk c as St column j - j0 (`st_at`):
+// 4 columns x 4 tokens at a time, each a 4 x 4 block (4 loads of 4 entries, transposed); the group
+// types (uneven groups, no contiguous runs) go column by column. With a shared St (ST_OWN false)
+// the lanes split the columns and each walks every token group; with a private one each lane walks
+// every column for its own token group. Callers put a barrier after it.
 fn stage_block(lane: u32, t0: u32, c: u32, j0: u32, jn: u32, is_u: bool) {
+  let gr = select(vec2<u32>(0u, BT4), vec2<u32>(lane, lane + 1u), ST_OWN);  // token groups [gr.x, gr.y)
+  let first = select(lane, 0u, ST_OWN);   // this lane's first column (of 1 or 4) and its stride
+  let stride = select(WG, 1u, ST_OWN);
   let by_column = select(comp_groups(), decomp_groups(), is_u);
   if (by_column) {
-    for (var jj = lane; jj < jn; jj += WG) {
-      let base = jj * BT4;
-      for (var r = 0u; r < BT4; r++) { St[base + r] = vec4<f32>(0.0); }
-      stage_group_col(base, t0, j0 + jj, is_u);
+    for (var jj = first; jj < jn; jj += stride) {
+      for (var r = gr.x; r < gr.y; r++) { St[st_at(jj, r)] = vec4<f32>(0.0); }
+      stage_group_col(jj, gr, t0, j0 + jj, is_u);
     }
     return;
   }
   let last = u.T - 1u;
-  for (var jj = 4u * lane; jj < jn; jj += 4u * WG) {
+  for (var jj = 4u * first; jj < jn; jj += 4u * stride) {
     let j = j0 + jj;
     var cs: array<vec4<f32>, 2>;
     if (rotated() && !is_u) {
@@ -137,7 +142,7 @@ fn stage_block(lane: u32, t0: u32, c: u32, j0: u32, jn: u32, is_u: bool) {
         cs[1][i] = sc.x;
       }
     }
-    for (var r = 0u; r < rolled(BT4); r++) {
+    for (var r = gr.x; r < rolled(gr.y); r++) {
       let t = t0 + 4u * r;
       var blk: array<vec4<f32>, 4>;  // blk[e]: token t + e, columns j .. j + 3
       for (var e = 0u; e < rolled(4u); e++) {  // rolled: v4 / u4 inlined once (compile time)
@@ -146,7 +151,7 @@ fn stage_block(lane: u32, t0: u32, c: u32, j0: u32, jn: u32, is_u: bool) {
         if (t + e > last) { blk[e] = vec4<f32>(0.0); }
       }
       for (var i = 0u; i < 4u; i++) {
-        if (jj + i < jn) { St[(jj + i) * BT4 + r] = vec4<f32>(blk[0][i], blk[1][i], blk[2][i], blk[3][i]); }
+        if (jj + i < jn) { St[st_at(jj + i, r)] = vec4<f32>(blk[0][i], blk[1][i], blk[2][i], blk[3][i]); }
       }
     }
   }

@@ -334,11 +334,12 @@ function deltaCpu(M: ArrayLike<number>, W: Float64Array | Float32Array | Int32Ar
 /**
  * Blocking of kernels/mora_forward.wgsl and mora_backward.wgsl (kernels/mora_block.wgsl): workgroups
  * of `wgt` x `wga` lanes; a lane owns 4 consecutive tokens (a vec4) x 8 columns of M; `smem`: vec4s
- * of workgroup memory for the staged compressed tokens (wgt x R vec4s when whole); `sg`: the
- * product takes M's entries from the lanes' registers by subgroup broadcast
- * (kernels/mora_product_sg.wgsl: wgt 8, wga 1, the workgroup one subgroup), else from a block of M
- * staged in workgroup memory (mora_product_smem.wgsl). The backward always runs with wga = 1 (a lane
- * owns its tokens' rows of dx).
+ * of the staged compressed tokens over the block (wgt x R vec4s when whole; K runs in passes of
+ * smem / wgt rows); `sg`: the product takes M's entries from the lanes' registers by subgroup
+ * broadcast and each lane stages its own tokens in a private array (kernels/mora_product_sg.wgsl:
+ * wgt 8, wga 1, the workgroup one subgroup; smem <= 8 x 512), else the block of M and the staged
+ * tokens sit in workgroup memory (mora_product_smem.wgsl). The backward always runs with wga = 1 (a
+ * lane owns its tokens' rows of dx).
  */
 export interface MoraTile {
   wgt: number;
@@ -349,28 +350,49 @@ export interface MoraTile {
 
 /** vec4s of workgroup memory for the staged block of M (kernels/mora_product_smem.wgsl `Ms`). */
 const MS4 = 256;
+/** Most rows of the subgroup product's private St per lane (kernels/mora_product_sg.wgsl, mora_dm.wgsl). */
+const SG_ST_ROWS = 256;
+
+/**
+ * `ST_ROWS` of a subgroup-product kernel (kernels/mora_product_sg.wgsl, mora_dm.wgsl) that stages
+ * `need` rows of K: the next power of two, at most the tile's smem / 8 (K runs in passes beyond).
+ * A module constant (WGSL sizes private arrays with const expressions only), so each size is its own
+ * pipeline; lavapipe's compile time grows with the array (~1.5 s more at 256 rows than at 32 for
+ * the forward, ~4.5 s for the backward and dM), while the run time is flat from 256 rows on.
+ */
+function sgRows(need: number, tile: MoraTile): number {
+  return Math.min(Math.floor(tile.smem / 8), 2 ** Math.ceil(Math.log2(Math.max(need, 4))));
+}
 
 /**
  * The blocking on this adapter. CPU adapters (lavapipe: 8 lanes are one SIMD batch of one CPU
- * thread) run 8 lanes along the tokens with the subgroup product when their subgroups hold 8 lanes;
- * GPUs 8 x 8 lanes with M staged in workgroup memory (not measured here: docs/mora.md). When a token
- * block's compressed input (32 tokens x R) does not fit in workgroup memory the kernels run K in
- * passes.
+ * thread) run 8 lanes along the tokens with the subgroup product when their subgroups hold 8 lanes
+ * (one K pass up to R = 512); GPUs 8 x 8 lanes with M staged in workgroup memory (not measured here:
+ * docs/mora.md), K in passes when a token block's compressed input (32 tokens x R) does not fit
+ * beside it.
  */
 function tileConfig(b: Pick<Backend, 'description' | 'workgroupMemory' | 'subgroups'>): MoraTile {
   const cpuLike = isCpuAdapter(b);
   const whole = Math.min(2048, Math.floor(b.workgroupMemory / 16));
-  const t = moraTuning.tile ?? { wgt: 8, wga: cpuLike ? 1 : 8, smem: whole, sg: cpuLike && (b.subgroups?.min ?? 0) >= 8 };
+  const sg = cpuLike && (b.subgroups?.min ?? 0) >= 8;
+  const t = moraTuning.tile ?? { wgt: 8, wga: cpuLike ? 1 : 8, smem: sg ? 8 * SG_ST_ROWS : whole, sg };
   if (t.sg && (t.wgt !== 8 || t.wga !== 1)) {
     fail('mora', `the subgroup product needs 8 x 1 lanes (one 8-lane subgroup), got mg.mora.tuning.tile = ${JSON.stringify(t)}`);
   }
   if (t.sg && (b.subgroups?.min ?? 0) < 8) {
     fail('mora', `the subgroup product needs subgroups of at least 8 lanes; this device has ${b.subgroups ? `${b.subgroups.min}-${b.subgroups.max}` : 'none'}`);
   }
-  return { ...t, smem: Math.min(t.smem, t.sg ? whole : whole - MS4) };
+  return { ...t, smem: Math.min(t.smem, t.sg ? 8 * SG_ST_ROWS : whole - MS4) };
 }
-const tileConstants = ({ code, tile }: MoraParams, backward: boolean) => ({ TYPE: code, WGT: tile.wgt, WGA: backward ? 1 : tile.wga, SMEM4: tile.smem });
-const productFile = ({ tile }: MoraParams) => (tile.sg ? 'mora_product_sg' : 'mora_product_smem');
+const tileConstants = ({ code, tile }: MoraParams, backward: boolean) => ({
+  TYPE: code,
+  WGT: tile.wgt,
+  WGA: backward ? 1 : tile.wga,
+  ...(tile.sg ? {} : { SMEM4: tile.smem }),
+});
+/** The fused kernel joined with its product (and, for the subgroup one, St's size). */
+const moraShader = (kernel: string, p: MoraParams) =>
+  p.tile.sg ? `${kernel}+mora_product_sg#ST_ROWS=${sgRows(p.R, p.tile)}` : `${kernel}+mora_product_smem`;
 
 /** CPU-emulated adapters (lavapipe/llvmpipe, SwiftShader). */
 function isCpuAdapter(b: Pick<Backend, 'description'>): boolean {
@@ -409,7 +431,7 @@ const forwardKernel = defineKernel<MoraParams>({
   label: (p) => `mora.forward:${typeLabel(p)}`,
   cpu: ([x, M], [y], p) => forwardCpu(x, M, y, p),
   gpu: {
-    shader: (p) => `mora_forward+${productFile(p)}`,
+    shader: (p) => moraShader('mora_forward', p),
     constants: (p) => tileConstants(p, false),
     uniforms: (p) => uniforms(p, grid(p, false)),
     workgroups: (p) => grid1d(grid(p, false).total, 1),
@@ -421,7 +443,7 @@ const backwardKernel = defineKernel<MoraParams>({
   label: (p) => `mora.backward:${typeLabel(p)}`,
   cpu: ([g, x, M], [dx, U, V], p) => backwardCpu(g, x, M, dx, U, V, p),
   gpu: {
-    shader: (p) => `mora_backward+${productFile(p)}`,
+    shader: (p) => moraShader('mora_backward', p),
     constants: (p) => tileConstants(p, true),
     uniforms: (p) => uniforms(p, grid(p, true)),
     workgroups: (p) => grid1d(grid(p, true).total, 1),
@@ -471,8 +493,7 @@ const dmKernel = defineKernel<DmParams>({
     }
   },
   gpu: {
-    shader: 'mora_dm',
-    constants: (p) => ({ SMEM4: p.tile.smem }),
+    shader: ({ K, tile }) => `mora_dm#ST_ROWS=${sgRows(K, tile)}`,
     uniforms: ({ R, K }) => {
       const gr = dmGrid(R);
       return [R, K, gr.jb, gr.arows, gr.total].map((v) => ['u32', v] as UniformField);

@@ -2,7 +2,9 @@
 // cache keyed by shader + entry point + pipeline-overridable constants (tile sizes, op codes).
 // Shapes travel as uniforms, so one pipeline serves every shape. A shader name may join files with
 // `+` (`mora_forward+mora_product_sg`: a kernel and the variant of a piece it leaves open); the
-// files' `enable` directives move to the top, where WGSL wants them.
+// files' `enable` directives move to the top, where WGSL wants them. A name may end in module
+// constants, `#NAME=V` each (`mora_dm#ST_ROWS=128`): `const NAME: u32 = Vu;` goes before the files,
+// for what an override cannot size (WGSL sizes private arrays with const expressions only).
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,12 +15,21 @@ export const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '.
 
 const sources = new Map<string, string>();
 
-/** The WGSL of `kernels/<name>.wgsl` (or of `a+b`: a.wgsl then b.wgsl) with its includes resolved. */
+/**
+ * The WGSL of `kernels/<name>.wgsl` (or of `a+b`: a.wgsl then b.wgsl) with its includes resolved,
+ * after the constants of `name#K=V#...`.
+ */
 export function wgslSource(name: string): string {
   let src = sources.get(name);
   if (src === undefined) {
+    const [files, ...defs] = name.split('#');
+    const consts = defs.map((d) => {
+      const m = /^([A-Za-z_]\w*)=(\d+)$/.exec(d);
+      if (!m) fail('kernels', `shader '${name}': a module constant is written #NAME=<u32>, got '#${d}'`);
+      return `const ${m[1]}: u32 = ${m[2]}u;`;
+    });
     const seen = new Set<string>();
-    const body = name
+    const body = files
       .split('+')
       .map((part) => expand(part, seen))
       .join('\n');
@@ -27,7 +38,7 @@ export function wgslSource(name: string): string {
       enables.add(line.trim());
       return '';
     });
-    src = [...enables, rest].join('\n');
+    src = [...enables, ...consts, rest].join('\n');
     sources.set(name, src);
   }
   return src;
