@@ -6,12 +6,11 @@
 //
 // The subgroup product (sg_fma.wgsl) with V staged: a workgroup owns 32 columns j (lane l: j0 + 4l
 // .. + 3, one vec4) and a range of rows a. Each lane stages its V[τ, j .. j + 3] for S = ST_ROWS
-// steps τ into St, then sweeps its rows in blocks of 8, lane q holding U[a + q, τ .. τ + 3] (a contiguous run:
-// one vec4 per 4 steps) for the others. K runs in passes of S steps that add onto dM (this
+// steps τ into St, then the workgroup sweeps its rows in blocks of 8, lane q holding
+// U[a + q, τ .. τ + 3] (a contiguous run: one vec4 per 4 steps) for the others. K runs in passes of S steps that add onto dM (this
 // workgroup owns its block of dM).
 #include "common.wgsl"
 #include "sg_fma.wgsl"
-
 
 struct Params {
   R: u32,      // dM is R x R

@@ -13,9 +13,9 @@
 #include "sg_fma.wgsl"
 
 // The staged operand is a private array per lane: a lane only ever reads its own token group, so
-// nothing is shared. On lavapipe the kernels run 1.1-1.9x faster than with the same St in
-// workgroup memory (measured, docs/mora.md "The kernels"; how lavapipe lowers the two was not
-// traced). ST_ROWS (the rows of K per pass) is a module constant from the shader's name
+// nothing is shared. On lavapipe the kernels run 1.25-1.8x faster than the session-3 ones, which
+// kept St in workgroup memory (measured, docs/mora.md "The kernels"; how lavapipe lowers the two
+// was not traced). ST_ROWS (the rows of K per pass) is a module constant from the shader's name
 // (src/ops/mora.ts `sgRows`: WGSL sizes private arrays with const expressions only); lavapipe's
 // compile time grows with it.
 var<private> St: array<vec4<f32>, ST_ROWS>;  // St[j]: column j of this lane's token group

@@ -337,7 +337,7 @@ function deltaCpu(M: ArrayLike<number>, W: Float64Array | Float32Array | Int32Ar
  * of the staged compressed tokens over the block (wgt x R vec4s when whole; K runs in passes of
  * smem / wgt rows); `sg`: the product takes M's entries from the lanes' registers by subgroup
  * broadcast and each lane stages its own tokens in a private array (kernels/mora_product_sg.wgsl:
- * wgt 8, wga 1, the workgroup one subgroup; smem <= 8 x 512), else the block of M and the staged
+ * wgt 8, wga 1, the workgroup one subgroup; smem <= 8 x 256), else the block of M and the staged
  * tokens sit in workgroup memory (mora_product_smem.wgsl). The backward always runs with wga = 1 (a
  * lane owns its tokens' rows of dx).
  */
@@ -357,8 +357,9 @@ const SG_ST_ROWS = 256;
  * `ST_ROWS` of a subgroup-product kernel (kernels/mora_product_sg.wgsl, mora_dm.wgsl) that stages
  * `need` rows of K: the next power of two, at most the tile's smem / 8 (K runs in passes beyond).
  * A module constant (WGSL sizes private arrays with const expressions only), so each size is its own
- * pipeline; lavapipe's compile time grows with the array (~1.5 s more at 256 rows than at 32 for
- * the forward, ~4.5 s for the backward and dM), while the run time is flat from 256 rows on.
+ * pipeline; lavapipe's compile time grows with the array (type 1, cold: the forward builds in 0.8 s
+ * at 64 rows, 2.8 s at 256, the backward and dM in 2.9 s and 7.6 s), while the run time gains
+ * little past 256 rows (docs/mora.md "The kernels").
  */
 function sgRows(need: number, tile: MoraTile): number {
   return Math.min(Math.floor(tile.smem / 8), 2 ** Math.ceil(Math.log2(Math.max(need, 4))));
@@ -367,7 +368,7 @@ function sgRows(need: number, tile: MoraTile): number {
 /**
  * The blocking on this adapter. CPU adapters (lavapipe: 8 lanes are one SIMD batch of one CPU
  * thread) run 8 lanes along the tokens with the subgroup product when their subgroups hold 8 lanes
- * (one K pass up to R = 512); GPUs 8 x 8 lanes with M staged in workgroup memory (not measured here:
+ * (one K pass up to R = 256); GPUs 8 x 8 lanes with M staged in workgroup memory (not measured here:
  * docs/mora.md), K in passes when a token block's compressed input (32 tokens x R) does not fit
  * beside it.
  */
