@@ -355,14 +355,15 @@ const SG_ST_ROWS = 256;
 
 /**
  * `ST_ROWS` of a subgroup-product kernel (kernels/mora_product_sg.wgsl, mora_dm.wgsl) that stages
- * `need` rows of K: the next power of two, at most the tile's smem / 8 (K runs in passes beyond).
+ * `need` rows of K: the next power of two, at least 64 (one pipeline for all small shapes; 64 rows
+ * build about as fast as no private array) and at most the tile's smem / 8 (K runs in passes beyond).
  * A module constant (WGSL sizes private arrays with const expressions only), so each size is its own
  * pipeline; lavapipe's compile time grows with the array (type 1, cold: the forward builds in 0.8 s
  * at 64 rows, 2.8 s at 256, the backward and dM in 2.9 s and 7.6 s), while the run time gains
  * little past 256 rows (docs/mora.md "The kernels").
  */
 function sgRows(need: number, tile: MoraTile): number {
-  return Math.min(Math.floor(tile.smem / 8), 2 ** Math.ceil(Math.log2(Math.max(need, 4))));
+  return Math.min(Math.floor(tile.smem / 8), 2 ** Math.ceil(Math.log2(Math.max(need, 64))));
 }
 
 /**
