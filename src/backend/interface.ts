@@ -47,6 +47,11 @@ export function defineKernel<P>(k: KernelDef<P>): KernelDef<P> {
   return k;
 }
 
+/** CPU-emulated adapters (lavapipe/llvmpipe, SwiftShader) by their description. */
+export function isCpuAdapter(description: string): boolean {
+  return /llvmpipe|lavapipe|swiftshader|software/i.test(description);
+}
+
 /** The shader a call of `k` runs. */
 export function shaderOf<P>(k: KernelDef<P>, p: P): string {
   const s = k.gpu.shader;

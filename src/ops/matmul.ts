@@ -13,7 +13,7 @@
 // 1-D operands follow torch.matmul: a vector on the left is a (1, k) row, on the right a (k, 1)
 // column, and the added dim is dropped from the result (vector @ vector is a 0-D scalar).
 import { record } from '../autograd.js';
-import { defineKernel, type Backend, type KernelDef, type UniformField } from '../backend/interface.js';
+import { defineKernel, isCpuAdapter, type Backend, type KernelDef, type UniformField } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
 import { broadcastShapes, numel, sameShape, stridesOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -160,11 +160,6 @@ const KERNELS: Record<MatmulParams['variant'], KernelDef<MatmulParams>> = {
   }),
 };
 
-/** CPU-emulated adapters (lavapipe/llvmpipe, SwiftShader): no shared-memory tiling there. */
-function isCpuAdapter(b: Backend): boolean {
-  return /llvmpipe|lavapipe|swiftshader|software/i.test(b.description);
-}
-
 function forcedVariant(): MatmulVariant | null {
   if (matmulTesting.force) return matmulTesting.force;
   const env = process.env.MORAGRAD_MATMUL;
@@ -185,7 +180,7 @@ function forcedVariant(): MatmulVariant | null {
 function choose(b: Backend, p: Omit<MatmulParams, 'variant' | 'rm' | 'wgx' | 'wgy' | 'tk'>): MatmulParams {
   const forced = forcedVariant();
   const vec4ok = p.k % 4 === 0 && p.n % 4 === 0 && (!p.transA || p.m % 4 === 0);
-  const cpuLike = isCpuAdapter(b);
+  const cpuLike = isCpuAdapter(b.description); // no shared-memory tiling there
   let variant: MatmulParams['variant'];
   if (forced && forced !== 'fast') {
     variant = forced === 'vec4' && !vec4ok ? 'scalar' : forced;

@@ -5,7 +5,8 @@
 // as one fused op: the forward is ONE dispatch (kernels/mora_forward.wgsl: compression, rotation,
 // square product and decompression in one kernel); the backward is ONE fused dispatch producing dx
 // and the compressed operands of dM (kernels/mora_backward.wgsl), plus the cross-token reduction
-// dM = U V as one matmul (docs/mora.md "The dM reduction" says why a second dispatch). Both kernels
+// dM = U V as one more dispatch (kernels/mora_dm.wgsl with the subgroup product, else the matmul;
+// docs/mora.md "The dM reduction" says why a second dispatch). Both kernels
 // share kernels/mora_block.wgsl. No scaling and no dropout inside the op (the adapter adds them).
 // Also here: the float64 reference loops of both (the `cpu` fields), `moraNaive` (the same function
 // from primitive tensor ops: the test oracle and the benchmark baseline) and `deltaWeight` (ΔW in
@@ -17,7 +18,7 @@
 // reference forward crashes and we continue cyclically, which is what the reference's merge loop
 // for types 1/4 computes (`w[:, i % in_f] += aw[:, i % r]` for i < k + pad).
 import { record } from '../autograd.js';
-import { defineKernel, type Backend, type UniformField } from '../backend/interface.js';
+import { defineKernel, isCpuAdapter, type Backend, type UniformField } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
 import { numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -245,7 +246,7 @@ function forwardCpu(x: ArrayLike<number>, M: ArrayLike<number>, y: Float64Array 
 // g = dL/dy. u = f_decompᵀ g; dx = f_compᵀ(Mᵀ u) (type 6: each chunk gets Rot_cᵀ Mᵀ u_c; x_pad positions
 // p add onto x[p mod k], the wrap-around ones onto x[0..pad)). For dM = Σ_tokens Σ_chunks u_c v_cᵀ the
 // kernel writes the operands of that cross-token reduction, U (R, K) and V (K, R) with K = nc·T
-// (chunk, token) pairs: dM = U V, one matmul (the op's second backward dispatch).
+// (chunk, token) pairs: dM = U V (the op's second backward dispatch).
 function backwardCpu(g: ArrayLike<number>, x: ArrayLike<number>, M: ArrayLike<number>, dx: Float64Array | Float32Array | Int32Array, U: Float64Array | Float32Array | Int32Array, V: Float64Array | Float32Array | Int32Array, p: MoraParams): void {
   const { T, k, d, R, n, nc, code } = p;
   const invf = isChunked(code) ? invFreq(R) : new Float64Array(0);
@@ -374,7 +375,7 @@ function sgRows(need: number, tile: MoraTile): number {
  * beside it.
  */
 function tileConfig(b: Pick<Backend, 'description' | 'workgroupMemory' | 'subgroups'>): MoraTile {
-  const cpuLike = isCpuAdapter(b);
+  const cpuLike = isCpuAdapter(b.description);
   const whole = Math.min(2048, Math.floor(b.workgroupMemory / 16));
   const sg = cpuLike && (b.subgroups?.min ?? 0) >= 8;
   const t = moraTuning.tile ?? { wgt: 8, wga: cpuLike ? 1 : 8, smem: sg ? 8 * SG_ST_ROWS : whole, sg };
@@ -395,11 +396,6 @@ const tileConstants = ({ code, tile }: MoraParams, backward: boolean) => ({
 /** The fused kernel joined with its product (and, for the subgroup one, St's size). */
 const moraShader = (kernel: string, p: MoraParams) =>
   p.tile.sg ? `${kernel}+mora_product_sg#ST_ROWS=${sgRows(p.R, p.tile)}` : `${kernel}+mora_product_smem`;
-
-/** CPU-emulated adapters (lavapipe/llvmpipe, SwiftShader). */
-function isCpuAdapter(b: Pick<Backend, 'description'>): boolean {
-  return /llvmpipe|lavapipe|swiftshader|software/i.test(b.description);
-}
 
 /** Grid of one dispatch (kernels read it from the uniforms; see `Params` in mora_common.wgsl). */
 interface Grid {
@@ -511,7 +507,7 @@ export const moraTuning: { tile: MoraTile | null } = { tile: null };
 
 /**
  * The MoRA update f_decomp(M · f_comp(x)): x [..., inFeatures], M [R, R] -> [..., outFeatures].
- * Fused: one dispatch forward; backward: one for dx (and dM's operands) plus the dM matmul.
+ * Fused: one dispatch forward; backward: one for dx (and dM's operands) plus the dM reduction.
  * Equal to x · ΔWᵀ with ΔW = deltaWeight(M, opts). No scaling or dropout (the adapter's business).
  */
 export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {

@@ -4,7 +4,7 @@
 import { create, globals } from 'webgpu';
 import type { DType } from '../../dtype.js';
 import { fail, MoragradError } from '../../errors.js';
-import { shaderOf, type Backend, type HostArray, type MemoryInfo, type RunRequest, type Storage, type TraceEntry, type UniformField } from '../interface.js';
+import { isCpuAdapter, shaderOf, type Backend, type HostArray, type MemoryInfo, type RunRequest, type Storage, type TraceEntry, type UniformField } from '../interface.js';
 import { BufferPool } from './pool.js';
 import { enableBackoff, waitGpu } from './polling.js';
 import { PipelineCache } from './shaders.js';
@@ -106,7 +106,7 @@ export class WebGpuBackend implements Backend {
     }
     // Dawn polls for GPU completion in a busy loop on the JS thread, which on a CPU adapter takes a
     // core from the adapter's own threads: back it off during waits (polling.ts)
-    if (lavapipe || /swiftshader/i.test(`${info.description} ${info.device}`)) enableBackoff();
+    if (isCpuAdapter(`${info.description} ${info.device}`)) enableBackoff();
     const wanted: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
     const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
     const L = adapter.limits;
