@@ -1,14 +1,14 @@
 // One fine-tuning run from a base checkpoint: load the base GPT, adapt it (LoRA / MoRA / full),
-// train on a task for a number of steps, measure accuracy at checkpoints, merge, and analyse the
-// rank of ΔW = W_final - W_base per adapted module. Nothing here prints; progress goes to callbacks.
+// sweep the learning rate, train on a task for a number of steps, measure accuracy at checkpoints,
+// merge, and analyse the rank of ΔW = W_final - W_base per adapted module. Nothing here prints;
+// progress goes to callbacks.
 import { fail } from '../errors.js';
 import { batchToTensors } from '../data/batching.js';
 import type { Tokenizer } from '../data/tokenizer.js';
-import { inject, type PeftModel } from '../adapters/inject.js';
+import { inject, type ModuleBudget, type PeftModel } from '../adapters/inject.js';
 import { ReLoRA, ReMoRA, type MergeRestarts } from '../adapters/remora.js';
 import { saveAdapter } from '../adapters/peft-files.js';
-import type { MoraType } from '../ops/mora.js';
-import { rank as moraRank } from '../mora/index.js';
+import type { MoraType } from '../mora/index.js';
 import { AdamW } from '../optim/adamw.js';
 import { constantLr, LrScheduler } from '../optim/schedule.js';
 import { clipGradNorm } from '../optim/clip.js';
@@ -16,8 +16,9 @@ import { loadGPT } from '../train/gpt.js';
 import type { GPT } from '../nn/gpt.js';
 import { tidy } from '../runtime.js';
 import { evaluateTask } from './accuracy.js';
-import type { AccuracyPoint, AdapterKind, LrTrial, MethodResult } from './metrics.js';
+import type { AccuracyPoint, AdapterKind, LrTrial, MethodResult, MoraShape } from './metrics.js';
 import { analyzeDelta, hostWeights, isLinearWeight, type HostMatrix } from './rank.js';
+import { bracketedSweep } from './sweep.js';
 import { TaskBatcher, type Task } from './task.js';
 
 export interface MethodSpec {
@@ -44,6 +45,8 @@ export interface FinetuneOptions {
   rankThreshold: number;
   /** Merge-and-reinit every T steps (ReMoRA for MoRA, ReLoRA for LoRA); 0 = off. */
   restartEvery?: number;
+  /** How often a sweep may extend its grid past a winning end (default 2). */
+  maxExtend?: number;
   /** Write the adapter files (adapter_model.safetensors + adapter_config.json) here. */
   saveAdapterDir?: string;
   callbacks?: FinetuneCallbacks;
@@ -56,7 +59,7 @@ export interface FinetuneCallbacks {
   shouldStop?(): boolean;
 }
 
-interface Adapted {
+export interface Adapted {
   model: GPT;
   tokenizer: Tokenizer;
   peft: PeftModel<GPT> | null;
@@ -78,117 +81,101 @@ async function prepare(spec: MethodSpec, o: FinetuneOptions): Promise<Adapted> {
   return { model, tokenizer, peft, params: peft.adapterParameters(), baseWeights, totalParams };
 }
 
-interface TrainOutcome {
-  loss: (number | null)[];
-  accuracy: AccuracyPoint[];
-  wallTimeSec: number;
-  status: 'complete' | 'interrupted';
-}
+/**
+ * One adapted model in training: advances step by step, measures accuracy at the checkpoints it
+ * reaches, and keeps its loss curve, so a sweep can stop several candidates part-way, keep the best
+ * and carry on with it.
+ */
+export class Trainer {
+  readonly lr: number;
+  readonly loss: (number | null)[] = [];
+  readonly accuracy: AccuracyPoint[] = [];
+  step = 0;
+  status: 'complete' | 'interrupted' | 'diverged' = 'complete';
+  private trainMs = 0;
+  private readonly batcher: TaskBatcher;
+  private readonly opt: AdamW;
+  private readonly restarts: MergeRestarts | null;
+  private readonly sched: LrScheduler;
 
-/** Trains an adapted model for `steps`, measuring accuracy at `evalSteps` (when given). */
-async function trainLoop(a: Adapted, spec: MethodSpec, lr: number, steps: number, evalSteps: number[], o: FinetuneOptions): Promise<TrainOutcome> {
-  const cb = o.callbacks ?? {};
-  const batcher = new TaskBatcher(o.task, a.tokenizer, { batchSize: o.batchSize, seed: o.seed, blockSize: a.model.config.blockSize });
-  const opt = new AdamW(a.params, { lr, betas: [0.9, 0.999], weightDecay: 0 });
-  const warm = Math.min(10, Math.max(1, Math.floor(steps / 10)));
-  const restarts: MergeRestarts | null =
-    o.restartEvery && a.peft ? (spec.adapter === 'mora' ? new ReMoRA(a.peft, opt, { every: o.restartEvery, seed: o.seed }) : new ReLoRA(a.peft, opt, { every: o.restartEvery, seed: o.seed })) : null;
-  const base = constantLr({ lr, warmup: warm });
-  const sched = new LrScheduler(opt, restarts ? restarts.schedule(base) : base);
-  const loss: (number | null)[] = [];
-  const accuracy: AccuracyPoint[] = [];
-  const evaluate = async (step: number) => {
-    cb.onPhase?.(spec.name, `accuracy at step ${step}`);
-    const e = await evaluateTask(a.model, a.tokenizer, o.task, { batchSize: 64 });
-    accuracy.push({ step, charAccuracy: e.charAccuracy, exactMatch: e.exactMatch });
-    a.model.train();
-  };
-  const t0 = performance.now();
-  let evalTime = 0;
-  let status: TrainOutcome['status'] = 'complete';
-  try {
-    if (evalSteps.includes(0)) {
-      const e0 = performance.now();
-      await evaluate(0);
-      evalTime += performance.now() - e0;
-    }
-    for (let step = 1; step <= steps; step++) {
+  constructor(
+    readonly adapted: Adapted,
+    readonly spec: MethodSpec,
+    lr: number,
+    readonly o: FinetuneOptions,
+  ) {
+    this.lr = lr;
+    const a = adapted;
+    this.batcher = new TaskBatcher(o.task, a.tokenizer, { batchSize: o.batchSize, seed: o.seed, blockSize: a.model.config.blockSize });
+    this.opt = new AdamW(a.params, { lr, betas: [0.9, 0.999], weightDecay: 0 });
+    const warm = Math.min(10, Math.max(1, Math.floor(o.steps / 10)));
+    this.restarts =
+      o.restartEvery && a.peft ? (spec.adapter === 'mora' ? new ReMoRA(a.peft, this.opt, { every: o.restartEvery, seed: o.seed }) : new ReLoRA(a.peft, this.opt, { every: o.restartEvery, seed: o.seed })) : null;
+    const base = constantLr({ lr, warmup: warm });
+    this.sched = new LrScheduler(this.opt, this.restarts ? this.restarts.schedule(base) : base);
+  }
+
+  /** Measures accuracy now (greedy completion of every prompt) and records it at the current step. */
+  async evaluate(): Promise<AccuracyPoint> {
+    this.o.callbacks?.onPhase?.(this.spec.name, `accuracy at step ${this.step}`);
+    const e = await evaluateTask(this.adapted.model, this.adapted.tokenizer, this.o.task, { batchSize: 64 });
+    const point = { step: this.step, charAccuracy: e.charAccuracy, exactMatch: e.exactMatch };
+    this.accuracy.push(point);
+    this.adapted.model.train();
+    return point;
+  }
+
+  /**
+   * Trains up to step `until` (or until stopped or diverged), measuring accuracy at every step of
+   * `evalSteps` it passes. Returns false when the run cannot go on.
+   */
+  async advance(until: number, evalSteps: readonly number[] = []): Promise<boolean> {
+    const cb = this.o.callbacks ?? {};
+    const a = this.adapted;
+    while (this.step < until && this.status === 'complete') {
+      const t0 = performance.now();
       const l = tidy(() => {
-        const { x, y } = batchToTensors(batcher.next());
+        const { x, y } = batchToTensors(this.batcher.next());
         const out = a.model.forward(x, y).loss!;
         out.backward();
         return out;
       });
-      const norm = clipGradNorm(a.params, 1);
-      norm.dispose();
-      opt.step();
-      opt.zeroGrad();
-      restarts?.step();
-      sched.step();
+      clipGradNorm(a.params, 1).dispose();
+      this.opt.step();
+      this.opt.zeroGrad();
+      this.restarts?.step();
+      this.sched.step();
       const v = await l.item();
       l.dispose();
-      loss.push(Number.isFinite(v) ? v : null);
-      cb.onStep?.(spec.name, step, steps, v);
-      if (!Number.isFinite(v)) break; // diverged: recorded as null, the sweep rejects it
-      if (evalSteps.includes(step)) {
-        const e0 = performance.now();
-        await evaluate(step);
-        evalTime += performance.now() - e0;
-      }
-      if (cb.shouldStop?.()) {
-        status = 'interrupted';
-        break;
-      }
+      this.step++;
+      this.trainMs += performance.now() - t0;
+      this.loss.push(Number.isFinite(v) ? v : null);
+      cb.onStep?.(this.spec.name, this.step, until, v);
+      if (!Number.isFinite(v)) this.status = 'diverged';
+      else if (evalSteps.includes(this.step)) await this.evaluate();
+      if (cb.shouldStop?.()) this.status = 'interrupted';
     }
-  } finally {
-    opt.dispose();
+    return this.status === 'complete';
   }
-  return { loss, accuracy, wallTimeSec: (performance.now() - t0 - evalTime) / 1000, status };
-}
 
-function dispose(a: Adapted): void {
-  a.model.dispose();
-}
-
-/** Mean of the last k finite losses (null when the run diverged). */
-function tailLoss(loss: (number | null)[], k = 5): number | null {
-  if (loss.length === 0 || loss.some((v) => v === null)) return null;
-  const tail = loss.slice(-k) as number[];
-  return tail.reduce((s, v) => s + v, 0) / tail.length;
-}
-
-/**
- * Runs one method: an optional learning-rate sweep (each candidate trained for `sweepSteps`, the
- * lowest final loss wins), then the full run with the winner, accuracy at the checkpoints, merge and
- * rank analysis.
- */
-export async function runMethod(spec: MethodSpec, o: FinetuneOptions & { sweepSteps?: number }): Promise<MethodResult> {
-  if (spec.lrs.length === 0) fail('finetune', `method '${spec.name}' has no learning rate`);
-  const cb = o.callbacks ?? {};
-  const lrSweep: LrTrial[] = [];
-  let lr = spec.lrs[0];
-  if (spec.lrs.length > 1 && o.sweepSteps) {
-    for (const cand of spec.lrs) {
-      cb.onPhase?.(spec.name, `lr sweep ${cand}`);
-      const a = await prepare(spec, o);
-      try {
-        const r = await trainLoop(a, spec, cand, o.sweepSteps, [], o);
-        lrSweep.push({ lr: cand, steps: o.sweepSteps, finalLoss: tailLoss(r.loss), charAccuracy: null });
-        if (r.status === 'interrupted') break;
-      } finally {
-        dispose(a);
-      }
-    }
-    const ok = lrSweep.filter((t) => t.finalLoss !== null);
-    if (ok.length) lr = ok.reduce((b, t) => (t.finalLoss! < b.finalLoss! ? t : b)).lr;
+  /** Training time so far, seconds (evaluation excluded). */
+  get wallTimeSec(): number {
+    return this.trainMs / 1000;
   }
-  cb.onPhase?.(spec.name, `training at lr ${lr}`);
-  const a = await prepare(spec, o);
-  try {
-    const trainable = a.peft ? a.peft.trainableParameters().total : a.totalParams;
-    const r = await trainLoop(a, spec, lr, o.steps, o.evalSteps, o);
+
+  /** Mean of the last k losses (null once the run diverged). */
+  tailLoss(k = 10): number | null {
+    if (this.loss.length === 0 || this.status === 'diverged') return null;
+    const tail = this.loss.slice(-k) as number[];
+    return tail.reduce((s, v) => s + v, 0) / tail.length;
+  }
+
+  /** Saves the adapter if asked, merges, analyses ΔW's rank, and returns the run's record. */
+  async finish(sweep: { trials: LrTrial[]; bracketed: boolean | null }): Promise<MethodResult> {
+    const { spec, o, adapted: a } = this;
     if (o.saveAdapterDir && a.peft) await saveAdapter(o.saveAdapterDir, a.peft);
-    cb.onPhase?.(spec.name, 'rank analysis');
+    o.callbacks?.onPhase?.(spec.name, 'rank analysis');
+    const budget = a.peft ? a.peft.trainableParameters() : null;
     if (a.peft) a.peft.mergeAndUnload();
     const finalWeights = await hostWeights(a.model, isLinearWeight);
     const targetsRe = new RegExp(`\\.(${o.targets.join('|')})\\.weight$`);
@@ -196,27 +183,103 @@ export async function runMethod(spec: MethodSpec, o: FinetuneOptions & { sweepSt
       threshold: o.rankThreshold,
       include: (name, shape) => isLinearWeight(name, shape) && (spec.adapter === 'full' || targetsRe.test(name)),
     });
-    const R = spec.adapter === 'mora' ? moraRank(a.model.config.nEmbd, a.model.config.nEmbd, spec.r ?? 8, spec.type ?? 6) : null;
     return {
       name: spec.name,
+      seed: o.seed,
+      examples: o.task.examples.length,
       adapter: spec.adapter,
       r: spec.adapter === 'full' ? null : (spec.r ?? 8),
-      R,
+      R: budget && spec.adapter === 'mora' ? moraShapes(budget.perModule) : null,
       type: spec.adapter === 'mora' ? (spec.type ?? 6) : null,
       alpha: spec.adapter === 'lora' ? (spec.alpha ?? 8) : null,
       targets: spec.adapter === 'full' ? ['all'] : o.targets,
-      trainableParams: trainable,
+      trainableParams: budget ? budget.total : a.totalParams,
       totalParams: a.totalParams,
-      lr,
-      lrSweep,
+      lr: this.lr,
+      lrSweep: sweep.trials,
+      sweepBracketed: sweep.bracketed,
       steps: o.steps,
-      loss: r.loss,
-      accuracy: r.accuracy,
-      wallTimeSec: r.wallTimeSec,
+      loss: this.loss,
+      accuracy: this.accuracy,
+      wallTimeSec: this.wallTimeSec,
       rank,
-      status: r.status,
+      status: this.status === 'diverged' ? 'complete' : this.status,
     };
-  } finally {
-    dispose(a);
+  }
+
+  dispose(): void {
+    this.opt.dispose();
+    this.adapted.model.dispose();
   }
 }
+
+/** MoRA's r̂ per distinct module shape: [{ in, out, R, modules }], in first-seen order. */
+function moraShapes(perModule: readonly ModuleBudget[]): MoraShape[] {
+  const out: MoraShape[] = [];
+  for (const m of perModule) {
+    if (m.R === undefined) continue;
+    const s = out.find((x) => x.in === m.in && x.out === m.out);
+    if (s) s.modules++;
+    else out.push({ in: m.in, out: m.out, R: m.R, modules: 1 });
+  }
+  return out;
+}
+
+/**
+ * Runs one method on one seed. With several learning rates, the rates are swept on this seed
+ * (bracketedSweep: each trained to `sweepSteps`, the grid extended past a winning end), the winner
+ * keeps training to `steps` and the others are dropped: the sweep costs its candidates' first
+ * `sweepSteps` steps, and the reported run is exactly the winner's. `lr` fixes the rate instead (the
+ * other seeds of an experiment reuse the first seed's choice). Accuracy is measured at `evalSteps`
+ * (`accuracy0` is the step-0 point all methods share, measured once by the caller).
+ */
+export async function runMethod(spec: MethodSpec, o: FinetuneOptions & { sweepSteps?: number; lr?: number; accuracy0?: AccuracyPoint }): Promise<MethodResult> {
+  if (spec.lrs.length === 0 && o.lr === undefined) fail('finetune', `method '${spec.name}' has no learning rate`);
+  const start = async (lr: number): Promise<Trainer> => {
+    const t = new Trainer(await prepare(spec, o), spec, lr, o);
+    if (o.accuracy0) t.accuracy.push({ ...o.accuracy0 });
+    else if (o.evalSteps.includes(0)) await t.evaluate();
+    return t;
+  };
+  let trainer: Trainer;
+  let sweep: { trials: LrTrial[]; bracketed: boolean | null } = { trials: [], bracketed: null };
+  const sweepSteps = Math.min(o.sweepSteps ?? 0, o.steps);
+  if (o.lr === undefined && spec.lrs.length > 1 && sweepSteps > 0) {
+    const candidates = new Map<number, Trainer>();
+    try {
+      const outcome = await bracketedSweep(
+        spec.lrs,
+        async (lr) => {
+          o.callbacks?.onPhase?.(spec.name, `lr sweep ${fmtRate(lr)}`);
+          const t = await start(lr);
+          candidates.set(lr, t);
+          await t.advance(sweepSteps);
+          return t.tailLoss();
+        },
+        { maxExtend: o.maxExtend ?? 2, shouldStop: o.callbacks?.shouldStop },
+      );
+      trainer = candidates.get(outcome.chosen)!;
+      candidates.delete(outcome.chosen);
+      sweep = { trials: outcome.trials.map((t) => ({ lr: t.lr, steps: sweepSteps, finalLoss: t.loss, charAccuracy: null, extension: t.extension })), bracketed: outcome.bracketed };
+    } finally {
+      for (const t of candidates.values()) t.dispose();
+    }
+    // The winner is measured at the checkpoints the sweep passed (accuracy needs no training).
+    if (o.evalSteps.some((s) => s > 0 && s <= trainer.step) && trainer.status === 'complete') {
+      o.callbacks?.onPhase?.(spec.name, `training at lr ${fmtRate(trainer.lr)}`);
+      if (o.evalSteps.includes(trainer.step)) await trainer.evaluate();
+    }
+  } else {
+    if (o.lr === undefined && spec.lrs.length > 1) fail('finetune', `method '${spec.name}' lists ${spec.lrs.length} learning rates but sweepSteps is 0; give one rate or sweep`);
+    trainer = await start(o.lr ?? spec.lrs[0]);
+  }
+  try {
+    o.callbacks?.onPhase?.(spec.name, `training at lr ${fmtRate(trainer.lr)}`);
+    await trainer.advance(o.steps, o.evalSteps);
+    return await trainer.finish(sweep);
+  } finally {
+    trainer.dispose();
+  }
+}
+
+const fmtRate = (lr: number): string => String(Number(lr.toPrecision(3)));

@@ -48,6 +48,8 @@ export {
   type BaseModelSummary,
   type TaskSummary,
   type MethodResult,
+  type MoraShape,
+  type FormatStageSummary,
   type AdapterKind,
   type LrTrial,
   type AccuracyPoint,
@@ -56,24 +58,34 @@ export { renderPlots, renderSvg, lossChartSpec, accuracyChartSpec, spectraChartS
 export {
   summarize,
   reportTitle,
-  budgetComparisons,
-  methodStats,
+  orderingBySeed,
   checkpointSteps,
-  finalLoss,
   resultsTable,
+  seedsTable,
+  sweepTable,
   methodsTable,
   rankTable,
+  capacityTable,
+  mechanismTable,
+  paperTable,
   environmentTable,
   fmtLr,
   fmtSec,
   fmtPct,
+  fmtPctSd,
   fmtCount,
   fmtShare,
+  fmtRHat,
   UUID_FORMAT_BASELINE,
-  type BudgetComparison,
-  type MethodStats,
+  UUID_FORMAT_LOSS,
+  PAPER_UUID,
   type Table,
 } from './summary.js';
+export { groupMethods, groupStats, budgetPairs, taskSizes, seedsOf, lastPoint, tailLoss, type MethodGroup, type GroupStats, type BudgetPair } from './aggregate.js';
+export { mean, sampleSd, meanSd, seriesMeanSd, type MeanSd } from './stats.js';
+export { bracketedSweep, bestTrial, type SweepTrial, type SweepOutcome } from './sweep.js';
+export { runFormatStage, formatTask, formatSeed, assertDisjoint, DEFAULT_FORMAT_STAGE, type FormatStageConfig, type FormatStageResult } from './format.js';
+export { runMechanism, loraFloor, moraFloor, moraBasis, DEFAULT_MECHANISM, type MechanismConfig, type MechanismResult, type FloorPoint, type TrainedFit } from './mechanism.js';
 export { writeReport, formatResultsTable, renderMarkdown, markdownTable, REPORT_FILES, type WriteReportOptions } from './report.js';
 export { renderHtml, escapeHtml } from './report-html.js';
 export { runSentiment, writeSentimentReport, loadUciSentiment, sentimentTable, scoreLogits, DEFAULT_SENTIMENT, SENTIMENT_METHODS } from './sentiment.js';

@@ -9,9 +9,10 @@ import { readFile } from 'node:fs/promises';
 import { fail } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { MORA_TYPES, type MoraType } from '../ops/mora.js';
+import type { MechanismResult } from './mechanism.js';
 import type { ModuleRank } from './rank.js';
 
-export const METRICS_VERSION = 1;
+export const METRICS_VERSION = 2;
 
 export interface RunMetrics {
   version: typeof METRICS_VERSION;
@@ -26,15 +27,18 @@ export interface RunMetrics {
   environment: Environment;
   base: BaseModelSummary;
   task: TaskSummary;
-  /** One entry per fine-tuning method, in the order they ran. */
+  /** One entry per (method, seed), in the order they ran. */
   methods: MethodResult[];
+  /** The mechanism experiment (one linear layer, LoRA vs MoRA at the same budget), when it ran. */
+  mechanism: MechanismResult | null;
   /** Wall time of the whole run, seconds. */
   wallTimeSec: number;
 }
 
 /** The run's configuration. The listed fields are required; any other settings ride along as is. */
 export interface ExperimentConfig {
-  seed: number;
+  /** The seeds every method ran on (the first also picks the learning rates). */
+  seeds: number[];
   /** Fine-tuning steps per method. */
   steps: number;
   batchSize: number;
@@ -80,6 +84,24 @@ export interface BaseModelSummary {
   params: number;
   /** The corpus it was pretrained on, e.g. 'Moby Dick'. */
   corpus: string;
+  /** The format stage that followed pretraining (null when the task ran on the pretrained base). */
+  formatStage: FormatStageSummary | null;
+}
+
+export interface FormatStageSummary {
+  /** Random UUID pairs trained on (disjoint from every task pair, checked). */
+  pairs: number;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  /** Mean training loss over the last steps (nats per token, whole sequence). */
+  finalLoss: number | null;
+  /** True when loaded from the cache. */
+  cached: boolean;
+  /** Wall time, seconds (0 when cached). */
+  wallTimeSec: number;
+  checkpoint: string;
 }
 
 export interface TaskSummary {
@@ -92,6 +114,14 @@ export interface TaskSummary {
   lossOn: 'all' | 'completion';
   /** A few training sequences, for the report. */
   samples: string[];
+  /**
+   * What a model that knows only the task's format scores (UUID task: the dashes and version digit
+   * right, the hex digits guessed): character accuracy, and the loss per completion token. Null for
+   * tasks without a known format.
+   */
+  floor: { charAccuracy: number; completionLoss: number } | null;
+  /** Character accuracy of the base on the first seed's task before any fine-tuning (step 0). */
+  baseAccuracy: number | null;
 }
 
 export type AdapterKind = 'full' | 'lora' | 'mora';
@@ -104,6 +134,16 @@ export interface LrTrial {
   finalLoss: number | null;
   /** Character accuracy at the end of the sweep run, if measured. */
   charAccuracy: number | null;
+  /** True for a rate added past an end of the given grid because that end won. */
+  extension?: boolean;
+}
+
+/** MoRA's r̂ for one module shape (in -> out) and how many adapted modules have it. */
+export interface MoraShape {
+  in: number;
+  out: number;
+  R: number;
+  modules: number;
 }
 
 export interface AccuracyPoint {
@@ -115,13 +155,17 @@ export interface AccuracyPoint {
 }
 
 export interface MethodResult {
-  /** Display name, unique in the run, e.g. 'MoRA r=8 (type 6)'. */
+  /** Display name, e.g. 'MoRA r=8 (type 6)'; (name, seed) is unique in the run. */
   name: string;
+  /** The seed of the task pairs, adapter init and batch order. */
+  seed: number;
+  /** Examples (pairs) of the task this run memorised. */
+  examples: number;
   adapter: AdapterKind;
   /** LoRA/MoRA budget rank r (null for full fine-tuning). */
   r: number | null;
-  /** MoRA's square side r̂ (null otherwise). */
-  R: number | null;
+  /** MoRA's square side r̂ per module shape (null otherwise). */
+  R: MoraShape[] | null;
   /** MoRA's compression type (null otherwise). */
   type: MoraType | null;
   /** LoRA's alpha (null otherwise). */
@@ -132,7 +176,10 @@ export interface MethodResult {
   totalParams: number;
   /** The learning rate used (the sweep's winner when there was a sweep). */
   lr: number;
+  /** The sweep that chose `lr` (on the first seed; empty on the others, which reuse its choice). */
   lrSweep: LrTrial[];
+  /** Whether the chosen rate had a tried rate on each side (null without a sweep). */
+  sweepBracketed: boolean | null;
   /** Fine-tuning steps run. */
   steps: number;
   /** Training loss at every step (loss[i] is step i + 1); null where it was not finite. */
@@ -220,7 +267,10 @@ class Checker {
 
 function checkConfig(c: Checker, path: string, v: unknown): void {
   if (!c.object(path, v)) return;
-  c.number(`${path}.seed`, v.seed, { int: true });
+  if (c.array(`${path}.seeds`, v.seeds)) {
+    if (v.seeds.length === 0) c.note(`${path}.seeds`, 'is empty: a run has at least one seed');
+    v.seeds.forEach((s, i) => c.number(`${path}.seeds[${i}]`, s, { int: true }));
+  }
   c.number(`${path}.steps`, v.steps, { int: true, min: 1 });
   c.number(`${path}.batchSize`, v.batchSize, { int: true, min: 1 });
   c.number(`${path}.rankThreshold`, v.rankThreshold, { min: 0 });
@@ -254,6 +304,17 @@ function checkBase(c: Checker, path: string, v: unknown): void {
   c.number(`${path}.vocabSize`, v.vocabSize, { int: true, min: 1 });
   c.number(`${path}.params`, v.params, { int: true, min: 1 });
   c.string(`${path}.corpus`, v.corpus);
+  if (v.formatStage !== null && c.object(`${path}.formatStage`, v.formatStage)) {
+    const f = v.formatStage;
+    const p = `${path}.formatStage`;
+    for (const k of ['pairs', 'steps', 'batchSize'] as const) c.number(`${p}.${k}`, f[k], { int: true, min: 1 });
+    c.number(`${p}.lr`, f.lr, { positive: true });
+    c.number(`${p}.seed`, f.seed, { int: true });
+    c.numberOrNull(`${p}.finalLoss`, f.finalLoss, { min: 0 });
+    c.bool(`${p}.cached`, f.cached);
+    c.number(`${p}.wallTimeSec`, f.wallTimeSec, { min: 0 });
+    c.string(`${p}.checkpoint`, f.checkpoint);
+  }
 }
 
 function checkTask(c: Checker, path: string, v: unknown): void {
@@ -264,6 +325,11 @@ function checkTask(c: Checker, path: string, v: unknown): void {
   c.number(`${path}.maxTokens`, v.maxTokens, { int: true, min: 1 });
   c.oneOf(`${path}.lossOn`, v.lossOn, ['all', 'completion'] as const);
   if (c.array(`${path}.samples`, v.samples)) v.samples.forEach((s, i) => c.string(`${path}.samples[${i}]`, s, false));
+  if (v.floor !== null && c.object(`${path}.floor`, v.floor)) {
+    c.number(`${path}.floor.charAccuracy`, v.floor.charAccuracy, { min: 0, max: 1 });
+    c.number(`${path}.floor.completionLoss`, v.floor.completionLoss, { min: 0 });
+  }
+  c.numberOrNull(`${path}.baseAccuracy`, v.baseAccuracy, { min: 0, max: 1 });
 }
 
 function checkRank(c: Checker, path: string, v: unknown): void {
@@ -294,6 +360,8 @@ function checkRank(c: Checker, path: string, v: unknown): void {
 function checkMethod(c: Checker, path: string, v: unknown): void {
   if (!c.object(path, v)) return;
   c.string(`${path}.name`, v.name);
+  c.number(`${path}.seed`, v.seed, { int: true });
+  c.number(`${path}.examples`, v.examples, { int: true, min: 1 });
   const adapter = c.oneOf(`${path}.adapter`, v.adapter, ['full', 'lora', 'mora'] as const) ? v.adapter : undefined;
   const needs = (field: 'r' | 'R' | 'type' | 'alpha', required: boolean, check: () => boolean): void => {
     if (required) check();
@@ -301,7 +369,14 @@ function checkMethod(c: Checker, path: string, v: unknown): void {
   };
   if (adapter) {
     needs('r', adapter !== 'full', () => c.number(`${path}.r`, v.r, { int: true, min: 1 }));
-    needs('R', adapter === 'mora', () => c.number(`${path}.R`, v.R, { int: true, min: 1 }));
+    needs('R', adapter === 'mora', () => {
+      if (!c.array(`${path}.R`, v.R)) return false;
+      v.R.forEach((x, i) => {
+        const p = `${path}.R[${i}]`;
+        if (c.object(p, x)) for (const k of ['in', 'out', 'R', 'modules'] as const) c.number(`${p}.${k}`, x[k], { int: true, min: 1 });
+      });
+      return true;
+    });
     needs('type', adapter === 'mora', () => c.oneOf(`${path}.type`, v.type, MORA_TYPES));
     needs('alpha', adapter === 'lora', () => c.number(`${path}.alpha`, v.alpha, { positive: true }));
   }
@@ -320,7 +395,9 @@ function checkMethod(c: Checker, path: string, v: unknown): void {
       c.number(`${p}.steps`, t.steps, { int: true, min: 0 });
       c.numberOrNull(`${p}.finalLoss`, t.finalLoss, { min: 0 });
       c.numberOrNull(`${p}.charAccuracy`, t.charAccuracy, { min: 0, max: 1 });
+      if (t.extension !== undefined) c.bool(`${p}.extension`, t.extension);
     });
+    if (v.sweepBracketed !== null) c.bool(`${path}.sweepBracketed`, v.sweepBracketed);
     const lrs = v.lrSweep.map((t) => (t && typeof t === 'object' ? (t as { lr?: unknown }).lr : undefined));
     if (lrOk && v.lrSweep.length > 0 && !lrs.includes(v.lr)) c.note(`${path}.lr`, `${v.lr} is not one of the swept rates ${lrs.map(String).join(', ')}`);
   }
@@ -373,14 +450,16 @@ export function validateMetrics(obj: unknown): string[] {
   if (c.array('methods', obj.methods)) {
     if (obj.methods.length === 0) c.note('methods', 'is empty: a run records at least one method');
     obj.methods.forEach((m, i) => checkMethod(c, `methods[${i}]`, m));
-    const seen = new Map<unknown, number>();
+    const seen = new Map<string, number>();
     obj.methods.forEach((m, i) => {
-      const name = m && typeof m === 'object' ? (m as { name?: unknown }).name : undefined;
+      const { name, seed, examples } = m && typeof m === 'object' ? (m as { name?: unknown; seed?: unknown; examples?: unknown }) : {};
       if (typeof name !== 'string') return;
-      if (seen.has(name)) c.note(`methods[${i}].name`, `${show(name)} is also the name of methods[${seen.get(name)}]`);
-      else seen.set(name, i);
+      const key = `${name}\u0000${String(seed)}\u0000${String(examples)}`;
+      if (seen.has(key)) c.note(`methods[${i}].name`, `${show(name)} on seed ${String(seed)} with ${String(examples)} examples is also methods[${seen.get(key)}]`);
+      else seen.set(key, i);
     });
   }
+  if (obj.mechanism !== null) c.object('mechanism', obj.mechanism);
   c.number('wallTimeSec', obj.wallTimeSec, { min: 0 });
   return problems;
 }

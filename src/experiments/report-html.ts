@@ -1,23 +1,30 @@
 // report.html: one self-contained page (inline CSS, inline SVG charts, no scripts, no external
 // resources) that opens offline. Reading order: headline, the honest summary, one card per method
 // with its final accuracy, the charts, then the tables, environment and exact configuration.
+import { groupMethods, groupStats, seedsOf, taskSizes } from './aggregate.js';
 import type { RunMetrics } from './metrics.js';
-import { methodColors, type Plots } from './plots.js';
+import { leadRuns, methodColors, type Plots } from './plots.js';
 import {
+  capacityTable,
   environmentTable,
   fmtCount,
   fmtLr,
   fmtPct,
+  fmtPctSd,
+  fmtLossSd,
   fmtSec,
   fmtBudget,
   fmtShare,
   fmtLoss,
-  methodStats,
+  mechanismTable,
   methodsTable,
+  paperTable,
   rankTable,
   reportTitle,
   resultsTable,
+  seedsTable,
   summarize,
+  sweepTable,
   type Table,
 } from './summary.js';
 import { moduleKind } from './rank.js';
@@ -106,23 +113,27 @@ function htmlTable(t: Table, opts: TableOptions = {}): string {
 }
 
 function cards(m: RunMetrics, color: (name: string) => string): string {
-  return m.methods
-    .map((x) => {
-      const s = methodStats(x);
-      const big = s.last ? `${fmtPct(s.last.charAccuracy)}<small>%</small>` : '–';
-      const status = x.status === 'complete' ? '' : `<span class="status">${escapeHtml(x.status)}</span>`;
+  const sizes = taskSizes(m);
+  return groupMethods(m)
+    .filter((g) => g.examples === sizes[0])
+    .map((g) => {
+      const s = groupStats(g);
+      const x = g.lead;
+      const big = s.acc.n ? `${fmtPct(s.acc.mean)}<small>%${s.acc.n > 1 ? ` ± ${fmtPct(s.acc.sd)}` : ''}</small>` : '–';
+      const failed = g.runs.find((r) => r.status !== 'complete');
+      const status = failed ? `<span class="status">${escapeHtml(failed.status)}</span>` : '';
       const rows: [string, string][] = [
-        ['exact', s.last ? `${fmtPct(s.last.exactMatch)}%` : '–'],
-        ['trainable', `${fmtCount(x.trainableParams)} (${fmtShare(s.trainableShare)})`],
+        ['exact', s.exact.n ? `${fmtPctSd(s.exact)}%` : '–'],
+        ['trainable', `${fmtCount(x.trainableParams)} (${fmtShare(x.totalParams ? x.trainableParams / x.totalParams : 0)})`],
         ['lr', fmtLr(x.lr)],
-        ['final loss', fmtLoss(s.finalLoss)],
-        ['time', fmtSec(x.wallTimeSec)],
+        ['final loss', fmtLossSd(s.loss)],
+        ['time / seed', fmtSec(s.wallTimeSec.mean)],
       ];
-      return `<div class="card" style="--c: ${escapeHtml(color(x.name))}">
-  <div class="name">${escapeHtml(x.name)}${status}</div>
+      return `<div class="card" style="--c: ${escapeHtml(color(g.name))}">
+  <div class="name">${escapeHtml(g.name)}${status}</div>
   <div class="budget">${escapeHtml(fmtBudget(x) || (x.adapter === 'full' ? 'all parameters' : x.adapter))}</div>
   <div class="big">${big}</div>
-  <div class="budget">character accuracy${s.last ? ` at step ${s.last.step}` : ''}</div>
+  <div class="budget">final character accuracy${s.acc.n > 1 ? ` · ${s.acc.n} seeds` : ''}</div>
   <dl>${rows.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>
 </div>`;
     })
@@ -137,38 +148,43 @@ function figure(svg: string, caption: string, wide = false): string {
 /** The whole report.html for a run record and its rendered charts. */
 export function renderHtml(m: RunMetrics, plots: Plots): string {
   const title = reportTitle(m);
-  const colors = methodColors(m.methods);
+  const colors = methodColors(groupMethods(m).map((g) => g.lead));
   const color = (name: string) => colors.range[colors.domain.indexOf(name)] ?? '#888888';
-  const rowColor = (i: number) => color(m.methods[i]?.name);
+  const groups = groupMethods(m);
+  const rowColor = (i: number) => (groups[i] ? color(groups[i].name) : undefined);
   const results = resultsTable(m);
+  const capacity = capacityTable(m);
+  const mechanism = mechanismTable(m);
+  const sweeps = sweepTable(m);
+  const lead = leadRuns(m);
   const stepCols = new Set(results.header.map((h, j) => (h.startsWith('step ') || h === 'base' ? j : -1)).filter((j) => j >= 0));
   const heat = (i: number, j: number) => {
     if (!stepCols.has(j)) return null;
-    const v = Number(results.rows[i][j]);
+    const v = parseFloat(results.rows[i][j]);
     return Number.isFinite(v) ? v / 100 : null;
   };
-  const hasRank = m.methods.some((x) => x.rank.length > 0);
+  const hasRank = lead.some((x) => x.rank.length > 0);
   const th = m.config.rankThreshold;
   const statusBadge = m.status === 'complete' ? '' : `<span class="status">${escapeHtml(m.status)}</span>`;
   const meta = [
     `run <code>${escapeHtml(m.name)}</code>`,
     escapeHtml(new Date(m.createdAt).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')),
     escapeHtml(m.environment.adapter),
-    `${escapeHtml(String(m.config.steps))} steps · ${escapeHtml(fmtCount(m.task.examples))} ${m.task.name === 'uuid' ? 'keys' : 'examples'}`,
+    `${escapeHtml(String(m.config.steps))} steps · ${escapeHtml(fmtCount(m.task.examples))} ${m.task.name === 'uuid' ? 'keys' : 'examples'} · ${escapeHtml(String(seedsOf(m).length))} seed${seedsOf(m).length === 1 ? '' : 's'}`,
     `${escapeHtml(fmtCount(m.base.params))}-parameter base model`,
   ].join(' · ');
 
   const perModule = hasRank
     ? htmlTable(
         {
-          header: ['Module', 'Shape', ...m.methods.filter((x) => x.rank.length).map((x) => x.name)],
-          align: ['left', 'left', ...m.methods.filter((x) => x.rank.length).map(() => 'right' as const)],
-          rows: [...new Set(m.methods.flatMap((x) => x.rank.map((r) => r.name)))].map((name) => {
-            const some = m.methods.flatMap((x) => x.rank).find((r) => r.name === name)!;
+          header: ['Module', 'Shape', ...lead.filter((x) => x.rank.length).map((x) => x.name)],
+          align: ['left', 'left', ...lead.filter((x) => x.rank.length).map(() => 'right' as const)],
+          rows: [...new Set(lead.flatMap((x) => x.rank.map((r) => r.name)))].map((name) => {
+            const some = lead.flatMap((x) => x.rank).find((r) => r.name === name)!;
             return [
               name,
               `${some.shape[0]}×${some.shape[1]}`,
-              ...m.methods
+              ...lead
                 .filter((x) => x.rank.length)
                 .map((x) => {
                   const r = x.rank.find((q) => q.name === name);
@@ -181,7 +197,9 @@ export function renderHtml(m: RunMetrics, plots: Plots): string {
       )
     : '';
 
-  const kinds = [...new Set(m.methods.flatMap((x) => x.rank.map((r) => moduleKind(r.name))))];
+  const kinds = [...new Set(lead.flatMap((x) => x.rank.map((r) => moduleKind(r.name))))];
+  const floorNote = m.task.floor ? ` Dashed: the format-only level (${fmtPct(m.task.floor.charAccuracy)}%), what a model that knows the UUID format but no value scores.` : '';
+  const bands = seedsOf(m).length > 1 ? ' Lines: mean over seeds; bands: ± one standard deviation.' : '';
 
   return `<!doctype html>
 <html lang="en">
@@ -206,9 +224,21 @@ ${cards(m, color)}
 
 <h2>Training and accuracy</h2>
 <div class="charts">
-${figure(plots.accuracy, 'Greedy completion of every key at each checkpoint; character accuracy = share of the value\'s characters right at their position.')}
-${figure(plots.loss, 'Cross-entropy on the whole key:value sequence, per step (faint) and smoothed (solid).')}
+${figure(plots.accuracy, `Greedy completion of every key at each checkpoint; character accuracy = share of the value's characters right at their position.${bands}${floorNote}`)}
+${figure(plots.loss, `Cross-entropy per ${m.task.lossOn === 'completion' ? 'completion token (the loss falls on the value only: the key is random and cannot be learned, so training on it would add a constant the adapters cannot reduce)' : 'token of the whole key:value sequence'}, smoothed.${bands}${m.task.floor && m.task.lossOn === 'completion' ? ` Dashed: the format-only loss (${fmtLoss(m.task.floor.completionLoss)} nats).` : ''}`)}
+${figure(plots.capacity, 'The capacity view: final character accuracy as the number of pairs to memorise grows, at a fixed budget.', true)}
 </div>
+
+${
+  m.mechanism
+    ? `<h2>Why: one layer, N associations, the same budget</h2>
+<div class="charts">
+${figure(plots.mechanism, `One ${m.mechanism.config.d}×${m.mechanism.config.d} linear layer must map N orthonormal keys to N random values. Lines: the lowest relative loss each update can reach (LoRA: Eckart–Young, the energy outside the best rank-${m.mechanism.config.r} approximation; MoRA: least squares over its r̂² = ${m.mechanism.moraParams} numbers). A rank-${m.mechanism.config.r} update stores ${m.mechanism.config.r} pairs exactly; MoRA's square matrix stores about r̂²/d.`)}
+${figure(plots.mechanismFit, `Trained with Adam on ${m.mechanism.config.trainCount} pairs: both reach their floors (dashed). Right: singular values of the learned ΔW; LoRA's stop at its rank.`)}
+</div>
+${htmlTable(mechanism!)}`
+    : ''
+}
 
 ${
   hasRank
@@ -222,17 +252,38 @@ ${figure(plots.ranks, m.methods.every((x) => x.rank.every((r) => r.rankAbove ===
 
 <h2>Character accuracy (%) by step</h2>
 ${htmlTable(results, { rowColor, heat, nowrap: [0] })}
-<p class="note">Character accuracy of the generated value, averaged over all ${escapeHtml(String(m.task.examples))} keys, at each checkpoint (the paper's table shape). “Exact”: share of keys whose whole value was right at the last checkpoint. Final loss: mean training loss over the last 10 steps.</p>
+<p class="note">Character accuracy of the generated value, averaged over all ${escapeHtml(String(m.task.examples))} keys, at each checkpoint (the paper's table shape)${seedsOf(m).length > 1 ? ', mean ± sd over seeds' : ''}. “Exact”: share of keys whose whole value was right at the last checkpoint. Final loss: mean training loss over the last 10 steps. The format-only row is what a model that knows the format but no value scores.</p>
+
+${
+  seedsOf(m).length > 1
+    ? `<h2>Per seed</h2>
+${htmlTable(seedsTable(m), { nowrap: [0] })}
+<p class="note">Final character accuracy (%) of every run; the MoRA − LoRA rows are in points.</p>`
+    : ''
+}
+
+${capacity ? `<h2>Capacity</h2>\n${htmlTable(capacity, { nowrap: [0] })}` : ''}
+
+<h2>Learning-rate sweeps</h2>
+${
+  sweeps.rows.length
+    ? `${htmlTable(sweeps, { nowrap: [0] })}
+<p class="note">Each rate trained for the sweep's steps on seed ${escapeHtml(String(seedsOf(m)[0]))}; the lowest mean loss over the last 10 steps won and carried on to the end (the others stopped). A winner at either end of the grid adds the next rate past it.</p>`
+    : '<p class="note">No sweep: each method ran at the one rate it was given.</p>'
+}
+
+<h2>Against the paper</h2>
+${htmlTable(paperTable())}
+<p class="note">The paper's UUID table (character accuracy %, loss on the whole sequence). Its models are 4 orders of magnitude larger and memorise 10,000 pairs; compare directions, not numbers.</p>
 
 <h2>Methods</h2>
 ${htmlTable(methodsTable(m), { rowColor, nowrap: [0, 2] })}
-<p class="note">lr sweep: mean training loss at the end of each short sweep run (character accuracy in brackets where measured); ✓ marks the rate used.</p>
 
 ${
   hasRank
     ? `<h2>Singular values of ΔW above ${escapeHtml(String(th))}</h2>
 ${htmlTable(rankTable(m))}
-<p class="note">Mean over layers; in brackets the effective rank exp(H(σ/Σσ)), a scale-free count of the directions ΔW uses.</p>
+<p class="note">Mean over layers and seeds; in brackets the effective rank exp(H(σ/Σσ)), a scale-free count of the directions ΔW uses. The charts and the per-module table show seed ${escapeHtml(String(seedsOf(m)[0]))}.</p>
 <details><summary>Per module: count above ${escapeHtml(String(th))} · Frobenius norm of ΔW</summary>
 ${perModule}
 </details>`

@@ -1,15 +1,25 @@
-// What a run record says, in numbers and in words: per-method statistics, the LoRA-vs-MoRA
-// comparison at each budget, the formatters the report uses, and the summary paragraph. Pure
-// functions (no I/O) shared by the markdown and HTML reports. Sentences mark emphasis with **…**
-// (markdown as is; the HTML report turns it into <strong>).
-import type { AccuracyPoint, MethodResult, RunMetrics } from './metrics.js';
+// What a run record says, in numbers and in words: the LoRA-vs-MoRA comparison at each budget over
+// the seeds, the ordering on each seed, the sweeps, the paper's table beside ours, the formatters the
+// report uses, and the summary paragraph. Pure functions (no I/O) shared by the markdown and HTML
+// reports. Sentences mark emphasis with **…** (markdown as is; the HTML report turns it into
+// <strong>). Every sentence is computed from the numbers in the record; none is fixed text about
+// results.
+import { budgetPairs, groupMethods, groupStats, lastPoint, seedsOf, sweepOf, taskSizes, type BudgetPair, type GroupStats, type MethodGroup } from './aggregate.js';
+import type { MethodResult, MoraShape, RunMetrics } from './metrics.js';
 import { moduleKind } from './rank.js';
+import type { MeanSd } from './stats.js';
 
 /**
  * Character accuracy of a model that knows only the uuid4 format and guesses the hex digits: the 4
  * dashes and the version '4' right, the variant nibble right 1 time in 4, the 30 other digits 1 in 16.
  */
 export const UUID_FORMAT_BASELINE = (5 + 0.25 + 30 / 16) / 36;
+
+/**
+ * Loss per completion token (nats) of the same format-only model on "<value>\n": 30 hex digits at
+ * ln 16, the variant nibble at ln 4, the dashes, version digit and newline free; 37 targets.
+ */
+export const UUID_FORMAT_LOSS = (30 * Math.log(16) + Math.log(4)) / 37;
 
 /** Two accuracies (in [0, 1]) closer than this count as a tie in the summary. */
 export const TIE = 0.005;
@@ -66,126 +76,75 @@ export function fmtShare(x: number): string {
   return `${Number(p.toPrecision(2))}%`;
 }
 
-/** 'r=8', 'r=8, r̂=38, type 6', '' for full fine-tuning. */
+/** MoRA's r̂ per module shape: '22 (64→64), 36 (64→256, 256→64)'. */
+export function fmtRHat(R: readonly MoraShape[] | null): string {
+  if (!R || R.length === 0) return '–';
+  const byR = new Map<number, string[]>();
+  for (const s of R) byR.set(s.R, [...(byR.get(s.R) ?? []), `${s.in}→${s.out}`]);
+  return [...byR].map(([r, shapes]) => `${r} (${shapes.join(', ')})`).join(', ');
+}
+
+/** 'r=8, α=16', 'r=4, r̂=22 (64→64), 36 (64→256, 256→64), type 6', '' for full fine-tuning. */
 export function fmtBudget(m: Pick<MethodResult, 'adapter' | 'r' | 'R' | 'type' | 'alpha'>): string {
   if (m.adapter === 'lora') return `r=${m.r}${m.alpha !== null ? `, α=${m.alpha}` : ''}`;
-  if (m.adapter === 'mora') return `r=${m.r}, r̂=${m.R}, type ${String(m.type)}`;
+  if (m.adapter === 'mora') return `r=${m.r}, r̂=${fmtRHat(m.R)}, type ${String(m.type)}`;
   return m.r !== null ? `r=${m.r}` : '';
+}
+
+/** '38.4 ± 1.2' (percent), or just '38.4' for a single seed. */
+export function fmtPctSd(x: MeanSd): string {
+  if (x.n === 0) return '–';
+  return x.n > 1 ? `${fmtPct(x.mean)} ± ${fmtPct(x.sd)}` : fmtPct(x.mean);
+}
+
+/** '1.23 ± 0.05', or '1.23' for a single seed. */
+export function fmtLossSd(x: MeanSd): string {
+  if (x.n === 0) return '–';
+  return x.n > 1 ? `${fmtLoss(x.mean)} ± ${x.sd.toPrecision(2)}` : fmtLoss(x.mean);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Statistics
 
-/** Every checkpoint step that appears in any method, ascending. */
-export function checkpointSteps(m: RunMetrics): number[] {
-  return [...new Set(m.methods.flatMap((x) => x.accuracy.map((a) => a.step)))].sort((a, b) => a - b);
-}
-
-export function accuracyAt(method: MethodResult, step: number): AccuracyPoint | undefined {
-  return method.accuracy.find((a) => a.step === step);
-}
-
-/** Mean of the last `k` finite losses (null if none). */
-export function finalLoss(loss: readonly (number | null)[], k = 10): number | null {
-  const tail = loss.filter((l): l is number => l !== null && Number.isFinite(l)).slice(-k);
-  return tail.length === 0 ? null : tail.reduce((s, l) => s + l, 0) / tail.length;
-}
-
-export interface MethodStats {
-  name: string;
-  method: MethodResult;
-  /** The last checkpoint (null without any). */
-  last: AccuracyPoint | null;
-  /** The best character accuracy and the first step that reached it. */
-  best: AccuracyPoint | null;
-  /** First checkpoint where every key was generated exactly (null if never). */
-  perfectAt: number | null;
-  finalLoss: number | null;
-  /** Mean over modules of the count of σ above the threshold (null without rank analysis). */
-  meanRankAbove: number | null;
-  meanEffectiveRank: number | null;
-  meanStableRank: number | null;
-  /** Trainable share of all parameters, in [0, 1]. */
-  trainableShare: number;
-}
-
-const mean = (xs: number[]): number | null => (xs.length === 0 ? null : xs.reduce((s, x) => s + x, 0) / xs.length);
-
-export function methodStats(method: MethodResult): MethodStats {
-  const acc = method.accuracy;
-  let best: AccuracyPoint | null = null;
-  for (const a of acc) if (!best || a.charAccuracy > best.charAccuracy + 1e-12) best = a;
-  return {
-    name: method.name,
-    method,
-    last: acc.length ? acc[acc.length - 1] : null,
-    best,
-    perfectAt: acc.find((a) => a.exactMatch >= 1 - 1e-9)?.step ?? null,
-    finalLoss: finalLoss(method.loss),
-    meanRankAbove: mean(method.rank.map((r) => r.rankAbove)),
-    meanEffectiveRank: mean(method.rank.map((r) => r.effectiveRank)),
-    meanStableRank: mean(method.rank.map((r) => r.stableRank)),
-    trainableShare: method.totalParams > 0 ? method.trainableParams / method.totalParams : 0,
-  };
-}
-
-/** Mean count of σ above the threshold per module kind: kind -> method name -> mean over layers. */
+/** Mean count of σ above the threshold per module kind: kind -> method name -> mean over layers and seeds. */
 export function rankByKind(m: RunMetrics, field: 'rankAbove' | 'effectiveRank' | 'stableRank' = 'rankAbove'): Map<string, Map<string, number>> {
   const out = new Map<string, Map<string, number>>();
-  for (const method of m.methods) {
+  for (const g of groupMethods(m)) {
+    if (g.examples !== taskSizes(m)[0]) continue;
     const groups = new Map<string, number[]>();
-    for (const r of method.rank) {
+    for (const r of g.runs.flatMap((x) => x.rank)) {
       const k = moduleKind(r.name);
       groups.set(k, [...(groups.get(k) ?? []), r[field]]);
     }
     for (const [k, xs] of groups) {
       if (!out.has(k)) out.set(k, new Map());
-      out.get(k)!.set(method.name, xs.reduce((s, x) => s + x, 0) / xs.length);
+      out.get(k)!.set(g.name, xs.reduce((s, x) => s + x, 0) / xs.length);
     }
   }
   return out;
 }
 
-export interface BudgetComparison {
-  r: number;
-  lora: MethodResult;
-  mora: MethodResult;
-  /** The last checkpoint both have (null if none). */
-  step: number | null;
-  loraAcc: number | null;
-  moraAcc: number | null;
-  /** Who is ahead at `step`, by more than TIE. */
-  verdict: 'mora' | 'lora' | 'tie' | 'unknown';
-  /** Checkpoints both have, and at how many MoRA / LoRA was ahead. */
-  shared: number;
-  moraAhead: number;
-  loraAhead: number;
+/** Mean over modules (and seeds) of the count of σ above the threshold (null without rank analysis). */
+export function meanRank(g: MethodGroup, field: 'rankAbove' | 'effectiveRank' = 'rankAbove'): number | null {
+  const xs = g.runs.flatMap((r) => r.rank.map((x) => x[field]));
+  return xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : null;
 }
 
-/** LoRA vs MoRA at every budget r where both ran (each MoRA paired with the LoRA of the same r). */
-export function budgetComparisons(m: RunMetrics): BudgetComparison[] {
-  const out: BudgetComparison[] = [];
-  for (const mora of m.methods.filter((x) => x.adapter === 'mora')) {
-    const lora = m.methods.find((x) => x.adapter === 'lora' && x.r === mora.r);
-    if (!lora || mora.r === null) continue;
-    const steps = mora.accuracy.map((a) => a.step).filter((s) => accuracyAt(lora, s) !== undefined && s > 0);
-    let moraAhead = 0;
-    let loraAhead = 0;
-    for (const s of steps) {
-      const d = accuracyAt(mora, s)!.charAccuracy - accuracyAt(lora, s)!.charAccuracy;
-      if (d > TIE) moraAhead++;
-      else if (d < -TIE) loraAhead++;
-    }
-    const step = steps.length ? steps[steps.length - 1] : null;
-    const moraAcc = step !== null ? accuracyAt(mora, step)!.charAccuracy : null;
-    const loraAcc = step !== null ? accuracyAt(lora, step)!.charAccuracy : null;
-    const verdict = moraAcc === null || loraAcc === null ? 'unknown' : moraAcc - loraAcc > TIE ? 'mora' : loraAcc - moraAcc > TIE ? 'lora' : 'tie';
-    out.push({ r: mora.r, lora, mora, step, loraAcc, moraAcc, verdict, shared: steps.length, moraAhead, loraAhead });
-  }
-  return out.sort((a, b) => a.r - b.r);
-}
+/** The paper's UUID table (LLaMA-2 7B, 10,000 pairs, loss on the whole sequence), character accuracy %. */
+export const PAPER_UUID = {
+  steps: [300, 500, 700, 900],
+  rows: [
+    { name: 'Full fine-tuning', adapter: 'full', r: null, acc: [42.5, 100, 100, 100] },
+    { name: 'LoRA r=8', adapter: 'lora', r: 8, acc: [9.9, 10.0, 10.7, 54.2] },
+    { name: 'MoRA r=8', adapter: 'mora', r: 8, acc: [10.1, 15.7, 87.4, 100] },
+    { name: 'LoRA r=256', adapter: 'lora', r: 256, acc: [9.9, 70.6, 100, 100] },
+    { name: 'MoRA r=256', adapter: 'mora', r: 256, acc: [41.6, 100, 100, 100] },
+  ],
+} as const;
 
 const list = (xs: string[]): string => (xs.length <= 1 ? xs.join('') : `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`);
+const pts = (x: number): string => `${x >= 0 ? '+' : '−'}${(100 * Math.abs(x)).toFixed(1)}`;
+const seedsWord = (n: number): string => `${n} seed${n === 1 ? '' : 's'}`;
 
 /** The display title of a run: 'MoRA vs LoRA vs full fine-tuning on UUID memorisation'. */
 export function reportTitle(m: RunMetrics): string {
@@ -195,118 +154,144 @@ export function reportTitle(m: RunMetrics): string {
   return `${names.length ? names.join(' vs ') : 'Fine-tuning'} on ${task}`;
 }
 
+/** For each seed: did full > MoRA > LoRA hold at this budget (final accuracy, strictly by more than TIE)? */
+export function orderingBySeed(m: RunMetrics, pair: BudgetPair): { seed: number; holds: boolean; full: number | null; mora: number; lora: number }[] {
+  const groups = groupMethods(m);
+  const full = groups.find((g) => g.lead.adapter === 'full' && g.examples === pair.examples);
+  const out: { seed: number; holds: boolean; full: number | null; mora: number; lora: number }[] = [];
+  for (const { seed } of pair.gaps) {
+    const mo = lastPoint(pair.mora.runs.find((r) => r.seed === seed)!)!.charAccuracy;
+    const lo = lastPoint(pair.lora.runs.find((r) => r.seed === seed)!)!.charAccuracy;
+    const fr = full?.runs.find((r) => r.seed === seed);
+    const fu = fr ? (lastPoint(fr)?.charAccuracy ?? null) : null;
+    out.push({ seed, full: fu, mora: mo, lora: lo, holds: mo - lo > TIE && (fu === null || fu - mo > TIE) });
+  }
+  return out;
+}
+
 /**
- * The honest summary, as sentences computed from the numbers: who reached the highest accuracy and
- * when, whether MoRA beat LoRA at each budget (plainly, also when it did not), how full
- * fine-tuning compares, what the rank analysis found, and the caveats of the scale.
+ * The honest summary, as sentences computed from the numbers: the setting, who led, MoRA against
+ * LoRA at each budget over the seeds (plainly, also when it did not win), the ordering per seed, the
+ * format-only level, full fine-tuning, the rank analysis, the sweeps, the paper beside it, the
+ * mechanism, and the caveats of the scale.
  */
 export function summarize(m: RunMetrics): string[] {
   const out: string[] = [];
-  const stats = m.methods.map(methodStats);
-  const withAcc = stats.filter((s) => s.last !== null);
-  const totalSteps = m.config.steps;
+  const groups = groupMethods(m);
+  const stats = groups.map(groupStats);
+  const seeds = seedsOf(m);
+  const sizes = taskSizes(m);
   if (m.status !== 'complete') out.push(`This run is **${m.status}**: the numbers below cover only what finished.`);
   const failed = m.methods.filter((x) => x.status === 'failed');
   if (failed.length) out.push(`${list(failed.map((x) => x.name))} failed (${failed.map((x) => x.error ?? 'no message').join('; ')}).`);
+  const floor = m.task.floor;
+  const nSeeds = seeds.length;
+  out.push(`Every method ran on ${seedsWord(nSeeds)}${nSeeds > 1 ? ` (${seeds.join(', ')}); figures are mean ± standard deviation over them` : ''}${m.methods.some((x) => x.lrSweep.length) ? `, at the learning rate its own sweep chose on seed ${seeds[0]}` : ''}.`);
 
+  const withAcc = stats.filter((s) => s.acc.n > 0 && s.group.examples === sizes[0]);
   if (withAcc.length === 0) {
     out.push('No method recorded an accuracy checkpoint, so there is nothing to compare yet.');
   } else {
-    const top = Math.max(...withAcc.map((s) => s.last!.charAccuracy));
-    const leaders = withAcc.filter((s) => top - s.last!.charAccuracy <= TIE);
-    const lead = leaders[0];
-    const when = (s: MethodStats) => {
-      if (s.perfectAt !== null) return `every key exact from step ${s.perfectAt}`;
-      if (s.best && s.best.step < s.last!.step && s.best.charAccuracy >= s.last!.charAccuracy - TIE) return `first reached at step ${s.best.step}`;
-      const noun = m.task.name === 'uuid' ? 'key' : 'example';
-      return s.last!.exactMatch > 0 ? `${fmtPct(s.last!.exactMatch)}% of ${noun}s exact` : `no ${noun} exact yet`;
-    };
-    const at = lead.last!.step;
-    if (leaders.length === 1) {
-      out.push(`**${lead.name}** reached the highest character accuracy, **${fmtPct(lead.last!.charAccuracy)}%** at step ${at}${totalSteps && at !== totalSteps ? ` of ${totalSteps}` : ''} (${when(lead)}).`);
-    } else {
-      out.push(`${list(leaders.map((s) => `**${s.name}**`))} tied for the highest character accuracy, **${fmtPct(top)}%** at their last checkpoint (${leaders.map((s) => `${s.name}: ${when(s)}`).join('; ')}).`);
-    }
-    const rest = withAcc.filter((s) => !leaders.includes(s)).sort((a, b) => b.last!.charAccuracy - a.last!.charAccuracy);
-    if (rest.length) out.push(`The others ended at ${list(rest.map((s) => `${s.name} ${fmtPct(s.last!.charAccuracy)}%`))}.`);
+    const sorted = [...withAcc].sort((a, b) => b.acc.mean - a.acc.mean);
+    out.push(`Final character accuracy${sizes.length > 1 ? ` on ${sizes[0]} pairs` : ''}: ${list(sorted.map((s) => `${s.group.name} **${fmtPctSd(s.acc)}%**`))}.`);
   }
 
-  const comps = budgetComparisons(m);
-  for (const c of comps) {
-    const mora = `MoRA (type ${String(c.mora.type)}, r̂ = ${c.mora.R})`;
-    if (c.verdict === 'unknown') {
-      out.push(`At r = ${c.r} there is no shared checkpoint to compare ${mora} with LoRA.`);
+  const pairs = budgetPairs(groups).filter((p) => p.examples === sizes[0]);
+  for (const p of pairs) {
+    const mora = `MoRA (type ${String(p.mora.lead.type)}, r̂ = ${fmtRHat(p.mora.lead.R)})`;
+    if (p.gaps.length === 0) {
+      out.push(`At r = ${p.r} there is no seed on which both ${mora} and LoRA have a final checkpoint.`);
       continue;
     }
-    const nums = `${fmtPct(c.moraAcc)}% vs LoRA's ${fmtPct(c.loraAcc)}% at step ${c.step}`;
-    let along = '';
-    if (c.shared > 1) {
-      if (c.moraAhead === c.shared) along = ` (ahead at all ${c.shared} checkpoints)`;
-      else if (c.loraAhead === c.shared) along = ` (behind at all ${c.shared} checkpoints)`;
-      else along = ` (ahead at ${c.moraAhead}, behind at ${c.loraAhead} of ${c.shared} checkpoints)`;
-    }
-    if (c.verdict === 'mora') out.push(`At r = ${c.r}, ${mora} **beat LoRA**: ${nums}${along}.`);
-    else if (c.verdict === 'lora') out.push(`At r = ${c.r}, ${mora} **did not beat LoRA**: ${nums}${along}.`);
-    else out.push(`At r = ${c.r}, ${mora} and LoRA **tied**: ${nums}${along}.`);
-  }
-  if (comps.length > 0) {
-    const wins = comps.filter((c) => c.verdict === 'mora').length;
-    const losses = comps.filter((c) => c.verdict === 'lora').length;
-    if (comps.length > 1) {
-      out.push(
-        wins === comps.length
-          ? 'MoRA beat LoRA at every budget, as in the paper.'
-          : losses === comps.length
-            ? 'MoRA did not beat LoRA at any budget in this run, unlike the paper.'
-            : `Overall MoRA beat LoRA at ${wins} of ${comps.length} budgets.`,
-      );
+    const ahead = p.gaps.filter((x) => x.gap > TIE).length;
+    const behind = p.gaps.filter((x) => x.gap < -TIE).length;
+    const verdict = ahead === p.gaps.length ? '**beat LoRA on every seed**' : behind === p.gaps.length ? '**did not beat LoRA on any seed**' : `was ahead on ${ahead} and behind on ${behind} of ${seedsWord(p.gaps.length)}`;
+    const gap = p.gaps.length > 1 ? `${pts(p.gap.mean)} ± ${(100 * p.gap.sd).toFixed(1)} points` : `${pts(p.gap.mean)} points`;
+    out.push(`At r = ${p.r}, ${mora} ${verdict}: ${fmtPctSd(groupStats(p.mora).acc)}% against LoRA's ${fmtPctSd(groupStats(p.lora).acc)}% (${gap}).`);
+    const order = orderingBySeed(m, p);
+    if (order.some((o) => o.full !== null)) {
+      const held = order.filter((o) => o.holds).length;
+      out.push(`The ordering full fine-tuning > MoRA > LoRA at r = ${p.r} held on ${held} of ${seedsWord(order.length)}${held < order.length ? ` (not on seed ${list(order.filter((o) => !o.holds).map((o) => String(o.seed)))})` : ''}.`);
     }
   }
 
-  const full = stats.find((s) => s.method.adapter === 'full' && s.last);
-  const adapters = stats.filter((s) => s.method.adapter !== 'full' && s.last);
-  if (full && adapters.length) {
-    const bestAd = adapters.reduce((a, b) => (b.last!.charAccuracy > a.last!.charAccuracy ? b : a));
-    const d = full.last!.charAccuracy - bestAd.last!.charAccuracy;
-    const share = fmtShare(bestAd.trainableShare);
-    if (d > TIE) out.push(`Full fine-tuning stayed ahead of the best adapter, ${bestAd.name} (${fmtPct(bestAd.last!.charAccuracy)}% with ${share} of the parameters trainable).`);
-    else if (d < -TIE) out.push(`The best adapter, ${bestAd.name} (${share} of the parameters trainable), ended ahead of full fine-tuning (${fmtPct(bestAd.last!.charAccuracy)}% vs ${fmtPct(full.last!.charAccuracy)}%).`);
-    else out.push(`The best adapter, ${bestAd.name}, matched full fine-tuning with ${share} of the parameters trainable.`);
+  if (floor) {
+    const adapters = groups.filter((g) => g.lead.adapter !== 'full' && g.examples === sizes[0]);
+    const below = adapters.flatMap((g) => g.runs.filter((r) => (lastPoint(r)?.charAccuracy ?? 0) <= floor.charAccuracy + TIE).map((r) => `${g.name} (seed ${r.seed})`));
+    const base = m.task.baseAccuracy !== null ? ` (the base measured ${fmtPct(m.task.baseAccuracy)}% before fine-tuning)` : '';
+    out.push(
+      below.length === 0
+        ? `Every adapter run ended above the format-only level of ${fmtPct(floor.charAccuracy)}%${base}: what they add is memorised values, not the format.`
+        : `${list(below)} ended at or below the format-only level of ${fmtPct(floor.charAccuracy)}%${base}: there the adapter memorised nothing beyond the format.`,
+    );
   }
 
-  const ranked = stats.filter((s) => s.meanRankAbove !== null);
+  const full = stats.find((s) => s.group.lead.adapter === 'full' && s.acc.n > 0 && s.group.examples === sizes[0]);
+  const adapterStats = stats.filter((s) => s.group.lead.adapter !== 'full' && s.acc.n > 0 && s.group.examples === sizes[0]);
+  if (full && adapterStats.length) {
+    const best = adapterStats.reduce((a, b) => (b.acc.mean > a.acc.mean ? b : a));
+    const share = fmtShare(best.group.lead.totalParams > 0 ? best.group.lead.trainableParams / best.group.lead.totalParams : 0);
+    const d = full.acc.mean - best.acc.mean;
+    if (d > TIE) out.push(`Full fine-tuning stayed ahead of the best adapter, ${best.group.name} (${share} of the parameters trainable).`);
+    else if (d < -TIE) out.push(`The best adapter, ${best.group.name} (${share} of the parameters trainable), ended ahead of full fine-tuning.`);
+    else out.push(`The best adapter, ${best.group.name}, matched full fine-tuning with ${share} of the parameters trainable.`);
+  }
+
+  const ranked = groups.filter((g) => meanRank(g) !== null && g.examples === sizes[0]);
   if (ranked.length) {
     const th = m.config.rankThreshold;
-    if (ranked.every((s) => s.meanRankAbove === 0)) {
-      const eff = ranked.filter((s) => s.meanEffectiveRank !== null).map((s) => `${s.name} ${s.meanEffectiveRank!.toFixed(1)}`);
-      out.push(`No update had a singular value above ${th} (the updates are small at this scale), so the paper's rank count says nothing here; the mean effective rank of ΔW per module was ${list(eff)}.`);
+    const fmtR = (x: number) => x.toFixed(1);
+    if (ranked.every((g) => meanRank(g) === 0)) {
+      out.push(`No update had a singular value above ${th}, so the paper's rank count says nothing here; the mean effective rank of ΔW per module was ${list(ranked.map((g) => `${g.name} ${fmtR(meanRank(g, 'effectiveRank')!)}`))}.`);
     } else {
-      const rankOf = (x: MethodResult) => ranked.find((s) => s.method === x)?.meanRankAbove ?? null;
-      const pairs = comps.filter((c) => rankOf(c.lora) !== null && rankOf(c.mora) !== null);
-      const fmtR = (x: number) => x.toFixed(1);
-      const more = pairs.filter((c) => rankOf(c.mora)! > rankOf(c.lora)!);
-      const notMore = pairs.filter((c) => !more.includes(c));
-      const fullRank = ranked.find((s) => s.method.adapter === 'full')?.meanRankAbove;
-      const fullPart = fullRank !== undefined && fullRank !== null ? `; full fine-tuning's had ${fmtR(fullRank)}` : '';
-      const cmp = (cs: BudgetComparison[]) => list(cs.map((c) => `r = ${c.r} (${fmtR(rankOf(c.mora)!)} vs ${fmtR(rankOf(c.lora)!)})`));
-      if (pairs.length === 0) {
-        out.push(`On average ΔW had ${list(ranked.map((s) => `${fmtR(s.meanRankAbove!)} (${s.name})`))} singular values above ${th} per module.`);
-      } else if (notMore.length === 0) {
-        out.push(`MoRA's ΔW had more singular values above ${th} per module than LoRA's at ${cmp(more)}${fullPart}.`);
-      } else if (more.length === 0) {
-        out.push(`MoRA's ΔW did not have more singular values above ${th} per module than LoRA's at ${cmp(notMore)}${fullPart}.`);
-      } else {
-        out.push(`MoRA's ΔW had more singular values above ${th} per module than LoRA's at ${cmp(more)}, but not at ${cmp(notMore)}${fullPart}.`);
-      }
+      const cmp = pairs.filter((p) => meanRank(p.mora) !== null && meanRank(p.lora) !== null);
+      const fullG = ranked.find((g) => g.lead.adapter === 'full');
+      const fullPart = fullG ? `; full fine-tuning's had ${fmtR(meanRank(fullG)!)}` : '';
+      const more = cmp.filter((p) => meanRank(p.mora)! > meanRank(p.lora)!);
+      const notMore = cmp.filter((p) => !more.includes(p));
+      const fmtP = (ps: BudgetPair[]) => list(ps.map((p) => `r = ${p.r} (${fmtR(meanRank(p.mora)!)} vs ${fmtR(meanRank(p.lora)!)})`));
+      if (cmp.length === 0) out.push(`On average ΔW had ${list(ranked.map((g) => `${fmtR(meanRank(g)!)} (${g.name})`))} singular values above ${th} per module.`);
+      else if (notMore.length === 0) out.push(`As in the paper, MoRA's ΔW had more singular values above ${th} per module than LoRA's at ${fmtP(more)}${fullPart}.`);
+      else if (more.length === 0) out.push(`Unlike the paper, MoRA's ΔW did not have more singular values above ${th} per module than LoRA's at ${fmtP(notMore)}${fullPart}.`);
+      else out.push(`MoRA's ΔW had more singular values above ${th} per module than LoRA's at ${fmtP(more)}, but not at ${fmtP(notMore)}${fullPart}.`);
     }
   }
 
-  if (m.task.name === 'uuid') {
-    out.push(`For scale: a model that only knows the uuid format and guesses the hex digits scores about ${fmtPct(UUID_FORMAT_BASELINE)}%. This is one seed, a model of ${fmtCount(m.base.params)} parameters and ${fmtInt(m.task.examples)} keys (the paper: LLaMA-2 7B, 10,000 keys), so differences of a few points may be noise.`);
-  } else {
-    out.push(`This is one seed and a model of ${fmtCount(m.base.params)} parameters, so differences of a few points may be noise.`);
+  const edge = groups.filter((g) => sweepOf(g).bracketed === false);
+  if (edge.length) out.push(`The sweep's chosen rate sat at the edge of its grid for ${list(edge.map((g) => g.name))} even after extending it: a better rate may lie beyond.`);
+
+  if (m.task.name === 'uuid' && pairs.length) out.push(paperComparison(m, pairs));
+
+  const mech = m.mechanism;
+  if (mech) {
+    const exact = (k: 'lora' | 'mora') => Math.max(0, ...mech.floors.filter((f) => f[k] < 1e-6).map((f) => f.n));
+    const win = mech.floors.filter((f) => f.mora < f.lora - 1e-3).map((f) => f.n);
+    const lose = mech.floors.filter((f) => f.lora < f.mora - 1e-3).map((f) => f.n);
+    out.push(
+      `The mechanism, one ${mech.config.d}×${mech.config.d} layer storing N key→value pairs with ${mech.loraParams} (LoRA r = ${mech.config.r}) or ${mech.moraParams} (MoRA r̂ = ${mech.R}) trainable numbers: ` +
+        `LoRA stores ${exact('lora')} pairs exactly, MoRA ${exact('mora')}; ` +
+        (win.length ? `MoRA's loss floor is lower for N in ${win[0]}..${win[win.length - 1]}` : 'MoRA is never lower') +
+        (lose.length ? `, LoRA's for N in ${lose[0]}..${lose[lose.length - 1]}, where its freedom to pick its ${mech.config.r} directions captures more of a random target.` : '.'),
+    );
   }
+
+  const scale = `a model of ${fmtCount(m.base.params)} parameters and ${fmtInt(m.task.examples)} ${m.task.name === 'uuid' ? 'pairs' : 'examples'}${m.task.name === 'uuid' ? ' (the paper: LLaMA-2 7B, 10,000 pairs)' : ''}`;
+  out.push(nSeeds > 1 ? `Scale: ${scale}.` : `This is one seed and ${scale}, so differences of a few points may be noise; \`--seeds 3\` gives the spread.`);
   return out;
+}
+
+/** The paper's verdict at each budget beside this run's, in plain words. */
+function paperComparison(m: RunMetrics, pairs: BudgetPair[]): string {
+  const small = pairs[0];
+  const large = pairs.length > 1 ? pairs[pairs.length - 1] : null;
+  const verdict = (p: BudgetPair) => {
+    const ahead = p.gaps.filter((x) => x.gap > TIE).length;
+    return ahead === p.gaps.length && p.gaps.length > 0 ? 'reproduced' : ahead === 0 ? 'not reproduced' : 'reproduced on some seeds only';
+  };
+  const parts = [`the paper has MoRA ahead of LoRA at r = 8 (87.4% vs 10.7% at step 700) and at r = 256 (41.6% vs 9.9% at step 300)`];
+  parts.push(`here MoRA ahead at the small budget (r = ${small.r}) is **${verdict(small)}**`);
+  if (large) parts.push(`at the large budget (r = ${large.r}) **${verdict(large)}**`);
+  return `Against the paper's table (LLaMA-2 7B, loss on the whole sequence${m.task.lossOn === 'completion' ? '; this run puts the loss on the completion' : ''}): ${parts.join('; ')}.`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,68 +304,154 @@ export interface Table {
   align: ('left' | 'right')[];
 }
 
-/** Method x checkpoint step -> character accuracy %, the paper's table shape. */
+/** Every checkpoint step that appears in any run, ascending. */
+export function checkpointSteps(m: RunMetrics): number[] {
+  return [...new Set(m.methods.flatMap((x) => x.accuracy.map((a) => a.step)))].sort((a, b) => a - b);
+}
+
+const groupLabel = (g: MethodGroup, sizes: number[]): string => (sizes.length > 1 ? `${g.name} · ${g.examples} pairs` : g.name);
+
+/** Method x checkpoint step -> character accuracy % (mean ± sd over seeds), the paper's table shape, with the format-only level as a row. */
 export function resultsTable(m: RunMetrics): Table {
   const steps = checkpointSteps(m);
+  const sizes = taskSizes(m);
+  const rows = groupMethods(m).map((g) => {
+    const s = groupStats(g);
+    const x = g.lead;
+    const failed = g.runs.find((r) => r.status !== 'complete');
+    return [
+      groupLabel(g, sizes) + (failed ? ` (${failed.status})` : ''),
+      fmtCount(x.trainableParams),
+      fmtLr(x.lr),
+      ...steps.map((st) => fmtPctSd(s.accAt.get(st) ?? { mean: NaN, sd: NaN, n: 0 })),
+      s.exact.n ? `${fmtPctSd(s.exact)}%` : '–',
+      fmtLossSd(s.loss),
+      fmtSec(s.wallTimeSec.mean),
+    ];
+  });
+  const floor = m.task.floor;
+  if (floor) rows.push(['Format-only level', '–', '–', ...steps.map(() => fmtPct(floor.charAccuracy)), '0%', m.task.lossOn === 'completion' ? fmtLoss(floor.completionLoss) : '–', '–']);
   return {
-    header: ['Method', 'Trainable', 'lr', ...steps.map((s) => (s === 0 ? 'base' : `step ${s}`)), 'Exact', 'Final loss', 'Wall time'],
+    header: ['Method', 'Trainable', 'lr', ...steps.map((s) => (s === 0 ? 'base' : `step ${s}`)), 'Exact', 'Final loss', 'Time / seed'],
     align: ['left', 'right', 'right', ...steps.map(() => 'right' as const), 'right', 'right', 'right'],
-    rows: m.methods.map((x) => {
-      const s = methodStats(x);
+    rows,
+  };
+}
+
+/** Method x seed -> final character accuracy %, and per budget whether full > MoRA > LoRA held on that seed. */
+export function seedsTable(m: RunMetrics): Table {
+  const seeds = seedsOf(m);
+  const sizes = taskSizes(m);
+  const groups = groupMethods(m);
+  const rows = groups.map((g) => [groupLabel(g, sizes), ...seeds.map((sd) => fmtPct(g.runs.find((r) => r.seed === sd) ? lastPoint(g.runs.find((r) => r.seed === sd)!)?.charAccuracy : null)), fmtPctSd(groupStats(g).acc)]);
+  for (const p of budgetPairs(groups)) {
+    const order = orderingBySeed(m, p);
+    rows.push([`MoRA − LoRA, r = ${p.r}${sizes.length > 1 ? ` · ${p.examples} pairs` : ''}`, ...seeds.map((sd) => {
+      const x = p.gaps.find((q) => q.seed === sd);
+      return x ? pts(x.gap) : '–';
+    }), p.gap.n > 1 ? `${pts(p.gap.mean)} ± ${(100 * p.gap.sd).toFixed(1)}` : p.gap.n ? pts(p.gap.mean) : '–']);
+    if (order.some((o) => o.full !== null)) rows.push([`full > MoRA > LoRA, r = ${p.r}${sizes.length > 1 ? ` · ${p.examples} pairs` : ''}`, ...seeds.map((sd) => {
+      const o = order.find((q) => q.seed === sd);
+      return o ? (o.holds ? 'yes' : 'no') : '–';
+    }), `${order.filter((o) => o.holds).length}/${order.length}`]);
+  }
+  return { header: ['Method', ...seeds.map((s) => `seed ${s}`), 'mean ± sd'], align: ['left', ...seeds.map(() => 'right' as const), 'right'], rows };
+}
+
+/** Per method: every swept rate with its final sweep loss; ✓ the chosen, + a grid extension. */
+export function sweepTable(m: RunMetrics): Table {
+  const groups = groupMethods(m).filter((g) => g.lead.lrSweep.length > 0);
+  const sizes = taskSizes(m);
+  return {
+    header: ['Method', 'Sweep steps', 'Rates tried: loss at the end of the sweep (✓ chosen, + added past the grid)', 'Bracketed'],
+    align: ['left', 'right', 'left', 'left'],
+    rows: groups.map((g) => {
+      const sw = sweepOf(g);
       return [
-        x.name + (x.status === 'complete' ? '' : ` (${x.status})`),
-        fmtCount(x.trainableParams),
-        fmtLr(x.lr),
-        ...steps.map((st) => fmtPct(accuracyAt(x, st)?.charAccuracy)),
-        s.last ? `${fmtPct(s.last.exactMatch)}%` : '–',
-        fmtLoss(s.finalLoss),
-        fmtSec(x.wallTimeSec),
+        groupLabel(g, sizes),
+        String(sw.trials[0]?.steps ?? '–'),
+        sw.trials.map((t) => `${fmtLr(t.lr)}${t.extension ? '+' : ''}: ${t.finalLoss === null ? 'diverged' : fmtLoss(t.finalLoss)}${t.lr === sw.chosen ? ' ✓' : ''}`).join(' · '),
+        sw.bracketed === null ? '–' : sw.bracketed ? 'yes' : 'no (at the edge)',
       ];
     }),
   };
 }
 
-/** Per method: adapter, budget, trainable parameters (share), chosen lr and the sweep, time. */
+/** Per method: adapter, budget (r̂ per module shape), trainable parameters (share), the rate used, steps. */
 export function methodsTable(m: RunMetrics): Table {
+  const sizes = taskSizes(m);
   return {
-    header: ['Method', 'Adapter', 'Budget', 'Targets', 'Trainable params', 'Share', 'lr (chosen)', 'lr sweep: final loss', 'Steps', 'Wall time'],
-    align: ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'left', 'right', 'right'],
-    rows: m.methods.map((x) => [
-      x.name,
-      x.adapter,
-      fmtBudget(x) || '–',
-      x.targets.join(', ') || '–',
-      fmtInt(x.trainableParams),
-      fmtShare(methodStats(x).trainableShare),
-      fmtLr(x.lr),
-      x.lrSweep.length ? x.lrSweep.map((t) => `${fmtLr(t.lr)}: ${fmtLoss(t.finalLoss)}${t.charAccuracy !== null ? ` (${fmtPct(t.charAccuracy)}%)` : ''}${t.lr === x.lr ? ' ✓' : ''}`).join(', ') : 'no sweep',
-      String(x.steps),
-      fmtSec(x.wallTimeSec),
-    ]),
+    header: ['Method', 'Adapter', 'Budget', 'Targets', 'Trainable params', 'Share', 'lr', 'Steps'],
+    align: ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right'],
+    rows: groupMethods(m).map((g) => {
+      const x = g.lead;
+      return [groupLabel(g, sizes), x.adapter, fmtBudget(x) || '–', x.targets.join(', ') || '–', fmtInt(x.trainableParams), fmtShare(x.totalParams > 0 ? x.trainableParams / x.totalParams : 0), fmtLr(x.lr), String(x.steps)];
+    }),
   };
 }
 
-/** Module kind x method -> mean count of σ above the threshold (and effective rank). */
+/** Module kind x method -> mean count of σ above the threshold (and effective rank), over layers and seeds. */
 export function rankTable(m: RunMetrics): Table {
   const counts = rankByKind(m, 'rankAbove');
   const eff = rankByKind(m, 'effectiveRank');
-  const methods = m.methods.filter((x) => x.rank.length > 0);
-  const shapeOf = (kind: string) => methods.flatMap((x) => x.rank).find((r) => moduleKind(r.name) === kind)?.shape;
+  const groups = groupMethods(m).filter((g) => g.examples === taskSizes(m)[0] && g.runs.some((r) => r.rank.length > 0));
+  const shapeOf = (kind: string) => m.methods.flatMap((x) => x.rank).find((r) => moduleKind(r.name) === kind)?.shape;
   return {
-    header: ['Module', 'Shape', ...methods.map((x) => x.name)],
-    align: ['left', 'left', ...methods.map(() => 'right' as const)],
+    header: ['Module', 'Shape', ...groups.map((g) => g.name)],
+    align: ['left', 'left', ...groups.map(() => 'right' as const)],
     rows: [...counts.keys()].map((kind) => {
       const sh = shapeOf(kind);
       return [
         kind,
         sh ? `${sh[0]}×${sh[1]}` : '',
-        ...methods.map((x) => {
-          const c = counts.get(kind)?.get(x.name);
-          const e = eff.get(kind)?.get(x.name);
+        ...groups.map((g) => {
+          const c = counts.get(kind)?.get(g.name);
+          const e = eff.get(kind)?.get(g.name);
           return c === undefined ? '–' : `${c.toFixed(1)} (eff. ${e!.toFixed(1)})`;
         }),
       ];
     }),
+  };
+}
+
+/** The capacity view: method x task size -> final character accuracy % (mean ± sd); null with one size. */
+export function capacityTable(m: RunMetrics): Table | null {
+  const sizes = taskSizes(m);
+  if (sizes.length < 2) return null;
+  const names = [...new Set(m.methods.map((x) => x.name))];
+  const groups = groupMethods(m);
+  return {
+    header: ['Method', ...sizes.map((n) => `${n} pairs`)],
+    align: ['left', ...sizes.map(() => 'right' as const)],
+    rows: names.map((name) => [name, ...sizes.map((n) => {
+      const g = groups.find((x) => x.name === name && x.examples === n);
+      return g ? fmtPctSd(groupStats(g).acc) : '–';
+    })]),
+  };
+}
+
+/** The mechanism experiment: N associations -> the relative loss floor of each adapter. */
+export function mechanismTable(m: RunMetrics): Table | null {
+  const mech = m.mechanism;
+  if (!mech) return null;
+  const f = (x: number) => (x < 1e-6 ? '0 (exact)' : x.toFixed(3));
+  return {
+    header: ['Target', `LoRA r=${mech.config.r} (${mech.loraParams} numbers)`, `MoRA r̂=${mech.R} (${mech.moraParams} numbers)`],
+    align: ['left', 'right', 'right'],
+    rows: [
+      ...mech.floors.map((p) => [`${p.n} random pairs${p.n === mech.config.d ? ' (full-rank ΔW*)' : ''}`, f(p.lora), f(p.mora)]),
+      [`rank-${mech.config.r} ΔW* on all ${mech.config.d} keys`, f(mech.lowRankTarget.lora), f(mech.lowRankTarget.mora)],
+      ...mech.trained.map((t) => [`trained on ${mech.config.trainCount} pairs (${t.adapter === 'lora' ? 'LoRA' : 'MoRA'}, Adam lr ${fmtLr(t.lr)}, ${t.loss.length} steps)`, t.adapter === 'lora' ? `${f(t.loss[t.loss.length - 1])} (floor ${f(t.floor)})` : '', t.adapter === 'mora' ? `${f(t.loss[t.loss.length - 1])} (floor ${f(t.floor)})` : '']),
+    ],
+  };
+}
+
+/** The paper's table beside this run's (mean final accuracy per method). */
+export function paperTable(): Table {
+  return {
+    header: ['Paper: LLaMA-2 7B, 10,000 pairs', ...PAPER_UUID.steps.map((s) => `step ${s}`)],
+    align: ['left', ...PAPER_UUID.steps.map(() => 'right' as const)],
+    rows: PAPER_UUID.rows.map((r) => [r.name, ...r.acc.map((a) => a.toFixed(1))]),
   };
 }
 
@@ -391,6 +462,7 @@ export function environmentTable(m: RunMetrics): Table {
   const model = Object.entries(b.model)
     .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
     .join(', ');
+  const f = b.formatStage;
   return {
     header: ['', ''],
     align: ['left', 'left'],
@@ -404,7 +476,10 @@ export function environmentTable(m: RunMetrics): Table {
       ['Run wall time', fmtSec(m.wallTimeSec)],
       ['Base model', `${fmtInt(b.params)} parameters (${model}); ${b.tokenizer} tokenizer, vocabulary ${b.vocabSize}`],
       ['Base training', `${b.corpus}, ${b.steps} steps, final loss ${fmtLoss(b.finalLoss)}${b.valLoss !== null ? `, validation loss ${fmtLoss(b.valLoss)}` : ''}, ${b.cached ? 'loaded from cache' : `trained in ${fmtSec(b.wallTimeSec)}`} (${b.checkpoint})`],
-      ['Task', `${m.task.name}: ${fmtInt(m.task.examples)} examples${m.task.seed !== null ? `, seed ${m.task.seed}` : ''}, up to ${m.task.maxTokens} tokens, loss on ${m.task.lossOn === 'all' ? 'the whole sequence' : 'the completion'}`],
+      ...(f ? [['Format stage', `full fine-tuning on ${fmtInt(f.pairs)} random UUID pairs (none a task pair), ${f.steps} steps, batch ${f.batchSize}, lr ${fmtLr(f.lr)}, final loss ${fmtLoss(f.finalLoss)}, ${f.cached ? 'loaded from cache' : `trained in ${fmtSec(f.wallTimeSec)}`}`]] : []),
+      ['Task', `${m.task.name}: ${fmtInt(m.task.examples)} examples per seed, up to ${m.task.maxTokens} tokens, loss on ${m.task.lossOn === 'all' ? 'the whole sequence' : 'the completion'}`],
     ],
   };
 }
+
+export type { GroupStats, MethodGroup };

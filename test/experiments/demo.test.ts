@@ -1,10 +1,12 @@
-// A smoke run of the whole demo pipeline with a tiny config: every report file is written,
-// metrics.json validates, the table has every method; and the CLI around it.
+// A smoke run of the whole demo pipeline with a tiny config (base, format stage, two seeds, a sweep,
+// the mechanism): every report file is written, metrics.json validates, the summary's sentences follow
+// from its numbers; and the CLI around it.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { DEMO, runExperiment, type ExperimentSpec } from '../../src/experiments/demo.js';
+import { DEMO, runExperiment, validateSpec, type ExperimentSpec } from '../../src/experiments/demo.js';
+import { summarize } from '../../src/experiments/summary.js';
 import { validateMetrics } from '../../src/experiments/metrics.js';
 import { gridSpec } from '../../src/cli/experiments.js';
 import { main } from '../../src/cli/main.js';
@@ -15,17 +17,21 @@ setupBackends();
 const tiny: ExperimentSpec = {
   ...DEMO,
   name: 'smoke',
+  seeds: [0, 1],
   base: { ...DEMO.base, model: { ...DEMO.base.model, nLayer: 1, nHead: 2, nEmbd: 16 }, steps: 6, batchSize: 2, evalEvery: 6, evalBatches: 1, warmup: 2 },
+  formatStage: { pairs: 64, steps: 3, batchSize: 4, lr: 3e-3, seed: 0 },
   pairs: 3,
-  steps: 4,
+  steps: 6,
   batchSize: 3,
+  evalAt: [0.5, 1],
   sweepSteps: 2,
+  maxExtend: 1,
   methods: [
-    { name: 'Full fine-tuning', adapter: 'full', lrs: [1e-3, 3e-3] },
-    { name: 'LoRA r=2', adapter: 'lora', r: 2, alpha: 4, lrs: [3e-3] },
-    { name: 'MoRA r=2 (type 6)', adapter: 'mora', r: 2, type: 6, lrs: [3e-3, 1e-2] },
-    { name: 'MoRA r=4 (type 1)', adapter: 'mora', r: 4, type: 1, lrs: [3e-3] },
+    { name: 'Full fine-tuning', adapter: 'full', lrs: [1e-3] },
+    { name: 'LoRA r=2', adapter: 'lora', r: 2, alpha: 4, lrs: [1e-3, 3e-3, 1e-2] },
+    { name: 'MoRA r=2 (type 6)', adapter: 'mora', r: 2, type: 6, lrs: [3e-3] },
   ],
+  mechanism: { d: 8, r: 1, moraType: 6, counts: [1, 2, 4, 8], draws: 1, trainCount: 4, trainSteps: 8, seed: 0 },
 };
 
 async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; out: string; err: string }> {
@@ -44,7 +50,7 @@ async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; out: string; 
 }
 
 describe('the demo pipeline', () => {
-  it('runs every method from a cached base and writes a valid, complete report', async () => {
+  it('runs every method on every seed from a cached base and format stage, and writes a valid report whose summary follows from its numbers', async () => {
     const runs = mkdtempSync(join(tmpdir(), 'mg-demo-'));
     const phases: string[] = [];
     const { metrics, table, dir } = await runExperiment(tiny, { runsDir: runs, callbacks: { onPhase: (_m, p) => phases.push(p) } });
@@ -53,39 +59,75 @@ describe('the demo pipeline', () => {
     expect(validateMetrics(json)).toEqual([]);
     expect(metrics.status).toBe('complete');
     expect(metrics.base.cached).toBe(false);
+    expect(metrics.base.formatStage).toMatchObject({ pairs: 64, steps: 3, cached: false });
+    expect(metrics.task.lossOn).toBe('completion');
+    expect(metrics.task.floor!.charAccuracy).toBeCloseTo(0.19792, 4);
     for (const m of tiny.methods) expect(table).toContain(m.name);
-    // accuracy at 0 and at 25/50/75/100% of the steps; loss every step; a sweep where two lrs were given
+    // every method on both seeds; accuracy at 0, 3 and 6; one loss per step
+    expect(metrics.methods.map((m) => `${m.name}/${m.seed}`)).toEqual(tiny.seeds.flatMap((s) => tiny.methods.map((m) => `${m.name}/${s}`)));
     for (const m of metrics.methods) {
-      expect(m.accuracy.map((a) => a.step)).toEqual([0, 1, 2, 3, 4]);
-      expect(m.loss).toHaveLength(4);
+      expect(m.accuracy.map((a) => a.step)).toEqual([0, 3, 6]);
+      expect(m.loss).toHaveLength(6);
       expect(m.rank.length).toBeGreaterThan(0);
     }
-    expect(metrics.methods[0].lrSweep.map((t) => t.lr)).toEqual([1e-3, 3e-3]);
-    expect(metrics.methods[1].lrSweep).toEqual([]);
-    // MoRA's ΔW has higher rank than LoRA's at these budgets (LoRA r=2 is capped at 2)
-    expect(Math.max(...metrics.methods[1].rank.map((r) => r.rankAbove))).toBeLessThanOrEqual(2);
+    // step 0 is the base, measured once per seed and shared by every method
+    for (const s of tiny.seeds) expect(new Set(metrics.methods.filter((m) => m.seed === s).map((m) => m.accuracy[0].charAccuracy)).size).toBe(1);
+    // LoRA swept 3 rates (plus at most one extension) on seed 0; seed 1 reused the choice
+    const lora0 = metrics.methods.find((m) => m.name === 'LoRA r=2' && m.seed === 0)!;
+    const lora1 = metrics.methods.find((m) => m.name === 'LoRA r=2' && m.seed === 1)!;
+    expect(lora0.lrSweep.length).toBeGreaterThanOrEqual(3);
+    expect(lora0.lrSweep.map((t) => t.lr)).toEqual([...lora0.lrSweep.map((t) => t.lr)].sort((a, b) => a - b));
+    expect(lora1.lrSweep).toEqual([]);
+    expect(lora1.lr).toBe(lora0.lr);
+    const best = lora0.lrSweep.reduce((a, b) => (b.finalLoss !== null && (a.finalLoss === null || b.finalLoss < a.finalLoss) ? b : a));
+    expect(lora0.lr).toBe(best.lr);
+    // MoRA's r̂ per module shape: 16->16 attention, 16->64 up, 64->16 down
+    const mora = metrics.methods.find((m) => m.adapter === 'mora')!;
+    expect(mora.R!.map((x) => `${x.in}->${x.out}:${x.R}`)).toEqual(['16->16:8', '16->64:12', '64->16:12']);
+    // LoRA's ΔW has rank <= 2
+    expect(Math.max(...lora0.rank.map((r) => r.rankAbove))).toBeLessThanOrEqual(2);
+    expect(metrics.mechanism!.floors.map((f) => f.n)).toEqual([1, 2, 4, 8]);
+    // the summary's claims follow from the numbers
+    const summary = summarize(metrics).join(' ');
+    const gaps = tiny.seeds.map((s) => {
+      const fin = (name: string) => metrics.methods.find((m) => m.name === name && m.seed === s)!.accuracy.at(-1)!.charAccuracy;
+      return fin('MoRA r=2 (type 6)') - fin('LoRA r=2');
+    });
+    const ahead = gaps.filter((g) => g > 0.005).length;
+    const behind = gaps.filter((g) => g < -0.005).length;
+    if (ahead === 2) expect(summary).toContain('**beat LoRA on every seed**');
+    else if (behind === 2) expect(summary).toContain('**did not beat LoRA on any seed**');
+    else expect(summary).toContain(`was ahead on ${ahead} and behind on ${behind} of 2 seeds`);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
-    expect(html).toContain('<svg');
+    expect(html.match(/<svg[\s>]/g)!.length).toBeGreaterThanOrEqual(6); // accuracy, loss, mechanism x2, spectra, ranks
+    expect(html).toContain('Per seed');
     expect(phases).toContain('rank analysis');
-    // the second run loads the cached base instead of pretraining again
-    const again = await runExperiment({ ...tiny, name: 'smoke2', methods: tiny.methods.slice(1, 2) }, { runsDir: runs });
+    // the second run loads the cached base and format stage
+    const again = await runExperiment({ ...tiny, name: 'smoke2', seeds: [0], methods: tiny.methods.slice(2), mechanism: null }, { runsDir: runs });
     expect(again.metrics.base.cached).toBe(true);
+    expect(again.metrics.base.formatStage!.cached).toBe(true);
     // `moragrad report` rebuilds the report from metrics.json
     const r = await quiet(() => main(['report', dir]));
     expect(r.value).toBe(0);
     expect(r.out).toContain('LoRA r=2');
   });
 
-  it('compare grids expand methods x ranks x lrs and reject bad grids with the file name', () => {
-    const s = gridSpec({ methods: ['lora', 'mora', 'full'], ranks: [4, 8], lrs: [1e-3, 2e-3], steps: 10 }, 'g.json');
-    expect(s.methods.map((m) => m.name)).toEqual([
-      'LoRA r=4 lr=0.001', 'LoRA r=4 lr=0.002', 'LoRA r=8 lr=0.001', 'LoRA r=8 lr=0.002',
-      'MoRA r=4 (type 6) lr=0.001', 'MoRA r=4 (type 6) lr=0.002', 'MoRA r=8 (type 6) lr=0.001', 'MoRA r=8 (type 6) lr=0.002',
-      'Full lr=0.001', 'Full lr=0.002',
-    ]);
-    expect(s.steps).toBe(10);
+  it('compare grids set every demo setting, expand methods x ranks, and reject bad grids with the file name', () => {
+    const s = gridSpec({ methods: ['lora', 'mora', 'full'], ranks: [4, 8], lrs: [1e-3, 3e-3, 1e-2], steps: 90, seeds: 3, pairs: [8, 16], lossOn: 'all', alpha: 16, formatStage: false, sweepSteps: 30 }, 'g.json');
+    expect(s.methods.map((m) => m.name)).toEqual(['LoRA r=4', 'LoRA r=8', 'MoRA r=4 (type 6)', 'MoRA r=8 (type 6)', 'Full fine-tuning']);
+    expect(s.methods[0]).toMatchObject({ alpha: 16, lrs: [1e-3, 3e-3, 1e-2] });
+    expect(s).toMatchObject({ steps: 90, seeds: [0, 1, 2], pairsList: [8, 16], lossOn: 'all', formatStage: null, sweepSteps: 30 });
+    const o = gridSpec({ methods: [{ adapter: 'lora', r: 2, lrs: [1e-2] }, { name: 'M', adapter: 'mora', r: 2, type: 1, lrs: [3e-3] }], seeds: [4, 5] }, 'g.json');
+    expect(o.methods.map((m) => [m.name, m.alpha, m.type])).toEqual([['LoRA r=2', 4, 6], ['M', undefined, 1]]);
+    expect(o.sweepSteps).toBe(0);
+    expect(o.seeds).toEqual([4, 5]);
     expect(() => gridSpec({ methods: ['dora'], lrs: [1] }, 'g.json')).toThrow(/g.json: unknown method 'dora'/);
     expect(() => gridSpec({ methods: ['lora'] }, 'g.json')).toThrow(/g.json: 'lrs' must be a non-empty array/);
+    expect(() => gridSpec({ methods: ['lora'], lrs: [1e-3], target: ['q'] }, 'g.json')).toThrow(/g.json: unknown key 'target'/);
+    expect(() => gridSpec({ methods: [{ adapter: 'lora', lrs: [1e-3], rank: 4 }] }, 'g.json')).toThrow(/methods\[0\]: unknown key 'rank'/);
+    expect(() => gridSpec({ methods: ['lora'], lrs: [1e-3], lossOn: 'key' }, 'g.json')).toThrow(/'lossOn' must be "completion" or "all"/);
+    expect(() => validateSpec({ ...s, methods: [{ ...s.methods[0], lrs: [1e-3, 2e-3] }] })).toThrow(/at least 3 learning rates/);
+    expect(() => validateSpec({ ...s, sweepSteps: 500 })).toThrow(/sweepSteps \(500\) cannot exceed steps \(90\)/);
   });
 
   it('CLI: explain prints r̂, the budget, the rank and writes the SVG; bad input is one line', async () => {

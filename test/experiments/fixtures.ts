@@ -43,7 +43,7 @@ function lossCurve(rng: HostRng, steps: number, start: number, end: number, tau:
   return Array.from({ length: steps }, (_, i) => (end + (start - end) * Math.exp(-(i + 1) / tau)) * (1 + 0.08 * (rng.next() - 0.5)));
 }
 
-export function syntheticMetrics(opts: { steps?: number; withRank?: boolean } = {}): RunMetrics {
+export function syntheticMetrics(opts: { steps?: number; withRank?: boolean; seeds?: number } = {}): RunMetrics {
   const steps = opts.steps ?? 200;
   const evalSteps = [0.25, 0.5, 0.75, 1].map((f) => Math.round(f * steps));
   const rng = new HostRng(7);
@@ -51,7 +51,10 @@ export function syntheticMetrics(opts: { steps?: number; withRank?: boolean } = 
   const withRank = opts.withRank ?? true;
   const acc = (xs: number[]) => evalSteps.map((step, i) => ({ step, charAccuracy: xs[i], exactMatch: Math.max(0, (xs[i] - 0.9) * 10) }));
   const method = (m: Partial<MethodResult> & Pick<MethodResult, 'name' | 'adapter'>): MethodResult => ({
+    seed: 0,
+    examples: 64,
     r: null,
+    sweepBracketed: m.lrSweep && m.lrSweep.length ? true : null,
     R: null,
     type: null,
     alpha: null,
@@ -98,7 +101,7 @@ export function syntheticMetrics(opts: { steps?: number; withRank?: boolean } = 
       name: 'MoRA r=8 (type 6)',
       adapter: 'mora',
       r: 8,
-      R: 44,
+      R: [{ in: 128, out: 128, R: 44, modules: 16 }, { in: 128, out: 512, R: 80, modules: 4 }, { in: 512, out: 128, R: 80, modules: 4 }],
       type: 6,
       trainableParams: 46_464,
       lr: 1e-3,
@@ -125,7 +128,7 @@ export function syntheticMetrics(opts: { steps?: number; withRank?: boolean } = 
       name: 'MoRA r=64 (type 1)',
       adapter: 'mora',
       r: 64,
-      R: 124,
+      R: [{ in: 128, out: 128, R: 124, modules: 24 }],
       type: 1,
       trainableParams: 369_024,
       lr: 1e-4,
@@ -136,13 +139,26 @@ export function syntheticMetrics(opts: { steps?: number; withRank?: boolean } = 
       rank: withRank ? ranks(rng, (n) => Math.min(n, 124), 0.35, 0.04, th) : [],
     }),
   ];
+  // Further seeds: the same runs with accuracies moved by up to ±3 points (no sweep: the first seed chose).
+  const seeds = opts.seeds ?? 1;
+  for (let s = 1; s < seeds; s++) {
+    for (const base of methods.filter((x) => x.seed === 0)) {
+      methods.push({
+        ...base,
+        seed: s,
+        lrSweep: [],
+        sweepBracketed: null,
+        accuracy: base.accuracy.map((a) => ({ ...a, charAccuracy: Math.min(1, Math.max(0, a.charAccuracy + 0.03 * (2 * rng.next() - 1))) })),
+      });
+    }
+  }
   return {
-    version: 1,
+    version: 2,
     name: 'demo-synthetic',
     createdAt: '2025-01-02T03:04:05.000Z',
     status: 'complete',
     config: {
-      seed: 0,
+      seeds: Array.from({ length: seeds }, (_, i) => i),
       steps,
       batchSize: 16,
       evalSteps,
@@ -173,6 +189,7 @@ export function syntheticMetrics(opts: { steps?: number; withRank?: boolean } = 
       vocabSize: 80,
       params: 811_392,
       corpus: 'Moby Dick',
+      formatStage: null,
     },
     task: {
       name: 'uuid',
@@ -181,8 +198,11 @@ export function syntheticMetrics(opts: { steps?: number; withRank?: boolean } = 
       maxTokens: 74,
       lossOn: 'all',
       samples: ['0c5a27ba-61f0-4e3b-9d0a-2b5a3c1e9f11:7d2e4b10-98aa-4c6f-b1e3-55f0a9c2d7e4\n'],
+      floor: { charAccuracy: 0.198, completionLoss: 2.285 },
+      baseAccuracy: 0.19,
     },
     methods,
+    mechanism: null,
     wallTimeSec: 420,
   };
 }

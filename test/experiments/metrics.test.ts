@@ -32,7 +32,7 @@ describe('validateMetrics', () => {
     expect(validateMetrics(null)).toEqual(['metrics: expected an object, got null']);
     expect(problemsAfter((m) => delete m.environment.adapter)).toEqual(['environment.adapter: missing (expected a non-empty string)']);
     expect(problemsAfter((m) => (m.config.steps = '40'))).toEqual(['config.steps: expected an integer >= 1, got "40"']);
-    expect(problemsAfter((m) => (m.version = 2))).toEqual(['version: expected 1, got 2']);
+    expect(problemsAfter((m) => (m.version = 3))).toEqual(['version: expected 2, got 3']);
     expect(problemsAfter((m) => (m.createdAt = 'yesterday'))).toEqual(['createdAt: expected an ISO 8601 date, got "yesterday"']);
     expect(problemsAfter((m) => (m.methods[2].adapter = 'dora'))).toEqual(['methods[2].adapter: expected one of "full", "lora", "mora", got "dora"']);
     expect(problemsAfter((m) => (m.methods[0].accuracy[1].charAccuracy = 1.5))).toEqual(['methods[0].accuracy[1].charAccuracy: expected a finite number in [0, 1], got 1.5']);
@@ -48,7 +48,7 @@ describe('validateMetrics', () => {
     expect(problemsAfter((m) => m.methods[1].loss.pop())).toEqual(['methods[1].loss: 39 entries, but a complete run of 40 steps records one per step']);
     expect(problemsAfter((m) => m.methods[1].accuracy.reverse())).toContain('methods[1].accuracy[1].step: steps must increase; 30 follows 40');
     expect(problemsAfter((m) => (m.methods[1].accuracy[3].step = 41))).toEqual(["methods[1].accuracy[3].step: 41 is past the run's 40 steps"]);
-    expect(problemsAfter((m) => (m.methods[3].name = m.methods[1].name))).toEqual(['methods[3].name: "LoRA r=8" is also the name of methods[1]']);
+    expect(problemsAfter((m) => (m.methods[3].name = m.methods[1].name))).toEqual(['methods[3].name: "LoRA r=8" on seed 0 with 64 examples is also methods[1]']);
     expect(problemsAfter((m) => (m.methods[1].trainableParams = 10 ** 7))).toEqual(['methods[1].trainableParams: 10000000 exceeds totalParams 811392']);
     expect(problemsAfter((m) => (m.methods[1].rank[0].rankAbove = 500))).toEqual(['methods[1].rank[0].rankAbove: 500 exceeds min(rows, cols) = 128']);
     expect(problemsAfter((m) => m.methods[1].rank[0].singularValues.reverse())).toEqual([expect.stringMatching(/^methods\[1\]\.rank\[0\]\.singularValues: must be sorted largest first/)]);

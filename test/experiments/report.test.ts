@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { formatResultsTable, writeReport, REPORT_FILES } from '../../src/experiments/report.js';
 import { readMetrics, type RunMetrics } from '../../src/experiments/metrics.js';
 import { rankChartSpec, renderPlots, renderSvg } from '../../src/experiments/plots.js';
-import { budgetComparisons, fmtLr, fmtSec, fmtShare, summarize, UUID_FORMAT_BASELINE } from '../../src/experiments/summary.js';
+import { fmtLr, fmtSec, fmtShare, resultsTable, seedsTable, summarize, sweepTable } from '../../src/experiments/summary.js';
 import { escapeHtml } from '../../src/experiments/report-html.js';
 import { syntheticMetrics } from './fixtures.js';
 
@@ -30,7 +30,7 @@ describe('writeReport', () => {
       // The table the terminal prints: the paper's shape, every method, every checkpoint.
       expect(table).toBe(formatResultsTable(m));
       const lines = table.split('\n');
-      expect(lines).toHaveLength(2 + m.methods.length);
+      expect(lines).toHaveLength(2 + m.methods.length + 1); // + the format-only row
       expect(lines[0]).toMatch(/^\| Method +\| Trainable \| +lr \| step 50 \| step 100 \| step 150 \| step 200 \|/);
       for (const x of m.methods) expect(table).toContain(`| ${x.name} `);
       expect(lines[2]).toMatch(/\|\s+31\.0 \|\s+74\.0 \|\s+97\.0 \|\s+100\.0 \|/);
@@ -51,7 +51,9 @@ describe('writeReport', () => {
       expect(html).toContain('Singular-value spectra');
       expect(html).toContain('<th class="num">step 200</th>');
       for (const x of m.methods) expect(html).toContain(escapeHtml(x.name));
-      expect(html).toContain('did not beat LoRA');
+      expect(html).toContain('did not beat LoRA on any seed');
+      expect(html).toContain('Learning-rate sweeps');
+      expect(html).toContain('Against the paper');
       // Self-contained: no scripts, no external stylesheets, images or fonts.
       expect(html).not.toMatch(/<script|<link|<img|@import|src="http|href="http|url\(http/i);
       const ids = [...html.matchAll(/\sid="([^"]+)"/g)].map((x) => x[1]);
@@ -89,31 +91,61 @@ describe('writeReport', () => {
   });
 });
 
+const finalAcc = (m: RunMetrics, name: string, seed: number) => {
+  const r = m.methods.find((x) => x.name === name && x.seed === seed)!;
+  return r.accuracy[r.accuracy.length - 1].charAccuracy;
+};
+
 describe('summarize', () => {
   it('says plainly where MoRA beat LoRA and where it did not', () => {
     const m = syntheticMetrics();
     const s = summarize(m).join(' ');
-    expect(s).toContain('**Full fine-tuning** reached the highest character accuracy, **100.0%** at step 200');
-    expect(s).toContain('At r = 8, MoRA (type 6, r̂ = 44) **beat LoRA**: 58.0% vs LoRA\'s 41.0% at step 200 (ahead at all 4 checkpoints).');
-    expect(s).toContain('At r = 64, MoRA (type 1, r̂ = 124) **did not beat LoRA**: 97.0% vs LoRA\'s 99.5% at step 200 (behind at all 4 checkpoints).');
-    expect(s).toContain('Overall MoRA beat LoRA at 1 of 2 budgets.');
-    expect(s).toContain(`about ${(100 * UUID_FORMAT_BASELINE).toFixed(1)}%`);
-    expect(s).toMatch(/MoRA's ΔW had more singular values above 0\.1 per module than LoRA's at r = 8 \(\d+\.\d vs 5\.0\) and r = 64/);
+    expect(s).toContain('Every method ran on 1 seed, at the learning rate its own sweep chose on seed 0.');
+    expect(s).toContain('Final character accuracy: Full fine-tuning **100.0%**, LoRA r=64 **99.5%**, MoRA r=64 (type 1) **97.0%**, MoRA r=8 (type 6) **58.0%** and LoRA r=8 **41.0%**.');
+    expect(s).toContain("At r = 8, MoRA (type 6, r̂ = 44 (128→128), 80 (128→512, 512→128)) **beat LoRA on every seed**: 58.0% against LoRA's 41.0% (+17.0 points).");
+    expect(s).toContain("At r = 64, MoRA (type 1, r̂ = 124 (128→128)) **did not beat LoRA on any seed**: 97.0% against LoRA's 99.5% (−2.5 points).");
+    expect(s).toContain('The ordering full fine-tuning > MoRA > LoRA at r = 8 held on 1 of 1 seed.');
+    expect(s).toContain('The ordering full fine-tuning > MoRA > LoRA at r = 64 held on 0 of 1 seed (not on seed 0).');
+    expect(s).toContain('Every adapter run ended above the format-only level of 19.8% (the base measured 19.0% before fine-tuning)');
+    expect(s).toContain('here MoRA ahead at the small budget (r = 8) is **reproduced**; at the large budget (r = 64) **not reproduced**');
+    expect(s).toMatch(/As in the paper, MoRA's ΔW had more singular values above 0\.1 per module than LoRA's at r = 8 \(\d+\.\d vs 5\.0\) and r = 64/);
+    expect(s).toContain('`--seeds 3` gives the spread');
   });
 
-  it('reports a clean sweep for LoRA, ties, and updates too small for the threshold honestly', () => {
-    const m = syntheticMetrics();
-    setAcc(m, 'MoRA r=8 (type 6)', [0.2, 0.21, 0.25, 0.3]);
-    setAcc(m, 'LoRA r=64', [0.3, 0.5, 0.7, 0.8]);
-    setAcc(m, 'MoRA r=64 (type 1)', [0.3, 0.52, 0.69, 0.8]);
-    for (const x of m.methods) for (const r of x.rank) r.rankAbove = 0;
+  it('aggregates seeds: mean ± sd, per-seed ordering computed from each seed, no claim the numbers do not show', () => {
+    const m = syntheticMetrics({ seeds: 3 });
     const s = summarize(m).join(' ');
-    expect(s).toContain('**did not beat LoRA**: 30.0% vs LoRA\'s 41.0%');
-    expect(s).toContain('At r = 64, MoRA (type 1, r̂ = 124) and LoRA **tied**: 80.0% vs LoRA\'s 80.0% at step 200 (ahead at 1, behind at 1 of 4 checkpoints).');
-    expect(s).toContain('No update had a singular value above 0.1');
-    expect(budgetComparisons(m).map((c) => c.verdict)).toEqual(['lora', 'tie']);
-    for (const x of m.methods.filter((y) => y.adapter === 'mora')) setAcc(m, x.name, [0.1, 0.1, 0.1, 0.1]);
-    expect(summarize(m).join(' ')).toContain('MoRA did not beat LoRA at any budget in this run, unlike the paper.');
+    const gaps = [0, 1, 2].map((sd) => finalAcc(m, 'MoRA r=8 (type 6)', sd) - finalAcc(m, 'LoRA r=8', sd));
+    const mean = gaps.reduce((a, b) => a + b, 0) / 3;
+    const sd = Math.sqrt(gaps.reduce((a, g) => a + (g - mean) ** 2, 0) / 2);
+    expect(s).toContain(`(+${(100 * mean).toFixed(1)} ± ${(100 * sd).toFixed(1)} points)`);
+    expect(s).toContain('figures are mean ± standard deviation over them');
+    expect(summarize(m).join(' ')).not.toContain('--seeds 3');
+    // make seed 1 break the ordering at r = 8: LoRA above MoRA there
+    const lora1 = m.methods.find((x) => x.name === 'LoRA r=8' && x.seed === 1)!;
+    lora1.accuracy[lora1.accuracy.length - 1].charAccuracy = 0.9;
+    const s2 = summarize(m).join(' ');
+    expect(s2).toContain('was ahead on 2 and behind on 1 of 3 seeds');
+    expect(s2).toContain('The ordering full fine-tuning > MoRA > LoRA at r = 8 held on 2 of 3 seeds (not on seed 1).');
+    expect(s2).toContain('reproduced on some seeds only');
+    const per = seedsTable(m);
+    expect(per.header).toEqual(['Method', 'seed 0', 'seed 1', 'seed 2', 'mean ± sd']);
+    expect(per.rows.find((r) => r[0] === 'full > MoRA > LoRA, r = 8')!.slice(1)).toEqual(['yes', 'no', 'yes', '2/3']);
+    const res = resultsTable(m);
+    expect(res.rows.at(-1)![0]).toBe('Format-only level');
+    expect(res.rows[0][3]).toMatch(/^\d+\.\d ± \d+\.\d$/);
+  });
+
+  it('names runs at the format-only level and sweeps that stayed at the edge of their grid', () => {
+    const m = syntheticMetrics();
+    setAcc(m, 'LoRA r=8', [0.2, 0.19, 0.19, 0.19]);
+    m.methods.find((x) => x.name === 'MoRA r=8 (type 6)')!.sweepBracketed = false;
+    const s = summarize(m).join(' ');
+    expect(s).toContain('LoRA r=8 (seed 0) ended at or below the format-only level of 19.8%');
+    expect(s).toContain('The sweep\'s chosen rate sat at the edge of its grid for MoRA r=8 (type 6)');
+    expect(sweepTable(m).rows.find((r) => r[0] === 'MoRA r=8 (type 6)')![3]).toBe('no (at the edge)');
+    for (const x of m.methods) for (const r of x.rank) r.rankAbove = 0;
+    expect(summarize(m).join(' ')).toContain('No update had a singular value above 0.1');
   });
 
   it('formats numbers for people', () => {
