@@ -1,7 +1,7 @@
 // Elementwise functions of one tensor: y = f(x). One kernel (kernels/unary.wgsl) specialised per op
 // by the override constant OP; the float64 loop below is the reference it is tested against.
 import { record } from '../autograd.js';
-import { defineKernel } from '../backend/interface.js';
+import { defineKernel, withConstants } from '../backend/interface.js';
 import { fail } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { run1 } from './apply.js';
@@ -10,7 +10,10 @@ import { erf } from './special.js';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-/** Op code (the OP constant in kernels/unary.wgsl) and the float64 reference. */
+/**
+ * Op code (the OP constant of kernels/unary.wgsl, which names each code by the key in upper case:
+ * `case GELU_TANH:`) and the float64 reference.
+ */
 const OPS = {
   neg: [0, (v: number) => -v],
   exp: [1, Math.exp],
@@ -47,6 +50,9 @@ const OPS = {
 
 export type UnaryOp = keyof typeof OPS;
 
+/** The WGSL names of the op codes: NEG = 0, ..., GELU_TANH = 7, ... */
+const SHADER = withConstants('unary', Object.fromEntries(Object.entries(OPS).map(([k, [code]]) => [k.toUpperCase(), code])));
+
 interface UnaryParams {
   op: UnaryOp;
   n: number;
@@ -62,7 +68,7 @@ const unaryKernel = defineKernel<UnaryParams>({
     for (let i = 0; i < n; i++) y[i] = f(x[i], a, b);
   },
   gpu: {
-    shader: 'unary',
+    shader: SHADER,
     constants: (p) => ({ OP: OPS[p.op][0] }),
     uniforms: (p) => [['u32', p.n], ['f32', p.a], ['f32', p.b]],
     workgroups: (p) => grid1d(p.n, 256),
