@@ -21,7 +21,7 @@ import { mul, where } from './binary.js';
 import { tensor } from './creation.js';
 import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
 import { matmul, matmulT } from './matmul.js';
-import { reshape } from './shape.js';
+import { reshape, transpose } from './shape.js';
 import { softmax } from './softmax.js';
 
 export type AttentionImpl = 'flash' | 'softmax';
@@ -361,7 +361,7 @@ export function attentionNaive(q: Tensor, k: Tensor, v: Tensor, opts: AttentionO
   const d = checkAttention('attentionNaive', q, k, v, opts);
   const scale = opts.scale ?? 1 / Math.sqrt(d.hs);
   const backend = q.backend.name;
-  const kT = k.transpose(-2, -1); // (B, H, hs, Tk)
+  const kT = transpose(k, -2, -1); // (B, H, hs, Tk)
   const scores = mul(matmul(q, kT), scale); // (B, H, Tq, Tk)
   let mask: Tensor | null = null; // 1 = visible, broadcast to (B, H, Tq, Tk)
   if (opts.causal) {
