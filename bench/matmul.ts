@@ -19,7 +19,7 @@ export interface MatmulCase {
   b: number[];
   transA?: boolean;
   transB?: boolean;
-  /** Run the naive twin in --quick runs (the full run: up to SLOW_MAX_GFLOP; it runs ~0.3 GFLOP/s). */
+  /** Run the naive twin in --quick runs (the full run: up to SLOW_MAX_GFLOP, as it is slow). */
   naiveInQuick: boolean;
 }
 
@@ -66,7 +66,7 @@ const product = (c: MatmulCase, a: mg.Tensor, b: mg.Tensor): mg.Tensor =>
 
 const opName = (c: MatmulCase) => `${JSON.stringify(c.a)}${c.transA ? 'ᵀ' : ''} @ ${JSON.stringify(c.b)}${c.transB ? 'ᵀ' : ''}`;
 
-/** tfjs-cpu (plain JS, ~0.5 GFLOP/s here) and the naive twin run only up to this much work per product. */
+/** tfjs-cpu (plain JS) and the naive twin, both slow, run only up to this much work per product. */
 const SLOW_MAX_GFLOP = 0.6;
 
 /** The same product on each peer, right after ours. */
