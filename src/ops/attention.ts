@@ -45,7 +45,7 @@ export interface MaskedSoftmaxOptions {
 
 /** `mg.testing.forceKernel('attention', impl)`: the path `attention` takes when the call names none. */
 const attentionSwitch = defineKernelSwitch<AttentionImpl>('attention', {
-  softmax: { about: "matmulT -> scaledMaskedSoftmax -> matmul (the default)" },
+  softmax: { about: 'matmulT -> scaledMaskedSoftmax -> matmul (the default)' },
   flash: { about: 'kernels/flash_attention.wgsl, one dispatch forward (head sizes 4..64, multiples of 4; softmax otherwise)' },
 });
 /** `mg.testing.forceKernel('scaledMaskedSoftmax', 'thread' | 'split', { tpr })`: threads per row. */

@@ -1,6 +1,7 @@
 // Workgroup counts. WebGPU caps each dispatch dimension at 65535 workgroups, so 1-D work spreads over
 // x and y; kernels recover the linear index with `linear_id` (kernels/common.wgsl). Also the threads
 // per row of the row kernels.
+import { fail } from '../errors.js';
 import type { KernelSwitch } from '../kernel-switches.js';
 
 const MAX_X = 65535;
@@ -23,6 +24,8 @@ export const ROW_VARIANTS = {
  */
 export function threadsPerRow(sw: KernelSwitch<keyof typeof ROW_VARIANTS>, rows: number, len: number): number {
   const f = sw.forced();
-  if (f) return f.variant === 'thread' ? 1 : (f.params.tpr ?? 32);
-  return rows < 128 && len > 1024 ? 32 : 1;
+  if (!f) return rows < 128 && len > 1024 ? 32 : 1;
+  const tpr = f.variant === 'thread' ? 1 : (f.params.tpr ?? 32);
+  if (tpr < 1 || tpr > 256 || (tpr & (tpr - 1)) !== 0) fail(sw.name, `threads per row must be a power of two in 1..256 (a workgroup), got tpr = ${tpr}`);
+  return tpr;
 }

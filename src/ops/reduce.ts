@@ -233,6 +233,7 @@ function choose(b: Backend, L: Layout): Chosen {
     if (forced.variant === 'naive') return single('naive');
     const wg = forced.wg ?? 256;
     const opw = forced.opw ?? 1;
+    if (![32, 64, 128, 256].includes(wg) || opw < 1 || wg % opw !== 0) fail('reduce', `forced group: wg must be 32, 64, 128 or 256 and opw (>= 1) divide it, got wg ${wg}, opw ${opw}`);
     const splits = Math.max(1, Math.min(forced.splits ?? 1, R));
     const chunk = Math.max(1, Math.ceil(R / splits));
     return { variant: 'group', wg, opw, chunk, splits: Math.max(1, Math.ceil(R / chunk)) };
