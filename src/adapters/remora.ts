@@ -164,7 +164,7 @@ export class ReMoRA extends MergeRestarts {
     const c = opts.cycle ?? 4;
     this.cycle = c === 4 ? [1, 2, 3, 4] : c === 2 ? [1, 2] : Array.isArray(c) ? [...c] : fail('ReMoRA', `cycle must be 2, 4 or a list of types, got ${String(c)}`);
     if (this.cycle.length === 0) fail('ReMoRA', 'cycle must hold at least one type');
-    for (const t of this.cycle) checkType('ReMoRA', t, 'type in the cycle');
+    for (const t of this.cycle) checkType('ReMoRA', t, 'cycle type');
     const mora = this.layers.filter(([, l]) => l instanceof MoRALinear) as [string, MoRALinear][];
     if (mora.length === 0) fail('ReMoRA', `found no MoRA layers (${this.layers.map(([n]) => n).join(', ')} are LoRA); use ReLoRA`);
     for (const [name, l] of mora) {
