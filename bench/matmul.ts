@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as mg from '../src/index.js';
-import { matmulT, matmulTesting } from '../src/ops/matmul.js';
+import { matmulT } from '../src/ops/matmul.js';
 import { type Args, fmt, gpu, gpuSync, measure, type Timing, tryExec } from './common.js';
 import { ortSession } from './onnx.js';
 import { isTiming, type PeerName, type PeerResult, type Peers, TF_PEERS } from './peers.js';
@@ -19,7 +19,7 @@ export interface MatmulCase {
   b: number[];
   transA?: boolean;
   transB?: boolean;
-  /** Run the naive twin in --quick runs (the full run: up to SLOW_MAX_GFLOP; it runs ~0.3 GFLOP/s). */
+  /** Run the naive twin in --quick runs (the full run: up to SLOW_MAX_GFLOP, as it is slow). */
   naiveInQuick: boolean;
 }
 
@@ -66,7 +66,7 @@ const product = (c: MatmulCase, a: mg.Tensor, b: mg.Tensor): mg.Tensor =>
 
 const opName = (c: MatmulCase) => `${JSON.stringify(c.a)}${c.transA ? 'ᵀ' : ''} @ ${JSON.stringify(c.b)}${c.transB ? 'ᵀ' : ''}`;
 
-/** tfjs-cpu (plain JS, ~0.5 GFLOP/s here) and the naive twin run only up to this much work per product. */
+/** tfjs-cpu (plain JS) and the naive twin, both slow, run only up to this much work per product. */
 const SLOW_MAX_GFLOP = 0.6;
 
 /** The same product on each peer, right after ours. */
@@ -120,7 +120,7 @@ async function timePeers(c: MatmulCase, peers: Peers, quick: boolean): Promise<P
 
 /** Times op(a) @ op(b) with the given kernel; each iteration waits for the GPU (gpuSync). */
 async function timeProduct(c: MatmulCase, a: mg.Tensor, b: mg.Tensor, variant: 'fast' | 'naive', quick: boolean): Promise<Timing> {
-  matmulTesting.force = variant;
+  const restore = mg.testing.forceKernel('matmul', variant);
   try {
     const once = async () => {
       const y = mg.noGrad(() => product(c, a, b));
@@ -131,7 +131,7 @@ async function timeProduct(c: MatmulCase, a: mg.Tensor, b: mg.Tensor, variant: '
     const slow = variant === 'naive';
     return await measure(`${c.name} ${variant}`, once, { maxTime: quick ? 0.6 : slow ? 2 : 3, minSamples: slow ? 2 : quick ? 3 : 5 });
   } finally {
-    matmulTesting.force = null;
+    restore();
   }
 }
 
@@ -144,9 +144,7 @@ export async function benchMatmul(args: Args, log: (s: string) => void = () => {
     const gflop = flopsOf(c) / 1e9;
     const fast = await timeProduct(c, a, b, 'fast', args.quick);
     // which kernel ran, and its GPU time where the adapter has timestamps
-    matmulTesting.force = 'fast';
-    const prof = await mg.profile(() => mg.noGrad(() => product(c, a, b)));
-    matmulTesting.force = null;
+    const prof = await mg.testing.withKernel('matmul', 'fast', () => mg.profile(() => mg.noGrad(() => product(c, a, b))));
     prof.result.dispose();
     const runNaive = args.quick ? c.naiveInQuick : gflop <= SLOW_MAX_GFLOP;
     const naive = runNaive ? await timeProduct(c, a, b, 'naive', args.quick) : null;

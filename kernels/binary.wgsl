@@ -1,4 +1,5 @@
-// out = a ∘ b elementwise with NumPy broadcasting. OP selects ∘ (codes in src/ops/binary.ts).
+// out = a ∘ b elementwise with NumPy broadcasting. OP selects ∘ (ADD, SUB, ...: module constants generated
+// from the op table in src/ops/binary.ts).
 // SAME = 1 when a, b and out share one shape: the index arithmetic is skipped (the common case).
 // SUFFIX = 1 when each operand is either out's shape or a trailing block of it (a bias [C] added to
 // [B, T, C]): its element is i mod its size, one integer op instead of a loop of divisions (which
@@ -6,7 +7,7 @@
 // re-composed with a's and b's broadcast strides (stride 0 on broadcast dims).
 #include "common.wgsl"
 
-override OP: u32 = 0u;
+override OP: u32 = ADD;
 override SAME: u32 = 0u;
 override SUFFIX: u32 = 0u;
 const WG: u32 = 256u;
@@ -19,18 +20,18 @@ struct Params { n: u32, rank: u32, na: u32, nb: u32, out_dims: array<vec4<u32>, 
 
 fn op(x: f32, z: f32) -> f32 {
   switch OP {
-    case 0u: { return x + z; }
-    case 1u: { return x - z; }
-    case 2u: { return x * z; }
-    case 3u: { return x / z; }
-    case 4u: { if (is_nan(x) || is_nan(z)) { return x + z; } return max(x, z); }  // NaN propagates
-    case 5u: { if (is_nan(x) || is_nan(z)) { return x + z; } return min(x, z); }
-    case 6u: { return select(0.0, 1.0, x < z); }
-    case 7u: { return select(0.0, 1.0, x <= z); }
-    case 8u: { return select(0.0, 1.0, x > z); }
-    case 9u: { return select(0.0, 1.0, x >= z); }
-    case 10u: { return select(0.0, 1.0, x == z); }
-    case 11u: { return select(0.0, 1.0, x != z); }
+    case ADD: { return x + z; }
+    case SUB: { return x - z; }
+    case MUL: { return x * z; }
+    case DIV: { return x / z; }
+    case MAXIMUM: { if (is_nan(x) || is_nan(z)) { return x + z; } return max(x, z); }  // NaN propagates
+    case MINIMUM: { if (is_nan(x) || is_nan(z)) { return x + z; } return min(x, z); }
+    case LT: { return select(0.0, 1.0, x < z); }
+    case LE: { return select(0.0, 1.0, x <= z); }
+    case GT: { return select(0.0, 1.0, x > z); }
+    case GE: { return select(0.0, 1.0, x >= z); }
+    case EQ: { return select(0.0, 1.0, x == z); }
+    case NE: { return select(0.0, 1.0, x != z); }
     default: { return x; }
   }
 }

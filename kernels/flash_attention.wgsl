@@ -17,12 +17,12 @@
 // bwd_kv   (q, k, v, pad, g, stats -> dk, dv): one thread per block of RQ key rows, looping over the
 //          queries: dv = Σ_i p·g_i, dk = scale·Σ_i p·(g_i·v_j - D_i)·q_i.
 //
-// Why this mapping (lavapipe, docs/kernels.md): addresses differ per lane (a lane-uniform address
-// inside a loop is loaded lane by lane there: 5-8x slower), register blocking over RQ rows divides
-// the gathered loads by RQ, and HS is an override constant so the loops over d unroll and the
-// private arrays become registers (with a run-time hs the kernels ran 2x slower). The price is
-// compile time: each head size is its own pipeline, and hs = 32 takes seconds to tens of seconds
-// to compile on lavapipe (most of it bwd_kv), which is why 'flash' is opt-in (src/ops/attention.ts).
+// Why this mapping (lavapipe, docs/kernels.md "What lavapipe rewards"): addresses differ per lane (a
+// lane-uniform address inside a loop is loaded lane by lane there), register blocking over RQ rows
+// divides the gathered loads by RQ, and HS is an override constant so the loops over d unroll and
+// the private arrays become registers. The price is compile time: each head size is its own
+// pipeline, slow to build on lavapipe (most of it bwd_kv), which is why 'flash' is opt-in
+// (src/ops/attention.ts; docs/performance.md has the numbers).
 // At most 8 storage bindings per entry point (WebGPU's default limit), so D travels in stats.
 // Every variable declared in a loop body is initialised explicitly: lavapipe did not re-zero a bare
 // `var x: array<...>;` on each iteration.
@@ -30,7 +30,7 @@
 
 override WG: u32 = 64u;
 override HS: u32 = 32u;     // head size (multiple of 4, <= 4·MAX_H4): specialised, loops over d unroll
-const RQ: u32 = 2u;         // rows per thread (4 compiled 2x slower and ran no faster)
+const RQ: u32 = 2u;         // rows per thread (4 compiles slower and runs no faster)
 const MAX_H4: u32 = 16u;    // hs <= 64
 const NA: u32 = 32u;        // RQ * MAX_H4: private array length
 

@@ -25,11 +25,8 @@
 //    (coalesced loads, zero-filled past the edges), then runs the RM x 4 register block out of it.
 // The three bind the same buffers with different types; each entry point uses only its own set.
 //
-// Measured on lavapipe (2 cores, LP_NUM_THREADS=4, 1024³, best of interleaved runs, GFLOP/s):
-// main_vec4 RM=8 WG 8x1: 10.5-11.2 | same with WG 16x1: 10.1-10.7, 8x2: 10.8, 4x2: 10.6 |
-// RM=4: 8-8.7 | RM=12: 7.4, RM=16: 4.7 (register spills) | 8 rows x 8 columns: 7.9 |
-// lanes along rows (WG 1x8): 8.5 | A as scalars + B as vec4: 9.0-9.7 | main (scalar, strided): 7.2-7.6
-// | naive: ~0.4. bench/matmul.ts measures the current state.
+// RM = 8 and 8-lane workgroups are the defaults because a sweep of block and workgroup shapes found
+// none faster on lavapipe (more rows spill registers); docs/performance.md has the sweep.
 #include "common.wgsl"
 
 // Rows of C per invocation: the register tile height (<= MAX_RM; a multiple of 4 for main_vec4).

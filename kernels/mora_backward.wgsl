@@ -13,7 +13,7 @@
 // wants a gradient), then runs blocks of w = Mᵀ u (`product_range`) out of the staged u and applies
 // Rot_cᵀ in the epilogue: for type 6 a block holds the columns l and l + R/2 together, the pairs the
 // rotation mixes. A lane's 8 columns go to dx as runs of consecutive positions, stored as whole
-// aligned vec4s where they cover them (20% of the type-1 backward at R = 362 on lavapipe). When u_c
+// aligned vec4s where they cover them (fewer, wider stores). When u_c
 // does not fit in St, K runs in passes that add onto dx.
 #include "mora_block.wgsl"
 

@@ -7,8 +7,9 @@
 // x_pad[p] = x[p mod k] for p < nR (wrap-around padding; cyclic when pad > k).
 #include "common.wgsl"
 
-// TYPE (override): 1, 2, 3, 4, 6 as in the reference; 7 = truncation, 8 = decoupling.
-override TYPE: u32 = 1u;
+// TYPE (override): one of the codes TYPE_1, TYPE_2, TYPE_3, TYPE_4, TYPE_6, TYPE_TRUNCATION,
+// TYPE_DECOUPLING, module constants generated from src/mora/rules.ts.
+override TYPE: u32 = TYPE_1;
 
 struct Params {
   T: u32,       // tokens (rows of x)
@@ -35,13 +36,13 @@ fn rolled(n: u32) -> u32 {
 
 // ---- what TYPE means (folded when the pipeline is specialised) ------------------------------------
 
-fn comp_strided() -> bool { return TYPE == 1u || TYPE == 4u; }   // c[j] = Σ_m x_pad[mR + j]
-fn comp_groups() -> bool { return TYPE == 2u || TYPE == 3u; }    // c[g] = Σ uneven contiguous group g
-fn decomp_tile() -> bool { return TYPE == 1u || TYPE == 3u; }    // y[o] = z[o mod R]
-fn decomp_groups() -> bool { return TYPE == 2u || TYPE == 4u; }  // y[o] = z[group_d(o)]
-fn chunked() -> bool { return TYPE == 6u || TYPE == 8u; }        // n chunks, each times M
-fn rotated() -> bool { return TYPE == 6u; }                      // RoPE by chunk index
-fn truncation() -> bool { return TYPE == 7u; }                   // c = x[0..R), y = [z; 0]
+fn comp_strided() -> bool { return TYPE == TYPE_1 || TYPE == TYPE_4; }        // c[j] = Σ_m x_pad[mR + j]
+fn comp_groups() -> bool { return TYPE == TYPE_2 || TYPE == TYPE_3; }         // c[g] = Σ uneven contiguous group g
+fn decomp_tile() -> bool { return TYPE == TYPE_1 || TYPE == TYPE_3; }         // y[o] = z[o mod R]
+fn decomp_groups() -> bool { return TYPE == TYPE_2 || TYPE == TYPE_4; }       // y[o] = z[group_d(o)]
+fn chunked() -> bool { return TYPE == TYPE_6 || TYPE == TYPE_DECOUPLING; }    // n chunks, each times M
+fn rotated() -> bool { return TYPE == TYPE_6; }                               // RoPE by chunk index
+fn truncation() -> bool { return TYPE == TYPE_TRUNCATION; }                   // c = x[0..R), y = [z; 0]
 
 // ---- uneven contiguous groups of a length f into R groups ------------------------------------------
 // nr = floor(f/R), mr = nr + 1; the first m = f - R·nr groups have mr entries, the other R - m have nr.

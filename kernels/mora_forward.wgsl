@@ -9,7 +9,7 @@
 //   z_{t,c}[a] = Σ_j M[a, j] · v_{t,c}[j]      (`product_range`: mora_product_sg / _smem.wgsl)
 // and scatters each z to the outputs that decompress from (c, a). Where consecutive rows a go to
 // consecutive outputs (tile, chunked: `write_runs`) a lane's 8 rows are one run per copy, stored as
-// whole aligned vec4s where the run covers them (10% of the forward on lavapipe); the group and
+// whole aligned vec4s where the run covers them (fewer, wider stores); the group and
 // truncation types go entry by entry (`write_y`). Every y entry has one preimage, so no two
 // invocations write the same address (a vec4 store stays inside one lane's run).
 #include "mora_block.wgsl"

@@ -7,17 +7,16 @@
 //   acc[q] += St[s][lane] · subgroupBroadcast(mv_q[i], q)               for every lane, q < 8
 //
 // A broadcast from a constant lane is a register shuffle, where a uniform load from workgroup or
-// storage memory is a scalar load per lane on lavapipe: no Ms staging, no barriers, and 2-2.5x the
-// forward's speed of mora_product_smem.wgsl there (docs/mora.md "The kernels"). Invocation ids are the
+// storage memory is a scalar load per lane on lavapipe: no Ms staging and no barriers, which makes
+// it the faster product there (docs/kernels.md "What lavapipe rewards"). Invocation ids are the
 // local indices (one subgroup per workgroup).
 #include "sg_fma.wgsl"
 
 // The staged operand is a private array per lane: a lane only ever reads its own token group, so
-// nothing is shared. On lavapipe the kernels run 1.25-1.8x faster than the session-3 ones, which
-// kept St in workgroup memory (measured, docs/mora.md "The kernels"; how lavapipe lowers the two
-// was not traced). ST_ROWS (the rows of K per pass) is a module constant from the shader's name
-// (src/ops/mora.ts `sgRows`: WGSL sizes private arrays with const expressions only); lavapipe's
-// compile time grows with it.
+// nothing is shared, and on lavapipe a private array runs faster than the same data in workgroup
+// memory (docs/performance.md "MoRA kernels"). ST_ROWS (the rows of K per pass) is a module constant
+// from the shader's name (src/ops/mora-tiling.ts `sgRows`: WGSL sizes private arrays with const
+// expressions only); lavapipe's compile time grows with it.
 var<private> St: array<vec4<f32>, ST_ROWS>;  // St[j]: column j of this lane's token group
 const ST_OWN: bool = true;                   // each lane stages its own token group
 fn st_rows() -> u32 { return ST_ROWS; }

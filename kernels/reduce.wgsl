@@ -21,7 +21,7 @@
 // pick the first index on ties, like torch; sum uses compensated (Kahan) accumulation per thread.
 #include "common.wgsl"
 
-override OP: u32 = 0u;      // 0 sum, 1 max, 2 min
+override OP: u32 = SUM;      // SUM, MAX, MIN: module constants from src/ops/reduce.ts
 override WG: u32 = 256u;    // threads per workgroup (group variants)
 override OPW: u32 = 1u;     // outputs per workgroup (group variants); WG / OPW lanes per output
 const NWG: u32 = 64u;       // threads per workgroup (naive, combine and expand variants)
@@ -72,8 +72,8 @@ fn pos_inf() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
 struct Acc { v: f32, c: f32, i: i32 }
 
 fn acc_init() -> Acc {
-  if (OP == 1u) { return Acc(neg_inf(), 0.0, -1); }
-  if (OP == 2u) { return Acc(pos_inf(), 0.0, -1); }
+  if (OP == MAX) { return Acc(neg_inf(), 0.0, -1); }
+  if (OP == MIN) { return Acc(pos_inf(), 0.0, -1); }
   return Acc(0.0, 0.0, -1);
 }
 
@@ -84,8 +84,8 @@ fn better(v: f32, i: i32, a: Acc) -> bool {
   let nv = is_nan(v);
   if (is_nan(a.v)) { return nv && i < a.i; }
   if (nv) { return true; }
-  if (OP == 1u && v > a.v) { return true; }
-  if (OP == 2u && v < a.v) { return true; }
+  if (OP == MAX && v > a.v) { return true; }
+  if (OP == MIN && v < a.v) { return true; }
   return v == a.v && i < a.i;
 }
 
@@ -93,7 +93,7 @@ fn better(v: f32, i: i32, a: Acc) -> bool {
 // `z` is 0 at run time; xor-ing it into t stops compilers that treat float math as associative
 // (Mesa's NIR does without exactness flags) from folding (t - a.v) - yv to 0.
 fn acc_add(a: Acc, v: f32, i: i32, z: u32) -> Acc {
-  if (OP == 0u) {
+  if (OP == SUM) {
     // Kahan: c holds the low-order part lost so far; dropped once the sum is not finite.
     let yv = v - a.c;
     let t = bitcast<f32>(bitcast<u32>(a.v + yv) ^ z);
@@ -154,7 +154,7 @@ fn group_reduce(p: Params, t: u32, wg: vec3<u32>, nwg: vec3<u32>) -> GroupOut {
     let end = min(start + p.chunk, p.r_len);
     a = reduce_range(p, o, start + lane, end, LANES);
   }
-  if (OP == 0u) { a.v -= a.c; a.c = 0.0; }
+  if (OP == SUM) { a.v -= a.c; a.c = 0.0; }
   sv[t] = a.v;
   si[t] = a.i;
   workgroupBarrier();
@@ -162,7 +162,7 @@ fn group_reduce(p: Params, t: u32, wg: vec3<u32>, nwg: vec3<u32>) -> GroupOut {
     if (lane < stride) {
       let other = t + stride * OPW;
       var m = Acc(sv[t], 0.0, si[t]);
-      if (OP == 0u) { m.v += sv[other]; } else { m = acc_add(m, sv[other], si[other], 0u); }
+      if (OP == SUM) { m.v += sv[other]; } else { m = acc_add(m, sv[other], si[other], 0u); }
       sv[t] = m.v;
       si[t] = m.i;
     }
@@ -180,7 +180,7 @@ fn reduce_group(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) 
   let g = group_reduce(u, t, wg, nwg);
   if (g.lane == 0u && g.slot != 0xffffffffu) {
     var v = g.a.v;
-    if (OP == 0u) { v *= u.scale; }
+    if (OP == SUM) { v *= u.scale; }
     y[g.slot] = v;
   }
 }
@@ -198,7 +198,7 @@ fn arg_group(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg:
 
 fn naive_reduce(p: Params, o: u32) -> Acc {
   var a = reduce_range(p, o, 0u, p.r_len, 1u);
-  if (OP == 0u) { a.v = (a.v - a.c) * p.scale; }
+  if (OP == SUM) { a.v = (a.v - a.c) * p.scale; }
   return a;
 }
 

@@ -29,8 +29,8 @@ fn fma4x8(acc: ptr<function, array<vec4<f32>, 8>>, si: u32, mv: vec4<f32>) {
   fma8b(acc, St[si + 3u], mv.w);
 }
 
-// The first n < 4 of them (a K range's tail; kept out of the main loop, whose 4 steps with no
-// branch between them run ~20% faster on lavapipe)
+// The first n < 4 of them (a K range's tail, kept out of the main loop: 4 steps with no branch
+// between them run faster on lavapipe)
 fn fma4x8_tail(acc: ptr<function, array<vec4<f32>, 8>>, si: u32, mv: vec4<f32>, n: u32) {
   fma8b(acc, St[si], mv.x);
   if (n > 1u) { fma8b(acc, St[si + 1u], mv.y); }

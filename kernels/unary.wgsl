@@ -1,9 +1,10 @@
-// y = f(x) elementwise. OP selects f (codes in src/ops/unary.ts); the switch on an override constant
+// y = f(x) elementwise. OP selects f (the names NEG, EXP, ... are module constants generated from the
+// op table in src/ops/unary.ts); the switch on an override constant
 // is folded when the pipeline is specialised, so each op compiles to its own straight-line kernel.
 // a, b: scalar parameters (pow exponent, affine scale/shift).
 #include "common.wgsl"
 
-override OP: u32 = 0u;
+override OP: u32 = NEG;
 const WG: u32 = 256u;
 
 struct Params { n: u32, a: f32, b: f32 }
@@ -43,21 +44,21 @@ fn tanh_f(v: f32) -> f32 {
 
 fn f(v: f32) -> f32 {
   switch OP {
-    case 0u: { return -v; }                                   // neg
-    case 1u: { return exp(v); }                               // exp
-    case 2u: { return log(v); }                               // log
-    case 3u: { return sqrt(v); }                              // sqrt
-    case 4u: { return inverseSqrt(v); }                       // rsqrt
-    case 5u: { return abs(v); }                               // abs
-    case 6u: { return max(v, 0.0); }                          // relu
-    case 7u: {                                                // gelu (tanh)
+    case NEG: { return -v; }
+    case EXP: { return exp(v); }
+    case LOG: { return log(v); }
+    case SQRT: { return sqrt(v); }
+    case RSQRT: { return inverseSqrt(v); }
+    case ABS: { return abs(v); }
+    case RELU: { return max(v, 0.0); }
+    case GELU_TANH: {
       return 0.5 * v * (1.0 + tanh_f(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
     }
-    case 8u: { return 0.5 * v * (1.0 + erf_approx(v * INV_SQRT_2)); } // gelu (erf)
-    case 9u: { return v * sigmoid_f(v); }                     // silu
-    case 10u: { return sigmoid_f(v); }                        // sigmoid
-    case 11u: { return tanh_f(v); }                           // tanh
-    case 12u: {                                               // pow (scalar exponent a)
+    case GELU_ERF: { return 0.5 * v * (1.0 + erf_approx(v * INV_SQRT_2)); }
+    case SILU: { return v * sigmoid_f(v); }
+    case SIGMOID: { return sigmoid_f(v); }
+    case TANH: { return tanh_f(v); }
+    case POW: {                                             // scalar exponent a
       if (u.a == 2.0) { return v * v; }
       if (u.a == 1.0) { return v; }
       if (u.a == 0.0) { return 1.0; }
@@ -69,16 +70,16 @@ fn f(v: f32) -> f32 {
       }
       return r;
     }
-    case 13u: { return u.a * v + u.b; }                       // affine
-    case 14u: { return sign(v); }                             // sign
-    case 15u: { return select(0.0, 1.0, v > 0.0); }           // step: relu'
-    case 16u: {                                               // gelu' (tanh)
+    case AFFINE: { return u.a * v + u.b; }
+    case SIGN: { return sign(v); }
+    case STEP: { return select(0.0, 1.0, v > 0.0); }        // relu'
+    case GELU_TANH_GRAD: {
       let inner = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v);
       let t = tanh_f(inner);
       return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * v * v);
     }
-    case 17u: { return 0.5 * (1.0 + erf_approx(v * INV_SQRT_2)) + v * exp(-0.5 * v * v) * INV_SQRT_2PI; } // gelu' (erf)
-    case 18u: { let s = sigmoid_f(v); return s * (1.0 + v * (1.0 - s)); } // silu'
+    case GELU_ERF_GRAD: { return 0.5 * (1.0 + erf_approx(v * INV_SQRT_2)) + v * exp(-0.5 * v * v) * INV_SQRT_2PI; }
+    case SILU_GRAD: { let s = sigmoid_f(v); return s * (1.0 + v * (1.0 - s)); }
     default: { return v; }
   }
 }

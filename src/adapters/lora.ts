@@ -13,6 +13,7 @@ import { fail, fmtShape } from '../errors.js';
 import { add, mul, sub } from '../ops/binary.js';
 import { rand, zerosLike } from '../ops/creation.js';
 import { matmul, matmulT } from '../ops/matmul.js';
+import { reshape } from '../ops/shape.js';
 import { tidy } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { Dropout } from '../nn/dropout.js';
@@ -197,10 +198,10 @@ export class LoRALinear extends AdapterLinear {
 
   // h = x Aᵀ · s (..., r);  out = h Bᵀ (..., out)        (s = α/r, applied on the narrow side)
   protected adapterForward(x: Tensor): Tensor {
-    const x2 = x.ndim === 1 ? x.reshape([1, this.inFeatures]) : x; // (rows..., in)
+    const x2 = x.ndim === 1 ? reshape(x, [1, this.inFeatures]) : x; // (rows..., in)
     const h = mul(matmulT(x2, this.lora_A, { transB: true }), this.scaling); // (rows..., r)
     const y = matmulT(h, this.lora_B, { transB: true }); // (rows..., out)
-    return x.ndim === 1 ? y.reshape([this.outFeatures]) : y;
+    return x.ndim === 1 ? reshape(y, [this.outFeatures]) : y;
   }
 
   /** ΔW = (α/r)·B A  [out, in]. */

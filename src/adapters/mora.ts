@@ -13,8 +13,8 @@
 import { noGrad } from '../autograd.js';
 import { fail } from '../errors.js';
 import { zerosLike } from '../ops/creation.js';
-import { MORA_TYPES, deltaWeight, mora, type MoraType } from '../ops/mora.js';
-import { rank } from '../mora/index.js';
+import { deltaWeight, mora } from '../ops/mora.js';
+import { checkEvenR, checkType, rank, typeName, type MoraType } from '../mora/rules.js';
 import { tidy } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { constant } from '../nn/init.js';
@@ -33,8 +33,6 @@ export interface MoRAOptions {
   seed?: number;
 }
 
-const typeName = (t: unknown): string => (typeof t === 'string' ? `'${t}'` : String(t));
-
 export class MoRALinear extends AdapterLinear {
   readonly kind = 'mora' as const;
   /** [R, R], zero at init. Stored by PEFT-MoRA files under both lora_A.weight and lora_B.weight. */
@@ -48,8 +46,7 @@ export class MoRALinear extends AdapterLinear {
   constructor(base: Linear, opts: MoRAOptions = {}) {
     super('MoRALinear', base, opts);
     const r = opts.r ?? 8;
-    const type = opts.type ?? 6;
-    if (!MORA_TYPES.includes(type)) fail('MoRALinear', `unknown type ${typeName(type)}; expected one of ${MORA_TYPES.map(typeName).join(', ')} (there is no type 5)`);
+    const type = checkType('MoRALinear', opts.type ?? 6);
     this.r = r;
     this.R = rank(base.inFeatures, base.outFeatures, r, type);
     this.#type = type;
@@ -68,8 +65,7 @@ export class MoRALinear extends AdapterLinear {
    */
   set type(t: MoraType) {
     const op = 'MoRALinear.type';
-    if (!MORA_TYPES.includes(t)) fail(op, `unknown type ${typeName(t)}; expected one of ${MORA_TYPES.map(typeName).join(', ')}`);
-    if (t === 6 && this.R % 2 !== 0) fail(op, `type 6 needs an even R, but this layer has R = ${this.R} (${this.describeLayer()})`);
+    checkEvenR(op, checkType(op, t), this.R, `R = ${this.R} in this layer (${this.describeLayer()})`);
     if (this.merged) fail(op, `cannot change the type of a merged layer (${this.describeLayer()}): ΔW of the old type is in the weight; unmerge() first`);
     this.#type = t;
   }
@@ -102,8 +98,7 @@ export class MoRALinear extends AdapterLinear {
   restart(opts: { type?: MoraType } = {}): void {
     const next = opts.type;
     if (next !== undefined) {
-      if (!MORA_TYPES.includes(next)) fail('MoRALinear.restart', `unknown type ${typeName(next)}; expected one of ${MORA_TYPES.map(typeName).join(', ')}`);
-      if (next === 6 && this.R % 2 !== 0) fail('MoRALinear.restart', `type 6 needs an even R, but this layer has R = ${this.R} (${this.describeLayer()})`);
+      checkEvenR('MoRALinear.restart', checkType('MoRALinear.restart', next), this.R, `R = ${this.R} in this layer (${this.describeLayer()})`);
     }
     this.foldAndReset('MoRALinear.restart', () => {
       noGrad(() => tidy(() => copyInto(this.M, zerosLike(this.M))));

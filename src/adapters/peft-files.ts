@@ -23,7 +23,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { decodeSafetensors, type HostTensor } from '../io/safetensors.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { tensor } from '../ops/creation.js';
-import { MORA_TYPES, type MoraType } from '../ops/mora.js';
+import { checkType, typeName, type MoraType } from '../mora/rules.js';
 import { rank } from '../mora/index.js';
 import type { BackendName } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
@@ -144,8 +144,6 @@ export interface LoadAdapterOptions {
   seed?: number;
 }
 
-const typeName = (t: unknown): string => (typeof t === 'string' ? `'${t}'` : String(t));
-
 /**
  * Reads an adapter directory written by saveAdapter, PEFT (LoRA) or the MoRA fork, injects the
  * adapters into `model` (which must have none yet) and copies the weights in. Everything is
@@ -172,9 +170,7 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
   if (cfg.layers_to_transform != null) fail(op, `adapter_config.json: layers_to_transform ${JSON.stringify(cfg.layers_to_transform)} is not supported`);
   if (Array.isArray(cfg.modules_to_save) && cfg.modules_to_save.length) fail(op, `adapter_config.json: modules_to_save ${JSON.stringify(cfg.modules_to_save)} is not supported`);
   const type = (cfg.mora_type ?? 1) as MoraType; // the fork's default mora_type is 1
-  if (isMora && !MORA_TYPES.includes(type)) {
-    fail(op, `adapter_config.json: unknown mora_type ${JSON.stringify(cfg.mora_type)}; expected one of ${MORA_TYPES.map(typeName).join(', ')} (there is no type 5)`);
-  }
+  if (isMora) checkType(`${op}: adapter_config.json`, cfg.mora_type ?? 1, 'mora_type');
   const targets = cfg.target_modules;
   if (targets == null) fail(op, 'adapter_config.json: target_modules is null (PEFT would pick them by architecture, which moragrad does not know); list the modules');
   if (typeof targets !== 'string' && (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string'))) {

@@ -16,7 +16,7 @@
 //   const sched = new LrScheduler(opt, remora.jaggedCosine({ lr: 2e-4, total: 10_000, warmup: 100 }));
 //   for (...) { loss.backward(); opt.step(); opt.zeroGrad(); remora.step(); sched.step(); }
 import { fail } from '../errors.js';
-import type { MoraType } from '../ops/mora.js';
+import { checkEvenR, checkType, typeName, type MoraType } from '../mora/rules.js';
 import { cosineLr, type CosineOptions, type Schedule } from '../optim/schedule.js';
 import type { BaseHyper, Optimizer } from '../optim/optimizer.js';
 import type { Module } from '../nn/module.js';
@@ -164,20 +164,21 @@ export class ReMoRA extends MergeRestarts {
     const c = opts.cycle ?? 4;
     this.cycle = c === 4 ? [1, 2, 3, 4] : c === 2 ? [1, 2] : Array.isArray(c) ? [...c] : fail('ReMoRA', `cycle must be 2, 4 or a list of types, got ${String(c)}`);
     if (this.cycle.length === 0) fail('ReMoRA', 'cycle must hold at least one type');
+    for (const t of this.cycle) checkType('ReMoRA', t, 'cycle type');
     const mora = this.layers.filter(([, l]) => l instanceof MoRALinear) as [string, MoRALinear][];
     if (mora.length === 0) fail('ReMoRA', `found no MoRA layers (${this.layers.map(([n]) => n).join(', ')} are LoRA); use ReLoRA`);
     for (const [name, l] of mora) {
       if (!this.cycle.includes(l.type)) {
-        fail('ReMoRA', `'${name}' has type ${String(l.type)}, which is not in the cycle [${this.cycle.join(' -> ')}]; inject with type ${String(this.cycle[0])} or pass cycle: [${String(l.type)}, ...]`);
+        fail('ReMoRA', `'${name}' has type ${typeName(l.type)}, which is not in the cycle [${this.cycle.map(typeName).join(' -> ')}]; inject with type ${typeName(this.cycle[0])} or pass cycle: [${typeName(l.type)}, ...]`);
       }
-      if (this.cycle.includes(6) && l.R % 2 !== 0) fail('ReMoRA', `'${name}' has an odd R = ${l.R}, but the cycle visits type 6 (rotation needs an even R)`);
+      if (this.cycle.includes(6)) checkEvenR('ReMoRA', 6, l.R, `R = ${l.R} in '${name}', and the cycle visits type 6`);
     }
   }
 
   /** The type after `t` in the cycle. */
   nextType(t: MoraType): MoraType {
     const i = this.cycle.indexOf(t);
-    if (i < 0) fail('ReMoRA', `type ${String(t)} is not in the cycle [${this.cycle.join(' -> ')}]`);
+    if (i < 0) fail('ReMoRA', `type ${typeName(t)} is not in the cycle [${this.cycle.map(typeName).join(' -> ')}]`);
     return this.cycle[(i + 1) % this.cycle.length];
   }
 

@@ -47,6 +47,15 @@ export function defineKernel<P>(k: KernelDef<P>): KernelDef<P> {
   return k;
 }
 
+/**
+ * A shader name with module constants: `withConstants('unary', { RELU: 6 })` is `unary#RELU=6`, which
+ * the WGSL loader turns into `const RELU: u32 = 6u;` before the file (src/backend/webgpu/shaders.ts).
+ * How the ops' tables (op codes, MoRA types) become names the kernels use.
+ */
+export function withConstants(shader: string, constants: Readonly<Record<string, number>>): string {
+  return [shader, ...Object.entries(constants).map(([k, v]) => `${k}=${v}`)].join('#');
+}
+
 /** CPU-emulated adapters (lavapipe/llvmpipe, SwiftShader) by their description. */
 export function isCpuAdapter(description: string): boolean {
   return /llvmpipe|lavapipe|swiftshader|software/i.test(description);

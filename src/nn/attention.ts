@@ -3,6 +3,7 @@
 // mask and/or a key-padding mask, and dropout on the output projection.
 import { fail, fmtShape } from '../errors.js';
 import { attention } from '../ops/attention.js';
+import { permute, reshape } from '../ops/shape.js';
 import type { Tensor } from '../tensor.js';
 import { Dropout } from './dropout.js';
 import { Linear, type LinearOptions } from './linear.js';
@@ -71,7 +72,7 @@ export class MultiHeadAttention extends Module {
     if (opts.keyPadding && (opts.keyPadding.ndim !== 2 || opts.keyPadding.shape[0] !== B || opts.keyPadding.shape[1] !== T)) {
       fail('MultiHeadAttention', `keyPadding must be [B, T] = [${B}, ${T}] (float, 1 = keep), got ${fmtShape(opts.keyPadding.shape)}`);
     }
-    const heads = (t: Tensor) => t.reshape([B, T, this.nHead, this.headSize]).permute([0, 2, 1, 3]); // (B, nh, T, hs)
+    const heads = (t: Tensor) => permute(reshape(t, [B, T, this.nHead, this.headSize]), [0, 2, 1, 3]); // (B, nh, T, hs)
     let q = heads(this.q.forward(x));
     let k = heads(this.k.forward(x));
     const v = heads(this.v.forward(x));
@@ -80,7 +81,7 @@ export class MultiHeadAttention extends Module {
       k = applyRotary(k, opts.offset ?? 0, { base: this.rotaryBase });
     }
     const y = attention(q, k, v, { causal: this.causal, keyPadding: opts.keyPadding }); // (B, nh, T, hs)
-    const merged = y.permute([0, 2, 1, 3]).reshape([B, T, this.dim]); // (B, T, dim)
+    const merged = reshape(permute(y, [0, 2, 1, 3]), [B, T, this.dim]); // (B, T, dim)
     return this.drop.forward(this.o.forward(merged));
   }
 }

@@ -1,7 +1,7 @@
 // Embedding: a lookup table [num, dim]; ids of any shape -> [...ids.shape, dim] (one indexSelect of
 // the flattened ids; its backward scatter-adds rows, so repeated ids accumulate).
 import { fail } from '../errors.js';
-import { indexSelect } from '../ops/shape.js';
+import { indexSelect, reshape } from '../ops/shape.js';
 import type { Tensor } from '../tensor.js';
 import { normal } from './init.js';
 import { Module, type ModuleOptions, type Parameter } from './module.js';
@@ -31,8 +31,8 @@ export class Embedding extends Module {
   /** ids: int32 of any shape, values in [0, num) -> [...ids.shape, dim]. */
   forward(ids: Tensor): Tensor {
     if (ids.dtype !== 'int32') fail('Embedding', `expects int32 ids, got ${ids.describe()}`);
-    const flat = ids.reshape([ids.size]); // (N,)
+    const flat = reshape(ids, [ids.size]); // (N,)
     const rows = indexSelect(this.weight, 0, flat); // (N, dim)
-    return rows.reshape([...ids.shape, this.dim]);
+    return reshape(rows, [...ids.shape, this.dim]);
   }
 }

@@ -14,7 +14,7 @@ import { arange, tensor } from '../ops/creation.js';
 import { crossEntropy } from '../ops/loss.js';
 import { matmulT } from '../ops/matmul.js';
 import { HostRng } from '../ops/random.js';
-import { slice } from '../ops/shape.js';
+import { reshape, slice } from '../ops/shape.js';
 import { tidy } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { TransformerBlock, makeNorm, type NormKind } from './block.js';
@@ -147,7 +147,7 @@ export class GPT extends Module {
     const logits = this.head ? this.head.forward(x) : matmulT(x, this.wte.weight, { transB: true }); // (B, T, V)
     let loss: Tensor | null = null;
     if (targets) {
-      loss = crossEntropy(logits.reshape([B * T, V]), targets.reshape([B * T]), { ignoreIndex: -1, reduction: 'mean' });
+      loss = crossEntropy(reshape(logits, [B * T, V]), reshape(targets, [B * T]), { ignoreIndex: -1, reduction: 'mean' });
     }
     return { logits, loss };
   }

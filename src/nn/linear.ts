@@ -3,6 +3,7 @@
 import { fail, fmtShape } from '../errors.js';
 import { add } from '../ops/binary.js';
 import { matmulT } from '../ops/matmul.js';
+import { reshape } from '../ops/shape.js';
 import type { Tensor } from '../tensor.js';
 import { constant, kaimingUniform, normal } from './init.js';
 import { Module, type ModuleOptions, type Parameter, subSeed } from './module.js';
@@ -50,9 +51,9 @@ export class Linear extends Module {
     if (x.ndim < 1 || x.shape[x.ndim - 1] !== this.inFeatures) {
       fail('Linear', `expects input [..., ${this.inFeatures}], got ${fmtShape(x.shape)}${this.weight.name && this.weight.name !== 'weight' ? ` (${this.weight.name})` : ''}`);
     }
-    const x2 = x.ndim === 1 ? x.reshape([1, this.inFeatures]) : x; // (rows..., in)
+    const x2 = x.ndim === 1 ? reshape(x, [1, this.inFeatures]) : x; // (rows..., in)
     let y = matmulT(x2, this.weight, { transB: true }); // (rows..., out)
     if (this.bias) y = add(y, this.bias);
-    return x.ndim === 1 ? y.reshape([this.outFeatures]) : y;
+    return x.ndim === 1 ? reshape(y, [this.outFeatures]) : y;
   }
 }

@@ -7,21 +7,21 @@
 //             head sizes that are multiples of 4 up to 64.
 //   attentionNaive: the same function from primitive ops (matmul, mul, where of a -inf mask,
 //             softmax, where, matmul): the twin both fused paths are tested against.
-// Measured on lavapipe at the GPT default size (docs/kernels.md): 'flash' runs somewhat faster per
-// step, but its head-size-specialised kernels take seconds to tens of seconds to compile on first
-// use, so 'softmax' is the default and 'flash' is opt-in (`impl: 'flash'`, or
-// `attentionTesting.impl = 'flash'` for every call).
+// 'softmax' is the default and 'flash' opt-in (`impl: 'flash'`, or mg.testing.forceKernel('attention',
+// 'flash') for every call): flash's head-size-specialised kernels are slow to build on CPU adapters
+// for a small gain per step (docs/performance.md).
 import { record } from '../autograd.js';
 import { defineKernel } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
+import { defineKernelSwitch } from '../kernel-switches.js';
 import { numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { backendOf, run1, runInPlace, runKernel } from './apply.js';
 import { mul, where } from './binary.js';
 import { tensor } from './creation.js';
-import { grid1d } from './grid.js';
+import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
 import { matmul, matmulT } from './matmul.js';
-import { reshape } from './shape.js';
+import { reshape, transpose } from './shape.js';
 import { softmax } from './softmax.js';
 
 export type AttentionImpl = 'flash' | 'softmax';
@@ -43,11 +43,13 @@ export interface MaskedSoftmaxOptions {
   keyPadding?: Tensor;
 }
 
-/**
- * Knobs for tests and benchmarks: threads per row of scaledMaskedSoftmax (null: automatic) and the
- * path `attention` takes when the call does not name one (null: 'softmax').
- */
-export const attentionTesting: { tpr: number | null; impl: AttentionImpl | null } = { tpr: null, impl: null };
+/** `mg.testing.forceKernel('attention', impl)`: the path `attention` takes when the call names none. */
+const attentionSwitch = defineKernelSwitch<AttentionImpl>('attention', {
+  softmax: { about: 'matmulT -> scaledMaskedSoftmax -> matmul (the default)' },
+  flash: { about: 'kernels/flash_attention.wgsl, one dispatch forward (head sizes 4..64, multiples of 4; softmax otherwise)' },
+});
+/** `mg.testing.forceKernel('scaledMaskedSoftmax', 'thread' | 'split', { tpr })`: threads per row. */
+const smSwitch = defineKernelSwitch('scaledMaskedSoftmax', ROW_VARIANTS);
 
 /** The head sizes the flash kernels take: multiples of 4 up to 4·MAX_H4 (their private arrays). */
 const FLASH_MAX_HS = 64;
@@ -76,16 +78,6 @@ const visible = (p: MaskParams, pad: ArrayLike<number>, r: number, j: number): b
 interface SmParams extends MaskParams {
   tpr: number;
   wg: number;
-}
-
-/**
- * Threads per row: one (64 rows per workgroup, no barriers) except for few long rows, which split over
- * 32 threads. Measured on lavapipe at [16, 4, 64, 64]: 1 thread per row 0.5 ms, 4: 2.0 ms,
- * 16: 5.1 ms, 64: 16.7 ms (docs/kernels.md).
- */
-function threadsPerRow(rows: number, tk: number): number {
-  if (attentionTesting.tpr !== null) return attentionTesting.tpr;
-  return rows < 128 && tk > 1024 ? 32 : 1;
 }
 
 const smConstants = (p: SmParams) => ({ WG: p.wg, TPR: p.tpr });
@@ -261,7 +253,7 @@ export function scaledMaskedSoftmax(scores: Tensor, opts: MaskedSoftmaxOptions =
   const [tq, tk] = scores.shape.slice(-2);
   checkPad(op, pad, scores.shape[0], tk, `scores ${fmtShape(scores.shape)}`);
   const rows = numel(scores.shape.slice(0, -1));
-  const tpr = threadsPerRow(rows, tk);
+  const tpr = threadsPerRow(smSwitch, rows, tk);
   const p: SmParams = {
     rows,
     tq,
@@ -352,7 +344,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const scale = opts.scale ?? 1 / Math.sqrt(d.hs);
   const causal = opts.causal === true;
   const pad = opts.keyPadding ?? undefined;
-  let impl = opts.impl ?? attentionTesting.impl ?? 'softmax';
+  let impl = opts.impl ?? attentionSwitch.forced()?.variant ?? 'softmax';
   if (impl === 'flash' && !flashSupports(d.hs)) {
     if (opts.impl === 'flash') fail('attention', `impl 'flash' supports head sizes that are multiples of 4 up to ${FLASH_MAX_HS}, got q ${fmtShape(q.shape)}`);
     impl = 'softmax';
@@ -369,7 +361,7 @@ export function attentionNaive(q: Tensor, k: Tensor, v: Tensor, opts: AttentionO
   const d = checkAttention('attentionNaive', q, k, v, opts);
   const scale = opts.scale ?? 1 / Math.sqrt(d.hs);
   const backend = q.backend.name;
-  const kT = k.transpose(-2, -1); // (B, H, hs, Tk)
+  const kT = transpose(k, -2, -1); // (B, H, hs, Tk)
   const scores = mul(matmul(q, kT), scale); // (B, H, Tq, Tk)
   let mask: Tensor | null = null; // 1 = visible, broadcast to (B, H, Tq, Tk)
   if (opts.causal) {

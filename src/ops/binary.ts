@@ -2,7 +2,7 @@
 // One kernel (kernels/binary.wgsl) specialised per op; a number operand becomes a scalar tensor made by
 // the fill kernel, or for + - × ÷ folds into the unary affine kernel (one dispatch).
 import { record } from '../autograd.js';
-import { defineKernel } from '../backend/interface.js';
+import { defineKernel, withConstants } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
 import { broadcastShapes, broadcastStrides, numel, sameShape, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -12,6 +12,7 @@ import { grid1d } from './grid.js';
 import { sumTo } from './reduce.js';
 import { unary } from './unary.js';
 
+/** Op code (the OP constant of kernels/binary.wgsl) and the float64 reference. */
 const OPS = {
   add: [0, (x: number, z: number) => x + z],
   sub: [1, (x: number, z: number) => x - z],
@@ -28,6 +29,9 @@ const OPS = {
 } as const satisfies Record<string, readonly [number, (x: number, z: number) => number]>;
 
 export type BinaryOp = keyof typeof OPS;
+
+/** kernels/binary.wgsl names the op codes by the keys in upper case (`case MAXIMUM:`). */
+const SHADER = withConstants('binary', Object.fromEntries(Object.entries(OPS).map(([k, [code]]) => [k.toUpperCase(), code])));
 
 interface BroadcastParams {
   n: number;
@@ -93,7 +97,7 @@ const binaryKernel = defineKernel<BroadcastParams & { op: BinaryOp }>({
     }
   },
   gpu: {
-    shader: 'binary',
+    shader: SHADER,
     constants: (p) => ({ OP: OPS[p.op][0], SAME: p.same ? 1 : 0, SUFFIX: p.suffix && !p.same ? 1 : 0 }),
     uniforms: (p) => [['u32', p.n], ['u32', p.out.length], ['u32', p.sizes[0]], ['u32', p.sizes[1]], ['dims', p.out], ['dims', p.strides[0]], ['dims', p.strides[1]]],
     workgroups: (p) => grid1d(p.n, 256),

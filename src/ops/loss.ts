@@ -6,11 +6,12 @@
 import { record } from '../autograd.js';
 import { defineKernel } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
+import { defineKernelSwitch } from '../kernel-switches.js';
 import type { Tensor } from '../tensor.js';
 import { runKernel } from './apply.js';
 import { div, eq, mul, ne, sub } from './binary.js';
 import { arange, cast, full, zerosLike } from './creation.js';
-import { grid1d } from './grid.js';
+import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
 import { max, sum } from './reduce.js';
 import { reshape } from './shape.js';
 import { exp, log, neg } from './unary.js';
@@ -36,15 +37,8 @@ interface CeParams {
   tpr: number;
 }
 
-/** Knob for tests and benchmarks: threads per row of the forward (null: automatic). */
-export const crossEntropyTesting: { tpr: number | null } = { tpr: null };
-
-/**
- * Threads per row of the forward (TPR in the WGSL): one thread per row (64 rows per workgroup, no
- * barriers) except for few long rows, which split over 32 threads; measured on lavapipe, a
- * workgroup of 256 per row was several times slower (docs/kernels.md).
- */
-const threadsPerRow = (rows: number, len: number): number => crossEntropyTesting.tpr ?? (rows < 128 && len > 1024 ? 32 : 1);
+/** `mg.testing.forceKernel('crossEntropy', 'thread' | 'split', { tpr })`: threads per row of the forward. */
+const ceSwitch = defineKernelSwitch('crossEntropy', ROW_VARIANTS);
 const uniforms = (p: CeParams): ['u32' | 'i32' | 'f32', number][] => [['u32', p.rows], ['u32', p.len], ['i32', p.ignore], ['f32', 1 / Math.max(p.len, 1)]];
 
 const forwardKernel = defineKernel<CeParams>({
@@ -134,7 +128,7 @@ function checkCe(op: string, logits: Tensor, targets: Tensor, opts: CrossEntropy
   if (!Number.isInteger(ignore)) fail(op, `ignoreIndex must be an integer, got ${String(ignore)}`);
   const len = logits.shape[logits.ndim - 1];
   if (len === 0 && targets.size > 0) fail(op, `logits ${fmtShape(logits.shape)} have no classes`);
-  return { rows: targets.size, len, ignore, reduction, logitsShape: logits.shape, tpr: threadsPerRow(targets.size, len) };
+  return { rows: targets.size, len, ignore, reduction, logitsShape: logits.shape, tpr: threadsPerRow(ceSwitch, targets.size, len) };
 }
 
 /**

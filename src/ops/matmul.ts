@@ -6,15 +6,16 @@
 //                              `main_vec4`  the same block with vec4 loads (k, n multiples of 4)
 //                              `tiled`      shared-memory tiles, for real GPUs
 //   kernels/matmul_naive.wgsl  `main`       one invocation per element of C: the naive twin
-// `choose` below picks one by shape and adapter; MORAGRAD_MATMUL=naive|fast|scalar|vec4|tiled (or
-// `matmulTesting.force`) forces one for tests and benchmarks ('fast' = the automatic choice among
-// the fast kernels). The cpu backend runs the float64 triple loop below.
+// `choose` below picks one by shape and adapter; the kernel switch 'matmul' (mg.testing.forceKernel,
+// MORAGRAD_KERNEL=matmul=<variant>) forces one for tests and benchmarks ('fast' = the automatic
+// choice among the fast kernels). The cpu backend runs the float64 triple loop below.
 //
 // 1-D operands follow torch.matmul: a vector on the left is a (1, k) row, on the right a (k, 1)
 // column, and the added dim is dropped from the result (vector @ vector is a 0-D scalar).
 import { record } from '../autograd.js';
 import { defineKernel, isCpuAdapter, type Backend, type KernelDef, type UniformField } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
+import { defineKernelSwitch } from '../kernel-switches.js';
 import { broadcastShapes, numel, sameShape, stridesOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { backendOf, runKernel } from './apply.js';
@@ -23,11 +24,15 @@ import { sumTo } from './reduce.js';
 
 export type MatmulVariant = 'naive' | 'fast' | 'scalar' | 'vec4' | 'tiled';
 
-/**
- * Test hooks: `force` picks a kernel (takes precedence over MORAGRAD_MATMUL; null: automatic);
- * `tile` overrides the register tile / workgroup shape of the fast kernels.
- */
-export const matmulTesting: { force: MatmulVariant | null; tile: { rm: number; wgx: number; wgy: number; tk?: number } | null } = { force: null, tile: null };
+const TILE = ['rm', 'wgx', 'wgy', 'tk'] as const;
+/** `mg.testing.forceKernel('matmul', variant, { rm, wgx, wgy, tk })`: the kernel and its tile. */
+const matmulSwitch = defineKernelSwitch<MatmulVariant>('matmul', {
+  naive: { about: 'one invocation per element of C (kernels/matmul_naive.wgsl)' },
+  fast: { knobs: TILE, about: 'the automatic choice among scalar, vec4 and tiled (never naive)' },
+  scalar: { knobs: TILE, about: 'register-blocked rm x 4 per invocation, scalar loads' },
+  vec4: { knobs: TILE, about: 'the same block with vec4 loads (scalar where k or n is not a multiple of 4)' },
+  tiled: { knobs: TILE, about: 'shared-memory tiles of tk along k (real GPUs)' },
+});
 
 export interface MatmulOptions {
   /** Use aᵀ: `a` is stored [..., k, m]. */
@@ -160,25 +165,15 @@ const KERNELS: Record<MatmulParams['variant'], KernelDef<MatmulParams>> = {
   }),
 };
 
-function forcedVariant(): MatmulVariant | null {
-  if (matmulTesting.force) return matmulTesting.force;
-  const env = process.env.MORAGRAD_MATMUL;
-  if (env === undefined || env === '' || env === 'auto') return null;
-  if (!['naive', 'fast', 'scalar', 'vec4', 'tiled'].includes(env)) {
-    fail('matmul', `MORAGRAD_MATMUL='${env}' is not one of naive, fast, scalar, vec4, tiled (or auto)`);
-  }
-  return env as MatmulVariant;
-}
-
 /**
- * Picks the kernel and its tile. Measured on lavapipe (per product, incl. submit): at 256³ naive
- * 88 ms, scalar 17 ms, vec4 6 ms; the naive twin wins only on narrow outputs (n <= 2: matrix @
- * vector, where the 4-column register block would leave 3 of 4 columns idle: [1024, 1024] @ [1024, 1]
- * naive 2.9 ms vs 5-6 ms) and ties on outputs of a few dozen elements. Tiny k is no reason for naive
- * ([1024, 4] @ [4, 64]: scalar 0.35 ms, naive 2.8 ms).
+ * Picks the kernel and its tile: vec4 where the shapes allow, else scalar; the naive twin only on
+ * narrow outputs (n <= 2: matrix @ vector, where the 4-column register block would leave 3 of 4
+ * columns idle) and outputs of a few dozen elements, where it ties; tiny k is no reason for naive
+ * (docs/performance.md has the measurements).
  */
 function choose(b: Backend, p: Omit<MatmulParams, 'variant' | 'rm' | 'wgx' | 'wgy' | 'tk'>): MatmulParams {
-  const forced = forcedVariant();
+  const f = matmulSwitch.forced();
+  const forced = f?.variant ?? null;
   const vec4ok = p.k % 4 === 0 && p.n % 4 === 0 && (!p.transA || p.m % 4 === 0);
   const cpuLike = isCpuAdapter(b.description); // no shared-memory tiling there
   let variant: MatmulParams['variant'];
@@ -194,10 +189,14 @@ function choose(b: Backend, p: Omit<MatmulParams, 'variant' | 'rm' | 'wgx' | 'wg
   // Register tile height: 8 rows, fewer for short matrices (a multiple of 4 for vec4 with transA).
   let rm = p.m >= 8 ? 8 : p.m >= 4 ? 4 : p.m >= 2 ? 2 : 1;
   if (variant === 'vec4' && p.transA) rm = p.m >= 8 ? 8 : 4;
-  const t = matmulTesting.tile;
-  if (t && variant !== 'naive') {
-    if (!(t.rm >= 1 && t.rm <= 8)) fail('matmul', `tile rows rm = ${t.rm} must be in 1..8 (MAX_RM in kernels/matmul.wgsl)`);
-    return { ...p, variant, rm: variant === 'vec4' && p.transA ? Math.max(4, t.rm - (t.rm % 4)) : t.rm, wgx: t.wgx, wgy: t.wgy, tk: t.tk ?? 16 };
+  const t = f?.params ?? {};
+  if (variant !== 'naive' && TILE.some((k) => t[k] !== undefined)) {
+    const trm = t.rm ?? rm;
+    if (!(trm >= 1 && trm <= 8)) fail('matmul', `tile rows rm = ${trm} must be in 1..8 (MAX_RM in kernels/matmul.wgsl)`);
+    const wgx = t.wgx ?? (variant === 'tiled' ? 16 : 8);
+    const wgy = t.wgy ?? (variant === 'tiled' ? 16 : 1);
+    if (wgx < 1 || wgy < 1 || (t.tk ?? 16) < 1) fail('matmul', `tile ${JSON.stringify(t)}: wgx, wgy and tk must be at least 1`);
+    return { ...p, variant, rm: variant === 'vec4' && p.transA ? Math.max(4, trm - (trm % 4)) : trm, wgx, wgy, tk: t.tk ?? 16 };
   }
   if (variant === 'tiled') return { ...p, variant, rm: 4, wgx: 16, wgy: 16, tk: 16 };
   // lavapipe: a workgroup of 8 is one SIMD vector of one core; GPUs want 64+ invocations.

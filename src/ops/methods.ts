@@ -1,5 +1,8 @@
 // Tensor methods (x.matmul(w), x.sum(-1) ...), installed on the prototype so that tensor.ts does not
-// import the ops. Each forwards to the op function of the same name in its op-family file.
+// import the ops. Each forwards to the op function of the same name in its op-family file. Only the
+// package entry (src/index.ts) imports this file: the methods are for users; engine code (backward
+// closures included) imports the op functions it calls, so nothing below the entry needs them.
+// Also installs tensor.ts's `hooks` (what backward() needs from the ops).
 import { Tensor, hooks } from '../tensor.js';
 import type { DType } from '../dtype.js';
 import type { BackendName } from '../runtime.js';

@@ -8,9 +8,11 @@
 // dM = U V as one more dispatch (kernels/mora_dm.wgsl with the subgroup product, else the matmul;
 // docs/mora.md "The dM reduction" says why a second dispatch). Both kernels
 // share kernels/mora_block.wgsl. No scaling and no dropout inside the op (the adapter adds them).
-// Also here: the float64 reference loops of both (the `cpu` fields), `moraNaive` (the same function
-// from primitive tensor ops: the test oracle and the benchmark baseline) and `deltaWeight` (ΔW in
-// closed form, ONE dispatch: kernels/mora_delta.wgsl). docs/mora.md draws every type.
+// This file reads top to bottom: options and geometry (the rules themselves are src/mora/rules.ts),
+// the host-side math, the float64 reference loops (the kernels' `cpu` fields), the kernel
+// definitions (their blocking: ./mora-tiling.ts), the op, `deltaWeight` (ΔW in closed form, ONE
+// dispatch: kernels/mora_delta.wgsl) and `moraNaive` (the same function from primitive tensor ops:
+// the test oracle and the benchmark baseline). docs/mora.md draws every type.
 //
 // Notation: k = inFeatures, d = outFeatures, n = ceil(k/R) input chunks, pad = nR - k, and the
 // wrap-around padding x_pad[p] = x[p mod k] (p < nR): x extended with its own first entries. When
@@ -18,8 +20,9 @@
 // reference forward crashes and we continue cyclically, which is what the reference's merge loop
 // for types 1/4 computes (`w[:, i % in_f] += aw[:, i % r]` for i < k + pad).
 import { record } from '../autograd.js';
-import { defineKernel, isCpuAdapter, type Backend, type UniformField } from '../backend/interface.js';
+import { defineKernel, withConstants, type UniformField } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
+import { checkEvenR, checkType, isChunked, isGroups, isGroupsOut, isRotated, isStrided, isTileOut, isTruncation, moraGeometry, MORA_TYPE_CONSTANTS, typeName, type MoraGeometry, type MoraType } from '../mora/rules.js';
 import { numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { runKernel, run1 } from './apply.js';
@@ -27,32 +30,15 @@ import { add, mul } from './binary.js';
 import { tensor, zeros } from './creation.js';
 import { grid1d } from './grid.js';
 import { matmul } from './matmul.js';
+import { dmGrid, grid, sgRows, tileConfig, tileConstants, uniforms, type MoraParams, type MoraTile } from './mora-tiling.js';
 import { sum } from './reduce.js';
 import { concat, indexSelect, reshape, slice, transpose } from './shape.js';
 import { neg } from './unary.js';
 
-// ---- types and geometry ------------------------------------------------------------------------------
+export { MORA_TYPES, moraGeometry, type MoraGeometry, type MoraType } from '../mora/rules.js';
+export type { MoraTile } from './mora-tiling.js';
 
-/**
- * Compression / decompression type (`mora_type` of the reference): 1 sharing-strided + tile,
- * 2 contiguous groups + repeat-interleave, 3 groups + tile, 4 strided + interleave, 6 chunks rotated
- * by RoPE of the chunk index; the paper-only 'truncation' and 'decoupling' (6 without rotation).
- */
-export type MoraType = 1 | 2 | 3 | 4 | 6 | 'truncation' | 'decoupling';
-
-/** Every accepted type. Types 1 and 6 are the ones meant for end users (6 for small r, 1 for large r). */
-export const MORA_TYPES: readonly MoraType[] = [1, 2, 3, 4, 6, 'truncation', 'decoupling'];
-
-/** The TYPE override constant of the kernels (kernels/mora_common.wgsl). */
-const TYPE_CODE = new Map<MoraType, number>([
-  [1, 1],
-  [2, 2],
-  [3, 3],
-  [4, 4],
-  [6, 6],
-  ['truncation', 7],
-  ['decoupling', 8],
-]);
+// ---- options and geometry (the rules live in src/mora/rules.ts) ---------------------------------------
 
 export interface MoraOptions {
   /** k: the last dim of x. */
@@ -60,51 +46,6 @@ export interface MoraOptions {
   /** d: the last dim of the result. */
   outFeatures: number;
   type: MoraType;
-}
-
-/** Shape facts of one (k, d, R, type), shared by the op, the loops and the kernels' uniforms. */
-export interface MoraGeometry {
-  type: MoraType;
-  code: number;
-  k: number;
-  d: number;
-  R: number;
-  /** Input chunks ceil(k / R). */
-  n: number;
-  /** Wrap-around padding nR - k. */
-  pad: number;
-  /** Chunks whose outputs reach y (types 6 / decoupling: min(n, ceil(d / R))), else 1. */
-  nc: number;
-  /** dx[0 .. nfold) receive several x_pad positions (types 1, 4, 6, decoupling with pad > 0). */
-  nfold: number;
-}
-
-const isStrided = (c: number) => c === 1 || c === 4;
-const isGroups = (c: number) => c === 2 || c === 3;
-const isTileOut = (c: number) => c === 1 || c === 3;
-const isChunked = (c: number) => c === 6 || c === 8;
-
-export function moraGeometry(k: number, d: number, R: number, type: MoraType): MoraGeometry {
-  const code = TYPE_CODE.get(type)!;
-  const n = Math.ceil(k / R);
-  const pad = n * R - k;
-  const folds = isStrided(code) || isChunked(code);
-  const nfold = folds ? Math.min(pad, k) : 0;
-  return {
-    type,
-    code,
-    k,
-    d,
-    R,
-    n,
-    pad,
-    nc: isChunked(code) ? Math.min(n, Math.ceil(d / R)) : 1,
-    nfold,
-  };
-}
-
-function typeName(t: unknown): string {
-  return typeof t === 'string' ? `'${t}'` : String(t);
 }
 
 function checkOptions(op: string, opts: MoraOptions | undefined): void {
@@ -116,7 +57,7 @@ function checkOptions(op: string, opts: MoraOptions | undefined): void {
   ] as const) {
     if (!Number.isInteger(v) || v < 1) fail(op, `${name} must be a positive integer, got ${String(v)}`);
   }
-  if (!TYPE_CODE.has(type)) fail(op, `unknown type ${typeName(type)}; expected one of ${MORA_TYPES.map(typeName).join(', ')} (there is no type 5)`);
+  checkType(op, type);
 }
 
 /** Validates M (square float32 R x R; R even for type 6) and returns the geometry. */
@@ -125,11 +66,8 @@ function checkM(op: string, M: Tensor, opts: MoraOptions): MoraGeometry {
   if (M.ndim !== 2 || M.shape[0] !== M.shape[1] || M.shape[0] < 1) {
     fail(op, `M must be a square matrix [R, R] with R >= 1, got ${fmtShape(M.shape)}`);
   }
-  const R = M.shape[0];
-  if (opts.type === 6 && R % 2 !== 0) {
-    fail(op, `type 6 rotates pairs (j, j + R/2) and needs an even R, got M ${fmtShape(M.shape)} (mg.mora.rank rounds R down to even for type 6)`);
-  }
-  return moraGeometry(opts.inFeatures, opts.outFeatures, R, opts.type);
+  checkEvenR(op, opts.type, M.shape[0], `M ${fmtShape(M.shape)}`);
+  return moraGeometry(opts.inFeatures, opts.outFeatures, M.shape[0], opts.type);
 }
 
 function check(op: string, x: Tensor, M: Tensor, opts: MoraOptions): MoraGeometry {
@@ -165,16 +103,6 @@ function theta(invf: Float64Array, c: number, j: number): number {
 
 // ---- the float64 reference loops (direct from the spec's definitions) ------------------------------
 
-interface MoraParams extends MoraGeometry {
-  /** Tokens: numel of x's leading dims. */
-  T: number;
-  /** Backward: which gradients to produce. */
-  wantDx: boolean;
-  wantDM: boolean;
-  /** Kernel blocking (webgpu). */
-  tile: MoraTile;
-}
-
 /** The R-vectors M multiplies for one token: one (types 1-4, truncation) or n (types 6, decoupling). */
 function compressToken(p: MoraParams, x: ArrayLike<number>, off: number, invf: Float64Array): Float64Array[] {
   const { code, k, R, n } = p;
@@ -190,7 +118,7 @@ function compressToken(p: MoraParams, x: ArrayLike<number>, off: number, invf: F
     for (let i = 0; i < k; i++) c[groupOf(i, k, R)] += x[off + i];
     return [c];
   }
-  if (code === 7) {
+  if (isTruncation(code)) {
     const c = new Float64Array(R); // c = x[0 .. R), zeros past k
     for (let j = 0; j < Math.min(R, k); j++) c[j] = x[off + j];
     return [c];
@@ -198,7 +126,7 @@ function compressToken(p: MoraParams, x: ArrayLike<number>, off: number, invf: F
   const chunks: Float64Array[] = [];
   for (let c = 0; c < n; c++) {
     const v = xpad.slice(c * R, c * R + R);
-    if (code === 6) {
+    if (isRotated(code)) {
       // v' = v·cos θ + rotate_half(v)·sin θ,  rotate_half(v) = concat(-v[R/2:], v[:R/2])
       const h = R / 2;
       const r = new Float64Array(R);
@@ -217,8 +145,8 @@ function compressToken(p: MoraParams, x: ArrayLike<number>, off: number, invf: F
 function decompSource(p: MoraGeometry, o: number): [number, number] | null {
   const { code, d, R, n } = p;
   if (isTileOut(code)) return [0, o % R];
-  if (code === 2 || code === 4) return [0, groupOf(o, d, R)];
-  if (code === 7) return o < R ? [0, o] : null;
+  if (isGroupsOut(code)) return [0, groupOf(o, d, R)];
+  if (isTruncation(code)) return o < R ? [0, o] : null;
   const q = o % (n * R); // concat of the n chunk outputs, tiled (nR < d) or truncated (nR >= d)
   return [Math.floor(q / R), q % R];
 }
@@ -276,7 +204,7 @@ function backwardCpu(g: ArrayLike<number>, x: ArrayLike<number>, M: ArrayLike<nu
         for (let a = 0; a < R; a++) s += M[a * R + j] * uc[a];
         w[j] = s;
       }
-      if (code !== 6) return w;
+      if (!isRotated(code)) return w;
       // Rotᵀ w = w·cos θ - rotate_half(w)·sin θ
       const h = R / 2;
       const r = new Float64Array(R);
@@ -291,7 +219,7 @@ function backwardCpu(g: ArrayLike<number>, x: ArrayLike<number>, M: ArrayLike<nu
       for (let q = 0; q < n * R; q++) dx[t * k + (q % k)] += dv[0][q % R];
     } else if (isGroups(code)) {
       for (let i = 0; i < k; i++) dx[t * k + i] = dv[0][groupOf(i, k, R)];
-    } else if (code === 7) {
+    } else if (isTruncation(code)) {
       for (let i = 0; i < Math.min(k, R); i++) dx[t * k + i] = dv[0][i];
     } else {
       for (let q = 0; q < n * R; q++) dx[t * k + (q % k)] += dv[Math.floor(q / R)][q % R];
@@ -302,23 +230,23 @@ function backwardCpu(g: ArrayLike<number>, x: ArrayLike<number>, M: ArrayLike<nu
 // ΔW in closed form (spec section 5, with the cyclic padding: Σ over x_pad preimages p ≡ i mod k).
 function deltaCpu(M: ArrayLike<number>, W: Float64Array | Float32Array | Int32Array, p: MoraGeometry): void {
   const { code, k, d, R, n } = p;
-  const invf = code === 6 ? invFreq(R) : new Float64Array(0);
+  const invf = isRotated(code) ? invFreq(R) : new Float64Array(0);
   const bmat = (c: number, a: number, l: number): number => {
     // (M · Rot_c)[a, l] = M[a, l] cos θ_l + sin θ_l · (l < R/2 ? M[a, l + R/2] : -M[a, l - R/2])
-    if (code !== 6) return M[a * R + l];
+    if (!isRotated(code)) return M[a * R + l];
     const h = R / 2;
     const th = theta(invf, c, l);
     return M[a * R + l] * Math.cos(th) + Math.sin(th) * (l < h ? M[a * R + l + h] : -M[a * R + l - h]);
   };
   for (let o = 0; o < d; o++) {
-    const row = code === 2 || code === 4 ? groupOf(o, d, R) : o % R;
+    const row = isGroupsOut(code) ? groupOf(o, d, R) : o % R;
     for (let i = 0; i < k; i++) {
       let w = 0;
       if (isStrided(code)) {
         for (let q = i; q < n * R; q += k) w += M[row * R + (q % R)];
       } else if (isGroups(code)) {
         w = M[row * R + groupOf(i, k, R)];
-      } else if (code === 7) {
+      } else if (isTruncation(code)) {
         w = o < R && i < R ? M[o * R + i] : 0;
       } else {
         const q = o % (n * R);
@@ -332,95 +260,9 @@ function deltaCpu(M: ArrayLike<number>, W: Float64Array | Float32Array | Int32Ar
 
 // ---- kernels ----------------------------------------------------------------------------------------
 
-/**
- * Blocking of kernels/mora_forward.wgsl and mora_backward.wgsl (kernels/mora_block.wgsl): workgroups
- * of `wgt` x `wga` lanes; a lane owns 4 consecutive tokens (a vec4) x 8 columns of M; `smem`: vec4s
- * of the staged compressed tokens over the block (wgt x R vec4s when whole; K runs in passes of
- * smem / wgt rows); `sg`: the product takes M's entries from the lanes' registers by subgroup
- * broadcast and each lane stages its own tokens in a private array (kernels/mora_product_sg.wgsl:
- * wgt 8, wga 1, the workgroup one subgroup; smem <= 8 x 256), else the block of M and the staged
- * tokens sit in workgroup memory (mora_product_smem.wgsl). The backward always runs with wga = 1 (a
- * lane owns its tokens' rows of dx).
- */
-export interface MoraTile {
-  wgt: number;
-  wga: number;
-  smem: number;
-  sg: boolean;
-}
-
-/** vec4s of workgroup memory for the staged block of M (kernels/mora_product_smem.wgsl `Ms`). */
-const MS4 = 256;
-/** Most rows of the subgroup product's private St per lane (kernels/mora_product_sg.wgsl, mora_dm.wgsl). */
-const SG_ST_ROWS = 256;
-
-/**
- * `ST_ROWS` of a subgroup-product kernel (kernels/mora_product_sg.wgsl, mora_dm.wgsl) that stages
- * `need` rows of K: the next power of two, at least 64 (one pipeline for all small shapes; 64 rows
- * build about as fast as no private array) and at most the tile's smem / 8 (K runs in passes beyond).
- * A module constant (WGSL sizes private arrays with const expressions only), so each size is its own
- * pipeline; lavapipe's compile time grows with the array (type 1, cold: the forward builds in 0.8 s
- * at 64 rows, 2.8 s at 256, the backward and dM in 2.9 s and 7.6 s), while the run time gains
- * little past 256 rows (docs/mora.md "The kernels").
- */
-function sgRows(need: number, tile: MoraTile): number {
-  return Math.min(Math.floor(tile.smem / 8), 2 ** Math.ceil(Math.log2(Math.max(need, 64))));
-}
-
-/**
- * The blocking on this adapter. CPU adapters (lavapipe: 8 lanes are one SIMD batch of one CPU
- * thread) run 8 lanes along the tokens with the subgroup product when their subgroups hold 8 lanes
- * (one K pass up to R = 256); GPUs 8 x 8 lanes with M staged in workgroup memory (not measured here:
- * docs/mora.md), K in passes when a token block's compressed input (32 tokens x R) does not fit
- * beside it.
- */
-function tileConfig(b: Pick<Backend, 'description' | 'workgroupMemory' | 'subgroups'>): MoraTile {
-  const cpuLike = isCpuAdapter(b.description);
-  const whole = Math.min(2048, Math.floor(b.workgroupMemory / 16));
-  const sg = cpuLike && (b.subgroups?.min ?? 0) >= 8;
-  const t = moraTuning.tile ?? { wgt: 8, wga: cpuLike ? 1 : 8, smem: sg ? 8 * SG_ST_ROWS : whole, sg };
-  if (t.sg && (t.wgt !== 8 || t.wga !== 1)) {
-    fail('mora', `the subgroup product needs 8 x 1 lanes (one 8-lane subgroup), got mg.mora.tuning.tile = ${JSON.stringify(t)}`);
-  }
-  if (t.sg && (b.subgroups?.min ?? 0) < 8) {
-    fail('mora', `the subgroup product needs subgroups of at least 8 lanes; this device has ${b.subgroups ? `${b.subgroups.min}-${b.subgroups.max}` : 'none'}`);
-  }
-  return { ...t, smem: Math.min(t.smem, t.sg ? 8 * SG_ST_ROWS : whole - MS4) };
-}
-const tileConstants = ({ code, tile }: MoraParams, backward: boolean) => ({
-  TYPE: code,
-  WGT: tile.wgt,
-  WGA: backward ? 1 : tile.wga,
-  ...(tile.sg ? {} : { SMEM4: tile.smem }),
-});
-/** The fused kernel joined with its product (and, for the subgroup one, St's size). */
+/** The fused kernel joined with its product (and, for the subgroup one, St's size), with the type names. */
 const moraShader = (kernel: string, p: MoraParams) =>
-  p.tile.sg ? `${kernel}+mora_product_sg#ST_ROWS=${sgRows(p.R, p.tile)}` : `${kernel}+mora_product_smem`;
-
-/** Grid of one dispatch (kernels read it from the uniforms; see `Params` in mora_common.wgsl). */
-interface Grid {
-  tb: number;
-  acols: number;
-  ab: number;
-  total: number;
-}
-
-function grid(p: MoraParams, backward: boolean): Grid {
-  const { wgt, wga } = p.tile;
-  const tb = Math.ceil(p.T / (4 * wgt)); // a lane owns 4 tokens
-  if (backward) return { tb, acols: 0, ab: 0, total: p.wantDx || p.wantDM ? tb : 0 };
-  // forward: rows a per workgroup: one block of 8 per lane (AN in mora_block.wgsl) when several lanes
-  // share the tokens (GPUs), else all of R (the tokens are compressed once)
-  const block = wga * 8;
-  const acols = wga > 1 ? block : block * Math.ceil(p.R / block);
-  const ab = Math.ceil(p.R / acols);
-  return { tb, acols, ab, total: tb * p.nc * ab };
-}
-
-function uniforms(p: MoraParams, gr: Grid): UniformField[] {
-  const v = [p.T, p.k, p.d, p.R, p.n, p.nc, p.nfold, gr.tb, gr.acols, gr.ab, p.wantDx ? 1 : 0, p.wantDM ? 1 : 0, gr.total];
-  return v.map((x) => ['u32', x] as UniformField);
-}
+  withConstants(p.tile.sg ? `${kernel}+mora_product_sg` : `${kernel}+mora_product_smem`, { ...MORA_TYPE_CONSTANTS, ...(p.tile.sg ? { ST_ROWS: sgRows(p.R, p.tile) } : {}) });
 
 const typeLabel = (p: MoraGeometry) => `type ${typeName(p.type)}`;
 
@@ -453,24 +295,12 @@ const deltaKernel = defineKernel<MoraParams>({
   label: (p) => `mora.delta:${typeLabel(p)}`,
   cpu: ([M], [W], p) => deltaCpu(M, W, p),
   gpu: {
-    shader: 'mora_delta',
+    shader: withConstants('mora_delta', MORA_TYPE_CONSTANTS),
     constants: (p) => ({ TYPE: p.code }),
     uniforms: (p) => uniforms(p, { tb: 0, acols: 0, ab: 0, total: 0 }),
     workgroups: (p) => grid1d(p.d * p.k, 256),
   },
 });
-
-/**
- * Grid of the dM reduction: 32 columns per workgroup, rows split so that about 8 workgroups run
- * (fewer rows per workgroup restage V more often: 4-16 measured alike on lavapipe, 32 slower).
- */
-function dmGrid(R: number): { jb: number; arows: number; total: number } {
-  const jb = Math.ceil(R / 32);
-  const rowBlocks = Math.ceil(R / 8);
-  const ab = Math.max(1, Math.min(rowBlocks, Math.ceil(8 / jb)));
-  const arows = 8 * Math.ceil(rowBlocks / ab);
-  return { jb, arows, total: jb * Math.ceil(R / arows) };
-}
 
 interface DmParams {
   R: number;
@@ -491,7 +321,7 @@ const dmKernel = defineKernel<DmParams>({
     }
   },
   gpu: {
-    shader: ({ K, tile }) => `mora_dm#ST_ROWS=${sgRows(K, tile)}`,
+    shader: ({ K, tile }) => withConstants('mora_dm', { ST_ROWS: sgRows(K, tile) }),
     uniforms: ({ R, K }) => {
       const gr = dmGrid(R);
       return [R, K, gr.jb, gr.arows, gr.total].map((v) => ['u32', v] as UniformField);
@@ -499,9 +329,6 @@ const dmKernel = defineKernel<DmParams>({
     workgroups: ({ R }) => grid1d(dmGrid(R).total, 1),
   },
 });
-
-/** Test and tuning hook (webgpu): forces the kernels' blocking (null: `tileConfig` picks). */
-export const moraTuning: { tile: MoraTile | null } = { tile: null };
 
 // ---- the op ------------------------------------------------------------------------------------------
 
@@ -583,11 +410,11 @@ export function moraNaive(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
     if (m > 0) parts.push(sum(reshape(slice(x2, 1, 0, m * (nr + 1)), [T, m, nr + 1]), 2)); // (T, m)
     if (m < R) parts.push(nr > 0 ? sum(reshape(slice(x2, 1, m * (nr + 1), k), [T, R - m, nr]), 2) : zerosT(R - m)); // (T, R - m)
     v = parts.length === 1 ? parts[0] : concat(parts, 1);
-  } else if (code === 7) {
+  } else if (isTruncation(code)) {
     v = k >= R ? slice(x2, 1, 0, R) : concat([x2, zerosT(R - k)], 1); // (T, R)
   } else {
     v = reshape(xpad(), [T, n, R]); // (T, n, R)
-    if (code === 6) {
+    if (isRotated(code)) {
       // v' = v·cos θ + rotate_half(v)·sin θ, θ (n, R) by chunk index
       const h = R / 2;
       const invf = invFreq(R);
@@ -609,8 +436,8 @@ export function moraNaive(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
   // decompression -> (T, d)
   let y: Tensor;
   if (isTileOut(code)) y = indexSelect(z, 1, index(d, (o) => o % R));
-  else if (code === 2 || code === 4) y = indexSelect(z, 1, index(d, (o) => groupOf(o, d, R)));
-  else if (code === 7) y = d <= R ? slice(z, 1, 0, d) : concat([z, zerosT(d - R)], 1);
+  else if (isGroupsOut(code)) y = indexSelect(z, 1, index(d, (o) => groupOf(o, d, R)));
+  else if (isTruncation(code)) y = d <= R ? slice(z, 1, 0, d) : concat([z, zerosT(d - R)], 1);
   else y = indexSelect(reshape(z, [T, n * R]), 1, index(d, (o) => o % (n * R))); // truncate / tile
   return reshape(y, [...lead, d]);
 }

@@ -6,10 +6,11 @@
 import { record } from '../autograd.js';
 import { defineKernel } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
+import { defineKernelSwitch } from '../kernel-switches.js';
 import type { Tensor } from '../tensor.js';
 import { runKernel } from './apply.js';
 import { add, mul, sub } from './binary.js';
-import { grid1d } from './grid.js';
+import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
 import { mean } from './reduce.js';
 import { rsqrt } from './unary.js';
 
@@ -25,17 +26,12 @@ interface NormParams {
   wg: number;
 }
 
-/** Knob for tests and benchmarks: threads per row of the forward/backward kernels (null: automatic). */
-export const normTesting: { tpr: number | null } = { tpr: null };
+/** `mg.testing.forceKernel('norm', 'thread' | 'split', { tpr })`: threads per row of the row kernels. */
+const normSwitch = defineKernelSwitch('norm', ROW_VARIANTS);
 
-/**
- * Threads per row (TPR in the WGSL) and per workgroup. Measured on lavapipe (docs/kernels.md): one
- * thread per row (64 rows per workgroup, no barriers) beats a workgroup per row at every size tried
- * (a workgroup of 256 per row was 10-80x slower: barriers are expensive there); only a few very long
- * rows gain from splitting a row over 32 threads.
- */
+/** Threads per row (TPR in the WGSL) and per workgroup. */
 function mapping(rows: number, len: number): { tpr: number; wg: number } {
-  const tpr = normTesting.tpr ?? (rows < 128 && len > 1024 ? 32 : 1);
+  const tpr = threadsPerRow(normSwitch, rows, len);
   return { tpr, wg: Math.max(64, tpr) };
 }
 

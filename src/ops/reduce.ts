@@ -8,8 +8,9 @@
 // The op first coalesces the shape (size-1 dims dropped, neighbouring kept/reduced dims merged), so
 // the kernels see at most 4 kept and 4 reduced dims; nothing is permuted or copied.
 import { isGradEnabled, record } from '../autograd.js';
-import { defineKernel, type Backend, type HostArray, type KernelDef, type UniformField } from '../backend/interface.js';
+import { defineKernel, withConstants, type Backend, type HostArray, type KernelDef, type UniformField } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
+import { defineKernelSwitch } from '../kernel-switches.js';
 import { normAxes, normAxis, numel, reducedShape, stridesOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { backendOf, run1, runKernel } from './apply.js';
@@ -18,6 +19,8 @@ import { grid1d } from './grid.js';
 type Axes = number | readonly number[];
 type RedOp = 'sum' | 'max' | 'min';
 const OP_CODE: Record<RedOp, number> = { sum: 0, max: 1, min: 2 };
+/** kernels/reduce.wgsl names the OP codes SUM, MAX, MIN. */
+const SHADER = withConstants('reduce', { SUM: OP_CODE.sum, MAX: OP_CODE.max, MIN: OP_CODE.min });
 
 // ---- layout ----------------------------------------------------------------------------------------
 
@@ -160,7 +163,7 @@ const reduceKernel = defineKernel<ReduceParams>({
     }
   },
   gpu: {
-    shader: 'reduce',
+    shader: SHADER,
     constants: (p): Record<string, number> => (p.variant === 'group' ? { OP: OP_CODE[p.op], WG: p.wg, OPW: p.opw } : { OP: OP_CODE[p.op] }),
     uniforms: (p): UniformField[] => [
       ['dims', [...pad4(p.kSizes), ...pad4(p.rSizes)]],
@@ -205,8 +208,11 @@ export interface ReduceStrategy {
   splits?: number;
 }
 
-/** Tests only: force a strategy on every reduction (null = pick by shape). */
-export const reduceTesting: { force: ReduceStrategy | null } = { force: null };
+/** `mg.testing.forceKernel('reduce', 'naive' | 'group', { wg, opw, splits })`: the strategy of every reduction. */
+const reduceSwitch = defineKernelSwitch<ReduceVariant>('reduce', {
+  naive: { about: 'one thread per output' },
+  group: { knobs: ['wg', 'opw', 'splits'], about: 'wg threads per workgroup over opw outputs, each reduction split in `splits` partials (two passes)' },
+});
 
 const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
 
@@ -220,12 +226,14 @@ interface Chosen {
 
 function choose(b: Backend, L: Layout): Chosen {
   const R = L.R;
-  const forced = reduceTesting.force;
+  const f = reduceSwitch.forced();
+  const forced: ReduceStrategy | null = f && { variant: f.variant, ...f.params };
   const single = (variant: ReduceVariant, wg = 64, opw = 1): Chosen => ({ variant, wg, opw, splits: 1, chunk: Math.max(R, 1) });
   if (forced) {
     if (forced.variant === 'naive') return single('naive');
     const wg = forced.wg ?? 256;
     const opw = forced.opw ?? 1;
+    if (![32, 64, 128, 256].includes(wg) || opw < 1 || wg % opw !== 0) fail('reduce', `forced group: wg must be 32, 64, 128 or 256 and opw (>= 1) divide it, got wg ${wg}, opw ${opw}`);
     const splits = Math.max(1, Math.min(forced.splits ?? 1, R));
     const chunk = Math.max(1, Math.ceil(R / splits));
     return { variant: 'group', wg, opw, chunk, splits: Math.max(1, Math.ceil(R / chunk)) };
@@ -311,7 +319,7 @@ const expandKernel = defineKernel<ExpandParams>({
     }
   },
   gpu: {
-    shader: 'reduce',
+    shader: SHADER,
     entry: 'expand',
     uniforms: (p) => [['dims', p.sizes], ['dims', p.ostr], ['dims', p.rstr], ['u32', p.n], ['u32', p.sizes.length], ['f32', p.scale]],
     workgroups: (p) => grid1d(p.n, 256),

@@ -1,16 +1,20 @@
 // Elementwise functions of one tensor: y = f(x). One kernel (kernels/unary.wgsl) specialised per op
 // by the override constant OP; the float64 loop below is the reference it is tested against.
 import { record } from '../autograd.js';
-import { defineKernel } from '../backend/interface.js';
+import { defineKernel, withConstants } from '../backend/interface.js';
 import { fail } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { run1 } from './apply.js';
+import { div, mul } from './binary.js';
 import { grid1d } from './grid.js';
 import { erf } from './special.js';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-/** Op code (the OP constant in kernels/unary.wgsl) and the float64 reference. */
+/**
+ * Op code (the OP constant of kernels/unary.wgsl, which names each code by the key in upper case:
+ * `case GELU_TANH:`) and the float64 reference.
+ */
 const OPS = {
   neg: [0, (v: number) => -v],
   exp: [1, Math.exp],
@@ -47,6 +51,9 @@ const OPS = {
 
 export type UnaryOp = keyof typeof OPS;
 
+/** The WGSL names of the op codes: NEG = 0, ..., GELU_TANH = 7, ... */
+const SHADER = withConstants('unary', Object.fromEntries(Object.entries(OPS).map(([k, [code]]) => [k.toUpperCase(), code])));
+
 interface UnaryParams {
   op: UnaryOp;
   n: number;
@@ -62,7 +69,7 @@ const unaryKernel = defineKernel<UnaryParams>({
     for (let i = 0; i < n; i++) y[i] = f(x[i], a, b);
   },
   gpu: {
-    shader: 'unary',
+    shader: SHADER,
     constants: (p) => ({ OP: OPS[p.op][0] }),
     uniforms: (p) => [['u32', p.n], ['f32', p.a], ['f32', p.b]],
     workgroups: (p) => grid1d(p.n, 256),
@@ -81,29 +88,29 @@ export const neg = (x: Tensor): Tensor => record(unary('neg', x), 'neg', [x], (g
 // d/dx exp(x) = exp(x) = y            -> dx = dy * y
 export function exp(x: Tensor): Tensor {
   const y = unary('exp', x);
-  return record(y, 'exp', [x], (g) => [g.mul(y)], [y]);
+  return record(y, 'exp', [x], (g) => [mul(g, y)], [y]);
 }
 
 // d/dx log(x) = 1/x                   -> dx = dy / x
-export const log = (x: Tensor): Tensor => record(unary('log', x), 'log', [x], (g) => [g.div(x)], [x]);
+export const log = (x: Tensor): Tensor => record(unary('log', x), 'log', [x], (g) => [div(g, x)], [x]);
 
 // d/dx sqrt(x) = 1 / (2 sqrt(x))      -> dx = dy / (2y)
 export function sqrt(x: Tensor): Tensor {
   const y = unary('sqrt', x);
-  return record(y, 'sqrt', [x], (g) => [g.div(y).mul(0.5)], [y]);
+  return record(y, 'sqrt', [x], (g) => [mul(div(g, y), 0.5)], [y]);
 }
 
 // d/dx x^(-1/2) = -1/2 x^(-3/2)       -> dx = -0.5 * dy * y^3
 export function rsqrt(x: Tensor): Tensor {
   const y = unary('rsqrt', x);
-  return record(y, 'rsqrt', [x], (g) => [g.mul(unary('pow', y, 3)).mul(-0.5)], [y]);
+  return record(y, 'rsqrt', [x], (g) => [mul(mul(g, unary('pow', y, 3)), -0.5)], [y]);
 }
 
 // d/dx |x| = sign(x)                  -> dx = dy * sign(x)   (0 at x = 0, as torch)
-export const abs = (x: Tensor): Tensor => record(unary('abs', x), 'abs', [x], (g) => [g.mul(unary('sign', x))], [x]);
+export const abs = (x: Tensor): Tensor => record(unary('abs', x), 'abs', [x], (g) => [mul(g, unary('sign', x))], [x]);
 
 // d/dx max(x, 0) = [x > 0]            -> dx = dy * step(x)
-export const relu = (x: Tensor): Tensor => record(unary('relu', x), 'relu', [x], (g) => [g.mul(unary('step', x))], [x]);
+export const relu = (x: Tensor): Tensor => record(unary('relu', x), 'relu', [x], (g) => [mul(g, unary('step', x))], [x]);
 
 /**
  * GELU. `approximate: 'tanh'` (GPT-2's) is 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)));
@@ -114,28 +121,28 @@ export const relu = (x: Tensor): Tensor => record(unary('relu', x), 'relu', [x],
 export function gelu(x: Tensor, approximate: 'tanh' | 'none' = 'none'): Tensor {
   if (approximate !== 'tanh' && approximate !== 'none') fail('gelu', `approximate must be 'tanh' or 'none', got '${String(approximate)}'`);
   const [op, grad] = approximate === 'tanh' ? (['gelu_tanh', 'gelu_tanh_grad'] as const) : (['gelu_erf', 'gelu_erf_grad'] as const);
-  return record(unary(op, x), `gelu(${approximate})`, [x], (g) => [g.mul(unary(grad, x))], [x]);
+  return record(unary(op, x), `gelu(${approximate})`, [x], (g) => [mul(g, unary(grad, x))], [x]);
 }
 
 // silu(x) = x·σ(x);  d/dx = σ(x)(1 + x(1 - σ(x)))
-export const silu = (x: Tensor): Tensor => record(unary('silu', x), 'silu', [x], (g) => [g.mul(unary('silu_grad', x))], [x]);
+export const silu = (x: Tensor): Tensor => record(unary('silu', x), 'silu', [x], (g) => [mul(g, unary('silu_grad', x))], [x]);
 
 // d/dx σ(x) = σ(x)(1 - σ(x)) = y(1 - y)
 export function sigmoid(x: Tensor): Tensor {
   const y = unary('sigmoid', x);
-  return record(y, 'sigmoid', [x], (g) => [g.mul(y.mul(unary('affine', y, -1, 1)))], [y]);
+  return record(y, 'sigmoid', [x], (g) => [mul(g, mul(y, unary('affine', y, -1, 1)))], [y]);
 }
 
 // d/dx tanh(x) = 1 - tanh(x)² = 1 - y²
 export function tanh(x: Tensor): Tensor {
   const y = unary('tanh', x);
-  return record(y, 'tanh', [x], (g) => [g.mul(unary('affine', unary('pow', y, 2), -1, 1))], [y]);
+  return record(y, 'tanh', [x], (g) => [mul(g, unary('affine', unary('pow', y, 2), -1, 1))], [y]);
 }
 
 // d/dx x^p = p·x^(p-1)                -> dx = dy * p * x^(p-1)
 export function pow(x: Tensor, p: number): Tensor {
   if (typeof p !== 'number' || !Number.isFinite(p)) fail('pow', `the exponent must be a finite number, got ${String(p)}`);
-  return record(unary('pow', x, p), 'pow', [x], (g) => [g.mul(unary('pow', x, p - 1)).mul(p)], [x]);
+  return record(unary('pow', x, p), 'pow', [x], (g) => [mul(mul(g, unary('pow', x, p - 1)), p)], [x]);
 }
 
 // y = a·x + b;  d/dx = a               -> dx = a * dy

@@ -8,7 +8,9 @@ import { noGrad } from '../autograd.js';
 import { MoragradError } from '../errors.js';
 import { cpu, tidy } from '../runtime.js';
 import { Tensor } from '../tensor.js';
+import { mul } from '../ops/binary.js';
 import { randn, tensor } from '../ops/creation.js';
+import { sum } from '../ops/reduce.js';
 
 export interface GradcheckOptions {
   /** Finite-difference step (float64). Default 1e-6. */
@@ -49,7 +51,7 @@ export async function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[
   const out = fn(...leaves);
   const W = randn(out.shape, { seed: opts.seed ?? 1234, backend: out.backend.name });
   const Wcpu = Float64Array.from(await W.data());
-  const L = out.mul(W).sum();
+  const L = sum(mul(out, W));
   L.backward();
   const analytic = await Promise.all(wrt.map((i) => (leaves[i].grad ? leaves[i].grad!.data() : Promise.resolve(new Float64Array(host[i].length)))));
   for (const t of [...leaves, out, W, L]) t.dispose();

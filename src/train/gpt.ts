@@ -14,6 +14,7 @@ import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { cosineLr } from '../optim/schedule.js';
 import { noGrad } from '../autograd.js';
+import { div } from '../ops/binary.js';
 import { getBackend, tidy } from '../runtime.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 
@@ -223,7 +224,7 @@ export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?
         const { x, y } = batchToTensors(sampler.next());
         const l = model.forward(x, y).loss!;
         // grads accumulate across micro-batches; scale so the step sees their mean
-        (cfg.accum > 1 ? l.div(cfg.accum) : l).backward();
+        (cfg.accum > 1 ? div(l, cfg.accum) : l).backward();
         return l;
       });
       lossSum += await loss.item();

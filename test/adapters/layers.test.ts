@@ -302,6 +302,6 @@ describe('merge / unmerge', () => {
     expect(() => new MoRALinear(l as unknown as nn.Linear)).toThrow(/MoRALinear: the layer is already an adapter/);
     expect(() => new MoRALinear(new nn.Linear(4, 4, { backend: 'cpu' }), { type: 5 as never })).toThrow(/unknown type 5.*no type 5/);
     const m = new MoRALinear(new nn.Linear(5, 4, { backend: 'cpu' }), { r: 1, type: 1 }); // R = 3
-    expect(() => (m.type = 6)).toThrow(/type 6 needs an even R, but this layer has R = 3/);
+    expect(() => (m.type = 6)).toThrow(/type 6 rotates pairs .* needs an even R, got R = 3 in this layer/);
   });
 });

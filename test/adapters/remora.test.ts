@@ -129,7 +129,7 @@ describe('ReMoRA', () => {
     const six = inject(tinyGPT('cpu'), { adapter: 'mora', r: 2 });
     expect(() => new ReMoRA(six, null, { resetOptimizer: false })).toThrow(/'blocks\.0\.attn\.q' has type 6, which is not in the cycle \[1 -> 2 -> 3 -> 4\]; inject with type 1 or pass cycle: \[6, \.\.\.\]/);
     const odd = inject(tinyGPT('cpu'), { adapter: 'mora', r: 2, type: 1, targets: ['up'] }); // R = 9
-    expect(() => new ReMoRA(odd, null, { resetOptimizer: false, cycle: [1, 6] })).toThrow(/odd R = 9, but the cycle visits type 6/);
+    expect(() => new ReMoRA(odd, null, { resetOptimizer: false, cycle: [1, 6] })).toThrow(/ReMoRA: type 6 .* needs an even R, got R = 9 in .*, and the cycle visits type 6/);
     const lora = inject(tinyGPT('cpu'), { adapter: 'lora', r: 2 });
     expect(() => new ReMoRA(lora, null, { resetOptimizer: false })).toThrow(/ReMoRA: found no MoRA layers .* use ReLoRA/);
     expect(() => new ReLoRA(peft, null, { resetOptimizer: false })).toThrow(/ReLoRA: blocks\.0\.attn\.q, .* are not LoRA; use ReMoRA/);

@@ -1,12 +1,20 @@
 // The WGSL loader (src/backend/webgpu/shaders.ts): includes pasted once, `a+b` joins files, the
 // files' `enable` directives move to the top (WGSL wants them before any declaration), and
-// `#NAME=V` suffixes become module constants.
+// `#NAME=V` suffixes become module constants; the ops' code tables become named constants the
+// kernels use (`case GELU_TANH:`), checked both ways.
 import { describe, expect, it } from 'vitest';
+import { withConstants } from '../../src/backend/interface.js';
 import { wgslSource } from '../../src/backend/webgpu/shaders.js';
+import { MORA_TYPE_CONSTANTS } from '../../src/mora/rules.js';
+import * as mg from '../../src/index.js';
+import { setupBackends } from '../helpers.js';
+
+setupBackends();
+const T = MORA_TYPE_CONSTANTS;
 
 describe('WGSL loader', () => {
   it('joins files with + and hoists their enable directives, each once', () => {
-    const src = wgslSource('mora_forward+mora_product_sg');
+    const src = wgslSource(withConstants('mora_forward+mora_product_sg', { ...T, ST_ROWS: 64 }));
     const lines = src.split('\n');
     expect(lines[0]).toBe('enable subgroups;');
     expect(lines.filter((l) => /^enable /.test(l))).toEqual(['enable subgroups;']);
@@ -17,7 +25,7 @@ describe('WGSL loader', () => {
   });
 
   it('the workgroup-memory variant has no subgroup code and no enable', () => {
-    const src = wgslSource('mora_backward+mora_product_smem');
+    const src = wgslSource(withConstants('mora_backward+mora_product_smem', T));
     expect(src).not.toMatch(/^enable /m);
     expect(src).not.toContain('subgroupBroadcast');
     expect(src.match(/^fn product_range\(/gm)).toHaveLength(1);
@@ -30,6 +38,38 @@ describe('WGSL loader', () => {
     expect(lines[1]).toBe('const ST_ROWS: u32 = 48u;');
     expect(src).toContain('array<vec4<f32>, ST_ROWS>');
     expect(() => wgslSource('mora_dm#ST_ROWS=-1')).toThrow(/#NAME=<u32>.*'#ST_ROWS=-1'/);
+  });
+
+  it('a kernel naming a constant nobody declares, or a constant the kernel never names, is a loud error', () => {
+    expect(() => wgslSource(withConstants('unary', { RELU: 6 }))).toThrow(/shader 'unary#RELU=6' uses NEG, EXP, .*GELU_TANH.*, which nothing declares/);
+    expect(() => wgslSource(withConstants('mora_delta', { TYPE_1: 1 }))).toThrow(/uses .*TYPE_6.*, which nothing declares/);
+    const binary = { ADD: 0, SUB: 1, MUL: 2, DIV: 3, MAXIMUM: 4, MINIMUM: 5, LT: 6, LE: 7, GT: 8, GE: 9, EQ: 10, NE: 11 };
+    expect(() => wgslSource(withConstants('binary', binary))).not.toThrow();
+    expect(() => wgslSource(withConstants('binary', { ...binary, POW: 12 }))).toThrow(/module constant\(s\) POW are not used by the kernel/);
+    expect(() => wgslSource(withConstants('binary', { ...binary, WG: 64 }))).toThrow(/WG are also declared by the kernel/);
+  });
+
+  it('the ops pass their whole code tables: every generated constant is declared once and used', async () => {
+    const x = mg.randn([4, 6], { seed: 1, backend: 'webgpu' });
+    const M = mg.randn([6, 6], { seed: 2, backend: 'webgpu' });
+    const opts = { inFeatures: 6, outFeatures: 5, type: 6 as const };
+    const { kernels } = await mg.profile(() => [x.relu(), x.gelu('tanh'), x.add(x), x.maximum(x), x.sum(-1), x.max(-1), mg.mora.apply(x, M, opts), mg.mora.deltaWeight(M, opts)]);
+    const tables: Record<string, string[]> = {
+      unary: ['NEG', 'EXP', 'RELU', 'GELU_TANH', 'GELU_ERF', 'SILU_GRAD'],
+      binary: ['ADD', 'SUB', 'MAXIMUM', 'NE'],
+      reduce: ['SUM', 'MAX', 'MIN'],
+      mora_forward: Object.keys(T),
+      mora_delta: Object.keys(T),
+    };
+    for (const [file, names] of Object.entries(tables)) {
+      const shader = kernels.map((k) => k.shader).find((s) => s.split(/[+#]/)[0] === file);
+      expect(shader, file).toBeDefined();
+      const src = wgslSource(shader!);
+      for (const c of names) {
+        expect(src.match(new RegExp(`^const ${c}: u32 = \\d+u;$`, 'gm')), `${c} in ${file}`).toHaveLength(1);
+        expect(src.match(new RegExp(`\\b${c}\\b`, 'g'))!.length, `${c} used by ${file}`).toBeGreaterThan(1);
+      }
+    }
   });
 
   it('names a missing file in its error', () => {

@@ -6,15 +6,14 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
-import { attention, attentionNaive, attentionTesting, scaledMaskedSoftmax, type AttentionImpl } from '../../src/ops/attention.js';
+import { attention, attentionNaive, scaledMaskedSoftmax, type AttentionImpl } from '../../src/ops/attention.js';
 import { expectClose, parity, setupBackends } from '../helpers.js';
 
 setupBackends();
 const { arbitraries: arb, gradcheck } = mg.testing;
 
 afterEach(() => {
-  attentionTesting.tpr = null;
-  attentionTesting.impl = null;
+  mg.testing.resetKernels();
 });
 
 interface Case {
@@ -219,7 +218,7 @@ describe('attention: fused paths vs naive twin from primitive ops', () => {
     const fb = await mg.profile(() => f.result.backward(g));
     expect(fb.kernels.map((x) => x.kernel)).toEqual(['attention.flash.bwd_q', 'attention.flash.bwd_kv']);
     // flash made the default for every call; hs = 6 (not a multiple of 4) falls back to the softmax path
-    attentionTesting.impl = 'flash';
+    mg.testing.forceKernel('attention', 'flash');
     expect((await mg.profile(() => attention(q, k, v))).kernels.map((x) => x.kernel)).toEqual(['attention.flash']);
     const q6 = mg.randn([1, 1, 3, 6], { seed: 2 });
     expect((await mg.profile(() => attention(q6, q6, q6))).kernels.map((x) => x.kernel)).toContain('scaledMaskedSoftmax');
@@ -274,7 +273,8 @@ describe('scaledMaskedSoftmax', () => {
     await fc.assert(
       fc.asyncProperty(caseArb, fc.constantFrom(1, 4, 64), fc.integer({ min: 1, max: 1e6 }), async (c0, tpr, seed) => {
         const c = seed % 5 === 0 ? { ...c0, tk: 600, pad: null } : c0;
-        attentionTesting.tpr = tpr;
+        mg.testing.resetKernels();
+        mg.testing.forceKernel('scaledMaskedSoftmax', tpr === 1 ? 'thread' : 'split', tpr === 1 ? {} : { tpr });
         const s = mg.randn([c.B, c.H, c.tq, c.tk], { seed, std: 3, backend: 'cpu' });
         const sd = await s.data();
         const opts = (p?: mg.Tensor) => ({ scale: 0.7, causal: c.causal, keyPadding: p });
@@ -293,7 +293,8 @@ describe('scaledMaskedSoftmax', () => {
     const c: Case = { B: 2, H: 1, tq: 3, tk: 5, hs: 1, causal: true, pad: [1, 1, 0, 1, 1, 0, 0, 0, 0, 0] };
     for (const backend of ['cpu', 'webgpu'] as const) {
       for (const tpr of [1, 4]) {
-        attentionTesting.tpr = tpr;
+        mg.testing.resetKernels();
+        mg.testing.forceKernel('scaledMaskedSoftmax', tpr === 1 ? 'thread' : 'split', tpr === 1 ? {} : { tpr });
         const s = mg.randn([2, 1, 3, 5], { seed: 4, backend });
         const pad = mg.tensor(c.pad!, [2, 5], { backend });
         const tol = backend === 'cpu' ? { atol: 1e-7, rtol: 1e-6 } : { atol: 1e-4, rtol: 2e-3 };

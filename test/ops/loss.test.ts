@@ -5,12 +5,12 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
-import { crossEntropy, crossEntropyNaive, crossEntropyTesting, type Reduction } from '../../src/ops/loss.js';
+import { crossEntropy, crossEntropyNaive, type Reduction } from '../../src/ops/loss.js';
 import { expectClose, parity, setupBackends } from '../helpers.js';
 
 setupBackends();
 afterEach(() => {
-  crossEntropyTesting.tpr = null;
+  mg.testing.resetKernels();
 });
 const { arbitraries: arb, gradcheck } = mg.testing;
 
@@ -71,7 +71,8 @@ describe('crossEntropy: forward', () => {
   it('cpu matches the float64 definition; webgpu matches cpu (random shapes, reductions, threads per row)', async () => {
     await fc.assert(
       fc.asyncProperty(ceShape, fc.constantFrom<Reduction>('mean', 'sum', 'none'), fc.constantFrom(3, 30), fc.constantFrom(null, 1, 4, 32, 256), fc.integer({ min: 1, max: 1e6 }), async ([lead, C], reduction, scale, tpr, seed) => {
-        crossEntropyTesting.tpr = tpr;
+        mg.testing.resetKernels();
+        if (tpr !== null) mg.testing.forceKernel('crossEntropy', tpr === 1 ? 'thread' : 'split', tpr === 1 ? {} : { tpr });
         const n = lead.reduce((a, b) => a * b, 1);
         const x = mg.rand([...lead, C], { seed, low: -scale, high: scale, backend: 'cpu' });
         const xd = await x.data();

@@ -4,17 +4,14 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
-import { matmulT, matmulTesting, type MatmulVariant } from '../../src/ops/matmul.js';
+import { matmulT, type MatmulVariant } from '../../src/ops/matmul.js';
 import { broadcastShapes, broadcastStrides, numel } from '../../src/shape.js';
 import { expectClose, randData, setupBackends } from '../helpers.js';
 
 setupBackends();
 const { gradcheck } = mg.testing;
 
-afterEach(() => {
-  matmulTesting.force = null;
-  matmulTesting.tile = null;
-});
+afterEach(() => mg.testing.resetKernels());
 
 
 /**
@@ -59,14 +56,14 @@ const tolFor = (k: number) => ({ rtol: 1e-4, atol: 4e-7 * (k + 4) });
 
 const GPU_VARIANTS: (MatmulVariant | null)[] = ['naive', 'scalar', 'vec4', 'tiled', null];
 
-async function gpuRun(variant: MatmulVariant | null, ad: Float64Array, as: number[], bd: Float64Array, bs: number[], f: (a: mg.Tensor, b: mg.Tensor) => mg.Tensor) {
-  matmulTesting.force = variant;
+async function gpuRun(variant: MatmulVariant | null, ad: Float64Array, as: number[], bd: Float64Array, bs: number[], f: (a: mg.Tensor, b: mg.Tensor) => mg.Tensor, tile: Record<string, number> = {}) {
+  const restore = variant ? mg.testing.forceKernel('matmul', variant, tile) : () => {};
   const a = mg.tensor(ad, as, { backend: 'webgpu' });
   const b = mg.tensor(bd, bs, { backend: 'webgpu' });
   const y = f(a, b);
   const out = { data: await y.data(), shape: y.shape };
   for (const t of [a, b, y]) t.dispose();
-  matmulTesting.force = null;
+  restore();
   return out;
 }
 
@@ -117,7 +114,7 @@ describe('matmul forward', () => {
           const bd = randData(numel(bs), n * 3 + k);
           const a = mg.tensor(ad, as);
           const b = mg.tensor(bd, bs);
-          matmulTesting.force = 'vec4';
+          mg.testing.forceKernel('matmul', 'vec4');
           const { result: y, kernels } = await mg.profile(() => matmulT(a, b, { transA, transB }));
           expect(kernels.map((q) => q.kernel)).toEqual([`matmul:vec4${transA ? ':tA' : ''}${transB ? ':tB' : ''}`]);
           expectClose(await y.data(), refMatmul(ad, as, bd, bs, transA, transB).data, tolFor(k), `vec4 ${m}x${k}x${n} tA=${transA} tB=${transB}`);
@@ -161,8 +158,7 @@ describe('matmul forward', () => {
     const ref = refMatmul(ad, as, bd, bs);
     for (const v of GPU_VARIANTS) {
       // tiled: a 1 x 4 tile (one invocation) so that 66000 workgroups stay cheap on lavapipe
-      matmulTesting.tile = v === 'tiled' ? { rm: 1, wgx: 1, wgy: 1, tk: 4 } : null;
-      const g = await gpuRun(v, ad, as, bd, bs, (x, y) => x.matmul(y));
+      const g = await gpuRun(v, ad, as, bd, bs, (x, y) => x.matmul(y), v === 'tiled' ? { rm: 1, wgx: 1, wgy: 1, tk: 4 } : {});
       expectClose(g.data, ref.data, tolFor(4), `${v ?? 'auto'} batch 66000`);
     }
   });
@@ -181,8 +177,7 @@ describe('matmul forward', () => {
         const ref = refMatmul(ad, [...as], bd, [...bs], tA, tB);
         for (const v of ['scalar', 'vec4', 'tiled'] as const) {
           if (v === 'vec4' && tile.rm % 4 !== 0 && tA) continue; // vec4 with transA needs rm % 4 == 0
-          matmulTesting.tile = tile;
-          const g = await gpuRun(v, ad, [...as], bd, [...bs], (x, y) => matmulT(x, y, { transA: tA, transB: tB }));
+          const g = await gpuRun(v, ad, [...as], bd, [...bs], (x, y) => matmulT(x, y, { transA: tA, transB: tB }), tile);
           expectClose(g.data, ref.data, tolFor(as[as.length - 1]), `${v} tile ${JSON.stringify(tile)} ${JSON.stringify(as)}`);
         }
       }
@@ -241,21 +236,23 @@ describe('matmul forward', () => {
     }
   });
 
-  it('MORAGRAD_MATMUL forces a kernel; a bad value is a clear error', async () => {
+  it('MORAGRAD_KERNEL=matmul=<variant> forces a kernel; a bad value is a clear error', async () => {
     const a = mg.randn([16, 16], { seed: 1 });
     const b = mg.randn([16, 16], { seed: 2 });
-    const prev = process.env.MORAGRAD_MATMUL;
+    const prev = process.env.MORAGRAD_KERNEL;
     try {
       for (const [env, label] of [['naive', 'matmul:naive'], ['scalar', 'matmul:scalar'], ['tiled', 'matmul:tiled'], ['vec4', 'matmul:vec4']]) {
-        process.env.MORAGRAD_MATMUL = env;
+        process.env.MORAGRAD_KERNEL = `matmul=${env}`;
         const { kernels } = await mg.profile(() => a.matmul(b));
         expect(kernels.map((k) => k.kernel)).toEqual([label]);
       }
-      process.env.MORAGRAD_MATMUL = 'bogus';
-      expect(() => a.matmul(b)).toThrow(/matmul: MORAGRAD_MATMUL='bogus' is not one of naive, fast, scalar, vec4, tiled/);
+      // a programmatic force wins over the environment
+      expect((await mg.testing.withKernel('matmul', 'naive', () => mg.profile(() => a.matmul(b)))).kernels.map((k) => k.kernel)).toEqual(['matmul:naive']);
+      process.env.MORAGRAD_KERNEL = 'matmul=bogus';
+      expect(() => a.matmul(b)).toThrow(/MORAGRAD_KERNEL='matmul=bogus'.*'matmul' has no variant 'bogus'; its variants are naive, fast, scalar, vec4, tiled/);
     } finally {
-      if (prev === undefined) delete process.env.MORAGRAD_MATMUL;
-      else process.env.MORAGRAD_MATMUL = prev;
+      if (prev === undefined) delete process.env.MORAGRAD_KERNEL;
+      else process.env.MORAGRAD_KERNEL = prev;
     }
   });
 });

@@ -5,12 +5,12 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
-import { layerNorm, layerNormNaive, normTesting, rmsNorm, rmsNormNaive } from '../../src/ops/norm.js';
+import { layerNorm, layerNormNaive, rmsNorm, rmsNormNaive } from '../../src/ops/norm.js';
 import { expectClose, parity, setupBackends } from '../helpers.js';
 
 setupBackends();
 afterEach(() => {
-  normTesting.tpr = null;
+  mg.testing.resetKernels();
 });
 const { arbitraries: arb, gradcheck } = mg.testing;
 
@@ -68,7 +68,8 @@ describe('layerNorm / rmsNorm: forward', () => {
   it('cpu matches the float64 definition; webgpu matches cpu (random shapes, with and without affine, threads per row)', async () => {
     await fc.assert(
       fc.asyncProperty(normShape, fc.constantFrom<Variant>('wb', 'w', 'none'), fc.constantFrom(null, 1, 4, 32, 256), fc.integer({ min: 1, max: 1e6 }), async ([lead, C], variant, tpr, seed) => {
-        normTesting.tpr = tpr;
+        mg.testing.resetKernels();
+        if (tpr !== null) mg.testing.forceKernel('norm', tpr === 1 ? 'thread' : 'split', tpr === 1 ? {} : { tpr });
         const shape = [...lead, C];
         const x = mg.randn(shape, { seed, mean: 0.5, std: 2, backend: 'cpu' });
         const w = mg.randn([C], { seed: seed + 1, backend: 'cpu' });

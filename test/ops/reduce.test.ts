@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
-import { argmin, min, reduceTesting, type ReduceStrategy } from '../../src/ops/reduce.js';
+import { argmin, min, type ReduceStrategy } from '../../src/ops/reduce.js';
 import { expectClose, parity, setupBackends } from '../helpers.js';
 
 setupBackends();
@@ -94,9 +94,8 @@ const shapeAndAxes = (opts: { maxRank: number; maxDim: number }) =>
 /** Tolerance of a float32 reduction over R elements of magnitude <= 2. */
 const tolFor = (op: Op, R: number) => (op === 'sum' ? { rtol: 1e-5, atol: 2e-6 * Math.max(R, 1) } : { rtol: 1e-5, atol: 1e-6 });
 
-afterEach(() => {
-  reduceTesting.force = null;
-});
+afterEach(() => mg.testing.resetKernels());
+const forceReduce = ({ variant, ...knobs }: ReduceStrategy) => mg.testing.forceKernel('reduce', variant, knobs);
 
 describe('reductions: forward', () => {
   it('hand-computed values: sum, mean, max, min, argmax over axes, keepdim, negative axes', async () => {
@@ -198,13 +197,13 @@ describe('reductions: every strategy agrees (naive twin vs group vs split)', () 
           const R = (ax ?? [...shape.keys()]).reduce((a, i) => a * shape[i < 0 ? i + shape.length : i], 1);
           const want = reference(data, shape, ax, op);
           for (const s of strategies) {
-            reduceTesting.force = s;
+            const restore = forceReduce(s);
             const y = apply(x, op, ax, false);
             expectClose(await y.data(), want, tolFor(op, R), `${op} ${JSON.stringify(s)} ${JSON.stringify(shape)} axes ${JSON.stringify(ax)}`);
             y.dispose();
+            restore();
           }
         }
-        reduceTesting.force = null;
         x.dispose();
       }),
       { numRuns: 15 },
@@ -219,7 +218,8 @@ describe('reductions: every strategy agrees (naive twin vs group vs split)', () 
     const x = mg.tensor(data, [starts.length, L], { requiresGrad: true });
     const xt = mg.tensor(data, [starts.length, L]).reshape([starts.length, L, 1]); // (5, L, 1): reduce axis 1, innermost kept
     for (const s of [...strategies, null]) {
-      reduceTesting.force = s;
+      mg.testing.resetKernels();
+      if (s) forceReduce(s);
       expect(Array.from(await x.argmax(1).data()), JSON.stringify(s)).toEqual(starts);
       expect(Array.from(await argmin(x, 1).data()), JSON.stringify(s)).toEqual(starts.map(() => 0));
       expect(Array.from(await xt.argmax(1).data()), JSON.stringify(s)).toEqual(starts);

@@ -4,9 +4,8 @@
 // promises (onSubmittedWorkDone, mapAsync) is pending, it re-posts a native callback through the
 // global `setImmediate` that calls `wgpuInstanceProcessEvents`, a busy loop on the JS thread. On a
 // GPU that costs a CPU core and nothing else. On a CPU adapter (lavapipe) the "GPU" is a pool of
-// worker threads on the same cores, and the loop takes one of them: on the 2-core development
-// machine a MoRA forward + backward (type 1, R 362, T 512) took 62 ms with the loop spinning and
-// 36 ms with it backed off; perf showed the JS thread busy as long as both lavapipe workers together.
+// worker threads on the same cores, and the loop takes one of them (perf shows the JS thread busy as
+// long as both lavapipe workers together; docs/performance.md has what backing it off gains).
 //
 // `waitGpu(p)` awaits a Dawn promise with the polling backed off after SPIN_MS: from then on, the
 // binding's re-posted callbacks go through setTimeout(1 ms) instead of setImmediate. Short waits (a

@@ -4,7 +4,10 @@
 // `+` (`mora_forward+mora_product_sg`: a kernel and the variant of a piece it leaves open); the
 // files' `enable` directives move to the top, where WGSL wants them. A name may end in module
 // constants, `#NAME=V` each (`mora_dm#ST_ROWS=128`): `const NAME: u32 = Vu;` goes before the files,
-// for what an override cannot size (WGSL sizes private arrays with const expressions only).
+// for what an override cannot size (WGSL sizes private arrays with const expressions only) and for
+// the names of the ops' code tables (`withConstants` in backend/interface.ts: `case GELU_TANH:`).
+// Constant names are checked both ways: an UPPER_CASE name the kernel uses that nothing declares,
+// and an injected constant the kernel never uses, are errors here (not a WGSL compile error later).
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,9 +42,26 @@ export function wgslSource(name: string): string {
       return '';
     });
     src = [...enables, ...consts, rest].join('\n');
+    checkNames(name, src, defs.map((d) => d.split('=')[0]));
     sources.set(name, src);
   }
   return src;
+}
+
+/** UPPER_CASE names used but never declared, and injected constants never used, are errors. */
+function checkNames(name: string, src: string, injected: string[]): void {
+  const code = src.replace(/\/\/.*$/gm, '');
+  const declared = new Set<string>();
+  for (const m of code.matchAll(/\b(?:const|override|let|var|alias|struct|fn)\s+([A-Za-z_]\w*)/g)) declared.add(m[1]);
+  for (const m of code.matchAll(/(?<![\w.]|case\s+)([A-Za-z_]\w*)\s*:(?!:)/g)) declared.add(m[1]); // struct fields, parameters
+  const uses = new Map<string, number>();
+  for (const m of code.matchAll(/(?<![\w.])([A-Z][A-Z0-9_]+)\b/g)) uses.set(m[1], (uses.get(m[1]) ?? 0) + 1);
+  const unknown = [...uses.keys()].filter((u) => !declared.has(u));
+  if (unknown.length) fail('kernels', `shader '${name}' uses ${unknown.join(', ')}, which nothing declares (a constant table the op did not pass?)`);
+  const twice = injected.filter((c) => (code.match(new RegExp(`\\b(?:const|override)\\s+${c}\\b`, 'g')) ?? []).length > 1);
+  if (twice.length) fail('kernels', `shader '${name}': the module constant(s) ${twice.join(', ')} are also declared by the kernel`);
+  const unused = injected.filter((c) => (uses.get(c) ?? 0) < 2);
+  if (unused.length) fail('kernels', `shader '${name}': the module constant(s) ${unused.join(', ')} are not used by the kernel (table and kernel out of sync?)`);
 }
 
 function expand(name: string, seen: Set<string>): string {

@@ -98,7 +98,7 @@ export class WebGpuBackend implements Backend {
     }
     const info = adapter.info;
     // lavapipe (llvmpipe) reads LP_NUM_THREADS when the device is created; its default acts like one
-    // thread. bench/ measured 2, 4 and 8 threads alike on 2 cores (1: half the speed); the user's own
+    // thread, and more than one thread per core gains nothing (docs/performance.md); the user's own
     // setting always wins.
     const lavapipe = /llvmpipe|lavapipe/i.test(`${info.description} ${info.device}`);
     if (lavapipe && process.env.LP_NUM_THREADS === undefined) {

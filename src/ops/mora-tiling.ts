@@ -1,0 +1,129 @@
+// The blocking of the fused MoRA kernels (kernels/mora_block.wgsl, mora_product_sg.wgsl,
+// mora_product_smem.wgsl, mora_dm.wgsl): which product, how many lanes, how much staged memory, the
+// grids and the uniforms. src/ops/mora.ts defines the kernels with these; docs/performance.md has
+// the measurements behind the choices.
+import { isCpuAdapter, type Backend, type UniformField } from '../backend/interface.js';
+import { fail } from '../errors.js';
+import { defineKernelSwitch } from '../kernel-switches.js';
+import type { MoraGeometry } from '../mora/rules.js';
+
+/**
+ * Blocking of kernels/mora_forward.wgsl and mora_backward.wgsl (kernels/mora_block.wgsl): workgroups
+ * of `wgt` x `wga` lanes; a lane owns 4 consecutive tokens (a vec4) x 8 columns of M; `smem`: vec4s
+ * of the staged compressed tokens over the block (wgt x R vec4s when whole; K runs in passes of
+ * smem / wgt rows); `sg`: the product takes M's entries from the lanes' registers by subgroup
+ * broadcast and each lane stages its own tokens in a private array (kernels/mora_product_sg.wgsl:
+ * wgt 8, wga 1, the workgroup one subgroup; smem <= 8 x 256), else the block of M and the staged
+ * tokens sit in workgroup memory (mora_product_smem.wgsl). The backward always runs with wga = 1 (a
+ * lane owns its tokens' rows of dx).
+ */
+export interface MoraTile {
+  wgt: number;
+  wga: number;
+  smem: number;
+  sg: boolean;
+}
+
+/** Everything one dispatch of the fused kernels needs. */
+export interface MoraParams extends MoraGeometry {
+  /** Tokens: numel of x's leading dims. */
+  T: number;
+  /** Backward: which gradients to produce. */
+  wantDx: boolean;
+  wantDM: boolean;
+  /** Kernel blocking (webgpu). */
+  tile: MoraTile;
+}
+
+/** vec4s of workgroup memory for the staged block of M (kernels/mora_product_smem.wgsl `Ms`). */
+const MS4 = 256;
+/** Most rows of the subgroup product's private St per lane (kernels/mora_product_sg.wgsl, mora_dm.wgsl). */
+const SG_ST_ROWS = 256;
+
+/** `mg.testing.forceKernel('mora', ...)`: the product and its blocking. */
+const moraSwitch = defineKernelSwitch('mora', {
+  sg: { knobs: ['smem'], about: 'subgroup product, 8 x 1 lanes, tokens staged per lane (smem: vec4s, K in passes beyond)' },
+  smem: { knobs: ['wgt', 'wga', 'smem'], about: 'M and the tokens staged in workgroup memory, wgt x wga lanes' },
+});
+
+/**
+ * `ST_ROWS` of a subgroup-product kernel (kernels/mora_product_sg.wgsl, mora_dm.wgsl) that stages
+ * `need` rows of K: the next power of two, at least 64 (one pipeline for all small shapes) and at
+ * most the tile's smem / 8 (K runs in passes beyond). A module constant (WGSL sizes private arrays
+ * with const expressions only), so each size is its own pipeline; lavapipe's build time grows with
+ * the array while the run time gains little past 256 rows.
+ */
+export function sgRows(need: number, tile: MoraTile): number {
+  return Math.min(Math.floor(tile.smem / 8), 2 ** Math.ceil(Math.log2(Math.max(need, 64))));
+}
+
+/**
+ * The blocking on this adapter. CPU adapters (lavapipe: 8 lanes are one SIMD batch of one CPU
+ * thread) run 8 lanes along the tokens with the subgroup product when their subgroups hold 8 lanes
+ * (one K pass up to R = 256); GPUs 8 x 8 lanes with M staged in workgroup memory, K in passes when
+ * a token block's compressed input (32 tokens x R) does not fit beside it.
+ */
+export function tileConfig(b: Pick<Backend, 'description' | 'workgroupMemory' | 'subgroups'>): MoraTile {
+  const cpuLike = isCpuAdapter(b.description);
+  const whole = Math.min(2048, Math.floor(b.workgroupMemory / 16));
+  const hasSg = (b.subgroups?.min ?? 0) >= 8;
+  const f = moraSwitch.forced();
+  let t: MoraTile;
+  if (f?.variant === 'sg') {
+    if (!hasSg) fail('mora', `the subgroup product needs subgroups of at least 8 lanes; this device has ${b.subgroups ? `${b.subgroups.min}-${b.subgroups.max}` : 'none'}`);
+    t = { wgt: 8, wga: 1, smem: f.params.smem ?? 8 * SG_ST_ROWS, sg: true };
+  } else if (f?.variant === 'smem') {
+    t = { wgt: f.params.wgt ?? 8, wga: f.params.wga ?? (cpuLike ? 1 : 8), smem: f.params.smem ?? whole, sg: false };
+  } else {
+    const sg = cpuLike && hasSg;
+    t = { wgt: 8, wga: cpuLike ? 1 : 8, smem: sg ? 8 * SG_ST_ROWS : whole, sg };
+  }
+  if (t.wgt < 1 || t.wga < 1 || t.smem < 1) fail('mora', `the blocking needs wgt, wga, smem >= 1, got ${JSON.stringify(t)}`);
+  return { ...t, smem: Math.min(t.smem, t.sg ? 8 * SG_ST_ROWS : whole - MS4) };
+}
+
+/** Pipeline-overridable constants of the fused kernels. */
+export const tileConstants = ({ code, tile }: MoraParams, backward: boolean) => ({
+  TYPE: code,
+  WGT: tile.wgt,
+  WGA: backward ? 1 : tile.wga,
+  ...(tile.sg ? {} : { SMEM4: tile.smem }),
+});
+
+/** Grid of one dispatch (kernels read it from the uniforms; see `Params` in mora_common.wgsl). */
+export interface Grid {
+  tb: number;
+  acols: number;
+  ab: number;
+  total: number;
+}
+
+export function grid(p: MoraParams, backward: boolean): Grid {
+  const { wgt, wga } = p.tile;
+  const tb = Math.ceil(p.T / (4 * wgt)); // a lane owns 4 tokens
+  if (backward) return { tb, acols: 0, ab: 0, total: p.wantDx || p.wantDM ? tb : 0 };
+  // forward: rows a per workgroup: one block of 8 per lane (AN in mora_block.wgsl) when several lanes
+  // share the tokens (GPUs), else all of R (the tokens are compressed once)
+  const block = wga * 8;
+  const acols = wga > 1 ? block : block * Math.ceil(p.R / block);
+  const ab = Math.ceil(p.R / acols);
+  return { tb, acols, ab, total: tb * p.nc * ab };
+}
+
+/** The `Params` uniform struct of kernels/mora_common.wgsl. */
+export function uniforms(p: MoraParams, gr: Grid): UniformField[] {
+  const v = [p.T, p.k, p.d, p.R, p.n, p.nc, p.nfold, gr.tb, gr.acols, gr.ab, p.wantDx ? 1 : 0, p.wantDM ? 1 : 0, gr.total];
+  return v.map((x) => ['u32', x] as UniformField);
+}
+
+/**
+ * Grid of the dM reduction (kernels/mora_dm.wgsl): 32 columns per workgroup, rows split so that
+ * about 8 workgroups run (fewer rows per workgroup restage V more often).
+ */
+export function dmGrid(R: number): { jb: number; arows: number; total: number } {
+  const jb = Math.ceil(R / 32);
+  const rowBlocks = Math.ceil(R / 8);
+  const ab = Math.max(1, Math.min(rowBlocks, Math.ceil(8 / jb)));
+  const arows = 8 * Math.ceil(rowBlocks / ab);
+  return { jb, arows, total: jb * Math.ceil(R / arows) };
+}
