@@ -1,2 +1,3 @@
 export { gradcheck, type GradcheckOptions, type GradcheckResult } from './gradcheck.js';
 export * as arbitraries from './arbitraries.js';
+export { checkOp, type CheckOpOptions, type CheckOpReport, type CheckStat, type DataArbitrary, type Tolerance } from './check-op.js';
