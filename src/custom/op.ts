@@ -270,7 +270,7 @@ export function customOp<A extends unknown[] = Tensor[]>(spec: CustomOpSpec<A>):
         let y: unknown = spec.forward(ctx, ...args);
         if (!(y instanceof Tensor)) fail(name, `forward must return a Tensor, got ${describe(y)}`);
         if (y.isDisposed) fail(name, 'forward returned a disposed tensor');
-        if (tensors.includes(y) || ctx.saved.includes(y)) y = clone(y); // the output must be a new tensor
+        if (tensors.includes(y)) y = clone(y); // the output must be a new tensor
         return [y as Tensor, ctx.saved] as const;
       }),
     );

@@ -26,7 +26,7 @@ export interface Tolerance {
 
 export interface CheckOpOptions {
   /** The shapes of one call's tensor arguments, one array per argument. */
-  shapes: fc.Arbitrary<number[][]>;
+  shapes: fc.Arbitrary<readonly (readonly number[])[]>;
   /** Data of the arguments: one maker for all, or one per argument (default: uniform in [-2, 2], see uniformData). */
   arbitraries?: DataArbitrary | (DataArbitrary | undefined)[];
   /** The same function from primitive ops, to compare against. */
@@ -185,7 +185,7 @@ export async function checkOp(op: (...xs: Tensor[]) => Tensor, opts: CheckOpOpti
     return (Array.isArray(a) ? a[i] : a) ?? uniformData;
   };
   const samples = fc.sample(
-    opts.shapes.chain((shapes) => fc.tuple(fc.constant(shapes), fc.tuple(...shapes.map((s, i) => dataOf(i)(s))), fc.integer({ min: 1, max: 2 ** 30 }))),
+    opts.shapes.chain((shapes) => fc.tuple(fc.constant(shapes.map((s) => [...s])), fc.tuple(...shapes.map((s, i) => dataOf(i)(s))), fc.integer({ min: 1, max: 2 ** 30 }))),
     { numRuns: opts.numRuns ?? 8, seed: opts.seed ?? 19 },
   );
   for (const [shapes, data, seed] of samples) {

@@ -179,8 +179,8 @@ describe('customOp: errors', () => {
     const noCpu = mg.customOp({
       name: 'gpuOnly',
       wgsl: { k: '@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1)\nfn main() { y[0] = 1.0; }' },
-      forward: (ctx) => ctx.kernel('k', { inputs: [], outputs: [{ shape: [1] }], workgroups: 1 })[0],
-      backward: () => [],
+      forward: (ctx, _x: mg.Tensor) => ctx.kernel('k', { inputs: [], outputs: [{ shape: [1] }], workgroups: 1 })[0],
+      backward: () => [null],
     });
     expect(() => noCpu(mg.zeros([1], { backend: 'cpu' }))).toThrow(/gpuOnly: kernel 'k' has no cpu loop.*cpu: \{ "k": \(inputs, outputs, params\) => \.\.\. \}/);
     const badParam = mg.customOp({
@@ -191,6 +191,6 @@ describe('customOp: errors', () => {
     expect(() => badParam(mg.zeros([1]))).toThrow(/badParam: ctx\.kernel\(source\): param 'n' is u32 but -1 is not an integer/);
     expect(() => mg.customOp({ name: 'x y', forward: () => mg.zeros([1]), backward: () => [] })).toThrow(/name must be/);
     expect(() => mg.customOp({ name: 'nob', forward: () => mg.zeros([1]) } as unknown as mg.CustomOpSpec)).toThrow(/nob: customOp needs backward/);
-    expect(() => mk(() => [null])(mg.zeros([1]), mg.zeros([1], { backend: 'cpu' }))).toThrow(/ident: tensors live on different backends/);
+    expect(() => (mk(() => [null]) as unknown as (...a: mg.Tensor[]) => mg.Tensor)(mg.zeros([1]), mg.zeros([1], { backend: 'cpu' }))).toThrow(/ident: tensors live on different backends/);
   });
 });
