@@ -203,7 +203,7 @@ export async function runMethod(spec: MethodSpec, o: FinetuneOptions & { sweepSt
       r: spec.adapter === 'full' ? null : (spec.r ?? 8),
       R,
       type: spec.adapter === 'mora' ? (spec.type ?? 6) : null,
-      alpha: spec.adapter === 'lora' ? (spec.alpha ?? 8) : null,
+      alpha: spec.adapter === 'lora' || spec.adapter === 'dora' ? (spec.alpha ?? 8) : null,
       targets: spec.adapter === 'full' ? ['all'] : o.targets,
       trainableParams: trainable,
       totalParams: a.totalParams,

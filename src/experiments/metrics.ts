@@ -94,7 +94,7 @@ export interface TaskSummary {
   samples: string[];
 }
 
-export type AdapterKind = 'full' | 'lora' | 'mora';
+export type AdapterKind = 'full' | 'lora' | 'dora' | 'mora';
 
 export interface LrTrial {
   lr: number;
@@ -294,7 +294,7 @@ function checkRank(c: Checker, path: string, v: unknown): void {
 function checkMethod(c: Checker, path: string, v: unknown): void {
   if (!c.object(path, v)) return;
   c.string(`${path}.name`, v.name);
-  const adapter = c.oneOf(`${path}.adapter`, v.adapter, ['full', 'lora', 'mora'] as const) ? v.adapter : undefined;
+  const adapter = c.oneOf(`${path}.adapter`, v.adapter, ['full', 'lora', 'dora', 'mora'] as const) ? v.adapter : undefined;
   const needs = (field: 'r' | 'R' | 'type' | 'alpha', required: boolean, check: () => boolean): void => {
     if (required) check();
     else if (v[field] !== null) c.note(`${path}.${field}`, `must be null for adapter '${String(adapter)}', got ${show(v[field])}`);
@@ -303,7 +303,7 @@ function checkMethod(c: Checker, path: string, v: unknown): void {
     needs('r', adapter !== 'full', () => c.number(`${path}.r`, v.r, { int: true, min: 1 }));
     needs('R', adapter === 'mora', () => c.number(`${path}.R`, v.R, { int: true, min: 1 }));
     needs('type', adapter === 'mora', () => c.oneOf(`${path}.type`, v.type, MORA_TYPES));
-    needs('alpha', adapter === 'lora', () => c.number(`${path}.alpha`, v.alpha, { positive: true }));
+    needs('alpha', adapter === 'lora' || adapter === 'dora', () => c.number(`${path}.alpha`, v.alpha, { positive: true }));
   }
   if (c.array(`${path}.targets`, v.targets)) v.targets.forEach((t, i) => c.string(`${path}.targets[${i}]`, t));
   const trainable = c.number(`${path}.trainableParams`, v.trainableParams, { int: true, min: 0 });
