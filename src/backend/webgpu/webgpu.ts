@@ -56,6 +56,8 @@ export class WebGpuBackend implements Backend {
   private userChecks: Promise<[kernel: string, message: string] | null>[] = [];
   /** Run-time shaders found broken: the message every later dispatch of them throws at once. */
   private broken = new Map<string, string>();
+  /** Run-time shaders with a dispatch that passed validation (batched from then on). */
+  private validated = new Set<string>();
   // tracing
   private trace: TraceEntry[] | null = null;
   private batchTrace: TraceEntry[] = [];
@@ -197,11 +199,13 @@ export class WebGpuBackend implements Backend {
       fail(kernel.name, `dispatch of [${x}, ${y}, ${z}] workgroups exceeds the device limit ${maxWg} per dimension (shapes ${req.shapes.map((s) => `[${s}]`).join(', ')})`);
     }
     const shader = shaderOf(kernel, params);
-    // A user's kernel (mg.customOp) is submitted on its own inside an error scope: a shader that
-    // does not compile or bindings that do not match its declarations come back (at the next read)
-    // naming the kernel and the user's file and line, and cannot invalidate the engine's batch.
+    // A user's kernel (mg.customOp) is submitted on its own inside an error scope until one of its
+    // dispatches has passed validation: a shader that does not compile or bindings that do not match
+    // its declarations come back (at the next read) naming the kernel and the user's file and line,
+    // and cannot invalidate the engine's batch. Once validated it batches like the engine's kernels
+    // (a later error is still reported, by Dawn's message naming the pipeline `custom:<id>:<kernel>`).
     const origin = shaderOrigin(shader);
-    if (origin === undefined) return this.dispatch(req, shader, [x, y, z]);
+    if (origin === undefined || this.validated.has(shader)) return this.dispatch(req, shader, [x, y, z]);
     const known = this.broken.get(shader);
     if (known) fail(kernel.name, known);
     this.flush();
@@ -333,7 +337,10 @@ export class WebGpuBackend implements Backend {
   private watch(kernel: string, shader: string, origin: string, scope: Promise<GPUError | null>): void {
     this.userChecks.push(
       scope.then(async (err) => {
-        if (!err) return null;
+        if (!err) {
+          this.validated.add(shader);
+          return null;
+        }
         const compile = await compileErrors(this.pipelines.module(shader), wgslSource(shader), origin);
         const msg = compile ? `the WGSL does not compile:\n${compile}` : `WebGPU rejected the dispatch of ${origin}: ${err.message.trim()}`;
         this.broken.set(shader, msg);
