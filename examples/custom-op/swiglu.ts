@@ -4,10 +4,9 @@
 //
 // In your own project import the package instead: import * as mg from 'moragrad';
 import * as mg from '../../src/index.js';
-import type { Tensor } from '../../src/index.js';
 
 // ---- step 1: composition. Autograd differentiates it; it is also the naive twin of the fused op.
-export function swigluNaive(a: Tensor, b: Tensor): Tensor {
+export function swigluNaive(a: mg.Tensor, b: mg.Tensor): mg.Tensor {
   return mg.mul(mg.silu(a), b);
 }
 
@@ -16,7 +15,7 @@ export function swigluNaive(a: Tensor, b: Tensor): Tensor {
 //   da = g·b·σ(a)·(1 + a·(1 - σ(a))),   db = g·a·σ(a)
 export const swigluComposed = mg.customOp({
   name: 'swigluComposed',
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx, a: mg.Tensor, b: mg.Tensor) {
     ctx.save(a, b);
     return mg.mul(mg.silu(a), b);
   },
@@ -51,7 +50,7 @@ export const swiglu = mg.customOp({
       }
     },
   },
-  forward(ctx, a: Tensor, b: Tensor) {
+  forward(ctx, a: mg.Tensor, b: mg.Tensor) {
     if (a.shape.join() !== b.shape.join()) throw new mg.MoragradError('swiglu', `a ${JSON.stringify(a.shape)} and b ${JSON.stringify(b.shape)} must have the same shape`);
     ctx.save(a, b);
     const [y] = ctx.kernel('forward', {

@@ -61,3 +61,21 @@ describe('tutorial: SwiGLU as a custom op', () => {
     if ((mg.getBackend() as unknown as { hasTimestamps: boolean }).hasTimestamps) expect(fwd.gpuMs).toBeGreaterThanOrEqual(0);
   });
 });
+
+describe('docs/custom-ops.md shows the code that runs here', () => {
+  it("every line of steps 1-3's code blocks is in examples/custom-op", async () => {
+    const { readFileSync } = await import('node:fs');
+    const read = (p: string) => readFileSync(new URL(p, import.meta.url), 'utf8');
+    const doc = read('../../docs/custom-ops.md');
+    const steps = doc.slice(doc.indexOf('## Step 1'), doc.indexOf('### When the WGSL is wrong'));
+    const blocks = [...steps.matchAll(/```(ts|wgsl)\n([\s\S]*?)```/g)];
+    expect(blocks.length).toBe(4);
+    const code = `${read('../../examples/custom-op/swiglu.ts')}\n${read('../../examples/custom-op/swiglu.wgsl')}`.split('\n').map((l) => l.trim());
+    for (const [, , body] of blocks) {
+      for (const line of body.split('\n').map((l) => l.trim())) {
+        if (line === '' || line.startsWith('import ') || line.startsWith('const y = ')) continue;
+        expect(code, `doc line not in the example: ${line}`).toContain(line);
+      }
+    }
+  });
+});
