@@ -249,6 +249,30 @@ describe("inject 'dora' and PEFT's DoRA files", () => {
     }
   });
 
+  it('training: one AdamW step moves A, B and m only and lowers the loss; a ReLoRA restart keeps the function (webgpu)', async () => {
+    const model = tinyGPT('webgpu');
+    const peft = inject(model, { adapter: 'dora', r: 2, alpha: 4, targets: ['q', 'v', 'up'], seed: 3 });
+    const frozen = model.parameters().filter((p) => !p.requiresGrad);
+    const before = await Promise.all(frozen.map((p) => p.data()));
+    const opt = new mg.optim.AdamW(peft.adapterParameters(), { lr: 1e-2 });
+    const x = ids('webgpu');
+    const lossOf = () => mg.crossEntropy(model.forward(x).logits.reshape([12, 11]), x.reshape([12]));
+    const losses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      losses.push(await mg.tidy(() => { const l = lossOf(); l.backward(); return l; }).item());
+      for (const p of peft.adapterParameters()) expect(p.grad, p.name).not.toBe(null);
+      opt.step();
+      opt.zeroGrad();
+    }
+    expect(losses[2]).toBeLessThan(losses[0]);
+    const after = await Promise.all(frozen.map((p) => p.data()));
+    after.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(before[i])));
+    const y = await model.forward(x).logits.data();
+    new mg.peft.ReLoRA(peft, opt, { every: 100, seed: 1 }).restart();
+    for (const [, l] of peft.layers) expect(Array.from(await (l as DoRALinear).lora_B.data()).every((v) => v === 0)).toBe(true);
+    expectClose(await model.forward(x).logits.data(), y, { rtol: 1e-4, atol: 1e-5 }, 'after the restart');
+  });
+
   it('files: a DoRA file without magnitudes, a magnitude in a LoRA file, a wrong magnitude shape', async () => {
     const peft = inject(tinyGPT('cpu'), { adapter: 'dora', r: 2, targets: ['q'] });
     const dir = join(tmp, 'dora-bad');
