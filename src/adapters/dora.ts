@@ -121,13 +121,22 @@ export function dora(x: Tensor, W: Tensor, m: Tensor, A: Tensor, B: Tensor, opts
   if (m.ndim !== 1 || m.shape[0] !== out) fail(op, `the magnitude m must have shape [${out}] (W's rows), got ${fmtShape(m.shape)}`);
   if (x.ndim === 0 || x.shape[x.ndim - 1] !== inF) fail(op, `x ${fmtShape(x.shape)} must end in W's input dim ${inF}`);
   if (opts.norm && (opts.norm.ndim !== 1 || opts.norm.shape[0] !== out)) fail(op, `norm must have shape [${out}], got ${fmtShape(opts.norm.shape)}`);
-  const n = opts.norm ?? (opts.detachNorm === false ? doraNorm(W, A, B, opts.scaling) : noGrad(() => doraNorm(W, A, B, opts.scaling))); // (out)
   const x2 = x.ndim === 1 ? reshape(x, [1, inF]) : x; // (rows..., in)
   const h = matmulT(x2, W, { transB: true }); // (rows..., out)
-  const l = matmulT(mul(matmulT(x2, A, { transB: true }), opts.scaling), B, { transB: true }); // (rows..., out)
-  let y = mul(add(h, l), div(m, n)); // (rows..., out)
+  let y = mul(add(h, loraPath(x2, A, B, opts.scaling)), magnitudeScale(W, m, A, B, opts)); // (rows..., out)
   if (opts.bias) y = add(y, opts.bias);
   return x.ndim === 1 ? reshape(y, [out]) : y;
+}
+
+/** m / n [out] with n = opts.norm, or ‖W + s·B A‖_row by doraNorm (detached unless detachNorm is false). */
+function magnitudeScale(W: Tensor, m: Tensor, A: Tensor, B: Tensor, opts: DoraOptions): Tensor {
+  const n = opts.norm ?? (opts.detachNorm === false ? doraNorm(W, A, B, opts.scaling) : noGrad(() => doraNorm(W, A, B, opts.scaling))); // (out)
+  return div(m, n);
+}
+
+/** s·(x Aᵀ) Bᵀ: (rows..., in) -> (rows..., out), the scaling on the narrow side. */
+function loraPath(x: Tensor, A: Tensor, B: Tensor, s: number): Tensor {
+  return matmulT(mul(matmulT(x, A, { transB: true }), s), B, { transB: true });
 }
 
 export interface DoRAOptions extends LoRAOptions {
@@ -161,6 +170,12 @@ export class DoRALinear extends LoRALinear {
     return this.r * (this.inFeatures + this.outFeatures) + this.outFeatures;
   }
 
+  override releaseAdapter(): void {
+    super.releaseAdapter();
+    this.mergedNorm?.dispose();
+    this.mergedNorm = null;
+  }
+
   /** The row norm ‖W + s·B A‖ for the current (unmerged) weight, detached. */
   weightNorm(): Tensor {
     return noGrad(() => doraNorm(this.base.weight, this.lora_A, this.lora_B, this.scaling));
@@ -175,10 +190,12 @@ export class DoRALinear extends LoRALinear {
     const opts = { scaling: this.scaling, detachNorm: this.detachNorm };
     const xd = this.dropout.forward(x);
     if (xd === x) return dora(x, this.base.weight, this.lora_magnitude_vector, this.lora_A, this.lora_B, { ...opts, bias: this.base.bias });
-    // dora(xd) without bias = (m/n)⊙(xd Wᵀ + lora(xd)); minus xd Wᵀ it is the term PEFT adds.
-    const withM = dora(xd, this.base.weight, this.lora_magnitude_vector, this.lora_A, this.lora_B, opts);
-    const xdW = matmulT(xd.ndim === 1 ? reshape(xd, [1, this.inFeatures]) : xd, this.base.weight, { transB: true });
-    return add(this.base.forward(x), sub(withM, xd.ndim === 1 ? reshape(xdW, [this.outFeatures]) : xdW));
+    const W = this.base.weight;
+    const xd2 = xd.ndim === 1 ? reshape(xd, [1, this.inFeatures]) : xd; // (rows..., in)
+    const scale = magnitudeScale(W, this.lora_magnitude_vector, this.lora_A, this.lora_B, opts); // (out)
+    const h = matmulT(xd2, W, { transB: true }); // (rows..., out)
+    const term = add(mul(h, sub(scale, 1)), mul(loraPath(xd2, this.lora_A, this.lora_B, this.scaling), scale)); // (rows..., out)
+    return add(this.base.forward(x), xd.ndim === 1 ? reshape(term, [this.outFeatures]) : term);
   }
 
   /** The additive ΔW = W' - W [out, in] with forward(x) = x (W + ΔW)ᵀ + bias. Needs the layer unmerged. */

@@ -161,8 +161,7 @@ export class PeftModel<M extends Module = Module> {
   /**
    * The adapter tensors under their file keys (`base_model.model.<path>.lora_A.weight`, ...; DoRA's m
    * as `<path>.lora_magnitude_vector`, PEFT's key; MoRA's M under both lora_A and lora_B, as the
-   * reference checkpoints hold it). The tensors ARE the
-   * parameters (no copy; do not dispose them).
+   * reference checkpoints hold it). The tensors ARE the parameters (no copy; do not dispose them).
    */
   adapterStateDict(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
@@ -199,7 +198,7 @@ export class PeftModel<M extends Module = Module> {
     for (const [name, l] of this.layers) {
       if (!l.merged) l.merge();
       this.model.replaceModule(name, l.base);
-      for (const p of l.adapterParameters()) p.dispose();
+      l.releaseAdapter();
     }
     this.model.nameParameters();
     return this.model;

@@ -63,6 +63,11 @@ export abstract class AdapterLinear extends Module {
   /** Number of trainable scalars the adapter adds. */
   abstract get adapterSize(): number;
 
+  /** Frees the adapter's tensors (its parameters; what it cached) once it is unloaded. */
+  releaseAdapter(): void {
+    for (const p of this.adapterParameters()) p.dispose();
+  }
+
   get inFeatures(): number {
     return this.base.inFeatures;
   }
