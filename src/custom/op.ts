@@ -149,7 +149,7 @@ class OpImpl {
     if (def) return def;
     const { source, origin, name } = named ? loadSource(op, this.spec.wgsl![kernel as string], kernel as string) : loadSource(op, kernel, nameHint);
     const kname = nameHint ?? name;
-    const shader = `custom:${this.id}:${op}.${kname}`;
+    const shader = `custom:${this.id}.${this.kernels.size}:${op}.${kname}`; // one per distinct source
     registerShader(shader, source, origin);
     const loop = this.spec.cpu?.[kname];
     def = defineKernel<CustomParams>({

@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { MoragradError, fail, fmtShape } from '../errors.js';
 import { randn, tensor } from '../ops/creation.js';
 import { tidy, webgpu, type BackendName } from '../runtime.js';
+import type { DType } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
 import { gradcheck } from './gradcheck.js';
 
@@ -35,7 +36,9 @@ export interface CheckOpOptions {
   numRuns?: number;
   /** fast-check seed (default fixed, so a failure reproduces). */
   seed?: number;
-  /** Which arguments get gradients checked (default: all). */
+  /** Per argument: 'float32' (default) or 'int32' (indices: give integer data in `arbitraries`). */
+  dtypes?: DType[];
+  /** Which arguments get gradients checked (default: every float32 one). */
   wrt?: number[];
   /** Backends to compare: default both when webgpu is initialised; ['cpu'] runs checks 2 and 3 on cpu only. */
   backends?: BackendName[];
@@ -119,8 +122,8 @@ class Stat implements CheckStat {
 }
 
 /** Runs fn on fresh tensors of `backend` and returns the output and dL/d(inputs) for L = Σ out·W. */
-async function runOn(fn: (...xs: Tensor[]) => Tensor, data: number[][], shapes: number[][], wrt: number[], backend: BackendName, seed: number): Promise<Result> {
-  const xs = data.map((d, i) => tensor(d, shapes[i], { backend }));
+async function runOn(fn: (...xs: Tensor[]) => Tensor, data: number[][], shapes: number[][], dtypes: DType[], wrt: number[], backend: BackendName, seed: number): Promise<Result> {
+  const xs = data.map((d, i) => tensor(d, shapes[i], { backend, dtype: dtypes[i] }));
   wrt.forEach((i) => (xs[i].requiresGrad = true));
   try {
     const out = fn(...xs);
@@ -189,15 +192,17 @@ export async function checkOp(op: (...xs: Tensor[]) => Tensor, opts: CheckOpOpti
     { numRuns: opts.numRuns ?? 8, seed: opts.seed ?? 19 },
   );
   for (const [shapes, data, seed] of samples) {
-    const wrt = opts.wrt ?? shapes.map((_, i) => i);
-    const ref = await runOn(op, data, shapes, wrt, 'cpu', seed);
-    if (stats.gpu) compareResults(stats.gpu, shapes, wrt, await runOn(op, data, shapes, wrt, 'webgpu', seed), ref);
+    const dtypes = shapes.map((_, i) => opts.dtypes?.[i] ?? 'float32');
+    const wrt = opts.wrt ?? dtypes.flatMap((d, i) => (d === 'float32' ? [i] : []));
+    const run = (fn: (...xs: Tensor[]) => Tensor, backend: BackendName) => runOn(fn, data, shapes, dtypes, wrt, backend, seed);
+    const ref = await run(op, 'cpu');
+    if (stats.gpu) compareResults(stats.gpu, shapes, wrt, await run(op, 'webgpu'), ref);
     if (opts.twin) {
-      compareResults(stats.twin!, shapes, wrt, ref, await runOn(opts.twin, data, shapes, wrt, 'cpu', seed));
-      if (stats.twinGpu) compareResults(stats.twinGpu, shapes, wrt, await runOn(op, data, shapes, wrt, 'webgpu', seed), await runOn(opts.twin, data, shapes, wrt, 'webgpu', seed));
+      compareResults(stats.twin!, shapes, wrt, ref, await run(opts.twin, 'cpu'));
+      if (stats.twinGpu) compareResults(stats.twinGpu, shapes, wrt, await run(op, 'webgpu'), await run(opts.twin, 'webgpu'));
     }
     // Finite differences: gradcheck reports the worst element; record it (and the count) here.
-    const xs = data.map((d, i) => tensor(d, shapes[i], { backend: 'cpu' }));
+    const xs = data.map((d, i) => tensor(d, shapes[i], { backend: 'cpu', dtype: dtypes[i] }));
     const g = await gradcheck(op, xs, { wrt, atol: gradTol.atol, rtol: gradTol.rtol, seed, throwOnFail: false });
     for (const x of xs) x.dispose();
     if (g.worst) {

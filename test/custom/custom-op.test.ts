@@ -5,6 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
 import { expectClose, setupBackends } from '../helpers.js';
@@ -90,6 +91,18 @@ describe('customOp: kernels, params, arguments', () => {
     // profile names it after the file
     const { kernels } = await mg.profile(() => square(xg));
     expect(kernels.map((k) => k.kernel)).toEqual(['square.square']);
+  });
+
+  it('two inline sources of one op are two kernels (not one cached pipeline)', async () => {
+    const src = (v: number) => `@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1)\nfn main() { y[0] = ${v}.0; }`;
+    const pick = mg.customOp({
+      name: 'pick',
+      forward: (ctx, _x: mg.Tensor, v: number) => ctx.kernel(src(v), { inputs: [], outputs: [{ shape: [1] }], workgroups: 1 })[0],
+      backward: () => [null, null],
+    });
+    const x = mg.zeros([1]);
+    expect(Array.from(await pick(x, 3).data())).toEqual([3]);
+    expect(Array.from(await pick(x, 5).data())).toEqual([5]);
   });
 
   it('tidy frees forward temporaries and what it saved; noGrad records nothing; no tensors leak', async () => {
@@ -192,5 +205,24 @@ describe('customOp: errors', () => {
     expect(() => mg.customOp({ name: 'x y', forward: () => mg.zeros([1]), backward: () => [] })).toThrow(/name must be/);
     expect(() => mg.customOp({ name: 'nob', forward: () => mg.zeros([1]) } as unknown as mg.CustomOpSpec)).toThrow(/nob: customOp needs backward/);
     expect(() => (mk(() => [null]) as unknown as (...a: mg.Tensor[]) => mg.Tensor)(mg.zeros([1]), mg.zeros([1], { backend: 'cpu' }))).toThrow(/ident: tensors live on different backends/);
+  });
+});
+
+describe('checkOp', () => {
+  it('checks engine ops too, with an int32 argument (indices) left out of the gradients', async () => {
+    const shapes = fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 })).map(([rows, cols, k]) => [[rows, cols], [k]]);
+    const report = await mg.testing.checkOp((x, idx) => mg.indexSelect(x, 0, idx), {
+      shapes,
+      dtypes: ['float32', 'int32'],
+      arbitraries: [undefined, (s) => fc.array(fc.integer({ min: 0, max: 0 }), { minLength: s[0], maxLength: s[0] })],
+      numRuns: 3,
+    });
+    expect(report.ok).toBe(true);
+    expect(report.twin).toBe(null);
+    expect(report.gpu!.compared).toBeGreaterThan(0);
+  });
+
+  it('refuses to skip webgpu silently and rejects options without shapes', async () => {
+    await expect(mg.testing.checkOp(mg.exp, {} as never)).rejects.toThrow(/checkOp: exp: options need shapes/);
   });
 });
