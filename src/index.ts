@@ -32,6 +32,7 @@ export { softmax, logSoftmax, softmaxNaive } from './ops/softmax.js';
 export { matmul } from './ops/matmul.js';
 export { reshape, permute, transpose, expand, slice, concat, stack, gather, indexSelect, scatterAdd, checkIndex, stridedCopy } from './ops/shape.js';
 export { checkFinite } from './ops/finite.js';
+export { customOp, OpContext, type CustomOp, type CustomOpSpec, type KernelCall, type CpuKernel, type ParamValue, type ParamValues, type WgslSource } from './custom/op.js';
 export * as testing from './testing/index.js';
 export * as io from './io/index.js';
 export * as data from './data/index.js';

@@ -1,8 +1,8 @@
 // inject: PEFT's get_peft_model for moragrad modules. Every nn.Linear whose dotted name matches a
 // target (PEFT's rule: the name equals the target or ends with `.<target>`, so 'q' matches
 // `blocks.0.attn.q`; a string target is a regular expression the whole name must match; 'all-linear'
-// takes every Linear but the output head) is replaced in place by a LoRALinear or MoRALinear
-// wrapping it; everything else is frozen. 'full' unfreezes everything and adds nothing (the
+// takes every Linear but the output head) is replaced in place by a LoRALinear, DoRALinear or
+// MoRALinear wrapping it; everything else is frozen. 'full' unfreezes everything and adds nothing (the
 // full-fine-tuning baseline, with the same reporting).
 //
 //   const peft = inject(model, { adapter: 'mora', r: 8, type: 6 });
@@ -16,10 +16,11 @@ import type { MoraType } from '../ops/mora.js';
 import type { Tensor } from '../tensor.js';
 import { Linear } from '../nn/linear.js';
 import { type Module, type Parameter, subSeed } from '../nn/module.js';
+import { DoRALinear } from './dora.js';
 import { AdapterLinear, LoRALinear } from './lora.js';
 import { MoRALinear } from './mora.js';
 
-export type AdapterKind = 'mora' | 'lora' | 'full';
+export type AdapterKind = 'mora' | 'lora' | 'dora' | 'full';
 
 /** The default targets: every projection of our transformer blocks (the MoRA paper's setting). */
 export const DEFAULT_TARGETS: readonly string[] = ['q', 'k', 'v', 'o', 'up', 'down', 'gate'];
@@ -35,11 +36,11 @@ export interface InjectOptions {
    * (every Linear but a top-level `head` / `lm_head`). Default DEFAULT_TARGETS.
    */
   targets?: readonly string[] | string;
-  /** LoRA rank; for MoRA the rank whose budget sets R. Default 8 (PEFT's). */
+  /** LoRA / DoRA rank; for MoRA the rank whose budget sets R. Default 8 (PEFT's). */
   r?: number;
   /** MoRA type (default 6). */
   type?: MoraType;
-  /** LoRA α (default 8, PEFT's lora_alpha). Ignored by MoRA (no scaling) but kept for the config file. */
+  /** LoRA / DoRA α (default 8, PEFT's lora_alpha). Ignored by MoRA (no scaling) but kept for the config file. */
   alpha?: number;
   /** LoRA α/√r scaling (PEFT's use_rslora). */
   rslora?: boolean;
@@ -64,7 +65,7 @@ export interface AdapterConfig {
 export interface ModuleBudget {
   /** Dotted name of the adapted Linear (e.g. `blocks.0.attn.q`). */
   name: string;
-  kind: 'lora' | 'mora';
+  kind: 'lora' | 'mora' | 'dora';
   in: number;
   out: number;
   /** The LoRA rank (for MoRA: the rank R was derived from). */
@@ -73,7 +74,7 @@ export interface ModuleBudget {
   R?: number;
   /** MoRA only: the current type. */
   type?: MoraType;
-  /** Trainable scalars of this adapter: LoRA r·(in + out), MoRA R². */
+  /** Trainable scalars of this adapter: LoRA r·(in + out), DoRA r·(in + out) + out, MoRA R². */
   params: number;
 }
 
@@ -138,7 +139,7 @@ export class PeftModel<M extends Module = Module> {
     return this.model.forward(...args);
   }
 
-  /** The parameters to optimise: the adapters' (LoRA A and B, MoRA M), or every parameter for 'full'. */
+  /** The parameters to optimise: the adapters' (LoRA A and B, DoRA A, B and m, MoRA M), or every parameter for 'full'. */
   adapterParameters(): Parameter[] {
     if (this.config.adapter === 'full') return this.model.parameters().filter((p) => p.requiresGrad);
     return this.layers.flatMap(([, l]) => l.adapterParameters());
@@ -149,7 +150,7 @@ export class PeftModel<M extends Module = Module> {
     const perModule: ModuleBudget[] = this.layers.map(([name, l]) =>
       l instanceof MoRALinear
         ? { name, kind: 'mora', in: l.inFeatures, out: l.outFeatures, r: l.r, R: l.R, type: l.type, params: l.adapterSize }
-        : { name, kind: 'lora', in: l.inFeatures, out: l.outFeatures, r: (l as LoRALinear).r, params: l.adapterSize },
+        : { name, kind: l.kind, in: l.inFeatures, out: l.outFeatures, r: (l as LoRALinear).r, params: l.adapterSize },
     );
     const allTotal = this.model.numParameters();
     const adapterTotal = perModule.reduce((s, m) => s + m.params, 0);
@@ -158,9 +159,9 @@ export class PeftModel<M extends Module = Module> {
   }
 
   /**
-   * The adapter tensors under their file keys (`base_model.model.<path>.lora_A.weight`, ...; MoRA's
-   * M under both lora_A and lora_B, as the reference checkpoints hold it). The tensors ARE the
-   * parameters (no copy; do not dispose them).
+   * The adapter tensors under their file keys (`base_model.model.<path>.lora_A.weight`, ...; DoRA's m
+   * as `<path>.lora_magnitude_vector`, PEFT's key; MoRA's M under both lora_A and lora_B, as the
+   * reference checkpoints hold it). The tensors ARE the parameters (no copy; do not dispose them).
    */
   adapterStateDict(): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
@@ -173,6 +174,7 @@ export class PeftModel<M extends Module = Module> {
         const lo = l as LoRALinear;
         out[`${k}.lora_A.weight`] = lo.lora_A;
         out[`${k}.lora_B.weight`] = lo.lora_B;
+        if (l instanceof DoRALinear) out[`${k}.lora_magnitude_vector`] = l.lora_magnitude_vector;
       }
     }
     return out;
@@ -196,7 +198,7 @@ export class PeftModel<M extends Module = Module> {
     for (const [name, l] of this.layers) {
       if (!l.merged) l.merge();
       this.model.replaceModule(name, l.base);
-      for (const p of l.adapterParameters()) p.dispose();
+      l.releaseAdapter();
     }
     this.model.nameParameters();
     return this.model;
@@ -210,7 +212,7 @@ export class PeftModel<M extends Module = Module> {
 export function inject<M extends Module>(model: M, opts: InjectOptions): PeftModel<M> {
   const op = 'inject';
   if (!model || typeof (model as Module).namedModules !== 'function') fail(op, `expects an nn.Module, got ${String(model)}`);
-  if (!opts || !['mora', 'lora', 'full'].includes(opts.adapter)) fail(op, `adapter must be 'mora', 'lora' or 'full', got ${opts ? `'${String(opts.adapter)}'` : 'no options'}`);
+  if (!opts || !['mora', 'lora', 'dora', 'full'].includes(opts.adapter)) fail(op, `adapter must be 'mora', 'lora', 'dora' or 'full', got ${opts ? `'${String(opts.adapter)}'` : 'no options'}`);
   const existing = adapterLayers(model);
   if (existing.length) fail(op, `the model already has adapters (${existing.map(([n]) => n).join(', ')}); call mergeAndUnload() on its handle first`);
   const targets = opts.targets ?? DEFAULT_TARGETS;
@@ -246,10 +248,13 @@ export function inject<M extends Module>(model: M, opts: InjectOptions): PeftMod
       const seed = subSeed(config.seed, i);
       let layer: AdapterLinear;
       try {
+        const lora = { r: config.r, alpha: config.alpha, rslora: config.rslora, dropout: config.dropout, seed };
         layer =
           config.adapter === 'mora'
             ? new MoRALinear(base, { r: config.r, type: config.type, dropout: config.dropout, seed })
-            : new LoRALinear(base, { r: config.r, alpha: config.alpha, rslora: config.rslora, dropout: config.dropout, seed });
+            : config.adapter === 'dora'
+              ? new DoRALinear(base, lora)
+              : new LoRALinear(base, lora);
       } catch (e) {
         fail(op, `cannot adapt '${name}' (Linear ${base.inFeatures} -> ${base.outFeatures}): ${(e as Error).message}`);
       }

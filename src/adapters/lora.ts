@@ -46,8 +46,8 @@ export abstract class AdapterLinear extends Module {
     this.train(base.training);
   }
 
-  /** Which adapter this is ('lora' or 'mora'). */
-  abstract readonly kind: 'lora' | 'mora';
+  /** Which adapter this is. */
+  abstract readonly kind: 'lora' | 'mora' | 'dora';
 
   /** The adapter's trainable parameters (LoRA: [A, B]; MoRA: [M]). */
   abstract adapterParameters(): Parameter[];
@@ -63,6 +63,11 @@ export abstract class AdapterLinear extends Module {
 
   /** Number of trainable scalars the adapter adds. */
   abstract get adapterSize(): number;
+
+  /** Frees the adapter's tensors (its parameters; what it cached) once it is unloaded. */
+  releaseAdapter(): void {
+    for (const p of this.adapterParameters()) p.dispose();
+  }
 
   get inFeatures(): number {
     return this.base.inFeatures;
@@ -157,7 +162,7 @@ export interface LoRAOptions {
  * `kaiming_uniform_(a=√5)`), B [out, r] = 0; base frozen.
  */
 export class LoRALinear extends AdapterLinear {
-  readonly kind = 'lora' as const;
+  readonly kind: 'lora' | 'dora' = 'lora';
   /** [r, in] (PEFT's lora_A.weight). */
   lora_A: Parameter;
   /** [out, r] (PEFT's lora_B.weight). */
@@ -170,12 +175,13 @@ export class LoRALinear extends AdapterLinear {
   /** Seed of the last init of A (restarts re-draw A from a fresh one). */
   private initSeed: number | undefined;
 
-  constructor(base: Linear, opts: LoRAOptions = {}) {
-    super('LoRALinear', base, opts);
+  /** `op`: the class name in errors (subclasses: DoRALinear). */
+  constructor(base: Linear, opts: LoRAOptions = {}, op = 'LoRALinear') {
+    super(op, base, opts);
     const r = opts.r ?? 8;
     const alpha = opts.alpha ?? 8;
-    if (!Number.isInteger(r) || r < 1) fail('LoRALinear', `r must be a positive integer, got ${String(r)}`);
-    if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail('LoRALinear', `alpha must be a finite number, got ${String(alpha)}`);
+    if (!Number.isInteger(r) || r < 1) fail(op, `r must be a positive integer, got ${String(r)}`);
+    if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail(op, `alpha must be a finite number, got ${String(alpha)}`);
     this.r = r;
     this.alpha = alpha;
     this.rslora = opts.rslora ?? false;

@@ -8,6 +8,8 @@
 // LoraModel, whose .model is the wrapped model):
 //
 //   LoRA:  base_model.model.<path>.lora_A.weight  [r, in]     base_model.model.<path>.lora_B.weight  [out, r]
+//   DoRA:  the LoRA keys and base_model.model.<path>.lora_magnitude_vector  [out]  (PEFT's key: its
+//          save drops the `.weight` of the DoraLinearLayer parameter), with use_dora: true
 //   MoRA:  base_model.model.<path>.lora_A.weight  [R, R]  and the SAME M under ...lora_B.weight
 //          (the fork makes lora_B the same module as lora_A, so its checkpoints hold M twice)
 //
@@ -30,6 +32,7 @@ import type { Tensor } from '../tensor.js';
 import type { Linear } from '../nn/linear.js';
 import { type Module, copyInto } from '../nn/module.js';
 import { KEY_PREFIX, PeftModel, adapterLayers, inject, linearNames, matchTargets } from './inject.js';
+import { DoRALinear } from './dora.js';
 import { LoRALinear } from './lora.js';
 import { MoRALinear } from './mora.js';
 
@@ -108,7 +111,7 @@ export function adapterConfigJson(handle: PeftModel, opts: SaveAdapterOptions = 
     revision: null,
     target_modules: typeof config.targets === 'string' ? config.targets : [...new Set(config.targets)].sort(),
     task_type: opts.taskType ?? 'CAUSAL_LM',
-    use_dora: false,
+    use_dora: config.adapter === 'dora',
     use_rslora: config.rslora,
   };
   if (isMora) {
@@ -145,7 +148,7 @@ export interface LoadAdapterOptions {
 }
 
 /**
- * Reads an adapter directory written by saveAdapter, PEFT (LoRA) or the MoRA fork, injects the
+ * Reads an adapter directory written by saveAdapter, PEFT (LoRA, DoRA) or the MoRA fork, injects the
  * adapters into `model` (which must have none yet) and copies the weights in. Everything is
  * validated before the model is touched: the config (peft_type LORA, supported options, a known
  * mora_type), the keys (module names must be Linear layers of the model and agree with
@@ -158,10 +161,11 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
 
   // ---- the config
   const isMora = cfg.use_mora === true;
+  const isDora = cfg.use_dora === true;
   const r = cfg.r;
   if (!Number.isInteger(r) || (r as number) < 1) fail(op, `adapter_config.json: r must be a positive integer, got ${JSON.stringify(r)}`);
-  if (cfg.peft_type !== 'LORA') fail(op, `adapter_config.json: peft_type is ${JSON.stringify(cfg.peft_type)}; only LoRA / MoRA adapters ('LORA') are supported`);
-  if (cfg.use_dora === true) fail(op, 'adapter_config.json: use_dora is true; DoRA adapters are not supported');
+  if (cfg.peft_type !== 'LORA') fail(op, `adapter_config.json: peft_type is ${JSON.stringify(cfg.peft_type)}; only LoRA / DoRA / MoRA adapters ('LORA') are supported`);
+  if (isMora && isDora) fail(op, 'adapter_config.json: use_mora and use_dora are both true; an adapter is one or the other');
   if (cfg.bias !== undefined && cfg.bias !== 'none') fail(op, `adapter_config.json: bias is ${JSON.stringify(cfg.bias)}; only 'none' is supported (the file would hold trained biases)`);
   for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
     const v = cfg[k];
@@ -201,21 +205,24 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
     fail(op, bin ? `${dir} holds adapter_model.bin (a PyTorch pickle), which moragrad does not read; convert it to ${ADAPTER_WEIGHTS_NAME} (safetensors.torch.save_file)` : `cannot read ${file}: ${(e as Error).message}`);
   }
   const { tensors } = decodeSafetensors(bytes, op);
-  const byModule = new Map<string, { A?: HostTensor; B?: HostTensor }>();
+  const byModule = new Map<string, { A?: HostTensor; B?: HostTensor; m?: HostTensor }>();
   const badKeys: string[] = [];
   for (const [key, t] of Object.entries(tensors)) {
-    const m = key.startsWith(KEY_PREFIX) ? /^(.+)\.(lora_A|lora_B)\.weight$/.exec(key.slice(KEY_PREFIX.length)) : null;
+    const rest = key.startsWith(KEY_PREFIX) ? key.slice(KEY_PREFIX.length) : '';
+    const m = /^(.+)\.(lora_A|lora_B)\.weight$/.exec(rest) ?? (isDora ? /^(.+)\.(lora_magnitude_vector)$/.exec(rest) : null);
     if (!m) {
       badKeys.push(key);
       continue;
     }
     if (!(t.data instanceof Float32Array)) fail(op, `'${key}' has dtype ${t.dtype}; adapter weights must be floating point`);
     const e = byModule.get(m[1]) ?? {};
-    e[m[2] === 'lora_A' ? 'A' : 'B'] = t;
+    e[m[2] === 'lora_A' ? 'A' : m[2] === 'lora_B' ? 'B' : 'm'] = t;
     byModule.set(m[1], e);
   }
   if (badKeys.length) {
-    fail(op, `unexpected keys ${badKeys.slice(0, 6).join(', ')}${badKeys.length > 6 ? ` (+${badKeys.length - 6} more)` : ''}; expected '${KEY_PREFIX}<module>.lora_A.weight' and '.lora_B.weight' only`);
+    const expected = `'${KEY_PREFIX}<module>.lora_A.weight' and '.lora_B.weight'${isDora ? " and '.lora_magnitude_vector'" : ' only'}`;
+    const hint = !isDora && badKeys.some((k) => k.endsWith('.lora_magnitude_vector')) ? ' (lora_magnitude_vector is DoRA\'s; the config does not say use_dora: true)' : '';
+    fail(op, `unexpected keys ${badKeys.slice(0, 6).join(', ')}${badKeys.length > 6 ? ` (+${badKeys.length - 6} more)` : ''}${hint}; expected ${expected}`);
   }
   const inFile = [...byModule.keys()];
   const notLinear = inFile.filter((n) => !available.includes(n));
@@ -231,7 +238,7 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
   const sameShape = (t: HostTensor | undefined, s: number[]) => t !== undefined && t.shape.length === s.length && t.shape.every((d, i) => d === s[i]);
   for (const name of chosen) {
     const lin = model.getModule(name) as Linear;
-    const { A, B } = byModule.get(name)!;
+    const { A, B, m } = byModule.get(name)!;
     const [k, d] = [lin.inFeatures, lin.outFeatures];
     if (isMora) {
       let R: number;
@@ -251,13 +258,15 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
       if (!A || !B) problems.push(`${name}: missing ${!A ? 'lora_A' : 'lora_B'}.weight`);
       if (A && !sameShape(A, [r as number, k])) problems.push(`${name}.lora_A.weight is ${fmtShape(A.shape)}, expected [r, in] = [${r}, ${k}]`);
       if (B && !sameShape(B, [d, r as number])) problems.push(`${name}.lora_B.weight is ${fmtShape(B.shape)}, expected [out, r] = [${d}, ${r}]`);
+      if (isDora && !m) problems.push(`${name}: missing lora_magnitude_vector (use_dora is true)`);
+      if (m && !sameShape(m, [d])) problems.push(`${name}.lora_magnitude_vector is ${fmtShape(m.shape)}, expected [out] = [${d}]`);
     }
   }
   if (problems.length) fail(op, `the adapter does not fit the model: ${problems.join('; ')}`);
 
   // ---- everything checked: inject and copy
   const handle = inject(model, {
-    adapter: isMora ? 'mora' : 'lora',
+    adapter: isMora ? 'mora' : isDora ? 'dora' : 'lora',
     targets: typeof targets === 'string' ? targets : [...targets],
     r: r as number,
     type,
@@ -268,7 +277,7 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
   });
   const host = (t: HostTensor): Tensor => tensor(t.data, t.shape, { backend: 'cpu' as BackendName });
   for (const [name, layer] of handle.layers) {
-    const { A, B } = byModule.get(name)!;
+    const { A, B, m } = byModule.get(name)!;
     const put = (dst: Tensor, src: HostTensor) => {
       const t = host(src);
       copyInto(dst, t);
@@ -278,6 +287,7 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
     else {
       put((layer as LoRALinear).lora_A, A!);
       put((layer as LoRALinear).lora_B, B!);
+      if (layer instanceof DoRALinear) put(layer.lora_magnitude_vector, m!);
     }
     if (!opts.trainable) for (const p of layer.adapterParameters()) p.requiresGrad = false;
   }

@@ -191,7 +191,7 @@ export class Trainer {
       r: spec.adapter === 'full' ? null : (spec.r ?? 8),
       R: budget && spec.adapter === 'mora' ? moraShapes(budget.perModule) : null,
       type: spec.adapter === 'mora' ? (spec.type ?? 6) : null,
-      alpha: spec.adapter === 'lora' ? (spec.alpha ?? 8) : null,
+      alpha: spec.adapter === 'lora' || spec.adapter === 'dora' ? (spec.alpha ?? 8) : null,
       targets: spec.adapter === 'full' ? ['all'] : o.targets,
       trainableParams: budget ? budget.total : a.totalParams,
       totalParams: a.totalParams,

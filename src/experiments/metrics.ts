@@ -124,7 +124,7 @@ export interface TaskSummary {
   baseAccuracy: number | null;
 }
 
-export type AdapterKind = 'full' | 'lora' | 'mora';
+export type AdapterKind = 'full' | 'lora' | 'dora' | 'mora';
 
 export interface LrTrial {
   lr: number;
@@ -362,7 +362,7 @@ function checkMethod(c: Checker, path: string, v: unknown): void {
   c.string(`${path}.name`, v.name);
   c.number(`${path}.seed`, v.seed, { int: true });
   c.number(`${path}.examples`, v.examples, { int: true, min: 1 });
-  const adapter = c.oneOf(`${path}.adapter`, v.adapter, ['full', 'lora', 'mora'] as const) ? v.adapter : undefined;
+  const adapter = c.oneOf(`${path}.adapter`, v.adapter, ['full', 'lora', 'dora', 'mora'] as const) ? v.adapter : undefined;
   const needs = (field: 'r' | 'R' | 'type' | 'alpha', required: boolean, check: () => boolean): void => {
     if (required) check();
     else if (v[field] !== null) c.note(`${path}.${field}`, `must be null for adapter '${String(adapter)}', got ${show(v[field])}`);
@@ -378,7 +378,7 @@ function checkMethod(c: Checker, path: string, v: unknown): void {
       return true;
     });
     needs('type', adapter === 'mora', () => c.oneOf(`${path}.type`, v.type, MORA_TYPES));
-    needs('alpha', adapter === 'lora', () => c.number(`${path}.alpha`, v.alpha, { positive: true }));
+    needs('alpha', adapter === 'lora' || adapter === 'dora', () => c.number(`${path}.alpha`, v.alpha, { positive: true }));
   }
   if (c.array(`${path}.targets`, v.targets)) v.targets.forEach((t, i) => c.string(`${path}.targets[${i}]`, t));
   const trainable = c.number(`${path}.trainableParams`, v.trainableParams, { int: true, min: 0 });

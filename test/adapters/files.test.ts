@@ -245,8 +245,8 @@ describe('loadAdapter errors', () => {
 
   it('unsupported configs, a model that already has adapters, missing files, .bin checkpoints; the model is untouched', async () => {
     const model = tinyGPT('cpu');
-    await expect(loadAdapter(await moraFile({ peft_type: 'IA3' }), model)).rejects.toThrow(/peft_type is "IA3"; only LoRA \/ MoRA adapters \('LORA'\) are supported/);
-    await expect(loadAdapter(await moraFile({ use_dora: true }), model)).rejects.toThrow(/DoRA adapters are not supported/);
+    await expect(loadAdapter(await moraFile({ peft_type: 'IA3' }), model)).rejects.toThrow(/peft_type is "IA3"; only LoRA \/ DoRA \/ MoRA adapters \('LORA'\) are supported/);
+    await expect(loadAdapter(await moraFile({ use_dora: true }), model)).rejects.toThrow(/use_mora and use_dora are both true/);
     await expect(loadAdapter(await moraFile({ rank_pattern: { q: 4 } }), model)).rejects.toThrow(/rank_pattern \{"q":4\} is not supported/);
     await expect(loadAdapter(await moraFile({ target_modules: null }), model)).rejects.toThrow(/target_modules is null/);
     await expect(loadAdapter(join(tmp, 'nope'), model)).rejects.toThrow(/cannot read .*nope\/adapter_config\.json/);

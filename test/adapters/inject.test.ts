@@ -128,7 +128,7 @@ describe('inject', () => {
     expect(() => inject(model, { adapter: 'lora', targets: ['q_proj', 'v_proj'] })).toThrow(
       /inject: no Linear layer matches targets \["q_proj","v_proj"\]; the model's Linear layers are: blocks\.0\.attn\.q, blocks\.0\.attn\.k, .*blocks\.1\.mlp\.down$/,
     );
-    expect(() => inject(model, { adapter: 'dora' as never })).toThrow(/adapter must be 'mora', 'lora' or 'full', got 'dora'/);
+    expect(() => inject(model, { adapter: 'ia3' as never })).toThrow(/adapter must be 'mora', 'lora', 'dora' or 'full', got 'ia3'/);
     expect(() => inject(model, { adapter: 'lora', targets: '(' })).toThrow(/not a valid regular expression/);
     expect(model.numParameters({ trainableOnly: true })).toBe(BASE_TOTAL); // nothing was touched
     inject(model, { adapter: 'lora', targets: ['q'] });

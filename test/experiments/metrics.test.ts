@@ -34,7 +34,7 @@ describe('validateMetrics', () => {
     expect(problemsAfter((m) => (m.config.steps = '40'))).toEqual(['config.steps: expected an integer >= 1, got "40"']);
     expect(problemsAfter((m) => (m.version = 3))).toEqual(['version: expected 2, got 3']);
     expect(problemsAfter((m) => (m.createdAt = 'yesterday'))).toEqual(['createdAt: expected an ISO 8601 date, got "yesterday"']);
-    expect(problemsAfter((m) => (m.methods[2].adapter = 'dora'))).toEqual(['methods[2].adapter: expected one of "full", "lora", "mora", got "dora"']);
+    expect(problemsAfter((m) => (m.methods[2].adapter = 'ia3'))).toEqual(['methods[2].adapter: expected one of "full", "lora", "dora", "mora", got "ia3"']);
     expect(problemsAfter((m) => (m.methods[0].accuracy[1].charAccuracy = 1.5))).toEqual(['methods[0].accuracy[1].charAccuracy: expected a finite number in [0, 1], got 1.5']);
     expect(problemsAfter((m) => (m.methods[0].loss[5] = 'x'))).toEqual(['methods[0].loss[5]: expected a finite number >= 0, got "x"']);
     expect(problemsAfter((m) => delete m.methods)).toEqual(['methods: missing (expected an array)']);

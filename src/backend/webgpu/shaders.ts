@@ -8,6 +8,8 @@
 // the names of the ops' code tables (`withConstants` in backend/interface.ts: `case GELU_TANH:`).
 // Constant names are checked both ways: an UPPER_CASE name the kernel uses that nothing declares,
 // and an injected constant the kernel never uses, are errors here (not a WGSL compile error later).
+// Shaders registered at run time (the users' kernels of mg.customOp) are used verbatim, so the
+// compiler's line numbers are the user's; their compile errors are reported against their origin.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +19,36 @@ import { fail } from '../../errors.js';
 export const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'kernels');
 
 const sources = new Map<string, string>();
+/** Where each run-time shader came from (a file path, or a label for inline source). */
+const origins = new Map<string, string>();
+
+/** Registers WGSL under `name` (not a kernels/ file): used verbatim, errors reported against `origin`. */
+export function registerShader(name: string, source: string, origin: string): void {
+  sources.set(name, source);
+  origins.set(name, origin);
+}
+
+/** The origin of a run-time shader; undefined for the engine's own kernels/ files. */
+export function shaderOrigin(name: string): string | undefined {
+  return origins.get(name);
+}
+
+/**
+ * The compiler's error messages for a module as `origin:line:col: message`, each followed by the
+ * source line and a caret; null when it compiled.
+ */
+export async function compileErrors(module: GPUShaderModule, source: string, origin: string): Promise<string | null> {
+  const info = await module.getCompilationInfo();
+  const errors = info.messages.filter((m) => m.type === 'error');
+  if (errors.length === 0) return null;
+  const lines = source.split('\n');
+  return errors
+    .map((m) => {
+      const line = lines[m.lineNum - 1] ?? '';
+      return `${origin}:${m.lineNum}:${m.linePos}: error: ${m.message}\n    ${line}\n    ${' '.repeat(Math.max(0, m.linePos - 1))}^`;
+    })
+    .join('\n');
+}
 
 /**
  * The WGSL of `kernels/<name>.wgsl` (or of `a+b`: a.wgsl then b.wgsl) with its includes resolved,
@@ -94,14 +126,19 @@ export class PipelineCache {
     const key = `${shader}:${entry}:${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      let module = this.modules.get(shader);
-      if (!module) {
-        module = this.device.createShaderModule({ code: wgslSource(shader), label: shader });
-        this.modules.set(shader, module);
-      }
-      p = this.device.createComputePipeline({ layout: 'auto', label: key, compute: { module, entryPoint: entry, constants } });
+      p = this.device.createComputePipeline({ layout: 'auto', label: key, compute: { module: this.module(shader), entryPoint: entry, constants } });
       this.pipelines.set(key, p);
     }
     return p;
+  }
+
+  /** The compiled module of `shader` (created once). */
+  module(shader: string): GPUShaderModule {
+    let module = this.modules.get(shader);
+    if (!module) {
+      module = this.device.createShaderModule({ code: wgslSource(shader), label: shader });
+      this.modules.set(shader, module);
+    }
+    return module;
   }
 }

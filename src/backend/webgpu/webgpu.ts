@@ -7,7 +7,7 @@ import { fail, MoragradError } from '../../errors.js';
 import { isCpuAdapter, shaderOf, type Backend, type HostArray, type MemoryInfo, type RunRequest, type Storage, type TraceEntry, type UniformField } from '../interface.js';
 import { BufferPool } from './pool.js';
 import { enableBackoff, waitGpu } from './polling.js';
-import { PipelineCache } from './shaders.js';
+import { PipelineCache, compileErrors, shaderOrigin, wgslSource } from './shaders.js';
 
 const G = globals as unknown as { GPUBufferUsage: GPUBufferUsageFlags & Record<string, number>; GPUMapMode: Record<string, number> };
 const U = G.GPUBufferUsage as unknown as Record<'STORAGE' | 'COPY_SRC' | 'COPY_DST' | 'MAP_READ' | 'UNIFORM' | 'QUERY_RESOLVE', number>;
@@ -52,6 +52,12 @@ export class WebGpuBackend implements Backend {
   private dispatches = 0;
   private submits = 0;
   private deviceError: string | null = null;
+  /** Validation outcomes of run-time (user) kernels' dispatches, settled at the next read. */
+  private userChecks: Promise<[kernel: string, message: string] | null>[] = [];
+  /** Run-time shaders found broken: the message every later dispatch of them throws at once. */
+  private broken = new Map<string, string>();
+  /** Run-time shaders with a dispatch that passed validation (batched from then on). */
+  private validated = new Set<string>();
   // tracing
   private trace: TraceEntry[] | null = null;
   private batchTrace: TraceEntry[] = [];
@@ -165,6 +171,7 @@ export class WebGpuBackend implements Backend {
     const copy = staging.getMappedRange(0, bytes).slice(0);
     staging.unmap();
     this.stagingPool.releaseBuffer(staging);
+    await this.checkUserKernels();
     this.throwIfDeviceError();
     const out = g.dtype === 'int32' ? new Int32Array(copy) : new Float32Array(copy);
     return out.subarray(0, g.numel);
@@ -192,14 +199,40 @@ export class WebGpuBackend implements Backend {
       fail(kernel.name, `dispatch of [${x}, ${y}, ${z}] workgroups exceeds the device limit ${maxWg} per dimension (shapes ${req.shapes.map((s) => `[${s}]`).join(', ')})`);
     }
     const shader = shaderOf(kernel, params);
+    // A user's kernel (mg.customOp) is submitted on its own inside an error scope until one of its
+    // dispatches has passed validation: a shader that does not compile or bindings that do not match
+    // its declarations come back (at the next read) naming the kernel and the user's file and line,
+    // and cannot invalidate the engine's batch. Once validated it batches like the engine's kernels
+    // (a later error is still reported, by Dawn's message naming the pipeline `custom:<id>:<kernel>`).
+    const origin = shaderOrigin(shader);
+    if (origin === undefined || this.validated.has(shader)) return this.dispatch(req, shader, [x, y, z]);
+    const known = this.broken.get(shader);
+    if (known) fail(kernel.name, known);
+    this.flush();
+    this.device.pushErrorScope('validation');
+    try {
+      this.dispatch(req, shader, [x, y, z]);
+      this.flush();
+    } finally {
+      this.watch(kernel.name, shader, origin, this.device.popErrorScope());
+    }
+  }
+
+  private dispatch<P>(req: RunRequest<P>, shader: string, [x, y, z]: [number, number, number]): void {
+    const { kernel, params } = req;
+    const b = kernel.gpu;
     const pipeline = this.pipelines.get(shader, b.entry ?? 'main', b.constants?.(params) ?? {});
     const index = this.pending;
     const offset = index * this.slot;
-    this.packUniforms(offset, b.uniforms(params), kernel.name);
+    const fields = b.uniforms(params);
     const entries: GPUBindGroupEntry[] = [];
     let binding = 0;
     for (const s of [...req.inputs, ...req.outputs]) entries.push({ binding: binding++, resource: { buffer: this.own(s).buffer } });
-    entries.push({ binding: binding, resource: { buffer: this.uniformGpu, offset, size: this.slot } });
+    // No uniform struct when there are no fields (a user's kernel may declare none).
+    if (fields.length > 0) {
+      this.packUniforms(offset, fields, kernel.name);
+      entries.push({ binding: binding, resource: { buffer: this.uniformGpu, offset, size: this.slot } });
+    }
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
 
     const desc: GPUComputePassDescriptor = {};
@@ -296,6 +329,46 @@ export class WebGpuBackend implements Backend {
         resolve.destroy();
       })(),
     );
+  }
+
+  // ---- run-time (user) shaders ---------------------------------------------------------------------
+
+  /** Records the outcome of a user kernel's dispatch; on an error, maps it to the user's file:line. */
+  private watch(kernel: string, shader: string, origin: string, scope: Promise<GPUError | null>): void {
+    this.userChecks.push(
+      scope.then(async (err) => {
+        if (!err) {
+          this.validated.add(shader);
+          return null;
+        }
+        const compile = await compileErrors(this.pipelines.module(shader), wgslSource(shader), origin);
+        const msg = compile ? `the WGSL does not compile:\n${compile}` : `WebGPU rejected the dispatch of ${origin}: ${err.message.trim()}`;
+        this.broken.set(shader, msg);
+        return [kernel, msg] as [string, string];
+      }),
+    );
+  }
+
+  /** Throws the first error of a user kernel dispatched since the last check (called by read). */
+  async checkUserKernels(): Promise<void> {
+    const list = this.userChecks.splice(0);
+    if (list.length === 0) return;
+    const found = (await waitGpu(Promise.all(list))).find((e) => e !== null);
+    if (found) throw new MoragradError(found[0], found[1]);
+  }
+
+  /** Compiles a run-time shader now and throws its compile errors (origin:line:col) naming `kernel`. */
+  async compileShader(kernel: string, shader: string): Promise<void> {
+    const known = this.broken.get(shader);
+    if (known) fail(kernel, known);
+    this.device.pushErrorScope('validation');
+    const module = this.pipelines.module(shader);
+    await waitGpu(this.device.popErrorScope());
+    const msg = await waitGpu(compileErrors(module, wgslSource(shader), shaderOrigin(shader) ?? shader));
+    if (msg) {
+      this.broken.set(shader, `the WGSL does not compile:\n${msg}`);
+      fail(kernel, this.broken.get(shader)!);
+    }
   }
 
   private throwIfDeviceError(): void {
