@@ -109,7 +109,7 @@ export function registerExperiments(program: Command): void {
     .description('fine-tune a base GPT checkpoint with one method and write its report (--model use-lite: see finetune-use --help)')
     .option('--model <name>', 'gpt (a --base checkpoint) | use-lite (the pretrained sentence encoder; flags in finetune-use --help)', oneOf('gpt', 'use-lite'), 'gpt')
     .requiredOption('--base <checkpoint>', 'base checkpoint (from moragrad train)', existingFile)
-    .option('--adapter <kind>', 'mora | lora | full', oneOf('mora', 'lora', 'full'), 'mora')
+    .option('--adapter <kind>', 'mora | lora | dora | full', oneOf('mora', 'lora', 'dora', 'full'), 'mora')
     .option('--r <n>', 'budget rank (LoRA r; MoRA derives r̂ from it)', int(1, 4096), 8)
     .option('--type <t>', `MoRA type: ${MORA_TYPES.join(', ')}`, moraType, 6 as MoraType)
     .option('--alpha <x>', 'LoRA alpha', num(0), 16)
@@ -129,7 +129,7 @@ export function registerExperiments(program: Command): void {
     .option('--name <name>', 'run name', 'finetune')
     .action(async (o) => {
       if (o.task !== 'uuid' && o.task !== 'corpus') existingFile(o.task);
-      const label = o.adapter === 'full' ? 'Full fine-tuning' : o.adapter === 'lora' ? `LoRA r=${o.r}` : `MoRA r=${o.r} (type ${o.type})`;
+      const label = methodLabel(o.adapter, o.r, o.type);
       const method: MethodSpec = { name: label, adapter: o.adapter, r: o.r, type: o.type, alpha: o.alpha, lrs: o.lr };
       await runAndReport(
         {
@@ -215,6 +215,15 @@ export function registerExperiments(program: Command): void {
     });
 }
 
+const ADAPTERS = ['full', 'lora', 'dora', 'mora'];
+
+/** 'Full fine-tuning', 'LoRA r=4', 'DoRA r=4', 'MoRA r=4 (type 6)'. */
+export function methodLabel(adapter: string, r: number, type: MoraType): string {
+  if (adapter === 'full') return 'Full fine-tuning';
+  if (adapter === 'mora') return `MoRA r=${r} (type ${type})`;
+  return `${adapter === 'lora' ? 'LoRA' : 'DoRA'} r=${r}`;
+}
+
 /** seed, seed + 1, ..., n of them. */
 export function seedList(first: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => first + i);
@@ -234,8 +243,8 @@ const METHOD_KEYS = ['name', 'adapter', 'r', 'type', 'alpha', 'lrs'] as const;
  *     "methods": ["lora", "mora"], "ranks": [4], "lrs": [3e-3, 1e-2, 3e-2], "type": 6, "alpha": 8 }
  *
  * `methods` is either adapter kinds crossed with `ranks` (and `lrs`: one rate, or 3+ swept), or
- * explicit method objects { name?, adapter, r?, type?, alpha?, lrs }. `pairs` as a list runs the
- * whole grid once per task size (the capacity view); `seeds` is a count or a list. `alpha` is LoRA's
+ * explicit method objects { name?, adapter, r?, type?, alpha?, lrs }; adapters: full, lora, dora, mora. `pairs` as a list runs the
+ * whole grid once per task size (the capacity view); `seeds` is a count or a list. `alpha` is LoRA's (and DoRA's)
  * alpha (a number), or "2r" (default) for twice the rank.
  */
 export function gridSpec(g: unknown, file: string): ExperimentSpec {
@@ -263,27 +272,26 @@ export function gridSpec(g: unknown, file: string): ExperimentSpec {
     if (typeof v !== 'number' || !(v > 0)) bad(`'alpha' must be a positive number or "2r", got ${JSON.stringify(v)}`);
     return v as number;
   };
-  const label = (adapter: string, r: number, type: MoraType) => (adapter === 'full' ? 'Full fine-tuning' : adapter === 'lora' ? `LoRA r=${r}` : `MoRA r=${r} (type ${type})`);
   const methods: MethodSpec[] = [];
   if (!Array.isArray(o.methods) || o.methods.length === 0) bad("'methods' must be a non-empty array");
   for (const [i, m] of (o.methods as unknown[]).entries()) {
     if (typeof m === 'string') {
-      if (!['full', 'lora', 'mora'].includes(m)) bad(`unknown method '${m}' (expected full, lora, mora)`);
+      if (!ADAPTERS.includes(m)) bad(`unknown method '${m}' (expected ${ADAPTERS.join(', ')})`);
       const ranks = o.ranks === undefined ? [8] : (o.ranks as unknown[]);
       if (!Array.isArray(ranks) || ranks.length === 0) bad("'ranks' must be a non-empty array of integers");
       const type = typeOf(o.type ?? 6);
       for (const r of m === 'full' ? [0] : ranks.map((r) => posInt('ranks', r))) {
-        methods.push({ name: label(m, r, type), adapter: m as MethodSpec['adapter'], r: r || undefined, type, alpha: m === 'lora' ? alphaFor(o.alpha, r) : undefined, lrs: rates('lrs', o.lrs) });
+        methods.push({ name: methodLabel(m, r, type), adapter: m as MethodSpec['adapter'], r: r || undefined, type, alpha: m === 'lora' || m === 'dora' ? alphaFor(o.alpha, r) : undefined, lrs: rates('lrs', o.lrs) });
       }
     } else if (typeof m === 'object' && m !== null && !Array.isArray(m)) {
       const x = m as Record<string, unknown>;
       for (const k of Object.keys(x)) if (!(METHOD_KEYS as readonly string[]).includes(k)) bad(`methods[${i}]: unknown key '${k}' (known: ${METHOD_KEYS.join(', ')})`);
-      if (!['full', 'lora', 'mora'].includes(x.adapter as string)) bad(`methods[${i}].adapter must be full, lora or mora, got ${JSON.stringify(x.adapter)}`);
+      if (!ADAPTERS.includes(x.adapter as string)) bad(`methods[${i}].adapter must be one of ${ADAPTERS.join(', ')}, got ${JSON.stringify(x.adapter)}`);
       const adapter = x.adapter as MethodSpec['adapter'];
       const r = adapter === 'full' ? 0 : posInt(`methods[${i}].r`, x.r ?? 8);
       const type = typeOf(x.type ?? 6);
       if (x.name !== undefined && (typeof x.name !== 'string' || x.name === '')) bad(`methods[${i}].name must be a non-empty string`);
-      methods.push({ name: (x.name as string | undefined) ?? label(adapter, r, type), adapter, r: r || undefined, type, alpha: adapter === 'lora' ? alphaFor(x.alpha, r) : undefined, lrs: rates(`methods[${i}].lrs`, x.lrs) });
+      methods.push({ name: (x.name as string | undefined) ?? methodLabel(adapter, r, type), adapter, r: r || undefined, type, alpha: adapter === 'lora' || adapter === 'dora' ? alphaFor(x.alpha, r) : undefined, lrs: rates(`methods[${i}].lrs`, x.lrs) });
     } else bad(`methods[${i}] must be a method kind or an object`);
   }
   const seeds = o.seeds === undefined ? DEMO.seeds : typeof o.seeds === 'number' ? seedList(0, posInt('seeds', o.seeds)) : Array.isArray(o.seeds) ? (o.seeds as unknown[]).map((s) => posInt('seeds', s, 0)) : bad("'seeds' must be a count or a list of integers");

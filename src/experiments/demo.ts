@@ -89,7 +89,7 @@ export const DEMO: ExperimentSpec = {
   lossOn: 'completion',
   steps: 300,
   batchSize: 16,
-  evalAt: [1 / 3, 2 / 3, 1],
+  evalAt: [0.5, 1],
   sweepSteps: 100,
   maxExtend: 2,
   targets: ['q', 'k', 'v', 'o', 'up', 'down'],

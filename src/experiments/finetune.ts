@@ -106,7 +106,9 @@ export class Trainer {
   ) {
     this.lr = lr;
     const a = adapted;
-    this.batcher = new TaskBatcher(o.task, a.tokenizer, { batchSize: o.batchSize, seed: o.seed, blockSize: a.model.config.blockSize });
+    // Rows as long as the task's longest sequence (not the model's context): padding is never a target.
+    this.batcher = new TaskBatcher(o.task, a.tokenizer, { batchSize: o.batchSize, seed: o.seed });
+    if (this.batcher.blockSize > a.model.config.blockSize) fail('finetune', `task '${o.task.name}' needs ${this.batcher.blockSize + 1}-token sequences; the model's context is ${a.model.config.blockSize}`);
     this.opt = new AdamW(a.params, { lr, betas: [0.9, 0.999], weightDecay: 0 });
     const warm = Math.min(10, Math.max(1, Math.floor(o.steps / 10)));
     this.restarts =

@@ -22,10 +22,11 @@ export const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Ne
 const BLUES = ['#6baed6', '#2171b5', '#08306b', '#4292c6'];
 const ORANGES = ['#fd8d3c', '#d94801', '#7f2704', '#f16913'];
 const GREYS = ['#525252', '#969696', '#252525'];
-const OTHERS = ['#41ab5d', '#807dba', '#e7298a', '#66a61e'];
+const GREENS = ['#74c476', '#238b45', '#00441b', '#41ab5d'];
+const OTHERS = ['#807dba', '#e7298a', '#66a61e', '#bcbd22'];
 
 /**
- * A colour per method, stable across charts: full fine-tuning grey, LoRA blues, MoRA oranges, light
+ * A colour per method, stable across charts: full fine-tuning grey, LoRA blues, MoRA oranges, DoRA greens, light
  * for the smallest rank and darker as the budget grows.
  */
 export function methodColors(methods: readonly Pick<MethodResult, 'name' | 'adapter' | 'r'>[]): { domain: string[]; range: string[] } {
@@ -34,6 +35,7 @@ export function methodColors(methods: readonly Pick<MethodResult, 'name' | 'adap
   byKind('full').forEach((m, i) => color.set(m.name, GREYS[i % GREYS.length]));
   byKind('lora').forEach((m, i) => color.set(m.name, BLUES[i % BLUES.length]));
   byKind('mora').forEach((m, i) => color.set(m.name, ORANGES[i % ORANGES.length]));
+  byKind('dora').forEach((m, i) => color.set(m.name, GREENS[i % GREENS.length]));
   let k = 0;
   for (const m of methods) if (!color.has(m.name)) color.set(m.name, OTHERS[k++ % OTHERS.length]);
   return { domain: methods.map((m) => m.name), range: methods.map((m) => color.get(m.name)!) };

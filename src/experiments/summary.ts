@@ -86,7 +86,7 @@ export function fmtRHat(R: readonly MoraShape[] | null): string {
 
 /** 'r=8, α=16', 'r=4, r̂=22 (64→64), 36 (64→256, 256→64), type 6', '' for full fine-tuning. */
 export function fmtBudget(m: Pick<MethodResult, 'adapter' | 'r' | 'R' | 'type' | 'alpha'>): string {
-  if (m.adapter === 'lora') return `r=${m.r}${m.alpha !== null ? `, α=${m.alpha}` : ''}`;
+  if (m.adapter === 'lora' || m.adapter === 'dora') return `r=${m.r}${m.alpha !== null ? `, α=${m.alpha}` : ''}`;
   if (m.adapter === 'mora') return `r=${m.r}, r̂=${fmtRHat(m.R)}, type ${String(m.type)}`;
   return m.r !== null ? `r=${m.r}` : '';
 }

@@ -121,7 +121,8 @@ describe('the demo pipeline', () => {
     expect(o.methods.map((m) => [m.name, m.alpha, m.type])).toEqual([['LoRA r=2', 4, 6], ['M', undefined, 1]]);
     expect(o.sweepSteps).toBe(0);
     expect(o.seeds).toEqual([4, 5]);
-    expect(() => gridSpec({ methods: ['dora'], lrs: [1] }, 'g.json')).toThrow(/g.json: unknown method 'dora'/);
+    expect(() => gridSpec({ methods: ['ia3'], lrs: [1] }, 'g.json')).toThrow(/g.json: unknown method 'ia3' \(expected full, lora, dora, mora\)/);
+    expect(gridSpec({ methods: ['dora'], ranks: [4], lrs: [1e-3] }, 'g.json').methods[0]).toMatchObject({ name: 'DoRA r=4', adapter: 'dora', alpha: 8 });
     expect(() => gridSpec({ methods: ['lora'] }, 'g.json')).toThrow(/g.json: 'lrs' must be a non-empty array/);
     expect(() => gridSpec({ methods: ['lora'], lrs: [1e-3], target: ['q'] }, 'g.json')).toThrow(/g.json: unknown key 'target'/);
     expect(() => gridSpec({ methods: [{ adapter: 'lora', lrs: [1e-3], rank: 4 }] }, 'g.json')).toThrow(/methods\[0\]: unknown key 'rank'/);
