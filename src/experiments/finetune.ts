@@ -231,7 +231,8 @@ function moraShapes(perModule: readonly ModuleBudget[]): MoraShape[] {
  * Runs one method on one seed. With several learning rates, the rates are swept on this seed
  * (bracketedSweep: each trained to `sweepSteps`, the grid extended past a winning end), the winner
  * keeps training to `steps` and the others are dropped: the sweep costs its candidates' first
- * `sweepSteps` steps, and the reported run is exactly the winner's. `lr` fixes the rate instead (the
+ * `sweepSteps` steps (and any accuracy checkpoint within them), and the reported run is exactly the
+ * winner's. `lr` fixes the rate instead (the
  * other seeds of an experiment reuse the first seed's choice). Accuracy is measured at `evalSteps`
  * (`accuracy0` is the step-0 point all methods share, measured once by the caller).
  */
@@ -247,29 +248,32 @@ export async function runMethod(spec: MethodSpec, o: FinetuneOptions & { sweepSt
   let sweep: { trials: LrTrial[]; bracketed: boolean | null } = { trials: [], bracketed: null };
   const sweepSteps = Math.min(o.sweepSteps ?? 0, o.steps);
   if (o.lr === undefined && spec.lrs.length > 1 && sweepSteps > 0) {
-    const candidates = new Map<number, Trainer>();
+    // Only the best candidate so far stays in memory: a loser is disposed as soon as it has lost.
+    let best: { lr: number; loss: number; trainer: Trainer } | null = null;
     try {
       const outcome = await bracketedSweep(
         spec.lrs,
         async (lr) => {
           o.callbacks?.onPhase?.(spec.name, `lr sweep ${fmtRate(lr)}`);
           const t = await start(lr);
-          candidates.set(lr, t);
-          await t.advance(sweepSteps);
-          return t.tailLoss();
+          await t.advance(sweepSteps, o.evalSteps);
+          const loss = t.tailLoss();
+          if (loss !== null && (!best || loss < best.loss)) {
+            best?.trainer.dispose();
+            best = { lr, loss, trainer: t };
+          } else t.dispose();
+          return loss;
         },
         { maxExtend: o.maxExtend ?? 2, shouldStop: o.callbacks?.shouldStop },
       );
-      trainer = candidates.get(outcome.chosen)!;
-      candidates.delete(outcome.chosen);
+      const kept = best as { lr: number; trainer: Trainer } | null;
+      if (!kept) fail('finetune', `every learning rate of '${spec.name}' diverged in the sweep (${spec.lrs.join(', ')}); try lower rates`);
+      if (kept.lr !== outcome.chosen) fail('finetune', `internal: the sweep chose ${outcome.chosen} but kept the run at ${kept.lr} (tied losses)`);
+      trainer = kept.trainer;
+      best = null;
       sweep = { trials: outcome.trials.map((t) => ({ lr: t.lr, steps: sweepSteps, finalLoss: t.loss, charAccuracy: null, extension: t.extension })), bracketed: outcome.bracketed };
     } finally {
-      for (const t of candidates.values()) t.dispose();
-    }
-    // The winner is measured at the checkpoints the sweep passed (accuracy needs no training).
-    if (o.evalSteps.some((s) => s > 0 && s <= trainer.step) && trainer.status === 'complete') {
-      o.callbacks?.onPhase?.(spec.name, `training at lr ${fmtRate(trainer.lr)}`);
-      if (o.evalSteps.includes(trainer.step)) await trainer.evaluate();
+      (best as { trainer: Trainer } | null)?.trainer.dispose();
     }
   } else {
     if (o.lr === undefined && spec.lrs.length > 1) fail('finetune', `method '${spec.name}' lists ${spec.lrs.length} learning rates but sweepSteps is 0; give one rate or sweep`);
