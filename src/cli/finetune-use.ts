@@ -3,7 +3,7 @@
 // LoRA and MoRA types 1 and 6 at matched budgets; writes metrics.json, report.md and the charts.
 import { InvalidArgumentError, type Command } from 'commander';
 import { init } from '../runtime.js';
-import { DEFAULT_SENTIMENT, runSentiment, SENTIMENT_METHODS, writeSentimentReport, type SentimentConfig, type SentimentMethod } from '../experiments/sentiment.js';
+import { DEFAULT_SENTIMENT, runSentiment, SENTIMENT_METHODS, writeSentimentReport, type SentimentConfig, type SentimentMethod } from '../experiments/sentiment/index.js';
 import { int, num, oneOf } from './options.js';
 import { onInterrupt, progressBar, type Bar } from './progress.js';
 

@@ -5,8 +5,7 @@
 // method's learning rate swept on the first seed), measure character accuracy at checkpoints,
 // analyse ΔW's rank, run the one-layer mechanism experiment, and write the report.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { getBackend } from '../runtime.js';
 import { DEFAULT_TRAIN, loadGPT, trainGPT, type TrainCallbacks, type TrainConfig } from '../train/gpt.js';
@@ -15,6 +14,7 @@ import { runMethod, type FinetuneCallbacks, type MethodSpec } from './finetune.j
 import type { AccuracyPoint, BaseModelSummary, MethodResult, RunMetrics } from './metrics.js';
 import { METRICS_VERSION } from './metrics.js';
 import { writeReport } from './report.js';
+import { runEnvironment } from './environment.js';
 import { RANK_THRESHOLD } from './rank.js';
 import type { Task } from './task.js';
 import { makeUuidTask, type UuidTask } from './uuid.js';
@@ -123,10 +123,6 @@ export function baseCachePath(base: TrainConfig, cacheDir: string): string {
 export function formatCachePath(basePath: string, cfg: FormatStageConfig, cacheDir: string): string {
   const h = createHash('sha256').update(JSON.stringify({ basePath, cfg })).digest('hex').slice(0, 12);
   return join(cacheDir, `format-${h}`, 'checkpoint.safetensors');
-}
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 async function baseModel(spec: ExperimentSpec, cacheDir: string, cb: ExperimentCallbacks): Promise<BaseModelSummary> {
@@ -252,23 +248,14 @@ export async function runExperiment(
   let mechanism: MechanismResult | null = null;
   let status: RunMetrics['status'] = 'complete';
   let baseAccuracy: number | null = null;
-  const be = getBackend();
+  const backend = getBackend().name;
   const metrics = (): RunMetrics => ({
     version: METRICS_VERSION,
     name: spec.name,
     createdAt: started.toISOString(),
     status,
     config: { ...spec, evalSteps } as unknown as RunMetrics['config'],
-    environment: {
-      adapter: be.description,
-      backend: be.name,
-      node: process.version,
-      platform: process.platform,
-      arch: process.arch,
-      cpus: cpus().length,
-      moragrad: packageVersion(),
-      date: new Date().toISOString(),
-    },
+    environment: runEnvironment(backend),
     base,
     task: {
       name: first.name,

@@ -69,18 +69,12 @@ export {
   mechanismTable,
   paperTable,
   environmentTable,
-  fmtLr,
-  fmtSec,
-  fmtPct,
-  fmtPctSd,
-  fmtCount,
-  fmtShare,
-  fmtRHat,
   UUID_FORMAT_BASELINE,
   UUID_FORMAT_LOSS,
   PAPER_UUID,
   type Table,
 } from './summary.js';
+export { fmtLr, fmtSec, fmtPct, fmtPctSd, fmtCount, fmtShare, fmtRHat } from './formatters.js';
 export { groupMethods, groupStats, budgetPairs, taskSizes, seedsOf, lastPoint, tailLoss, type MethodGroup, type GroupStats, type BudgetPair } from './aggregate.js';
 export { mean, sampleSd, meanSd, seriesMeanSd, type MeanSd } from './stats.js';
 export { bracketedSweep, bestTrial, type SweepTrial, type SweepOutcome } from './sweep.js';
@@ -88,4 +82,4 @@ export { runFormatStage, formatTask, formatSeed, assertDisjoint, DEFAULT_FORMAT_
 export { runMechanism, loraFloor, moraFloor, moraBasis, DEFAULT_MECHANISM, type MechanismConfig, type MechanismResult, type FloorPoint, type TrainedFit } from './mechanism.js';
 export { writeReport, formatResultsTable, renderMarkdown, markdownTable, REPORT_FILES, type WriteReportOptions } from './report.js';
 export { renderHtml, escapeHtml } from './report-html.js';
-export { runSentiment, writeSentimentReport, loadUciSentiment, sentimentTable, scoreLogits, DEFAULT_SENTIMENT, SENTIMENT_METHODS } from './sentiment.js';
+export { runSentiment, writeSentimentReport, loadUciSentiment, sentimentTable, scoreLogits, DEFAULT_SENTIMENT, SENTIMENT_METHODS } from './sentiment/index.js';

@@ -41,7 +41,8 @@ export function methodColors(methods: readonly Pick<MethodResult, 'name' | 'adap
   return { domain: methods.map((m) => m.name), range: methods.map((m) => color.get(m.name)!) };
 }
 
-const baseConfig = {
+/** The look of every chart (the demo's and the sentiment run's): font, axes, legend, titles. */
+export const CHART_CONFIG = {
   font: FONT,
   background: 'white',
   view: { stroke: '#e5e5e5' },
@@ -122,7 +123,7 @@ export function lossChartSpec(m: RunMetrics, opts: { width?: number; height?: nu
   const seeds = seedsOf(m).length;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: baseConfig,
+    config: CHART_CONFIG,
     title: { text: 'Training loss', subtitle: `log scale · moving average${seeds > 1 ? ` · mean of ${seeds} seeds, band ± 1 sd` : ''}` },
     width: opts.width ?? 460,
     height: opts.height ?? 280,
@@ -147,7 +148,7 @@ export function accuracyChartSpec(m: RunMetrics, opts: { width?: number; height?
   const color = { field: 'method', type: 'nominal', title: null, scale: colors, sort: colors.domain };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: baseConfig,
+    config: CHART_CONFIG,
     title: { text: 'Character accuracy of the generated values', subtitle: `greedy completion of every key at each checkpoint${seeds > 1 ? ` · mean of ${seeds} seeds, band ± 1 sd` : ''}` },
     width: opts.width ?? 460,
     height: opts.height ?? 280,
@@ -172,7 +173,7 @@ export function capacityChartSpec(m: RunMetrics, opts: { width?: number; height?
   const color = { field: 'method', type: 'nominal', title: null, scale: colors, sort: colors.domain };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: baseConfig,
+    config: CHART_CONFIG,
     title: { text: 'Capacity at a fixed budget', subtitle: 'final character accuracy as the task grows' },
     width: opts.width ?? 520,
     height: opts.height ?? 280,
@@ -194,7 +195,7 @@ export function mechanismChartSpec(mech: MechanismResult, opts: { width?: number
   ]);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: baseConfig,
+    config: CHART_CONFIG,
     title: { text: 'How much of N random associations one update can store', subtitle: `${mech.config.d}×${mech.config.d} layer · LoRA r = ${mech.config.r} (${mech.loraParams} numbers) vs MoRA r̂ = ${mech.R} (${mech.moraParams})` },
     width: opts.width ?? 460,
     height: opts.height ?? 280,
@@ -217,7 +218,7 @@ export function mechanismFitSpec(mech: MechanismResult, opts: { width?: number; 
   const color = { field: 'adapter', type: 'nominal', title: null, scale: MECH_COLORS };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: baseConfig,
+    config: CHART_CONFIG,
     hconcat: [
       {
         title: { text: `Fitting ${mech.config.trainCount} pairs`, subtitle: 'relative loss per Adam step · dashed: each floor' },
@@ -290,7 +291,7 @@ export function spectraChartSpec(m: RunMetrics, opts: { width?: number; height?:
   });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: baseConfig,
+    config: CHART_CONFIG,
     title: { text: 'Singular-value spectra of ΔW = W_final − W_base', subtitle: `log–log · one line per layer · dashed: threshold ${threshold}` },
     columns: opts.columns ?? 3,
     concat: charts,
@@ -322,7 +323,7 @@ export function rankChartSpec(m: RunMetrics, opts: { width?: number; height?: nu
     : { text: `Singular values of ΔW above ${th}`, subtitle: 'per module, mean over layers (the paper’s rank measure)' };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: baseConfig,
+    config: CHART_CONFIG,
     title,
     width: opts.width ?? Math.min(900, Math.max(320, kinds.length * Math.max(70, leadRuns(m).length * 24))),
     height: opts.height ?? 220,

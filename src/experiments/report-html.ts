@@ -4,18 +4,10 @@
 import { groupMethods, groupStats, seedsOf, taskSizes } from './aggregate.js';
 import type { RunMetrics } from './metrics.js';
 import { leadRuns, methodColors, type Plots } from './plots.js';
+import { fmtBudget, fmtCount, fmtLoss, fmtLossSd, fmtLr, fmtPct, fmtPctSd, fmtSec, fmtShare } from './formatters.js';
 import {
   capacityTable,
   environmentTable,
-  fmtCount,
-  fmtLr,
-  fmtPct,
-  fmtPctSd,
-  fmtLossSd,
-  fmtSec,
-  fmtBudget,
-  fmtShare,
-  fmtLoss,
   mechanismTable,
   methodsTable,
   paperTable,

@@ -132,17 +132,19 @@ export interface TaskBatcherOptions {
   padId?: number;
 }
 
-/** The seeded order of the examples in one epoch: a permutation of [0, n). */
-export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
-  const order = Int32Array.from({ length: n }, (_, i) => i);
-  const rng = new HostRng(pcg((seed >>> 0) ^ pcg(epoch >>> 0)));
+/** A uniformly random permutation of [0, n) drawn from `rng` (Fisher-Yates, last index first). */
+export function permutation(n: number, rng: HostRng): number[] {
+  const p = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = rng.int(i + 1);
-    const t = order[i];
-    order[i] = order[j];
-    order[j] = t;
+    [p[i], p[j]] = [p[j], p[i]];
   }
-  return order;
+  return p;
+}
+
+/** The seeded order of the examples in one epoch: a permutation of [0, n). */
+export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
+  return Int32Array.from(permutation(n, new HostRng(pcg((seed >>> 0) ^ pcg(epoch >>> 0)))));
 }
 
 /** Fixed-length padded batches of a task's examples, shuffled per epoch, reproducible and resumable. */

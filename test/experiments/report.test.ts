@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { formatResultsTable, writeReport, REPORT_FILES } from '../../src/experiments/report.js';
 import { readMetrics, type RunMetrics } from '../../src/experiments/metrics.js';
 import { rankChartSpec, renderPlots, renderSvg } from '../../src/experiments/plots.js';
-import { fmtLr, fmtSec, fmtShare, resultsTable, seedsTable, summarize, sweepTable } from '../../src/experiments/summary.js';
+import { resultsTable, seedsTable, summarize, sweepTable } from '../../src/experiments/summary.js';
+import { fmtLr, fmtSec, fmtShare } from '../../src/experiments/formatters.js';
 import { escapeHtml } from '../../src/experiments/report-html.js';
 import { syntheticMetrics } from './fixtures.js';
 

@@ -22,7 +22,7 @@ import {
 import { SentenceClassifier } from '../../src/models/classifier.js';
 import { inject } from '../../src/adapters/index.js';
 import { loadTfjsWeights } from '../../src/io/tfjs.js';
-import { loadUciSentiment, runSentiment, scoreLogits, writeSentimentReport } from '../../src/experiments/sentiment.js';
+import { loadUciSentiment, runSentiment, scoreLogits, writeSentimentReport } from '../../src/experiments/sentiment/index.js';
 
 setupBackends();
 
