@@ -8,7 +8,7 @@ import { DEMO, runExperiment, type ExperimentCallbacks, type ExperimentSpec } fr
 import { DEFAULT_FORMAT_STAGE, type FormatStageConfig } from '../experiments/format.js';
 import { DEFAULT_MECHANISM } from '../experiments/mechanism.js';
 import type { MethodSpec } from '../experiments/finetune.js';
-import { readMetrics } from '../experiments/metrics.js';
+import { readMetrics } from '../experiments/metrics-file.js';
 import { formatResultsTable, writeReport } from '../experiments/report.js';
 import { analyzeDelta, hostWeights, isLinearWeight } from '../experiments/rank.js';
 import { loadAdapter } from '../adapters/peft-files.js';

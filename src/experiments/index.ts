@@ -36,12 +36,8 @@ export {
 } from './rank.js';
 export {
   METRICS_VERSION,
-  validateMetrics,
-  assertValidMetrics,
   metricsToJSON,
   compactJson,
-  writeMetrics,
-  readMetrics,
   type RunMetrics,
   type ExperimentConfig,
   type Environment,
@@ -54,6 +50,7 @@ export {
   type LrTrial,
   type AccuracyPoint,
 } from './metrics.js';
+export { validateMetrics, assertValidMetrics, writeMetrics, readMetrics } from './metrics-file.js';
 export { renderPlots, renderSvg, lossChartSpec, accuracyChartSpec, spectraChartSpec, rankChartSpec, methodColors, smooth, logTicks, type Plots } from './plots.js';
 export {
   summarize,

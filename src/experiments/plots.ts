@@ -52,6 +52,9 @@ export const CHART_CONFIG = {
   header: { labelFontSize: 12, labelFontWeight: 600, titleFontSize: 12 },
 } as const;
 
+/** The top of every chart spec: the Vega-Lite schema and CHART_CONFIG. */
+export const CHART_BASE = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', config: CHART_CONFIG } as const;
+
 /** Exponential moving average (bias-corrected), skipping nulls. */
 export function smooth(values: readonly (number | null)[], beta: number): (number | null)[] {
   let avg = 0;
@@ -122,8 +125,7 @@ export function lossChartSpec(m: RunMetrics, opts: { width?: number; height?: nu
   const x = { field: 'step', type: 'quantitative', title: 'step', scale: { nice: false } };
   const seeds = seedsOf(m).length;
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: CHART_CONFIG,
+    ...CHART_BASE,
     title: { text: 'Training loss', subtitle: `log scale · moving average${seeds > 1 ? ` · mean of ${seeds} seeds, band ± 1 sd` : ''}` },
     width: opts.width ?? 460,
     height: opts.height ?? 280,
@@ -147,8 +149,7 @@ export function accuracyChartSpec(m: RunMetrics, opts: { width?: number; height?
   const y = { field: 'accuracy', type: 'quantitative', title: 'character accuracy (%)', scale: { domain: [0, 100] } };
   const color = { field: 'method', type: 'nominal', title: null, scale: colors, sort: colors.domain };
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: CHART_CONFIG,
+    ...CHART_BASE,
     title: { text: 'Character accuracy of the generated values', subtitle: `greedy completion of every key at each checkpoint${seeds > 1 ? ` · mean of ${seeds} seeds, band ± 1 sd` : ''}` },
     width: opts.width ?? 460,
     height: opts.height ?? 280,
@@ -172,8 +173,7 @@ export function capacityChartSpec(m: RunMetrics, opts: { width?: number; height?
   const y = { field: 'accuracy', type: 'quantitative', title: 'final character accuracy (%)', scale: { domain: [0, 100] } };
   const color = { field: 'method', type: 'nominal', title: null, scale: colors, sort: colors.domain };
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: CHART_CONFIG,
+    ...CHART_BASE,
     title: { text: 'Capacity at a fixed budget', subtitle: 'final character accuracy as the task grows' },
     width: opts.width ?? 520,
     height: opts.height ?? 280,
@@ -194,8 +194,7 @@ export function mechanismChartSpec(mech: MechanismResult, opts: { width?: number
     { adapter: 'MoRA', n: f.n, floor: f.mora },
   ]);
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: CHART_CONFIG,
+    ...CHART_BASE,
     title: { text: 'How much of N random associations one update can store', subtitle: `${mech.config.d}×${mech.config.d} layer · LoRA r = ${mech.config.r} (${mech.loraParams} numbers) vs MoRA r̂ = ${mech.R} (${mech.moraParams})` },
     width: opts.width ?? 460,
     height: opts.height ?? 280,
@@ -217,8 +216,7 @@ export function mechanismFitSpec(mech: MechanismResult, opts: { width?: number; 
   const sv = mech.trained.flatMap((t) => t.singularValues.map((s, i) => ({ adapter: name(t.adapter), i: i + 1, sigma: s })).filter((r) => r.sigma > 1e-8));
   const color = { field: 'adapter', type: 'nominal', title: null, scale: MECH_COLORS };
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: CHART_CONFIG,
+    ...CHART_BASE,
     hconcat: [
       {
         title: { text: `Fitting ${mech.config.trainCount} pairs`, subtitle: 'relative loss per Adam step · dashed: each floor' },
@@ -290,8 +288,7 @@ export function spectraChartSpec(m: RunMetrics, opts: { width?: number; height?:
     };
   });
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: CHART_CONFIG,
+    ...CHART_BASE,
     title: { text: 'Singular-value spectra of ΔW = W_final − W_base', subtitle: `log–log · one line per layer · dashed: threshold ${threshold}` },
     columns: opts.columns ?? 3,
     concat: charts,
@@ -322,8 +319,7 @@ export function rankChartSpec(m: RunMetrics, opts: { width?: number; height?: nu
     ? { text: 'Effective rank of ΔW', subtitle: `no singular value exceeded ${th} (the paper's measure), so this shows exp(H(σ/Σσ)), mean over layers` }
     : { text: `Singular values of ΔW above ${th}`, subtitle: 'per module, mean over layers (the paper’s rank measure)' };
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: CHART_CONFIG,
+    ...CHART_BASE,
     title,
     width: opts.width ?? Math.min(900, Math.max(320, kinds.length * Math.max(70, leadRuns(m).length * 24))),
     height: opts.height ?? 220,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { DEMO, runExperiment, validateSpec, type ExperimentSpec } from '../../src/experiments/demo.js';
 import { summarize } from '../../src/experiments/summary.js';
-import { validateMetrics } from '../../src/experiments/metrics.js';
+import { validateMetrics } from '../../src/experiments/metrics-file.js';
 import { gridSpec } from '../../src/cli/experiments.js';
 import { main } from '../../src/cli/main.js';
 import { setupBackends } from '../helpers.js';

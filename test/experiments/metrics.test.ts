@@ -4,7 +4,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compactJson, readMetrics, validateMetrics, writeMetrics, type RunMetrics } from '../../src/experiments/metrics.js';
+import { compactJson, type RunMetrics } from '../../src/experiments/metrics.js';
+import { readMetrics, validateMetrics, writeMetrics } from '../../src/experiments/metrics-file.js';
+import { runEnvironment } from '../../src/experiments/environment.js';
 import { syntheticMetrics } from './fixtures.js';
 
 const clone = (): RunMetrics => JSON.parse(JSON.stringify(syntheticMetrics({ steps: 40 }))) as RunMetrics;
@@ -26,6 +28,14 @@ describe('validateMetrics', () => {
         m.methods[1].loss[3] = null; // diverged step
       }),
     ).toEqual([]);
+  });
+
+  it('accepts the environment runEnvironment records (the demo and the sentiment run share it)', () => {
+    const env = runEnvironment('cpu');
+    expect(env.adapter).toMatch(/^cpu/);
+    expect(env).toMatchObject({ backend: 'cpu', node: process.version, platform: process.platform, arch: process.arch });
+    expect(problemsAfter((m) => (m.environment = env))).toEqual([]);
+    expect(problemsAfter((m) => (m.environment = { ...env, moragrad: '' }))).toEqual(['environment.moragrad: expected a non-empty string, got ""']);
   });
 
   it('reports missing and mistyped fields by path', () => {

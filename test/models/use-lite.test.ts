@@ -23,6 +23,8 @@ import { SentenceClassifier } from '../../src/models/classifier.js';
 import { inject } from '../../src/adapters/index.js';
 import { loadTfjsWeights } from '../../src/io/tfjs.js';
 import { loadUciSentiment, runSentiment, scoreLogits, writeSentimentReport } from '../../src/experiments/sentiment/index.js';
+import { validateMetrics } from '../../src/experiments/metrics-file.js';
+import { syntheticMetrics } from '../experiments/fixtures.js';
 
 setupBackends();
 
@@ -206,6 +208,9 @@ describe('USE-lite', () => {
     const r = await runSentiment({ methods: ['probe', 'lora', 'mora1', 'mora6', 'full'], limit: 6, epochs: 2, batchSize: 4, warmup: 1 }, { outDir: out });
     expect(r.status).toBe('complete');
     expect(r.data).toMatchObject({ train: 12, test: 6 });
+    // the same environment block as the demo's run record
+    expect(validateMetrics({ ...syntheticMetrics(), environment: r.environment })).toEqual([]);
+    expect(r.environment).toMatchObject({ backend: 'webgpu', platform: process.platform, arch: process.arch });
     expect(r.methods.map((m) => [m.method, m.trainableParams, m.steps, m.evals.length])).toEqual([
       ['probe', 0, 6, 3],
       ['lora', 8 * 1024, 6, 3],

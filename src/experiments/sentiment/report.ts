@@ -5,7 +5,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { compactJson } from '../metrics.js';
 import { markdownTable } from '../report.js';
-import { CHART_CONFIG, methodColors, renderSvg, smooth } from '../plots.js';
+import { CHART_BASE, methodColors, renderSvg, smooth } from '../plots.js';
 import { fmtInt, fmtPct } from '../formatters.js';
 import type { SentimentResult } from './config.js';
 
@@ -39,8 +39,7 @@ export function sentimentLossSpec(r: SentimentResult): TopLevelSpec {
   });
   const colors = colorsOf(r);
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: CHART_CONFIG,
+    ...CHART_BASE,
     title: { text: 'Training loss (Yelp + Amazon)', subtitle: 'cross-entropy · faint: every step · solid: moving average' },
     width: 460,
     height: 260,
@@ -59,8 +58,7 @@ export function sentimentAccuracySpec(r: SentimentResult): TopLevelSpec {
   const colors = colorsOf(r);
   const lo = Math.floor(Math.min(...rows.filter((x) => x.epoch > 0).map((x) => x.accuracy), 70) / 5) * 5;
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    config: CHART_CONFIG,
+    ...CHART_BASE,
     title: { text: 'Test accuracy (IMDB)', subtitle: 'after each epoch; epoch 0 = the untrained head' },
     width: 460,
     height: 260,
