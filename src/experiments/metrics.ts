@@ -2,6 +2,7 @@
 // below are the schema; ./metrics-file.ts validates a record against them and reads and writes the
 // file. Non-finite numbers (a diverged loss) are written as null, since JSON has no NaN.
 import type { MoraType } from '../ops/mora.js';
+import type { FormatStageConfig } from './format.js';
 import type { MechanismResult } from './mechanism.js';
 import type { ModuleRank } from './rank.js';
 
@@ -81,13 +82,8 @@ export interface BaseModelSummary {
   formatStage: FormatStageSummary | null;
 }
 
-export interface FormatStageSummary {
-  /** Random UUID pairs trained on (disjoint from every task pair, checked). */
-  pairs: number;
-  steps: number;
-  batchSize: number;
-  lr: number;
-  seed: number;
+/** The format stage as it ran: its configuration and what came out. */
+export interface FormatStageSummary extends FormatStageConfig {
   /** Mean training loss over the last steps (nats per token, whole sequence). */
   finalLoss: number | null;
   /** True when loaded from the cache. */
