@@ -40,7 +40,7 @@ export interface MechanismConfig {
   seed: number;
 }
 
-export const DEFAULT_MECHANISM: MechanismConfig = { d: 64, r: 4, moraType: 6, counts: [1, 2, 4, 8, 16, 24, 32, 48, 64], draws: 3, trainCount: 16, trainSteps: 400, seed: 0 };
+export const DEFAULT_MECHANISM: MechanismConfig = { d: 64, r: 4, moraType: 6, counts: [1, 2, 4, 6, 7, 8, 12, 16, 24, 32, 48, 64], draws: 3, trainCount: 16, trainSteps: 400, seed: 0 };
 
 export interface FloorPoint {
   /** Associations N. */
