@@ -15,9 +15,11 @@
 //
 // The config's `r` is the LoRA rank the user asked for; MoRA's R is derived from it per layer
 // (mg.mora.rank), as the fork does at load time. `use_mora` / `mora_type` appear only in MoRA files
-// (a plain PEFT LoRA file has neither). Our GPT's names (`blocks.<i>.attn.q`) are not a PyTorch
-// model's (`model.layers.<i>.self_attn.q_proj`): a file moves between the two only after renaming
-// the module paths in the keys and in target_modules.
+// (a plain PEFT LoRA file has neither). Keys and target_modules use the model's own module names:
+// a model loaded from a Hugging Face folder has the HF ones (`model.layers.<i>.self_attn.q_proj`),
+// so its files load onto the same HF model in PyTorch; our GPT's (`blocks.<i>.attn.q`) exist in no
+// HF model. GPT-2's Conv1D layers (weight stored [in, out]) are recorded as `fan_in_fan_out: true`,
+// as PEFT does; the adapter tensors' shapes are the same as for a Linear.
 import fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { fail, fmtShape } from '../errors.js';
@@ -29,7 +31,7 @@ import { checkType, typeName, type MoraType } from '../mora/rules.js';
 import { rank } from '../mora/index.js';
 import type { BackendName } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
-import type { Linear } from '../nn/linear.js';
+import { Conv1D, type Linear } from '../nn/linear.js';
 import { type Module, copyInto } from '../nn/module.js';
 import { KEY_PREFIX, PeftModel, adapterLayers, inject, linearNames, matchTargets } from './inject.js';
 import { DoRALinear } from './dora.js';
@@ -71,7 +73,7 @@ export interface PeftLoraConfigJson {
 }
 
 export interface SaveAdapterOptions {
-  /** base_model_name_or_path (default null). */
+  /** base_model_name_or_path (default: the model's `nameOrPath` when it has one, else null). */
   baseModel?: string | null;
   /** task_type (default 'CAUSAL_LM'). */
   taskType?: string;
@@ -89,12 +91,17 @@ export function adapterConfigJson(handle: PeftModel, opts: SaveAdapterOptions = 
   const isMora = config.adapter === 'mora';
   const types = new Set(layers.map(([, l]) => (l instanceof MoRALinear ? l.type : undefined)));
   if (types.size > 1) fail(op, `the MoRA layers have different types (${[...types].join(', ')}); one adapter_config.json holds one mora_type`);
+  const conv = new Set(layers.map(([, l]) => l.base instanceof Conv1D));
+  if (conv.size > 1) {
+    fail(op, `the adapted layers mix Conv1D (weight stored [in, out]) and Linear layers (${layers.map(([n, l]) => `${n}: ${l.base.constructor.name}`).join(', ')}); one adapter_config.json holds one fan_in_fan_out`);
+  }
+  const origin = (handle.model as { nameOrPath?: unknown }).nameOrPath;
   const cfg: Record<string, unknown> = {
     alpha_pattern: {},
     auto_mapping: null,
-    base_model_name_or_path: opts.baseModel ?? null,
+    base_model_name_or_path: opts.baseModel ?? (typeof origin === 'string' ? origin : null),
     bias: 'none',
-    fan_in_fan_out: false,
+    fan_in_fan_out: conv.has(true),
     inference_mode: true,
     init_lora_weights: true,
     layers_pattern: null,
@@ -132,6 +139,11 @@ export async function saveAdapter(dir: string, handle: PeftModel, opts: SaveAdap
   const op = 'saveAdapter';
   if (!(handle instanceof PeftModel)) fail(op, `expects the handle returned by inject() or loadAdapter(), got ${String(handle)}`);
   const cfg = adapterConfigJson(handle, opts);
+  if (cfg.mora_type === 'truncation' || cfg.mora_type === 'decoupling') {
+    console.warn(
+      `moragrad WARNING: ${dir} holds MoRA type '${cfg.mora_type}', which only moragrad implements; the MoRA authors' PEFT fork cannot run it (its forward fails and its merge returns a different ΔW). Use types 1, 2, 3, 4 or 6 for files meant for PyTorch.`,
+    );
+  }
   await fs.mkdir(dir, { recursive: true });
   await saveSafetensors(join(dir, ADAPTER_WEIGHTS_NAME), handle.adapterStateDict(), { format: 'pt' }, { floatDtype: opts.floatDtype });
   await writeFileAtomic(join(dir, ADAPTER_CONFIG_NAME), JSON.stringify(cfg, null, 2));

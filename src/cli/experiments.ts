@@ -106,14 +106,14 @@ export function registerExperiments(program: Command): void {
 
   program
     .command('finetune')
-    .description('fine-tune a base GPT checkpoint with one method and write its report (--model use-lite: see finetune-use --help)')
+    .description('fine-tune a base (a GPT checkpoint or a Hugging Face folder) with one method and write its report (--model use-lite: see finetune-use --help)')
     .option('--model <name>', 'gpt (a --base checkpoint) | use-lite (the pretrained sentence encoder; flags in finetune-use --help)', oneOf('gpt', 'use-lite'), 'gpt')
-    .requiredOption('--base <checkpoint>', 'base checkpoint (from moragrad train)', existingFile)
+    .requiredOption('--base <path>', 'base: a checkpoint from moragrad train, or a Hugging Face model folder (LLaMA / Qwen2 / GPT-2, safetensors)', existingFile)
     .option('--adapter <kind>', 'mora | lora | dora | full', oneOf('mora', 'lora', 'dora', 'full'), 'mora')
     .option('--r <n>', 'budget rank (LoRA r; MoRA derives r̂ from it)', int(1, 4096), 8)
     .option('--type <t>', `MoRA type: ${MORA_TYPES.join(', ')}`, moraType, 6 as MoraType)
     .option('--alpha <x>', 'LoRA alpha', num(0), 16)
-    .option('--targets <list>', 'module names to adapt', list, DEMO.targets)
+    .option('--targets <list>', 'module names to adapt (HF models: q_proj,k_proj,v_proj,o_proj,... / c_attn,...)', list, DEMO.targets)
     .option('--lr <list>', 'learning rate, or 3+ rates to sweep (each trained --sweep-steps, the best carries on)', (v) => list(v).map(num(0, 10)), [2e-3])
     .option('--sweep-steps <n>', 'steps each swept rate trains before the best is kept (default: a third of --steps)', int(1))
     .option('--steps <n>', 'fine-tuning steps', int(1, 1_000_000), DEMO.steps)
@@ -127,6 +127,7 @@ export function registerExperiments(program: Command): void {
     .option('--seeds <n>', 'number of seeds', int(1, 100), 1)
     .option('--out <dir>', 'runs directory', 'runs')
     .option('--name <name>', 'run name', 'finetune')
+    .option('--save-adapter <dir>', 'write the adapter (PEFT layout: adapter_model.safetensors + adapter_config.json) here')
     .action(async (o) => {
       if (o.task !== 'uuid' && o.task !== 'corpus') existingFile(o.task);
       const label = methodLabel(o.adapter, o.r, o.type);
@@ -137,6 +138,7 @@ export function registerExperiments(program: Command): void {
           name: o.name,
           seeds: seedList(o.seed, o.seeds),
           basePath: o.base,
+          saveAdapterDir: o.saveAdapter,
           formatStage: o.formatSteps > 0 ? { ...DEFAULT_FORMAT_STAGE, steps: o.formatSteps } : null,
           task: o.task,
           pairs: o.pairs,

@@ -1,6 +1,10 @@
 // `moragrad train` and `moragrad sample`.
 import type { Command } from 'commander';
-import { DEFAULT_TRAIN, loadGPT, trainGPT, type TrainConfig } from '../train/gpt.js';
+import { join } from 'node:path';
+import { DEFAULT_TRAIN, trainGPT, type TrainConfig } from '../train/gpt.js';
+import { loadBase } from '../experiments/base.js';
+import { loadAdapter } from '../adapters/peft-files.js';
+import { HfTokenizer } from '../models/hf/tokenizer.js';
 import { init } from '../runtime.js';
 import { tensor } from '../ops/creation.js';
 import { existingFile, int, num, oneOf } from './options.js';
@@ -96,20 +100,28 @@ export function registerTrain(program: Command): void {
 
   program
     .command('sample')
-    .description('generate text from a training checkpoint')
-    .requiredOption('--checkpoint <path>', 'checkpoint.safetensors written by train', existingFile)
+    .description('generate text from a training checkpoint or a Hugging Face model folder, optionally with an adapter')
+    .option('--checkpoint <path>', 'checkpoint.safetensors written by train', existingFile)
+    .option('--base <path>', 'a checkpoint, or a Hugging Face model folder (LLaMA / GPT-2, safetensors)', existingFile)
+    .option('--adapter <dir>', 'apply this adapter (adapter_model.safetensors + adapter_config.json) to the base')
     .option('--prompt <text>', 'text to continue', '\n')
     .option('--tokens <n>', 'tokens to generate', int(1, 100000), 200)
     .option('--temperature <x>', 'sampling temperature (0: greedy)', num(0, 100), 0.8)
     .option('--top-k <n>', 'sample among the k most likely tokens', int(1))
     .option('--seed <n>', 'sampling seed', int(0), 0)
     .action(async (o) => {
+      const path: string | undefined = o.base ?? o.checkpoint;
+      if (!path || (o.base && o.checkpoint)) throw new Error('give the model with --base <checkpoint or HF folder> (or --checkpoint <file>), once');
+      if (o.adapter) existingFile(join(o.adapter, 'adapter_config.json'));
       await init();
-      const { model, tokenizer } = await loadGPT(o.checkpoint);
-      const ids = tokenizer.encode(o.prompt);
+      const { model, tokenizer } = await loadBase(path);
+      if (o.adapter) await loadAdapter(o.adapter, model);
+      // an HF tokenizer adds what its post-processor adds to a prompt (LLaMA's <s>), as transformers does
+      const ids = tokenizer instanceof HfTokenizer ? tokenizer.encode(o.prompt, { addSpecialTokens: true }) : tokenizer.encode(o.prompt);
       if (ids.length === 0) throw new Error('--prompt encodes to no tokens');
       const idx = tensor(ids, [1, ids.length], { dtype: 'int32' });
       const out = await model.generate(idx, o.tokens, { temperature: o.temperature, topK: o.topK, seed: o.seed });
-      console.log(tokenizer.decode(Array.from(await out.data())));
+      const all = Array.from(await out.data());
+      console.log(tokenizer instanceof HfTokenizer ? tokenizer.decode(all, { skipSpecialTokens: true }) : tokenizer.decode(all));
     });
 }

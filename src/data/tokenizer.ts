@@ -14,7 +14,8 @@ export interface Tokenizer {
   toJSON(): TokenizerJSON;
 }
 
-export type TokenizerJSON = CharTokenizerJSON | { type: 'gpt2' };
+/** 'hf': a Hugging Face tokenizer.json, rebuilt from its model folder (models/hf), not from here. */
+export type TokenizerJSON = CharTokenizerJSON | { type: 'gpt2' } | { type: 'hf'; dir: string | null };
 
 export interface CharTokenizerJSON {
   type: 'char';
@@ -131,5 +132,6 @@ export function tokenizerFromJSON(json: TokenizerJSON | string): Tokenizer {
   }
   if (j?.type === 'char') return CharTokenizer.fromJSON(j);
   if (j?.type === 'gpt2') return Gpt2Tokenizer.load();
+  if (j?.type === 'hf') return fail('tokenizerFromJSON', `a Hugging Face tokenizer (${j.dir ?? 'no folder recorded'}) is read from its model folder: use loadHF(dir) or HfTokenizer.fromDir(dir)`);
   return fail('tokenizerFromJSON', `unknown tokenizer ${JSON.stringify(j)?.slice(0, 80)} (expected type 'char' or 'gpt2')`);
 }

@@ -8,9 +8,10 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { getBackend } from '../runtime.js';
-import { DEFAULT_TRAIN, loadGPT, trainGPT, type TrainCallbacks, type TrainConfig } from '../train/gpt.js';
+import { DEFAULT_TRAIN, trainGPT, type TrainCallbacks, type TrainConfig } from '../train/gpt.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { runMethod, type FinetuneCallbacks, type MethodSpec } from './finetune.js';
+import { isHFFolder, loadBase, summarizeHFBase } from './base.js';
 import type { AccuracyPoint, BaseModelSummary, MethodResult, RunMetrics } from './metrics.js';
 import { METRICS_VERSION } from './metrics.js';
 import { writeReport } from './report.js';
@@ -34,8 +35,10 @@ export interface ExperimentSpec {
   /** Every method runs once per seed (task pairs, adapter init, batch order); the first seed also sweeps the rates. */
   seeds: number[];
   base: TrainConfig;
-  /** Fine-tune from this checkpoint instead of pretraining (or loading the cached) base. */
+  /** Fine-tune from this checkpoint or Hugging Face folder instead of pretraining (or loading the cached) base. */
   basePath?: string;
+  /** Write the adapter files here (PEFT layout; with several seeds, one folder `seed-<n>` per seed). */
+  saveAdapterDir?: string;
   /** Train the base on disjoint random UUID pairs first (cached like the base); null: none. */
   formatStage: FormatStageConfig | null;
   /** 'uuid', 'corpus', or a path to a {"prompt","completion"} jsonl file. */
@@ -126,6 +129,11 @@ export function formatCachePath(basePath: string, cfg: FormatStageConfig, cacheD
 }
 
 async function baseModel(spec: ExperimentSpec, cacheDir: string, cb: ExperimentCallbacks): Promise<BaseModelSummary> {
+  if (spec.basePath && isHFFolder(spec.basePath)) {
+    if (spec.formatStage) fail('experiment', `the format stage fully fine-tunes a moragrad checkpoint; with a Hugging Face base (${spec.basePath}) turn it off (--format-steps 0, or "formatStage": false in a grid)`);
+    cb.onBase?.({ cached: true, path: spec.basePath });
+    return summarizeHFBase(spec.basePath);
+  }
   const path = spec.basePath ?? baseCachePath(spec.base, cacheDir);
   const cached = existsSync(path);
   if (spec.basePath && !cached) throw new Error(`no base checkpoint at ${path}`);
@@ -283,7 +291,7 @@ export async function runExperiment(
     let accuracy0: AccuracyPoint | undefined;
     if (evalSteps.includes(0)) {
       cb.onPhase?.('base', `accuracy of the base on the task of seed ${seed}`);
-      const { model, tokenizer } = await loadGPT(tuneFrom);
+      const { model, tokenizer } = await loadBase(tuneFrom);
       try {
         const e = await evaluateTask(model, tokenizer, task, { batchSize: 64 });
         accuracy0 = { step: 0, charAccuracy: e.charAccuracy, exactMatch: e.exactMatch };
@@ -310,6 +318,7 @@ export async function runExperiment(
         maxExtend: spec.maxExtend,
         lr: chosen.get(which),
         accuracy0,
+        saveAdapterDir: spec.saveAdapterDir && (spec.seeds.length > 1 ? join(spec.saveAdapterDir, `seed-${seed}`) : spec.saveAdapterDir),
         callbacks: cb,
       });
       if (!chosen.has(which)) chosen.set(which, result.lr);

@@ -1,4 +1,4 @@
-// One fine-tuning run from a base checkpoint: load the base GPT, adapt it (LoRA / MoRA / full),
+// One fine-tuning run from a base (a checkpoint or HF folder): adapt it (LoRA / MoRA / full),
 // sweep the learning rate, train on a task for a number of steps, measure accuracy at checkpoints,
 // merge, and analyse the rank of ΔW = W_final - W_base per adapted module. Nothing here prints;
 // progress goes to callbacks.
@@ -12,10 +12,9 @@ import type { MoraType } from '../mora/index.js';
 import { AdamW } from '../optim/adamw.js';
 import { constantLr, LrScheduler } from '../optim/schedule.js';
 import { clipGradNorm } from '../optim/clip.js';
-import { loadGPT } from '../train/gpt.js';
-import type { GPT } from '../nn/gpt.js';
 import { tidy } from '../runtime.js';
 import { evaluateTask } from './accuracy.js';
+import { loadBase, type BaseLM } from './base.js';
 import type { AccuracyPoint, AdapterKind, LrTrial, MethodResult, MoraShape } from './metrics.js';
 import { analyzeDelta, hostWeights, isLinearWeight, type HostMatrix } from './rank.js';
 import { bracketedSweep } from './sweep.js';
@@ -60,16 +59,16 @@ export interface FinetuneCallbacks {
 }
 
 export interface Adapted {
-  model: GPT;
+  model: BaseLM;
   tokenizer: Tokenizer;
-  peft: PeftModel<GPT> | null;
-  params: ReturnType<GPT['parameters']>;
+  peft: PeftModel<BaseLM> | null;
+  params: ReturnType<BaseLM['parameters']>;
   baseWeights: Map<string, HostMatrix>;
   totalParams: number;
 }
 
 async function prepare(spec: MethodSpec, o: FinetuneOptions): Promise<Adapted> {
-  const { model, tokenizer } = await loadGPT(o.basePath);
+  const { model, tokenizer } = await loadBase(o.basePath);
   model.train();
   const baseWeights = await hostWeights(model, isLinearWeight);
   const totalParams = model.numParameters();

@@ -6,6 +6,7 @@ export {
   saveSafetensors,
   loadSafetensors,
   readSafetensorsHeader,
+  decodeTensorBytes,
   toF16,
   fromF16,
   toBF16,

@@ -302,6 +302,16 @@ function tensorInfo(name: string, v: unknown, op: string): TensorInfo {
   return { dtype: dtype as SafetensorsDType, shape: [...(shape as number[])], dataOffsets: [b, e] };
 }
 
+/**
+ * One tensor's bytes (as stored in the data section, `dtype` little-endian) as moragrad host data:
+ * float dtypes -> Float32Array, integer dtypes -> Int32Array (range-checked). For readers that fetch
+ * tensors one at a time from a file (readSafetensorsHeader + the byte range of `dataOffsets`).
+ */
+export function decodeTensorBytes(bytes: Uint8Array, dtype: SafetensorsDType, name: string, op = 'decodeTensorBytes'): Float32Array | Int32Array {
+  if (bytes.length % DTYPE_SIZE[dtype] !== 0) fail(op, `tensor '${name}': ${bytes.length} bytes is not a whole number of ${dtype} elements`);
+  return convert(bytes, 0, bytes.length, dtype, name, op);
+}
+
 /** Bytes [b, e) of `bytes` as moragrad host data. */
 function convert(bytes: Uint8Array, b: number, e: number, dtype: SafetensorsDType, name: string, op: string): Float32Array | Int32Array {
   const size = DTYPE_SIZE[dtype];

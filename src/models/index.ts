@@ -1,5 +1,6 @@
-// Pretrained models: Universal Sentence Encoder-lite (TensorFlow.js weights mapped onto our modules)
-// and a sentence classifier on top of an encoder.
+// Pretrained models: Universal Sentence Encoder-lite (TensorFlow.js weights mapped onto our modules),
+// a sentence classifier on top of an encoder, and Hugging Face causal LMs (LLaMA, GPT-2) from local
+// folders (loadHF / saveHF).
 export {
   UseLite,
   UseTop,
@@ -27,3 +28,4 @@ export {
   type EncodeSentencesOptions,
 } from './use-lite.js';
 export { SentenceClassifier, argmaxRows, type SentenceEncoder, type ClassifierOptions } from './classifier.js';
+export * from './hf/index.js';

@@ -1,9 +1,14 @@
 // Multi-head self-attention: four Linear layers named q, k, v, o (so adapters can wrap them by name),
 // optional rotary positions on q and k, the fused attention op (src/ops/attention.ts) with a causal
 // mask and/or a key-padding mask, and dropout on the output projection.
+//
+// Grouped-query attention (LLaMA 2/3, SmolLM, TinyLlama): k and v have nKvHead <= nHead heads and
+// query head h reads key/value head floor(h / (nHead / nKvHead)) (HF's repeat_kv); nKvHead = nHead
+// is plain multi-head attention, nKvHead = 1 multi-query. `attendHeads` is the part between the
+// projections, shared with modules that name their projections differently (Hugging Face models).
 import { fail, fmtShape } from '../errors.js';
 import { attention } from '../ops/attention.js';
-import { permute, reshape } from '../ops/shape.js';
+import { expand, permute, reshape } from '../ops/shape.js';
 import type { Tensor } from '../tensor.js';
 import { Dropout } from './dropout.js';
 import { Linear, type LinearOptions } from './linear.js';
@@ -16,6 +21,8 @@ export interface AttentionOptions extends ModuleOptions {
   /** Rotate q and k by position (RoPE, base `rotaryBase` = 10000). Default false. */
   rotary?: boolean;
   rotaryBase?: number;
+  /** Key/value heads (grouped-query attention): a divisor of nHead; default nHead. */
+  nKvHead?: number;
   /** Biases on q, k, v, o (default true). */
   bias?: boolean;
   /** Dropout probability on the output (after o). Default 0. */
@@ -32,16 +39,53 @@ export interface AttentionCallOptions {
   offset?: number;
 }
 
+/** How projected q, k, v split into heads and attend. */
+export interface HeadLayout {
+  nHead: number;
+  /** Divides nHead. */
+  nKvHead: number;
+  headSize: number;
+  causal: boolean;
+  rotary: boolean;
+  rotaryBase: number;
+}
+
+/** k or v heads (B, nKv, T, hs) -> (B, nKv·groups, T, hs), head h = input head floor(h / groups). */
+// y[b, g·j + r] = x[b, j]                    -> dx[b, j] = Σ_r g[b, g·j + r] (expand's sumTo)
+export function repeatKvHeads(x: Tensor, groups: number): Tensor {
+  if (groups === 1) return x;
+  const [B, nKv, T, hs] = x.shape;
+  const e = expand(reshape(x, [B, nKv, 1, T, hs]), [B, nKv, groups, T, hs]); // (B, nKv, groups, T, hs)
+  return reshape(e, [B, nKv * groups, T, hs]); // (B, nH, T, hs)
+}
+
+/**
+ * Attention between projections: q [B, T, nHead·hs], k and v [B, T, nKvHead·hs] -> [B, T, nHead·hs]
+ * (heads merged, before the output projection). Rotary positions (rotate-half layout) on q and k at
+ * offset..offset+T-1, scale 1/√hs.
+ */
+export function attendHeads(q: Tensor, k: Tensor, v: Tensor, l: HeadLayout, opts: AttentionCallOptions = {}): Tensor {
+  const [B, T] = q.shape;
+  const heads = (t: Tensor, n: number) => permute(reshape(t, [B, T, n, l.headSize]), [0, 2, 1, 3]); // (B, n, T, hs)
+  let qh = heads(q, l.nHead);
+  let kh = heads(k, l.nKvHead);
+  const vh = heads(v, l.nKvHead);
+  if (l.rotary) {
+    qh = applyRotary(qh, opts.offset ?? 0, { base: l.rotaryBase });
+    kh = applyRotary(kh, opts.offset ?? 0, { base: l.rotaryBase });
+  }
+  const groups = l.nHead / l.nKvHead;
+  const y = attention(qh, repeatKvHeads(kh, groups), repeatKvHeads(vh, groups), { causal: l.causal, keyPadding: opts.keyPadding }); // (B, nH, T, hs)
+  return reshape(permute(y, [0, 2, 1, 3]), [B, T, l.nHead * l.headSize]); // (B, T, nH·hs)
+}
+
 export class MultiHeadAttention extends Module {
   q: Linear;
   k: Linear;
   v: Linear;
   o: Linear;
   drop: Dropout;
-  readonly headSize: number;
-  readonly causal: boolean;
-  readonly rotary: boolean;
-  readonly rotaryBase: number;
+  readonly layout: HeadLayout;
 
   constructor(
     readonly dim: number,
@@ -52,15 +96,16 @@ export class MultiHeadAttention extends Module {
     if (!Number.isInteger(nHead) || nHead <= 0 || !Number.isInteger(dim) || dim % nHead !== 0) {
       fail('MultiHeadAttention', `dim ${dim} must be a positive multiple of the number of heads ${nHead}`);
     }
-    this.headSize = dim / nHead;
-    this.causal = opts.causal ?? true;
-    this.rotary = opts.rotary ?? false;
-    this.rotaryBase = opts.rotaryBase ?? 10000;
-    if (this.rotary && this.headSize % 2 !== 0) fail('MultiHeadAttention', `rotary needs an even head size, got ${this.headSize} (dim ${dim} / ${nHead} heads)`);
+    const headSize = dim / nHead;
+    this.layout = { nHead, nKvHead: opts.nKvHead ?? nHead, headSize, causal: opts.causal ?? true, rotary: opts.rotary ?? false, rotaryBase: opts.rotaryBase ?? 10000 };
+    if (this.layout.rotary && headSize % 2 !== 0) fail('MultiHeadAttention', `rotary needs an even head size, got ${headSize} (dim ${dim} / ${nHead} heads)`);
+    const nKv = this.layout.nKvHead;
+    if (!Number.isInteger(nKv) || nKv <= 0 || nHead % nKv !== 0) fail('MultiHeadAttention', `the ${nHead} query heads must be a multiple of the ${nKv} key/value heads`);
+    const kvDim = this.layout.nKvHead * headSize;
     const lin = (k: number, init = opts.init): LinearOptions => ({ bias: opts.bias, backend: opts.backend, seed: subSeed(opts.seed, k), init });
     this.q = new Linear(dim, dim, lin(0));
-    this.k = new Linear(dim, dim, lin(1));
-    this.v = new Linear(dim, dim, lin(2));
+    this.k = new Linear(dim, kvDim, lin(1));
+    this.v = new Linear(dim, kvDim, lin(2));
     this.o = new Linear(dim, dim, lin(3, opts.oInit ?? opts.init));
     this.drop = new Dropout(opts.dropout ?? 0, { seed: subSeed(opts.seed, 4) });
   }
@@ -72,16 +117,7 @@ export class MultiHeadAttention extends Module {
     if (opts.keyPadding && (opts.keyPadding.ndim !== 2 || opts.keyPadding.shape[0] !== B || opts.keyPadding.shape[1] !== T)) {
       fail('MultiHeadAttention', `keyPadding must be [B, T] = [${B}, ${T}] (float, 1 = keep), got ${fmtShape(opts.keyPadding.shape)}`);
     }
-    const heads = (t: Tensor) => permute(reshape(t, [B, T, this.nHead, this.headSize]), [0, 2, 1, 3]); // (B, nh, T, hs)
-    let q = heads(this.q.forward(x));
-    let k = heads(this.k.forward(x));
-    const v = heads(this.v.forward(x));
-    if (this.rotary) {
-      q = applyRotary(q, opts.offset ?? 0, { base: this.rotaryBase });
-      k = applyRotary(k, opts.offset ?? 0, { base: this.rotaryBase });
-    }
-    const y = attention(q, k, v, { causal: this.causal, keyPadding: opts.keyPadding }); // (B, nh, T, hs)
-    const merged = reshape(permute(y, [0, 2, 1, 3]), [B, T, this.dim]); // (B, T, dim)
+    const merged = attendHeads(this.q.forward(x), this.k.forward(x), this.v.forward(x), this.layout, opts); // (B, T, dim)
     return this.drop.forward(this.o.forward(merged));
   }
 }

@@ -127,15 +127,9 @@ export class GPT extends Module {
    * idx: int32 [B, T] token ids (T <= blockSize); targets: int32 [B, T] next-token ids (-1 = ignore).
    * Returns the logits [B, T, V] and, with targets, the mean cross-entropy.
    */
-  forward(idx: Tensor, targets?: Tensor): GPTOutput {
-    const op = 'GPT.forward';
-    if (idx.dtype !== 'int32' || idx.ndim !== 2) fail(op, `idx must be int32 [B, T], got ${idx.describe()}`);
-    const [B, T] = idx.shape;
-    const { blockSize, vocabSize: V } = this.config;
-    if (T > blockSize) fail(op, `sequence length ${T} exceeds blockSize ${blockSize} (idx ${fmtShape(idx.shape)})`);
-    if (targets && (targets.dtype !== 'int32' || targets.shape.join() !== idx.shape.join())) {
-      fail(op, `targets must be int32 ${fmtShape(idx.shape)} like idx, got ${targets.describe()}`);
-    }
+  forward(idx: Tensor, targets?: Tensor, opts: LmForwardOptions = {}): GPTOutput {
+    checkLmInput('GPT.forward', idx, targets, this.config.blockSize, opts, this.config.vocabSize);
+    const T = idx.shape[1];
     let x = this.wte.forward(idx); // (B, T, C)
     if (this.wpe) {
       const pos = arange(0, T, 1, { dtype: 'int32', backend: idx.backend.name }); // (T,)
@@ -143,57 +137,103 @@ export class GPT extends Module {
     }
     x = this.drop.forward(x);
     for (const blk of this.blocks) x = blk.forward(x);
-    x = this.lnF.forward(x); // (B, T, C)
+    x = lastPosition(this.lnF.forward(x), opts); // (B, T, C), or (B, 1, C)
     const logits = this.head ? this.head.forward(x) : matmulT(x, this.wte.weight, { transB: true }); // (B, T, V)
-    let loss: Tensor | null = null;
-    if (targets) {
-      loss = crossEntropy(reshape(logits, [B * T, V]), reshape(targets, [B * T]), { ignoreIndex: -1, reduction: 'mean' });
-    }
-    return { logits, loss };
+    return { logits, loss: targets ? lmLoss(logits, targets) : null };
   }
 
   /**
    * Appends `n` sampled tokens to each row of idx (int32 [B, T]) and returns the new int32
-   * [B, T + n] tensor. Each step runs the model on the last blockSize tokens (no KV cache), reads
-   * back the last position's logits and samples on the host (HostRng, seeded). Runs in eval mode
-   * (the previous mode is restored) and without recording the tape.
+   * [B, T + n] tensor (see `generate`).
    */
-  async generate(idx: Tensor, n: number, opts: GenerateOptions = {}): Promise<Tensor> {
-    const op = 'GPT.generate';
-    if (idx.dtype !== 'int32' || idx.ndim !== 2) fail(op, `idx must be int32 [B, T], got ${idx.describe()}`);
-    if (!Number.isInteger(n) || n < 0) fail(op, `n must be a non-negative integer, got ${n}`);
-    const temperature = opts.temperature ?? 1;
-    if (!(temperature >= 0)) fail(op, `temperature must be >= 0, got ${temperature}`);
-    const topK = opts.topK;
-    if (topK !== undefined && (!Number.isInteger(topK) || topK <= 0)) fail(op, `topK must be a positive integer, got ${topK}`);
-    const [B, T0] = idx.shape;
-    const V = this.config.vocabSize;
-    const rows: number[][] = [];
-    const flat = await idx.data();
-    for (let b = 0; b < B; b++) rows.push(Array.from(flat.subarray(b * T0, (b + 1) * T0)));
-    const rng = new HostRng(opts.seed ?? 0);
-    const wasTraining = this.training;
-    this.eval();
-    try {
-      for (let step = 0; step < n; step++) {
-        const T = Math.min(rows[0].length, this.config.blockSize);
-        const ctx = rows.flatMap((r) => r.slice(r.length - T));
-        const last = noGrad(() =>
-          tidy(() => {
-            const ids = tensor(ctx, [B, T], { dtype: 'int32', backend: idx.backend.name });
-            const { logits } = this.forward(ids);
-            return slice(logits, 1, T - 1, T); // (B, 1, V)
-          }),
-        );
-        const data = await last.data();
-        last.dispose();
-        for (let b = 0; b < B; b++) rows[b].push(sample(data.subarray(b * V, (b + 1) * V), temperature, topK, rng));
-      }
-    } finally {
-      this.train(wasTraining);
-    }
-    return tensor(rows.flat(), [B, T0 + n], { dtype: 'int32', backend: idx.backend.name });
+  generate(idx: Tensor, n: number, opts: GenerateOptions = {}): Promise<Tensor> {
+    return generate(this, idx, n, opts);
   }
+}
+
+export interface LmForwardOptions {
+  /** Logits of the last position only ([B, 1, V]): what generation reads. Not with targets. */
+  lastOnly?: boolean;
+}
+
+/** What `generate` needs: a causal LM mapping int32 ids [B, T] to logits [B, T, vocabSize]. */
+export interface CausalLM extends Module {
+  forward(idx: Tensor, targets?: Tensor, opts?: LmForwardOptions): GPTOutput;
+  readonly config: { readonly blockSize: number; readonly vocabSize: number };
+}
+
+/** Checks a causal LM's int32 ids [B, T] (T <= blockSize), optional targets of the same shape, and that the logits fit one buffer. */
+export function checkLmInput(op: string, idx: Tensor, targets: Tensor | undefined, blockSize: number, opts: LmForwardOptions = {}, vocabSize?: number): void {
+  if (idx.dtype !== 'int32' || idx.ndim !== 2) fail(op, `idx must be int32 [B, T], got ${idx.describe()}`);
+  const T = idx.shape[1];
+  if (T > blockSize) fail(op, `sequence length ${T} exceeds blockSize ${blockSize} (idx ${fmtShape(idx.shape)})`);
+  if (targets && (targets.dtype !== 'int32' || targets.shape.join() !== idx.shape.join())) {
+    fail(op, `targets must be int32 ${fmtShape(idx.shape)} like idx, got ${targets.describe()}`);
+  }
+  if (targets && opts.lastOnly) fail(op, 'lastOnly gives the last position\'s logits only; the loss needs every position (drop targets or lastOnly)');
+  if (vocabSize !== undefined) checkLogitsFit(op, [idx.shape[0], opts.lastOnly ? 1 : T, vocabSize], idx.backend.maxElements);
+}
+
+/** Logits [B, T, V] must fit one buffer of the adapter (maxElements); the error says how many tokens do. */
+export function checkLogitsFit(op: string, shape: [number, number, number], maxElements: number): void {
+  const n = shape[0] * shape[1] * shape[2];
+  if (n > maxElements) {
+    fail(op, `the logits ${fmtShape(shape)} would hold ${n} elements, more than one buffer of this adapter (${maxElements}); use at most ${Math.floor(maxElements / shape[2])} tokens per batch`);
+  }
+}
+
+/** Hidden states [B, T, C], or with lastOnly the last position's [B, 1, C] (the head then runs once per row). */
+export function lastPosition(h: Tensor, opts: LmForwardOptions): Tensor {
+  const T = h.shape[1];
+  return opts.lastOnly ? slice(h, 1, T - 1, T) : h;
+}
+
+/** Mean next-token cross-entropy of logits [B, T, V] against int32 targets [B, T] (-1 = ignored). */
+export function lmLoss(logits: Tensor, targets: Tensor): Tensor {
+  const [B, T, V] = logits.shape;
+  return crossEntropy(reshape(logits, [B * T, V]), reshape(targets, [B * T]), { ignoreIndex: -1, reduction: 'mean' });
+}
+
+/**
+ * Appends `n` sampled tokens to each row of idx (int32 [B, T]) and returns the new int32
+ * [B, T + n] tensor. Each step runs the model on the last blockSize tokens (no KV cache), reads
+ * back the last position's logits and samples on the host (HostRng, seeded). Runs in eval mode
+ * (the previous mode is restored) and without recording the tape.
+ */
+export async function generate(model: CausalLM, idx: Tensor, n: number, opts: GenerateOptions = {}): Promise<Tensor> {
+  const op = `${model.constructor.name}.generate`;
+  if (idx.dtype !== 'int32' || idx.ndim !== 2) fail(op, `idx must be int32 [B, T], got ${idx.describe()}`);
+  if (!Number.isInteger(n) || n < 0) fail(op, `n must be a non-negative integer, got ${n}`);
+  const temperature = opts.temperature ?? 1;
+  if (!(temperature >= 0)) fail(op, `temperature must be >= 0, got ${temperature}`);
+  const topK = opts.topK;
+  if (topK !== undefined && (!Number.isInteger(topK) || topK <= 0)) fail(op, `topK must be a positive integer, got ${topK}`);
+  const [B, T0] = idx.shape;
+  const V = model.config.vocabSize;
+  const rows: number[][] = [];
+  const flat = await idx.data();
+  for (let b = 0; b < B; b++) rows.push(Array.from(flat.subarray(b * T0, (b + 1) * T0)));
+  const rng = new HostRng(opts.seed ?? 0);
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    for (let step = 0; step < n; step++) {
+      const T = Math.min(rows[0].length, model.config.blockSize);
+      const ctx = rows.flatMap((r) => r.slice(r.length - T));
+      const last = noGrad(() =>
+        tidy(() => {
+          const ids = tensor(ctx, [B, T], { dtype: 'int32', backend: idx.backend.name });
+          return model.forward(ids, undefined, { lastOnly: true }).logits; // (B, 1, V)
+        }),
+      );
+      const data = await last.data();
+      last.dispose();
+      for (let b = 0; b < B; b++) rows[b].push(sample(data.subarray(b * V, (b + 1) * V), temperature, topK, rng));
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  return tensor(rows.flat(), [B, T0 + n], { dtype: 'int32', backend: idx.backend.name });
 }
 
 /** One token from a row of logits: argmax at temperature 0, else softmax(logits/τ) over the top k. */

@@ -57,3 +57,13 @@ export class Linear extends Module {
     return x.ndim === 1 ? reshape(y, [this.outFeatures]) : y;
   }
 }
+
+/**
+ * Hugging Face GPT-2's Conv1D: the same map as Linear, y = x @ Wᵀ + b with W held [out, in] here (so
+ * adapters wrap it like any Linear), but checkpoints store its weight transposed, [in, out]. Loaders
+ * and savers of such checkpoints transpose it; adapter files record `fan_in_fan_out: true` for it,
+ * as PEFT does.
+ */
+export class Conv1D extends Linear {
+  readonly fanInFanOut = true;
+}

@@ -21,6 +21,10 @@ export interface MLPOptions extends ModuleOptions {
   downInit?: LinearOptions['init'];
 }
 
+/** SwiGLU's gating: silu(gate)·up (elementwise; gate and up are two projections of the same x). */
+// y = silu(g)·u                              -> dg = gy·u·silu'(g), du = gy·silu(g) (mul's and silu's rules)
+export const swiglu = (gate: Tensor, up: Tensor): Tensor => mul(silu(gate), up);
+
 export class MLP extends Module {
   /** Present for 'swiglu' only. */
   gate: Linear | null;
@@ -50,7 +54,7 @@ export class MLP extends Module {
   forward(x: Tensor): Tensor {
     if (x.shape[x.ndim - 1] !== this.dim) fail('MLP', `expects x [..., ${this.dim}], got ${fmtShape(x.shape)}`);
     let h: Tensor;
-    if (this.gate) h = mul(silu(this.gate.forward(x)), this.up.forward(x));
+    if (this.gate) h = swiglu(this.gate.forward(x), this.up.forward(x));
     else if (this.activation === 'relu') h = relu(this.up.forward(x));
     else h = gelu(this.up.forward(x), this.geluApproximate);
     return this.drop.forward(this.down.forward(h));

@@ -301,12 +301,14 @@ describe('MultiHeadAttention', () => {
   async function mhaRef(m: nn.MultiHeadAttention, x: number[], B: number, T: number, pad?: number[]) {
     const C = m.dim;
     const nh = m.nHead;
-    const hs = C / nh;
+    const { nKvHead: nkv, headSize: hs } = m.layout;
+    const Ckv = nkv * hs;
     const lin = async (l: nn.Linear, inp: number[]) => {
       const W = await l.weight.data();
       const b = l.bias ? await l.bias.data() : null;
+      const [I, O] = [l.inFeatures, l.outFeatures];
       const out: number[] = [];
-      for (let r = 0; r < inp.length / C; r++) for (let o = 0; o < C; o++) out.push((b ? b[o] : 0) + Array.from({ length: C }, (_, i) => inp[r * C + i] * W[o * C + i]).reduce((s, v) => s + v, 0));
+      for (let r = 0; r < inp.length / I; r++) for (let o = 0; o < O; o++) out.push((b ? b[o] : 0) + Array.from({ length: I }, (_, i) => inp[r * I + i] * W[o * I + i]).reduce((s, v) => s + v, 0));
       return out;
     };
     const q = await lin(m.q, x);
@@ -316,17 +318,18 @@ describe('MultiHeadAttention', () => {
     for (let b = 0; b < B; b++)
       for (let h = 0; h < nh; h++)
         for (let i = 0; i < T; i++) {
+          const kh = Math.floor(h / (nh / nkv)); // the key/value head query head h reads (GQA)
           const s: number[] = [];
           for (let j = 0; j < T; j++) {
-            const masked = (m.causal && j > i) || (pad && pad[b * T + j] === 0);
+            const masked = (m.layout.causal && j > i) || (pad && pad[b * T + j] === 0);
             let d = 0;
-            for (let e = 0; e < hs; e++) d += q[(b * T + i) * C + h * hs + e] * k[(b * T + j) * C + h * hs + e];
+            for (let e = 0; e < hs; e++) d += q[(b * T + i) * C + h * hs + e] * k[(b * T + j) * Ckv + kh * hs + e];
             s.push(masked ? -Infinity : d / Math.sqrt(hs));
           }
           const mx = Math.max(...s);
           const p = s.map((u) => (u === -Infinity ? 0 : Math.exp(u - mx)));
           const z = p.reduce((a, c) => a + c, 0);
-          for (let e = 0; e < hs; e++) y[(b * T + i) * C + h * hs + e] = p.reduce((a, pj, j) => a + (pj / z) * v[(b * T + j) * C + h * hs + e], 0);
+          for (let e = 0; e < hs; e++) y[(b * T + i) * C + h * hs + e] = p.reduce((a, pj, j) => a + (pj / z) * v[(b * T + j) * Ckv + kh * hs + e], 0);
         }
     return lin(m.o, y);
   }
@@ -365,11 +368,53 @@ describe('MultiHeadAttention', () => {
     }
   });
 
+  it('grouped-query attention (nKvHead < nHead): query head h reads kv head floor(h·nKv/nH); hand reference, webgpu = cpu, gradcheck', async () => {
+    const [B, T, C] = [2, 5, 12];
+    const x = randData(B * T * C, 41);
+    for (const nKvHead of [1, 2]) {
+      const m = new nn.MultiHeadAttention(C, 6, { nKvHead, seed: 8, backend: 'cpu' });
+      expect(m.k.weight.shape).toEqual([nKvHead * 2, C]);
+      const y = m.forward(mg.tensor(x, [B, T, C], { backend: 'cpu' }));
+      expectClose(await y.data(), await mhaRef(m, x, B, T), { rtol: 1e-10, atol: 1e-12 }, `gqa nKv=${nKvHead}`);
+      const g = new nn.MultiHeadAttention(C, 6, { nKvHead, seed: 8 });
+      expectClose(await g.forward(mg.tensor(x, [B, T, C])).data(), await y.data(), { rtol: 1e-4, atol: 1e-5 }, 'gqa webgpu vs cpu');
+    }
+    for (const b of BACKENDS) {
+      const xs = mg.tensor(randData(2 * 3 * 8, 6), [2, 3, 8], { backend: b });
+      const m = new nn.MultiHeadAttention(8, 4, { nKvHead: 2, rotary: true, seed: 5, backend: b });
+      expect((await gradcheckModule(m, xs, (t) => m.forward(t), GC_TOL[b])).ok).toBe(true);
+    }
+    expect(() => new nn.MultiHeadAttention(8, 4, { nKvHead: 3 })).toThrow(/MultiHeadAttention: the 4 query heads must be a multiple of the 3 key\/value heads/);
+  });
+
   it('errors name the module and the shapes', () => {
     expect(() => new nn.MultiHeadAttention(6, 4)).toThrow(/MultiHeadAttention: dim 6 must be a positive multiple of the number of heads 4/);
     const m = new nn.MultiHeadAttention(4, 2);
     expect(() => m.forward(mg.zeros([1, 3, 5]))).toThrow(/MultiHeadAttention: expects x \[B, T, 4\], got \[1, 3, 5\]/);
     expect(() => m.forward(mg.zeros([1, 3, 4]), { keyPadding: mg.ones([1, 2]) })).toThrow(/keyPadding must be \[B, T\] = \[1, 3\]/);
+  });
+});
+
+describe('BlockedEmbedding', () => {
+  it('lookup and projection equal an Embedding holding the same table (blocks of 3 rows of 8), gradients match finite differences', async () => {
+    for (const b of BACKENDS) {
+      const blocked = new nn.BlockedEmbedding(8, 4, 3, { seed: 2, backend: b });
+      expect(blocked.namedParameters().map(([n, p]) => `${n}${JSON.stringify(p.shape)}`)).toEqual(['blocks.0.weight[3,4]', 'blocks.1.weight[3,4]', 'blocks.2.weight[2,4]']);
+      const whole = new nn.Embedding(8, 4, { backend: b });
+      mg.nn.copyInto(whole.weight, mg.concat(blocked.blocks.map((k) => k.weight), 0));
+      const ids = mg.tensor([7, 0, 3, 2, 5, 6], [2, 3], { dtype: 'int32', backend: b });
+      expect(Array.from(await blocked.forward(ids).data())).toEqual(Array.from(await whole.forward(ids).data()));
+      const x = mg.tensor(randData(2 * 4, 9), [2, 4], { backend: b });
+      expectClose(await nn.projectOnto(blocked, x).data(), await nn.projectOnto(whole, x).data(), { rtol: 1e-6, atol: 1e-7 }, `project ${b}`);
+      // the ids are an input too (gradcheck evaluates on cpu copies of every input); not differentiated
+      const ps = blocked.parameters();
+      const wrt = [0, ...ps.map((_, i) => i + 2)];
+      const r = await gradcheck((xi, ii, ...pp) => withParams(blocked, pp, () => blocked.forward(ii).mul(nn.projectOnto(blocked, xi).sum())), [x, ids, ...ps], { ...GC_TOL[b], wrt });
+      expect(r.ok).toBe(true);
+    }
+    expect(nn.tableBlockRows(10, 4, { maxElements: 40 })).toBe(null);
+    expect(nn.tableBlockRows(11, 4, { maxElements: 40 })).toBe(10);
+    expect(nn.embeddingTable(11, 4, { maxElements: 40, backend: 'cpu' })).toBeInstanceOf(nn.BlockedEmbedding);
   });
 });
 

@@ -216,6 +216,6 @@ describe('freeze, zeroGrad, dispose, replaceModule', () => {
     expect(m.blocks[0]).not.toBe(blk);
     expect(() => m.replaceModule('blocks.1.attn.zz', new nn.Linear(2, 2))).toThrow(/replaceModule: no submodule 'blocks\.1\.attn\.zz': MultiHeadAttention at 'blocks\.1\.attn' has no field 'zz'; modules: wte, wpe/);
     expect(() => m.replaceModule('blocks.7', new nn.Linear(2, 2))).toThrow(/'blocks' is a list of 2 modules, '7' is not an index of it/);
-    expect(() => m.replaceModule('blocks.0.attn.causal', new nn.Linear(2, 2))).toThrow(/'blocks\.0\.attn\.causal' is not a module \(it holds boolean true\)/);
+    expect(() => m.replaceModule('blocks.0.attn.dim', new nn.Linear(2, 2))).toThrow(/'blocks\.0\.attn\.dim' is not a module \(it holds number 8\)/);
   });
 });
