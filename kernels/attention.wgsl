@@ -34,16 +34,6 @@ struct Params { rows: u32, tq: u32, tk: u32, htq: u32, scale: f32, causal: u32, 
 var<workgroup> sm: array<f32, WG>;
 var<workgroup> ss: array<f32, WG>;
 
-// Built at run time: a constant expression may not evaluate to an infinity.
-fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
-
-fn merge(m: f32, l: f32, m2: f32, l2: f32) -> vec2<f32> {
-  if (m2 == neg_inf()) { return vec2<f32>(m, l); }
-  if (m == neg_inf()) { return vec2<f32>(m2, l2); }
-  if (m2 > m) { return vec2<f32>(m2, l * exp(m - m2) + l2); }
-  return vec2<f32>(m, l + l2 * exp(m2 - m));
-}
-
 // Keys [0, end) are candidates for row r (causal cut); pad is checked per key.
 fn key_end(r: u32) -> u32 {
   if (u.causal == 1u) {
@@ -67,39 +57,33 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   let b = r / u.htq;
   var end = 0u;
   if (live) { end = key_end(r); }
-  var m = neg_inf();
-  var l = 0.0;
+  var ms = vec2<f32>(neg_inf(), 0.0);
   for (var j = lane; j < end; j += TPR) {
-    if (visible(b, j)) {
-      let v = s[base + j] * u.scale;
-      if (v > m) {
-        l = l * exp(m - v) + 1.0;
-        m = v;
-      } else if (v != neg_inf()) {
-        l += exp(v - m);
-      }
-    }
+    if (visible(b, j)) { ms = lse_push(ms, s[base + j] * u.scale); }
   }
   if (TPR > 1u) {
-    sm[t] = m;
-    ss[t] = l;
+    sm[t] = ms.x;
+    ss[t] = ms.y;
     workgroupBarrier();
     for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
       if (lane < stride) {
-        let q = merge(sm[t], ss[t], sm[t + stride], ss[t + stride]);
+        let q = lse_merge(vec2<f32>(sm[t], ss[t]), vec2<f32>(sm[t + stride], ss[t + stride]));
         sm[t] = q.x;
         ss[t] = q.y;
       }
       workgroupBarrier();
     }
-    m = sm[t - lane];
-    l = ss[t - lane];
+    ms = vec2<f32>(sm[t - lane], ss[t - lane]);
   }
+  let m = ms.x;
+  let l = ms.y;
   if (!live) { return; }
-  let inv = select(1.0 / l, 0.0, l == 0.0);     // every key masked: l = 0 -> a zero row (NaN stays NaN)
+  let inv = select(1.0 / l, 0.0, l == 0.0);     // every key masked: l = 0 -> a zero row
   for (var j = lane; j < u.tk; j += TPR) {
     var y = 0.0;
     if (j < end && l != 0.0 && visible(b, j)) { y = exp(s[base + j] * u.scale - m) * inv; }
+    // a NaN or +Inf score among the visible keys: a NaN row over them (as torch's softmax)
+    if (is_nan(l) && j < end && visible(b, j)) { y = nan_f32(); }
     p[base + j] = y;
   }
 }

@@ -23,6 +23,15 @@ fn is_nan(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 
+// Special values built at run time (a constant expression may not evaluate to NaN or an infinity).
+fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
+fn pos_inf() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
+fn nan_f32() -> f32 { var b = 0x7fc00000u; return bitcast<f32>(b); }
+
+// WGSL leaves max/min/clamp of NaN to the implementation; these propagate it (as torch.maximum).
+fn max_nan(a: f32, b: f32) -> f32 { return select(max(a, b), nan_f32(), is_nan(a) || is_nan(b)); }
+fn min_nan(a: f32, b: f32) -> f32 { return select(min(a, b), nan_f32(), is_nan(a) || is_nan(b)); }
+
 // The 4 entries from offset r (1..3) of two consecutive aligned vec4s a, b: an unaligned vec4 load
 // from a vec4 view (`array<vec4<f32>>`) of a float buffer.
 fn join4(a: vec4<f32>, b: vec4<f32>, r: u32) -> vec4<f32> {
@@ -31,4 +40,23 @@ fn join4(a: vec4<f32>, b: vec4<f32>, r: u32) -> vec4<f32> {
     case 2u: { return vec4<f32>(a.zw, b.xy); }
     default: { return vec4<f32>(a.w, b.xyz); }
   }
+}
+
+// Online log-sum-exp state of a row: (running max m, sum s of exp(x - m)), empty = (-Inf, 0).
+// NaN or +Inf anywhere makes s NaN for good (the row's softmax is NaN, as torch: +Inf - +Inf);
+// -Inf entries add nothing. Explicit tests, since WGSL promises nothing about NaN in comparisons.
+fn lse_push(ms: vec2<f32>, v: f32) -> vec2<f32> {
+  if (is_nan(ms.y) || is_nan(v) || v == pos_inf()) { return vec2<f32>(ms.x, nan_f32()); }
+  if (v == neg_inf()) { return ms; }
+  if (v > ms.x) { return vec2<f32>(v, select(ms.y * exp(ms.x - v), 0.0, ms.x == neg_inf()) + 1.0); }
+  return vec2<f32>(ms.x, ms.y + exp(v - ms.x));
+}
+
+// Two lse_push states merged: both sums rescaled to the larger max.
+fn lse_merge(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  if (is_nan(a.y) || is_nan(b.y)) { return vec2<f32>(a.x, nan_f32()); }
+  if (b.x == neg_inf()) { return a; }
+  if (a.x == neg_inf()) { return b; }
+  if (b.x > a.x) { return vec2<f32>(b.x, a.y * exp(a.x - b.x) + b.y); }
+  return vec2<f32>(a.x, a.y + b.y * exp(b.x - a.x));
 }

@@ -48,19 +48,6 @@ struct Params { rows: u32, len: u32, ignore: i32, inv_len: f32 }
 var<workgroup> sm: array<f32, WG>;
 var<workgroup> ss: array<f32, WG>;
 
-// Built at run time: a constant expression may not evaluate to an infinity.
-fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
-
-// A quiet NaN made at run time (a constant NaN is rejected by the WGSL compiler).
-fn nan_from(v: u32) -> f32 { return bitcast<f32>(0x7fc00000u | (v & 0u)); }
-
-// (m, s) merged with (m2, s2): both sums rescaled to the larger max. -Inf maxima hold nothing.
-fn merge(m: f32, s: f32, m2: f32, s2: f32) -> vec2<f32> {
-  if (m2 == neg_inf()) { return vec2<f32>(m, s); }
-  if (m == neg_inf()) { return vec2<f32>(m2, s2); }
-  if (m2 > m) { return vec2<f32>(m2, s * exp(m - m2) + s2); }
-  return vec2<f32>(m, s + s2 * exp(m2 - m));
-}
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -70,40 +57,33 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   var len = 0u;
   if (live) { len = u.len; }                  // threads past the last row see nothing
   let base = q * u.len;
-  var m = neg_inf();
-  var s = 0.0;
+  var ms = vec2<f32>(neg_inf(), 0.0);
   for (var c = lane; c < len; c += TPR) {
-    let v = x[base + c];
-    if (v > m) {
-      s = s * exp(m - v) + 1.0;  // m = -Inf: s = 0 * 0 + 1
-      m = v;
-    } else if (v != neg_inf()) {
-      s += exp(v - m);           // NaN makes s NaN: the loss becomes NaN
-    }
+    ms = lse_push(ms, x[base + c]);
   }
   if (TPR > 1u) {
-    sm[t] = m;
-    ss[t] = s;
+    sm[t] = ms.x;
+    ss[t] = ms.y;
     workgroupBarrier();
     for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
       if (lane < stride) {
-        let r = merge(sm[t], ss[t], sm[t + stride], ss[t + stride]);
+        let r = lse_merge(vec2<f32>(sm[t], ss[t]), vec2<f32>(sm[t + stride], ss[t + stride]));
         sm[t] = r.x;
         ss[t] = r.y;
       }
       workgroupBarrier();
     }
-    m = sm[t - lane];
-    s = ss[t - lane];
+    ms = vec2<f32>(sm[t - lane], ss[t - lane]);
   }
   if (live && lane == 0u) {
-    let lse = m + log(s);
+    // NaN or +Inf among the logits: NaN (as torch); only -Inf: -Inf, and the loss -Inf - -Inf is NaN
+    let lse = select(ms.x + log(ms.y), nan_f32(), is_nan(ms.y));
     let k = tgt[q];
     lse_out[q] = lse;
     if (k == u.ignore) {
       loss[q] = 0.0;
     } else if (k < 0 || k >= i32(u.len)) {
-      loss[q] = nan_from(u.rows);
+      loss[q] = nan_f32();
     } else {
       loss[q] = lse - x[base + u32(k)];
     }
@@ -133,7 +113,7 @@ fn reduce(@builtin(local_invocation_index) t: u32) {
     let cnt = ss[0];
     count[0] = cnt;
     if (MODE == 0u) {
-      out[0] = select(total / cnt, nan_from(ur.rows), cnt == 0.0);
+      out[0] = select(total / cnt, nan_f32(), cnt == 0.0);
     } else {
       out[0] = total;
     }

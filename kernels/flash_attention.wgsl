@@ -69,10 +69,6 @@ struct Params { rows: u32, tq: u32, tk: u32, htq: u32, hs: u32, scale: f32, caus
 @group(0) @binding(7) var<storage, read_write> dv: array<vec4<f32>>;
 @group(0) @binding(8) var<uniform> u2: Params;
 
-// Built at run time: a constant expression may not evaluate to an infinity.
-fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
-fn pos_inf() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
-
 fn hsum(x: vec4<f32>) -> f32 { return x.x + x.y + x.z + x.w; }
 
 // The keys [0, end) query i may see (causal cut, bottom-right aligned).
@@ -130,7 +126,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     for (var a = 0u; a < RQ; a++) {
       var sc = hsum(sv[a]);
       if (!seen || j >= end[a]) { sc = neg_inf(); }
-      let mn = max(m[a], sc);
+      let mn = max_nan(m[a], sc);                                // NaN propagates
       c[a] = select(exp(m[a] - mn), 0.0, m[a] == neg_inf());   // m = -Inf: nothing to rescale
       p[a] = select(exp(sc - mn), 0.0, sc == neg_inf());       // masked / -Inf scores never enter
       l[a] = l[a] * c[a] + p[a];                                // NaN scores make the row NaN

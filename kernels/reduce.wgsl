@@ -64,10 +64,6 @@ struct ExpandParams {
 var<workgroup> sv: array<f32, WG>;
 var<workgroup> si: array<i32, WG>;
 
-// Built at run time: a constant expression may not evaluate to an infinity.
-fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
-fn pos_inf() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
-
 // Running state of one reduction: value, Kahan compensation (sum) and index (max/min; -1 = empty).
 struct Acc { v: f32, c: f32, i: i32 }
 

@@ -3,8 +3,9 @@
 // x[base + l * inner], base = (q / inner) * L * inner + q % inner (inner = 1 for the last axis).
 //
 // forward  (x -> y): each thread keeps an online (max m, sum s of exp(x - m)) over its strided
-// elements, a shared-memory tree merges them, then y = exp(x - m) / s (MODE 0, softmax) or
-// y = x - m - log(s) (MODE 1, log-softmax). Reads the row twice, never overflows exp.
+// elements (lse_push, common.wgsl), a shared-memory tree merges them, then y = exp(x - m) / s
+// (MODE 0, softmax) or y = x - m - log(s) (MODE 1, log-softmax). Reads the row twice, never
+// overflows exp. A row holding NaN or +Inf, or only -Inf, is NaN (as torch).
 // backward (g, y -> dx): MODE 0: dx = y * (g - Σ g*y);  MODE 1: dx = g - exp(y) * Σ g.
 #include "common.wgsl"
 
@@ -23,17 +24,6 @@ struct Params { rows: u32, len: u32, inner: u32 }
 var<workgroup> sm: array<f32, WG>;
 var<workgroup> ss: array<f32, WG>;
 
-// Built at run time: a constant expression may not evaluate to an infinity.
-fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
-
-// (m, s) merged with (m2, s2): both sums rescaled to the larger max. -Inf maxima hold nothing.
-fn merge(m: f32, s: f32, m2: f32, s2: f32) -> vec2<f32> {
-  if (m2 == neg_inf()) { return vec2<f32>(m, s); }
-  if (m == neg_inf()) { return vec2<f32>(m2, s2); }
-  if (m2 > m) { return vec2<f32>(m2, s * exp(m - m2) + s2); }
-  return vec2<f32>(m, s + s2 * exp(m2 - m));
-}
-
 fn row_base(p: Params, q: u32) -> u32 {
   return (q / p.inner) * p.len * p.inner + q % p.inner;
 }
@@ -43,23 +33,16 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   let q = wg.x + wg.y * nwg.x;
   if (q >= u.rows) { return; }
   let base = row_base(u, q);
-  var m = neg_inf();
-  var s = 0.0;
+  var ms = vec2<f32>(neg_inf(), 0.0);
   for (var l = t; l < u.len; l += WG) {
-    let v = x[base + l * u.inner];
-    if (v > m) {
-      s = s * exp(m - v) + 1.0;  // m = -Inf: s = 0 * 0 + 1
-      m = v;
-    } else if (v != neg_inf()) {
-      s += exp(v - m);           // NaN makes s NaN: the row becomes NaN, as torch
-    }
+    ms = lse_push(ms, x[base + l * u.inner]);
   }
-  sm[t] = m;
-  ss[t] = s;
+  sm[t] = ms.x;
+  ss[t] = ms.y;
   workgroupBarrier();
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     if (t < stride) {
-      let r = merge(sm[t], ss[t], sm[t + stride], ss[t + stride]);
+      let r = lse_merge(vec2<f32>(sm[t], ss[t]), vec2<f32>(sm[t + stride], ss[t + stride]));
       sm[t] = r.x;
       ss[t] = r.y;
     }
@@ -67,11 +50,15 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   }
   let mx = sm[0];
   let sum = ss[0];
+  // NaN or +Inf in the row, or only -Inf: a NaN row (as torch)
+  let bad = is_nan(sum) || mx == neg_inf();
   let log_sum = log(sum);
   let inv = 1.0 / sum;
   for (var l = t; l < u.len; l += WG) {
     let i = base + l * u.inner;
-    if (MODE == 0u) { y[i] = exp(x[i] - mx) * inv; } else { y[i] = x[i] - mx - log_sum; }
+    var v = x[i] - mx - log_sum;
+    if (MODE == 0u) { v = exp(x[i] - mx) * inv; }
+    y[i] = select(v, nan_f32(), bad);
   }
 }
 

@@ -22,63 +22,115 @@ fn erf_approx(z: f32) -> f32 {
   let v = abs(z);
   let t = 1.0 / (1.0 + 0.3275911 * v);
   let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  return s * (1.0 - poly * exp(-v * v));
+  return s * (1.0 - poly * exp_f(-v * v));
 }
 
-// A quiet NaN made at run time (a constant NaN is rejected by the WGSL compiler).
-fn nan() -> f32 {
-  return bitcast<f32>(0x7fc00000u | (bitcast<u32>(u.a) & 0u));
+// Every special value is handled by an explicit test on the input, not left to the builtins (WGSL
+// leaves exp overflow, log(0), pow(0, -1), max/clamp of NaN and NaN comparisons to the driver); the
+// results are IEEE's and torch's: NaN in, NaN out.
+
+const EXP_MAX: f32 = 88.72284;    // exp(v) > f32 max above this
+const EXP_MIN: f32 = -103.97208;  // exp(v) < the smallest f32 subnormal / 2 below this
+
+fn exp_f(v: f32) -> f32 {
+  if (is_nan(v)) { return v; }
+  if (v > EXP_MAX) { return pos_inf(); }
+  if (v < EXP_MIN) { return 0.0; }
+  return exp(v);
+}
+
+fn log_f(v: f32) -> f32 {
+  if (is_nan(v) || v < 0.0) { return nan_f32(); }
+  if (v == 0.0) { return neg_inf(); }
+  if (v == pos_inf()) { return v; }
+  return log(v);
+}
+
+fn sqrt_f(v: f32) -> f32 {
+  if (is_nan(v) || v < 0.0) { return nan_f32(); }
+  if (v == pos_inf() || v == 0.0) { return v; }
+  return sqrt(v);
+}
+
+fn neg_zero(v: f32) -> bool { return bitcast<u32>(v) == 0x80000000u; }
+
+fn rsqrt_f(v: f32) -> f32 {
+  if (is_nan(v) || v < 0.0) { return nan_f32(); }
+  if (v == 0.0) { return select(pos_inf(), neg_inf(), neg_zero(v)); }   // 1 / ±0
+  if (v == pos_inf()) { return 0.0; }
+  return inverseSqrt(v);
 }
 
 fn sigmoid_f(v: f32) -> f32 {
   // Stable for large |v|: exp of a non-positive number only.
-  if (v >= 0.0) { return 1.0 / (1.0 + exp(-v)); }
-  let e = exp(v);
+  if (is_nan(v)) { return v; }
+  if (v >= 0.0) { return 1.0 / (1.0 + exp_f(-v)); }
+  let e = exp_f(v);
   return e / (1.0 + e);
 }
 
 fn tanh_f(v: f32) -> f32 {
-  // tanh() of large |v| can return NaN on some drivers; clamp where tanh is ±1 in f32.
+  // tanh() of large |v| can return NaN on some drivers; clamp where tanh is ±1 in f32 (the clamp
+  // of NaN is the driver's: NaN is passed through before it).
+  if (is_nan(v)) { return v; }
   return tanh(clamp(v, -15.0, 15.0));
+}
+
+// |v|^p for p != 0 (torch's and C's pow): 0^p is 0 for p > 0 and +Inf for p < 0, Inf^p the other
+// way round; odd integer exponents keep the sign (also of ±0 and ±Inf); other exponents of
+// negatives are NaN.
+fn pow_f(v: f32, p: f32) -> f32 {
+  if (is_nan(v)) { return v; }
+  let neg = v < 0.0 || neg_zero(v);
+  let odd = fract(p) == 0.0 && fract(p * 0.5) != 0.0;
+  if (v < 0.0 && fract(p) != 0.0) { return nan_f32(); }
+  let a = abs(v);
+  var r = 0.0;
+  if (a == 0.0) {
+    r = select(0.0, pos_inf(), p < 0.0);
+  } else if (a == pos_inf()) {
+    r = select(pos_inf(), 0.0, p < 0.0);
+  } else {
+    let e = p * log2(a);                                 // r = 2^e, overflow and underflow explicit
+    if (e >= 128.0) { r = pos_inf(); } else if (e < -150.0) { r = 0.0; } else { r = pow(a, p); }
+  }
+  return select(r, -r, neg && odd);
 }
 
 fn f(v: f32) -> f32 {
   switch OP {
     case NEG: { return -v; }
-    case EXP: { return exp(v); }
-    case LOG: { return log(v); }
-    case SQRT: { return sqrt(v); }
-    case RSQRT: { return inverseSqrt(v); }
+    case EXP: { return exp_f(v); }
+    case LOG: { return log_f(v); }
+    case SQRT: { return sqrt_f(v); }
+    case RSQRT: { return rsqrt_f(v); }
     case ABS: { return abs(v); }
-    case RELU: { return max(v, 0.0); }
+    case RELU: { return select(max(v, 0.0), v, is_nan(v)); }
     case GELU_TANH: {
       return 0.5 * v * (1.0 + tanh_f(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v)));
     }
-    case GELU_ERF: { return 0.5 * v * (1.0 + erf_approx(v * INV_SQRT_2)); }
+    case GELU_ERF: { return select(0.5 * v * (1.0 + erf_approx(v * INV_SQRT_2)), v, is_nan(v)); }
     case SILU: { return v * sigmoid_f(v); }
     case SIGMOID: { return sigmoid_f(v); }
     case TANH: { return tanh_f(v); }
     case POW: {                                             // scalar exponent a
-      if (u.a == 2.0) { return v * v; }
+      if (u.a == 0.0) { return 1.0; }                       // also for NaN, as torch
       if (u.a == 1.0) { return v; }
-      if (u.a == 0.0) { return 1.0; }
-      let r = pow(abs(v), u.a);
-      // odd integer exponents keep the sign; other exponents of negatives are NaN (as in torch)
-      if (v < 0.0) {
-        if (fract(u.a) != 0.0) { return nan(); }
-        if (fract(u.a * 0.5) != 0.0) { return -r; }
-      }
-      return r;
+      if (u.a == 2.0) { return v * v; }
+      return pow_f(v, u.a);
     }
     case AFFINE: { return u.a * v + u.b; }
-    case SIGN: { return sign(v); }
-    case STEP: { return select(0.0, 1.0, v > 0.0); }        // relu'
+    case SIGN: { return select(sign(v), 0.0, is_nan(v)); }  // sign(NaN) = 0, as torch
+    case STEP: { return select(0.0, 1.0, v > 0.0 || is_nan(v)); }  // relu' (1 at NaN, as torch)
     case GELU_TANH_GRAD: {
       let inner = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v);
       let t = tanh_f(inner);
       return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * v * v);
     }
-    case GELU_ERF_GRAD: { return 0.5 * (1.0 + erf_approx(v * INV_SQRT_2)) + v * exp(-0.5 * v * v) * INV_SQRT_2PI; }
+    case GELU_ERF_GRAD: {
+      if (is_nan(v)) { return v; }
+      return 0.5 * (1.0 + erf_approx(v * INV_SQRT_2)) + v * exp_f(-0.5 * v * v) * INV_SQRT_2PI;
+    }
     case SILU_GRAD: { let s = sigmoid_f(v); return s * (1.0 + v * (1.0 - s)); }
     default: { return v; }
   }

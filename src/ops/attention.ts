@@ -91,14 +91,15 @@ const smForward = defineKernel<SmParams>({
   cpu: ([s, pad], [y], p) => {
     for (let r = 0; r < p.rows; r++) {
       const base = r * p.tk;
-      // as the WGSL: NaN scores make the row NaN, -Inf scores count as masked, no visible key -> 0
+      // as the WGSL: NaN or +Inf scores make the visible row NaN, -Inf scores count as masked, no
+      // visible key -> 0
       let m = -Infinity;
       let l = 0;
       for (let j = 0; j < p.tk; j++) if (visible(p, pad, r, j)) m = Math.max(m, s[base + j] * p.scale);
       for (let j = 0; j < p.tk; j++) if (visible(p, pad, r, j) && s[base + j] * p.scale !== -Infinity) l += Math.exp(s[base + j] * p.scale - m);
       for (let j = 0; j < p.tk; j++) {
         const v = s[base + j] * p.scale;
-        y[base + j] = visible(p, pad, r, j) && l !== 0 && v !== -Infinity ? Math.exp(v - m) / l : 0;
+        y[base + j] = visible(p, pad, r, j) && l !== 0 && (v !== -Infinity || Number.isNaN(l)) ? Math.exp(v - m) / l : 0;
       }
     }
   },

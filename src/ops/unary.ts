@@ -6,6 +6,7 @@ import { fail } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { run1 } from './apply.js';
 import { div, mul } from './binary.js';
+import { zerosLike } from './creation.js';
 import { grid1d } from './grid.js';
 import { erf } from './special.js';
 
@@ -30,8 +31,8 @@ const OPS = {
   tanh: [11, Math.tanh],
   pow: [12, (v: number, a: number) => (a === 0 ? 1 : v ** a)],
   affine: [13, (v: number, a: number, b: number) => a * v + b],
-  sign: [14, Math.sign],
-  step: [15, (v: number) => (v > 0 ? 1 : 0)],
+  sign: [14, (v: number) => (Number.isNaN(v) ? 0 : Math.sign(v))], // sign(NaN) = 0, as torch
+  step: [15, (v: number) => (v > 0 || Number.isNaN(v) ? 1 : 0)], // relu' (1 at NaN, as torch)
   gelu_tanh_grad: [
     16,
     (v: number) => {
@@ -140,9 +141,10 @@ export function tanh(x: Tensor): Tensor {
 }
 
 // d/dx x^p = p·x^(p-1)                -> dx = dy * p * x^(p-1)
+// p = 0: x^0 = 1 everywhere (also at 0 and NaN), dx = 0 (as torch; p·x^(-1) would be NaN at 0)
 export function pow(x: Tensor, p: number): Tensor {
   if (typeof p !== 'number' || !Number.isFinite(p)) fail('pow', `the exponent must be a finite number, got ${String(p)}`);
-  return record(unary('pow', x, p), 'pow', [x], (g) => [mul(mul(g, unary('pow', x, p - 1)), p)], [x]);
+  return record(unary('pow', x, p), 'pow', [x], (g) => [p === 0 ? zerosLike(g) : mul(mul(g, unary('pow', x, p - 1)), p)], [x]);
 }
 
 // y = a·x + b;  d/dx = a               -> dx = a * dy
