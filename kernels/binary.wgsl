@@ -18,20 +18,23 @@ struct Params { n: u32, rank: u32, na: u32, nb: u32, out_dims: array<vec4<u32>, 
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> u: Params;
 
+fn nan2(x: f32, z: f32) -> bool { return is_nan(x) || is_nan(z); }
+
 fn op(x: f32, z: f32) -> f32 {
   switch OP {
     case ADD: { return x + z; }
     case SUB: { return x - z; }
     case MUL: { return x * z; }
     case DIV: { return x / z; }
-    case MAXIMUM: { if (is_nan(x) || is_nan(z)) { return x + z; } return max(x, z); }  // NaN propagates
-    case MINIMUM: { if (is_nan(x) || is_nan(z)) { return x + z; } return min(x, z); }
-    case LT: { return select(0.0, 1.0, x < z); }
-    case LE: { return select(0.0, 1.0, x <= z); }
-    case GT: { return select(0.0, 1.0, x > z); }
-    case GE: { return select(0.0, 1.0, x >= z); }
-    case EQ: { return select(0.0, 1.0, x == z); }
-    case NE: { return select(0.0, 1.0, x != z); }
+    case MAXIMUM: { return max_nan(x, z); }                 // NaN propagates
+    case MINIMUM: { return min_nan(x, z); }
+    // WGSL does not promise IEEE comparisons with NaN: every comparison with NaN is false, but `ne`
+    case LT: { return select(0.0, 1.0, x < z && !nan2(x, z)); }
+    case LE: { return select(0.0, 1.0, x <= z && !nan2(x, z)); }
+    case GT: { return select(0.0, 1.0, x > z && !nan2(x, z)); }
+    case GE: { return select(0.0, 1.0, x >= z && !nan2(x, z)); }
+    case EQ: { return select(0.0, 1.0, x == z && !nan2(x, z)); }
+    case NE: { return select(0.0, 1.0, x != z || nan2(x, z)); }
     default: { return x; }
   }
 }

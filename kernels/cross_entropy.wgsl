@@ -3,15 +3,15 @@
 //
 // forward   (logits, targets -> loss, lse): TPR threads per row (a power of two <= WG), WG / TPR
 //           rows per workgroup. Each thread keeps an online (max m, Σ exp(x - m)) over its strided
-//           elements; with TPR > 1 a shared-memory tree merges them: lse = m + log Σ;
-//           loss = lse - x[target]. TPR = 1 (a thread per row, no barriers) unless the rows are
+//           elements; with TPR > 1 a shared-memory tree merges them: lse = (m, log Σ) per row,
+//           loss = log Σ - (x[target] - m) (m stays out of the sum: exact for any logit magnitude). TPR = 1 (a thread per row, no barriers) unless the rows are
 //           few and long (docs/kernels.md). Ignored rows (target == ignore) get loss 0;
 //           a target outside [0, C) gets NaN (the GPU cannot throw; the NaN surfaces in the loss).
 // reduce    (loss, targets -> out, count): one workgroup sums the row losses and counts the rows
 //           that are not ignored: MODE 0 ('mean') out = Σ loss / count (0 / 0 = NaN when every row is
 //           ignored, as torch), MODE 1 ('sum') out = Σ loss.
 // backward  (logits, targets, lse, g, count -> dlogits): elementwise, no reduction (lse is saved):
-//           dlogits = (exp(x - lse) - [c == target])·s, s = g / count ('mean'), g ('sum') or g[row]
+//           dlogits = (exp((x - m) - log Σ) - [c == target])·s, s = g / count ('mean'), g ('sum') or g[row]
 //           ('none'); ignored rows get 0. One thread per element; it runs at about the speed
 //           of a plain elementwise kernel (a workgroup per row block measured no faster).
 #include "common.wgsl"
@@ -26,7 +26,7 @@ struct Params { rows: u32, len: u32, ignore: i32, inv_len: f32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;             // (rows, C)
 @group(0) @binding(1) var<storage, read> tgt: array<i32>;           // (rows)
 @group(0) @binding(2) var<storage, read_write> loss: array<f32>;    // (rows)
-@group(0) @binding(3) var<storage, read_write> lse_out: array<f32>; // (rows)
+@group(0) @binding(3) var<storage, read_write> lse_out: array<f32>; // (rows, 2): m, log Σ
 @group(0) @binding(4) var<uniform> u: Params;
 
 // reduce
@@ -39,7 +39,7 @@ struct Params { rows: u32, len: u32, ignore: i32, inv_len: f32 }
 // backward
 @group(0) @binding(0) var<storage, read> xb: array<f32>;            // (rows, C)
 @group(0) @binding(1) var<storage, read> tgt_b: array<i32>;         // (rows)
-@group(0) @binding(2) var<storage, read> lse_b: array<f32>;         // (rows)
+@group(0) @binding(2) var<storage, read> lse_b: array<f32>;         // (rows, 2): m, log Σ
 @group(0) @binding(3) var<storage, read> gb: array<f32>;            // (1) or (rows) for 'none'
 @group(0) @binding(4) var<storage, read> count_b: array<f32>;       // (1) ('mean'; a dummy otherwise)
 @group(0) @binding(5) var<storage, read_write> dlogits: array<f32>; // (rows, C)
@@ -76,16 +76,17 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
     ms = vec2<f32>(sm[t - lane], ss[t - lane]);
   }
   if (live && lane == 0u) {
-    // NaN or +Inf among the logits: NaN (as torch); only -Inf: -Inf, and the loss -Inf - -Inf is NaN
-    let lse = select(ms.x + log(ms.y), nan_f32(), is_nan(ms.y));
+    // NaN or +Inf among the logits: NaN (as torch); only -Inf: m = -Inf, and x - m is NaN
+    let log_sum = select(log(ms.y), nan_f32(), is_nan(ms.y));
     let k = tgt[q];
-    lse_out[q] = lse;
+    lse_out[2u * q] = ms.x;
+    lse_out[2u * q + 1u] = log_sum;
     if (k == u.ignore) {
       loss[q] = 0.0;
     } else if (k < 0 || k >= i32(u.len)) {
       loss[q] = nan_f32();
     } else {
-      loss[q] = lse - x[base + u32(k)];
+      loss[q] = log_sum - (x[base + u32(k)] - ms.x);
     }
   }
 }
@@ -139,7 +140,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   var s = g0;                                      // 'sum'
   if (MODE == 0u) { s = g0 / cnt; }                // 'mean' (count_b is only used here)
   if (MODE == 2u) { s = gb[q]; }                   // 'none'
-  let p = exp(xb[ii] - lse_b[q]);
+  let p = exp((xb[ii] - lse_b[2u * q]) - lse_b[2u * q + 1u]);
   let d = (p - select(0.0, 1.0, i32(c) == k)) * s;
   if (i < n) { dlogits[i] = select(d, 0.0, k == ub.ignore); }
 }

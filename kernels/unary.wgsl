@@ -76,20 +76,24 @@ fn tanh_f(v: f32) -> f32 {
   return tanh(clamp(v, -15.0, 15.0));
 }
 
-// |v|^p for p != 0 (torch's and C's pow): 0^p is 0 for p > 0 and +Inf for p < 0, Inf^p the other
-// way round; odd integer exponents keep the sign (also of ±0 and ±Inf); other exponents of
+// v^p for p != 0 (torch's and C's pow): 0^p is 0 for p > 0 and +Inf for p < 0, Inf^p the other
+// way round; odd integer exponents keep the sign (also of ±0 and ±Inf); other exponents of finite
 // negatives are NaN.
+// Exponents ±0.5 are sqrt and rsqrt, as in torch (so (-Inf)^0.5 is NaN, not C's +Inf).
 fn pow_f(v: f32, p: f32) -> f32 {
+  if (p == 0.5) { return sqrt_f(v); }
+  if (p == -0.5) { return rsqrt_f(v); }
   if (is_nan(v)) { return v; }
   let neg = v < 0.0 || neg_zero(v);
   let odd = fract(p) == 0.0 && fract(p * 0.5) != 0.0;
-  if (v < 0.0 && fract(p) != 0.0) { return nan_f32(); }
   let a = abs(v);
   var r = 0.0;
-  if (a == 0.0) {
-    r = select(0.0, pos_inf(), p < 0.0);
-  } else if (a == pos_inf()) {
+  if (a == pos_inf()) {
     r = select(pos_inf(), 0.0, p < 0.0);
+  } else if (v < 0.0 && fract(p) != 0.0) {
+    return nan_f32();
+  } else if (a == 0.0) {
+    r = select(0.0, pos_inf(), p < 0.0);
   } else {
     let e = p * log2(a);                                 // r = 2^e, overflow and underflow explicit
     if (e >= 128.0) { r = pos_inf(); } else if (e < -150.0) { r = 0.0; } else { r = pow(a, p); }

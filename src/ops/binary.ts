@@ -151,19 +151,20 @@ export function div(a: Tensor, b: Tensor | number): Tensor {
   }, [a, b]);
 }
 
-// d max(a, b) = [a > b] da + [b > a] db, ties split ½ / ½ (as torch.maximum)
+// d max(a, b) = [a > b] da + [b > a] db, ties split ½ / ½ (as torch.maximum); where a or b is NaN
+// neither loses and both get g (torch masks only the strict loser)
 function extremum(op: 'maximum' | 'minimum', a: Tensor, b: Tensor | number): Tensor {
   const bt = asTensor(op, a, b);
   const y = binary(op, a, bt);
   const inputs = bt === b ? [a, bt] : [a];
   const out = record(y, op, inputs, (g) => {
-    const win = binary(op === 'maximum' ? 'gt' : 'lt', a, bt); // 1 where a wins
-    const tie = binary('eq', a, bt);
-    const wa = binary('add', win, unary('affine', tie, 0.5, 0)); // (a wins) + ½ (tie)
-    const ga = reduceTo(binary('mul', g, wa), a.shape);
+    const [loseA, loseB] = op === 'maximum' ? (['lt', 'gt'] as const) : (['gt', 'lt'] as const);
+    const halfTie = unary('affine', binary('eq', a, bt), 0.5, 0);
+    // weight 1 - [x loses] - ½ [tie]
+    const weight = (lose: 'lt' | 'gt') => unary('affine', binary('add', binary(lose, a, bt), halfTie), -1, 1);
+    const ga = reduceTo(binary('mul', g, weight(loseA)), a.shape);
     if (bt !== b) return [ga];
-    const gb = reduceTo(binary('mul', g, unary('affine', wa, -1, 1)), bt.shape); // 1 - wa
-    return [ga, gb];
+    return [ga, reduceTo(binary('mul', g, weight(loseB)), bt.shape)];
   }, [a, bt]);
   if (bt !== b && !out.requiresGrad) bt.dispose(); // else the tape holds it until tidy frees it
   return out;

@@ -55,8 +55,10 @@ const forwardKernel = defineKernel<CeParams>({
       for (let c = 0; c < C; c++) if (x[base + c] > m || Number.isNaN(x[base + c])) m = x[base + c];
       let s = 0;
       for (let c = 0; c < C; c++) s += Math.exp(x[base + c] - m);
-      lse[q] = m + Math.log(s);
-      loss[q] = k === p.ignore ? 0 : lse[q] - x[base + k];
+      // lse as (m, log s): m stays out of the sum, exact for any logit magnitude
+      lse[2 * q] = m;
+      lse[2 * q + 1] = Math.log(s);
+      loss[q] = k === p.ignore ? 0 : lse[2 * q + 1] - (x[base + k] - m);
     }
   },
   gpu: {
@@ -98,7 +100,7 @@ const backwardKernel = defineKernel<CeParams>({
       const base = q * C;
       const k = t[q];
       const s = p.reduction === 'mean' ? g[0] / count[0] : p.reduction === 'sum' ? g[0] : g[q];
-      for (let c = 0; c < C; c++) dx[base + c] = k === p.ignore ? 0 : (Math.exp(x[base + c] - lse[q]) - (c === k ? 1 : 0)) * s;
+      for (let c = 0; c < C; c++) dx[base + c] = k === p.ignore ? 0 : (Math.exp(x[base + c] - lse[2 * q] - lse[2 * q + 1]) - (c === k ? 1 : 0)) * s;
     }
   },
   gpu: {
@@ -149,7 +151,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
     const empty = full(outShape, p.reduction === 'mean' ? NaN : 0, { backend: logits.backend.name });
     return record(empty, 'crossEntropy', [logits], () => [zerosLike(logits)]);
   }
-  const [rowLoss, lse] = runKernel('crossEntropy', forwardKernel, [logits, targets], [{ shape: targets.shape }, { shape: [p.rows] }], p); // (...), (rows)
+  const [rowLoss, lse] = runKernel('crossEntropy', forwardKernel, [logits, targets], [{ shape: targets.shape }, { shape: [p.rows, 2] }], p); // (...), (rows, 2): max and log Σ exp(x - max)
   let out = rowLoss;
   let count: Tensor | null = null;
   if (p.reduction !== 'none') {

@@ -29,7 +29,8 @@ const OPS = {
   silu: [9, (v: number) => v / (1 + Math.exp(-v))],
   sigmoid: [10, (v: number) => 1 / (1 + Math.exp(-v))],
   tanh: [11, Math.tanh],
-  pow: [12, (v: number, a: number) => (a === 0 ? 1 : v ** a)],
+  // C's pow, but exponents ±0.5 are sqrt and rsqrt as in torch ((-Inf)^0.5 is NaN, (-0)^-0.5 is -Inf)
+  pow: [12, (v: number, a: number) => (a === 0 ? 1 : a === 0.5 ? Math.sqrt(v) : a === -0.5 ? 1 / Math.sqrt(v) : v ** a)],
   affine: [13, (v: number, a: number, b: number) => a * v + b],
   sign: [14, (v: number) => (Number.isNaN(v) ? 0 : Math.sign(v))], // sign(NaN) = 0, as torch
   step: [15, (v: number) => (v > 0 || Number.isNaN(v) ? 1 : 0)], // relu' (1 at NaN, as torch)

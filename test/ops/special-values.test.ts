@@ -1,0 +1,111 @@
+// Ops at IEEE special values (NaN, ±Inf, ±0, ±3e38) against PyTorch 1.13: the cpu backend (float64)
+// against torch in float64, webgpu (float32) against torch in float32, forward and gradient. The
+// golden values are fixtures/special-values.json, written by fixtures/special_values.py.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import * as mg from '../../src/index.js';
+import { expectClose, setupBackends } from '../helpers.js';
+
+setupBackends();
+
+type Num = number | 'nan' | 'inf' | '-inf';
+interface Result {
+  y: Num[];
+  shape: number[];
+  grads?: (Num[] | null)[];
+  w?: Num[];
+}
+interface Case {
+  inputs: Num[][];
+  shapes: number[][];
+  targets?: number[];
+  f64: Result;
+  f32: Result;
+}
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/special-values.json', import.meta.url), 'utf8')) as { cases: Record<string, Case> };
+const num = (v: Num): number => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : v);
+const nums = (a: Num[]): number[] => a.map(num);
+
+type Op = (xs: mg.Tensor[], c: Case) => mg.Tensor;
+const targets = (x: mg.Tensor, c: Case) => mg.tensor(c.targets!, [c.targets!.length], { dtype: 'int32', backend: x.backend.name });
+const OPS: Record<string, Op> = {
+  neg: ([x]) => x.neg(),
+  exp: ([x]) => x.exp(),
+  log: ([x]) => x.log(),
+  sqrt: ([x]) => x.sqrt(),
+  rsqrt: ([x]) => x.rsqrt(),
+  abs: ([x]) => x.abs(),
+  relu: ([x]) => x.relu(),
+  gelu: ([x]) => x.gelu(),
+  gelu_tanh: ([x]) => x.gelu('tanh'),
+  silu: ([x]) => x.silu(),
+  sigmoid: ([x]) => x.sigmoid(),
+  tanh: ([x]) => x.tanh(),
+  ...Object.fromEntries([-2, -1, 0, 0.5, 1, 1.5, 2, 3].map((p) => [`pow(${p})`, (([x]) => x.pow(p)) as Op])),
+  add: ([a, b]) => mg.add(a, b),
+  sub: ([a, b]) => mg.sub(a, b),
+  mul: ([a, b]) => mg.mul(a, b),
+  div: ([a, b]) => mg.div(a, b),
+  maximum: ([a, b]) => mg.maximum(a, b),
+  minimum: ([a, b]) => mg.minimum(a, b),
+  lt: ([a, b]) => mg.lt(a, b),
+  le: ([a, b]) => mg.le(a, b),
+  gt: ([a, b]) => mg.gt(a, b),
+  ge: ([a, b]) => mg.ge(a, b),
+  eq: ([a, b]) => mg.eq(a, b),
+  ne: ([a, b]) => mg.ne(a, b),
+  sum: ([x]) => mg.sum(x, -1),
+  mean: ([x]) => mg.mean(x, -1),
+  max: ([x]) => mg.max(x, -1),
+  min: ([x]) => mg.min(x, -1),
+  argmax: ([x]) => mg.cast(mg.argmax(x, -1), 'float32'),
+  argmin: ([x]) => mg.cast(mg.argmin(x, -1), 'float32'),
+  softmax: ([x]) => mg.softmax(x, -1),
+  logSoftmax: ([x]) => mg.logSoftmax(x, -1),
+  'crossEntropy(none)': ([x], c) => mg.crossEntropy(x, targets(x, c), { reduction: 'none' }),
+  'crossEntropy(mean)': ([x], c) => mg.reshape(mg.crossEntropy(x, targets(x, c)), [1]),
+  layerNorm: ([x]) => mg.layerNorm(x),
+  rmsNorm: ([x]) => mg.rmsNorm(x),
+  matmul: ([a, b]) => mg.matmul(a, b),
+  attention: ([q, k, v]) => mg.attention(q, k, v),
+  'attention(q NaN)': ([q, k, v]) => mg.attention(q, k, v),
+};
+/** Both attention implementations are held to the same answer. */
+const IMPLS: Record<string, Op> = {
+  'attention(flash)': ([q, k, v]) => mg.attention(q, k, v, { impl: 'flash' }),
+  'attention(q NaN, flash)': ([q, k, v]) => mg.attention(q, k, v, { impl: 'flash' }),
+};
+const cases = Object.entries(fixture.cases).flatMap(([name, c]) => {
+  const out: [string, Case, Op][] = [[name, c, OPS[name]]];
+  const flash = name === 'attention' ? 'attention(flash)' : name === 'attention(q NaN)' ? 'attention(q NaN, flash)' : null;
+  if (flash) out.push([flash, c, IMPLS[flash]]);
+  return out;
+});
+
+describe('special values against PyTorch 1.13 (forward and gradient)', () => {
+  it('every op of the fixture has a binding here', () => {
+    expect(Object.keys(fixture.cases).filter((k) => !OPS[k])).toEqual([]);
+  });
+
+  for (const backend of ['cpu', 'webgpu'] as const) {
+    // cpu is float64 (torch float64, to rounding); webgpu is float32 (torch float32, to the kernels' approximations)
+    const tol = backend === 'cpu' ? { rtol: 1e-9, atol: 1e-12 } : { rtol: 1e-4, atol: 1e-5 };
+    for (const [name, c, op] of cases) {
+      it(`${name} on ${backend}`, async () => {
+        const want = backend === 'cpu' ? c.f64 : c.f32;
+        const grad = want.grads !== undefined;
+        const xs = c.inputs.map((d, i) => mg.tensor(nums(d), c.shapes[i], { backend, requiresGrad: grad }));
+        const y = op(xs, c);
+        expect(y.shape).toEqual(want.shape);
+        expectClose(await y.data(), nums(want.y), tol, `${name} forward`);
+        if (grad) {
+          y.mul(mg.tensor(nums(want.w!), want.shape, { backend })).sum().backward();
+          for (const [i, g] of want.grads!.entries()) {
+            if (g) expectClose(await xs[i].grad!.data(), nums(g), tol, `${name} gradient of input ${i}`);
+          }
+        }
+        for (const t of [...xs, y]) t.dispose();
+      });
+    }
+  }
+});
