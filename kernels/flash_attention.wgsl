@@ -123,18 +123,21 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
     var p = array<f32, RQ>();
     var c = array<f32, RQ>();
+    var skip = array<bool, RQ>();
     for (var a = 0u; a < RQ; a++) {
       var sc = hsum(sv[a]);
       if (!seen || j >= end[a]) { sc = neg_inf(); }
       let mn = max_nan(m[a], sc);                                // NaN propagates
       c[a] = select(exp(m[a] - mn), 0.0, m[a] == neg_inf());   // m = -Inf: nothing to rescale
-      p[a] = select(exp(sc - mn), 0.0, sc == neg_inf());       // masked / -Inf scores never enter
+      skip[a] = sc == neg_inf();                                 // masked / -Inf scores never enter
+      p[a] = select(exp(sc - mn), 0.0, skip[a]);
       l[a] = l[a] * c[a] + p[a];                                // NaN scores make the row NaN
       m[a] = select(mn, m[a], sc == neg_inf());
     }
     for (var d = 0u; d < H4; d++) {
       let vv = v[kj + d];
-      for (var a = 0u; a < RQ; a++) { acc[a * H4 + d] = acc[a * H4 + d] * c[a] + p[a] * vv; }
+      // a key that never enters adds nothing, not 0·v (a NaN in a masked value row stays out, as on cpu)
+      for (var a = 0u; a < RQ; a++) { acc[a * H4 + d] = acc[a * H4 + d] * c[a] + select(p[a] * vv, vec4<f32>(0.0), skip[a]); }
     }
   }
   for (var a = 0u; a < RQ; a++) {

@@ -1,0 +1,388 @@
+// Every op on fast-check inputs sprinkled with NaN, ±Inf, ±0 and ±3e38: webgpu against the cpu backend
+// (the same NaN and ±Inf positions, the same values elsewhere within tolerance), and the cpu backend
+// against torch's documented rules: NaN in, NaN out wherever the output depends on it (a row holding
+// NaN or +Inf is a NaN softmax row; comparisons with NaN are false but `ne`; argmax points at the
+// first NaN; shape and index ops move values bit for bit). Point values at the special inputs are
+// pinned against torch itself in special-values.test.ts.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import * as mg from '../../src/index.js';
+import { numel } from '../../src/shape.js';
+import { setupBackends } from '../helpers.js';
+
+setupBackends();
+const { arbitraries: arb } = mg.testing;
+
+interface Input {
+  data: number[];
+  shape: number[];
+  dtype?: 'int32';
+  /** Not a tensor: numbers for the op (an axis, a size, options), handed to `run` as they are. */
+  param?: true;
+  /** A leaf that requires grad (an optimizer's parameter). */
+  leaf?: true;
+}
+/** What torch gives at output o: 'nan', an exact value, or null (not pinned by a rule). */
+type Rule = (ins: Input[], out: readonly number[], outShape: readonly number[]) => ('nan' | number | null)[];
+
+interface Spec {
+  gen: fc.Arbitrary<Input[]>;
+  /** Tensors for the inputs, in order; a param input arrives as its numbers instead. */
+  run: (xs: (mg.Tensor & number[])[]) => mg.Tensor;
+  rule: Rule;
+  tol?: { rtol: number; atol: number };
+}
+
+const SPECIAL = [NaN, Infinity, -Infinity, 0, -0];
+const HUGE = [3e38, -3e38];
+/**
+ * Float32 values in [-3, 3], one in three special; `huge` adds ±3e38 (kept out of ops that sum, whose
+ * float32 overflow depends on the order). Nothing below 1e-30 but ±0: WGSL lets a GPU flush
+ * subnormals to zero, and a tiny value scaled into one would turn tiny·Inf = Inf into 0·Inf = NaN.
+ */
+const normal = (v: number) => (Math.abs(v) < 1e-30 ? 0 * Math.sign(1 / v) : v);
+const value = (huge: boolean) =>
+  fc.oneof({ arbitrary: fc.double({ min: -3, max: 3, noNaN: true }).map((v) => normal(Math.fround(v))), weight: 2 }, { arbitrary: fc.constantFrom(...SPECIAL, ...(huge ? HUGE : [])), weight: 1 });
+const param = (...data: number[]): Input => ({ data, shape: [data.length], param: true });
+const dataFor = (shape: readonly number[], huge: boolean) => fc.array(value(huge), { minLength: numel(shape), maxLength: numel(shape) });
+const input = (shape: readonly number[], huge = true): fc.Arbitrary<Input> => dataFor(shape, huge).map((data) => ({ data, shape: [...shape] }));
+const shapeArb = (minRank = 0, maxRank = 3, maxDim = 6) => arb.shape({ minRank, maxRank, maxDim });
+
+/** Row-major strides. */
+const stridesOf = (s: readonly number[]) => s.map((_, i) => numel(s.slice(i + 1)));
+/** Flat index in `inShape` (right-aligned, broadcast) of flat output index o. */
+function bcast(o: number, outShape: readonly number[], inShape: readonly number[]): number {
+  const off = outShape.length - inShape.length;
+  const os = stridesOf(outShape);
+  const is = stridesOf(inShape);
+  let idx = 0;
+  for (let d = 0; d < inShape.length; d++) {
+    const c = Math.floor(o / os[d + off]) % outShape[d + off];
+    idx += (inShape[d] === 1 ? 0 : c) * is[d];
+  }
+  return idx;
+}
+/** The flat input indices of the group of output o when reducing `axis` of `shape` (keepdim or not). */
+function group(o: number, shape: readonly number[], axis: number): number[] {
+  const inner = numel(shape.slice(axis + 1));
+  const base = Math.floor(o / inner) * shape[axis] * inner + (o % inner);
+  return Array.from({ length: shape[axis] }, (_, l) => base + l * inner);
+}
+const nanIf = (b: boolean) => (b ? 'nan' : null);
+const elementwise: Rule = (ins, _out, outShape) => Array.from({ length: numel(outShape) }, (_, o) => nanIf(ins.some((x) => Number.isNaN(x.data[bcast(o, outShape, x.shape)]))));
+const exact =
+  (ref: (ins: Input[]) => number[]): Rule =>
+  (ins) =>
+    ref(ins).map((v) => (Number.isNaN(v) ? 'nan' : v));
+
+// ---- the op table ------------------------------------------------------------------------------------
+
+const unaryGen = shapeArb().chain((s) => input(s).map((x) => [x]));
+const UNARY: Record<string, (x: mg.Tensor) => mg.Tensor> = {
+  neg: (x) => x.neg(),
+  exp: (x) => x.exp(),
+  log: (x) => x.log(),
+  sqrt: (x) => x.sqrt(),
+  rsqrt: (x) => x.rsqrt(),
+  abs: (x) => x.abs(),
+  relu: (x) => x.relu(),
+  gelu: (x) => x.gelu(),
+  'gelu(tanh)': (x) => x.gelu('tanh'),
+  silu: (x) => x.silu(),
+  sigmoid: (x) => x.sigmoid(),
+  tanh: (x) => x.tanh(),
+  ...Object.fromEntries([-2, -1, -0.5, 0.5, 1.5, 2, 3].map((p) => [`pow(${p})`, (x: mg.Tensor) => x.pow(p)])),
+  'add(number)': (x) => x.add(2.5),
+  'mul(number)': (x) => x.mul(-3),
+  'div(number)': (x) => x.div(0.5),
+};
+const pairGen = arb.broadcastPair({ maxRank: 3, maxDim: 5 }).chain(([a, b]) => fc.tuple(input(a), input(b)));
+const BINARY: Record<string, (a: mg.Tensor, b: mg.Tensor) => mg.Tensor> = {
+  add: mg.add,
+  sub: mg.sub,
+  mul: mg.mul,
+  div: mg.div,
+  maximum: mg.maximum,
+  minimum: mg.minimum,
+};
+const COMPARE: Record<string, [(a: mg.Tensor, b: mg.Tensor) => mg.Tensor, (x: number, z: number) => boolean]> = {
+  lt: [mg.lt, (x, z) => x < z],
+  le: [mg.le, (x, z) => x <= z],
+  gt: [mg.gt, (x, z) => x > z],
+  ge: [mg.ge, (x, z) => x >= z],
+  eq: [mg.eq, (x, z) => x === z],
+  ne: [mg.ne, (x, z) => x !== z], // IEEE: true with NaN
+};
+
+/** A shape of rank >= 1 and one of its axes. */
+const axisGen = (huge: boolean) =>
+  shapeArb(1, 3).chain((s) => fc.tuple(input(s, huge), fc.integer({ min: 0, max: s.length - 1 })));
+const reduceSpec = (f: (x: mg.Tensor, axis: number) => mg.Tensor, huge: boolean, rule: (g: number[], x: Input) => 'nan' | number | null): Spec =>
+  ({
+    gen: axisGen(huge).map(([x, axis]) => [x, param(axis)]),
+    run: ([x, a]) => f(x, a[0]),
+    rule: ([x, a], _out, outShape) => Array.from({ length: numel(outShape) }, (_, o) => rule(group(o, x.shape, a.data[0]), x)),
+  }) satisfies Spec;
+const anyNaN = (g: number[], x: Input) => g.some((i) => Number.isNaN(x.data[i]));
+/** The first NaN of the group (torch's argmax/argmin), else unpinned. */
+const firstNaN = (g: number[], x: Input) => {
+  const k = g.findIndex((i) => Number.isNaN(x.data[i]));
+  return k >= 0 ? k : null;
+};
+/** Softmax-like rows: NaN or +Inf anywhere in the row gives a NaN row (torch). */
+const rowRule =
+  (bad: (v: number) => boolean): Rule =>
+  ([x, a]) => {
+    const axis = a.data[0];
+    const out: ('nan' | null)[] = new Array(x.data.length).fill(null);
+    const rows = x.data.length / Math.max(x.shape[axis], 1);
+    for (let o = 0; o < rows; o++) {
+      const g = group(o, x.shape, axis);
+      if (g.some((i) => bad(x.data[i]))) for (const i of g) out[i] = 'nan';
+    }
+    return out;
+  };
+
+const matGen = fc
+  .tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 2 }))
+  .chain(([m, k, n, b]) => fc.tuple(input([b, m, k], false), input([k, n], false)));
+
+/** Rows of the last dim: [..., C]. */
+const rowsGen = (huge: boolean) => shapeArb(1, 3).chain((s) => input(s, huge).map((x) => [x]));
+const lastRows: (bad: (v: number) => boolean) => Rule = (bad) => ([x]) => rowRule(bad)([x, param(x.shape.length - 1)], [], x.shape);
+
+const attnGen = fc
+  .tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.constantFrom(4, 8))
+  .chain(([B, H, tq, tk, hs]) => fc.tuple(input([B, H, tq, hs], false), input([B, H, tk, hs], false), input([B, H, tk, hs], false)));
+/** NaN in query row i, or in any key of its (b, h), makes output row i NaN. */
+const attnRule: Rule = ([q, k]) => {
+  const [B, H, tq, hs] = q.shape;
+  const tk = k.shape[2];
+  const out: ('nan' | null)[] = [];
+  for (let bh = 0; bh < B * H; bh++) {
+    const keyNaN = k.data.slice(bh * tk * hs, (bh + 1) * tk * hs).some(Number.isNaN);
+    for (let i = 0; i < tq; i++) {
+      const r = bh * tq + i;
+      const bad = keyNaN || q.data.slice(r * hs, (r + 1) * hs).some(Number.isNaN);
+      for (let d = 0; d < hs; d++) out.push(nanIf(bad));
+    }
+  }
+  return out;
+};
+
+const moraGen = fc
+  .tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 3, max: 9 }), fc.integer({ min: 3, max: 9 }), fc.constantFrom<mg.ops.MoraType>(1, 6), fc.constantFrom(2, 4))
+  .chain(([T, k, d, type, R]) => fc.tuple(input([T, k], false), input([R, R], false), fc.constant(param(k, d, type === 6 ? 6 : 1))));
+/** NaN in row t of x reaches row t of the output (some entry of it). */
+function moraCheck(ins: Input[], out: ArrayLike<number>): void {
+  const [x, M] = ins;
+  if (M.data.some((v) => !Number.isFinite(v))) return;
+  const [T, k] = x.shape;
+  const d = out.length / T;
+  for (let t = 0; t < T; t++) {
+    const row = Array.from(out).slice(t * d, (t + 1) * d);
+    const xin = x.data.slice(t * k, (t + 1) * k);
+    if (xin.some(Number.isNaN)) expect(row.some(Number.isNaN), `mora row ${t} depends on a NaN input`).toBe(true);
+    if (xin.every(Number.isFinite)) expect(row.every(Number.isFinite), `mora row ${t} of finite inputs`).toBe(true);
+  }
+}
+
+const int = (data: number[], shape: number[]): Input => ({ data, shape, dtype: 'int32' });
+const idxGen = (n: number, len: number) => fc.array(fc.integer({ min: 0, max: n - 1 }), { minLength: len, maxLength: len });
+
+/** One optimizer step on a parameter [n] with gradient [n]; the result is a copy of the updated parameter. */
+const optGen = fc.integer({ min: 1, max: 9 }).chain((n) => fc.tuple(input([n], false).map((p) => ({ ...p, leaf: true as const })), input([n], false)));
+const optStep = (make: (p: mg.Tensor) => { step(): void }) => ([p, g]: mg.Tensor[]) => {
+  p.grad = mg.clone(g);
+  make(p).step();
+  return mg.clone(p);
+};
+/** torch.optim: a NaN in the parameter or its gradient makes the updated parameter NaN (`inf` too for Adam's m/√v). */
+const optRule =
+  (bad: (v: number) => boolean): Rule =>
+  ([p, g]) =>
+    p.data.map((v, i) => nanIf(Number.isNaN(v) || bad(g.data[i])));
+
+const SPECS: Record<string, Spec> = {
+  ...Object.fromEntries(Object.entries(UNARY).map(([k, f]) => [k, { gen: unaryGen, run: ([x]: mg.Tensor[]) => f(x), rule: elementwise } satisfies Spec])),
+  'pow(0)': { gen: unaryGen, run: ([x]) => x.pow(0), rule: ([x]) => x.data.map(() => 1) }, // 1 also at NaN (torch)
+  ...Object.fromEntries(Object.entries(BINARY).map(([k, f]) => [k, { gen: pairGen, run: ([a, b]: mg.Tensor[]) => f(a, b), rule: elementwise } satisfies Spec])),
+  ...Object.fromEntries(
+    Object.entries(COMPARE).map(([k, [f, cmp]]) => [
+      k,
+      { gen: pairGen, run: ([a, b]: mg.Tensor[]) => f(a, b), rule: ([a, b], _o, s) => Array.from({ length: numel(s) }, (_, o) => +cmp(a.data[bcast(o, s, a.shape)], b.data[bcast(o, s, b.shape)])) } satisfies Spec,
+    ]),
+  ),
+  where: {
+    gen: arb.broadcastPair({ maxRank: 3, maxDim: 4 }).chain(([a, b]) => fc.tuple(input(a), input(b), input(a.length >= b.length ? a : b))),
+    run: ([a, b, c]) => mg.where(c, a, b),
+    // a nonzero condition (NaN included) takes a, else b; the value moves bit for bit
+    rule: ([a, b, c], _o, s) =>
+      Array.from({ length: numel(s) }, (_, o) => {
+        const v = c.data[bcast(o, s, c.shape)] !== 0 ? a.data[bcast(o, s, a.shape)] : b.data[bcast(o, s, b.shape)];
+        return Number.isNaN(v) ? 'nan' : v;
+      }),
+  },
+  sum: reduceSpec((x, a) => mg.sum(x, a), false, (g, x) => nanIf(anyNaN(g, x))),
+  mean: reduceSpec((x, a) => mg.mean(x, a, true), false, (g, x) => nanIf(anyNaN(g, x))),
+  max: reduceSpec((x, a) => mg.max(x, a), true, (g, x) => nanIf(anyNaN(g, x))),
+  min: reduceSpec((x, a) => mg.min(x, a), true, (g, x) => nanIf(anyNaN(g, x))),
+  argmax: reduceSpec((x, a) => mg.cast(mg.argmax(x, a), 'float32'), true, firstNaN),
+  argmin: reduceSpec((x, a) => mg.cast(mg.argmin(x, a), 'float32'), true, firstNaN),
+  softmax: { gen: axisGen(true).map(([x, a]) => [x, param(a)]), run: ([x, a]) => mg.softmax(x, a[0]), rule: rowRule((v) => Number.isNaN(v) || v === Infinity) },
+  logSoftmax: { gen: axisGen(true).map(([x, a]) => [x, param(a)]), run: ([x, a]) => mg.logSoftmax(x, a[0]), rule: rowRule((v) => Number.isNaN(v) || v === Infinity) },
+  matmul: {
+    gen: matGen,
+    run: ([a, b]) => mg.matmul(a, b),
+    rule: ([a, b], _o, s) => {
+      const [, m, k] = a.shape;
+      const n = b.shape[1];
+      return Array.from({ length: numel(s) }, (_, o) => {
+        const [bi, i, j] = [Math.floor(o / (m * n)), Math.floor(o / n) % m, o % n];
+        const rowNaN = a.data.slice((bi * m + i) * k, (bi * m + i + 1) * k).some(Number.isNaN);
+        return nanIf(rowNaN || Array.from({ length: k }, (_, t) => b.data[t * n + j]).some(Number.isNaN));
+      });
+    },
+  },
+  reshape: { gen: unaryGen, run: ([x]) => mg.reshape(x, [x.size]), rule: exact(([x]) => x.data) },
+  'dropout (eval)': { gen: unaryGen, run: ([x]) => mg.dropout(x, 0.5, { training: false }), rule: exact(([x]) => x.data) },
+  clone: { gen: unaryGen, run: ([x]) => mg.clone(x), rule: exact(([x]) => x.data) },
+  transpose: {
+    gen: shapeArb(2, 2).chain((s) => input(s).map((x) => [x])),
+    run: ([x]) => mg.transpose(x, 0, 1),
+    rule: exact(([x]) => {
+      const [m, n] = x.shape;
+      return Array.from({ length: m * n }, (_, o) => x.data[(o % m) * n + Math.floor(o / m)]);
+    }),
+  },
+  permute: {
+    gen: shapeArb(3, 3).chain((s) => input(s).map((x) => [x])),
+    run: ([x]) => mg.permute(x, [2, 0, 1]),
+    rule: exact(([x]) => {
+      const [a, b, c] = x.shape;
+      return Array.from({ length: a * b * c }, (_, o) => {
+        const [k, i, j] = [Math.floor(o / (a * b)), Math.floor(o / b) % a, o % b]; // out [c, a, b]
+        return x.data[(i * b + j) * c + k];
+      });
+    }),
+  },
+  expand: {
+    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })).chain(([m, n]) => input([1, n]).map((x) => [x, param(m)])),
+    run: ([x, m]) => mg.expand(x, [m[0], x.shape[1]]),
+    rule: exact(([x, m]) => Array.from({ length: m.data[0] }, () => x.data).flat()),
+  },
+  slice: {
+    gen: shapeArb(1, 3).chain((s) => fc.tuple(input(s), fc.integer({ min: 0, max: s[0] - 1 })).map(([x, a]) => [x, param(a)])),
+    run: ([x, a]) => mg.slice(x, 0, a[0]),
+    rule: exact(([x, a]) => x.data.slice((a.data[0] * x.data.length) / x.shape[0])),
+  },
+  concat: {
+    gen: shapeArb(1, 3).chain((s) => fc.tuple(input(s), input(s))),
+    run: ([a, b]) => mg.concat([a, b], 0),
+    rule: exact(([a, b]) => [...a.data, ...b.data]),
+  },
+  stack: {
+    gen: shapeArb(0, 2).chain((s) => fc.tuple(input(s), input(s))),
+    run: ([a, b]) => mg.stack([a, b], 0),
+    rule: exact(([a, b]) => [...a.data, ...b.data]),
+  },
+  indexSelect: {
+    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 })).chain(([m, n, j]) => fc.tuple(input([m, n]), idxGen(m, j).map((d) => int(d, [j])))),
+    run: ([x, i]) => mg.indexSelect(x, 0, i),
+    rule: exact(([x, i]) => i.data.flatMap((r) => x.data.slice(r * x.shape[1], (r + 1) * x.shape[1]))),
+  },
+  gather: {
+    gen: fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 6 })).chain(([m, n, j]) => fc.tuple(input([m, n]), idxGen(n, m * j).map((d) => int(d, [m, j])))),
+    run: ([x, i]) => mg.gather(x, 1, i),
+    rule: exact(([x, i]) => i.data.map((c, o) => x.data[Math.floor(o / i.shape[1]) * x.shape[1] + c])),
+  },
+  scatterAdd: {
+    gen: fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 })).chain(([j, n, m]) => fc.tuple(input([j, n], false), idxGen(m, j).map((d) => int(d, [j])), fc.constant(param(m)))),
+    run: ([src, i, m]) => mg.scatterAdd(src, 0, i, [m[0], src.shape[1]]),
+    // row r of the result sums the source rows sent to it: a NaN among them makes it NaN
+    rule: ([src, i, m]) => {
+      const n = src.shape[1];
+      const out: ('nan' | null)[] = new Array(m.data[0] * n).fill(null);
+      i.data.forEach((r, s) => {
+        for (let c = 0; c < n; c++) if (Number.isNaN(src.data[s * n + c])) out[r * n + c] = 'nan';
+      });
+      return out;
+    },
+  },
+  layerNorm: { gen: rowsGen(false), run: ([x]) => mg.layerNorm(x), rule: lastRows((v) => !Number.isFinite(v)) }, // ±Inf: x - mean is NaN
+  rmsNorm: { gen: rowsGen(false), run: ([x]) => mg.rmsNorm(x), rule: lastRows(Number.isNaN) },
+  crossEntropy: {
+    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 })).chain(([n, C]) => fc.tuple(input([n, C], false), idxGen(C, n).map((d) => int(d, [n])))),
+    run: ([x, t]) => mg.crossEntropy(x, t, { reduction: 'none' }),
+    // a row holding NaN or +Inf has a NaN loss (torch: +Inf - +Inf inside log-softmax)
+    rule: ([x]) => Array.from({ length: x.shape[0] }, (_, r) => nanIf(x.data.slice(r * x.shape[1], (r + 1) * x.shape[1]).some((v) => Number.isNaN(v) || v === Infinity))),
+  },
+  'crossEntropy (mean)': {
+    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 })).chain(([n, C]) => fc.tuple(input([n, C], false), idxGen(C, n).map((d) => int(d, [n])))),
+    run: ([x, t]) => mg.reshape(mg.crossEntropy(x, t), [1]),
+    rule: ([x]) => [nanIf(x.data.some((v) => Number.isNaN(v) || v === Infinity))],
+  },
+  'attention (softmax)': { gen: attnGen, run: ([q, k, v]) => mg.attention(q, k, v), rule: attnRule },
+  'attention (flash)': { gen: attnGen, run: ([q, k, v]) => mg.attention(q, k, v, { impl: 'flash' }), rule: attnRule },
+  'SGD (momentum, nesterov, weight decay)': {
+    gen: optGen,
+    run: optStep((p) => new mg.optim.SGD([p], { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 })),
+    rule: optRule(Number.isNaN),
+  },
+  AdamW: { gen: optGen, run: optStep((p) => new mg.optim.AdamW([p], { lr: 0.1, weightDecay: 0.01 })), rule: optRule((v) => !Number.isFinite(v)) },
+  mora: {
+    gen: moraGen,
+    run: ([x, M, [k, d, type]]) => mg.ops.mora(x, M, { inFeatures: k, outFeatures: d, type: type as mg.ops.MoraType }),
+    rule: (_ins, out) => Array.from(out, () => null),
+  },
+};
+
+// ---- the check ---------------------------------------------------------------------------------------
+
+/** Runs `spec` on one backend. */
+async function runOn(spec: Spec, ins: Input[], backend: 'cpu' | 'webgpu'): Promise<{ y: ArrayLike<number>; shape: number[] }> {
+  const xs = ins.map((i) => (i.param ? i.data : mg.tensor(i.data, i.shape, { backend, dtype: i.dtype, requiresGrad: i.leaf })));
+  const tensors = xs.filter((t): t is mg.Tensor => t instanceof mg.Tensor);
+  try {
+    const y = spec.run(xs as (mg.Tensor & number[])[]);
+    const d = await y.data();
+    const shape = [...y.shape];
+    y.dispose();
+    return { y: d, shape };
+  } finally {
+    for (const t of tensors) t.dispose();
+  }
+}
+
+const kind = (v: number) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : 'finite');
+
+describe('every op at NaN, ±Inf, ±0 and ±3e38: webgpu = cpu, cpu = torch rules', () => {
+  for (const [name, spec] of Object.entries(SPECS)) {
+    it(name, async () => {
+      await fc.assert(
+        fc.asyncProperty(spec.gen, async (ins) => {
+          const cpu = await runOn(spec, ins, 'cpu');
+          const gpu = await runOn(spec, ins, 'webgpu');
+          expect(gpu.shape).toEqual(cpu.shape);
+          // cpu against torch's rules
+          const want = spec.rule(ins, cpu.y as unknown as number[], cpu.shape);
+          want.forEach((w, o) => {
+            if (w === 'nan') expect(Number.isNaN(cpu.y[o]), `${name}: cpu output ${o} depends on a NaN input (got ${cpu.y[o]})`).toBe(true);
+            else if (w !== null) expect(Object.is(cpu.y[o] + 0, w + 0), `${name}: cpu output ${o} is ${cpu.y[o]}, torch gives ${w}`).toBe(true);
+          });
+          if (name === 'mora') moraCheck(ins, cpu.y);
+          // webgpu against cpu: the same special positions, finite values close (cpu rounded to float32)
+          const { rtol, atol } = spec.tol ?? { rtol: 2e-4, atol: 2e-4 };
+          for (let o = 0; o < cpu.y.length; o++) {
+            const c = Math.fround(cpu.y[o]);
+            const g = gpu.y[o];
+            const msg = `${name}: output ${o} is ${g} on webgpu and ${cpu.y[o]} on cpu (inputs ${JSON.stringify(ins.map((i) => i.data.map(String)))})`;
+            expect(kind(g), msg).toBe(kind(c));
+            if (kind(c) === 'finite') expect(Math.abs(g - c) <= atol + rtol * Math.abs(c), msg).toBe(true);
+          }
+        }),
+        { numRuns: 8 },
+      );
+    });
+  }
+});
