@@ -20,12 +20,21 @@ struct Params { n: u32, rank: u32, na: u32, nb: u32, out_dims: array<vec4<u32>, 
 
 fn nan2(x: f32, z: f32) -> bool { return is_nan(x) || is_nan(z); }
 
+// x / z with IEEE's answer for a zero divisor (WGSL leaves it to the driver): 0/0 and NaN/0 are NaN,
+// else ±Inf by the signs of x and of the zero.
+fn div_f(x: f32, z: f32) -> f32 {
+  if (z != 0.0 || is_nan(z)) { return x / z; }             // lavapipe's NaN != 0 is false
+  if (x == 0.0 || is_nan(x)) { return nan_f32(); }
+  let neg = (bitcast<u32>(x) ^ bitcast<u32>(z)) & 0x80000000u;
+  return bitcast<f32>(neg | 0x7f800000u);
+}
+
 fn op(x: f32, z: f32) -> f32 {
   switch OP {
     case ADD: { return x + z; }
     case SUB: { return x - z; }
     case MUL: { return x * z; }
-    case DIV: { return x / z; }
+    case DIV: { return div_f(x, z); }
     case MAXIMUM: { return max_nan(x, z); }                 // NaN propagates
     case MINIMUM: { return min_nan(x, z); }
     // WGSL does not promise IEEE comparisons with NaN: every comparison with NaN is false, but `ne`

@@ -28,9 +28,10 @@ fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
 fn pos_inf() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
 fn nan_f32() -> f32 { var b = 0x7fc00000u; return bitcast<f32>(b); }
 
-// WGSL leaves max/min/clamp of NaN to the implementation; these propagate it (as torch.maximum).
-fn max_nan(a: f32, b: f32) -> f32 { return select(max(a, b), nan_f32(), is_nan(a) || is_nan(b)); }
-fn min_nan(a: f32, b: f32) -> f32 { return select(min(a, b), nan_f32(), is_nan(a) || is_nan(b)); }
+// WGSL leaves max/min/clamp of NaN to the implementation; these propagate it (as torch.maximum),
+// and on ties (-0 and 0) return a, as torch.
+fn max_nan(a: f32, b: f32) -> f32 { return select(select(a, b, a < b), nan_f32(), is_nan(a) || is_nan(b)); }
+fn min_nan(a: f32, b: f32) -> f32 { return select(select(a, b, b < a), nan_f32(), is_nan(a) || is_nan(b)); }
 
 // The 4 entries from offset r (1..3) of two consecutive aligned vec4s a, b: an unaligned vec4 load
 // from a vec4 view (`array<vec4<f32>>`) of a float buffer.

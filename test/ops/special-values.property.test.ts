@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
+import type { MoraType } from '../../src/ops/mora.js';
 import { numel } from '../../src/shape.js';
 import { setupBackends } from '../helpers.js';
 
@@ -171,7 +172,7 @@ const attnRule: Rule = ([q, k]) => {
 };
 
 const moraGen = fc
-  .tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 3, max: 9 }), fc.integer({ min: 3, max: 9 }), fc.constantFrom<mg.ops.MoraType>(1, 6), fc.constantFrom(2, 4))
+  .tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 3, max: 9 }), fc.integer({ min: 3, max: 9 }), fc.constantFrom<MoraType>(1, 6), fc.constantFrom(2, 4))
   .chain(([T, k, d, type, R]) => fc.tuple(input([T, k], false), input([R, R], false), fc.constant(param(k, d, type === 6 ? 6 : 1))));
 /** NaN in row t of x reaches row t of the output (some entry of it). */
 function moraCheck(ins: Input[], out: ArrayLike<number>): void {
@@ -332,7 +333,7 @@ const SPECS: Record<string, Spec> = {
   AdamW: { gen: optGen, run: optStep((p) => new mg.optim.AdamW([p], { lr: 0.1, weightDecay: 0.01 })), rule: optRule((v) => !Number.isFinite(v)) },
   mora: {
     gen: moraGen,
-    run: ([x, M, [k, d, type]]) => mg.ops.mora(x, M, { inFeatures: k, outFeatures: d, type: type as mg.ops.MoraType }),
+    run: ([x, M, [k, d, type]]) => mg.ops.mora(x, M, { inFeatures: k, outFeatures: d, type: type as MoraType }),
     rule: (_ins, out) => Array.from(out, () => null),
   },
 };

@@ -109,3 +109,34 @@ describe('special values against PyTorch 1.13 (forward and gradient)', () => {
     }
   }
 });
+
+describe('special values: the cases that differed between backends', () => {
+  for (const backend of ['cpu', 'webgpu'] as const) {
+    const t = (d: number[], shape = [d.length], requiresGrad = false) => mg.tensor(d, shape, { backend, requiresGrad });
+    const same = async (y: mg.Tensor, want: number[]) => expect(Array.from(await y.data()).map(String)).toEqual(want.map(String));
+
+    it(`${backend}: pow at 0, relu/tanh of NaN, NaN and +Inf softmax rows, a NaN cross-entropy, d/dx x^0 = 0`, async () => {
+      await same(t([0, 2]).pow(-1), [Infinity, 0.5]);
+      const x = t([0, 4], [2], true);
+      x.pow(0.5).sum().backward();
+      await same(x.grad!, [Infinity, 0.25]);
+      await same(t([NaN, -1]).relu(), [NaN, 0]);
+      await same(t([NaN, -100]).tanh(), [NaN, -1]);
+      for (const f of [mg.softmax, mg.logSoftmax]) {
+        await same(f(t([NaN, 1, 2])), [NaN, NaN, NaN]);
+        await same(f(t([Infinity, 1, 2])), [NaN, NaN, NaN]);
+      }
+      expect(Number.isNaN(await mg.crossEntropy(t([NaN, 1, 2, 0.5], [1, 4]), mg.tensor([2], [1], { backend, dtype: 'int32' })).item())).toBe(true);
+      const z = t([0, NaN, 3], [3], true);
+      z.pow(0).sum().backward();
+      await same(z.grad!, [0, 0, 0]);
+    });
+
+    it(`${backend}: signed zeros: maximum/minimum return the first operand on ties, x / ±0 is ±Inf by the signs`, async () => {
+      const signs = async (y: mg.Tensor) => Array.from(await y.data(), (v) => (Object.is(v, -0) ? '-0' : String(v)));
+      expect(await signs(mg.maximum(t([-0, 0]), t([0, -0])))).toEqual(['-0', '0']);
+      expect(await signs(mg.minimum(t([-0, 0]), t([0, -0])))).toEqual(['-0', '0']);
+      expect(await signs(mg.div(t([1, 1, -1, -1, 0, NaN]), t([0, -0, 0, -0, 0, -0])))).toEqual(['Infinity', '-Infinity', '-Infinity', 'Infinity', 'NaN', 'NaN']);
+    });
+  }
+});
