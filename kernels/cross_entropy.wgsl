@@ -4,15 +4,16 @@
 // forward   (logits, targets -> loss, lse): TPR threads per row (a power of two <= WG), WG / TPR
 //           rows per workgroup. Each thread keeps an online (max m, Σ exp(x - m)) over its strided
 //           elements; with TPR > 1 a shared-memory tree merges them: lse = (m, log Σ) per row,
-//           loss = log Σ - (x[target] - m) (m stays out of the sum: exact for any logit magnitude). TPR = 1 (a thread per row, no barriers) unless the rows are
-//           few and long (docs/kernels.md). Ignored rows (target == ignore) get loss 0;
+//           loss = log Σ - (x[target] - m) (m never meets log Σ in a sum: exact for any logit
+//           magnitude). TPR = 1 (a thread per row, no barriers) unless the rows are few and long
+//           (docs/kernels.md). Ignored rows (target == ignore) get loss 0;
 //           a target outside [0, C) gets NaN (the GPU cannot throw; the NaN surfaces in the loss).
 // reduce    (loss, targets -> out, count): one workgroup sums the row losses and counts the rows
 //           that are not ignored: MODE 0 ('mean') out = Σ loss / count (0 / 0 = NaN when every row is
 //           ignored, as torch), MODE 1 ('sum') out = Σ loss.
 // backward  (logits, targets, lse, g, count -> dlogits): elementwise, no reduction (lse is saved):
-//           dlogits = (exp((x - m) - log Σ) - [c == target])·s, s = g / count ('mean'), g ('sum') or g[row]
-//           ('none'); ignored rows get 0. One thread per element; it runs at about the speed
+//           dlogits = (exp((x - m) - log Σ) - [c == target])·s, s = g / count ('mean'), g ('sum')
+//           or g[row] ('none'); ignored rows get 0. One thread per element; it runs at about the speed
 //           of a plain elementwise kernel (a workgroup per row block measured no faster).
 #include "common.wgsl"
 
@@ -47,7 +48,6 @@ struct Params { rows: u32, len: u32, ignore: i32, inv_len: f32 }
 
 var<workgroup> sm: array<f32, WG>;
 var<workgroup> ss: array<f32, WG>;
-
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -78,8 +78,8 @@ fn tanh_f(v: f32) -> f32 {
 
 // v^p for p != 0 (torch's and C's pow): 0^p is 0 for p > 0 and +Inf for p < 0, Inf^p the other
 // way round; odd integer exponents keep the sign (also of ±0 and ±Inf); other exponents of finite
-// negatives are NaN.
-// Exponents ±0.5 are sqrt and rsqrt, as in torch (so (-Inf)^0.5 is NaN, not C's +Inf).
+// negatives are NaN. Exponents ±0.5 are sqrt and rsqrt, as in torch (so (-Inf)^0.5 is NaN, not
+// C's +Inf).
 fn pow_f(v: f32, p: f32) -> f32 {
   if (p == 0.5) { return sqrt_f(v); }
   if (p == -0.5) { return rsqrt_f(v); }
