@@ -28,5 +28,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let v1 = u.beta2 * v[i] + (1.0 - u.beta2) * g * g;
   m[i] = m1;
   v[i] = v1;
-  param[i] = param[i] * u.decay - u.step_size * m1 / (sqrt(v1) * u.inv_sqrt_bc2 + u.eps);
+  param[i] = param[i] * u.decay - u.step_size * m1 / (sqrt_f(v1) * u.inv_sqrt_bc2 + u.eps);
 }

@@ -81,7 +81,7 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   let inv = select(1.0 / l, 0.0, l == 0.0);     // every key masked: l = 0 -> a zero row
   for (var j = lane; j < u.tk; j += TPR) {
     var y = 0.0;
-    if (j < end && l != 0.0 && visible(b, j)) { y = exp(s[base + j] * u.scale - m) * inv; }
+    if (j < end && l != 0.0 && visible(b, j)) { y = exp_f(s[base + j] * u.scale - m) * inv; }
     // a NaN or +Inf score among the visible keys: a NaN row over them (as torch's softmax)
     if (is_nan(l) && j < end && visible(b, j)) { y = nan_f32(); }
     p[base + j] = y;

@@ -43,6 +43,40 @@ fn join4(a: vec4<f32>, b: vec4<f32>, r: u32) -> vec4<f32> {
   }
 }
 
+// exp, log, sqrt and inverseSqrt with IEEE's (and torch's) answers at NaN, ±Inf, ±0 and on
+// overflow, tested on the input instead of left to the builtin.
+const EXP_MAX: f32 = 88.72284;    // exp(v) > f32 max above this
+const EXP_MIN: f32 = -103.97208;  // exp(v) < the smallest f32 subnormal / 2 below this
+
+fn exp_f(v: f32) -> f32 {
+  if (is_nan(v)) { return v; }
+  if (v > EXP_MAX) { return pos_inf(); }
+  if (v < EXP_MIN) { return 0.0; }
+  return exp(v);
+}
+
+fn log_f(v: f32) -> f32 {
+  if (is_nan(v) || v < 0.0) { return nan_f32(); }
+  if (v == 0.0) { return neg_inf(); }
+  if (v == pos_inf()) { return v; }
+  return log(v);
+}
+
+fn sqrt_f(v: f32) -> f32 {
+  if (is_nan(v) || v < 0.0) { return nan_f32(); }
+  if (v == pos_inf() || v == 0.0) { return v; }
+  return sqrt(v);
+}
+
+fn neg_zero(v: f32) -> bool { return bitcast<u32>(v) == 0x80000000u; }
+
+fn rsqrt_f(v: f32) -> f32 {
+  if (is_nan(v) || v < 0.0) { return nan_f32(); }
+  if (v == 0.0) { return select(pos_inf(), neg_inf(), neg_zero(v)); }   // 1 / ±0
+  if (v == pos_inf()) { return 0.0; }
+  return inverseSqrt(v);
+}
+
 // Online log-sum-exp state of a row: (running max m, sum s of exp(x - m)), empty = (-Inf, 0).
 // NaN or +Inf anywhere makes s NaN for good (the row's softmax is NaN, as torch: +Inf - +Inf);
 // -Inf entries add nothing. Explicit tests, since WGSL promises nothing about NaN in comparisons.

@@ -140,7 +140,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   var s = g0;                                      // 'sum'
   if (MODE == 0u) { s = g0 / cnt; }                // 'mean' (count_b is only used here)
   if (MODE == 2u) { s = gb[q]; }                   // 'none'
-  let p = exp((xb[ii] - lse_b[2u * q]) - lse_b[2u * q + 1u]);
+  let p = exp_f((xb[ii] - lse_b[2u * q]) - lse_b[2u * q + 1u]);
   let d = (p - select(0.0, 1.0, i32(c) == k)) * s;
   if (i < n) { dlogits[i] = select(d, 0.0, k == ub.ignore); }
 }

@@ -70,7 +70,7 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
     let d = x[base + c] - mu;
     s2 += d * d;
   }
-  let rstd = inverseSqrt(row_sum(t, lane, s2) / n + u.eps);
+  let rstd = rsqrt_f(row_sum(t, lane, s2) / n + u.eps);
   for (var c = lane; c < len; c += TPR) {
     var v = (x[base + c] - mu) * rstd;          // x̂
     if (u.has_w == 1u) { v *= w[c]; }

@@ -54,7 +54,7 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
     let v = x[base + c];
     s2 += v * v;
   }
-  let rstd = inverseSqrt(row_sum(t, lane, s2) / f32(u.len) + u.eps);
+  let rstd = rsqrt_f(row_sum(t, lane, s2) / f32(u.len) + u.eps);
   for (var c = lane; c < len; c += TPR) {
     var v = x[base + c] * rstd;                 // x̂
     if (u.has_w == 1u) { v *= w[c]; }

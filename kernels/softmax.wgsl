@@ -57,7 +57,7 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   for (var l = t; l < u.len; l += WG) {
     let i = base + l * u.inner;
     var v = x[i] - mx - log_sum;
-    if (MODE == 0u) { v = exp(x[i] - mx) * inv; }
+    if (MODE == 0u) { v = exp_f(x[i] - mx) * inv; }            // x = -Inf: 0
     y[i] = select(v, nan_f32(), bad);
   }
 }

@@ -27,39 +27,7 @@ fn erf_approx(z: f32) -> f32 {
 
 // Every special value is handled by an explicit test on the input, not left to the builtins (WGSL
 // leaves exp overflow, log(0), pow(0, -1), max/clamp of NaN and NaN comparisons to the driver); the
-// results are IEEE's and torch's: NaN in, NaN out.
-
-const EXP_MAX: f32 = 88.72284;    // exp(v) > f32 max above this
-const EXP_MIN: f32 = -103.97208;  // exp(v) < the smallest f32 subnormal / 2 below this
-
-fn exp_f(v: f32) -> f32 {
-  if (is_nan(v)) { return v; }
-  if (v > EXP_MAX) { return pos_inf(); }
-  if (v < EXP_MIN) { return 0.0; }
-  return exp(v);
-}
-
-fn log_f(v: f32) -> f32 {
-  if (is_nan(v) || v < 0.0) { return nan_f32(); }
-  if (v == 0.0) { return neg_inf(); }
-  if (v == pos_inf()) { return v; }
-  return log(v);
-}
-
-fn sqrt_f(v: f32) -> f32 {
-  if (is_nan(v) || v < 0.0) { return nan_f32(); }
-  if (v == pos_inf() || v == 0.0) { return v; }
-  return sqrt(v);
-}
-
-fn neg_zero(v: f32) -> bool { return bitcast<u32>(v) == 0x80000000u; }
-
-fn rsqrt_f(v: f32) -> f32 {
-  if (is_nan(v) || v < 0.0) { return nan_f32(); }
-  if (v == 0.0) { return select(pos_inf(), neg_inf(), neg_zero(v)); }   // 1 / ±0
-  if (v == pos_inf()) { return 0.0; }
-  return inverseSqrt(v);
-}
+// results are IEEE's and torch's: NaN in, NaN out (exp_f, log_f, sqrt_f, rsqrt_f: common.wgsl).
 
 fn sigmoid_f(v: f32) -> f32 {
   // Stable for large |v|: exp of a non-positive number only.

@@ -323,6 +323,11 @@ const SPECS: Record<string, Spec> = {
     run: ([x, t]) => mg.reshape(mg.crossEntropy(x, t), [1]),
     rule: ([x]) => [nanIf(x.data.some((v) => Number.isNaN(v) || v === Infinity))],
   },
+  scaledMaskedSoftmax: {
+    gen: shapeArb(2, 3).chain((s) => input(s).map((x) => [x])),
+    run: ([x]) => mg.scaledMaskedSoftmax(x, { scale: 0.5 }),
+    rule: lastRows((v) => Number.isNaN(v) || v === Infinity), // -Inf scores count as masked (a row of them: zeros)
+  },
   'attention (softmax)': { gen: attnGen, run: ([q, k, v]) => mg.attention(q, k, v), rule: attnRule },
   'attention (flash)': { gen: attnGen, run: ([q, k, v]) => mg.attention(q, k, v, { impl: 'flash' }), rule: attnRule },
   'SGD (momentum, nesterov, weight decay)': {
