@@ -195,13 +195,15 @@ fn bwd_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
       }
     }
     var ds = array<f32, RQ>();
+    var off = array<bool, RQ>();
     for (var a = 0u; a < RQ; a++) {
-      let p = select(0.0, exp(hsum(sv[a]) - lse[a]), seen && j < end[a]);
-      ds[a] = p * (hsum(pv[a]) - dd[a]);                        // p·(dP - D)
+      off[a] = !(seen && j < end[a]);
+      // p·(dP - D); a masked key adds nothing, not 0·(NaN) from its k or v row (as on cpu)
+      ds[a] = select(exp(hsum(sv[a]) - lse[a]) * (hsum(pv[a]) - dd[a]), 0.0, off[a]);
     }
     for (var d = 0u; d < H4; d++) {
       let kv = k1[kj + d];
-      for (var a = 0u; a < RQ; a++) { acc[a * H4 + d] += ds[a] * kv; }
+      for (var a = 0u; a < RQ; a++) { acc[a * H4 + d] += select(ds[a] * kv, vec4<f32>(0.0), off[a]); }
     }
   }
   for (var a = 0u; a < RQ; a++) {
@@ -255,16 +257,19 @@ fn bwd_kv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
     var p = array<f32, RQ>();
     var ds = array<f32, RQ>();
+    var off = array<bool, RQ>();
     for (var a = 0u; a < RQ; a++) {
-      p[a] = select(0.0, exp(hsum(sv[a]) - lse), i >= start[a]);
-      ds[a] = p[a] * (hsum(pv[a]) - dd);
+      off[a] = i < start[a];                                     // query i does not see key j
+      p[a] = select(exp(hsum(sv[a]) - lse), 0.0, off[a]);
+      ds[a] = select(p[a] * (hsum(pv[a]) - dd), 0.0, off[a]);
     }
     for (var d = 0u; d < H4; d++) {
       let qv = q2[qi + d];
       let gv = g2[qi + d];
       for (var a = 0u; a < RQ; a++) {
-        av[a * H4 + d] += p[a] * gv;
-        ak[a * H4 + d] += ds[a] * qv;
+        // a pair that never met adds nothing, not 0·(NaN) from its q or g row (as on cpu)
+        av[a * H4 + d] += select(p[a] * gv, vec4<f32>(0.0), off[a]);
+        ak[a * H4 + d] += select(ds[a] * qv, vec4<f32>(0.0), off[a]);
       }
     }
   }

@@ -132,6 +132,21 @@ describe('special values: the cases that differed between backends', () => {
       await same(z.grad!, [0, 0, 0]);
     });
 
+    it(`${backend}: a NaN in a padded key's value row: flash keeps it out (output and gradients), 'softmax' multiplies it by P = 0 (NaN, as torch)`, async () => {
+      const run = async (impl: 'flash' | 'softmax') => {
+        const [q, k] = [0, 1].map(() => t([1, 0, 0, 0, 0, 1, 0, 0], [1, 1, 2, 4], true));
+        const v = t([1, 2, 3, 4, NaN, 0, 0, 0], [1, 1, 2, 4], true);
+        const y = mg.attention(q, k, v, { impl, keyPadding: t([1, 0], [1, 2]) });
+        y.sum().backward();
+        return Promise.all([y, q.grad!, k.grad!, v.grad!].map(async (x) => Array.from(await x.data())));
+      };
+      const [y, dq, dk, dv] = await run('flash');
+      expect(y).toEqual([1, 2, 3, 4, 1, 2, 3, 4]);
+      expect([...dq, ...dk]).toEqual(new Array(16).fill(0));
+      expect(dv).toEqual([2, 2, 2, 2, 0, 0, 0, 0]);
+      expect((await run('softmax'))[0].map(String)).toEqual(['NaN', '2', '3', '4', 'NaN', '2', '3', '4']);
+    });
+
     it(`${backend}: signed zeros: maximum/minimum return the first operand on ties, x / ±0 is ±Inf by the signs`, async () => {
       const signs = async (y: mg.Tensor) => Array.from(await y.data(), (v) => (Object.is(v, -0) ? '-0' : String(v)));
       expect(await signs(mg.maximum(t([-0, 0]), t([0, -0])))).toEqual(['-0', '0']);
