@@ -44,7 +44,7 @@ fn key_end(r: u32) -> u32 {
 }
 
 fn visible(b: u32, j: u32) -> bool {
-  if (u.has_pad == 1u) { return pad[b * u.tk + j] != 0.0; }
+  if (u.has_pad == 1u) { return nonzero(pad[b * u.tk + j]); }
   return true;
 }
 

@@ -28,6 +28,9 @@ fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); }
 fn pos_inf() -> f32 { var b = 0x7f800000u; return bitcast<f32>(b); }
 fn nan_f32() -> f32 { var b = 0x7fc00000u; return bitcast<f32>(b); }
 
+// A mask entry counts as true when nonzero, NaN included (lavapipe's NaN != 0 is false).
+fn nonzero(x: f32) -> bool { return x != 0.0 || is_nan(x); }
+
 // WGSL leaves max/min/clamp of NaN to the implementation; these propagate it (as torch.maximum),
 // and on ties (-0 and 0) return a, as torch.
 fn max_nan(a: f32, b: f32) -> f32 { return select(select(a, b, a < b), nan_f32(), is_nan(a) || is_nan(b)); }

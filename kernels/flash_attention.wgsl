@@ -114,7 +114,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   let jmax = end[RQ - 1u];                          // the block's last row sees the most keys
   for (var j = 0u; j < jmax; j++) {
     var seen = true;
-    if (u.has_pad == 1u) { seen = pad[b * u.tk + j] != 0.0; }
+    if (u.has_pad == 1u) { seen = nonzero(pad[b * u.tk + j]); }
     let kj = kb + j * H4;
     var sv = array<vec4<f32>, RQ>();
     for (var d = 0u; d < H4; d++) {
@@ -182,7 +182,7 @@ fn bwd_q(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
   let jmax = end[RQ - 1u];
   for (var j = 0u; j < jmax; j++) {
     var seen = true;
-    if (u1.has_pad == 1u) { seen = pad1[b * u1.tk + j] != 0.0; }
+    if (u1.has_pad == 1u) { seen = nonzero(pad1[b * u1.tk + j]); }
     let kj = kb + j * H4;
     var sv = array<vec4<f32>, RQ>();
     var pv = array<vec4<f32>, RQ>();
@@ -236,7 +236,7 @@ fn bwd_kv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
       vr[a * H4 + d] = v2[kr * H4 + d];
     }
     var s = query_start(u2.causal, j, u2.tq, u2.tk);
-    if (u2.has_pad == 1u) { if (pad2[b * u2.tk + j] == 0.0) { s = u2.tq; } }   // a padded key: no query
+    if (u2.has_pad == 1u) { if (!nonzero(pad2[b * u2.tk + j])) { s = u2.tq; } }   // a padded key: no query
     start[a] = s;
   }
   let imin = query_start(u2.causal, j0, u2.tq, u2.tk);         // the block's first key is seen the earliest

@@ -26,6 +26,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     ia += c * dim(u.sa, u32(d));
     ib += c * dim(u.sb, u32(d));
   }
-  let c = cond[ic];
-  y[i] = select(b[ib], a[ia], c != 0.0 || is_nan(c));   // NaN is nonzero: true (the cpu loop's c !== 0)
+  y[i] = select(b[ib], a[ia], nonzero(cond[ic]));   // NaN counts as true (the cpu loop's c !== 0)
 }
