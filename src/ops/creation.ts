@@ -169,10 +169,13 @@ export const rand = (shape: readonly number[], opts: RandomOptions & { low?: num
 export const randn = (shape: readonly number[], opts: RandomOptions & { mean?: number; std?: number } = {}): Tensor =>
   random('randn', shape, opts, true, opts.mean ?? 0, opts.std ?? 1);
 
+/** float -> int32 as kernels/cast.wgsl: truncation toward zero, saturating at the int32 range, NaN -> 0. */
+const toInt32 = (v: number): number => (Number.isNaN(v) ? 0 : Math.min(2 ** 31 - 1, Math.max(-(2 ** 31), Math.trunc(v))));
+
 const castKernel = defineKernel<{ n: number; toInt: boolean }>({
   name: 'cast',
   cpu: ([x], [y], p) => {
-    for (let i = 0; i < p.n; i++) y[i] = p.toInt ? Math.trunc(x[i]) : x[i];
+    for (let i = 0; i < p.n; i++) y[i] = p.toInt ? toInt32(x[i]) : x[i];
   },
   gpu: {
     shader: 'cast',
@@ -182,7 +185,10 @@ const castKernel = defineKernel<{ n: number; toInt: boolean }>({
   },
 });
 
-/** A copy converted to `dtype` (float -> int truncates toward zero). Not differentiable. */
+/**
+ * A copy converted to `dtype` (float -> int truncates toward zero and saturates at the int32 range;
+ * NaN becomes 0, where torch leaves it undefined). Not differentiable.
+ */
 export function cast(x: Tensor, dtype: DType): Tensor {
   if (dtype === x.dtype) return clone(x);
   return run1('cast', castKernel, [x], { shape: x.shape, dtype }, { n: x.size, toInt: dtype === 'int32' });

@@ -248,6 +248,12 @@ const SPECS: Record<string, Spec> = {
   reshape: { gen: unaryGen, run: ([x]) => mg.reshape(x, [x.size]), rule: exact(([x]) => x.data) },
   'dropout (eval)': { gen: unaryGen, run: ([x]) => mg.dropout(x, 0.5, { training: false }), rule: exact(([x]) => x.data) },
   clone: { gen: unaryGen, run: ([x]) => mg.clone(x), rule: exact(([x]) => x.data) },
+  // float -> int32: truncation, saturating at the int32 range, NaN -> 0 (undefined in torch)
+  'cast (int32)': {
+    gen: unaryGen,
+    run: ([x]) => mg.cast(mg.cast(x, 'int32'), 'float32'),
+    rule: exact(([x]) => x.data.map((v) => (Number.isNaN(v) ? 0 : Math.min(2 ** 31 - 1, Math.max(-(2 ** 31), Math.trunc(v)))))),
+  },
   transpose: {
     gen: shapeArb(2, 2).chain((s) => input(s).map((x) => [x])),
     run: ([x]) => mg.transpose(x, 0, 1),
