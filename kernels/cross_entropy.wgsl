@@ -9,15 +9,15 @@
 //           (docs/kernels.md). Ignored rows (target == ignore) get loss 0;
 //           a target outside [0, C) gets NaN (the GPU cannot throw; the NaN surfaces in the loss).
 // reduce    (loss, targets -> out, count): one workgroup sums the row losses and counts the rows
-//           that are not ignored: MODE 0 ('mean') out = Σ loss / count (0 / 0 = NaN when every row is
-//           ignored, as torch), MODE 1 ('sum') out = Σ loss.
+//           that are not ignored: MODE_MEAN out = Σ loss / count (0 / 0 = NaN when every row is
+//           ignored, as torch), 'sum' out = Σ loss.
 // backward  (logits, targets, lse, g, count -> dlogits): elementwise, no reduction (lse is saved):
 //           dlogits = (exp((x - m) - log Σ) - [c == target])·s, s = g / count ('mean'), g ('sum')
 //           or g[row] ('none'); ignored rows get 0. One thread per element; it runs at about the speed
 //           of a plain elementwise kernel (a workgroup per row block measured no faster).
 #include "common.wgsl"
 
-override MODE: u32 = 0u;   // 0 mean, 1 sum, 2 none
+override MODE: u32 = 0u;   // MODE_MEAN, MODE_NONE, or 'sum' (codes injected by src/ops/loss.ts)
 override WG: u32 = 256u;   // threads per workgroup (forward, reduce)
 override TPR: u32 = 1u;    // threads per row (forward)
 
@@ -113,7 +113,7 @@ fn reduce(@builtin(local_invocation_index) t: u32) {
     let total = sm[0];
     let cnt = ss[0];
     count[0] = cnt;
-    if (MODE == 0u) {
+    if (MODE == MODE_MEAN) {
       out[0] = select(total / cnt, nan_f32(), cnt == 0.0);
     } else {
       out[0] = total;
@@ -138,8 +138,8 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   let c = ii - q * ub.len;
   let k = tgt_b[q];
   var s = g0;                                      // 'sum'
-  if (MODE == 0u) { s = g0 / cnt; }                // 'mean' (count_b is only used here)
-  if (MODE == 2u) { s = gb[q]; }                   // 'none'
+  if (MODE == MODE_MEAN) { s = g0 / cnt; }                // 'mean' (count_b is only used here)
+  if (MODE == MODE_NONE) { s = gb[q]; }                   // 'none'
   let p = exp_f((xb[ii] - lse_b[2u * q]) - lse_b[2u * q + 1u]);
   let d = (p - select(0.0, 1.0, i32(c) == k)) * s;
   if (i < n) { dlogits[i] = select(d, 0.0, k == ub.ignore); }

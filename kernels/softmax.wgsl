@@ -4,12 +4,12 @@
 //
 // forward  (x -> y): each thread keeps an online (max m, sum s of exp(x - m)) over its strided
 // elements (lse_push, common.wgsl), a shared-memory tree merges them, then y = exp(x - m) / s
-// (MODE 0, softmax) or y = x - m - log(s) (MODE 1, log-softmax). Reads the row twice, never
+// (MODE_SOFTMAX) or y = x - m - log(s) (MODE_LOG). Reads the row twice, never
 // overflows exp. A row holding NaN or +Inf, or only -Inf, is NaN (as torch).
-// backward (g, y -> dx): MODE 0: dx = y * (g - Σ g*y);  MODE 1: dx = g - exp(y) * Σ g.
+// backward (g, y -> dx): MODE_SOFTMAX: dx = y * (g - Σ g*y);  MODE_LOG: dx = g - exp(y) * Σ g.
 #include "common.wgsl"
 
-override MODE: u32 = 0u;  // 0 softmax, 1 log-softmax
+override MODE: u32 = 0u;  // MODE_SOFTMAX or MODE_LOG (codes injected by src/ops/softmax.ts)
 override WG: u32 = 256u;  // threads per row
 
 struct Params { rows: u32, len: u32, inner: u32 }
@@ -56,8 +56,8 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   let inv = 1.0 / sum;
   for (var l = t; l < u.len; l += WG) {
     let i = base + l * u.inner;
-    var v = x[i] - mx - log_sum;
-    if (MODE == 0u) { v = exp_f(x[i] - mx) * inv; }            // x = -Inf: 0
+    var v = exp_f(x[i] - mx) * inv;                                   // x = -Inf: 0
+    if (MODE == MODE_LOG) { v = x[i] - mx - log_sum; }
     y[i] = select(v, nan_f32(), bad);
   }
 }
@@ -70,7 +70,7 @@ fn backward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: 
   var acc = 0.0;
   for (var l = t; l < ub.len; l += WG) {
     let i = base + l * ub.inner;
-    if (MODE == 0u) { acc += x[i] * yb[i]; } else { acc += x[i]; }
+    if (MODE == MODE_SOFTMAX) { acc += x[i] * yb[i]; } else { acc += x[i]; }
   }
   ss[t] = acc;
   workgroupBarrier();
@@ -81,6 +81,6 @@ fn backward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: 
   let dot = ss[0];
   for (var l = t; l < ub.len; l += WG) {
     let i = base + l * ub.inner;
-    if (MODE == 0u) { dx[i] = yb[i] * (x[i] - dot); } else { dx[i] = x[i] - exp(yb[i]) * dot; }
+    if (MODE == MODE_SOFTMAX) { dx[i] = yb[i] * (x[i] - dot); } else { dx[i] = x[i] - exp(yb[i]) * dot; }
   }
 }

@@ -4,7 +4,7 @@
 // `crossEntropyNaive` builds the same loss from primitive ops: the twin the fused kernels are tested
 // against.
 import { record } from '../autograd.js';
-import { defineKernel } from '../backend/interface.js';
+import { defineKernel, withConstants } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
 import type { Tensor } from '../tensor.js';
@@ -18,6 +18,8 @@ import { exp, log, neg } from './unary.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 const MODE: Record<Reduction, number> = { mean: 0, sum: 1, none: 2 };
+/** The kernel file with the reduction codes named (`MODE == MODE_MEAN`). */
+const SHADER = withConstants('cross_entropy', { MODE_MEAN: MODE.mean, MODE_NONE: MODE.none }); // 'sum' is the remaining case
 
 export interface CrossEntropyOptions {
   /** Rows whose target equals this contribute no loss and no gradient (default -100, as torch). */
@@ -62,7 +64,7 @@ const forwardKernel = defineKernel<CeParams>({
     }
   },
   gpu: {
-    shader: 'cross_entropy',
+    shader: SHADER,
     entry: 'forward',
     constants: (p) => ({ WG: Math.max(64, p.tpr), TPR: p.tpr }),
     uniforms,
@@ -84,7 +86,7 @@ const reduceKernel = defineKernel<CeParams>({
     out[0] = p.reduction === 'mean' ? s / n : s; // 0 / 0 = NaN when every row is ignored
   },
   gpu: {
-    shader: 'cross_entropy',
+    shader: SHADER,
     entry: 'reduce',
     constants: (p) => ({ MODE: MODE[p.reduction], WG: 256 }),
     uniforms,
@@ -104,7 +106,7 @@ const backwardKernel = defineKernel<CeParams>({
     }
   },
   gpu: {
-    shader: 'cross_entropy',
+    shader: SHADER,
     entry: 'backward',
     constants: (p) => ({ MODE: MODE[p.reduction] }),
     uniforms,

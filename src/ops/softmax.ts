@@ -4,7 +4,7 @@
 // tensor is viewed as (outer, L, inner)). `softmaxNaive` builds the same function from primitive ops
 // (max, sub, exp, sum, div): the twin the fused kernel is tested against.
 import { record } from '../autograd.js';
-import { defineKernel } from '../backend/interface.js';
+import { defineKernel, withConstants } from '../backend/interface.js';
 import { fail } from '../errors.js';
 import { normAxis, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -13,6 +13,11 @@ import { grid1d } from './grid.js';
 import { max, sum } from './reduce.js';
 import { exp } from './unary.js';
 import { div, sub } from './binary.js';
+
+/** MODE of the softmax kernels, named in the WGSL by the same constants. */
+const MODE_SOFTMAX = 0;
+const MODE_LOG = 1;
+const SHADER = withConstants('softmax', { MODE_SOFTMAX, MODE_LOG });
 
 interface SoftmaxParams {
   log: boolean;
@@ -48,9 +53,9 @@ const forwardKernel = defineKernel<SoftmaxParams>({
     }
   },
   gpu: {
-    shader: 'softmax',
+    shader: SHADER,
     entry: 'forward',
-    constants: (p) => ({ MODE: p.log ? 1 : 0, WG: threadsFor(p.len) }),
+    constants: (p) => ({ MODE: p.log ? MODE_LOG : MODE_SOFTMAX, WG: threadsFor(p.len) }),
     uniforms: (p) => [['u32', p.rows], ['u32', p.len], ['u32', p.inner]],
     workgroups: (p) => grid1d(p.rows, 1),
   },
@@ -74,9 +79,9 @@ const backwardKernel = defineKernel<SoftmaxParams>({
     }
   },
   gpu: {
-    shader: 'softmax',
+    shader: SHADER,
     entry: 'backward',
-    constants: (p) => ({ MODE: p.log ? 1 : 0, WG: threadsFor(p.len) }),
+    constants: (p) => ({ MODE: p.log ? MODE_LOG : MODE_SOFTMAX, WG: threadsFor(p.len) }),
     uniforms: (p) => [['u32', p.rows], ['u32', p.len], ['u32', p.inner]],
     workgroups: (p) => grid1d(p.rows, 1),
   },
