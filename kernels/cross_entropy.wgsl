@@ -7,7 +7,8 @@
 //           loss = log Σ - (x[target] - m) (m never meets log Σ in a sum: exact for any logit
 //           magnitude). TPR = 1 (a thread per row, no barriers) unless the rows are few and long
 //           (docs/kernels.md). Ignored rows (target == ignore) get loss 0;
-//           a target outside [0, C) gets NaN (the GPU cannot throw; the NaN surfaces in the loss).
+//           a target outside [0, C) gets NaN and is recorded in the device's error buffer (first
+//           one: err = [1, tag, target, row]), which the backend reads at the next readback and throws.
 // reduce    (loss, targets -> out, count): one workgroup sums the row losses and counts the rows
 //           that are not ignored: MODE_MEAN out = Σ loss / count (0 / 0 = NaN when every row is
 //           ignored, as torch), 'sum' out = Σ loss.
@@ -21,14 +22,15 @@ override MODE: u32 = 0u;   // MODE_MEAN, MODE_NONE, or 'sum' (codes injected by 
 override WG: u32 = 256u;   // threads per workgroup (forward, reduce)
 override TPR: u32 = 1u;    // threads per row (forward)
 
-struct Params { rows: u32, len: u32, ignore: i32, inv_len: f32 }
+struct Params { rows: u32, len: u32, ignore: i32, inv_len: f32, tag: u32 } // tag: forward only
 
 // forward
 @group(0) @binding(0) var<storage, read> x: array<f32>;             // (rows, C)
 @group(0) @binding(1) var<storage, read> tgt: array<i32>;           // (rows)
 @group(0) @binding(2) var<storage, read_write> loss: array<f32>;    // (rows)
 @group(0) @binding(3) var<storage, read_write> lse_out: array<f32>; // (rows, 2): m, log Σ
-@group(0) @binding(4) var<uniform> u: Params;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(5) var<uniform> u: Params;
 
 // reduce
 @group(0) @binding(0) var<storage, read> loss_r: array<f32>;        // (rows)
@@ -85,6 +87,11 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
       loss[q] = 0.0;
     } else if (k < 0 || k >= i32(u.len)) {
       loss[q] = nan_f32();
+      if (atomicLoad(&err[0]) == 0u && atomicExchange(&err[0], 1u) == 0u) {
+        atomicStore(&err[1], u.tag);
+        atomicStore(&err[2], bitcast<u32>(k));
+        atomicStore(&err[3], q);
+      }
     } else {
       loss[q] = log_sum - (x[base + u32(k)] - ms.x);
     }

@@ -18,9 +18,11 @@
 // has exactly one writer and a fixed summation order. Cost: the link pass compares int indices only
 // (O(L²) per axis line, no feature dimension); the scatter pass does O(numel(g)) adds.
 //
-// Out-of-range indices (< 0 or >= size of x along the axis) on the GPU: gather writes 0 and the
-// backward drops their gradient (no out-of-bounds access). The cpu backend throws instead; on the GPU
-// call `checkIndex` (src/ops/shape.ts) to validate.
+// Out-of-range indices (< 0 or >= size of x along the axis): no out-of-bounds access (gather writes
+// 0, the scatters skip them), and the first thread to meet one records it in the device's error buffer
+// `err` (bound after the outputs): err[0] = 1 (set once), err[1] = the dispatch's tag, err[2] = the
+// value, err[3] = its flat position in the index. The backend reads it with the next readback and
+// throws the op's error (src/ops/gather.ts), the one the cpu backend throws at once.
 #include "common.wgsl"
 
 const WG: u32 = 256u;
@@ -35,11 +37,13 @@ struct GatherParams {
   out: array<vec4<u32>, 2>,    // output shape
   xs: array<vec4<u32>, 2>,     // x strides
   is: array<vec4<u32>, 2>,     // index strides over the output coordinates
+  tag: u32,                    // names this dispatch in the error buffer
 }
 @group(0) @binding(0) var<storage, read> gx: array<u32>;
 @group(0) @binding(1) var<storage, read> gindex: array<i32>;
 @group(0) @binding(2) var<storage, read_write> gy: array<u32>;
-@group(0) @binding(3) var<uniform> gu: GatherParams;
+@group(0) @binding(3) var<storage, read_write> gerr: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<uniform> gu: GatherParams;
 
 @compute @workgroup_size(WG)
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -57,7 +61,12 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   }
   let k = gindex[io];
   if (k < 0 || u32(k) >= gu.size) {
-    gy[i] = 0u; // out of range: 0 (the bit pattern of 0.0 and of int 0)
+    gy[i] = 0u; // out of range: 0 (the bit pattern of 0.0 and of int 0), and an error at readback
+    if (atomicLoad(&gerr[0]) == 0u && atomicExchange(&gerr[0], 1u) == 0u) {
+      atomicStore(&gerr[1], gu.tag);
+      atomicStore(&gerr[2], bitcast<u32>(k));
+      atomicStore(&gerr[3], io);
+    }
     return;
   }
   gy[i] = gx[xo + u32(k) * dim(gu.xs, gu.axis)];
@@ -102,12 +111,14 @@ struct ScatterParams {
   xs: array<vec4<u32>, 2>,     // dx strides (contiguous)
   is: array<vec4<u32>, 2>,     // index strides over g's coordinates
   xdims: array<vec4<u32>, 2>,  // dx shape
+  tag: u32,
 }
 @group(0) @binding(0) var<storage, read> sg: array<f32>;
 @group(0) @binding(1) var<storage, read> sindex: array<i32>;
 @group(0) @binding(2) var<storage, read> slinks: array<i32>;
 @group(0) @binding(3) var<storage, read_write> sdx: array<f32>; // zero-filled before
-@group(0) @binding(4) var<uniform> su: ScatterParams;
+@group(0) @binding(4) var<storage, read_write> serr: array<atomic<u32>, 4>;
+@group(0) @binding(5) var<uniform> su: ScatterParams;
 
 @compute @workgroup_size(WG)
 fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -126,7 +137,14 @@ fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   }
   if (slinks[2u * io + 1u] == 0) { return; } // not the first position holding this index
   let k = sindex[io];
-  if (k < 0 || u32(k) >= su.size) { return; } // out of range: dropped (gather wrote 0)
+  if (k < 0 || u32(k) >= su.size) { // out of range: dropped, and an error at readback
+    if (atomicLoad(&serr[0]) == 0u && atomicExchange(&serr[0], 1u) == 0u) {
+      atomicStore(&serr[1], su.tag);
+      atomicStore(&serr[2], bitcast<u32>(k));
+      atomicStore(&serr[3], io);
+    }
+    return;
+  }
   let g_step = dim(su.gs, su.axis);
   let i_step = dim(su.is, su.axis);
   var acc = sg[i];
@@ -143,7 +161,8 @@ fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 @group(0) @binding(0) var<storage, read> ng: array<f32>;
 @group(0) @binding(1) var<storage, read> nindex: array<i32>;
 @group(0) @binding(2) var<storage, read_write> ndx: array<f32>;
-@group(0) @binding(3) var<uniform> nu: ScatterParams;
+@group(0) @binding(3) var<storage, read_write> nerr: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<uniform> nu: ScatterParams;
 
 @compute @workgroup_size(WG)
 fn scatter_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -171,7 +190,13 @@ fn scatter_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let g_step = dim(nu.gs, nu.axis);
     let i_step = dim(nu.is, nu.axis);
     for (var t = 0u; t < nu.l; t++) {
-      if (nindex[ibase + t * i_step] == i32(k)) { acc += ng[gbase + t * g_step]; }
+      let v = nindex[ibase + t * i_step];
+      if (v == i32(k)) { acc += ng[gbase + t * g_step]; }
+      if ((v < 0 || u32(v) >= nu.size) && atomicLoad(&nerr[0]) == 0u && atomicExchange(&nerr[0], 1u) == 0u) {
+        atomicStore(&nerr[1], nu.tag);
+        atomicStore(&nerr[2], bitcast<u32>(v));
+        atomicStore(&nerr[3], ibase + t * i_step);
+      }
     }
   }
   ndx[i] = acc;

@@ -30,7 +30,8 @@ export { add, sub, mul, div, maximum, minimum, lt, le, gt, ge, eq, ne, where } f
 export { sum, mean, max, min, argmax, argmin, sumTo } from './ops/reduce.js';
 export { softmax, logSoftmax, softmaxNaive } from './ops/softmax.js';
 export { matmul } from './ops/matmul.js';
-export { reshape, permute, transpose, expand, slice, concat, stack, gather, indexSelect, scatterAdd, checkIndex, stridedCopy } from './ops/shape.js';
+export { reshape, permute, transpose, expand, slice, concat, stack, stridedCopy } from './ops/shape.js';
+export { gather, indexSelect, scatterAdd, checkIndex } from './ops/gather.js';
 export { checkFinite } from './ops/finite.js';
 export { customOp, OpContext, type CustomOp, type CustomOpSpec, type KernelCall, type CpuKernel, type ParamValue, type ParamValues, type WgslSource } from './custom/op.js';
 export * as testing from './testing/index.js';

@@ -91,10 +91,17 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
-  } finally {
+  } catch (e) {
+    // The scope's tensors are unreachable once fn has thrown: free them, then re-throw.
     scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
   }
-  if (result instanceof Promise) fail('tidy', 'the function returned a Promise; tidy scopes must be synchronous');
+  scopes.pop();
+  if (result instanceof Promise) {
+    for (const t of scope) t.dispose();
+    fail('tidy', 'the function returned a Promise; tidy scopes must be synchronous');
+  }
   const returned = new Set<Tensor>();
   collectTensors(result, returned, 0);
   const parent = scopes[scopes.length - 1];

@@ -2,6 +2,7 @@
 // storages and run named kernels (`KernelDef`), each of which carries its float64 cpu loop and its
 // WGSL binding side by side (see src/ops/*). The backend knows no model and no op by name.
 import type { DType } from '../dtype.js';
+import type { MoragradError } from '../errors.js';
 
 /** Host-side arrays: float tensors are Float64Array on the cpu backend, Float32Array when read back from the GPU. */
 export type HostArray = Float64Array | Float32Array | Int32Array;
@@ -41,6 +42,19 @@ export interface KernelDef<P> {
   label?: (p: P) => string;
   cpu: (inputs: HostArray[], outputs: HostArray[], p: P) => void;
   gpu: GpuBinding<P>;
+  /**
+   * Index-taking kernels: the error an out-of-range index raises, the same on both backends. The
+   * cpu loop throws it. On the GPU the kernel binds the device's error buffer after its outputs
+   * (`array<atomic<u32>, 4>`), ends its Params with `tag: u32` (filled in by the backend) and
+   * records the first bad index it meets (kernels/gather.wgsl); the backend throws at the next readback.
+   */
+  indexError?: (p: P, bad: BadIndex) => MoragradError;
+}
+
+/** An out-of-range index a kernel met: its value and its flat position in the index tensor. */
+export interface BadIndex {
+  value: number;
+  pos: number;
 }
 
 export function defineKernel<P>(k: KernelDef<P>): KernelDef<P> {

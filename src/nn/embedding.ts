@@ -2,9 +2,10 @@
 // the flattened ids; its backward scatter-adds rows, so repeated ids accumulate).
 import { fail } from '../errors.js';
 import { add, ge, lt, maximum, minimum, mul, sub } from '../ops/binary.js';
-import { cast } from '../ops/creation.js';
+import { cast, zeros } from '../ops/creation.js';
+import { indexSelect } from '../ops/gather.js';
 import { matmulT } from '../ops/matmul.js';
-import { concat, indexSelect, reshape } from '../ops/shape.js';
+import { concat, reshape } from '../ops/shape.js';
 import { getBackend } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { normal } from './init.js';
@@ -97,7 +98,13 @@ export class BlockedEmbedding extends Module {
   /** ids: int32 of any shape, values in [0, num) -> [...ids.shape, dim]. */
   forward(ids: Tensor): Tensor {
     if (ids.dtype !== 'int32') fail('BlockedEmbedding', `expects int32 ids, got ${ids.describe()}`);
-    const f = cast(reshape(ids, [ids.size]), 'float32'); // (N,) exact below 2^24
+    // The blocks clamp ids into their own range, so an id outside [0, num) must be caught apart: one
+    // indexSelect over a [num] probe raises Embedding's error (on webgpu at the next readback).
+    const flat = reshape(ids, [ids.size]); // (N,)
+    const probe = zeros([this.numEmbeddings], { backend: ids.backend.name });
+    indexSelect(probe, 0, flat).dispose();
+    probe.dispose();
+    const f = cast(flat, 'float32'); // (N,) exact below 2^24
     let y: Tensor | null = null;
     for (const b of this.blocks) {
       const inBlock = reshape(mul(ge(f, b.start), lt(f, b.start + b.rows)), [ids.size, 1]); // (N, 1)

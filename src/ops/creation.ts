@@ -56,7 +56,27 @@ function make(shape: readonly number[], opts: CreateOptions, op: string): { back
   const s = checkShape(op, shape);
   const dtype = opts.dtype ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'int32') fail(op, `unknown dtype '${String(dtype)}' (expected 'float32' or 'int32')`);
-  return { backend: getBackend(opts.backend), dtype, shape: s };
+  const backend = getBackend(opts.backend);
+  const n = numel(s);
+  if (n > backend.maxElements) fail(op, `shape ${fmtShape(s)} holds ${n} elements, more than the ${backend.name} backend's limit of ${backend.maxElements} per tensor`);
+  return { backend, dtype, shape: s };
+}
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Checks one value for `dtype`: a number; for int32 an integer in [-2^31, 2^31 - 1]; for float32
+ * NaN, ±Inf or a finite value within float32's range (beyond it the value would silently become Inf).
+ */
+function checkValue(op: string, v: unknown, dtype: DType, where: string): void {
+  if (typeof v !== 'number') fail(op, `${where} must be a number, got ${typeof v} ${JSON.stringify(v) ?? String(v)}`);
+  if (dtype === 'int32') {
+    if (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) fail(op, `${where} = ${v} is not an int32 (an integer in [${INT32_MIN}, ${INT32_MAX}])`);
+  } else if (Number.isFinite(v) && Math.abs(v) > FLOAT32_MAX) {
+    fail(op, `${where} = ${v} is outside float32 range (largest finite float32 ${FLOAT32_MAX})`);
+  }
 }
 
 function finish(t: Tensor, opts: CreateOptions, op: string): Tensor {
@@ -73,9 +93,10 @@ export function tensor(data: ArrayLike<number> | NestedInput, shape?: readonly n
   const sh = shape ?? inferShape(data);
   const { backend, dtype } = make(sh, opts, 'tensor');
   if (numel(sh) !== flat.length) fail('tensor', `${flat.length} values do not fill shape ${fmtShape(sh)} (${numel(sh)} elements)`);
-  if (dtype === 'int32') {
-    for (let i = 0; i < flat.length; i++) if (!Number.isInteger(flat[i])) fail('tensor', `int32 data must be integers, got ${flat[i]}`);
-  }
+  // Typed arrays hold numbers by construction; only their range can be wrong (Float64Array, Int32Array into float32 ...).
+  const plain = !ArrayBuffer.isView(flat);
+  const exact = (dtype === 'int32' && flat instanceof Int32Array) || (dtype === 'float32' && flat instanceof Float32Array);
+  if (plain || !exact) for (let i = 0; i < flat.length; i++) checkValue('tensor', flat[i], dtype, `element ${i}`);
   return finish(new Tensor(backend.upload(flat, dtype), sh, dtype), opts, 'tensor');
 }
 
@@ -101,7 +122,7 @@ function inferShape(d: ArrayLike<number> | NestedInput): number[] {
 
 export function full(shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {
   const { backend, dtype, shape: s } = make(shape, opts, 'full');
-  if (typeof value !== 'number') fail('full', `value must be a number, got ${String(value)}`);
+  checkValue('full', value, dtype, 'value');
   const t = run1('full', fillKernel, [], { shape: s, dtype }, { n: numel(s), value, dtype, start: 0, step: 0, mode: 'fill' }, backend);
   return finish(t, opts, 'full');
 }
@@ -119,9 +140,11 @@ export const onesLike = (t: Tensor, opts: Omit<CreateOptions, 'backend'> = {}): 
 /** [start, end) by step, like torch.arange. `arange(n)` is 0..n-1. */
 export function arange(start: number, end?: number, step = 1, opts: CreateOptions = {}): Tensor {
   if (end === undefined) [start, end] = [0, start];
-  if (step === 0 || !Number.isFinite(step)) fail('arange', `step must be a non-zero finite number, got ${step}`);
+  if (typeof step !== 'number' || step === 0 || !Number.isFinite(step)) fail('arange', `step must be a non-zero finite number, got ${String(step)}`);
+  for (const [k, v] of [['start', start], ['end', end]] as const) if (typeof v !== 'number' || !Number.isFinite(v)) fail('arange', `${k} must be a finite number, got ${String(v)}`);
   const n = Math.max(0, Math.ceil((end - start) / step));
   const { backend, dtype } = make([n], opts, 'arange');
+  if (n > 0) for (const [k, v] of [['start', start], ['last value', start + (n - 1) * step]] as const) checkValue('arange', v, dtype, k);
   const t = run1('arange', arangeKernel, [], { shape: [n], dtype }, { n, value: 0, dtype, start, step, mode: 'arange' }, backend);
   return finish(t, opts, 'arange');
 }

@@ -4,8 +4,8 @@
 // `crossEntropyNaive` builds the same loss from primitive ops: the twin the fused kernels are tested
 // against.
 import { record } from '../autograd.js';
-import { defineKernel, withConstants } from '../backend/interface.js';
-import { fail, fmtShape } from '../errors.js';
+import { defineKernel, withConstants, type BadIndex } from '../backend/interface.js';
+import { fail, fmtShape, MoragradError } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
 import type { Tensor } from '../tensor.js';
 import { runKernel } from './apply.js';
@@ -43,6 +43,10 @@ interface CeParams {
 const ceSwitch = defineKernelSwitch('crossEntropy', ROW_VARIANTS);
 const uniforms = (p: CeParams): ['u32' | 'i32' | 'f32', number][] => [['u32', p.rows], ['u32', p.len], ['i32', p.ignore], ['f32', 1 / Math.max(p.len, 1)]];
 
+function targetError(p: CeParams, bad: BadIndex): MoragradError {
+  return new MoragradError('crossEntropy', `target ${bad.value} at row ${bad.pos} is out of range [0, ${p.len}) for logits ${fmtShape(p.logitsShape)} (and is not ignoreIndex ${p.ignore})`);
+}
+
 const forwardKernel = defineKernel<CeParams>({
   name: 'crossEntropy',
   cpu: ([x, t], [loss, lse], p) => {
@@ -50,9 +54,7 @@ const forwardKernel = defineKernel<CeParams>({
     for (let q = 0; q < p.rows; q++) {
       const base = q * C;
       const k = t[q];
-      if (k !== p.ignore && (k < 0 || k >= C)) {
-        fail('crossEntropy', `target ${k} at row ${q} is out of range [0, ${C}) for logits ${fmtShape(p.logitsShape)} (and is not ignoreIndex ${p.ignore})`);
-      }
+      if (k !== p.ignore && (k < 0 || k >= C)) throw targetError(p, { value: k, pos: q });
       let m = -Infinity;
       for (let c = 0; c < C; c++) if (x[base + c] > m || Number.isNaN(x[base + c])) m = x[base + c];
       let s = 0;
@@ -70,6 +72,7 @@ const forwardKernel = defineKernel<CeParams>({
     uniforms,
     workgroups: (p) => grid1d(Math.ceil(p.rows / (Math.max(64, p.tpr) / p.tpr)), 1),
   },
+  indexError: targetError,
 });
 
 const reduceKernel = defineKernel<CeParams>({
@@ -140,8 +143,8 @@ function checkCe(op: string, logits: Tensor, targets: Tensor, opts: CrossEntropy
  * loss_row = logsumexp(logits_row) - logits_row[target]. Rows whose target is `ignoreIndex` (default
  * -100) contribute nothing; 'mean' (default) divides by the number of rows not ignored and is NaN
  * when every row is ignored (as torch); 'sum' adds; 'none' returns the per-row losses (0 for ignored
- * rows). A target outside [0, C) that is not ignoreIndex throws on the cpu backend; on webgpu it
- * cannot throw and makes that row's loss (hence 'mean'/'sum') NaN. Stable for any logit magnitude.
+ * rows). A target outside [0, C) that is not ignoreIndex throws, naming the target, its row and C
+ * (on webgpu at the next readback, the row's loss being NaN until then). Stable for any logit magnitude.
  */
 // loss = lse - x_t,  lse = log Σ_c exp(x_c)
 // dloss/dx_c = softmax(x)_c - [c = t]     -> dlogits = (softmax - onehot)·g / count   ('mean')

@@ -12,6 +12,7 @@ import * as red from './reduce.js';
 import * as sm from './softmax.js';
 import * as mm from './matmul.js';
 import * as sh from './shape.js';
+import * as ga from './gather.js';
 import * as cr from './creation.js';
 
 type Other = Tensor | number;
@@ -104,8 +105,8 @@ P.permute = function (p) { return sh.permute(this, p); };
 P.transpose = function (d0, d1) { return sh.transpose(this, d0, d1); };
 P.expand = function (s) { return sh.expand(this, s); };
 P.slice = function (axis, start, end) { return sh.slice(this, axis, start, end); };
-P.gather = function (axis, index) { return sh.gather(this, axis, index); };
-P.indexSelect = function (axis, index) { return sh.indexSelect(this, axis, index); };
+P.gather = function (axis, index) { return ga.gather(this, axis, index); };
+P.indexSelect = function (axis, index) { return ga.indexSelect(this, axis, index); };
 P.clone = function () { return cr.clone(this); };
 P.cast = function (dtype) { return cr.cast(this, dtype); };
 P.to = function (backend) { return cr.to(this, backend); };

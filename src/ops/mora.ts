@@ -32,7 +32,8 @@ import { grid1d } from './grid.js';
 import { matmul } from './matmul.js';
 import { dmGrid, grid, sgRows, tileConfig, tileConstants, uniforms, type MoraParams, type MoraTile } from './mora-tiling.js';
 import { sum } from './reduce.js';
-import { concat, indexSelect, reshape, slice, transpose } from './shape.js';
+import { indexSelect } from './gather.js';
+import { concat, reshape, slice, transpose } from './shape.js';
 import { neg } from './unary.js';
 
 export { MORA_TYPES, moraGeometry, type MoraGeometry, type MoraType } from '../mora/rules.js';

@@ -1,13 +1,11 @@
-// Shape and indexing ops: reshape (a view), and permute/transpose/expand/slice/concat/stack (copies
-// through one strided-copy kernel, kernels/copy.wgsl), gather/indexSelect (kernels/gather.wgsl) and
-// their backward, a deterministic scatter-add.
+// Shape ops: reshape (a view), and permute/transpose/expand/slice/concat/stack (copies through one
+// strided-copy kernel, kernels/copy.wgsl). Indexing (gather, indexSelect, scatterAdd) is in gather.ts.
 //
 // Tensors are always contiguous, so every op but reshape materialises its result: the strided copy
 // reads x's storage through arbitrary strides (0 = broadcast) from an offset, and can write into a
 // region (offset + strides) of a larger tensor (concat, slice's backward).
 import { record } from '../autograd.js';
-import type { CpuBackend } from '../backend/cpu/cpu.js';
-import { defineKernel, type UniformField } from '../backend/interface.js';
+import { defineKernel } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
 import { checkFiniteEnabled } from '../runtime.js';
 import { broadcastStrides, normAxis, numel, sameShape, stridesOf, type Shape } from '../shape.js';
@@ -134,16 +132,16 @@ export function stridedCopy(x: Tensor, src: StridedView, into?: { tensor: Tensor
 }
 
 /** The opt-in NaN/Inf check for results written by several dispatches (run1 does it for the rest). */
-function done(op: string, t: Tensor): Tensor {
+export function done(op: string, t: Tensor): Tensor {
   if (checkFiniteEnabled()) afterOp(op, t);
   return t;
 }
 
-function checkTensor(op: string, t: unknown, what = 'the input'): asserts t is Tensor {
+export function checkTensor(op: string, t: unknown, what = 'the input'): asserts t is Tensor {
   if (!(t instanceof Tensor)) fail(op, `${what} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
 }
 
-function checkDims(op: string, x: Tensor): void {
+export function checkDims(op: string, x: Tensor): void {
   if (x.ndim > MAX_DIMS) fail(op, `${x.describe()} has ${x.ndim} dims; at most ${MAX_DIMS} are supported`);
 }
 
@@ -348,309 +346,5 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
   return record(out, op, list, (g) => list.map((t, i) => (t.requiresGrad ? stridedCopy(g, { shape: s0, strides: region, offset: i * os[ax] }, undefined, 'stack.backward') : null)));
 }
 
-// ---- gather, indexSelect ------------------------------------------------------------------------------
-
-interface GatherParams {
-  op: string;
-  n: number;
-  axis: number;
-  /** x.shape[axis]. */
-  size: number;
-  out: number[];
-  xs: number[];
-  /** Index strides over the output coordinates. */
-  is: number[];
-}
-
-const gatherKernel = defineKernel<GatherParams>({
-  name: 'gather',
-  label: (p) => p.op,
-  cpu: ([x, index], [y], p) => {
-    const rank = p.out.length;
-    for (let i = 0; i < p.n; i++) {
-      let rem = i;
-      let xo = 0;
-      let io = 0;
-      for (let d = rank - 1; d >= 0; d--) {
-        const c = rem % p.out[d];
-        rem = Math.floor(rem / p.out[d]);
-        io += c * p.is[d];
-        if (d !== p.axis) xo += c * p.xs[d];
-      }
-      const k = index[io];
-      if (k < 0 || k >= p.size) fail(p.op, `index value ${k} is out of range for an axis of size ${p.size}`);
-      y[i] = x[xo + k * p.xs[p.axis]];
-    }
-  },
-  gpu: {
-    shader: 'gather',
-    entry: 'gather',
-    uniforms: (p) => [['u32', p.n], ['u32', p.out.length], ['u32', p.axis], ['u32', p.size], ['dims', p.out], ['dims', p.xs], ['dims', p.is]],
-    workgroups: (p) => grid1d(p.n, 256),
-  },
-});
-
-/** The first out-of-range value in `data` (valid: 0..size-1), or null. */
-function firstBad(data: ArrayLike<number>, size: number): { pos: number; value: number } | null {
-  for (let i = 0; i < data.length; i++) if (data[i] < 0 || data[i] >= size) return { pos: i, value: data[i] };
-  return null;
-}
-
-function badIndexError(op: string, x: Shape, axis: number, index: Tensor, bad: { pos: number; value: number }): never {
-  fail(op, `index value ${bad.value} at flat position ${bad.pos} of index ${fmtShape(index.shape)} is out of range for axis ${axis} of size ${x[axis]} (x ${fmtShape(x)}; expected 0..${x[axis] - 1})`);
-}
-
-/** On the cpu backend, indices are checked before the kernel runs (the error names the op and the value). */
-function checkIndexSync(op: string, x: Shape, axis: number, index: Tensor): void {
-  if (index.backend.name !== 'cpu') return;
-  const bad = firstBad((index.backend as CpuBackend).readSync(index.storage), x[axis]);
-  if (bad) badIndexError(op, x, axis, index, bad);
-}
-
-/**
- * Validates indices for gather/indexSelect along `axis` of x (any backend; reads the index back).
- * The cpu backend checks on every call; on webgpu out-of-range indices give 0 in the forward and no
- * gradient, so call this where indices come from untrusted data.
- */
-export async function checkIndex(x: Tensor, axis: number, index: Tensor, op = 'checkIndex'): Promise<void> {
-  checkTensor(op, x);
-  checkTensor(op, index, 'index');
-  const ax = normAxis(op, axis, x.ndim);
-  const bad = firstBad(await index.data(), x.shape[ax]);
-  if (bad) badIndexError(op, x.shape, ax, index, bad);
-}
-
-function checkIndexTensor(op: string, x: Tensor, index: Tensor): void {
-  checkTensor(op, x);
-  checkTensor(op, index, 'index');
-  if (index.dtype !== 'int32') fail(op, `index must be an int32 tensor, got ${index.describe()}; convert with .cast('int32')`);
-  if (x.ndim === 0) fail(op, `${x.describe()} has no axes to index`);
-  checkDims(op, x);
-  backendOf(op, [x, index]);
-}
-
-/**
- * torch.gather: y[i][j][k] = x[index[i][j][k]][j][k] for axis 0 (likewise for other axes). index is
- * int32 with x's rank and index.shape[d] <= x.shape[d] for d != axis; y has index's shape.
- * Out-of-range indices: the cpu backend throws; webgpu gives 0 (see `checkIndex`).
- */
-// y_c = x_(c with c_axis = index_c)            -> dx = scatter-add of g at the same positions
-export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
-  const op = 'gather';
-  checkIndexTensor(op, x, index);
-  const ax = normAxis(op, axis, x.ndim);
-  if (index.ndim !== x.ndim || index.shape.some((d, i) => i !== ax && d > x.shape[i])) {
-    fail(op, `index ${fmtShape(index.shape)} must have the rank of x ${fmtShape(x.shape)} and no larger size outside axis ${ax}`);
-  }
-  checkIndexSync(op, x.shape, ax, index);
-  const out = [...index.shape];
-  const y = run1(op, gatherKernel, [x, index], { shape: out, dtype: x.dtype }, { op, n: numel(out), axis: ax, size: x.shape[ax], out, xs: stridesOf(x.shape), is: stridesOf(out) });
-  const xShape = x.shape;
-  return record(y, op, [x], (g) => [scatterAdd(g, ax, index, xShape)], [index]);
-}
-
-/**
- * Picks entries along `axis` (the embedding lookup for axis 0): index is 1-D int32, and y has x's
- * shape with shape[axis] = index length; y[.., j, ..] = x[.., index[j], ..].
- * Out-of-range indices: the cpu backend throws; webgpu gives 0 (see `checkIndex`).
- */
-// y_(.., j, ..) = x_(.., index_j, ..)          -> dx_(.., k, ..) = Σ_{j: index_j = k} g_(.., j, ..)
-export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
-  const op = 'indexSelect';
-  checkIndexTensor(op, x, index);
-  const ax = normAxis(op, axis, x.ndim);
-  if (index.ndim !== 1) fail(op, `index must be 1-D, got ${index.describe()}`);
-  checkIndexSync(op, x.shape, ax, index);
-  const out = x.shape.map((d, i) => (i === ax ? index.shape[0] : d));
-  const is = out.map((_, i) => (i === ax ? 1 : 0));
-  const y = run1(op, gatherKernel, [x, index], { shape: out, dtype: x.dtype }, { op, n: numel(out), axis: ax, size: x.shape[ax], out, xs: stridesOf(x.shape), is });
-  const xShape = x.shape;
-  return record(y, op, [x], (g) => [scatterAdd(g, ax, index, xShape)], [index]);
-}
-
-// ---- scatter-add: the backward of gather and indexSelect ----------------------------------------------
-
-interface LinkParams {
-  n: number;
-  /** The index viewed as (A, l, b): lines of l positions with stride b. */
-  l: number;
-  b: number;
-}
-
-/** For each index element: the next position on its line holding the same value (-1: none), and whether it is the first. */
-const linkKernel = defineKernel<LinkParams>({
-  name: 'scatterAdd.link',
-  cpu: ([index], [links], p) => {
-    for (let i = 0; i < p.n; i++) {
-      const j = Math.floor(i / p.b) % p.l;
-      const base = i - j * p.b;
-      const v = index[i];
-      let next = -1;
-      for (let t = j + 1; t < p.l; t++) {
-        if (index[base + t * p.b] === v) {
-          next = t;
-          break;
-        }
-      }
-      let head = 1;
-      for (let t = 0; t < j; t++) {
-        if (index[base + t * p.b] === v) {
-          head = 0;
-          break;
-        }
-      }
-      links[2 * i] = next;
-      links[2 * i + 1] = head;
-    }
-  },
-  gpu: {
-    shader: 'gather',
-    entry: 'link',
-    uniforms: (p) => [['u32', p.n], ['u32', p.l], ['u32', p.b]],
-    workgroups: (p) => grid1d(p.n, 256),
-  },
-});
-
-interface ScatterParams {
-  /** Elements of g (chain) or of dx (naive). */
-  n: number;
-  axis: number;
-  /** dx.shape[axis]. */
-  size: number;
-  /** g.shape[axis]. */
-  l: number;
-  gdims: number[];
-  gs: number[];
-  xs: number[];
-  is: number[];
-  xdims: number[];
-}
-
-const scatterUniforms = (p: ScatterParams): UniformField[] => [
-  ['u32', p.n],
-  ['u32', p.gdims.length],
-  ['u32', p.axis],
-  ['u32', p.size],
-  ['u32', p.l],
-  ['dims', p.gdims],
-  ['dims', p.gs],
-  ['dims', p.xs],
-  ['dims', p.is],
-  ['dims', p.xdims],
-];
-
-/** The head of each chain of equal indices sums g along the chain (ascending position) into dx (zero-filled). */
-const scatterKernel = defineKernel<ScatterParams>({
-  name: 'scatterAdd',
-  cpu: ([g, index, links], [dx], p) => {
-    const rank = p.gdims.length;
-    const gStep = p.gs[p.axis];
-    const iStep = p.is[p.axis];
-    for (let i = 0; i < p.n; i++) {
-      let rem = i;
-      let io = 0;
-      let xo = 0;
-      let j = 0;
-      for (let d = rank - 1; d >= 0; d--) {
-        const c = rem % p.gdims[d];
-        rem = Math.floor(rem / p.gdims[d]);
-        io += c * p.is[d];
-        if (d === p.axis) j = c;
-        else xo += c * p.xs[d];
-      }
-      if (links[2 * io + 1] === 0) continue;
-      const k = index[io];
-      if (k < 0 || k >= p.size) continue;
-      let acc = g[i];
-      let next = links[2 * io];
-      while (next >= 0) {
-        const dj = next - j;
-        acc += g[i + dj * gStep];
-        next = links[2 * (io + dj * iStep)];
-      }
-      dx[xo + k * p.xs[p.axis]] = acc;
-    }
-  },
-  gpu: {
-    shader: 'gather',
-    entry: 'scatter',
-    uniforms: scatterUniforms,
-    workgroups: (p) => grid1d(p.n, 256),
-  },
-});
-
-/** The naive twin: one thread per dx element scans its whole line (O(numel(dx)·l)); same sums, same order. */
-const scatterNaiveKernel = defineKernel<ScatterParams>({
-  name: 'scatterAdd.naive',
-  cpu: ([g, index], [dx], p) => {
-    const rank = p.xdims.length;
-    for (let i = 0; i < p.n; i++) {
-      let rem = i;
-      let k = 0;
-      let gbase = 0;
-      let ibase = 0;
-      let inside = true;
-      for (let d = rank - 1; d >= 0; d--) {
-        const c = rem % p.xdims[d];
-        rem = Math.floor(rem / p.xdims[d]);
-        if (d === p.axis) k = c;
-        else {
-          if (c >= p.gdims[d]) inside = false;
-          gbase += c * p.gs[d];
-          ibase += c * p.is[d];
-        }
-      }
-      let acc = 0;
-      if (inside) for (let t = 0; t < p.l; t++) if (index[ibase + t * p.is[p.axis]] === k) acc += g[gbase + t * p.gs[p.axis]];
-      dx[i] = acc;
-    }
-  },
-  gpu: {
-    shader: 'gather',
-    entry: 'scatter_naive',
-    uniforms: scatterUniforms,
-    workgroups: (p) => grid1d(p.n, 256),
-  },
-});
-
-/**
- * The adjoint of gather / indexSelect: zeros of `shape` with each element of `src` added at the
- * position its index names along `axis`. Two index layouts:
- *   - index with src's shape (gather):      dx[c with c_axis = index[c]] += src[c]
- *   - 1-D index of length src.shape[axis]   dx[.., index[j], ..] += src[.., j, ..]   (indexSelect)
- * Deterministic (no atomics; see kernels/gather.wgsl): `impl: 'chain'` (default) runs a zero fill, a
- * link pass over the int indices and one summing pass; `'naive'` is its twin (one pass, O(numel(dx)·L)),
- * with the same summation order. Out-of-range indices: dropped on webgpu, an error on cpu.
- */
-// dx_(c with c_axis = k) = Σ_{j: index = k} src_(c with c_axis = j)
-export function scatterAdd(src: Tensor, axis: number, index: Tensor, shape: readonly number[], opts: { impl?: 'chain' | 'naive' } = {}): Tensor {
-  const op = 'scatterAdd';
-  checkTensor(op, src, 'src');
-  checkIndexTensor(op, src, index);
-  if (src.dtype !== 'float32') fail(op, `src must be float32, got ${src.describe()}`);
-  const ax = normAxis(op, axis, src.ndim);
-  const target = [...shape];
-  if (target.length !== src.ndim) fail(op, `shape ${fmtShape(target)} must have the rank of src ${fmtShape(src.shape)}`);
-  const gatherLike = index.ndim === src.ndim && sameShape(index.shape, src.shape);
-  const selectLike = index.ndim === 1 && index.shape[0] === src.shape[ax];
-  if (!gatherLike && !selectLike) {
-    fail(op, `index ${fmtShape(index.shape)} must have src's shape ${fmtShape(src.shape)} (gather) or be 1-D of length ${src.shape[ax]} (indexSelect)`);
-  }
-  if (src.shape.some((d, i) => i !== ax && (gatherLike ? d > target[i] : d !== target[i]))) {
-    fail(op, `src ${fmtShape(src.shape)} does not fit shape ${fmtShape(target)} outside axis ${ax}`);
-  }
-  checkIndexSync(op, target, ax, index);
-  const is = gatherLike ? stridesOf(src.shape) : src.shape.map((_, i) => (i === ax ? 1 : 0));
-  const p: ScatterParams = { n: src.size, axis: ax, size: target[ax], l: src.shape[ax], gdims: [...src.shape], gs: stridesOf(src.shape), xs: stridesOf(target), is, xdims: target };
-  if (opts.impl === 'naive') return run1(op, scatterNaiveKernel, [src, index], { shape: target }, { ...p, n: numel(target) });
-  const dx = zeros(target, { backend: src.backend.name });
-  if (src.size === 0 || dx.size === 0) return dx;
-  const after = gatherLike ? numel(index.shape.slice(ax + 1)) : 1;
-  const links = run1(op, linkKernel, [index], { shape: [2 * index.size], dtype: 'int32' }, { n: index.size, l: src.shape[ax], b: after });
-  src.backend.run({ kernel: scatterKernel, inputs: [src.storage, index.storage, links.storage], outputs: [dx.storage], params: p, shapes: [src.shape, index.shape] });
-  links.dispose();
-  return done(op, dx);
-}
-
 /** Kernels, for tests and benchmarks. */
-export const kernels = { copy: copyKernel, gather: gatherKernel, link: linkKernel, scatter: scatterKernel, scatterNaive: scatterNaiveKernel };
+export const kernels = { copy: copyKernel };

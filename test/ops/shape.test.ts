@@ -3,7 +3,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
-import { checkIndex, scatterAdd, stridedCopy } from '../../src/ops/shape.js';
+import { checkIndex, scatterAdd } from '../../src/ops/gather.js';
+import { stridedCopy } from '../../src/ops/shape.js';
 import { numel } from '../../src/shape.js';
 import { expectClose, setupBackends } from '../helpers.js';
 

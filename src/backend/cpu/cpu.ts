@@ -20,7 +20,8 @@ export class CpuStorage implements Storage {
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description = 'cpu (float64 reference loops)';
-  readonly maxElements = 2 ** 31 - 1;
+  /** 2^28 elements (2 GiB of float64): the reference loops are for test-sized tensors; beyond this an allocation would take many seconds or exhaust memory. */
+  readonly maxElements = 2 ** 28;
   readonly workgroupMemory = Infinity;
   readonly subgroups = null;
   private live = 0;
@@ -29,6 +30,7 @@ export class CpuBackend implements Backend {
   private trace: TraceEntry[] | null = null;
 
   alloc(numel: number, dtype: DType): CpuStorage {
+    if (!Number.isInteger(numel) || numel < 0 || numel > this.maxElements) fail('alloc', `${numel} elements exceed the cpu backend's limit of ${this.maxElements} per tensor`);
     this.live++;
     this.liveBytes += numel * (dtype === 'int32' ? 4 : 8);
     return new CpuStorage(this, dtype === 'int32' ? new Int32Array(numel) : new Float64Array(numel), dtype);

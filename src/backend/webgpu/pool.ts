@@ -23,6 +23,8 @@ export class BufferPool {
     private readonly device: GPUDevice,
     private readonly usage: number,
     private readonly label: string,
+    /** Called before a new device buffer is created (the backend's resource check). */
+    private readonly beforeCreate: () => void = () => undefined,
   ) {}
 
   acquire(bytes: number): GPUBuffer {
@@ -33,6 +35,7 @@ export class BufferPool {
       this.pooledBytes -= cls;
       return reused;
     }
+    this.beforeCreate();
     return this.device.createBuffer({ size: cls, usage: this.usage, label: `${this.label}:${cls}` });
   }
 

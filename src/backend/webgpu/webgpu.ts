@@ -1,10 +1,11 @@
 // The WebGPU backend (Dawn's Node bindings). Owns the device, the buffer pools, the pipeline cache
 // and the open command encoder: `run` appends one compute pass to the open encoder; nothing is
 // submitted until someone reads (`read`), uploads, calls `flush`, or the batch fills.
+import { readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import type { DType } from '../../dtype.js';
 import { fail, MoragradError } from '../../errors.js';
-import { isCpuAdapter, shaderOf, type Backend, type HostArray, type MemoryInfo, type RunRequest, type Storage, type TraceEntry, type UniformField } from '../interface.js';
+import { isCpuAdapter, shaderOf, type Backend, type HostArray, type KernelDef, type MemoryInfo, type RunRequest, type Storage, type TraceEntry, type UniformField } from '../interface.js';
 import { BufferPool } from './pool.js';
 import { enableBackoff, waitGpu } from './polling.js';
 import { PipelineCache, compileErrors, shaderOrigin, wgslSource } from './shaders.js';
@@ -12,6 +13,31 @@ import { PipelineCache, compileErrors, shaderOrigin, wgslSource } from './shader
 const G = globals as unknown as { GPUBufferUsage: GPUBufferUsageFlags & Record<string, number>; GPUMapMode: Record<string, number> };
 const U = G.GPUBufferUsage as unknown as Record<'STORAGE' | 'COPY_SRC' | 'COPY_DST' | 'MAP_READ' | 'UNIFORM' | 'QUERY_RESOLVE', number>;
 const MAP_READ = G.GPUMapMode.READ;
+
+/** New device buffers between two looks at the process's memory mappings. */
+const MAP_CHECK_EVERY = 256;
+
+/** Lines of /proc/self/maps (the process's memory mappings), or null off Linux. */
+function mappingCount(): number | null {
+  try {
+    let n = 0;
+    const text = readFileSync('/proc/self/maps', 'latin1');
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) n++;
+    return n;
+  } catch {
+    return null;
+  }
+}
+
+/** 90% of the kernel's per-process mapping limit (vm.max_map_count), or null where it cannot be read. */
+function defaultMapLimit(): number | null {
+  try {
+    const max = Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8').trim());
+    return Number.isFinite(max) && max > 0 ? Math.floor(max * 0.9) : null;
+  } catch {
+    return null;
+  }
+}
 
 /** Dispatches recorded before the encoder is submitted on its own. */
 const MAX_BATCH = 256;
@@ -58,6 +84,21 @@ export class WebGpuBackend implements Backend {
   private broken = new Map<string, string>();
   /** Run-time shaders with a dispatch that passed validation (batched from then on). */
   private validated = new Set<string>();
+  /**
+   * Index checks (KernelDef.indexError): kernels record the first out-of-range index in `errorBuffer`
+   * ([set, tag, value, position], u32 each); `indexChecks` maps each tag to its dispatch until a
+   * readback has seen the buffer after that dispatch ran.
+   */
+  private readonly errorBuffer: GPUBuffer;
+  private indexChecks = new Map<number, { kernel: KernelDef<unknown>; params: unknown }>();
+  private nextTag = 1;
+  /**
+   * Device memory is mapped into the process on CPU adapters (lavapipe), and a process past the
+   * kernel's mapping limit (vm.max_map_count, 65,530 by default) crashes in native code. Every
+   * MAP_CHECK_EVERY new buffers the mapping count is compared with this bound (null: no check).
+   */
+  mapLimit: number | null = defaultMapLimit();
+  private created = 0;
   // tracing
   private trace: TraceEntry[] | null = null;
   private batchTrace: TraceEntry[] = [];
@@ -77,13 +118,15 @@ export class WebGpuBackend implements Backend {
     this.workgroupMemory = device.limits.maxComputeWorkgroupStorageSize;
     const sg = adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
     this.subgroups = device.features.has('subgroups') && sg.subgroupMinSize ? { min: sg.subgroupMinSize, max: sg.subgroupMaxSize ?? sg.subgroupMinSize } : null;
-    this.pool = new BufferPool(device, U.STORAGE | U.COPY_SRC | U.COPY_DST, 'tensor');
-    this.stagingPool = new BufferPool(device, U.MAP_READ | U.COPY_DST, 'staging');
+    const check = () => this.beforeCreate();
+    this.pool = new BufferPool(device, U.STORAGE | U.COPY_SRC | U.COPY_DST, 'tensor', check);
+    this.stagingPool = new BufferPool(device, U.MAP_READ | U.COPY_DST, 'staging', check);
     this.pipelines = new PipelineCache(device);
     this.slot = Math.max(UNIFORM_SLOT, device.limits.minUniformBufferOffsetAlignment);
     this.uniformData = new ArrayBuffer(this.slot * MAX_BATCH);
     this.uniformView = new DataView(this.uniformData);
     this.uniformGpu = device.createBuffer({ size: this.slot * MAX_BATCH, usage: U.UNIFORM | U.COPY_DST, label: 'uniform-arena' });
+    this.errorBuffer = device.createBuffer({ size: 16, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, label: 'index-errors' });
     this.hasTimestamps = device.features.has('timestamp-query');
     device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
@@ -144,6 +187,23 @@ export class WebGpuBackend implements Backend {
     return new GpuStorage(this, buffer, numel, dtype);
   }
 
+  /** Before a new device buffer: fails cleanly when the process nears its mapping limit (after freeing the pools). */
+  private beforeCreate(): void {
+    if (this.mapLimit === null || ++this.created % MAP_CHECK_EVERY !== 0) return;
+    let maps = mappingCount();
+    if (maps === null || maps < this.mapLimit) return;
+    this.trim();
+    this.stagingPool.trim();
+    maps = mappingCount() ?? 0;
+    if (maps < this.mapLimit) return;
+    fail(
+      'alloc',
+      `the process holds ${maps} memory mappings, at moragrad's bound of ${this.mapLimit} (90% of the kernel's vm.max_map_count; ` +
+        `beyond it the process would crash): ${this.live} device buffers are live. Dispose tensors you no longer need ` +
+        '(mg.tidy, t.dispose()), or raise the limit (sysctl vm.max_map_count)',
+    );
+  }
+
   upload(data: ArrayLike<number>, dtype: DType): GpuStorage {
     const s = this.alloc(data.length, dtype);
     // queue.writeBuffer runs ahead of commands still in the open encoder, which may use this
@@ -161,20 +221,39 @@ export class WebGpuBackend implements Backend {
     this.pool.releaseBuffer(g.buffer);
   }
 
+  /**
+   * Reads a storage back. With index checks pending, the error buffer rides along in the same
+   * staging copy (16 bytes after the data) and a recorded bad index throws its op's error here.
+   */
   async read(s: Storage): Promise<HostArray> {
     const g = this.own(s);
     const bytes = Math.max(g.numel, 1) * 4;
-    const staging = this.stagingPool.acquire(bytes);
+    const checkUpTo = this.indexChecks.size > 0 ? this.nextTag : 0; // tags below it ran before the copy
+    const total = bytes + (checkUpTo ? 16 : 0);
+    const staging = this.stagingPool.acquire(total);
     this.enc().copyBufferToBuffer(g.buffer, 0, staging, 0, bytes);
+    if (checkUpTo) this.enc().copyBufferToBuffer(this.errorBuffer, 0, staging, bytes, 16);
     this.flush();
-    await waitGpu(staging.mapAsync(MAP_READ, 0, bytes));
-    const copy = staging.getMappedRange(0, bytes).slice(0);
+    await waitGpu(staging.mapAsync(MAP_READ, 0, total));
+    const copy = staging.getMappedRange(0, total).slice(0);
     staging.unmap();
     this.stagingPool.releaseBuffer(staging);
     await this.checkUserKernels();
     this.throwIfDeviceError();
-    const out = g.dtype === 'int32' ? new Int32Array(copy) : new Float32Array(copy);
+    if (checkUpTo) this.throwIfBadIndex(new Uint32Array(copy, bytes, 4), checkUpTo);
+    const data = copy.slice(0, bytes);
+    const out = g.dtype === 'int32' ? new Int32Array(data) : new Float32Array(data);
     return out.subarray(0, g.numel);
+  }
+
+  /** Throws the error of the dispatch that recorded a bad index; forgets the checks that ran before the readback. */
+  private throwIfBadIndex(err: Uint32Array, checkUpTo: number): void {
+    const hit = err[0] !== 0 ? this.indexChecks.get(err[1]) : undefined;
+    for (const tag of this.indexChecks.keys()) if (tag < checkUpTo) this.indexChecks.delete(tag);
+    if (!hit) return; // clean, or already reported by a concurrent readback
+    this.enc().clearBuffer(this.errorBuffer); // runs after everything submitted so far
+    const i32 = new Int32Array(err.buffer, err.byteOffset, 4);
+    throw hit.kernel.indexError!(hit.params, { value: i32[2], pos: err[3] });
   }
 
   memory(): MemoryInfo {
@@ -224,10 +303,17 @@ export class WebGpuBackend implements Backend {
     const pipeline = this.pipelines.get(shader, b.entry ?? 'main', b.constants?.(params) ?? {});
     const index = this.pending;
     const offset = index * this.slot;
-    const fields = b.uniforms(params);
+    const fields = [...b.uniforms(params)];
     const entries: GPUBindGroupEntry[] = [];
     let binding = 0;
     for (const s of [...req.inputs, ...req.outputs]) entries.push({ binding: binding++, resource: { buffer: this.own(s).buffer } });
+    if (kernel.indexError) {
+      // the error buffer after the outputs, the dispatch's tag last in Params
+      const tag = this.nextTag++;
+      this.indexChecks.set(tag, { kernel: kernel as KernelDef<unknown>, params });
+      entries.push({ binding: binding++, resource: { buffer: this.errorBuffer } });
+      fields.push(['u32', tag]);
+    }
     // No uniform struct when there are no fields (a user's kernel may declare none).
     if (fields.length > 0) {
       this.packUniforms(offset, fields, kernel.name);
