@@ -24,10 +24,12 @@ import fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { fail, fmtShape } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { decodeSafetensors, type HostTensor } from '../io/safetensors.js';
+import { readRegularFile, readTextFile, requireDirectory } from '../io/files.js';
+import { bool, describeValue, finite, int, parseWith, z } from '../io/schema.js';
+import { checkFiniteHost, decodeSafetensors, type HostTensor } from '../io/safetensors.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { tensor } from '../ops/creation.js';
-import { checkType, typeName, type MoraType } from '../mora/rules.js';
+import { checkType, MORA_TYPES, typeName, type MoraType } from '../mora/rules.js';
 import { rank } from '../mora/index.js';
 import type { BackendName } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
@@ -157,6 +159,8 @@ export interface LoadAdapterOptions {
   trainable?: boolean;
   /** Seed of the adapter dropout streams. */
   seed?: number;
+  /** Accept NaN / ±Inf adapter weights (to inspect a broken file); by default they are an error naming the tensor. */
+  allowNonFinite?: boolean;
 }
 
 /**
@@ -169,6 +173,7 @@ export interface LoadAdapterOptions {
  */
 export async function loadAdapter<M extends Module>(dir: string, model: M, opts: LoadAdapterOptions = {}): Promise<PeftModel<M>> {
   const op = `loadAdapter(${dir})`;
+  requireDirectory(dir, op);
   const cfg = await readConfig(dir, op);
 
   // ---- the config
@@ -206,17 +211,18 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
 
   // ---- the tensors
   const file = join(dir, ADAPTER_WEIGHTS_NAME);
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.readFile(file);
-  } catch (e) {
-    const bin = await fs.stat(join(dir, 'adapter_model.bin')).then(
-      () => true,
-      () => false,
-    );
-    fail(op, bin ? `${dir} holds adapter_model.bin (a PyTorch pickle), which moragrad does not read; convert it to ${ADAPTER_WEIGHTS_NAME} (safetensors.torch.save_file)` : `cannot read ${file}: ${(e as Error).message}`);
-  }
+  const bin = await fs.stat(join(dir, 'adapter_model.bin')).then(
+    () => true,
+    () => false,
+  );
+  const hasWeights = await fs.stat(file).then(
+    () => true,
+    () => false,
+  );
+  if (bin && !hasWeights) fail(op, `${dir} holds adapter_model.bin (a PyTorch pickle), which moragrad does not read; convert it to ${ADAPTER_WEIGHTS_NAME} (safetensors.torch.save_file)`);
+  const bytes = await readRegularFile(file, op);
   const { tensors } = decodeSafetensors(bytes, op);
+  if (!opts.allowNonFinite) checkFiniteHost(tensors, op, 'adapter weight');
   const byModule = new Map<string, { A?: HostTensor; B?: HostTensor; m?: HostTensor }>();
   const badKeys: string[] = [];
   for (const [key, t] of Object.entries(tensors)) {
@@ -306,21 +312,38 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
   return handle;
 }
 
-/** Parses dir/adapter_config.json. */
+/**
+ * The types of the adapter_config.json fields moragrad reads. Other fields (PEFT adds some in every
+ * release) pass through; values that are well-typed but unsupported get their own errors in loadAdapter.
+ */
+export const adapterConfigSchema = z.looseObject({
+  peft_type: z.string({ error: "a string ('LORA')" }).optional(),
+  r: int(1, 65536),
+  lora_alpha: finite(-1e9, 1e9).optional(),
+  lora_dropout: finite(0, 1, true).optional(),
+  target_modules: z.union([z.string(), z.array(z.string())], { error: 'a list of module names or a regular expression string' }).nullable().optional(),
+  use_mora: bool().optional(),
+  mora_type: z.union([z.number(), z.string()], { error: `one of ${MORA_TYPES.map(typeName).join(', ')}` }).optional(),
+  use_dora: bool().optional(),
+  use_rslora: bool().optional(),
+  fan_in_fan_out: bool().optional(),
+  bias: z.string({ error: "'none', 'all' or 'lora_only'" }).optional(),
+  rank_pattern: z.record(z.string(), z.number(), { error: 'an object of module -> rank' }).nullable().optional(),
+  alpha_pattern: z.record(z.string(), z.number(), { error: 'an object of module -> alpha' }).nullable().optional(),
+  modules_to_save: z.array(z.string(), { error: 'a list of module names' }).nullable().optional(),
+});
+
+/** Parses and type-checks dir/adapter_config.json. */
 async function readConfig(dir: string, op: string): Promise<Partial<PeftLoraConfigJson> & Record<string, unknown>> {
   const path = join(dir, ADAPTER_CONFIG_NAME);
-  let text: string;
-  try {
-    text = await fs.readFile(path, 'utf8');
-  } catch (e) {
-    fail(op, `cannot read ${path}: ${(e as Error).message}`);
-  }
+  const text = await readTextFile(path, op);
   let cfg: unknown;
   try {
     cfg = JSON.parse(text);
   } catch (e) {
     fail(op, `${path} is not valid JSON: ${(e as Error).message}`);
   }
-  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) fail(op, `${path} must hold a JSON object`);
-  return cfg as Partial<PeftLoraConfigJson> & Record<string, unknown>;
+  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) fail(op, `${path} must hold a JSON object, got ${describeValue(cfg)}`);
+  if ((cfg as Record<string, unknown>).target_modules === null) return cfg as Partial<PeftLoraConfigJson>; // loadAdapter explains
+  return parseWith(adapterConfigSchema, cfg, op, ADAPTER_CONFIG_NAME) as Partial<PeftLoraConfigJson> & Record<string, unknown>;
 }

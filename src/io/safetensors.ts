@@ -18,6 +18,7 @@ import type { BackendName } from '../runtime.js';
 import { tensor } from '../ops/creation.js';
 import { fail, fmtShape, MoragradError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { readRegularFile, requireRegularFile } from './files.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I8' | 'U8' | 'BOOL';
 /** The dtypes `encodeSafetensors` can write. */
@@ -531,23 +532,40 @@ export interface LoadOptions {
   backend?: BackendName;
   /** Load only these tensors (all must exist). */
   names?: readonly string[];
+  /** Accept NaN / ±Inf in float tensors (to inspect a broken file); by default they are an error naming the tensor. */
+  allowNonFinite?: boolean;
+}
+
+/** Throws from `op` naming the first float tensor holding NaN or ±Inf: its name, the count and the first index. */
+export function checkFiniteHost(tensors: Record<string, { data: Float32Array | Int32Array }>, op: string, what = 'tensor'): void {
+  for (const [name, t] of Object.entries(tensors)) {
+    const d = t.data;
+    if (!(d instanceof Float32Array)) continue;
+    let first = -1;
+    let count = 0;
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i])) {
+        if (first < 0) first = i;
+        count++;
+      }
+    }
+    if (count > 0) {
+      fail(op, `${what} '${name}' holds ${count} non-finite value${count > 1 ? 's' : ''} (the first, at flat index ${first}, is ${d[first]}); the file is damaged or was saved after training diverged (pass allowNonFinite to load it anyway)`);
+    }
+  }
 }
 
 /**
  * Loads every tensor of a safetensors file (float dtypes as float32, integer dtypes as int32). The
- * whole file is validated before any tensor is created.
+ * whole file is validated before any tensor is created, finiteness included (unless allowNonFinite).
  */
 export async function loadSafetensors(path: string, opts: LoadOptions = {}): Promise<Record<string, Tensor>> {
   const op = `loadSafetensors(${path})`;
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.readFile(path);
-  } catch (e) {
-    fail(op, `cannot read the file: ${(e as Error).message}`);
-  }
+  const bytes = await readRegularFile(path, op);
   const { tensors } = decodeSafetensors(bytes, op);
   const wanted = opts.names ?? Object.keys(tensors);
   for (const n of wanted) if (!Object.hasOwn(tensors, n)) fail(op, `no tensor named '${n}' (the file has ${Object.keys(tensors).length}: ${Object.keys(tensors).slice(0, 8).join(', ')}${Object.keys(tensors).length > 8 ? ', ...' : ''})`);
+  if (!opts.allowNonFinite) checkFiniteHost(Object.fromEntries(wanted.map((n) => [n, tensors[n]])), op);
   const out: Record<string, Tensor> = {};
   try {
     for (const name of wanted) {
@@ -565,6 +583,7 @@ export async function loadSafetensors(path: string, opts: LoadOptions = {}): Pro
 /** Reads and validates only the header of a safetensors file (does not read the data). */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
   const op = `readSafetensorsHeader(${path})`;
+  requireRegularFile(path, op); // opening a FIFO would block
   let fh: FileHandle;
   try {
     fh = await fs.open(path, 'r');

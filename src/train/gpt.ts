@@ -266,8 +266,8 @@ export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?
 }
 
 /** Loads a GPT and its tokenizer from a training checkpoint (for sampling and fine-tuning). */
-export async function loadGPT(path: string): Promise<{ model: GPT; tokenizer: Tokenizer; config: TrainConfig; step: number }> {
-  const c = await loadCheckpoint(path);
+export async function loadGPT(path: string, opts: { allowNonFinite?: boolean } = {}): Promise<{ model: GPT; tokenizer: Tokenizer; config: TrainConfig; step: number }> {
+  const c = await loadCheckpoint(path, { allowNonFinite: opts.allowNonFinite });
   const config = c.meta.config as TrainConfig;
   const tokenizer = tokenizerFromJSON(c.meta.tokenizer as TokenizerJSON);
   const model = new GPT({ ...config.model, vocabSize: tokenizer.vocabSize, seed: config.seed });

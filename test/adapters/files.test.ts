@@ -249,7 +249,7 @@ describe('loadAdapter errors', () => {
     await expect(loadAdapter(await moraFile({ use_dora: true }), model)).rejects.toThrow(/use_mora and use_dora are both true/);
     await expect(loadAdapter(await moraFile({ rank_pattern: { q: 4 } }), model)).rejects.toThrow(/rank_pattern \{"q":4\} is not supported/);
     await expect(loadAdapter(await moraFile({ target_modules: null }), model)).rejects.toThrow(/target_modules is null/);
-    await expect(loadAdapter(join(tmp, 'nope'), model)).rejects.toThrow(/cannot read .*nope\/adapter_config\.json/);
+    await expect(loadAdapter(join(tmp, 'nope'), model)).rejects.toThrow(/no such directory: .*nope/);
     const binDir = freshDir();
     await fs.mkdir(binDir);
     await fs.writeFile(join(binDir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, target_modules: ['q'] }));
