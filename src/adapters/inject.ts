@@ -36,6 +36,11 @@ export interface InjectOptions {
    * (every Linear but a top-level `head` / `lm_head`). Default DEFAULT_TARGETS.
    */
   targets?: readonly string[] | string;
+  /**
+   * Whether every name in `targets` must match a layer (default true when `targets` is given: an
+   * unmatched name is a typo). loadAdapter turns it off: a file's list may name other architectures' layers.
+   */
+  strictTargets?: boolean;
   /** LoRA / DoRA rank; for MoRA the rank whose budget sets R. Default 8 (PEFT's). */
   r?: number;
   /** MoRA type (default 6). */
@@ -239,6 +244,11 @@ export function inject<M extends Module>(model: M, opts: InjectOptions): PeftMod
   if (chosen.length === 0) {
     fail(op, `no Linear layer matches targets ${JSON.stringify(targets)}; the model's Linear layers are: ${available.join(', ') || '(none)'}`);
   }
+  // a name the caller listed that matches nothing is a typo, not a wish to adapt fewer layers
+  // (the defaults name every architecture's layers: 'gate' exists in SwiGLU models only)
+  const strict = opts.strictTargets ?? opts.targets !== undefined;
+  const unmatched = typeof targets === 'string' || !strict ? [] : targets.filter((t) => matchTargets(available, [t]).length === 0);
+  if (unmatched.length) fail(op, `target${unmatched.length > 1 ? 's' : ''} ${unmatched.map((t) => `'${t}'`).join(', ')} match${unmatched.length > 1 ? '' : 'es'} no Linear layer; the model's Linear layers are: ${available.join(', ')}`);
   // Build every adapter first (a bad option fails before the model is touched), then swap them in.
   const wasTrainable = new Map(model.parameters().map((p) => [p, p.requiresGrad] as const));
   const made: [string, AdapterLinear][] = [];

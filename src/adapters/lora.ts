@@ -181,6 +181,9 @@ export class LoRALinear extends AdapterLinear {
     const r = opts.r ?? 8;
     const alpha = opts.alpha ?? 8;
     if (!Number.isInteger(r) || r < 1) fail(op, `r must be a positive integer, got ${String(r)}`);
+    // ΔW = B·A has rank <= min(in, out): a larger r only adds parameters that cannot add rank
+    const most = Math.min(base.inFeatures, base.outFeatures);
+    if (r > most) fail(op, `r = ${r} exceeds min(in, out) = ${most} of Linear ${base.inFeatures} -> ${base.outFeatures} (ΔW = B·A has rank at most ${most}); use r <= ${most}`);
     if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail(op, `alpha must be a finite number, got ${String(alpha)}`);
     this.r = r;
     this.alpha = alpha;

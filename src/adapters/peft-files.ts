@@ -286,6 +286,7 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
   const handle = inject(model, {
     adapter: isMora ? 'mora' : isDora ? 'dora' : 'lora',
     targets: typeof targets === 'string' ? targets : [...targets],
+    strictTargets: false, // checked above against the file's tensors
     r: r as number,
     type,
     alpha,
