@@ -41,14 +41,35 @@ export function progressBar(total: number, start: number, format: string, payloa
   };
 }
 
-/** Ctrl-C once: ask the running job to stop cleanly (it saves); twice: exit at once. */
+let interrupted = false;
+
+/** Whether an interrupt arrived during the current command (main exits 130 then). */
+export function wasInterrupted(): boolean {
+  return interrupted;
+}
+export function resetInterrupted(): void {
+  interrupted = false;
+}
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM once: ask the running job to stop cleanly (it saves what it has);
+ * twice: exit at once. Either way the command's exit code is 130.
+ */
 export function onInterrupt(): { requested(): boolean; dispose(): void } {
   let count = 0;
-  const handler = () => {
+  const handler = (signal: NodeJS.Signals) => {
     count++;
-    if (count === 1) process.stderr.write('\n  interrupted: finishing the step and saving (Ctrl-C again to quit at once)\n');
+    interrupted = true;
+    if (count === 1) process.stderr.write(`\n  ${signal === 'SIGTERM' ? 'terminated' : 'interrupted'}: finishing the step and saving (Ctrl-C again to quit at once)\n`);
     else process.exit(130);
   };
   process.on('SIGINT', handler);
-  return { requested: () => count > 0, dispose: () => process.off('SIGINT', handler) };
+  process.on('SIGTERM', handler);
+  return {
+    requested: () => count > 0,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
 }

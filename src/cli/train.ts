@@ -1,13 +1,14 @@
 // `moragrad train` and `moragrad sample`.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { join } from 'node:path';
-import { DEFAULT_TRAIN, trainGPT, type TrainConfig } from '../train/gpt.js';
+import { DEFAULT_TRAIN, RESUME_OVERRIDABLE, trainGPT, type ResumeOverrides, type TrainConfig } from '../train/gpt.js';
+import { readCheckpointMeta } from '../train/checkpoint.js';
 import { loadBase } from '../experiments/base.js';
 import { loadAdapter } from '../adapters/peft-files.js';
 import { HfTokenizer } from '../models/hf/tokenizer.js';
 import { init } from '../runtime.js';
 import { tensor } from '../ops/creation.js';
-import { existingFile, int, num, oneOf } from './options.js';
+import { existingFile, existingPath, int, num, oneOf } from './options.js';
 import { onInterrupt, progressBar, type Bar } from './progress.js';
 
 export function registerTrain(program: Command): void {
@@ -38,8 +39,8 @@ export function registerTrain(program: Command): void {
     .option('--checkpoint-every <n>', 'write the checkpoint every n steps', int(1), d.checkpointEvery)
     .option('--seed <n>', 'seed of init, data split and batches', int(0), d.seed)
     .option('--out <dir>', 'output directory', 'runs/gpt')
-    .option('--resume <checkpoint>', 'continue a run from its checkpoint (its config wins)', existingFile)
-    .action(async (o) => {
+    .option('--resume <checkpoint>', 'continue a run from its checkpoint (its config; --steps may extend it)', existingFile)
+    .action(async (o, cmd: Command) => {
       const cfg: TrainConfig = {
         model: {
           nLayer: o.layers,
@@ -67,7 +68,8 @@ export function registerTrain(program: Command): void {
         checkpointEvery: o.checkpointEvery,
         seed: o.seed,
       };
-      if (cfg.model.nEmbd % cfg.model.nHead !== 0) throw new Error(`--width ${cfg.model.nEmbd} must be a multiple of --heads ${cfg.model.nHead}`);
+      if (cfg.model.nEmbd % cfg.model.nHead !== 0) throw new InvalidArgumentError(`--width ${cfg.model.nEmbd} must be a multiple of --heads ${cfg.model.nHead}`);
+      const overrides = o.resume ? await resumeOverrides(o.resume, cfg, (k) => cmd.getOptionValueSource(k) === 'cli') : undefined;
       await init();
       const stop = onInterrupt();
       const ui: { bar: Bar | null } = { bar: null };
@@ -75,11 +77,12 @@ export function registerTrain(program: Command): void {
         const r = await trainGPT(cfg, {
           outDir: o.out,
           resume: o.resume,
+          overrides,
           callbacks: {
             onStart: (s) => {
               console.error(`moragrad train: ${(s.params / 1e6).toFixed(2)}M parameters, ${s.tokenizer} tokens: ${s.trainTokens} train / ${s.valTokens} val, on ${s.adapter}`);
               if (s.resumedAt) console.error(`  resumed at step ${s.resumedAt}`);
-              ui.bar = progressBar(cfg.steps, s.resumedAt, 'loss {loss} | {tps} tok/s', { loss: '-', tps: '-' });
+              ui.bar = progressBar(s.steps, s.resumedAt, 'loss {loss} | {tps} tok/s', { loss: '-', tps: '-' });
             },
             onStep: (s) => ui.bar?.update(s.step, { loss: s.loss.toFixed(4), tps: Math.round(s.tokensPerSec) }),
             onEval: (e) => ui.bar?.log(`  step ${e.step}: train loss ${e.trainLoss.toFixed(4)}, val loss ${e.valLoss.toFixed(4)}`),
@@ -102,8 +105,9 @@ export function registerTrain(program: Command): void {
     .command('sample')
     .description('generate text from a training checkpoint or a Hugging Face model folder, optionally with an adapter')
     .option('--checkpoint <path>', 'checkpoint.safetensors written by train', existingFile)
-    .option('--base <path>', 'a checkpoint, or a Hugging Face model folder (LLaMA / GPT-2, safetensors)', existingFile)
+    .option('--base <path>', 'a checkpoint, or a Hugging Face model folder (LLaMA / GPT-2, safetensors)', existingPath)
     .option('--adapter <dir>', 'apply this adapter (adapter_model.safetensors + adapter_config.json) to the base')
+    .option('--allow-non-finite', 'load weights holding NaN / Inf (to inspect a broken run)')
     .option('--prompt <text>', 'text to continue', '\n')
     .option('--tokens <n>', 'tokens to generate', int(1, 100000), 200)
     .option('--temperature <x>', 'sampling temperature (0: greedy)', num(0, 100), 0.8)
@@ -111,17 +115,55 @@ export function registerTrain(program: Command): void {
     .option('--seed <n>', 'sampling seed', int(0), 0)
     .action(async (o) => {
       const path: string | undefined = o.base ?? o.checkpoint;
-      if (!path || (o.base && o.checkpoint)) throw new Error('give the model with --base <checkpoint or HF folder> (or --checkpoint <file>), once');
+      if (!path || (o.base && o.checkpoint)) throw new InvalidArgumentError('give the model with --base <checkpoint or HF folder> (or --checkpoint <file>), once');
       if (o.adapter) existingFile(join(o.adapter, 'adapter_config.json'));
       await init();
-      const { model, tokenizer } = await loadBase(path);
-      if (o.adapter) await loadAdapter(o.adapter, model);
+      const { model, tokenizer } = await loadBase(path, { allowNonFinite: o.allowNonFinite === true });
+      if (o.adapter) await loadAdapter(o.adapter, model, { allowNonFinite: o.allowNonFinite === true });
       // an HF tokenizer adds what its post-processor adds to a prompt (LLaMA's <s>), as transformers does
       const ids = tokenizer instanceof HfTokenizer ? tokenizer.encode(o.prompt, { addSpecialTokens: true }) : tokenizer.encode(o.prompt);
-      if (ids.length === 0) throw new Error('--prompt encodes to no tokens');
+      if (ids.length === 0) throw new InvalidArgumentError('--prompt encodes to no tokens');
       const idx = tensor(ids, [1, ids.length], { dtype: 'int32' });
       const out = await model.generate(idx, o.tokens, { temperature: o.temperature, topK: o.topK, seed: o.seed });
       const all = Array.from(await out.data());
       console.log(tokenizer instanceof HfTokenizer ? tokenizer.decode(all, { skipSpecialTokens: true }) : tokenizer.decode(all));
     });
+}
+
+/** The train flags and where each lands in TrainConfig (for --resume's contradiction check). */
+const FLAG_FIELDS: [string, string, (c: TrainConfig) => unknown][] = [
+  ['layers', '--layers', (c) => c.model.nLayer],
+  ['heads', '--heads', (c) => c.model.nHead],
+  ['width', '--width', (c) => c.model.nEmbd],
+  ['context', '--context', (c) => c.model.blockSize],
+  ['dropout', '--dropout', (c) => c.model.dropout],
+  ['positions', '--positions', (c) => c.model.positions],
+  ['norm', '--norm', (c) => c.model.norm],
+  ['mlp', '--mlp', (c) => c.model.mlp],
+  ['untiedHead', '--untied-head', (c) => !c.model.tiedHead],
+  ['tokenizer', '--tokenizer', (c) => c.tokenizer],
+  ['batch', '--batch', (c) => c.batchSize],
+  ['accum', '--accum', (c) => c.accum],
+  ['lr', '--lr', (c) => c.lr],
+  ['minLr', '--min-lr', (c) => c.minLr],
+  ['warmup', '--warmup', (c) => c.warmup],
+  ['weightDecay', '--weight-decay', (c) => c.weightDecay],
+  ['gradClip', '--grad-clip', (c) => c.gradClip],
+  ['seed', '--seed', (c) => c.seed],
+];
+
+/**
+ * For `train --resume`: the flags a resumed run honours (--steps, --eval-every, --eval-batches,
+ * --checkpoint-every), after refusing every other flag given on the command line whose value
+ * contradicts the checkpoint's config. Reads the checkpoint's metadata only.
+ */
+async function resumeOverrides(path: string, cli: TrainConfig, given: (key: string) => boolean): Promise<ResumeOverrides> {
+  const meta = await readCheckpointMeta(path);
+  const saved = meta.config as TrainConfig;
+  const conflicts = FLAG_FIELDS.filter(([key, , get]) => given(key) && get(cli) !== get(saved)).map(([, flag, get]) => `${flag} ${String(get(cli))} (the checkpoint has ${String(get(saved))})`);
+  if (conflicts.length) throw new InvalidArgumentError(`--resume continues the checkpoint's run with its own config; these flags contradict it: ${conflicts.join(', ')}. Drop them, or start a new run in another --out`);
+  const out: ResumeOverrides = {};
+  for (const k of RESUME_OVERRIDABLE) if (given(k)) out[k] = cli[k]; // option keys are the field names
+  if (out.steps !== undefined && out.steps < meta.step) throw new InvalidArgumentError(`--steps ${out.steps} is below the checkpoint's step ${meta.step}; a resumed run continues to a larger --steps`);
+  return out;
 }

@@ -28,13 +28,13 @@ export function isHFFolder(path: string): boolean {
 }
 
 /** Loads the base model and its tokenizer (eval mode) from a checkpoint file or an HF folder. */
-export async function loadBase(path: string): Promise<{ model: BaseLM; tokenizer: Tokenizer }> {
+export async function loadBase(path: string, opts: { allowNonFinite?: boolean } = {}): Promise<{ model: BaseLM; tokenizer: Tokenizer }> {
   if (isHFFolder(path)) {
     const { model, tokenizer } = await loadHF(path);
     if (!tokenizer) fail('loadBase', `${path} has no tokenizer`);
     return { model, tokenizer };
   }
-  return loadGPT(path);
+  return loadGPT(path, opts);
 }
 
 /** The report's base-model summary for an HF folder (from config.json and the weight headers). */

@@ -136,6 +136,20 @@ export interface LoadCheckpointOptions {
  * tensor is checked for NaN / Inf (unless allowNonFinite).
  */
 export async function loadCheckpoint(path: string, opts: LoadCheckpointOptions = {}): Promise<Omit<CheckpointContent, 'meta'> & { meta: CheckpointMeta }> {
+  const meta = await readCheckpointMeta(path);
+  const all = await loadSafetensors(path, { backend: opts.backend, allowNonFinite: opts.allowNonFinite });
+  const model: Record<string, Tensor> = {};
+  const optTensors: Record<string, Tensor> = {};
+  for (const [k, t] of Object.entries(all)) {
+    if (k.startsWith('model.')) model[k.slice(6)] = t;
+    else optTensors[k.slice(6)] = t; // optim.* (checked with the header)
+  }
+  const opt = meta.optimizer as Omit<OptimizerStateDict, 'tensors'>;
+  return { model, optimizer: { tensors: optTensors, steps: opt.steps, groups: opt.groups }, meta };
+}
+
+/** A checkpoint's metadata from its header alone, checked against the schema and the tensors the header lists. */
+export async function readCheckpointMeta(path: string): Promise<CheckpointMeta> {
   const header = await readSafetensorsHeader(path);
   if (header.metadata.format !== CHECKPOINT_FORMAT) {
     fail('loadCheckpoint', `${path} is not a moragrad training checkpoint (metadata format '${header.metadata.format ?? 'none'}', expected '${CHECKPOINT_FORMAT}')`);
@@ -151,13 +165,5 @@ export async function loadCheckpoint(path: string, opts: LoadCheckpointOptions =
   }
   const meta = parseWith(checkpointMetaSchema, raw, 'loadCheckpoint', `${path}: metadata`);
   checkAgainstTensors(path, meta, header);
-  const all = await loadSafetensors(path, { backend: opts.backend, allowNonFinite: opts.allowNonFinite });
-  const model: Record<string, Tensor> = {};
-  const optTensors: Record<string, Tensor> = {};
-  for (const [k, t] of Object.entries(all)) {
-    if (k.startsWith('model.')) model[k.slice(6)] = t;
-    else optTensors[k.slice(6)] = t; // optim.* (checked with the header)
-  }
-  const opt = meta.optimizer as Omit<OptimizerStateDict, 'tensors'>;
-  return { model, optimizer: { tensors: optTensors, steps: opt.steps, groups: opt.groups }, meta };
+  return meta;
 }

@@ -84,7 +84,8 @@ export interface EvalInfo {
 }
 
 export interface TrainCallbacks {
-  onStart?(info: { params: number; trainTokens: number; valTokens: number; resumedAt: number; adapter: string; tokenizer: string }): void;
+  /** `steps`: the run's total (a resumed run's own, or the larger one it was asked to continue to). */
+  onStart?(info: { params: number; trainTokens: number; valTokens: number; resumedAt: number; steps: number; adapter: string; tokenizer: string }): void;
   onStep?(info: StepInfo): void;
   onEval?(info: EvalInfo): void;
   onCheckpoint?(path: string, step: number): void;
@@ -136,11 +137,16 @@ export async function evaluate(model: GPT, ids: Int32Array, batchSize: number, b
   return total / count;
 }
 
+/** What a resumed run may change: how long it runs, and when it evaluates and saves (not the math of a step). */
+export type ResumeOverrides = Partial<Pick<TrainConfig, 'steps' | 'evalEvery' | 'evalBatches' | 'checkpointEvery'>>;
+export const RESUME_OVERRIDABLE: readonly (keyof ResumeOverrides)[] = ['steps', 'evalEvery', 'evalBatches', 'checkpointEvery'];
+
 /**
  * Trains (or resumes) a GPT on Moby Dick. Writes `<outDir>/checkpoint.safetensors` every
- * `checkpointEvery` steps, when stopped, and at the end.
+ * `checkpointEvery` steps, when stopped, and at the end. A resumed run keeps the checkpoint's config
+ * except for `overrides` (a larger `steps` continues the run; the cosine schedule stretches to it).
  */
-export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?: string; callbacks?: TrainCallbacks }): Promise<TrainResult> {
+export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?: string; overrides?: ResumeOverrides; callbacks?: TrainCallbacks }): Promise<TrainResult> {
   const cb = opts.callbacks ?? {};
   let startStep = 0;
   let samplerState: SamplerState | null = null;
@@ -148,10 +154,14 @@ export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?
   let evals: EvalInfo[] = [];
   let resumed: Awaited<ReturnType<typeof loadCheckpoint>> | null = null;
   if (opts.resume) {
-    resumed = await loadCheckpoint(opts.resume);
-    const m = resumed.meta;
-    cfg = m.config as TrainConfig;
-    startStep = m.step as number;
+    const m = (resumed = await loadCheckpoint(opts.resume)).meta;
+    cfg = { ...(m.config as TrainConfig) };
+    for (const k of RESUME_OVERRIDABLE) if (opts.overrides?.[k] !== undefined) cfg[k] = opts.overrides[k]!;
+    startStep = m.step;
+    if (cfg.steps < startStep) {
+      for (const t of [...Object.values(resumed.model), ...Object.values(resumed.optimizer.tensors)]) t.dispose();
+      fail('train', `${opts.resume} is at step ${startStep}; steps ${cfg.steps} would not continue it (ask for more steps, or leave them as they are: ${m.config.steps})`);
+    }
     samplerState = m.sampler as SamplerState;
     history = (m.history as typeof history) ?? [];
     evals = (m.evals as EvalInfo[]) ?? [];
@@ -188,6 +198,7 @@ export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?
     trainTokens: train.length,
     valTokens: val.length,
     resumedAt: startStep,
+    steps: cfg.steps,
     adapter: getBackend().description,
     tokenizer: tokenizer.name,
   });
