@@ -14,9 +14,11 @@ import { analyzeDelta, hostWeights, isLinearWeight } from '../experiments/rank.j
 import { loadAdapter } from '../adapters/peft-files.js';
 import { loadGPT } from '../train/gpt.js';
 import { MORA_TYPES, type MoraType } from '../ops/mora.js';
-import { existingFile, int, num, oneOf } from './options.js';
+import { existingFile, existingPath, int, num, oneOf, runName } from './options.js';
+import { checkExperiment } from './validate.js';
 import { onInterrupt, progressBar, type Bar } from './progress.js';
 import { explain } from './explain.js';
+import { runNameProblem } from '../io/paths.js';
 
 const list = (v: string): string[] => {
   const items = v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -75,6 +77,7 @@ function renderer(stop: { requested(): boolean }, baseSteps: number): { callback
 }
 
 async function runAndReport(spec: ExperimentSpec, runsDir: string): Promise<void> {
+  await checkExperiment(spec); // every argument, before any work
   await init();
   const stop = onInterrupt();
   const ui = renderer(stop, spec.base.steps);
@@ -94,7 +97,7 @@ export function registerExperiments(program: Command): void {
     .command('demo')
     .description("the paper's UUID memorisation experiment at small scale: full vs LoRA vs MoRA on every seed, learning rates swept, the mechanism, a report (~8 min on lavapipe)")
     .option('--out <dir>', 'runs directory', 'runs')
-    .option('--name <name>', 'run name (folder under --out)', DEMO.name)
+    .option('--name <name>', 'run name (folder under --out)', runName, DEMO.name)
     .option('--seed <n>', 'first seed (task pairs, init and batch order)', int(0, 2 ** 31 - 1), DEMO.seeds[0])
     .option('--seeds <n>', 'run every method on this many seeds (seed, seed + 1, ...); the report gives mean ± sd', int(1, 100), DEMO.seeds.length)
     .option('--loss-on <part>', "completion (default) | all (the paper's literal setting: loss on the key too)", oneOf('completion', 'all'), DEMO.lossOn)
@@ -108,7 +111,7 @@ export function registerExperiments(program: Command): void {
     .command('finetune')
     .description('fine-tune a base (a GPT checkpoint or a Hugging Face folder) with one method and write its report (--model use-lite: see finetune-use --help)')
     .option('--model <name>', 'gpt (a --base checkpoint) | use-lite (the pretrained sentence encoder; flags in finetune-use --help)', oneOf('gpt', 'use-lite'), 'gpt')
-    .requiredOption('--base <path>', 'base: a checkpoint from moragrad train, or a Hugging Face model folder (LLaMA / Qwen2 / GPT-2, safetensors)', existingFile)
+    .requiredOption('--base <path>', 'base: a checkpoint from moragrad train, or a Hugging Face model folder (LLaMA / Qwen2 / GPT-2, safetensors)', existingPath)
     .option('--adapter <kind>', 'mora | lora | dora | full', oneOf('mora', 'lora', 'dora', 'full'), 'mora')
     .option('--r <n>', 'budget rank (LoRA r; MoRA derives r̂ from it)', int(1, 4096), 8)
     .option('--type <t>', `MoRA type: ${MORA_TYPES.join(', ')}`, moraType, 6 as MoraType)
@@ -126,7 +129,7 @@ export function registerExperiments(program: Command): void {
     .option('--seed <n>', 'first seed', int(0, 2 ** 31 - 1), 0)
     .option('--seeds <n>', 'number of seeds', int(1, 100), 1)
     .option('--out <dir>', 'runs directory', 'runs')
-    .option('--name <name>', 'run name', 'finetune')
+    .option('--name <name>', 'run name (folder under --out)', runName, 'finetune')
     .option('--save-adapter <dir>', 'write the adapter (PEFT layout: adapter_model.safetensors + adapter_config.json) here')
     .action(async (o) => {
       if (o.task !== 'uuid' && o.task !== 'corpus') existingFile(o.task);
@@ -165,7 +168,7 @@ export function registerExperiments(program: Command): void {
       try {
         g = JSON.parse(readFileSync(file, 'utf8'));
       } catch (e) {
-        throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+        throw new InvalidArgumentError(`${file}: not valid JSON (${(e as Error).message})`);
       }
       await runAndReport(gridSpec(g, file), o.out);
     });
@@ -251,7 +254,7 @@ const METHOD_KEYS = ['name', 'adapter', 'r', 'type', 'alpha', 'lrs'] as const;
  */
 export function gridSpec(g: unknown, file: string): ExperimentSpec {
   const bad = (msg: string): never => {
-    throw new Error(`${file}: ${msg}`);
+    throw new InvalidArgumentError(`${file}: ${msg}`);
   };
   if (typeof g !== 'object' || g === null || Array.isArray(g)) bad('the grid must be a JSON object');
   const o = g as Record<string, unknown>;
@@ -311,7 +314,7 @@ export function gridSpec(g: unknown, file: string): ExperimentSpec {
     formatStage = { ...DEFAULT_FORMAT_STAGE, ...(f as Partial<FormatStageConfig>) };
   }
   if (o.evalAt !== undefined && (!Array.isArray(o.evalAt) || !(o.evalAt as unknown[]).every((f) => typeof f === 'number' && f > 0 && f <= 1))) bad("'evalAt' must be fractions of the steps in (0, 1]");
-  if (o.name !== undefined && (typeof o.name !== 'string' || o.name === '')) bad("'name' must be a non-empty string");
+  if (o.name !== undefined && runNameProblem(o.name)) bad(`'name' ${JSON.stringify(o.name)}: ${runNameProblem(o.name)}`);
   if (o.base !== undefined && typeof o.base !== 'string') bad("'base' must be a checkpoint path");
   if (o.task !== undefined && typeof o.task !== 'string') bad("'task' must be uuid, corpus or a .jsonl path");
   const steps = o.steps === undefined ? DEMO.steps : posInt('steps', o.steps);

@@ -24,12 +24,13 @@ export function buildProgram(output: { printed: boolean } = { printed: false }):
     .version(version())
     .exitOverride()
     .configureOutput({
-      writeErr: (str) => {
+      writeErr: (str) => process.stderr.write(str),
+      // commander's parse errors, as one line like every other failure
+      outputError: (str, write) => {
         output.printed = true;
-        process.stderr.write(str);
+        write(`moragrad: ${str.replace(/^error: /, '').trimEnd()} (see --help)\n`);
       },
-    })
-    .showHelpAfterError('(add --help for usage)');
+    });
   program
     .command('info')
     .description('the WebGPU adapter moragrad finds, its limits and features')

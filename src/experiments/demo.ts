@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkRunName, pathUnder } from '../io/paths.js';
 import { getBackend } from '../runtime.js';
 import { DEFAULT_TRAIN, trainGPT, type TrainCallbacks, type TrainConfig } from '../train/gpt.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
@@ -237,7 +238,7 @@ export async function runExperiment(
   const cb = opts.callbacks ?? {};
   const started = new Date();
   const t0 = performance.now();
-  const dir = join(opts.runsDir, spec.name);
+  const dir = pathUnder(opts.runsDir, checkRunName(spec.name, 'runExperiment')); // one folder under runsDir
   const base = await baseModel(spec, opts.cacheDir ?? join(opts.runsDir, '.cache'), cb);
   const tuneFrom = base.formatStage?.checkpoint ?? base.checkpoint;
   const sizes = spec.pairsList ?? [spec.pairs];

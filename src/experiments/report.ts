@@ -19,7 +19,14 @@ import { capacityTable, environmentTable, mechanismTable, methodsTable, paperTab
 
 export const REPORT_FILES = { metrics: 'metrics.json', markdown: 'report.md', html: 'report.html' } as const;
 
-const cellText = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/**
+ * Text quoted into report.md (names, task strings, adapter descriptions): markdown renders raw HTML,
+ * so `&`, `<` and `>` become entities and a quoted `<script>` stays text.
+ */
+export const mdText = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** A code fence (or inline code quote) longer than any run of backticks in `s`, so `s` cannot close it. */
+const fenceFor = (s: string, min: number): string => '`'.repeat(Math.max(min, ...(s.match(/`+/g) ?? []).map((r) => r.length + 1)));
+const cellText = (s: string): string => mdText(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 /** Display width: code points, not counting combining marks (r̂ is one column). */
 const width = (s: string): number => [...s.replace(/[\u0300-\u036f]/g, '')].length;
 
@@ -45,9 +52,13 @@ export function formatResultsTable(m: RunMetrics): string {
 export function renderMarkdown(m: RunMetrics): string {
   const out: string[] = [];
   const seeds = seedsOf(m);
-  out.push(`# ${reportTitle(m)}`, '');
-  out.push(`Run \`${m.name}\` · ${m.createdAt} · ${m.environment.adapter}`, '');
-  out.push('## Summary', '', summarize(m).join(' '), '');
+  const code = (v: string) => {
+    const pad = /^`|`$/.test(v) ? ' ' : ''; // a backtick at an end needs a space before the fence
+    return `${fenceFor(v, 1)}${pad}${v}${pad}${fenceFor(v, 1)}`;
+  };
+  out.push(`# ${mdText(reportTitle(m))}`, '');
+  out.push(`Run ${code(m.name)} · ${mdText(m.createdAt)} · ${mdText(m.environment.adapter)}`, '');
+  out.push('## Summary', '', mdText(summarize(m).join(' ')), '');
   out.push('## Character accuracy (%) by step', '', formatResultsTable(m), '');
   out.push(`Character accuracy: the share of the expected value's characters the greedy completion reproduces at the same position, averaged over all keys (the paper's metric)${seeds.length > 1 ? `; mean ± sd over ${seeds.length} seeds` : ''}. "Exact": share of keys whose whole value was right at the last checkpoint. Final loss: mean training loss over the last 10 steps${m.task.lossOn === 'completion' ? ', per completion token (the loss falls on the value only: the key is random and cannot be learned)' : ''}. The format-only row is what a model that knows the format but no value scores.`, '');
   if (seeds.length > 1) out.push('## Per seed', '', markdownTable(seedsTable(m)), '');
@@ -73,9 +84,13 @@ export function renderMarkdown(m: RunMetrics): string {
   }
   out.push('## Environment', '', markdownTable(environmentTable(m)), '');
   if (m.task.samples.length) {
-    out.push('## Task samples', '', '```', ...m.task.samples.map((s) => s.replace(/\n$/, '')), '```', '');
+    const samples = m.task.samples.map((s) => s.replace(/\n$/, ''));
+    const fence = fenceFor(samples.join('\n'), 3);
+    out.push('## Task samples', '', fence, ...samples, fence, '');
   }
-  out.push('## Exact configuration', '', '```json', JSON.stringify(m.config, null, 2), '```', '');
+  const config = JSON.stringify(m.config, null, 2);
+  const fence = fenceFor(config, 3);
+  out.push('## Exact configuration', '', `${fence}json`, config, fence, '');
   out.push(`Every number is in \`${REPORT_FILES.metrics}\`; the charts are in \`${REPORT_FILES.html}\`.`, '');
   return out.join('\n');
 }

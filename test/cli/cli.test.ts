@@ -1,14 +1,16 @@
-// The CLI: one-line errors and non-zero exits for bad input; train + sample end to end.
-import { mkdtempSync } from 'node:fs';
+// The CLI: every failure is one line and an exit code (2 usage, 1 runtime, 130 interrupted); train,
+// resume and sample end to end; nothing is written outside --out.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { setupBackends } from '../helpers.js';
 
 setupBackends();
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function run(args: string[], during?: () => void): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
@@ -17,10 +19,9 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
   const elog = vi.spyOn(console, 'error').mockImplementation((...a) => void (err += `${a.join(' ')}\n`));
   let code: number;
   try {
-    code = await main(args);
-  } catch (x) {
-    err += `moragrad: ${(x as Error).message}\n`;
-    code = 1;
+    const p = main(args);
+    during?.();
+    code = await p;
   } finally {
     o.mockRestore();
     e.mockRestore();
@@ -30,38 +31,106 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
   return { code, out, err };
 }
 
+const tiny = ['--layers', '1', '--width', '16', '--heads', '2', '--context', '8', '--batch', '2', '--eval-every', '2', '--eval-batches', '1'];
+let dir = '';
+let ckpt = '';
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mg-cli-'));
+  const t = await run(['train', ...tiny, '--steps', '4', '--out', dir]);
+  expect(t.code, t.err).toBe(0);
+  ckpt = join(dir, 'checkpoint.safetensors');
+});
+
 describe('moragrad CLI', () => {
-  it('bad flags, values and files: one line, non-zero exit, no stack', async () => {
-    for (const [args, msg] of [
+  it('bad arguments: one line naming the problem, exit code 2, nothing written', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'mg-cli-out-'));
+    const fifo = join(out, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const grid = (g: unknown) => {
+      const f = join(out, `grid-${Math.random().toString(36).slice(2)}.json`);
+      writeFileSync(f, JSON.stringify(g));
+      return f;
+    };
+    const cases: [string[], RegExp][] = [
       [['train', '--bogus'], /unknown option '--bogus'/],
       [['train', '--layers', 'x'], /--layers <n>' argument 'x' is invalid. expected an integer in \[1, 64\]/],
       [['train', '--lr', '-1'], /--lr <x>' argument '-1' is invalid/],
       [['train', '--tokenizer', 'wordpiece'], /expected one of char, gpt2, got 'wordpiece'/],
+      [['train', '--steps', '100000000000000000000000'], /--steps <n>' argument '100000000000000000000000' is invalid. expected an integer >= 1/],
+      [['train', '--steps', '1e23'], /--steps <n>' argument '1e23' is invalid/],
+      [['train', '--width', '30', '--heads', '4', '--steps', '1'], /--width 30 must be a multiple of --heads 4/],
+      [['train', '--resume', '__CKPT__', '--layers', '3', '--out', out], /these flags contradict it: --layers 3 \(the checkpoint has 1\)/],
+      [['train', '--resume', '__CKPT__', '--steps', '2', '--out', out], /--steps 2 is below the checkpoint's step 4/],
       [['sample', '--checkpoint', '/nonexistent.safetensors'], /no such file: \/nonexistent.safetensors/],
+      [['sample', '--checkpoint', out], /is a directory, expected a file/],
+      [['sample', '--checkpoint', fifo], /fifo is not a regular file, expected a file/],
       [['frobnicate'], /unknown command 'frobnicate'/],
-    ] as const) {
-      const r = await run([...args]);
-      expect(r.code, args.join(' ')).not.toBe(0);
-      expect(r.err).toMatch(msg);
-      expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+      [['analyze', '--base', '__CKPT__', '--adapter', '/nonexistent'], /no such file: \/nonexistent\/adapter_config.json/],
+      [['finetune', '--base', '__CKPT__', '--task', '/nonexistent.jsonl', '--out', out], /no such file: \/nonexistent.jsonl/],
+      [['finetune', '--base', '__CKPT__', '--name', '../../escape', '--out', out], /--name <name>' argument '..\/..\/escape' is invalid. a run name is one folder name, without '\/'/],
+      [['finetune', '--base', '__CKPT__', '--name', '', '--out', out], /a run name must not be empty/],
+      [['finetune', '--base', '__CKPT__', '--adapter', 'lora', '--r', '4096', '--out', out], /LoRA r=4096: inject: cannot adapt 'blocks.0.attn.q' \(Linear 16 -> 16\): LoRALinear: r = 4096 exceeds min\(in, out\) = 16/],
+      [['finetune', '--base', '__CKPT__', '--targets', 'q,nope', '--out', out], /target 'nope' matches no Linear layer/],
+      [['compare', grid({ base: ckpt, methods: ['lora'], lrs: [0.01], name: '../x' }), '--out', out], /'name' "..\/x": a run name is one folder name/],
+      [['compare', grid({ base: ckpt, methods: ['lora'], lrs: [0.01], targets: ['q', 'zz'] }), '--out', out], /LoRA r=8 lr=0.01: inject: target 'zz' matches no Linear layer/],
+      [['compare', grid(null), '--out', out], /the grid must be a JSON object/],
+      [['finetune', '--model', 'use-lite', '--depth', 'everything'], /--depth <where>' argument 'everything' is invalid. expected one of pooler, encoder/],
+    ];
+    for (const [raw, msg] of cases) {
+      const args = raw.map((a) => (a === '__CKPT__' ? ckpt : a));
+      const r = await run(args);
+      const label = args.join(' ');
+      expect(r.code, `${label}\n${r.err}`).toBe(2);
+      expect(r.err, label).toMatch(msg);
+      expect(r.err.trim().split('\n'), label).toHaveLength(1); // one line, no stack
+      expect(r.err.startsWith('moragrad: '), label).toBe(true);
     }
-    // `finetune --model use-lite` is routed to the pretrained-encoder command and its own flags
-    const u = await run(['finetune', '--model', 'use-lite', '--depth', 'everything']);
-    expect(u.code).not.toBe(0);
-    expect(u.err).toMatch(/--depth <where>' argument 'everything' is invalid. expected one of pooler, encoder/);
-    const w = await run(['train', '--width', '30', '--heads', '4', '--steps', '1']);
-    expect(w.code).toBe(1);
-    expect(w.err).toMatch(/--width 30 must be a multiple of --heads 4/);
+    expect(readdirSync(out).filter((f) => !f.startsWith('grid-') && f !== 'fifo')).toEqual([]); // nothing written
+    expect(existsSync(join(out, '..', '..', 'escape'))).toBe(false);
   });
 
-  it('train then sample', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mg-cli-'));
-    const t = await run(['train', '--layers', '1', '--width', '16', '--heads', '2', '--context', '8', '--batch', '2', '--steps', '4', '--eval-every', '2', '--eval-batches', '1', '--out', dir]);
+  it('runtime failures: one line, exit code 1', async () => {
+    const notCkpt = join(dir, 'plain.safetensors');
+    writeFileSync(notCkpt, Buffer.from([2, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d]));
+    const r = await run(['sample', '--checkpoint', notCkpt]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^moragrad: loadCheckpoint: .*plain.safetensors is not a moragrad training checkpoint/);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('train, resume to a larger --steps (the bar shows the true total), then sample', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'mg-cli-resume-'));
+    mkdirSync(d, { recursive: true });
+    const t = await run(['train', ...tiny, '--steps', '4', '--out', d]);
     expect(t.code, t.err).toBe(0);
     expect(t.err).toMatch(/parameters, char tokens/);
     expect(t.out).toMatch(/final: step 4, train loss [\d.]+, val loss [\d.]+/);
-    const s = await run(['sample', '--checkpoint', join(dir, 'checkpoint.safetensors'), '--prompt', 'Call me', '--tokens', '5', '--top-k', '3']);
+    const r = await run(['train', '--steps', '8', '--resume', join(d, 'checkpoint.safetensors'), '--out', d]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/resumed at step 4/);
+    expect(r.err).toMatch(/ 8\/8 /);
+    expect(r.err).toMatch(/done at step 8/);
+    expect(r.out).toMatch(/final: step 8/);
+    const s = await run(['sample', '--checkpoint', join(d, 'checkpoint.safetensors'), '--prompt', 'Call me', '--tokens', '5', '--top-k', '3']);
     expect(s.code, s.err).toBe(0);
     expect(s.out.startsWith('Call me')).toBe(true);
+  });
+
+  it('SIGTERM during train saves like Ctrl-C and exits 130', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'mg-cli-term-'));
+    const listeners = process.listenerCount('SIGTERM');
+    const r = await run(['train', ...tiny, '--steps', '100000', '--out', d], () => {
+      const poll = setInterval(() => {
+        if (process.listenerCount('SIGTERM') > listeners) {
+          clearInterval(poll);
+          setTimeout(() => process.emit('SIGTERM', 'SIGTERM'), 300);
+        }
+      }, 20);
+    });
+    expect(r.code, r.err).toBe(130);
+    expect(r.err).toMatch(/terminated: finishing the step and saving/);
+    expect(r.err).toMatch(/stopped at step \d+; checkpoint: /);
+    expect(existsSync(join(d, 'checkpoint.safetensors'))).toBe(true);
   });
 });
