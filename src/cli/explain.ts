@@ -3,10 +3,11 @@
 // A, B), which inputs and outputs each entry of M reaches, and writes a heatmap of ΔW as SVG.
 import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../io/atomic.js';
-import { deltaWeight, type MoraType } from '../ops/mora.js';
+import { deltaWeight, mora, type MoraType } from '../ops/mora.js';
 import { rank as moraRank } from '../mora/index.js';
-import { randn, zeros } from '../ops/creation.js';
+import { rand, randn, zeros } from '../ops/creation.js';
 import { matmul } from '../ops/matmul.js';
+import { slice } from '../ops/shape.js';
 import { cpu } from '../runtime.js';
 import { renderSvg } from '../experiments/plots.js';
 import { singularValues } from '../experiments/rank.js';
@@ -24,12 +25,20 @@ export interface ExplainOptions {
 
 const host = (t: Tensor): Float64Array => cpu().readSync(t.storage) as Float64Array;
 
-/** Numerical rank: singular values above 1e-9 · the largest. */
-function numericalRank(w: Float64Array, rows: number, cols: number): { rank: number; sv: number[] } {
+/** Largest ΔW (rows · cols) whose singular values are computed: an SVD of 512 x 512 takes about a second, the time grows with the cube. */
+const MAX_SVD_ENTRIES = 512 * 512;
+/** Largest heatmap drawn (cells); bigger layers show their top-left corner. */
+const MAX_HEATMAP = 256;
+
+/** Numerical rank: singular values above 1e-9 · the largest; null beyond MAX_SVD_ENTRIES. */
+function numericalRank(w: Float64Array, rows: number, cols: number): { rank: number | null } {
+  if (rows * cols > MAX_SVD_ENTRIES) return { rank: null };
   const sv = singularValues(w, rows, cols);
   const tol = 1e-9 * (sv[0] ?? 0);
-  return { rank: sv.filter((s) => s > tol).length, sv };
+  return { rank: sv.filter((s) => s > tol).length };
 }
+
+const rankText = (rank: number | null, d: number, k: number): string => (rank === null ? `not computed (ΔW is ${d} x ${k}; the SVD is bounded to ${MAX_SVD_ENTRIES} entries)` : String(rank));
 
 function range(set: Set<number>): string {
   const v = [...set].sort((a, b) => a - b);
@@ -43,11 +52,32 @@ function range(set: Set<number>): string {
   return parts.join(',');
 }
 
+/**
+ * Entries of M that reach no entry of ΔW, all at once: ΔW is linear in M, ΔW = Σ_ab M_ab·A_ab, and
+ * for a random input x and output gradient g the gradient of gᵀ·ΔW·x with respect to M_ab is
+ * gᵀ·A_ab·x, nonzero (almost surely) exactly when A_ab is: one forward and backward of mora on one row.
+ */
+function unusedEntries(M: Tensor, opts: { inFeatures: number; outFeatures: number; type: MoraType }, d: number, k: number): number {
+  const Mg = M.detach();
+  Mg.requiresGrad = true;
+  const x = rand([1, k], { low: 1, high: 2, seed: 7, backend: 'cpu' });
+  const g = rand([1, d], { low: 1, high: 2, seed: 8, backend: 'cpu' });
+  const y = mora(x, Mg, opts); // (1, d) = x·ΔWᵀ
+  const s = y.mul(g).sum();
+  s.backward();
+  const dM = host(Mg.grad!);
+  let unused = 0;
+  for (let i = 0; i < dM.length; i++) if (dM[i] === 0) unused++;
+  for (const t of [Mg, x, g, y, s]) t.dispose();
+  return unused;
+}
+
 export async function explain(o: ExplainOptions): Promise<string> {
   const { inFeatures: k, outFeatures: d, r } = o;
   const lines: string[] = [];
   const loraParams = (k + d) * r;
-  let dW: Float64Array;
+  /** ΔW's entry (output o, input i), for the heatmap. */
+  let at: (o: number, i: number) => number;
   if (o.adapter === 'mora') {
     const R = moraRank(k, d, r, o.type);
     const opts = { inFeatures: k, outFeatures: d, type: o.type };
@@ -57,14 +87,14 @@ export async function explain(o: ExplainOptions): Promise<string> {
     lines.push(`  chunks n = ceil(k / r̂) = ${Math.ceil(k / R)}, wrap-around padding = ${(R - (k % R)) % R}`);
     const M = randn([R, R], { seed: o.seed, backend: 'cpu' });
     const W = deltaWeight(M, opts); // (d, k)
-    dW = Float64Array.from(host(W));
+    const dW = Float64Array.from(host(W));
+    at = (o2, i) => dW[o2 * k + i];
     const { rank } = numericalRank(dW, d, k);
-    lines.push(`  rank of ΔW for a random M: ${rank} (max possible min(d, k) = ${Math.min(d, k)}; LoRA's is at most ${Math.min(r, d, k)})`);
+    lines.push(`  rank of ΔW for a random M: ${rankText(rank, d, k)} (max possible min(d, k) = ${Math.min(d, k)}; LoRA's is at most ${Math.min(r, d, k)})`);
     // Reach: ΔW for M = e_ab shows which outputs (rows) and inputs (columns) entry (a, b) touches.
     const show = Math.min(R * R, 16);
     lines.push(`  reach of M's entries (M[a,b] -> outputs <- inputs)${show < R * R ? `, first ${show} of ${R * R}` : ''}:`);
-    let unused = 0;
-    for (let e = 0; e < R * R; e++) {
+    for (let e = 0; e < show; e++) {
       const a = Math.floor(e / R);
       const b = e % R;
       const one = zeros([R, R], { backend: 'cpu' });
@@ -78,31 +108,44 @@ export async function explain(o: ExplainOptions): Promise<string> {
           ins.add(i % k);
         }
       }
-      if (outs.size === 0) unused++;
-      if (e < show) lines.push(`    M[${a},${b}]: outputs {${range(outs)}} <- inputs {${range(ins)}}`);
+      lines.push(`    M[${a},${b}]: outputs {${range(outs)}} <- inputs {${range(ins)}}`);
+      one.dispose();
     }
+    const unused = unusedEntries(M, opts, d, k);
     if (unused) lines.push(`  ${unused} entries of M reach no output (truncated chunks: type 6 with k > d, or empty groups)`);
   } else {
     const scale = 1; // α/r = 1 for the picture; the pattern does not depend on it
     const A = randn([r, k], { seed: o.seed, backend: 'cpu' });
     const B = randn([d, r], { seed: o.seed + 1, backend: 'cpu' });
-    dW = Float64Array.from(host(matmul(B, A)), (v) => v * scale); // (d, k)
-    const { rank } = numericalRank(dW, d, k);
+    // the whole product only where its SVD is computed; otherwise the heatmap's corner alone (a float64
+    // matmul of 4096 x 1024 x 4096 takes minutes)
+    let rank: number | null = null;
+    if (d * k <= MAX_SVD_ENTRIES) {
+      const dW = Float64Array.from(host(matmul(B, A)), (v) => v * scale); // (d, k)
+      at = (o2, i) => dW[o2 * k + i];
+      rank = numericalRank(dW, d, k).rank;
+    } else {
+      const [hd, hk] = [Math.min(d, MAX_HEATMAP), Math.min(k, MAX_HEATMAP)];
+      const corner = Float64Array.from(host(matmul(slice(B, 0, 0, hd), slice(A, 1, 0, hk))), (v) => v * scale); // (hd, hk)
+      at = (o2, i) => corner[o2 * hk + i];
+    }
     lines.push(`LoRA on a ${k} -> ${d} layer at r = ${r}:`);
     lines.push(`  trainable: (k + d)·r = ${loraParams}`);
-    lines.push(`  rank of ΔW = B·A for random A, B: ${rank} (at most r = ${r})`);
+    lines.push(`  rank of ΔW = B·A for random A, B: ${rankText(rank, d, k)} (at most r = ${r})`);
     lines.push(`  every entry of A reaches every output; B[o, j] reaches output o from every input`);
   }
   const values = [];
-  for (let o2 = 0; o2 < d; o2++) for (let i = 0; i < k; i++) values.push({ out: o2, in: i, w: dW[o2 * k + i] });
-  const cell = Math.max(4, Math.min(20, Math.floor(480 / Math.max(k, d))));
+  const [hd, hk] = [Math.min(d, MAX_HEATMAP), Math.min(k, MAX_HEATMAP)]; // the drawn corner
+  for (let o2 = 0; o2 < hd; o2++) for (let i = 0; i < hk; i++) values.push({ out: o2, in: i, w: at(o2, i) });
+  const corner = hd < d || hk < k ? `, top-left ${hd} x ${hk}` : '';
+  const cell = Math.max(4, Math.min(20, Math.floor(480 / Math.max(hk, hd))));
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: o.adapter === 'mora' ? `ΔW of MoRA type ${o.type} (${d} x ${k}, r = ${r}) for a random M` : `ΔW = B·A of LoRA (${d} x ${k}, r = ${r})`,
+    title: o.adapter === 'mora' ? `ΔW of MoRA type ${o.type} (${d} x ${k}, r = ${r}) for a random M${corner}` : `ΔW = B·A of LoRA (${d} x ${k}, r = ${r})${corner}`,
     data: { values },
     mark: 'rect',
-    width: cell * k,
-    height: cell * d,
+    width: cell * hk,
+    height: cell * hd,
     encoding: {
       x: { field: 'in', type: 'ordinal', title: 'input feature', axis: { labelOverlap: true } },
       y: { field: 'out', type: 'ordinal', title: 'output feature', axis: { labelOverlap: true } },
@@ -111,6 +154,6 @@ export async function explain(o: ExplainOptions): Promise<string> {
     config: { view: { stroke: null } },
   };
   await writeFileAtomic(o.svg, await renderSvg(spec));
-  lines.push(`heatmap of ΔW written to ${o.svg}`);
+  lines.push(`heatmap of ΔW${corner} written to ${o.svg}`);
   return lines.join('\n');
 }

@@ -280,10 +280,18 @@ export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?
 export async function loadGPT(path: string, opts: { allowNonFinite?: boolean } = {}): Promise<{ model: GPT; tokenizer: Tokenizer; config: TrainConfig; step: number }> {
   const c = await loadCheckpoint(path, { allowNonFinite: opts.allowNonFinite });
   const config = c.meta.config as TrainConfig;
-  const tokenizer = tokenizerFromJSON(c.meta.tokenizer as TokenizerJSON);
-  const model = new GPT({ ...config.model, vocabSize: tokenizer.vocabSize, seed: config.seed });
-  model.loadStateDict(c.model);
-  for (const t of [...Object.values(c.model), ...Object.values(c.optimizer.tensors)]) t.dispose();
+  let model: GPT | null = null;
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = tokenizerFromJSON(c.meta.tokenizer as TokenizerJSON);
+    model = new GPT({ ...config.model, vocabSize: tokenizer.vocabSize, seed: config.seed });
+    model.loadStateDict(c.model);
+  } catch (e) {
+    model?.dispose();
+    throw e;
+  } finally {
+    for (const t of [...Object.values(c.model), ...Object.values(c.optimizer.tensors)]) t.dispose();
+  }
   model.eval();
   return { model, tokenizer, config, step: c.meta.step as number };
 }

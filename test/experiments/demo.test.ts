@@ -141,13 +141,15 @@ describe('the demo pipeline', () => {
     expect(r.out).toContain('M[0,0]: outputs {0,8} <- inputs {0,8,12}');
     expect(readFileSync(svg, 'utf8')).toContain('<svg');
     const bad = await quiet(() => main(['explain', '--type', '5']));
-    expect(bad.value).toBe(1);
+    expect(bad.value).toBe(2); // usage errors exit 2
     expect(bad.err).toMatch(/expected one of 1, 2, 3, 4, 6, truncation, decoupling, got '5'/);
     const grid = join(dir, 'grid.json');
     writeFileSync(grid, '{ not json');
-    await expect(main(['compare', grid])).rejects.toThrow(/grid.json: not valid JSON/);
+    const g = await quiet(() => main(['compare', grid]));
+    expect(g.value).toBe(2);
+    expect(g.err).toMatch(/grid.json: not valid JSON/);
     const ft = await quiet(() => main(['finetune', '--base', '/nope.safetensors']));
-    expect(ft.value).toBe(1);
+    expect(ft.value).toBe(2);
     expect(ft.err).toMatch(/no such file: \/nope.safetensors/);
   });
 });
