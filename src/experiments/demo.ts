@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { MoragradError } from '../errors.js';
 import { checkRunName, pathUnder } from '../io/paths.js';
 import { getBackend } from '../runtime.js';
 import { DEFAULT_TRAIN, trainGPT, type TrainCallbacks, type TrainConfig } from '../train/gpt.js';
@@ -280,56 +281,64 @@ export async function runExperiment(
     mechanism,
     wallTimeSec: (performance.now() - t0) / 1000,
   });
-  if (spec.mechanism) {
-    cb.onPhase?.('mechanism', 'one linear layer: LoRA vs MoRA at the same budget (cpu, float64)');
-    mechanism = await runMechanism(spec.mechanism);
-  }
-  // Step 0 is the same model for every method (adapters start at ΔW = 0): measured once per task.
-  const chosen = new Map<string, number>(); // `${method}/${pairs}` -> the first seed's swept rate
-  outer: for (const key of tasks.keys()) {
-    const task = tasks.get(key)!;
-    const [pairs, seed] = key.split('/').map(Number);
-    let accuracy0: AccuracyPoint | undefined;
-    if (evalSteps.includes(0)) {
-      cb.onPhase?.('base', `accuracy of the base on the task of seed ${seed}`);
-      const { model, tokenizer } = await loadBase(tuneFrom);
-      try {
-        const e = await evaluateTask(model, tokenizer, task, { batchSize: 64 });
-        accuracy0 = { step: 0, charAccuracy: e.charAccuracy, exactMatch: e.exactMatch };
-        if (task === first) baseAccuracy = e.charAccuracy;
-      } finally {
-        model.dispose();
+  try {
+    if (spec.mechanism) {
+      cb.onPhase?.('mechanism', 'one linear layer: LoRA vs MoRA at the same budget (cpu, float64)');
+      mechanism = await runMechanism(spec.mechanism);
+    }
+    // Step 0 is the same model for every method (adapters start at ΔW = 0): measured once per task.
+    const chosen = new Map<string, number>(); // `${method}/${pairs}` -> the first seed's swept rate
+    outer: for (const key of tasks.keys()) {
+      const task = tasks.get(key)!;
+      const [pairs, seed] = key.split('/').map(Number);
+      let accuracy0: AccuracyPoint | undefined;
+      if (evalSteps.includes(0)) {
+        cb.onPhase?.('base', `accuracy of the base on the task of seed ${seed}`);
+        const { model, tokenizer } = await loadBase(tuneFrom);
+        try {
+          const e = await evaluateTask(model, tokenizer, task, { batchSize: 64 });
+          accuracy0 = { step: 0, charAccuracy: e.charAccuracy, exactMatch: e.exactMatch };
+          if (task === first) baseAccuracy = e.charAccuracy;
+        } finally {
+          model.dispose();
+        }
+      }
+      for (let i = 0; i < spec.methods.length; i++) {
+        const m = spec.methods[i];
+        const which = `${m.name}/${pairs}`;
+        cb.onMethodStart?.(i, spec.methods.length, m, seed);
+        const result = await runMethod(m, {
+          basePath: tuneFrom,
+          task,
+          steps: spec.steps,
+          batchSize: spec.batchSize,
+          evalSteps,
+          targets: spec.targets,
+          seed,
+          rankThreshold: spec.rankThreshold,
+          restartEvery: spec.restartEvery,
+          sweepSteps: spec.sweepSteps,
+          maxExtend: spec.maxExtend,
+          lr: chosen.get(which),
+          accuracy0,
+          saveAdapterDir: spec.saveAdapterDir && (spec.seeds.length > 1 ? join(spec.saveAdapterDir, `seed-${seed}`) : spec.saveAdapterDir),
+          callbacks: cb,
+        });
+        if (!chosen.has(which)) chosen.set(which, result.lr);
+        methods.push(result);
+        cb.onMethodDone?.(result);
+        if (result.status === 'interrupted') {
+          status = 'interrupted';
+          break outer;
+        }
       }
     }
-    for (let i = 0; i < spec.methods.length; i++) {
-      const m = spec.methods[i];
-      const which = `${m.name}/${pairs}`;
-      cb.onMethodStart?.(i, spec.methods.length, m, seed);
-      const result = await runMethod(m, {
-        basePath: tuneFrom,
-        task,
-        steps: spec.steps,
-        batchSize: spec.batchSize,
-        evalSteps,
-        targets: spec.targets,
-        seed,
-        rankThreshold: spec.rankThreshold,
-        restartEvery: spec.restartEvery,
-        sweepSteps: spec.sweepSteps,
-        maxExtend: spec.maxExtend,
-        lr: chosen.get(which),
-        accuracy0,
-        saveAdapterDir: spec.saveAdapterDir && (spec.seeds.length > 1 ? join(spec.saveAdapterDir, `seed-${seed}`) : spec.saveAdapterDir),
-        callbacks: cb,
-      });
-      if (!chosen.has(which)) chosen.set(which, result.lr);
-      methods.push(result);
-      cb.onMethodDone?.(result);
-      if (result.status === 'interrupted') {
-        status = 'interrupted';
-        break outer;
-      }
-    }
+  } catch (e) {
+    // a failure after some methods trained still writes what they computed
+    if (methods.length === 0) throw e;
+    status = 'failed';
+    await writeReport(dir, metrics()).catch(() => undefined);
+    throw new MoragradError('runExperiment', `${(e as Error).message} (the report of the ${methods.length} method(s) that finished is in ${dir})`);
   }
   const m = metrics();
   const table = await writeReport(dir, m);
