@@ -50,31 +50,31 @@ export const trainConfigSchema = z.strictObject({
 
 const numberOrNull = z.number({ error: 'a number' }).or(z.null()); // JSON writes NaN as null
 
-/** The metadata of a training checkpoint, each value JSON-decoded. */
-export const checkpointMetaSchema = z
-  .strictObject({
-    optimizer: z.strictObject({
-      steps: z.record(z.string().regex(/^\d+$/, 'a parameter index'), int(0)),
-      groups: z.array(z.looseObject({ params: z.array(int(0)) }), { error: 'an array of parameter groups' }),
-    }),
-    config: trainConfigSchema,
-    step: int(0),
-    sampler: z.strictObject({ seed: int(0), position: int(0), step: int(0) }),
-    dropoutCalls: z.array(int(0), { error: 'an array of call counts' }),
-    tokenizer: z.discriminatedUnion(
-      'type',
-      [
-        z.strictObject({ type: z.literal('char'), chars: z.array(z.string(), { error: 'an array of characters' }).min(1, 'at least one character').max(1_000_000, 'at most 1,000,000 characters'), unk: z.string().optional() }),
-        z.strictObject({ type: z.literal('gpt2') }),
-      ],
-      { error: "{ type: 'char', chars } or { type: 'gpt2' }" },
-    ),
-    history: z.array(z.strictObject({ step: int(0), loss: numberOrNull })),
-    evals: z.array(z.strictObject({ step: int(0), trainLoss: numberOrNull, valLoss: numberOrNull })),
-  })
-  .superRefine((m, ctx) => {
-    if (m.step > m.config.steps) ctx.addIssue({ code: 'custom', path: ['step'], input: m.step, message: `at most config.steps = ${m.config.steps}` });
-  });
+/**
+ * The metadata of a training checkpoint, each value JSON-decoded. `sampler` and `dropoutCalls` are
+ * what a resumed run needs (checkpoints written outside trainGPT, e.g. the demo's format stage, lack
+ * them); other keys are the writer's own and pass through.
+ */
+export const checkpointMetaSchema = z.looseObject({
+  optimizer: z.strictObject({
+    steps: z.record(z.string().regex(/^\d+$/, 'a parameter index'), int(0)),
+    groups: z.array(z.looseObject({ params: z.array(int(0)) }), { error: 'an array of parameter groups' }),
+  }),
+  config: trainConfigSchema,
+  step: int(0),
+  sampler: z.strictObject({ seed: int(0), position: int(0), step: int(0) }).optional(),
+  dropoutCalls: z.array(int(0), { error: 'an array of call counts' }).optional(),
+  tokenizer: z.discriminatedUnion(
+    'type',
+    [
+      z.strictObject({ type: z.literal('char'), chars: z.array(z.string(), { error: 'an array of characters' }).min(1, 'at least one character').max(1_000_000, 'at most 1,000,000 characters'), unk: z.string().optional() }),
+      z.strictObject({ type: z.literal('gpt2') }),
+    ],
+    { error: "{ type: 'char', chars } or { type: 'gpt2' }" },
+  ),
+  history: z.array(z.strictObject({ step: int(0), loss: numberOrNull })),
+  evals: z.array(z.strictObject({ step: int(0), trainLoss: numberOrNull, valLoss: numberOrNull })),
+});
 
 export type CheckpointMeta = z.output<typeof checkpointMetaSchema>;
 

@@ -158,6 +158,10 @@ export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?
     cfg = { ...(m.config as TrainConfig) };
     for (const k of RESUME_OVERRIDABLE) if (opts.overrides?.[k] !== undefined) cfg[k] = opts.overrides[k]!;
     startStep = m.step;
+    if (!m.sampler || !m.dropoutCalls) {
+      for (const t of [...Object.values(resumed.model), ...Object.values(resumed.optimizer.tensors)]) t.dispose();
+      fail('train', `${opts.resume} holds no batch-sampler or dropout state (it was not written by a training run), so a run cannot resume from it; fine-tune from it instead`);
+    }
     if (cfg.steps < startStep) {
       for (const t of [...Object.values(resumed.model), ...Object.values(resumed.optimizer.tensors)]) t.dispose();
       fail('train', `${opts.resume} is at step ${startStep}; steps ${cfg.steps} would not continue it (ask for more steps, or leave them as they are: ${m.config.steps})`);

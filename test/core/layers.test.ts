@@ -24,7 +24,7 @@ describe('layers', () => {
     expect(check(root, bad)).toEqual([
       'src/ops/bad.ts -> src/nn/linear.ts (ops may not import nn)',
       'src/nn/bad.ts -> src/experiments/sentiment/index.ts (nn may not import experiments: the engine never imports the application)',
-      "src/nn/bad.ts -> 'vega' (the engine imports only node: builtins and webgpu, fast-check)",
+      "src/nn/bad.ts -> 'vega' (the engine imports only node: builtins and webgpu, fast-check, zod)",
       'src/backend/bad.ts -> src/tensor.ts (backend may not import tensor)',
     ]);
   });
