@@ -150,6 +150,6 @@ describe('the demo pipeline', () => {
     expect(g.err).toMatch(/grid.json: not valid JSON/);
     const ft = await quiet(() => main(['finetune', '--base', '/nope.safetensors']));
     expect(ft.value).toBe(2);
-    expect(ft.err).toMatch(/no such file: \/nope.safetensors/);
+    expect(ft.err).toMatch(/no such file or directory: \/nope.safetensors/);
   });
 });
