@@ -14,7 +14,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import * as mg from '../src/index.js';
 import { encodeSafetensors, type EncodeEntry } from '../src/io/safetensors.js';
-import { loadHF } from '../src/models/hf/index.js';
+import { loadHF } from '../src/app/models/hf/index.js';
 import { gpuSync } from './common.js';
 
 type Preset = { config: Record<string, unknown> };

@@ -28,9 +28,9 @@ export const LAYERS = [
   { name: 'train', files: ['train/'], may: ['core', 'tensor', 'ops', 'io', 'data', 'nn', 'optim', 'adapters'] },
   { name: 'entry', files: ['index.ts'], may: ['core', 'backend', 'tensor', 'mora-rules', 'ops', 'custom', 'testing', 'io', 'data', 'nn', 'optim', 'mora', 'adapters', 'train'] },
   // the application, on top of the engine
-  { name: 'models', files: ['models/'], may: ['engine'] },
-  { name: 'experiments', files: ['experiments/'], may: ['engine', 'models'] },
-  { name: 'cli', files: ['cli/'], may: ['engine', 'models', 'experiments'] },
+  { name: 'models', files: ['app/models/'], may: ['engine'] },
+  { name: 'experiments', files: ['app/experiments/'], may: ['engine', 'models'] },
+  { name: 'cli', files: ['app/cli/'], may: ['engine', 'models', 'experiments'] },
 ];
 
 const APPLICATION = new Set(['models', 'experiments', 'cli']);
@@ -44,7 +44,7 @@ export const ENGINE_PACKAGES = ['webgpu', 'fast-check', 'zod'];
  * application (mg.experiments, mg.models) until those move to subpath exports. The check fails when
  * one of these is gone, so the list cannot go stale.
  */
-export const PENDING = ['src/index.ts -> src/experiments/index.ts', 'src/index.ts -> src/models/index.ts'];
+export const PENDING = [];
 
 /** The layer of a path under src/ (the most specific match: a file before its folder). */
 export function layerOf(rel) {

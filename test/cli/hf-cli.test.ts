@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { main } from '../../src/app/cli/main.js';
 import { encodeSafetensors, type EncodeEntry } from '../../src/io/safetensors.js';
 import { randData, setupBackends } from '../helpers.js';
 

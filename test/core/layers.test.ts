@@ -17,13 +17,13 @@ describe('layers', () => {
   it('catches an op importing nn, the engine importing the application or its packages, and a multi-line import', () => {
     const bad = {
       'src/ops/bad.ts': "import { Linear } from '../nn/linear.js';\n",
-      'src/nn/bad.ts': "export {\n  runSentiment,\n} from '../experiments/sentiment/index.js';\nconst plot = await import('vega');\n",
+      'src/nn/bad.ts': "export {\n  runSentiment,\n} from '../app/experiments/sentiment/index.js';\nconst plot = await import('vega');\n",
       'src/backend/bad.ts': "import type { Tensor } from '../tensor.js';\n",
-      'src/cli/ok.ts': "import * as mg from '../index.js';\nimport { runDemo } from '../experiments/demo.js';\n",
+      'src/app/cli/ok.ts': "import * as mg from '../../index.js';\nimport { runDemo } from '../experiments/demo.js';\n",
     };
     expect(check(root, bad)).toEqual([
       'src/ops/bad.ts -> src/nn/linear.ts (ops may not import nn)',
-      'src/nn/bad.ts -> src/experiments/sentiment/index.ts (nn may not import experiments: the engine never imports the application)',
+      'src/nn/bad.ts -> src/app/experiments/sentiment/index.ts (nn may not import experiments: the engine never imports the application)',
       "src/nn/bad.ts -> 'vega' (the engine imports only node: builtins and webgpu, fast-check, zod)",
       'src/backend/bad.ts -> src/tensor.ts (backend may not import tensor)',
     ]);

@@ -6,8 +6,8 @@ import { CharTokenizer } from '../../src/data/tokenizer.js';
 import { GPT } from '../../src/nn/gpt.js';
 import { tensor } from '../../src/ops/creation.js';
 import type { Tensor } from '../../src/tensor.js';
-import { charAccuracy, cutAtEos, evaluateTask, exactMatch, generateCompletions, scoreCompletions, type Generator } from '../../src/experiments/accuracy.js';
-import { makeUuidTask } from '../../src/experiments/uuid.js';
+import { charAccuracy, cutAtEos, evaluateTask, exactMatch, generateCompletions, scoreCompletions, type Generator } from '../../src/app/experiments/accuracy.js';
+import { makeUuidTask } from '../../src/app/experiments/uuid.js';
 
 describe('charAccuracy', () => {
   it('counts matching characters at the same position over the expected length', () => {

@@ -5,11 +5,11 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { DEMO, runExperiment, validateSpec, type ExperimentSpec } from '../../src/experiments/demo.js';
-import { summarize } from '../../src/experiments/summary.js';
-import { validateMetrics } from '../../src/experiments/metrics-file.js';
-import { gridSpec } from '../../src/cli/experiments.js';
-import { main } from '../../src/cli/main.js';
+import { DEMO, runExperiment, validateSpec, type ExperimentSpec } from '../../src/app/experiments/demo.js';
+import { summarize } from '../../src/app/experiments/summary.js';
+import { validateMetrics } from '../../src/app/experiments/metrics-file.js';
+import { gridSpec } from '../../src/app/cli/experiments.js';
+import { main } from '../../src/app/cli/main.js';
 import { setupBackends } from '../helpers.js';
 
 setupBackends();

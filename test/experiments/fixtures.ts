@@ -1,9 +1,9 @@
 // A synthetic but realistic run record (5 methods, 4 layers x 6 adapted modules) for report and
 // validator tests. Numbers are made up; shapes and ranges are those of a real `moragrad demo` run.
 import { HostRng } from '../../src/ops/random.js';
-import type { MethodResult, RunMetrics } from '../../src/experiments/metrics.js';
-import type { ModuleRank } from '../../src/experiments/rank.js';
-import { effectiveRank, stableRank } from '../../src/experiments/rank.js';
+import type { MethodResult, RunMetrics } from '../../src/app/experiments/metrics.js';
+import type { ModuleRank } from '../../src/app/experiments/rank.js';
+import { effectiveRank, stableRank } from '../../src/app/experiments/rank.js';
 
 const KINDS: [string, string, [number, number]][] = [
   ['q', 'attn.q', [128, 128]],

@@ -4,9 +4,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compactJson, type RunMetrics } from '../../src/experiments/metrics.js';
-import { readMetrics, validateMetrics, writeMetrics } from '../../src/experiments/metrics-file.js';
-import { runEnvironment } from '../../src/experiments/environment.js';
+import { compactJson, type RunMetrics } from '../../src/app/experiments/metrics.js';
+import { readMetrics, validateMetrics, writeMetrics } from '../../src/app/experiments/metrics-file.js';
+import { runEnvironment } from '../../src/app/experiments/environment.js';
 import { syntheticMetrics } from './fixtures.js';
 
 const clone = (): RunMetrics => JSON.parse(JSON.stringify(syntheticMetrics({ steps: 40 }))) as RunMetrics;

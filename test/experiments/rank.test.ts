@@ -8,7 +8,7 @@ import { Module } from '../../src/nn/module.js';
 import { randn } from '../../src/ops/creation.js';
 import type { Tensor } from '../../src/tensor.js';
 import { deltaWeight, rank as moraRank } from '../../src/mora/index.js';
-import { analyzeDelta, analyzeMatrix, effectiveRank, frobeniusNorm, hostWeights, isLinearWeight, layerIndex, moduleKind, rankAbove, singularValues, stableRank } from '../../src/experiments/rank.js';
+import { analyzeDelta, analyzeMatrix, effectiveRank, frobeniusNorm, hostWeights, isLinearWeight, layerIndex, moduleKind, rankAbove, singularValues, stableRank } from '../../src/app/experiments/rank.js';
 
 const randVec = (rng: HostRng, n: number) => Array.from({ length: n }, () => rng.normal());
 

@@ -5,13 +5,13 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatResultsTable, writeReport, REPORT_FILES } from '../../src/experiments/report.js';
-import type { RunMetrics } from '../../src/experiments/metrics.js';
-import { readMetrics } from '../../src/experiments/metrics-file.js';
-import { rankChartSpec, renderPlots, renderSvg } from '../../src/experiments/plots.js';
-import { resultsTable, seedsTable, summarize, sweepTable } from '../../src/experiments/summary.js';
-import { fmtLr, fmtSec, fmtShare } from '../../src/experiments/formatters.js';
-import { escapeHtml } from '../../src/experiments/report-html.js';
+import { formatResultsTable, writeReport, REPORT_FILES } from '../../src/app/experiments/report.js';
+import type { RunMetrics } from '../../src/app/experiments/metrics.js';
+import { readMetrics } from '../../src/app/experiments/metrics-file.js';
+import { rankChartSpec, renderPlots, renderSvg } from '../../src/app/experiments/plots.js';
+import { resultsTable, seedsTable, summarize, sweepTable } from '../../src/app/experiments/summary.js';
+import { fmtLr, fmtSec, fmtShare } from '../../src/app/experiments/formatters.js';
+import { escapeHtml } from '../../src/app/experiments/report-html.js';
 import { syntheticMetrics } from './fixtures.js';
 
 const setAcc = (m: RunMetrics, name: string, xs: number[]) => {

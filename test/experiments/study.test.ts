@@ -2,13 +2,13 @@
 // stage's data kept apart from the task, and the one-layer mechanism's floors against independent
 // computations.
 import { describe, expect, it } from 'vitest';
-import { bracketedSweep, bestTrial } from '../../src/experiments/sweep.js';
-import { mean, meanSd, sampleSd, seriesMeanSd } from '../../src/experiments/stats.js';
-import { assertDisjoint, formatSeed, formatTask } from '../../src/experiments/format.js';
-import { makeUuidTask } from '../../src/experiments/uuid.js';
-import { loraFloor, moraBasis, moraFloor, runMechanism } from '../../src/experiments/mechanism.js';
+import { bracketedSweep, bestTrial } from '../../src/app/experiments/sweep.js';
+import { mean, meanSd, sampleSd, seriesMeanSd } from '../../src/app/experiments/stats.js';
+import { assertDisjoint, formatSeed, formatTask } from '../../src/app/experiments/format.js';
+import { makeUuidTask } from '../../src/app/experiments/uuid.js';
+import { loraFloor, moraBasis, moraFloor, runMechanism } from '../../src/app/experiments/mechanism.js';
 import { Matrix } from 'ml-matrix';
-import { UUID_FORMAT_BASELINE, UUID_FORMAT_LOSS } from '../../src/experiments/summary.js';
+import { UUID_FORMAT_BASELINE, UUID_FORMAT_LOSS } from '../../src/app/experiments/summary.js';
 import { setupBackends } from '../helpers.js';
 
 setupBackends();

@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { CharTokenizer } from '../../src/data/tokenizer.js';
 import { loadMobyDick } from '../../src/data/corpus.js';
 import { HostRng } from '../../src/ops/random.js';
-import { makeUuidTask, uuid4, UUID4_PATTERN, UUID_CHARS, UUID_LENGTH } from '../../src/experiments/uuid.js';
-import { TaskBatcher, encodeTask, ensureChars, epochOrder, missingChars, sequenceText, taskChars, type Task } from '../../src/experiments/task.js';
-import { loadJsonlTask, parseJsonlTask, toJsonl, writeJsonlTask } from '../../src/experiments/jsonl.js';
+import { makeUuidTask, uuid4, UUID4_PATTERN, UUID_CHARS, UUID_LENGTH } from '../../src/app/experiments/uuid.js';
+import { TaskBatcher, encodeTask, ensureChars, epochOrder, missingChars, sequenceText, taskChars, type Task } from '../../src/app/experiments/task.js';
+import { loadJsonlTask, parseJsonlTask, toJsonl, writeJsonlTask } from '../../src/app/experiments/jsonl.js';
 
 const mobyTok = () => CharTokenizer.fromText(loadMobyDick());
 

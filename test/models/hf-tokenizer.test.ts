@@ -3,7 +3,7 @@
 // derived by hand from the fixture's vocabulary and merge ranks; the derivation is in the comment.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HfTokenizer } from '../../src/models/hf/index.js';
+import { HfTokenizer } from '../../src/app/models/hf/index.js';
 import { tokenizerFromJSON } from '../../src/data/tokenizer.js';
 
 const DIR = join(import.meta.dirname, '../fixtures/hf/tokenizers');

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as mg from '../../src/index.js';
-import { loadHF, saveHF, type HfCausalLM, type LlamaForCausalLM } from '../../src/models/hf/index.js';
+import { loadHF, saveHF, type HfCausalLM, type LlamaForCausalLM } from '../../src/app/models/hf/index.js';
 import { encodeSafetensors, fromBF16, fromF16, toBF16, toF16, type EncodeEntry } from '../../src/io/safetensors.js';
 import { expectClose, hasGpu, randData, setupBackends } from '../helpers.js';
 

@@ -18,12 +18,12 @@ import {
   UseTop,
   USE_LITE_CONFIG,
   type LoadedUseLite,
-} from '../../src/models/use-lite.js';
-import { SentenceClassifier } from '../../src/models/classifier.js';
+} from '../../src/app/models/use-lite.js';
+import { SentenceClassifier } from '../../src/app/models/classifier.js';
 import { inject } from '../../src/adapters/index.js';
 import { loadTfjsWeights } from '../../src/io/tfjs.js';
-import { loadUciSentiment, runSentiment, scoreLogits, writeSentimentReport } from '../../src/experiments/sentiment/index.js';
-import { validateMetrics } from '../../src/experiments/metrics-file.js';
+import { loadUciSentiment, runSentiment, scoreLogits, writeSentimentReport } from '../../src/app/experiments/sentiment/index.js';
+import { validateMetrics } from '../../src/app/experiments/metrics-file.js';
 import { syntheticMetrics } from '../experiments/fixtures.js';
 
 setupBackends();
