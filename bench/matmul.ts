@@ -105,10 +105,18 @@ async function timePeers(c: MatmulCase, peers: Peers, quick: boolean): Promise<P
   // Gemm is 2-D: x [..., k] @ Wᵀ runs as the same product with the leading dims folded into rows
   const aShape = trans && !c.transA && c.a.length > 2 ? [c.a.slice(0, -1).reduce((x, y) => x * y, 1), c.a[c.a.length - 1]] : c.a;
   const outShape = trans ? [aShape[c.transA ? 1 : 0], n] : [...c.a.slice(0, -2), m, n];
-  const s = await ortSession(trans ? 'Gemm' : 'MatMul', [['a', aShape], ['b', c.b]], outShape, {
-    threads: cpus().length,
-    attrs: trans ? { transA: c.transA ? 1 : 0, transB: c.transB ? 1 : 0 } : {},
-  }).catch((e: Error) => e);
+  const s = await ortSession(
+    trans ? 'Gemm' : 'MatMul',
+    [
+      ['a', aShape],
+      ['b', c.b],
+    ],
+    outShape,
+    {
+      threads: cpus().length,
+      attrs: trans ? { transA: c.transA ? 1 : 0, transB: c.transB ? 1 : 0 } : {},
+    },
+  ).catch((e: Error) => e);
   if (s === null) out.onnxruntime = { skipped: 'not loaded' };
   else if (s instanceof Error) out.onnxruntime = { skipped: `error: ${s.message.split('\n')[0].slice(0, 80)}` };
   else {
@@ -162,7 +170,9 @@ export async function benchMatmul(args: Args, log: (s: string) => void = () => {
     const peerLog = Object.entries(peerResults)
       .map(([p, t]) => (isTiming(t) ? `, ${p} ${fmt(gflop / t.median)}` : ''))
       .join('');
-    log(`  ${c.name}: fast ${fmt(r.fast.gflops)} GFLOP/s (${r.fastKernel})${naive ? `, naive ${fmt(r.naive!.gflops)} GFLOP/s, x${fmt(r.speedup!, 1)}` : ''}${peerLog}`);
+    log(
+      `  ${c.name}: fast ${fmt(r.fast.gflops)} GFLOP/s (${r.fastKernel})${naive ? `, naive ${fmt(r.naive!.gflops)} GFLOP/s, x${fmt(r.speedup!, 1)}` : ''}${peerLog}`,
+    );
     out.push(r);
     a.dispose();
     b.dispose();
@@ -197,9 +207,22 @@ export function lpThreadSweep(args: Args, log: (s: string) => void = () => {}): 
       encoding: 'utf8',
       timeout: 300_000,
     });
-    const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+    const line = (r.stdout ?? '')
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop();
     if (r.status !== 0 || !line) {
-      runs.push({ threads, gflops: null, meanMs: null, error: `exit ${r.status ?? r.signal}: ${(r.stderr ?? '').split('\n').filter((l) => l && !l.startsWith('Warning')).slice(-2).join(' ')}` });
+      runs.push({
+        threads,
+        gflops: null,
+        meanMs: null,
+        error: `exit ${r.status ?? r.signal}: ${(r.stderr ?? '')
+          .split('\n')
+          .filter((l) => l && !l.startsWith('Warning'))
+          .slice(-2)
+          .join(' ')}`,
+      });
     } else {
       const j = JSON.parse(line) as { gflops: number; meanMs: number };
       runs.push({ threads, gflops: j.gflops, meanMs: j.meanMs });
@@ -241,7 +264,12 @@ except Exception:
 print('%f %s' % (2 * n**3 / best / 1e9, name))
 `;
   const threads = String(cores);
-  const outp = tryExec('python3', ['-c', py], { ...process.env, OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads, MKL_NUM_THREADS: threads }, 120_000);
+  const outp = tryExec(
+    'python3',
+    ['-c', py],
+    { ...process.env, OPENBLAS_NUM_THREADS: threads, OMP_NUM_THREADS: threads, MKL_NUM_THREADS: threads },
+    120_000,
+  );
   if (!outp) return null;
   const [g, ...name] = outp.trim().split('\n').pop()!.split(' ');
   const gflops = Number(g);

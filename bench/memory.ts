@@ -141,7 +141,11 @@ export async function benchMemory(setup: GptSetup, ours: OursGpt, log: (s: strin
     heldAfter: m.liveBytes + m.pooledBytes,
     ratio: peak / analytic.total,
   };
-  log(`  forward: ${fmt(allocatedForward / 2 ** 20, 1)} MiB allocated, ${fmt((liveAfterForward - liveBefore) / 2 ** 20, 1)} MiB / ${liveTensorsAfterForward} tensors still live after it; peaks fwd ${fmt(peakForward / 2 ** 20, 1)} bwd ${fmt(peakBackward / 2 ** 20, 1)} opt ${fmt(peakOptimizer / 2 ** 20, 1)} MiB`);
-  log(`  peak live ${fmt(peak / 2 ** 20, 1)} MiB vs analytic ${fmt(analytic.total / 2 ** 20, 1)} MiB (x${fmt(r.ratio, 2)}); held after the step ${fmt(r.heldAfter / 2 ** 20, 1)} MiB`);
+  log(
+    `  forward: ${fmt(allocatedForward / 2 ** 20, 1)} MiB allocated, ${fmt((liveAfterForward - liveBefore) / 2 ** 20, 1)} MiB / ${liveTensorsAfterForward} tensors still live after it; peaks fwd ${fmt(peakForward / 2 ** 20, 1)} bwd ${fmt(peakBackward / 2 ** 20, 1)} opt ${fmt(peakOptimizer / 2 ** 20, 1)} MiB`,
+  );
+  log(
+    `  peak live ${fmt(peak / 2 ** 20, 1)} MiB vs analytic ${fmt(analytic.total / 2 ** 20, 1)} MiB (x${fmt(r.ratio, 2)}); held after the step ${fmt(r.heldAfter / 2 ** 20, 1)} MiB`,
+  );
   return r;
 }

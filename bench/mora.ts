@@ -73,7 +73,14 @@ function clearGrads(ts: mg.Tensor[]): void {
   }
 }
 
-async function timeFwdBwd(what: string, macs: number, leaves: mg.Tensor[], f: () => mg.Tensor, g: mg.Tensor, quick: boolean): Promise<MoraEntry> {
+async function timeFwdBwd(
+  what: string,
+  macs: number,
+  leaves: mg.Tensor[],
+  f: () => mg.Tensor,
+  g: mg.Tensor,
+  quick: boolean,
+): Promise<MoraEntry> {
   const once = async () => {
     mg.tidy(() => f().backward(g));
     clearGrads(leaves);
@@ -112,7 +119,14 @@ export async function benchMora(args: Args, log: (s: string) => void = () => {})
 
     const fused = await timeFwdBwd('mora fused', moraMacs, [x, M], () => mora(x, M, opts), g, args.quick);
     const naive = await timeFwdBwd('mora naive twin', moraMacs, [x, M], () => moraNaive(x, M, opts), g, args.quick);
-    const lora = await timeFwdBwd('lora (x Aᵀ) Bᵀ', loraMacs, [x, A, B], () => matmulT(matmulT(x, A, { transB: true }), B, { transB: true }), g, args.quick);
+    const lora = await timeFwdBwd(
+      'lora (x Aᵀ) Bᵀ',
+      loraMacs,
+      [x, A, B],
+      () => matmulT(matmulT(x, A, { transB: true }), B, { transB: true }),
+      g,
+      args.quick,
+    );
 
     // dense references: the layer's own product x Wᵀ ([T, k] x [k, d], forward + dx + dW), and a plain
     // matmul of the fused op's inner shapes ([T·nc, R] x [R, R]ᵀ, forward + both gradients)
@@ -120,7 +134,14 @@ export async function benchMora(args: Args, log: (s: string) => void = () => {})
     const denseBase = await timeFwdBwd('dense x Wᵀ', 3 * T * k * d, [x, W], () => matmulT(x, W, { transB: true }), g, args.quick);
     const v = mg.randn([T * chunks, R], { seed: 6, requiresGrad: true }); // (T·nc, R): the compressed tokens
     const gv = mg.randn([T * chunks, R], { seed: 7 });
-    const denseForMora = await timeFwdBwd('dense [T·nc, R] x [R, R]ᵀ', moraMacs, [v, M], () => matmulT(v, M, { transB: true }), gv, args.quick);
+    const denseForMora = await timeFwdBwd(
+      'dense [T·nc, R] x [R, R]ᵀ',
+      moraMacs,
+      [v, M],
+      () => matmulT(v, M, { transB: true }),
+      gv,
+      args.quick,
+    );
 
     // adapted Linear layers: frozen base + adapter
     const base1 = new mg.nn.Linear(k, d, { seed: 8 });

@@ -19,13 +19,25 @@ function clearGrads(ts: mg.Tensor[]): void {
 }
 
 /** LayerNorm as tfjs composes it (tf.layers.layerNormalization: moments, then scale and shift). */
-function tfLayerNorm(tf: Tf, x: import('@tensorflow/tfjs').Tensor, w: import('@tensorflow/tfjs').Tensor, b: import('@tensorflow/tfjs').Tensor, eps = 1e-5) {
+function tfLayerNorm(
+  tf: Tf,
+  x: import('@tensorflow/tfjs').Tensor,
+  w: import('@tensorflow/tfjs').Tensor,
+  b: import('@tensorflow/tfjs').Tensor,
+  eps = 1e-5,
+) {
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), w), b);
 }
 
 /** Causal attention from tfjs ops: q kᵀ · scale + mask, softmax, · v. mask: (T, T) 0 / -1e9. */
-function tfAttention(tf: Tf, q: import('@tensorflow/tfjs').Tensor, k: import('@tensorflow/tfjs').Tensor, v: import('@tensorflow/tfjs').Tensor, mask: import('@tensorflow/tfjs').Tensor) {
+function tfAttention(
+  tf: Tf,
+  q: import('@tensorflow/tfjs').Tensor,
+  k: import('@tensorflow/tfjs').Tensor,
+  v: import('@tensorflow/tfjs').Tensor,
+  mask: import('@tensorflow/tfjs').Tensor,
+) {
   const hs = q.shape[q.shape.length - 1];
   const s = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)), mask); // (B, nh, T, T)
   return tf.matMul(tf.softmax(s), v); // (B, nh, T, hs)
@@ -65,7 +77,16 @@ export function opCases(quick: boolean): CaseSpec[] {
         const b = tf.randomNormal([N]);
         return { run: () => void tf.add(a, b), dispose: () => (a.dispose(), b.dispose()) };
       },
-      ort: () => ortSession('Add', [['a', [N]], ['b', [N]]], [N], { threads }),
+      ort: () =>
+        ortSession(
+          'Add',
+          [
+            ['a', [N]],
+            ['b', [N]],
+          ],
+          [N],
+          { threads },
+        ),
     },
     {
       group: 'elementwise',
@@ -99,7 +120,16 @@ export function opCases(quick: boolean): CaseSpec[] {
         const b = tf.randomNormal([C]);
         return { run: () => void tf.add(a, b), dispose: () => (a.dispose(), b.dispose()) };
       },
-      ort: () => ortSession('Add', [['a', [R, C]], ['b', [C]]], [R, C], { threads }),
+      ort: () =>
+        ortSession(
+          'Add',
+          [
+            ['a', [R, C]],
+            ['b', [C]],
+          ],
+          [R, C],
+          { threads },
+        ),
     },
     {
       group: 'reduction',
@@ -182,10 +212,19 @@ export function opCases(quick: boolean): CaseSpec[] {
         return { run: () => void tfLayerNorm(tf, a, w, b), dispose: () => (a.dispose(), w.dispose(), b.dispose()) };
       },
       ort: () =>
-        ortSession('LayerNormalization', [['a', [SR, SC]], ['w', [SC]], ['b', [SC]]], [SR, SC], {
-          threads,
-          attrs: { axis: -1, epsilon: { float: 1e-5 } },
-        }),
+        ortSession(
+          'LayerNormalization',
+          [
+            ['a', [SR, SC]],
+            ['w', [SC]],
+            ['b', [SC]],
+          ],
+          [SR, SC],
+          {
+            threads,
+            attrs: { axis: -1, epsilon: { float: 1e-5 } },
+          },
+        ),
     },
     {
       group: 'fused',
@@ -223,7 +262,10 @@ export function opCases(quick: boolean): CaseSpec[] {
       tf: (tf) => {
         const [q, k, v, g] = [1, 2, 3, 4].map(() => tf.randomNormal(qkvShape));
         const mask = tfCausalMask(tf, att.T);
-        const grads = tf.grads((a: import('@tensorflow/tfjs').Tensor, b: import('@tensorflow/tfjs').Tensor, c: import('@tensorflow/tfjs').Tensor) => tfAttention(tf, a, b, c, mask));
+        const grads = tf.grads(
+          (a: import('@tensorflow/tfjs').Tensor, b: import('@tensorflow/tfjs').Tensor, c: import('@tensorflow/tfjs').Tensor) =>
+            tfAttention(tf, a, b, c, mask),
+        );
         return { run: () => void grads([q, k, v], g), dispose: () => [q, k, v, g, mask].forEach((t) => t.dispose()) };
       },
     },
@@ -256,7 +298,7 @@ export async function benchOps(args: Args, peers: Peers, log: (s: string) => voi
   const rows: Row[] = [];
   const opts = { quick: args.quick, maxTime: args.quick ? 0.25 : 1, minSamples: args.quick ? 3 : 5 };
   // tfjs-cpu (plain JS, the slowest peer by far) runs in the full bench only
-  for (const spec of opCases(args.quick)) rows.push(await runCase({ ...spec, skipInQuick: ['tfjs-cpu', ...(spec.skipInQuick ?? [])] }, peers, opts, log));
+  for (const spec of opCases(args.quick))
+    rows.push(await runCase({ ...spec, skipInQuick: ['tfjs-cpu', ...(spec.skipInQuick ?? [])] }, peers, opts, log));
   return rows;
 }
-

@@ -29,13 +29,17 @@ export async function benchOverhead(args: Args, log: (s: string) => void = () =>
   const maxTime = args.quick ? 0.5 : 2;
   const raw: Record<string, Timing> = {};
 
-  raw.batched = await measure('1000 adds', async () => {
-    mg.tidy(() => {
-      let y = x;
-      for (let i = 0; i < N; i++) y = y.add(x);
-    });
-    await gpuSync();
-  }, { maxTime });
+  raw.batched = await measure(
+    '1000 adds',
+    async () => {
+      mg.tidy(() => {
+        let y = x;
+        for (let i = 0; i < N; i++) y = y.add(x);
+      });
+      await gpuSync();
+    },
+    { maxTime },
+  );
   const before = mg.memory('webgpu').submits;
   let recordMs = Infinity;
   for (let rep = 0; rep < 5; rep++) {
@@ -49,23 +53,35 @@ export async function benchOverhead(args: Args, log: (s: string) => void = () =>
   }
   const submitsPer1000 = (mg.memory('webgpu').submits - before) / 5;
 
-  raw.synced = await measure('add + sync', async () => {
-    const y = x.add(x);
-    await gpuSync();
-    y.dispose();
-  }, { maxTime });
+  raw.synced = await measure(
+    'add + sync',
+    async () => {
+      const y = x.add(x);
+      await gpuSync();
+      y.dispose();
+    },
+    { maxTime },
+  );
 
   const z = x.add(x);
   await z.data();
-  raw.readback = await measure('readback [4]', async () => {
-    await z.data();
-  }, { maxTime });
+  raw.readback = await measure(
+    'readback [4]',
+    async () => {
+      await z.data();
+    },
+    { maxTime },
+  );
 
-  raw.opReadback = await measure('add + readback', async () => {
-    const y = x.add(x);
-    await y.data();
-    y.dispose();
-  }, { maxTime });
+  raw.opReadback = await measure(
+    'add + readback',
+    async () => {
+      const y = x.add(x);
+      await y.data();
+      y.dispose();
+    },
+    { maxTime },
+  );
   z.dispose();
   x.dispose();
 
@@ -78,7 +94,9 @@ export async function benchOverhead(args: Args, log: (s: string) => void = () =>
     opReadbackUs: raw.opReadback.mean * 1e6,
     raw,
   };
-  log(`  dispatch ${r.batchedDispatchUs.toFixed(1)} µs (batched; recording ${r.recordUs.toFixed(1)} µs), op+sync ${r.syncedOpUs.toFixed(0)} µs, readback ${r.readbackUs.toFixed(0)} µs`);
+  log(
+    `  dispatch ${r.batchedDispatchUs.toFixed(1)} µs (batched; recording ${r.recordUs.toFixed(1)} µs), op+sync ${r.syncedOpUs.toFixed(0)} µs, readback ${r.readbackUs.toFixed(0)} µs`,
+  );
   return r;
 }
 
@@ -87,11 +105,20 @@ export async function benchOverhead(args: Args, log: (s: string) => void = () =>
  * tfjs-webgpu twice: as shipped (tiny ops forwarded to its CPU backend) and with
  * WEBGPU_CPU_FORWARD off (every op a GPU dispatch, like moragrad's).
  */
-export async function benchPeerOverhead(args: Args, peers: Peers, log: (s: string) => void = () => {}): Promise<Record<string, number | { skipped: string }>> {
+export async function benchPeerOverhead(
+  args: Args,
+  peers: Peers,
+  log: (s: string) => void = () => {},
+): Promise<Record<string, number | { skipped: string }>> {
   const out: Record<string, number | { skipped: string }> = {};
   const N = 1000;
   const variants: [string, TfPeer, boolean][] = TF_PEERS.flatMap((p): [string, TfPeer, boolean][] =>
-    p === 'tfjs-webgpu' ? [[p, p, true], [`${p} (GPU dispatch: WEBGPU_CPU_FORWARD off)`, p, false]] : [[p, p, true]],
+    p === 'tfjs-webgpu'
+      ? [
+          [p, p, true],
+          [`${p} (GPU dispatch: WEBGPU_CPU_FORWARD off)`, p, false],
+        ]
+      : [[p, p, true]],
   );
   for (const [name, p, cpuForward] of variants) {
     const tf = peers.tf;

@@ -87,7 +87,9 @@ export async function loadPeers(log: (s: string) => void = () => {}): Promise<Pe
     tf = await import('@tensorflow/tfjs');
     await import('@tensorflow/tfjs-backend-webgpu');
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    wasm.setWasmPaths(join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist') + '/');
+    wasm.setWasmPaths(
+      join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist') + '/',
+    );
     for (const peer of TF_PEERS) {
       const version = pkgVersion(peer === 'tfjs-cpu' ? '@tensorflow/tfjs' : `@tensorflow/tfjs-backend-${BACKEND[peer]}`);
       try {
@@ -114,7 +116,9 @@ export async function loadPeers(log: (s: string) => void = () => {}): Promise<Pe
       }
     }
   } catch (e) {
-    for (const peer of TF_PEERS) if (!info.some((i) => i.name === peer)) info.push({ name: peer, version: '?', ok: false, detail: `tfjs failed to load: ${(e as Error).message.split('\n')[0]}` });
+    for (const peer of TF_PEERS)
+      if (!info.some((i) => i.name === peer))
+        info.push({ name: peer, version: '?', ok: false, detail: `tfjs failed to load: ${(e as Error).message.split('\n')[0]}` });
     tf = null;
   } finally {
     console.warn = quiet;
@@ -123,7 +127,12 @@ export async function loadPeers(log: (s: string) => void = () => {}): Promise<Pe
   const ort = loadOrt();
   info.push(
     ort
-      ? { name: 'onnxruntime', version: pkgVersion('onnxruntime-node'), ok: true, detail: `CPU execution provider, ${cpus().length} intra-op threads` }
+      ? {
+          name: 'onnxruntime',
+          version: pkgVersion('onnxruntime-node'),
+          ok: true,
+          detail: `CPU execution provider, ${cpus().length} intra-op threads`,
+        }
       : { name: 'onnxruntime', version: '?', ok: false, detail: 'onnxruntime-node not loadable' },
   );
   for (const i of info) log(`  ${i.name} ${i.version}: ${i.ok ? i.detail : `NOT LOADED: ${i.detail}`}`);
@@ -213,7 +222,16 @@ export async function runCase(spec: CaseSpec, peers: Peers, opts: RowOptions, lo
   const ourKernels = [...counts].map(([k, n]) => (n > 1 ? `${k} x${n}` : k)).join(', ');
   const ours = await measure(`${spec.case} moragrad`, oursOnce, m);
   o.dispose();
-  const row: Row = { group: spec.group, case: spec.case, shapes: spec.shapes, work: spec.work, unit: spec.unit, ours, ourKernels, peers: {} };
+  const row: Row = {
+    group: spec.group,
+    case: spec.case,
+    shapes: spec.shapes,
+    work: spec.work,
+    unit: spec.unit,
+    ours,
+    ourKernels,
+    peers: {},
+  };
   // tfjs peers
   for (const p of TF_PEERS) {
     if (!spec.tf) continue;

@@ -18,13 +18,61 @@ import { loadHF } from '../src/app/models/hf/index.js';
 import { gpuSync } from './common.js';
 
 type Preset = { config: Record<string, unknown> };
-const llama = (o: Record<string, unknown>): Preset => ({ config: { architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: 10000, ...o } });
+const llama = (o: Record<string, unknown>): Preset => ({
+  config: { architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_act: 'silu', rms_norm_eps: 1e-5, rope_theta: 10000, ...o },
+});
 const PRESETS: Record<string, Preset> = {
-  tiny: llama({ vocab_size: 512, hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 256, tie_word_embeddings: true }),
-  gpt2: { config: { architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: 50257, n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024 } },
-  'smollm-135m': llama({ vocab_size: 49152, hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9, num_key_value_heads: 3, max_position_embeddings: 2048, tie_word_embeddings: true }),
-  'smollm-360m': llama({ vocab_size: 49152, hidden_size: 960, intermediate_size: 2560, num_hidden_layers: 32, num_attention_heads: 15, num_key_value_heads: 5, max_position_embeddings: 2048, tie_word_embeddings: true }),
-  tinyllama: llama({ vocab_size: 32000, hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22, num_attention_heads: 32, num_key_value_heads: 4, max_position_embeddings: 2048, tie_word_embeddings: false }),
+  tiny: llama({
+    vocab_size: 512,
+    hidden_size: 64,
+    intermediate_size: 172,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    max_position_embeddings: 256,
+    tie_word_embeddings: true,
+  }),
+  gpt2: {
+    config: {
+      architectures: ['GPT2LMHeadModel'],
+      model_type: 'gpt2',
+      vocab_size: 50257,
+      n_embd: 768,
+      n_layer: 12,
+      n_head: 12,
+      n_positions: 1024,
+    },
+  },
+  'smollm-135m': llama({
+    vocab_size: 49152,
+    hidden_size: 576,
+    intermediate_size: 1536,
+    num_hidden_layers: 30,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    max_position_embeddings: 2048,
+    tie_word_embeddings: true,
+  }),
+  'smollm-360m': llama({
+    vocab_size: 49152,
+    hidden_size: 960,
+    intermediate_size: 2560,
+    num_hidden_layers: 32,
+    num_attention_heads: 15,
+    num_key_value_heads: 5,
+    max_position_embeddings: 2048,
+    tie_word_embeddings: true,
+  }),
+  tinyllama: llama({
+    vocab_size: 32000,
+    hidden_size: 2048,
+    intermediate_size: 5632,
+    num_hidden_layers: 22,
+    num_attention_heads: 32,
+    num_key_value_heads: 4,
+    max_position_embeddings: 2048,
+    tie_word_embeddings: false,
+  }),
 };
 
 const arg = (k: string) => process.argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
@@ -41,27 +89,54 @@ function shapes(c: Record<string, unknown>): Record<string, number[]> {
   const s: Record<string, number[]> = {};
   if (c.model_type === 'gpt2') {
     const [C, V, P, L] = [c.n_embd, c.vocab_size, c.n_positions, c.n_layer] as number[];
-    Object.assign(s, { 'transformer.wte.weight': [V, C], 'transformer.wpe.weight': [P, C], 'transformer.ln_f.weight': [C], 'transformer.ln_f.bias': [C] });
+    Object.assign(s, {
+      'transformer.wte.weight': [V, C],
+      'transformer.wpe.weight': [P, C],
+      'transformer.ln_f.weight': [C],
+      'transformer.ln_f.bias': [C],
+    });
     for (let i = 0; i < L; i++) {
       const p = `transformer.h.${i}.`;
       Object.assign(s, {
-        [`${p}ln_1.weight`]: [C], [`${p}ln_1.bias`]: [C], [`${p}ln_2.weight`]: [C], [`${p}ln_2.bias`]: [C],
-        [`${p}attn.c_attn.weight`]: [C, 3 * C], [`${p}attn.c_attn.bias`]: [3 * C], [`${p}attn.c_proj.weight`]: [C, C], [`${p}attn.c_proj.bias`]: [C],
-        [`${p}mlp.c_fc.weight`]: [C, 4 * C], [`${p}mlp.c_fc.bias`]: [4 * C], [`${p}mlp.c_proj.weight`]: [4 * C, C], [`${p}mlp.c_proj.bias`]: [C],
+        [`${p}ln_1.weight`]: [C],
+        [`${p}ln_1.bias`]: [C],
+        [`${p}ln_2.weight`]: [C],
+        [`${p}ln_2.bias`]: [C],
+        [`${p}attn.c_attn.weight`]: [C, 3 * C],
+        [`${p}attn.c_attn.bias`]: [3 * C],
+        [`${p}attn.c_proj.weight`]: [C, C],
+        [`${p}attn.c_proj.bias`]: [C],
+        [`${p}mlp.c_fc.weight`]: [C, 4 * C],
+        [`${p}mlp.c_fc.bias`]: [4 * C],
+        [`${p}mlp.c_proj.weight`]: [4 * C, C],
+        [`${p}mlp.c_proj.bias`]: [C],
       });
     }
     return s;
   }
-  const [C, I, V, L, H, KV] = [c.hidden_size, c.intermediate_size, c.vocab_size, c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads] as number[];
+  const [C, I, V, L, H, KV] = [
+    c.hidden_size,
+    c.intermediate_size,
+    c.vocab_size,
+    c.num_hidden_layers,
+    c.num_attention_heads,
+    c.num_key_value_heads,
+  ] as number[];
   const hs = C / H;
   Object.assign(s, { 'model.embed_tokens.weight': [V, C], 'model.norm.weight': [C] });
   if (!c.tie_word_embeddings) s['lm_head.weight'] = [V, C];
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}.`;
     Object.assign(s, {
-      [`${p}input_layernorm.weight`]: [C], [`${p}post_attention_layernorm.weight`]: [C],
-      [`${p}self_attn.q_proj.weight`]: [H * hs, C], [`${p}self_attn.k_proj.weight`]: [KV * hs, C], [`${p}self_attn.v_proj.weight`]: [KV * hs, C], [`${p}self_attn.o_proj.weight`]: [C, H * hs],
-      [`${p}mlp.gate_proj.weight`]: [I, C], [`${p}mlp.up_proj.weight`]: [I, C], [`${p}mlp.down_proj.weight`]: [C, I],
+      [`${p}input_layernorm.weight`]: [C],
+      [`${p}post_attention_layernorm.weight`]: [C],
+      [`${p}self_attn.q_proj.weight`]: [H * hs, C],
+      [`${p}self_attn.k_proj.weight`]: [KV * hs, C],
+      [`${p}self_attn.v_proj.weight`]: [KV * hs, C],
+      [`${p}self_attn.o_proj.weight`]: [C, H * hs],
+      [`${p}mlp.gate_proj.weight`]: [I, C],
+      [`${p}mlp.up_proj.weight`]: [I, C],
+      [`${p}mlp.down_proj.weight`]: [C, I],
     });
   }
   return s;
@@ -99,7 +174,13 @@ const best = async (n: number, f: () => Promise<unknown> | unknown): Promise<num
   for (let i = 0; i < n; i++) m = Math.min(m, await time(f));
   return m;
 };
-const out: Record<string, unknown> = { preset: name, layers: cfg[layersKey], fullLayers, adapter: b.description, load1mStart: os.loadavg()[0] };
+const out: Record<string, unknown> = {
+  preset: name,
+  layers: cfg[layersKey],
+  fullLayers,
+  adapter: b.description,
+  load1mStart: os.loadavg()[0],
+};
 
 let loaded!: Awaited<ReturnType<typeof loadHF>>;
 out.loadSec = await time(async () => (loaded = await loadHF(dir, { noTokenizer: true })));
@@ -108,7 +189,12 @@ out.params = model.numParameters();
 out.afterLoad = mem();
 
 const V = loaded.config.vocabSize;
-const ids = (B: number, T: number) => mg.tensor(Array.from({ length: B * T }, (_, i) => (i * 7919) % V), [B, T], { dtype: 'int32' });
+const ids = (B: number, T: number) =>
+  mg.tensor(
+    Array.from({ length: B * T }, (_, i) => (i * 7919) % V),
+    [B, T],
+    { dtype: 'int32' },
+  );
 const [Bf, Tf] = [1, 128];
 const x = ids(Bf, Tf);
 await time(() => mg.noGrad(() => mg.tidy(() => model.forward(x).logits))); // warm-up (kernel compiles)

@@ -47,10 +47,16 @@ noteLoad('start');
 out(`# moragrad engine benchmark${args.quick ? ' (quick)' : ''}\n`);
 out(`- adapter: ${env.adapter}`);
 out(`- LP_NUM_THREADS: ${env.lpNumThreads ?? '(unset)'}`);
-out(`- CPU: ${env.cpu} x ${env.cores}, 1-min load average at start ${env.loadAvg1m.toFixed(2)}${env.loadAvg1m > env.cores / 2 ? ' (BUSY machine: absolute numbers are low and noisy; compare the ratios)' : ''}`);
+out(
+  `- CPU: ${env.cpu} x ${env.cores}, 1-min load average at start ${env.loadAvg1m.toFixed(2)}${env.loadAvg1m > env.cores / 2 ? ' (BUSY machine: absolute numbers are low and noisy; compare the ratios)' : ''}`,
+);
 out(`- node ${env.node}, ${env.date}`);
-out(`- peers (same process): ${peers.info.map((p) => `${p.name} ${p.version}${p.ok ? ` (${p.detail})` : ` NOT LOADED: ${p.detail}`}`).join('; ')}`);
-out('- timing: benchmark.js deferred samples (round-robin steps for training); each iteration = dispatch + submit + wait for the device (no readback)');
+out(
+  `- peers (same process): ${peers.info.map((p) => `${p.name} ${p.version}${p.ok ? ` (${p.detail})` : ` NOT LOADED: ${p.detail}`}`).join('; ')}`,
+);
+out(
+  '- timing: benchmark.js deferred samples (round-robin steps for training); each iteration = dispatch + submit + wait for the device (no readback)',
+);
 out('- cells: time per call (median) and, in parentheses, peer time / moragrad time: x2.0 = moragrad twice as fast, x0.5 = half as fast\n');
 
 // every target of the issue, with the measured value: printed as one table at the end
@@ -64,12 +70,18 @@ interface Target {
 const targets: Target[] = [];
 /** A ">= want" ratio target (higher is better). */
 const atLeast = (target: string, value: number, want: number) =>
-  targets.push({ target, measured: `x${fmt(value, 2)}`, met: value >= want, gap: value >= want ? '' : `needs x${fmt(want / value, 2)} more` });
+  targets.push({
+    target,
+    measured: `x${fmt(value, 2)}`,
+    met: value >= want,
+    gap: value >= want ? '' : `needs x${fmt(want / value, 2)} more`,
+  });
 /** A "<= want" ratio target (lower is better). */
 const atMost = (target: string, value: number, want: number) =>
   targets.push({ target, measured: `x${fmt(value, 2)}`, met: value <= want, gap: value <= want ? '' : `x${fmt(value / want, 2)} over` });
 
-const peerCell = (ours: Timing, r: PeerResult | undefined): string => (r === undefined ? '-' : isTiming(r) ? `${ms(r.median)} (x${fmt(r.median / ours.median, 2)})` : r.skipped);
+const peerCell = (ours: Timing, r: PeerResult | undefined): string =>
+  r === undefined ? '-' : isTiming(r) ? `${ms(r.median)} (x${fmt(r.median / ours.median, 2)})` : r.skipped;
 function ms(s: number): string {
   const v = s * 1e3;
   return `${v >= 100 ? fmt(v, 0) : v >= 10 ? fmt(v, 1) : fmt(v, 2)} ms`;
@@ -117,7 +129,9 @@ if (matmul.length) {
     ...PEERS.map((p) => peerCell(r.fast, r.peers[p])),
   ]);
   out(table(['case', 'shapes', 'kernel', 'moragrad', 'GFLOP/s', '% of ceiling', 'naive twin GFLOP/s (fast/naive)', ...PEERS], rows));
-  out(`\nCeiling (the "% of ceiling" columns): the best matmul any contender reached in this run: ${ceiling ? `${fmt(ceiling.gflops)} GFLOP/s (${ceiling.who}, ${ceiling.case})` : '-'}. For reference, CPU float32 sgemm via numpy's BLAS on the same cores: ${blas ? `${fmt(blas.gflops)} GFLOP/s (${blas.source}, ${blas.threads} threads)` : 'not measured (no python3 + numpy)'}.`);
+  out(
+    `\nCeiling (the "% of ceiling" columns): the best matmul any contender reached in this run: ${ceiling ? `${fmt(ceiling.gflops)} GFLOP/s (${ceiling.who}, ${ceiling.case})` : '-'}. For reference, CPU float32 sgemm via numpy's BLAS on the same cores: ${blas ? `${fmt(blas.gflops)} GFLOP/s (${blas.source}, ${blas.threads} threads)` : 'not measured (no python3 + numpy)'}.`,
+  );
   const sq = (name: string) => matmul.find((r) => r.case === name);
   for (const [name, target] of [
     ['square 1024', 2],
@@ -126,7 +140,9 @@ if (matmul.length) {
     const r = sq(name);
     const w = r?.peers['tfjs-webgpu'];
     if (r && isTiming(w)) {
-      out(`Target ${name}: >= ${target}x tfjs-webgpu -> x${fmt(w.median / r.fast.median, 2)} (${w.median / r.fast.median >= target ? 'met' : 'NOT met'}).`);
+      out(
+        `Target ${name}: >= ${target}x tfjs-webgpu -> x${fmt(w.median / r.fast.median, 2)} (${w.median / r.fast.median >= target ? 'met' : 'NOT met'}).`,
+      );
       atLeast(`matmul ${name.replace('square ', '')}: >= ${target}x tfjs-webgpu`, w.median / r.fast.median, target);
     }
   }
@@ -147,10 +163,21 @@ if (want('ops')) {
   out(
     table(
       ['group', 'case', 'shapes', 'moragrad', 'throughput', '% of ceiling', ...PEERS, 'moragrad kernels'],
-      ops.map((r) => [r.group, r.case, r.shapes, ms(r.ours.median), `${fmt(r.work / r.ours.median / 1e9)} ${r.unit}`, pct(r), ...PEERS.map((p) => (r.peers[p] === undefined ? 'n/a' : peerCell(r.ours, r.peers[p]))), r.ourKernels]),
+      ops.map((r) => [
+        r.group,
+        r.case,
+        r.shapes,
+        ms(r.ours.median),
+        `${fmt(r.work / r.ours.median / 1e9)} ${r.unit}`,
+        pct(r),
+        ...PEERS.map((p) => (r.peers[p] === undefined ? 'n/a' : peerCell(r.ours, r.peers[p]))),
+        r.ourKernels,
+      ]),
     ),
   );
-  out(`\nGB/s = bytes read + written once per call / time. Ceiling for GB/s: this CPU's memory copy (TypedArray.set of 64 MiB) ${bandwidth ? `${fmt(bandwidth.gbps)} GB/s` : '-'}; for GFLOP/s the matmul ceiling above. n/a: no one-node ONNX equivalent wired.\n`);
+  out(
+    `\nGB/s = bytes read + written once per call / time. Ceiling for GB/s: this CPU's memory copy (TypedArray.set of 64 MiB) ${bandwidth ? `${fmt(bandwidth.gbps)} GB/s` : '-'}; for GFLOP/s the matmul ceiling above. n/a: no one-node ONNX equivalent wired.\n`,
+  );
 }
 
 // ---- fixed costs --------------------------------------------------------------------------------------
@@ -168,7 +195,10 @@ if (want('overhead')) {
       [
         [`moragrad dispatch, batched (1000 tiny adds + 1 sync; ${overhead.submitsPer1000} submits)`, fmt(overhead.batchedDispatchUs, 1)],
         ['  of which recording on the CPU side (JS + Dawn encoding, no wait)', fmt(overhead.recordUs, 1)],
-        ...Object.entries(peerOverhead).map(([p, v]) => [`${p}, 1000 tiny adds + 1 sync, per op`, typeof v === 'number' ? fmt(v, 1) : v.skipped]),
+        ...Object.entries(peerOverhead).map(([p, v]) => [
+          `${p}, 1000 tiny adds + 1 sync, per op`,
+          typeof v === 'number' ? fmt(v, 1) : v.skipped,
+        ]),
         ['moragrad: one tiny add + submit + wait', fmt(overhead.syncedOpUs, 0)],
         ['moragrad: readback round trip, await t.data() of a [4] tensor', fmt(overhead.readbackUs, 0)],
         ['moragrad: tiny add + await y.data()', fmt(overhead.opReadbackUs, 0)],
@@ -207,11 +237,18 @@ if (want('training')) {
       ]),
     ),
   );
-  out('\n"best step": fastest step / fastest step, less sensitive to other load (lavapipe splits each dispatch over worker threads and waits for the slowest, so load from other processes slows moragrad and tfjs-webgpu more than the single-threaded tfjs-wasm).');
-  out('\nThe tfjs side is the same model in tfjs ops (bench/tfmodels.ts: same shapes and matmul FLOPs, tanh GELU, LayerNorm, causal attention, tied head, AdamW as Adam + decoupled decay); matmul GFLOP/s counts the products only.');
+  out(
+    '\n"best step": fastest step / fastest step, less sensitive to other load (lavapipe splits each dispatch over worker threads and waits for the slowest, so load from other processes slows moragrad and tfjs-webgpu more than the single-threaded tfjs-wasm).',
+  );
+  out(
+    '\nThe tfjs side is the same model in tfjs ops (bench/tfmodels.ts: same shapes and matmul FLOPs, tanh GELU, LayerNorm, causal attention, tied head, AdamW as Adam + decoupled decay); matmul GFLOP/s counts the products only.',
+  );
   for (const r of training) {
     const l = Object.entries(r.initialLoss).filter(([, v]) => Number.isFinite(v));
-    if (l.length) out(`${r.case}: loss of the freshly initialised model on the benchmark batch: ${l.map(([k, v]) => `${k} ${fmt(v, 3)}`).join(', ')} (ln vocab = ${fmt(Math.log(setup!.shape.vocab), 3)}).`);
+    if (l.length)
+      out(
+        `${r.case}: loss of the freshly initialised model on the benchmark batch: ${l.map(([k, v]) => `${k} ${fmt(v, 3)}`).join(', ')} (ln vocab = ${fmt(Math.log(setup!.shape.vocab), 3)}).`,
+      );
   }
   for (const r of training) {
     for (const [p, target] of [
@@ -237,10 +274,24 @@ if (want('profile') || want('training')) {
   noteLoad('profile');
   const total = profile.gpuMs ?? 0;
   out('## where the time goes: one default GPT training step under mg.profile\n');
-  out(`${profile.dispatches} dispatches per step; per-kernel GPU time = median over ${profile.steps} profiled steps of its per-step total; summed ${fmt(total, 0)} ms; wall ${fmt(profile.wallMs, 0)} ms per profiled step (timestamp queries on).\n`);
-  out(table(['family', 'dispatches', 'GPU ms', 'share'], profile.families.map((f) => [f.family, f.count, fmt(f.gpuMs, 1), `${fmt((100 * f.gpuMs) / total, 1)}%`])));
+  out(
+    `${profile.dispatches} dispatches per step; per-kernel GPU time = median over ${profile.steps} profiled steps of its per-step total; summed ${fmt(total, 0)} ms; wall ${fmt(profile.wallMs, 0)} ms per profiled step (timestamp queries on).\n`,
+  );
+  out(
+    table(
+      ['family', 'dispatches', 'GPU ms', 'share'],
+      profile.families.map((f) => [f.family, f.count, fmt(f.gpuMs, 1), `${fmt((100 * f.gpuMs) / total, 1)}%`]),
+    ),
+  );
   out('');
-  out(table(['kernel', 'family', 'dispatches', 'GPU ms', 'ms each', 'share'], profile.kernels.slice(0, 16).map((k) => [k.kernel, k.family, k.count, fmt(k.gpuMs, 1), fmt(k.gpuMs / k.count, 2), `${fmt((100 * k.gpuMs) / total, 1)}%`])));
+  out(
+    table(
+      ['kernel', 'family', 'dispatches', 'GPU ms', 'ms each', 'share'],
+      profile.kernels
+        .slice(0, 16)
+        .map((k) => [k.kernel, k.family, k.count, fmt(k.gpuMs, 1), fmt(k.gpuMs / k.count, 2), `${fmt((100 * k.gpuMs) / total, 1)}%`]),
+    ),
+  );
   out('');
 }
 
@@ -264,9 +315,15 @@ if (want('memory')) {
         ['**analytic sum**', MiB(a.total)],
         ['live before the step (parameters, AdamW state, batch)', MiB(memory.liveBefore)],
         [`allocated during the forward (every new buffer)`, MiB(memory.allocatedForward)],
-        [`live after the forward (${memory.liveTensorsAfterForward} tensors made by it, held by the tape or the tidy scope)`, MiB(memory.liveAfterForward)],
+        [
+          `live after the forward (${memory.liveTensorsAfterForward} tensors made by it, held by the tape or the tidy scope)`,
+          MiB(memory.liveAfterForward),
+        ],
         ['  of which buffers the tape saved for the backward (measured activations)', MiB(memory.savedBytes)],
-        ['peak during the forward / backward / optimizer', `${MiB(memory.peakForward)} / ${MiB(memory.peakBackward)} / ${MiB(memory.peakOptimizer)}`],
+        [
+          'peak during the forward / backward / optimizer',
+          `${MiB(memory.peakForward)} / ${MiB(memory.peakBackward)} / ${MiB(memory.peakOptimizer)}`,
+        ],
         ['**measured peak of live buffers during the step**', MiB(memory.peakLive)],
         ['held on the device after the step (live + pooled)', MiB(memory.heldAfter)],
       ],
@@ -288,14 +345,34 @@ if (want('mora')) {
   const rows: (string | number)[][] = [];
   for (const r of moraRes) {
     for (const e of [r.fused, r.naive, r.lora, r.denseForMora, r.denseBase, r.moraLinear, r.loraLinear]) {
-      rows.push([r.case, e.what, ms(e.timing.median), e.dispatches, fmt(e.macs / 1e6, 1), fmt(e.gflops), pctCeil(e.gflops), e.kernels.slice(0, 4).map((k) => `${k.kernel} ${fmt(k.gpuMs, 1)}`).join(', ')]);
+      rows.push([
+        r.case,
+        e.what,
+        ms(e.timing.median),
+        e.dispatches,
+        fmt(e.macs / 1e6, 1),
+        fmt(e.gflops),
+        pctCeil(e.gflops),
+        e.kernels
+          .slice(0, 4)
+          .map((k) => `${k.kernel} ${fmt(k.gpuMs, 1)}`)
+          .join(', '),
+      ]);
     }
   }
   out(table(['case', 'what', 'time', 'dispatches', 'M MACs', 'GFLOP/s', '% of ceiling', 'top kernels (GPU ms, one profiled call)'], rows));
   out('');
   out(
     table(
-      ['case', 'R (MoRA) / params', 'LoRA params', 'naive / fused (>= 3)', 'MoRALinear / LoRALinear (<= 1.3)', 'MoRA GFLOP/s vs x Wᵀ (>= 50%)', 'LoRA GFLOP/s vs x Wᵀ (>= 50%)'],
+      [
+        'case',
+        'R (MoRA) / params',
+        'LoRA params',
+        'naive / fused (>= 3)',
+        'MoRALinear / LoRALinear (<= 1.3)',
+        'MoRA GFLOP/s vs x Wᵀ (>= 50%)',
+        'LoRA GFLOP/s vs x Wᵀ (>= 50%)',
+      ],
       moraRes.map((r) => [
         `${r.case}: ${r.shapes}`,
         `${r.R} / ${r.moraParams}`,
@@ -325,14 +402,29 @@ if ((args.only === 'threads' || (!args.quick && args.only === null)) && /llvmpip
   const ok = threads.filter((t) => t.gflops !== null);
   const top = ok.reduce<ThreadResult | null>((b, t) => (b === null || t.gflops! > b.gflops! ? t : b), null);
   out('## LP_NUM_THREADS (lavapipe), matmul 1024³, one process each\n');
-  out(table(['LP_NUM_THREADS', 'GFLOP/s', 'ms/op'], threads.map((t) => [t.threads, t.gflops === null ? `failed: ${t.error}` : fmt(t.gflops), t.meanMs === null ? '-' : fmt(t.meanMs, 1)])));
-  if (top) out(`\nFastest: LP_NUM_THREADS=${top.threads} (${fmt(top.gflops!)} GFLOP/s) on ${env.cores} cores; the backend's default when unset is 4.\n`);
+  out(
+    table(
+      ['LP_NUM_THREADS', 'GFLOP/s', 'ms/op'],
+      threads.map((t) => [t.threads, t.gflops === null ? `failed: ${t.error}` : fmt(t.gflops), t.meanMs === null ? '-' : fmt(t.meanMs, 1)]),
+    ),
+  );
+  if (top)
+    out(
+      `\nFastest: LP_NUM_THREADS=${top.threads} (${fmt(top.gflops!)} GFLOP/s) on ${env.cores} cores; the backend's default when unset is 4.\n`,
+    );
 }
 
 if (targets.length) {
   out('## targets (this run)\n');
-  out(table(['target', 'measured', 'met', 'gap'], targets.map((t) => [t.target, t.measured, t.met ? 'met' : '**NOT met**', t.gap])));
-  out('\nRatios are times (peer / moragrad, or naive / fused), except the MoRA efficiency rows (adapter GFLOP/s / the layer x Wᵀ GFLOP/s, as a fraction) and memory (peak / analytic).\n');
+  out(
+    table(
+      ['target', 'measured', 'met', 'gap'],
+      targets.map((t) => [t.target, t.measured, t.met ? 'met' : '**NOT met**', t.gap]),
+    ),
+  );
+  out(
+    '\nRatios are times (peer / moragrad, or naive / fused), except the MoRA efficiency rows (adapter GFLOP/s / the layer x Wᵀ GFLOP/s, as a fraction) and memory (peak / analytic).\n',
+  );
 }
 
 noteLoad('end');
@@ -351,7 +443,8 @@ writeFileSync(
       peers: peers.info,
       loadAverages: loads,
       elapsedSec: elapsed,
-      timing: 'benchmark.js deferred (training: round-robin steps); each iteration: dispatch + submit + wait for the device; ratios = peer median / moragrad median',
+      timing:
+        'benchmark.js deferred (training: round-robin steps); each iteration: dispatch + submit + wait for the device; ratios = peer median / moragrad median',
       ceiling,
       blas,
       hostBandwidth: bandwidth,

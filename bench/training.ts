@@ -39,7 +39,12 @@ interface Contender {
 }
 
 /** Warm-up step each, then `rounds` rounds of one step per contender; per-contender timings. */
-async function roundRobin(cs: Contender[], rounds: number, warmup: number, log: (s: string) => void): Promise<Map<string, Timing | { skipped: string }>> {
+async function roundRobin(
+  cs: Contender[],
+  rounds: number,
+  warmup: number,
+  log: (s: string) => void,
+): Promise<Map<string, Timing | { skipped: string }>> {
   const samples = new Map<string, number[]>(cs.map((c) => [c.name, []]));
   const failed = new Map<string, string>();
   for (let r = -warmup; r < rounds; r++) {
@@ -156,7 +161,14 @@ export async function benchMlp(args: Args, peers: Peers, log: (s: string) => voi
     log,
   );
   ours.dispose();
-  const row: TrainingRow = { case: 'MLP training step', shapes: `x [${s.B}, ${s.inF}] -> ${s.hidden} -> ${s.inF}, relu, MSE, AdamW`, flops: mlpFlops(s), items: s.B, itemName: 'samples', ...r };
+  const row: TrainingRow = {
+    case: 'MLP training step',
+    shapes: `x [${s.B}, ${s.inF}] -> ${s.hidden} -> ${s.inF}, relu, MSE, AdamW`,
+    flops: mlpFlops(s),
+    items: s.B,
+    itemName: 'samples',
+    ...r,
+  };
   logRow(row, log);
   return row;
 }
@@ -172,7 +184,14 @@ export interface GptSetup {
 export function gptSetup(): GptSetup {
   const m = DEFAULT_TRAIN.model;
   const { tokenizer, ids } = prepareData('char');
-  const shape: GptShape = { vocab: tokenizer.vocabSize, C: m.nEmbd, nHead: m.nHead, nLayer: m.nLayer, T: m.blockSize, B: DEFAULT_TRAIN.batchSize };
+  const shape: GptShape = {
+    vocab: tokenizer.vocabSize,
+    C: m.nEmbd,
+    nHead: m.nHead,
+    nLayer: m.nLayer,
+    T: m.blockSize,
+    B: DEFAULT_TRAIN.batchSize,
+  };
   return { shape, ids, params: 0 };
 }
 
@@ -236,7 +255,13 @@ export function oursGpt(setup: GptSetup): OursGpt {
   };
 }
 
-export async function benchGpt(args: Args, peers: Peers, setup: GptSetup, ours: OursGpt, log: (s: string) => void = () => {}): Promise<TrainingRow> {
+export async function benchGpt(
+  args: Args,
+  peers: Peers,
+  setup: GptSetup,
+  ours: OursGpt,
+  log: (s: string) => void = () => {},
+): Promise<TrainingRow> {
   const s = setup.shape;
   const r = await sideBySide(
     ours,
@@ -263,7 +288,9 @@ function logRow(row: TrainingRow, log: (s: string) => void): void {
   log(
     `  ${row.case}: moragrad ${fmt(row.ours.median * 1e3, 0)} ms (${per(row.ours)})` +
       Object.entries(row.peers)
-        .map(([p, t]) => ('median' in t! ? `, ${p} ${fmt(t.median * 1e3, 0)} ms (x${fmt(t.median / row.ours.median, 2)})` : `, ${p} ${t!.skipped}`))
+        .map(([p, t]) =>
+          'median' in t! ? `, ${p} ${fmt(t.median * 1e3, 0)} ms (x${fmt(t.median / row.ours.median, 2)})` : `, ${p} ${t!.skipped}`,
+        )
         .join(''),
   );
 }

@@ -9,19 +9,33 @@ console.log(`backend: ${backend.description}`);
 const x = mg.randn([64, 128], { seed: 1, requiresGrad: true });
 const w = mg.randn([128, 32], { seed: 2, requiresGrad: true });
 
-const { result: loss, kernels, gpuMs } = await mg.profile(() => {
+const {
+  result: loss,
+  kernels,
+  gpuMs,
+} = await mg.profile(() => {
   const loss = x.matmul(w).relu().sum();
   loss.backward();
   return loss;
 });
 console.log(`loss = ${(await loss.item()).toFixed(3)}`);
 const g = await w.grad.toArray();
-console.log(`w.grad[0][0..4] = [${g[0].slice(0, 4).map((v) => v.toFixed(4)).join(', ')}]  (shape ${w.grad.shape})`);
+console.log(
+  `w.grad[0][0..4] = [${g[0]
+    .slice(0, 4)
+    .map((v) => v.toFixed(4))
+    .join(', ')}]  (shape ${w.grad.shape})`,
+);
 
 console.log(`\n${kernels.length} kernels dispatched (forward + backward):`);
 for (const k of kernels) {
   const t = k.gpuMs === undefined ? '' : `${k.gpuMs.toFixed(3)} ms`;
-  console.log(`  ${k.kernel.padEnd(18)} workgroups ${k.workgroups.join('x').padEnd(10)} inputs ${k.shapes.map((s) => `[${s}]`).join(' ').padEnd(22)} ${t}`);
+  console.log(
+    `  ${k.kernel.padEnd(18)} workgroups ${k.workgroups.join('x').padEnd(10)} inputs ${k.shapes
+      .map((s) => `[${s}]`)
+      .join(' ')
+      .padEnd(22)} ${t}`,
+  );
 }
 if (gpuMs !== null) console.log(`  total GPU time ${gpuMs.toFixed(3)} ms`);
 

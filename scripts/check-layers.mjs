@@ -26,7 +26,11 @@ export const LAYERS = [
   { name: 'mora', files: ['mora/'], may: ['mora-rules', 'ops'] },
   { name: 'adapters', files: ['adapters/'], may: ['core', 'tensor', 'ops', 'custom', 'io', 'nn', 'optim', 'mora', 'mora-rules'] },
   { name: 'train', files: ['train/'], may: ['core', 'tensor', 'ops', 'io', 'data', 'nn', 'optim', 'adapters'] },
-  { name: 'entry', files: ['index.ts'], may: ['core', 'backend', 'tensor', 'mora-rules', 'ops', 'custom', 'testing', 'io', 'data', 'nn', 'optim', 'mora', 'adapters', 'train'] },
+  {
+    name: 'entry',
+    files: ['index.ts'],
+    may: ['core', 'backend', 'tensor', 'mora-rules', 'ops', 'custom', 'testing', 'io', 'data', 'nn', 'optim', 'mora', 'adapters', 'train'],
+  },
   // the application, on top of the engine
   { name: 'models', files: ['app/models/'], may: ['engine'] },
   { name: 'experiments', files: ['app/experiments/'], may: ['engine', 'models'] },
@@ -78,7 +82,8 @@ function sourceFiles(dir) {
 export function importsOf(text) {
   const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
   const specs = [];
-  for (const m of code.matchAll(/\b(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?'([^']+)'|\bimport\(\s*'([^']+)'\s*\)/g)) specs.push(m[1] ?? m[2]);
+  for (const m of code.matchAll(/\b(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?'([^']+)'|\bimport\(\s*'([^']+)'\s*\)/g))
+    specs.push(m[1] ?? m[2]);
   return specs;
 }
 
@@ -112,11 +117,15 @@ export function checkLayers(root, extra = {}) {
       if (!to) problems.push(`${edge}: the target is in no layer`);
       else if (!allowed(from, to)) {
         if (PENDING.includes(edge)) seen.add(edge);
-        else problems.push(`${edge} (${from} may not import ${to}${APPLICATION.has(to) && ENGINE.includes(from) ? ': the engine never imports the application' : ''})`);
+        else
+          problems.push(
+            `${edge} (${from} may not import ${to}${APPLICATION.has(to) && ENGINE.includes(from) ? ': the engine never imports the application' : ''})`,
+          );
       }
     }
   }
-  for (const p of PENDING) if (!seen.has(p)) problems.push(`PENDING lists '${p}', which is no longer imported: remove it from scripts/check-layers.mjs`);
+  for (const p of PENDING)
+    if (!seen.has(p)) problems.push(`PENDING lists '${p}', which is no longer imported: remove it from scripts/check-layers.mjs`);
   return problems;
 }
 

@@ -3,7 +3,12 @@ import { create, globals } from 'webgpu';
 Object.assign(globalThis, globals);
 const gpu = create([]);
 const adapter = await gpu.requestAdapter();
-if (!adapter) { console.log('no WebGPU adapter'); process.exit(1); }
+if (!adapter) {
+  console.log('no WebGPU adapter');
+  process.exit(1);
+}
 const i = adapter.info;
-console.log(`WebGPU adapter: ${i.description || i.device} (vendor ${i.vendor}, architecture ${i.architecture}, backend ${i.backendType ?? 'vulkan'})`);
+console.log(
+  `WebGPU adapter: ${i.description || i.device} (vendor ${i.vendor}, architecture ${i.architecture}, backend ${i.backendType ?? 'vulkan'})`,
+);
 process.exit(0);

@@ -101,7 +101,10 @@ export function runBackward(root: Tensor, seed: Tensor, opts: BackwardOptions, h
         continue;
       }
       if (!node.backwardFn) {
-        fail('backward', `the graph through '${node.op}' was already freed by an earlier backward(); pass { retainGraph: true } to backward twice`);
+        fail(
+          'backward',
+          `the graph through '${node.op}' was already freed by an earlier backward(); pass { retainGraph: true } to backward twice`,
+        );
       }
       // A scope per node: temporaries of the backward formula (g·b before sumTo, ...) die here.
       const backwardFn = node.backwardFn;

@@ -23,7 +23,23 @@ export {
   type Profile,
 } from './runtime.js';
 export type { Backend, TraceEntry } from './backend/interface.js';
-export { tensor, zeros, ones, full, zerosLike, onesLike, fullLike, arange, rand, randn, clone, cast, to, type CreateOptions, type RandomOptions } from './ops/creation.js';
+export {
+  tensor,
+  zeros,
+  ones,
+  full,
+  zerosLike,
+  onesLike,
+  fullLike,
+  arange,
+  rand,
+  randn,
+  clone,
+  cast,
+  to,
+  type CreateOptions,
+  type RandomOptions,
+} from './ops/creation.js';
 export { manualSeed, HostRng } from './ops/random.js';
 export { neg, exp, log, sqrt, rsqrt, abs, relu, gelu, silu, sigmoid, tanh, pow } from './ops/unary.js';
 export { add, sub, mul, div, maximum, minimum, lt, le, gt, ge, eq, ne, where } from './ops/binary.js';
@@ -33,7 +49,17 @@ export { matmul } from './ops/matmul.js';
 export { reshape, permute, transpose, expand, slice, concat, stack, stridedCopy } from './ops/shape.js';
 export { gather, indexSelect, scatterAdd, checkIndex } from './ops/gather.js';
 export { checkFinite } from './ops/finite.js';
-export { customOp, OpContext, type CustomOp, type CustomOpSpec, type KernelCall, type CpuKernel, type ParamValue, type ParamValues, type WgslSource } from './custom/op.js';
+export {
+  customOp,
+  OpContext,
+  type CustomOp,
+  type CustomOpSpec,
+  type KernelCall,
+  type CpuKernel,
+  type ParamValue,
+  type ParamValues,
+  type WgslSource,
+} from './custom/op.js';
 export * as testing from './testing/index.js';
 export * as io from './io/index.js';
 export * as data from './data/index.js';

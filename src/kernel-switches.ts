@@ -31,9 +31,17 @@ export interface KernelSwitch<V extends string> {
 }
 
 /** Declares the switch `name` (once, by the op's module) with its variants. */
-export function defineKernelSwitch<V extends string>(name: string, variants: Record<V, { knobs?: readonly string[]; about: string }>): KernelSwitch<V> {
+export function defineKernelSwitch<V extends string>(
+  name: string,
+  variants: Record<V, { knobs?: readonly string[]; about: string }>,
+): KernelSwitch<V> {
   if (switches.has(name)) fail('defineKernelSwitch', `switch '${name}' is declared twice`);
-  const def: SwitchDef = { variants: Object.fromEntries(Object.entries<{ knobs?: readonly string[]; about: string }>(variants).map(([v, s]) => [v, { knobs: s.knobs ?? [], about: s.about }])), forced: null };
+  const def: SwitchDef = {
+    variants: Object.fromEntries(
+      Object.entries<{ knobs?: readonly string[]; about: string }>(variants).map(([v, s]) => [v, { knobs: s.knobs ?? [], about: s.about }]),
+    ),
+    forced: null,
+  };
   switches.set(name, def);
   return {
     name,
@@ -47,7 +55,11 @@ function lookup(op: string, name: string, variant: string, params: Record<string
   const v = def.variants[variant];
   if (!v) fail(op, `'${name}' has no variant '${variant}'; its variants are ${Object.keys(def.variants).join(', ')}`);
   for (const [k, x] of Object.entries(params)) {
-    if (!v.knobs.includes(k)) fail(op, `'${name}' variant '${variant}' has no knob '${k}'${v.knobs.length ? `; its knobs are ${v.knobs.join(', ')}` : ' (it takes none)'}`);
+    if (!v.knobs.includes(k))
+      fail(
+        op,
+        `'${name}' variant '${variant}' has no knob '${k}'${v.knobs.length ? `; its knobs are ${v.knobs.join(', ')}` : ' (it takes none)'}`,
+      );
     if (!Number.isInteger(x) || x < 0) fail(op, `'${name}' knob ${k} must be a non-negative integer, got ${String(x)}`);
   }
   return def;

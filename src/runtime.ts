@@ -41,7 +41,7 @@ export async function init(opts: InitOptions = {}): Promise<Backend> {
 export function getBackend(name?: BackendName): Backend {
   if (name === 'cpu') return cpuBackend;
   if (name === 'webgpu') {
-    if (!gpuBackend) fail('backend', "the webgpu backend is not initialised: call `await mg.init()` first");
+    if (!gpuBackend) fail('backend', 'the webgpu backend is not initialised: call `await mg.init()` first');
     return gpuBackend;
   }
   if (name !== undefined) fail('backend', `unknown backend '${String(name)}' (expected 'webgpu' or 'cpu')`);

@@ -36,7 +36,10 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
     const da = a[a.length - n + i] ?? 1;
     const db = b[b.length - n + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      fail(op, `shapes ${fmtShape(a)} and ${fmtShape(b)} cannot be broadcast (dim ${i} of the result: ${da} vs ${db}; each must match or be 1)`);
+      fail(
+        op,
+        `shapes ${fmtShape(a)} and ${fmtShape(b)} cannot be broadcast (dim ${i} of the result: ${da} vs ${db}; each must match or be 1)`,
+      );
     }
     out[i] = da === 1 ? db : da;
   }

@@ -1,7 +1,7 @@
 // Tensor: a shape, a dtype and a refcounted backend storage (contiguous, row-major), plus autograd
 // state. The math lives in src/ops/*, which install the methods (`x.matmul(w)`) in ops/methods.ts.
 import type { Backend, HostArray, Storage } from './backend/interface.js';
-import { type BackwardOptions, Node, runBackward } from './autograd.js';
+import { type BackwardOptions, type Node, runBackward } from './autograd.js';
 import type { DType } from './dtype.js';
 import { fail, fmtShape } from './errors.js';
 import { numel } from './shape.js';
@@ -25,7 +25,8 @@ export class Tensor {
     readonly shape: readonly number[],
     readonly dtype: DType = storage.dtype,
   ) {
-    if (numel(shape) !== storage.numel) fail('Tensor', `shape ${fmtShape(shape)} needs ${numel(shape)} elements, storage has ${storage.numel}`);
+    if (numel(shape) !== storage.numel)
+      fail('Tensor', `shape ${fmtShape(shape)} needs ${numel(shape)} elements, storage has ${storage.numel}`);
     storage.refs++;
     this._storage = storage;
     track(this);
@@ -98,7 +99,8 @@ export class Tensor {
    * with requiresGrad accumulate into `.grad`. Saved tensors are freed unless `retainGraph`.
    */
   backward(grad?: Tensor, opts: BackwardOptions = {}): void {
-    if (!this.requiresGrad) fail('backward', `${this.describe()} does not require grad (no input had requiresGrad, or it was made under noGrad)`);
+    if (!this.requiresGrad)
+      fail('backward', `${this.describe()} does not require grad (no input had requiresGrad, or it was made under noGrad)`);
     let seed = grad;
     if (!seed) {
       if (this.size !== 1) fail('backward', `${this.describe()} is not a scalar; pass the gradient dL/d(output) explicitly`);

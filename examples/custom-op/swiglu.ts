@@ -51,7 +51,8 @@ export const swiglu = mg.customOp({
     },
   },
   forward(ctx, a: mg.Tensor, b: mg.Tensor) {
-    if (a.shape.join() !== b.shape.join()) throw new mg.MoragradError('swiglu', `a ${JSON.stringify(a.shape)} and b ${JSON.stringify(b.shape)} must have the same shape`);
+    if (a.shape.join() !== b.shape.join())
+      throw new mg.MoragradError('swiglu', `a ${JSON.stringify(a.shape)} and b ${JSON.stringify(b.shape)} must have the same shape`);
     ctx.save(a, b);
     const [y] = ctx.kernel('forward', {
       inputs: [a, b],

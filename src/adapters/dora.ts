@@ -32,7 +32,11 @@ import { Parameter, copyInto } from '../nn/module.js';
 import { LoRALinear, type LoRAOptions } from './lora.js';
 
 function checkFactors(op: string, W: Tensor, A: Tensor, B: Tensor, scaling: number): void {
-  for (const [n, t] of [['W', W], ['A', A], ['B', B]] as const) {
+  for (const [n, t] of [
+    ['W', W],
+    ['A', A],
+    ['B', B],
+  ] as const) {
     if (!t || typeof t !== 'object' || !('shape' in t)) fail(op, `${n} must be a Tensor, got ${String(t)}`);
     if (t.ndim !== 2 || t.dtype !== 'float32') fail(op, `${n} must be a 2-D float32 tensor, got ${t.describe()}`);
   }
@@ -84,7 +88,12 @@ export const doraNorm = customOp({
     const V = add(W, mul(matmul(B, A), s)); // (out, in)
     const dV = mul(V, reshape(div(g, n), [n.size, 1])); // (out, in)
     const [needW, needA, needB] = ctx.needsInputGrad;
-    return [needW ? dV : null, needA ? mul(matmulT(B, dV, { transA: true }), s) : null, needB ? mul(matmulT(dV, A, { transB: true }), s) : null, null];
+    return [
+      needW ? dV : null,
+      needA ? mul(matmulT(B, dV, { transA: true }), s) : null,
+      needB ? mul(matmulT(dV, A, { transB: true }), s) : null,
+      null,
+    ];
   },
 });
 
@@ -120,7 +129,8 @@ export function dora(x: Tensor, W: Tensor, m: Tensor, A: Tensor, B: Tensor, opts
   const [out, inF] = W.shape;
   if (m.ndim !== 1 || m.shape[0] !== out) fail(op, `the magnitude m must have shape [${out}] (W's rows), got ${fmtShape(m.shape)}`);
   if (x.ndim === 0 || x.shape[x.ndim - 1] !== inF) fail(op, `x ${fmtShape(x.shape)} must end in W's input dim ${inF}`);
-  if (opts.norm && (opts.norm.ndim !== 1 || opts.norm.shape[0] !== out)) fail(op, `norm must have shape [${out}], got ${fmtShape(opts.norm.shape)}`);
+  if (opts.norm && (opts.norm.ndim !== 1 || opts.norm.shape[0] !== out))
+    fail(op, `norm must have shape [${out}], got ${fmtShape(opts.norm.shape)}`);
   const x2 = x.ndim === 1 ? reshape(x, [1, inF]) : x; // (rows..., in)
   const h = matmulT(x2, W, { transB: true }); // (rows..., out)
   let y = mul(add(h, loraPath(x2, A, B, opts.scaling)), magnitudeScale(W, m, A, B, opts)); // (rows..., out)

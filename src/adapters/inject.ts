@@ -217,9 +217,11 @@ export class PeftModel<M extends Module = Module> {
 export function inject<M extends Module>(model: M, opts: InjectOptions): PeftModel<M> {
   const op = 'inject';
   if (!model || typeof (model as Module).namedModules !== 'function') fail(op, `expects an nn.Module, got ${String(model)}`);
-  if (!opts || !['mora', 'lora', 'dora', 'full'].includes(opts.adapter)) fail(op, `adapter must be 'mora', 'lora', 'dora' or 'full', got ${opts ? `'${String(opts.adapter)}'` : 'no options'}`);
+  if (!opts || !['mora', 'lora', 'dora', 'full'].includes(opts.adapter))
+    fail(op, `adapter must be 'mora', 'lora', 'dora' or 'full', got ${opts ? `'${String(opts.adapter)}'` : 'no options'}`);
   const existing = adapterLayers(model);
-  if (existing.length) fail(op, `the model already has adapters (${existing.map(([n]) => n).join(', ')}); call mergeAndUnload() on its handle first`);
+  if (existing.length)
+    fail(op, `the model already has adapters (${existing.map(([n]) => n).join(', ')}); call mergeAndUnload() on its handle first`);
   const targets = opts.targets ?? DEFAULT_TARGETS;
   if (typeof targets !== 'string' && (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string' || t === ''))) {
     fail(op, `targets must be an array of module names or a regular expression string, got ${JSON.stringify(targets)}`);
@@ -242,13 +244,20 @@ export function inject<M extends Module>(model: M, opts: InjectOptions): PeftMod
   const available = linearNames(model);
   const chosen = matchTargets(available, targets);
   if (chosen.length === 0) {
-    fail(op, `no Linear layer matches targets ${JSON.stringify(targets)}; the model's Linear layers are: ${available.join(', ') || '(none)'}`);
+    fail(
+      op,
+      `no Linear layer matches targets ${JSON.stringify(targets)}; the model's Linear layers are: ${available.join(', ') || '(none)'}`,
+    );
   }
   // a name the caller listed that matches nothing is a typo, not a wish to adapt fewer layers
   // (the defaults name every architecture's layers: 'gate' exists in SwiGLU models only)
   const strict = opts.strictTargets ?? opts.targets !== undefined;
   const unmatched = typeof targets === 'string' || !strict ? [] : targets.filter((t) => matchTargets(available, [t]).length === 0);
-  if (unmatched.length) fail(op, `target${unmatched.length > 1 ? 's' : ''} ${unmatched.map((t) => `'${t}'`).join(', ')} match${unmatched.length > 1 ? '' : 'es'} no Linear layer; the model's Linear layers are: ${available.join(', ')}`);
+  if (unmatched.length)
+    fail(
+      op,
+      `target${unmatched.length > 1 ? 's' : ''} ${unmatched.map((t) => `'${t}'`).join(', ')} match${unmatched.length > 1 ? '' : 'es'} no Linear layer; the model's Linear layers are: ${available.join(', ')}`,
+    );
   // Build every adapter first (a bad option fails before the model is touched), then swap them in.
   const wasTrainable = new Map(model.parameters().map((p) => [p, p.requiresGrad] as const));
   const made: [string, AdapterLinear][] = [];

@@ -36,7 +36,8 @@ export abstract class AdapterLinear extends Module {
 
   constructor(op: string, base: Linear, opts: { dropout?: number; seed?: number }) {
     super();
-    if ((base as unknown) instanceof AdapterLinear) fail(op, `the layer is already an adapter (${(base as unknown as AdapterLinear).describeLayer()}); wrap its .base instead`);
+    if ((base as unknown) instanceof AdapterLinear)
+      fail(op, `the layer is already an adapter (${(base as unknown as AdapterLinear).describeLayer()}); wrap its .base instead`);
     if (!(base instanceof Linear)) fail(op, `expects the nn.Linear to wrap, got ${describe(base)}`);
     const p = opts.dropout ?? 0;
     if (typeof p !== 'number' || !(p >= 0 && p < 1)) fail(op, `dropout must be a probability in [0, 1), got ${String(p)}`);
@@ -183,7 +184,11 @@ export class LoRALinear extends AdapterLinear {
     if (!Number.isInteger(r) || r < 1) fail(op, `r must be a positive integer, got ${String(r)}`);
     // ΔW = B·A has rank <= min(in, out): a larger r only adds parameters that cannot add rank
     const most = Math.min(base.inFeatures, base.outFeatures);
-    if (r > most) fail(op, `r = ${r} exceeds min(in, out) = ${most} of Linear ${base.inFeatures} -> ${base.outFeatures} (ΔW = B·A has rank at most ${most}); use r <= ${most}`);
+    if (r > most)
+      fail(
+        op,
+        `r = ${r} exceeds min(in, out) = ${most} of Linear ${base.inFeatures} -> ${base.outFeatures} (ΔW = B·A has rank at most ${most}); use r <= ${most}`,
+      );
     if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail(op, `alpha must be a finite number, got ${String(alpha)}`);
     this.r = r;
     this.alpha = alpha;

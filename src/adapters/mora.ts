@@ -66,7 +66,8 @@ export class MoRALinear extends AdapterLinear {
   set type(t: MoraType) {
     const op = 'MoRALinear.type';
     checkEvenR(op, checkType(op, t), this.R, `R = ${this.R} in this layer (${this.describeLayer()})`);
-    if (this.merged) fail(op, `cannot change the type of a merged layer (${this.describeLayer()}): ΔW of the old type is in the weight; unmerge() first`);
+    if (this.merged)
+      fail(op, `cannot change the type of a merged layer (${this.describeLayer()}): ΔW of the old type is in the weight; unmerge() first`);
     this.#type = t;
   }
 
@@ -98,7 +99,12 @@ export class MoRALinear extends AdapterLinear {
   restart(opts: { type?: MoraType } = {}): void {
     const next = opts.type;
     if (next !== undefined) {
-      checkEvenR('MoRALinear.restart', checkType('MoRALinear.restart', next), this.R, `R = ${this.R} in this layer (${this.describeLayer()})`);
+      checkEvenR(
+        'MoRALinear.restart',
+        checkType('MoRALinear.restart', next),
+        this.R,
+        `R = ${this.R} in this layer (${this.describeLayer()})`,
+      );
     }
     this.foldAndReset('MoRALinear.restart', () => {
       noGrad(() => tidy(() => copyInto(this.M, zerosLike(this.M))));

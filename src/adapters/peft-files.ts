@@ -37,7 +37,7 @@ import { Conv1D, type Linear } from '../nn/linear.js';
 import { type Module, copyInto } from '../nn/module.js';
 import { KEY_PREFIX, PeftModel, adapterLayers, inject, linearNames, matchTargets } from './inject.js';
 import { DoRALinear } from './dora.js';
-import { LoRALinear } from './lora.js';
+import type { LoRALinear } from './lora.js';
 import { MoRALinear } from './mora.js';
 
 export const ADAPTER_WEIGHTS_NAME = 'adapter_model.safetensors';
@@ -92,10 +92,14 @@ export function adapterConfigJson(handle: PeftModel, opts: SaveAdapterOptions = 
   if (layers.length === 0) fail(op, 'the model has no adapter layers (were they unloaded?)');
   const isMora = config.adapter === 'mora';
   const types = new Set(layers.map(([, l]) => (l instanceof MoRALinear ? l.type : undefined)));
-  if (types.size > 1) fail(op, `the MoRA layers have different types (${[...types].join(', ')}); one adapter_config.json holds one mora_type`);
+  if (types.size > 1)
+    fail(op, `the MoRA layers have different types (${[...types].join(', ')}); one adapter_config.json holds one mora_type`);
   const conv = new Set(layers.map(([, l]) => l.base instanceof Conv1D));
   if (conv.size > 1) {
-    fail(op, `the adapted layers mix Conv1D (weight stored [in, out]) and Linear layers (${layers.map(([n, l]) => `${n}: ${l.base.constructor.name}`).join(', ')}); one adapter_config.json holds one fan_in_fan_out`);
+    fail(
+      op,
+      `the adapted layers mix Conv1D (weight stored [in, out]) and Linear layers (${layers.map(([n, l]) => `${n}: ${l.base.constructor.name}`).join(', ')}); one adapter_config.json holds one fan_in_fan_out`,
+    );
   }
   const origin = (handle.model as { nameOrPath?: unknown }).nameOrPath;
   const cfg: Record<string, unknown> = {
@@ -181,33 +185,48 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
   const isDora = cfg.use_dora === true;
   const r = cfg.r;
   if (!Number.isInteger(r) || (r as number) < 1) fail(op, `adapter_config.json: r must be a positive integer, got ${JSON.stringify(r)}`);
-  if (cfg.peft_type !== 'LORA') fail(op, `adapter_config.json: peft_type is ${JSON.stringify(cfg.peft_type)}; only LoRA / DoRA / MoRA adapters ('LORA') are supported`);
+  if (cfg.peft_type !== 'LORA')
+    fail(op, `adapter_config.json: peft_type is ${JSON.stringify(cfg.peft_type)}; only LoRA / DoRA / MoRA adapters ('LORA') are supported`);
   if (isMora && isDora) fail(op, 'adapter_config.json: use_mora and use_dora are both true; an adapter is one or the other');
-  if (cfg.bias !== undefined && cfg.bias !== 'none') fail(op, `adapter_config.json: bias is ${JSON.stringify(cfg.bias)}; only 'none' is supported (the file would hold trained biases)`);
+  if (cfg.bias !== undefined && cfg.bias !== 'none')
+    fail(op, `adapter_config.json: bias is ${JSON.stringify(cfg.bias)}; only 'none' is supported (the file would hold trained biases)`);
   for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
     const v = cfg[k];
-    if (v && typeof v === 'object' && Object.keys(v).length) fail(op, `adapter_config.json: ${k} ${JSON.stringify(v)} is not supported (one r and alpha for every layer)`);
+    if (v && typeof v === 'object' && Object.keys(v).length)
+      fail(op, `adapter_config.json: ${k} ${JSON.stringify(v)} is not supported (one r and alpha for every layer)`);
   }
-  if (cfg.layers_to_transform != null) fail(op, `adapter_config.json: layers_to_transform ${JSON.stringify(cfg.layers_to_transform)} is not supported`);
-  if (Array.isArray(cfg.modules_to_save) && cfg.modules_to_save.length) fail(op, `adapter_config.json: modules_to_save ${JSON.stringify(cfg.modules_to_save)} is not supported`);
+  if (cfg.layers_to_transform != null)
+    fail(op, `adapter_config.json: layers_to_transform ${JSON.stringify(cfg.layers_to_transform)} is not supported`);
+  if (Array.isArray(cfg.modules_to_save) && cfg.modules_to_save.length)
+    fail(op, `adapter_config.json: modules_to_save ${JSON.stringify(cfg.modules_to_save)} is not supported`);
   const type = (cfg.mora_type ?? 1) as MoraType; // the fork's default mora_type is 1
   if (isMora) checkType(`${op}: adapter_config.json`, cfg.mora_type ?? 1, 'mora_type');
   const targets = cfg.target_modules;
-  if (targets == null) fail(op, 'adapter_config.json: target_modules is null (PEFT would pick them by architecture, which moragrad does not know); list the modules');
+  if (targets == null)
+    fail(
+      op,
+      'adapter_config.json: target_modules is null (PEFT would pick them by architecture, which moragrad does not know); list the modules',
+    );
   if (typeof targets !== 'string' && (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string'))) {
     fail(op, `adapter_config.json: target_modules must be a list of names or a regular expression string, got ${JSON.stringify(targets)}`);
   }
   const alpha = cfg.lora_alpha ?? 8;
   const dropout = cfg.lora_dropout ?? 0;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail(op, `adapter_config.json: lora_alpha must be a number, got ${JSON.stringify(alpha)}`);
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail(op, `adapter_config.json: lora_dropout must be in [0, 1), got ${JSON.stringify(dropout)}`);
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha))
+    fail(op, `adapter_config.json: lora_alpha must be a number, got ${JSON.stringify(alpha)}`);
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1))
+    fail(op, `adapter_config.json: lora_dropout must be in [0, 1), got ${JSON.stringify(dropout)}`);
 
   // ---- the model
   const existing = adapterLayers(model);
   if (existing.length) fail(op, `the model already has adapters (${existing.map(([n]) => n).join(', ')}); load into a fresh model`);
   const available = linearNames(model);
   const chosen = matchTargets(available, targets);
-  if (chosen.length === 0) fail(op, `target_modules ${JSON.stringify(targets)} match no Linear layer of the model; its Linear layers are: ${available.join(', ') || '(none)'}`);
+  if (chosen.length === 0)
+    fail(
+      op,
+      `target_modules ${JSON.stringify(targets)} match no Linear layer of the model; its Linear layers are: ${available.join(', ') || '(none)'}`,
+    );
 
   // ---- the tensors
   const file = join(dir, ADAPTER_WEIGHTS_NAME);
@@ -219,7 +238,11 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
     () => true,
     () => false,
   );
-  if (bin && !hasWeights) fail(op, `${dir} holds adapter_model.bin (a PyTorch pickle), which moragrad does not read; convert it to ${ADAPTER_WEIGHTS_NAME} (safetensors.torch.save_file)`);
+  if (bin && !hasWeights)
+    fail(
+      op,
+      `${dir} holds adapter_model.bin (a PyTorch pickle), which moragrad does not read; convert it to ${ADAPTER_WEIGHTS_NAME} (safetensors.torch.save_file)`,
+    );
   const bytes = await readRegularFile(file, op);
   const { tensors } = decodeSafetensors(bytes, op);
   if (!opts.allowNonFinite) checkFiniteHost(tensors, op, 'adapter weight');
@@ -239,21 +262,34 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
   }
   if (badKeys.length) {
     const expected = `'${KEY_PREFIX}<module>.lora_A.weight' and '.lora_B.weight'${isDora ? " and '.lora_magnitude_vector'" : ' only'}`;
-    const hint = !isDora && badKeys.some((k) => k.endsWith('.lora_magnitude_vector')) ? ' (lora_magnitude_vector is DoRA\'s; the config does not say use_dora: true)' : '';
-    fail(op, `unexpected keys ${badKeys.slice(0, 6).join(', ')}${badKeys.length > 6 ? ` (+${badKeys.length - 6} more)` : ''}${hint}; expected ${expected}`);
+    const hint =
+      !isDora && badKeys.some((k) => k.endsWith('.lora_magnitude_vector'))
+        ? " (lora_magnitude_vector is DoRA's; the config does not say use_dora: true)"
+        : '';
+    fail(
+      op,
+      `unexpected keys ${badKeys.slice(0, 6).join(', ')}${badKeys.length > 6 ? ` (+${badKeys.length - 6} more)` : ''}${hint}; expected ${expected}`,
+    );
   }
   const inFile = [...byModule.keys()];
   const notLinear = inFile.filter((n) => !available.includes(n));
   if (notLinear.length) {
-    fail(op, `the file adapts ${notLinear.join(', ')}, which ${notLinear.length > 1 ? 'are not Linear layers' : 'is not a Linear layer'} of the model; its Linear layers are: ${available.join(', ')}`);
+    fail(
+      op,
+      `the file adapts ${notLinear.join(', ')}, which ${notLinear.length > 1 ? 'are not Linear layers' : 'is not a Linear layer'} of the model; its Linear layers are: ${available.join(', ')}`,
+    );
   }
   const missing = chosen.filter((n) => !byModule.has(n));
   const extra = inFile.filter((n) => !chosen.includes(n));
   if (missing.length || extra.length) {
-    fail(op, `the tensors do not agree with target_modules ${JSON.stringify(targets)}: ${missing.length ? `no weights for ${missing.join(', ')}` : ''}${missing.length && extra.length ? '; ' : ''}${extra.length ? `weights for untargeted ${extra.join(', ')}` : ''}`);
+    fail(
+      op,
+      `the tensors do not agree with target_modules ${JSON.stringify(targets)}: ${missing.length ? `no weights for ${missing.join(', ')}` : ''}${missing.length && extra.length ? '; ' : ''}${extra.length ? `weights for untargeted ${extra.join(', ')}` : ''}`,
+    );
   }
   const problems: string[] = [];
-  const sameShape = (t: HostTensor | undefined, s: number[]) => t !== undefined && t.shape.length === s.length && t.shape.every((d, i) => d === s[i]);
+  const sameShape = (t: HostTensor | undefined, s: number[]) =>
+    t !== undefined && t.shape.length === s.length && t.shape.every((d, i) => d === s[i]);
   for (const name of chosen) {
     const lin = model.getModule(name) as Linear;
     const { A, B, m } = byModule.get(name)!;
@@ -266,16 +302,30 @@ export async function loadAdapter<M extends Module>(dir: string, model: M, opts:
         problems.push(`${name} (Linear ${k} -> ${d}): ${(e as Error).message}`);
         continue;
       }
-      for (const [which, t] of [['lora_A', A], ['lora_B', B]] as const) {
-        if (t && !sameShape(t, [R, R])) problems.push(`${name}.${which}.weight is ${fmtShape(t.shape)}, expected M [${R}, ${R}] (R = r̂ for r = ${r}, type ${typeName(type)}, Linear ${k} -> ${d})`);
+      for (const [which, t] of [
+        ['lora_A', A],
+        ['lora_B', B],
+      ] as const) {
+        if (t && !sameShape(t, [R, R]))
+          problems.push(
+            `${name}.${which}.weight is ${fmtShape(t.shape)}, expected M [${R}, ${R}] (R = r̂ for r = ${r}, type ${typeName(type)}, Linear ${k} -> ${d})`,
+          );
       }
-      if (A && B && sameShape(A, [R, R]) && sameShape(B, [R, R]) && A.data.some((v, i) => v !== B.data[i] && !(Number.isNaN(v) && Number.isNaN(B.data[i])))) {
+      if (
+        A &&
+        B &&
+        sameShape(A, [R, R]) &&
+        sameShape(B, [R, R]) &&
+        A.data.some((v, i) => v !== B.data[i] && !(Number.isNaN(v) && Number.isNaN(B.data[i])))
+      ) {
         problems.push(`${name}: lora_A.weight and lora_B.weight differ; a MoRA checkpoint holds the same M under both`);
       }
     } else {
       if (!A || !B) problems.push(`${name}: missing ${!A ? 'lora_A' : 'lora_B'}.weight`);
-      if (A && !sameShape(A, [r as number, k])) problems.push(`${name}.lora_A.weight is ${fmtShape(A.shape)}, expected [r, in] = [${r}, ${k}]`);
-      if (B && !sameShape(B, [d, r as number])) problems.push(`${name}.lora_B.weight is ${fmtShape(B.shape)}, expected [out, r] = [${d}, ${r}]`);
+      if (A && !sameShape(A, [r as number, k]))
+        problems.push(`${name}.lora_A.weight is ${fmtShape(A.shape)}, expected [r, in] = [${r}, ${k}]`);
+      if (B && !sameShape(B, [d, r as number]))
+        problems.push(`${name}.lora_B.weight is ${fmtShape(B.shape)}, expected [out, r] = [${d}, ${r}]`);
       if (isDora && !m) problems.push(`${name}: missing lora_magnitude_vector (use_dora is true)`);
       if (m && !sameShape(m, [d])) problems.push(`${name}.lora_magnitude_vector is ${fmtShape(m.shape)}, expected [out] = [${d}]`);
     }
@@ -322,7 +372,10 @@ export const adapterConfigSchema = z.looseObject({
   r: int(1, 65536),
   lora_alpha: finite(-1e9, 1e9).optional(),
   lora_dropout: finite(0, 1, true).optional(),
-  target_modules: z.union([z.string(), z.array(z.string())], { error: 'a list of module names or a regular expression string' }).nullable().optional(),
+  target_modules: z
+    .union([z.string(), z.array(z.string())], { error: 'a list of module names or a regular expression string' })
+    .nullable()
+    .optional(),
   use_mora: bool().optional(),
   mora_type: z.union([z.number(), z.string()], { error: `one of ${MORA_TYPES.map(typeName).join(', ')}` }).optional(),
   use_dora: bool().optional(),

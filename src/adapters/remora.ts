@@ -82,7 +82,8 @@ export abstract class MergeRestarts {
     this.resetOptimizer = opts.resetOptimizer ?? true;
     this.seed = opts.seed;
     if (!Number.isInteger(this.every) || this.every < 1) fail(op, `every must be a positive integer, got ${String(this.every)}`);
-    if (!Number.isInteger(this.rewarm) || this.rewarm < 0 || this.rewarm > this.every) fail(op, `rewarm must be an integer in [0, every = ${this.every}], got ${String(this.rewarm)}`);
+    if (!Number.isInteger(this.rewarm) || this.rewarm < 0 || this.rewarm > this.every)
+      fail(op, `rewarm must be an integer in [0, every = ${this.every}], got ${String(this.rewarm)}`);
     if (this.resetOptimizer && optimizer === null) fail(op, 'resetOptimizer needs the optimizer (pass it, or resetOptimizer: false)');
   }
 
@@ -144,7 +145,8 @@ export abstract class MergeRestarts {
 
   loadStateDict(sd: RestartState): void {
     for (const k of ['step', 'restarts'] as const) {
-      if (!Number.isInteger(sd?.[k]) || sd[k] < 0) fail(`${this.op}.loadStateDict`, `${k} must be a non-negative integer, got ${String(sd?.[k])}`);
+      if (!Number.isInteger(sd?.[k]) || sd[k] < 0)
+        fail(`${this.op}.loadStateDict`, `${k} must be a non-negative integer, got ${String(sd?.[k])}`);
     }
     this.#step = sd.step;
     this.#restarts = sd.restarts;
@@ -162,14 +164,24 @@ export class ReMoRA extends MergeRestarts {
   constructor(target: PeftModel | Module | [string, AdapterLinear][], optimizer: Optimizer<BaseHyper> | null, opts: ReMoRAOptions = {}) {
     super('ReMoRA', target, optimizer, opts);
     const c = opts.cycle ?? 4;
-    this.cycle = c === 4 ? [1, 2, 3, 4] : c === 2 ? [1, 2] : Array.isArray(c) ? [...c] : fail('ReMoRA', `cycle must be 2, 4 or a list of types, got ${String(c)}`);
+    this.cycle =
+      c === 4
+        ? [1, 2, 3, 4]
+        : c === 2
+          ? [1, 2]
+          : Array.isArray(c)
+            ? [...c]
+            : fail('ReMoRA', `cycle must be 2, 4 or a list of types, got ${String(c)}`);
     if (this.cycle.length === 0) fail('ReMoRA', 'cycle must hold at least one type');
     for (const t of this.cycle) checkType('ReMoRA', t, 'cycle type');
     const mora = this.layers.filter(([, l]) => l instanceof MoRALinear) as [string, MoRALinear][];
     if (mora.length === 0) fail('ReMoRA', `found no MoRA layers (${this.layers.map(([n]) => n).join(', ')} are LoRA); use ReLoRA`);
     for (const [name, l] of mora) {
       if (!this.cycle.includes(l.type)) {
-        fail('ReMoRA', `'${name}' has type ${typeName(l.type)}, which is not in the cycle [${this.cycle.map(typeName).join(' -> ')}]; inject with type ${typeName(this.cycle[0])} or pass cycle: [${typeName(l.type)}, ...]`);
+        fail(
+          'ReMoRA',
+          `'${name}' has type ${typeName(l.type)}, which is not in the cycle [${this.cycle.map(typeName).join(' -> ')}]; inject with type ${typeName(this.cycle[0])} or pass cycle: [${typeName(l.type)}, ...]`,
+        );
       }
       if (this.cycle.includes(6)) checkEvenR('ReMoRA', 6, l.R, `R = ${l.R} in '${name}', and the cycle visits type 6`);
     }
@@ -193,7 +205,8 @@ export class ReLoRA extends MergeRestarts {
   constructor(target: PeftModel | Module | [string, AdapterLinear][], optimizer: Optimizer<BaseHyper> | null, opts: RestartOptions = {}) {
     super('ReLoRA', target, optimizer, opts);
     const notLora = this.layers.filter(([, l]) => !(l instanceof LoRALinear));
-    if (notLora.length) fail('ReLoRA', `${notLora.map(([n]) => n).join(', ')} ${notLora.length > 1 ? 'are' : 'is'} not LoRA; use ReMoRA for MoRA layers`);
+    if (notLora.length)
+      fail('ReLoRA', `${notLora.map(([n]) => n).join(', ')} ${notLora.length > 1 ? 'are' : 'is'} not LoRA; use ReMoRA for MoRA layers`);
   }
 
   protected restartLayer(layer: AdapterLinear, k: number, i: number): void {

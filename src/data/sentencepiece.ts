@@ -61,11 +61,14 @@ export class SentencePieceTokenizer {
 
   constructor(vocab: readonly Piece[], opts: SentencePieceOptions = {}) {
     const op = 'SentencePieceTokenizer';
-    if (!Array.isArray(vocab) || vocab.length === 0) fail(op, `expects a non-empty vocabulary of [piece, score] pairs, got ${Array.isArray(vocab) ? 'an empty array' : String(vocab)}`);
+    if (!Array.isArray(vocab) || vocab.length === 0)
+      fail(op, `expects a non-empty vocabulary of [piece, score] pairs, got ${Array.isArray(vocab) ? 'an empty array' : String(vocab)}`);
     this.reserved = opts.reserved ?? 6;
     this.unkId = opts.unkId ?? 0;
-    if (!Number.isInteger(this.reserved) || this.reserved < 0 || this.reserved > vocab.length) fail(op, `reserved must be an integer in [0, ${vocab.length}], got ${String(opts.reserved)}`);
-    if (!Number.isInteger(this.unkId) || this.unkId < 0 || this.unkId >= vocab.length) fail(op, `unkId must be an id in [0, ${vocab.length}), got ${String(opts.unkId)}`);
+    if (!Number.isInteger(this.reserved) || this.reserved < 0 || this.reserved > vocab.length)
+      fail(op, `reserved must be an integer in [0, ${vocab.length}], got ${String(opts.reserved)}`);
+    if (!Number.isInteger(this.unkId) || this.unkId < 0 || this.unkId >= vocab.length)
+      fail(op, `unkId must be an id in [0, ${vocab.length}), got ${String(opts.unkId)}`);
     vocab.forEach((e, i) => {
       if (!Array.isArray(e) || typeof e[0] !== 'string' || (e[1] !== null && (typeof e[1] !== 'number' || !Number.isFinite(e[1])))) {
         fail(op, `vocabulary entry ${i} must be [piece: string, score: finite number or null], got ${JSON.stringify(e)}`);
@@ -92,13 +95,15 @@ export class SentencePieceTokenizer {
 
   /** Builds the tokenizer from a vocab.json holding [[piece, score], ...]. */
   static fromJSON(json: unknown, opts: SentencePieceOptions = {}): SentencePieceTokenizer {
-    if (!Array.isArray(json)) fail('SentencePieceTokenizer.fromJSON', `expects an array of [piece, score] pairs, got ${json === null ? 'null' : typeof json}`);
+    if (!Array.isArray(json))
+      fail('SentencePieceTokenizer.fromJSON', `expects an array of [piece, score] pairs, got ${json === null ? 'null' : typeof json}`);
     return new SentencePieceTokenizer(json as Piece[], opts);
   }
 
   /** The piece of an id. */
   piece(id: number): string {
-    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) fail('SentencePieceTokenizer.piece', `id ${id} is outside [0, ${this.vocabSize})`);
+    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+      fail('SentencePieceTokenizer.piece', `id ${id} is outside [0, ${this.vocabSize})`);
     return this.pieces[id];
   }
 

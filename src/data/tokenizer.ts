@@ -56,7 +56,8 @@ export class CharTokenizer implements Tokenizer {
     const set = new Set(text);
     const unk = opts.unk;
     if (unk !== undefined) {
-      if (typeof unk !== 'string' || [...unk].length !== 1) fail('CharTokenizer.fromText', `unk must be a single character, got ${JSON.stringify(unk)}`);
+      if (typeof unk !== 'string' || [...unk].length !== 1)
+        fail('CharTokenizer.fromText', `unk must be a single character, got ${JSON.stringify(unk)}`);
       set.add(unk);
     }
     if (set.size === 0) fail('CharTokenizer.fromText', 'the text is empty: no characters to build a vocabulary from');
@@ -66,7 +67,8 @@ export class CharTokenizer implements Tokenizer {
 
   static fromJSON(json: CharTokenizerJSON): CharTokenizer {
     const op = 'CharTokenizer.fromJSON';
-    if (!json || json.type !== 'char' || !Array.isArray(json.chars)) fail(op, `expected { type: 'char', chars: string[] }, got ${JSON.stringify(json)?.slice(0, 80)}`);
+    if (!json || json.type !== 'char' || !Array.isArray(json.chars))
+      fail(op, `expected { type: 'char', chars: string[] }, got ${JSON.stringify(json)?.slice(0, 80)}`);
     const seen = new Set<string>();
     for (const [i, c] of json.chars.entries()) {
       if (typeof c !== 'string' || [...c].length !== 1) fail(op, `chars[${i}] must be a single character, got ${JSON.stringify(c)}`);
@@ -95,7 +97,10 @@ export class CharTokenizer implements Tokenizer {
       if (id !== undefined) out.push(id);
       else if (this.unkId >= 0) out.push(this.unkId);
       else {
-        fail('CharTokenizer.encode', `character ${JSON.stringify(c)} (${cp(c)}) at index ${at} is not in the vocabulary of ${this.chars.length} characters (build it from a text that contains it, or pass { unk } to fromText)`);
+        fail(
+          'CharTokenizer.encode',
+          `character ${JSON.stringify(c)} (${cp(c)}) at index ${at} is not in the vocabulary of ${this.chars.length} characters (build it from a text that contains it, or pass { unk } to fromText)`,
+        );
       }
       at += c.length;
     }
@@ -132,6 +137,10 @@ export function tokenizerFromJSON(json: TokenizerJSON | string): Tokenizer {
   }
   if (j?.type === 'char') return CharTokenizer.fromJSON(j);
   if (j?.type === 'gpt2') return Gpt2Tokenizer.load();
-  if (j?.type === 'hf') return fail('tokenizerFromJSON', `a Hugging Face tokenizer (${j.dir ?? 'no folder recorded'}) is read from its model folder: use loadHF(dir) or HfTokenizer.fromDir(dir)`);
+  if (j?.type === 'hf')
+    return fail(
+      'tokenizerFromJSON',
+      `a Hugging Face tokenizer (${j.dir ?? 'no folder recorded'}) is read from its model folder: use loadHF(dir) or HfTokenizer.fromDir(dir)`,
+    );
   return fail('tokenizerFromJSON', `unknown tokenizer ${JSON.stringify(j)?.slice(0, 80)} (expected type 'char' or 'gpt2')`);
 }

@@ -54,7 +54,8 @@ export async function removeStaleTemps(path: string): Promise<string[]> {
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
   if (typeof path !== 'string' || path === '') fail('writeFileAtomic', `path must be a non-empty string, got ${String(path)}`);
   const data = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes;
-  if (!(data instanceof Uint8Array)) fail('writeFileAtomic', `bytes must be a Uint8Array or a string, got ${Object.prototype.toString.call(bytes)}`);
+  if (!(data instanceof Uint8Array))
+    fail('writeFileAtomic', `bytes must be a Uint8Array or a string, got ${Object.prototype.toString.call(bytes)}`);
   await removeStaleTemps(path);
   const tmp = tempPathFor(path);
   let created = false;

@@ -26,6 +26,7 @@ export function checkRunName(name: unknown, op: string): string {
 export function pathUnder(root: string, ...segments: string[]): string {
   const path = join(root, ...segments);
   const rel = relative(resolve(root), resolve(path));
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) fail('pathUnder', `${JSON.stringify(join(...segments))} would write outside the output folder ${root}`);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel))
+    fail('pathUnder', `${JSON.stringify(join(...segments))} would write outside the output folder ${root}`);
   return path;
 }

@@ -25,7 +25,17 @@ export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 
 export type WritableDType = 'F32' | 'I32' | 'F16' | 'BF16';
 
 /** Bytes per element of each dtype read here. */
-export const DTYPE_SIZE: Readonly<Record<SafetensorsDType, number>> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I8: 1, U8: 1, BOOL: 1 };
+export const DTYPE_SIZE: Readonly<Record<SafetensorsDType, number>> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 const WRITABLE: readonly string[] = ['F32', 'I32', 'F16', 'BF16'];
 /** Valid safetensors dtypes that moragrad does not read (named in the error). */
 const OTHER_SPEC_DTYPES = ['U16', 'I16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F4', 'F6_E2M3', 'F6_E3M2', 'C64'];
@@ -78,11 +88,13 @@ export interface EncodeEntry {
  */
 export function encodeSafetensors(tensors: Record<string, EncodeEntry>, metadata?: Record<string, string>): Uint8Array {
   const op = 'encodeSafetensors';
-  if (tensors === null || typeof tensors !== 'object') fail(op, `tensors must be an object of name -> { dtype, shape, data }, got ${String(tensors)}`);
+  if (tensors === null || typeof tensors !== 'object')
+    fail(op, `tensors must be an object of name -> { dtype, shape, data }, got ${String(tensors)}`);
   const entries = Object.entries(tensors).map(([name, t]) => {
     if (name === METADATA_KEY) fail(op, `'${METADATA_KEY}' is reserved for metadata and cannot name a tensor`);
     if (t === null || typeof t !== 'object') fail(op, `tensor '${name}' must be { dtype, shape, data }, got ${String(t)}`);
-    if (!WRITABLE.includes(t.dtype)) fail(op, `tensor '${name}': cannot write dtype '${String(t.dtype)}' (expected one of ${WRITABLE.join(', ')})`);
+    if (!WRITABLE.includes(t.dtype))
+      fail(op, `tensor '${name}': cannot write dtype '${String(t.dtype)}' (expected one of ${WRITABLE.join(', ')})`);
     if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
       fail(op, `tensor '${name}': shape ${Array.isArray(t.shape) ? fmtShape(t.shape) : String(t.shape)} must hold non-negative integers`);
     }
@@ -95,7 +107,8 @@ export function encodeSafetensors(tensors: Record<string, EncodeEntry>, metadata
 
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) {
-    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) fail(op, `metadata must be an object of string -> string, got ${String(metadata)}`);
+    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))
+      fail(op, `metadata must be an object of string -> string, got ${String(metadata)}`);
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string') fail(op, `metadata['${k}'] must be a string, got ${typeof v} (stringify it first)`);
     }
@@ -132,7 +145,8 @@ function writeData(view: DataView, pos: number, dtype: WritableDType, data: Arra
     case 'I32':
       for (let i = 0; i < n; i++) {
         const v = data[i];
-        if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) fail('encodeSafetensors', `tensor '${name}': element ${i} = ${v} is not an int32 (dtype I32)`);
+        if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647)
+          fail('encodeSafetensors', `tensor '${name}': element ${i} = ${v} is not an int32 (dtype I32)`);
         view.setInt32(pos + 4 * i, v, true);
       }
       return;
@@ -202,7 +216,10 @@ export function fromBF16(h: number): number {
 // Decoding
 
 /** Decodes a whole safetensors file held in memory. Throws a MoragradError on any malformation. */
-export function decodeSafetensors(bytes: Uint8Array, op = 'decodeSafetensors'): { tensors: Record<string, HostTensor>; metadata: Record<string, string> } {
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  op = 'decodeSafetensors',
+): { tensors: Record<string, HostTensor>; metadata: Record<string, string> } {
   if (!(bytes instanceof Uint8Array)) fail(op, `expected the file's bytes as a Uint8Array, got ${Object.prototype.toString.call(bytes)}`);
   // A plain Uint8Array view: Node's Buffer overrides slice() to return a view, not a copy.
   bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -211,20 +228,32 @@ export function decodeSafetensors(bytes: Uint8Array, op = 'decodeSafetensors'): 
   const tensors: Record<string, HostTensor> = {};
   for (const [name, info] of Object.entries(header.tensors)) {
     const [b, e] = info.dataOffsets;
-    setOwn(tensors, name, { dtype: info.dtype, shape: info.shape, data: convert(bytes, header.dataStart + b, header.dataStart + e, info.dtype, name, op) });
+    setOwn(tensors, name, {
+      dtype: info.dtype,
+      shape: info.shape,
+      data: convert(bytes, header.dataStart + b, header.dataStart + e, info.dtype, name, op),
+    });
   }
   return { tensors, metadata: header.metadata };
 }
 
 /** Reads and validates N, the header length, from the first 8 bytes of a `fileBytes`-byte file. */
 function readHeaderLength(first8: Uint8Array, fileBytes: number, op: string): number {
-  if (fileBytes < 8 || first8.length < 8) fail(op, `file is ${fileBytes} bytes, too short for the 8-byte header length (truncated or not a safetensors file)`);
+  if (fileBytes < 8 || first8.length < 8)
+    fail(op, `file is ${fileBytes} bytes, too short for the 8-byte header length (truncated or not a safetensors file)`);
   const big = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
   if (big > BigInt(MAX_HEADER_BYTES)) {
-    fail(op, `header length ${big} exceeds the ${MAX_HEADER_BYTES}-byte limit${big > BigInt(fileBytes - 8) ? ` and the file (${fileBytes} bytes)` : ''} (corrupt or not a safetensors file)`);
+    fail(
+      op,
+      `header length ${big} exceeds the ${MAX_HEADER_BYTES}-byte limit${big > BigInt(fileBytes - 8) ? ` and the file (${fileBytes} bytes)` : ''} (corrupt or not a safetensors file)`,
+    );
   }
   const n = Number(big);
-  if (n > fileBytes - 8) fail(op, `header length ${n} runs past the end of the file (${fileBytes} bytes; at most ${fileBytes - 8} available): truncated or not a safetensors file`);
+  if (n > fileBytes - 8)
+    fail(
+      op,
+      `header length ${n} runs past the end of the file (${fileBytes} bytes; at most ${fileBytes - 8} available): truncated or not a safetensors file`,
+    );
   if (n < 2) fail(op, `header length ${n} is too small to hold a JSON object`);
   return n;
 }
@@ -261,14 +290,25 @@ export function parseHeader(headerBytes: Uint8Array, dataBytes: number, op = 'pa
   let prev = '';
   for (const { name, info } of sorted) {
     const [b, e] = info.dataOffsets;
-    if (e > dataBytes) fail(op, `tensor '${name}': data_offsets [${b}, ${e}] run past the end of the data section (${dataBytes} bytes): truncated file or bad offsets`);
+    if (e > dataBytes)
+      fail(
+        op,
+        `tensor '${name}': data_offsets [${b}, ${e}] run past the end of the data section (${dataBytes} bytes): truncated file or bad offsets`,
+      );
     if (b < expected) fail(op, `tensor '${name}': data_offsets [${b}, ${e}] overlap tensor '${prev}' (which ends at ${expected})`);
-    if (b > expected) fail(op, `tensor '${name}': data_offsets [${b}, ${e}] leave a hole at bytes [${expected}, ${b}) of the data section${prev ? ` after tensor '${prev}'` : ''}`);
+    if (b > expected)
+      fail(
+        op,
+        `tensor '${name}': data_offsets [${b}, ${e}] leave a hole at bytes [${expected}, ${b}) of the data section${prev ? ` after tensor '${prev}'` : ''}`,
+      );
     expected = e;
     prev = name;
   }
   if (expected !== dataBytes) {
-    fail(op, `the data section is ${dataBytes} bytes but the tensors cover only ${expected}: ${dataBytes - expected} trailing bytes (the spec forbids holes)`);
+    fail(
+      op,
+      `the data section is ${dataBytes} bytes but the tensors cover only ${expected}: ${dataBytes - expected} trailing bytes (the spec forbids holes)`,
+    );
   }
   const tensors: Record<string, TensorInfo> = {};
   for (const { name, info } of sorted) setOwn(tensors, name, info);
@@ -283,7 +323,8 @@ function tensorInfo(name: string, v: unknown, op: string): TensorInfo {
   const offsets = v.get('data_offsets');
   if (typeof dtype !== 'string') fail(op, `${where}: 'dtype' must be a string, got ${describeJson(dtype)}`);
   if (!(dtype in DTYPE_SIZE)) {
-    if (OTHER_SPEC_DTYPES.includes(dtype)) fail(op, `${where}: dtype '${dtype}' is not supported (moragrad reads ${Object.keys(DTYPE_SIZE).join(', ')})`);
+    if (OTHER_SPEC_DTYPES.includes(dtype))
+      fail(op, `${where}: dtype '${dtype}' is not supported (moragrad reads ${Object.keys(DTYPE_SIZE).join(', ')})`);
     fail(op, `${where}: unknown dtype '${dtype}' (expected one of ${Object.keys(DTYPE_SIZE).join(', ')})`);
   }
   if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)) {
@@ -298,7 +339,10 @@ function tensorInfo(name: string, v: unknown, op: string): TensorInfo {
   let numel = 1;
   for (const d of shape as number[]) numel *= d;
   if (!Number.isSafeInteger(numel * size) || numel * size !== e - b) {
-    fail(op, `${where}: shape ${fmtShape(shape as number[])} of ${dtype} needs ${numel * size} bytes but data_offsets [${b}, ${e}] hold ${e - b}`);
+    fail(
+      op,
+      `${where}: shape ${fmtShape(shape as number[])} of ${dtype} needs ${numel * size} bytes but data_offsets [${b}, ${e}] hold ${e - b}`,
+    );
   }
   return { dtype: dtype as SafetensorsDType, shape: [...(shape as number[])], dataOffsets: [b, e] };
 }
@@ -308,8 +352,14 @@ function tensorInfo(name: string, v: unknown, op: string): TensorInfo {
  * float dtypes -> Float32Array, integer dtypes -> Int32Array (range-checked). For readers that fetch
  * tensors one at a time from a file (readSafetensorsHeader + the byte range of `dataOffsets`).
  */
-export function decodeTensorBytes(bytes: Uint8Array, dtype: SafetensorsDType, name: string, op = 'decodeTensorBytes'): Float32Array | Int32Array {
-  if (bytes.length % DTYPE_SIZE[dtype] !== 0) fail(op, `tensor '${name}': ${bytes.length} bytes is not a whole number of ${dtype} elements`);
+export function decodeTensorBytes(
+  bytes: Uint8Array,
+  dtype: SafetensorsDType,
+  name: string,
+  op = 'decodeTensorBytes',
+): Float32Array | Int32Array {
+  if (bytes.length % DTYPE_SIZE[dtype] !== 0)
+    fail(op, `tensor '${name}': ${bytes.length} bytes is not a whole number of ${dtype} elements`);
   return convert(bytes, 0, bytes.length, dtype, name, op);
 }
 
@@ -331,7 +381,8 @@ function convert(bytes: Uint8Array, b: number, e: number, dtype: SafetensorsDTyp
       for (let i = 0; i < n; i++) {
         const v = view.getFloat64(8 * i, true);
         out[i] = v;
-        if (Number.isFinite(v) && !Number.isFinite(out[i])) fail(op, `tensor '${name}': F64 element ${i} = ${v} is outside float32 range (moragrad holds float32)`);
+        if (Number.isFinite(v) && !Number.isFinite(out[i]))
+          fail(op, `tensor '${name}': F64 element ${i} = ${v} is outside float32 range (moragrad holds float32)`);
       }
       return out;
     }
@@ -349,7 +400,8 @@ function convert(bytes: Uint8Array, b: number, e: number, dtype: SafetensorsDTyp
       const out = new Int32Array(n);
       for (let i = 0; i < n; i++) {
         const v = view.getBigInt64(8 * i, true);
-        if (v < -2147483648n || v > 2147483647n) fail(op, `tensor '${name}': I64 element ${i} = ${v} is outside int32 range (moragrad holds int32)`);
+        if (v < -2147483648n || v > 2147483647n)
+          fail(op, `tensor '${name}': I64 element ${i} = ${v} is outside int32 range (moragrad holds int32)`);
         out[i] = Number(v);
       }
       return out;
@@ -372,7 +424,11 @@ function convert(bytes: Uint8Array, b: number, e: number, dtype: SafetensorsDTyp
 // name), nesting is bounded (no stack overflow on hostile input), and errors give the byte offset.
 
 const MAX_DEPTH = 64;
-const LITERALS: [string, unknown][] = [['true', true], ['false', false], ['null', null]];
+const LITERALS: [string, unknown][] = [
+  ['true', true],
+  ['false', false],
+  ['null', null],
+];
 
 function parseJson(src: string, op: string): unknown {
   let i = 0;
@@ -418,12 +474,15 @@ function parseJson(src: string, op: string): unknown {
       }
       for (;;) {
         ws();
-        if (src[i] !== '"') err("expected a quoted name");
+        if (src[i] !== '"') err('expected a quoted name');
         const keyAt = i;
         const key = str();
         if (obj.has(key)) {
           i = keyAt;
-          fail(op, `header has a duplicate name ${JSON.stringify(key)} (at character ${keyAt}${depth === 0 ? '; each tensor name must appear once' : ''})`);
+          fail(
+            op,
+            `header has a duplicate name ${JSON.stringify(key)} (at character ${keyAt}${depth === 0 ? '; each tensor name must appear once' : ''})`,
+          );
         }
         ws();
         if (src[i] !== ':') err("expected ':'");
@@ -508,7 +567,12 @@ export interface SaveOptions {
  * Saves tensors (read back from their backend) to `path` atomically. float32 tensors are written as
  * F32 (or `floatDtype`), int32 tensors as I32. Metadata values must be strings.
  */
-export async function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>, opts: SaveOptions = {}): Promise<void> {
+export async function saveSafetensors(
+  path: string,
+  tensors: Record<string, Tensor>,
+  metadata?: Record<string, string>,
+  opts: SaveOptions = {},
+): Promise<void> {
   const op = `saveSafetensors(${path})`;
   const floatDtype = opts.floatDtype ?? 'F32';
   if (!['F32', 'F16', 'BF16'].includes(floatDtype)) fail(op, `floatDtype must be 'F32', 'F16' or 'BF16', got '${String(floatDtype)}'`);
@@ -550,7 +614,10 @@ export function checkFiniteHost(tensors: Record<string, { data: Float32Array | I
       }
     }
     if (count > 0) {
-      fail(op, `${what} '${name}' holds ${count} non-finite value${count > 1 ? 's' : ''} (the first, at flat index ${first}, is ${d[first]}); the file is damaged or was saved after training diverged (pass allowNonFinite to load it anyway)`);
+      fail(
+        op,
+        `${what} '${name}' holds ${count} non-finite value${count > 1 ? 's' : ''} (the first, at flat index ${first}, is ${d[first]}); the file is damaged or was saved after training diverged (pass allowNonFinite to load it anyway)`,
+      );
     }
   }
 }
@@ -564,7 +631,12 @@ export async function loadSafetensors(path: string, opts: LoadOptions = {}): Pro
   const bytes = await readRegularFile(path, op);
   const { tensors } = decodeSafetensors(bytes, op);
   const wanted = opts.names ?? Object.keys(tensors);
-  for (const n of wanted) if (!Object.hasOwn(tensors, n)) fail(op, `no tensor named '${n}' (the file has ${Object.keys(tensors).length}: ${Object.keys(tensors).slice(0, 8).join(', ')}${Object.keys(tensors).length > 8 ? ', ...' : ''})`);
+  for (const n of wanted)
+    if (!Object.hasOwn(tensors, n))
+      fail(
+        op,
+        `no tensor named '${n}' (the file has ${Object.keys(tensors).length}: ${Object.keys(tensors).slice(0, 8).join(', ')}${Object.keys(tensors).length > 8 ? ', ...' : ''})`,
+      );
   if (!opts.allowNonFinite) checkFiniteHost(Object.fromEntries(wanted.map((n) => [n, tensors[n]])), op);
   const out: Record<string, Tensor> = {};
   try {

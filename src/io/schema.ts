@@ -48,7 +48,8 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, op: st
   if (r.success) return r.data;
   const problems = r.error.issues.slice(0, 8).map((i) => {
     const path = [where, ...i.path.map(String)].join('.');
-    if (i.code === 'unrecognized_keys') return `${path}: unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}`;
+    if (i.code === 'unrecognized_keys')
+      return `${path}: unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}`;
     const expected = i.code === 'invalid_type' && i.message.startsWith('Invalid input') ? `a ${i.expected}` : i.message;
     return `${path}: got ${describeValue(i.input)}; expected ${expected}`;
   });

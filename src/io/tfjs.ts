@@ -86,7 +86,11 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function parseTfjsManifest(json: unknown, op = 'parseTfjsManifest'): TfjsManifest {
   if (!isObject(json)) fail(op, `model.json must be a JSON object, got ${Array.isArray(json) ? 'an array' : String(json)}`);
   const wm = json.weightsManifest;
-  if (!Array.isArray(wm)) fail(op, `model.json has no 'weightsManifest' array (got ${wm === undefined ? 'nothing' : typeof wm}); is this a TensorFlow.js graph or layers model?`);
+  if (!Array.isArray(wm))
+    fail(
+      op,
+      `model.json has no 'weightsManifest' array (got ${wm === undefined ? 'nothing' : typeof wm}); is this a TensorFlow.js graph or layers model?`,
+    );
   if (wm.length === 0) fail(op, "'weightsManifest' is empty: the model has no weight groups");
   const weights: TfjsWeightSpec[] = [];
   const groups: TfjsGroup[] = [];
@@ -98,7 +102,8 @@ export function parseTfjsManifest(json: unknown, op = 'parseTfjsManifest'): Tfjs
       fail(op, `${where}.paths must be a non-empty array of shard file names, got ${JSON.stringify(g.paths)}`);
     }
     for (const p of g.paths as string[]) {
-      if (path.isAbsolute(p) || p.split(/[\\/]/).includes('..')) fail(op, `${where}.paths: shard '${p}' must be a relative path inside the model's folder`);
+      if (path.isAbsolute(p) || p.split(/[\\/]/).includes('..'))
+        fail(op, `${where}.paths: shard '${p}' must be a relative path inside the model's folder`);
     }
     if (!Array.isArray(g.weights)) fail(op, `${where}.weights must be an array, got ${JSON.stringify(g.weights)}`);
     let offset = 0;
@@ -115,8 +120,10 @@ export function parseTfjsManifest(json: unknown, op = 'parseTfjsManifest'): Tfjs
         fail(op, `${label}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
       }
       const dtype = w.dtype;
-      if (typeof dtype === 'string' && UNSUPPORTED.includes(dtype)) fail(op, `${label}: dtype '${dtype}' is not supported (float32, int32 and bool are)`);
-      if (dtype !== 'float32' && dtype !== 'int32' && dtype !== 'bool') fail(op, `${label}: unknown dtype ${JSON.stringify(dtype)} (expected float32, int32 or bool)`);
+      if (typeof dtype === 'string' && UNSUPPORTED.includes(dtype))
+        fail(op, `${label}: dtype '${dtype}' is not supported (float32, int32 and bool are)`);
+      if (dtype !== 'float32' && dtype !== 'int32' && dtype !== 'bool')
+        fail(op, `${label}: unknown dtype ${JSON.stringify(dtype)} (expected float32, int32 or bool)`);
       let quantization: TfjsWeightSpec['quantization'];
       let elBytes = ELEMENT_BYTES[dtype];
       if (w.quantization !== undefined) {
@@ -150,18 +157,29 @@ export function checkExpected(manifest: TfjsManifest, expect: Record<string, Tfj
   for (const [name, e] of Object.entries(expect)) {
     const w = byName.get(name);
     if (!w) problems.push(`missing weight '${name}'`);
-    else if (w.shape.length !== e.shape.length || w.shape.some((d, i) => d !== e.shape[i])) problems.push(`'${name}' has shape ${fmtShape(w.shape)}, expected ${fmtShape(e.shape)}`);
+    else if (w.shape.length !== e.shape.length || w.shape.some((d, i) => d !== e.shape[i]))
+      problems.push(`'${name}' has shape ${fmtShape(w.shape)}, expected ${fmtShape(e.shape)}`);
     else if (e.dtype && w.dtype !== e.dtype) problems.push(`'${name}' has dtype ${w.dtype}, expected ${e.dtype}`);
   }
-  if (problems.length) fail(op, `the weights do not match the expected architecture: ${problems.slice(0, 6).join('; ')}${problems.length > 6 ? `; and ${problems.length - 6} more` : ''}`);
+  if (problems.length)
+    fail(
+      op,
+      `the weights do not match the expected architecture: ${problems.slice(0, 6).join('; ')}${problems.length > 6 ? `; and ${problems.length - 6} more` : ''}`,
+    );
 }
 
 /**
  * Decodes weights from each group's concatenated shard bytes (`groupBytes[g]`, exactly
  * `manifest.groups[g].bytes` long).
  */
-export function decodeTfjsWeights(manifest: TfjsManifest, groupBytes: readonly Uint8Array[], names?: readonly string[], op = 'decodeTfjsWeights'): Record<string, TfjsTensor> {
-  if (groupBytes.length !== manifest.groups.length) fail(op, `expected bytes for ${manifest.groups.length} weight groups, got ${groupBytes.length}`);
+export function decodeTfjsWeights(
+  manifest: TfjsManifest,
+  groupBytes: readonly Uint8Array[],
+  names?: readonly string[],
+  op = 'decodeTfjsWeights',
+): Record<string, TfjsTensor> {
+  if (groupBytes.length !== manifest.groups.length)
+    fail(op, `expected bytes for ${manifest.groups.length} weight groups, got ${groupBytes.length}`);
   manifest.groups.forEach((g, i) => {
     if (groupBytes[i].length !== g.bytes) fail(op, `weight group ${i} needs ${g.bytes} bytes, got ${groupBytes[i].length}`);
   });
@@ -220,7 +238,10 @@ export async function readTfjsManifest(modelJsonPath: string): Promise<TfjsManif
  * group's shards (each must exist; their total length must equal what the manifest needs) and
  * decodes the weights. Errors name the file, the group and the sizes.
  */
-export async function loadTfjsWeights(modelJsonPath: string, opts: LoadTfjsOptions = {}): Promise<{ manifest: TfjsManifest; weights: Record<string, TfjsTensor> }> {
+export async function loadTfjsWeights(
+  modelJsonPath: string,
+  opts: LoadTfjsOptions = {},
+): Promise<{ manifest: TfjsManifest; weights: Record<string, TfjsTensor> }> {
   const op = `loadTfjsWeights(${modelJsonPath})`;
   const manifest = await readTfjsManifest(modelJsonPath);
   if (opts.expect) checkExpected(manifest, opts.expect, op);

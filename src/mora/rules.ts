@@ -45,13 +45,15 @@ export function typeName(t: unknown): string {
  * 6, 'truncation', 'decoupling' (there is no type 5)". `what` names the field ('type', 'mora_type').
  */
 export function checkType(op: string, t: unknown, what = 'type'): MoraType {
-  if (!CODE.has(t as MoraType)) fail(op, `unknown ${what} ${typeName(t)}; expected one of ${MORA_TYPES.map(typeName).join(', ')} (there is no type 5)`);
+  if (!CODE.has(t as MoraType))
+    fail(op, `unknown ${what} ${typeName(t)}; expected one of ${MORA_TYPES.map(typeName).join(', ')} (there is no type 5)`);
   return t as MoraType;
 }
 
 /** Type 6 rotates pairs (j, j + R/2): it needs an even R. `where` says whose R it is. */
 export function checkEvenR(op: string, type: MoraType, R: number, where: string): void {
-  if (type === 6 && R % 2 !== 0) fail(op, `type 6 rotates pairs (j, j + R/2) and needs an even R, got ${where} (mg.mora.rank rounds R down to even for type 6)`);
+  if (type === 6 && R % 2 !== 0)
+    fail(op, `type 6 rotates pairs (j, j + R/2) and needs an even R, got ${where} (mg.mora.rank rounds R down to even for type 6)`);
 }
 
 /**
@@ -72,7 +74,8 @@ export function rank(inFeatures: number, outFeatures: number, r: number, type: M
   checkType(op, type);
   let R = Math.floor(Math.sqrt((inFeatures + outFeatures) * r) + 0.5);
   if (type === 6) R = 2 * Math.floor(R / 2);
-  if (R < 1 || (type === 6 && R < 2)) fail(op, `(${inFeatures} + ${outFeatures})·${r} is too small for type ${typeName(type)}: r̂ would be ${R}`);
+  if (R < 1 || (type === 6 && R < 2))
+    fail(op, `(${inFeatures} + ${outFeatures})·${r} is too small for type ${typeName(type)}: r̂ would be ${R}`);
   return R;
 }
 

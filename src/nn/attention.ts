@@ -97,12 +97,26 @@ export class MultiHeadAttention extends Module {
       fail('MultiHeadAttention', `dim ${dim} must be a positive multiple of the number of heads ${nHead}`);
     }
     const headSize = dim / nHead;
-    this.layout = { nHead, nKvHead: opts.nKvHead ?? nHead, headSize, causal: opts.causal ?? true, rotary: opts.rotary ?? false, rotaryBase: opts.rotaryBase ?? 10000 };
-    if (this.layout.rotary && headSize % 2 !== 0) fail('MultiHeadAttention', `rotary needs an even head size, got ${headSize} (dim ${dim} / ${nHead} heads)`);
+    this.layout = {
+      nHead,
+      nKvHead: opts.nKvHead ?? nHead,
+      headSize,
+      causal: opts.causal ?? true,
+      rotary: opts.rotary ?? false,
+      rotaryBase: opts.rotaryBase ?? 10000,
+    };
+    if (this.layout.rotary && headSize % 2 !== 0)
+      fail('MultiHeadAttention', `rotary needs an even head size, got ${headSize} (dim ${dim} / ${nHead} heads)`);
     const nKv = this.layout.nKvHead;
-    if (!Number.isInteger(nKv) || nKv <= 0 || nHead % nKv !== 0) fail('MultiHeadAttention', `the ${nHead} query heads must be a multiple of the ${nKv} key/value heads`);
+    if (!Number.isInteger(nKv) || nKv <= 0 || nHead % nKv !== 0)
+      fail('MultiHeadAttention', `the ${nHead} query heads must be a multiple of the ${nKv} key/value heads`);
     const kvDim = this.layout.nKvHead * headSize;
-    const lin = (k: number, init = opts.init): LinearOptions => ({ bias: opts.bias, backend: opts.backend, seed: subSeed(opts.seed, k), init });
+    const lin = (k: number, init = opts.init): LinearOptions => ({
+      bias: opts.bias,
+      backend: opts.backend,
+      seed: subSeed(opts.seed, k),
+      init,
+    });
     this.q = new Linear(dim, dim, lin(0));
     this.k = new Linear(dim, kvDim, lin(1));
     this.v = new Linear(dim, kvDim, lin(2));

@@ -27,7 +27,11 @@ export interface BlockOptions extends ModuleOptions {
   residualInit?: LinearOptions['init'];
 }
 
-export function makeNorm(kind: NormKind, dim: number, opts: { eps?: number; backend?: ModuleOptions['backend']; bias?: boolean }): LayerNorm | RMSNorm {
+export function makeNorm(
+  kind: NormKind,
+  dim: number,
+  opts: { eps?: number; backend?: ModuleOptions['backend']; bias?: boolean },
+): LayerNorm | RMSNorm {
   return kind === 'rmsnorm' ? new RMSNorm(dim, opts) : new LayerNorm(dim, opts);
 }
 

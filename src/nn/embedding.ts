@@ -26,7 +26,10 @@ export class Embedding extends Module {
     opts: EmbeddingOptions = {},
   ) {
     super();
-    for (const [k, v] of [['num', numEmbeddings], ['dim', dim]] as const) {
+    for (const [k, v] of [
+      ['num', numEmbeddings],
+      ['dim', dim],
+    ] as const) {
       if (!Number.isInteger(v) || v <= 0) fail('Embedding', `${k} must be a positive integer, got ${String(v)}`);
     }
     this.weight = normal([numEmbeddings, dim], opts.std ?? 1, { seed: opts.seed, backend: opts.backend });
@@ -85,7 +88,11 @@ export class BlockedEmbedding extends Module {
     opts: EmbeddingOptions = {},
   ) {
     super();
-    for (const [k, v] of [['num', numEmbeddings], ['dim', dim], ['blockRows', blockRows]] as const) {
+    for (const [k, v] of [
+      ['num', numEmbeddings],
+      ['dim', dim],
+      ['blockRows', blockRows],
+    ] as const) {
       if (!Number.isInteger(v) || v <= 0) fail('BlockedEmbedding', `${k} must be a positive integer, got ${String(v)}`);
     }
     const n = Math.ceil(numEmbeddings / blockRows);
@@ -117,7 +124,10 @@ export class BlockedEmbedding extends Module {
 
   /** x [..., dim] -> x @ Wᵀ [..., num]. */
   project(x: Tensor): Tensor {
-    return concat(this.blocks.map((b) => matmulT(x, b.weight, { transB: true })), -1); // (..., num)
+    return concat(
+      this.blocks.map((b) => matmulT(x, b.weight, { transB: true })),
+      -1,
+    ); // (..., num)
   }
 }
 
@@ -125,13 +135,21 @@ export class BlockedEmbedding extends Module {
  * Rows per block for a [num, dim] table on a backend, or null when it fits one buffer binding
  * (`maxElements` overrides the backend's limit, for tests).
  */
-export function tableBlockRows(num: number, dim: number, opts: { backend?: ModuleOptions['backend']; maxElements?: number } = {}): number | null {
+export function tableBlockRows(
+  num: number,
+  dim: number,
+  opts: { backend?: ModuleOptions['backend']; maxElements?: number } = {},
+): number | null {
   const limit = opts.maxElements ?? getBackend(opts.backend).maxElements;
   return num * dim <= limit ? null : Math.max(1, Math.floor(limit / dim));
 }
 
 /** An Embedding, or a BlockedEmbedding when the table exceeds one buffer binding. */
-export function embeddingTable(num: number, dim: number, opts: EmbeddingOptions & { maxElements?: number } = {}): Embedding | BlockedEmbedding {
+export function embeddingTable(
+  num: number,
+  dim: number,
+  opts: EmbeddingOptions & { maxElements?: number } = {},
+): Embedding | BlockedEmbedding {
   const rows = tableBlockRows(num, dim, opts);
   return rows === null ? new Embedding(num, dim, opts) : new BlockedEmbedding(num, dim, rows, opts);
 }

@@ -50,7 +50,8 @@ export class Encoder extends Module {
     this.dim = cfg.dim;
     this.maxLen = cfg.maxLen ?? 512;
     this.positions = cfg.positions ?? (cfg.vocabSize ? 'learned' : 'none');
-    if (this.positions === 'learned' && !cfg.vocabSize) fail(op, "learned positions need vocabSize (the encoder embeds ids); use positions 'rotary' or 'none' for embedding inputs");
+    if (this.positions === 'learned' && !cfg.vocabSize)
+      fail(op, "learned positions need vocabSize (the encoder embeds ids); use positions 'rotary' or 'none' for embedding inputs");
     const std = cfg.initStd ?? 0.02;
     const b = cfg.backend;
     const s = cfg.seed;
@@ -90,7 +91,8 @@ export class Encoder extends Module {
       if (input.dtype !== 'int32' || input.ndim !== 2) fail(op, `expects int32 ids [B, T], got ${input.describe()}`);
       x = this.wte.forward(input); // (B, T, dim)
     } else {
-      if (input.dtype !== 'float32' || input.ndim !== 3 || input.shape[2] !== this.dim) fail(op, `expects embeddings [B, T, ${this.dim}], got ${input.describe()}`);
+      if (input.dtype !== 'float32' || input.ndim !== 3 || input.shape[2] !== this.dim)
+        fail(op, `expects embeddings [B, T, ${this.dim}], got ${input.describe()}`);
       x = input;
     }
     const T = x.shape[1];

@@ -94,7 +94,8 @@ export class GPT extends Module {
       bias: cfg.bias ?? true,
       initStd: cfg.initStd ?? 0.02,
     });
-    if (c.positions !== 'learned' && c.positions !== 'rotary') fail(op, `positions must be 'learned' or 'rotary', got '${String(c.positions)}'`);
+    if (c.positions !== 'learned' && c.positions !== 'rotary')
+      fail(op, `positions must be 'learned' or 'rotary', got '${String(c.positions)}'`);
     const std = c.initStd;
     const b = cfg.backend;
     const s = cfg.seed;
@@ -163,14 +164,22 @@ export interface CausalLM extends Module {
 }
 
 /** Checks a causal LM's int32 ids [B, T] (T <= blockSize), optional targets of the same shape, and that the logits fit one buffer. */
-export function checkLmInput(op: string, idx: Tensor, targets: Tensor | undefined, blockSize: number, opts: LmForwardOptions = {}, vocabSize?: number): void {
+export function checkLmInput(
+  op: string,
+  idx: Tensor,
+  targets: Tensor | undefined,
+  blockSize: number,
+  opts: LmForwardOptions = {},
+  vocabSize?: number,
+): void {
   if (idx.dtype !== 'int32' || idx.ndim !== 2) fail(op, `idx must be int32 [B, T], got ${idx.describe()}`);
   const T = idx.shape[1];
   if (T > blockSize) fail(op, `sequence length ${T} exceeds blockSize ${blockSize} (idx ${fmtShape(idx.shape)})`);
   if (targets && (targets.dtype !== 'int32' || targets.shape.join() !== idx.shape.join())) {
     fail(op, `targets must be int32 ${fmtShape(idx.shape)} like idx, got ${targets.describe()}`);
   }
-  if (targets && opts.lastOnly) fail(op, 'lastOnly gives the last position\'s logits only; the loss needs every position (drop targets or lastOnly)');
+  if (targets && opts.lastOnly)
+    fail(op, "lastOnly gives the last position's logits only; the loss needs every position (drop targets or lastOnly)");
   if (vocabSize !== undefined) checkLogitsFit(op, [idx.shape[0], opts.lastOnly ? 1 : T, vocabSize], idx.backend.maxElements);
 }
 
@@ -178,7 +187,10 @@ export function checkLmInput(op: string, idx: Tensor, targets: Tensor | undefine
 export function checkLogitsFit(op: string, shape: [number, number, number], maxElements: number): void {
   const n = shape[0] * shape[1] * shape[2];
   if (n > maxElements) {
-    fail(op, `the logits ${fmtShape(shape)} would hold ${n} elements, more than one buffer of this adapter (${maxElements}); use at most ${Math.floor(maxElements / shape[2])} tokens per batch`);
+    fail(
+      op,
+      `the logits ${fmtShape(shape)} would hold ${n} elements, more than one buffer of this adapter (${maxElements}); use at most ${Math.floor(maxElements / shape[2])} tokens per batch`,
+    );
   }
 }
 

@@ -12,7 +12,8 @@ export interface InitOptions {
 }
 
 function check(op: string, shape: readonly number[]): void {
-  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) fail(op, `shape ${Array.isArray(shape) ? fmtShape(shape) : String(shape)} must hold non-negative integers`);
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0))
+    fail(op, `shape ${Array.isArray(shape) ? fmtShape(shape) : String(shape)} must hold non-negative integers`);
 }
 
 /** U(low, high). */

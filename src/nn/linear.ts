@@ -30,7 +30,10 @@ export class Linear extends Module {
     opts: LinearOptions = {},
   ) {
     super();
-    for (const [k, v] of [['in', inFeatures], ['out', outFeatures]] as const) {
+    for (const [k, v] of [
+      ['in', inFeatures],
+      ['out', outFeatures],
+    ] as const) {
       if (!Number.isInteger(v) || v <= 0) fail('Linear', `${k} features must be a positive integer, got ${String(v)}`);
     }
     const o = { backend: opts.backend };
@@ -49,7 +52,10 @@ export class Linear extends Module {
   /** x [..., in] -> [..., out]. */
   forward(x: Tensor): Tensor {
     if (x.ndim < 1 || x.shape[x.ndim - 1] !== this.inFeatures) {
-      fail('Linear', `expects input [..., ${this.inFeatures}], got ${fmtShape(x.shape)}${this.weight.name && this.weight.name !== 'weight' ? ` (${this.weight.name})` : ''}`);
+      fail(
+        'Linear',
+        `expects input [..., ${this.inFeatures}], got ${fmtShape(x.shape)}${this.weight.name && this.weight.name !== 'weight' ? ` (${this.weight.name})` : ''}`,
+      );
     }
     const x2 = x.ndim === 1 ? reshape(x, [1, this.inFeatures]) : x; // (rows..., in)
     let y = matmulT(x2, this.weight, { transB: true }); // (rows..., out)

@@ -41,9 +41,15 @@ export class MLP extends Module {
   ) {
     super();
     this.activation = opts.activation ?? 'gelu';
-    if (!['gelu', 'swiglu', 'relu'].includes(this.activation)) fail('MLP', `activation must be 'gelu', 'swiglu' or 'relu', got '${String(this.activation)}'`);
+    if (!['gelu', 'swiglu', 'relu'].includes(this.activation))
+      fail('MLP', `activation must be 'gelu', 'swiglu' or 'relu', got '${String(this.activation)}'`);
     this.geluApproximate = opts.geluApproximate ?? 'tanh';
-    const lin = (k: number, init = opts.init): LinearOptions => ({ bias: opts.bias, backend: opts.backend, seed: subSeed(opts.seed, k), init });
+    const lin = (k: number, init = opts.init): LinearOptions => ({
+      bias: opts.bias,
+      backend: opts.backend,
+      seed: subSeed(opts.seed, k),
+      init,
+    });
     this.gate = this.activation === 'swiglu' ? new Linear(dim, hidden, lin(2)) : null;
     this.up = new Linear(dim, hidden, lin(0));
     this.down = new Linear(hidden, dim, lin(1, opts.downInit ?? opts.init));

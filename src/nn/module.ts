@@ -82,7 +82,8 @@ export abstract class Module {
 
   /** Assigns a parameter, a module (or array of modules) or null to field `name`; returns it. */
   register<T extends Parameter | Module | Module[] | null>(name: string, value: T): T {
-    if (!/^[A-Za-z][\w]*$/.test(name)) fail('Module.register', `name '${name}' must start with a letter and hold only letters, digits and '_' (no dots)`);
+    if (!/^[A-Za-z][\w]*$/.test(name))
+      fail('Module.register', `name '${name}' must start with a letter and hold only letters, digits and '_' (no dots)`);
     if (value !== null && !(value instanceof Parameter) && !(value instanceof Module) && !isModuleArray(value)) {
       fail('Module.register', `'${name}' must be a Parameter, a Module, an array of Modules or null, got ${describeValue(value)}`);
     }
@@ -150,14 +151,21 @@ export abstract class Module {
   getModule(name: string): Module {
     if (name === '') return this;
     const v = this.resolve('getModule', name).value;
-    if (!(v instanceof Module)) fail('getModule', `'${name}' is not a module (it holds ${describeValue(v)}); modules: ${this.moduleNames()}`);
+    if (!(v instanceof Module))
+      fail('getModule', `'${name}' is not a module (it holds ${describeValue(v)}); modules: ${this.moduleNames()}`);
     return v;
   }
 
   /** The parameter at a dotted path; throws listing the parameter names when absent. */
   getParameter(name: string): Parameter {
     const p = this.namedParameters().find(([n]) => n === name)?.[1];
-    if (!p) fail('getParameter', `no parameter '${name}'; parameters: ${this.namedParameters().map(([n]) => n).join(', ')}`);
+    if (!p)
+      fail(
+        'getParameter',
+        `no parameter '${name}'; parameters: ${this.namedParameters()
+          .map(([n]) => n)
+          .join(', ')}`,
+      );
     return p;
   }
 
@@ -170,7 +178,8 @@ export abstract class Module {
     if (!(module instanceof Module)) fail('replaceModule', `the replacement for '${name}' must be a Module, got ${describeValue(module)}`);
     if (name === '') fail('replaceModule', 'cannot replace the root module (name is empty)');
     const { parent, key, value } = this.resolve('replaceModule', name);
-    if (!(value instanceof Module)) fail('replaceModule', `'${name}' is not a module (it holds ${describeValue(value)}); modules: ${this.moduleNames()}`);
+    if (!(value instanceof Module))
+      fail('replaceModule', `'${name}' is not a module (it holds ${describeValue(value)}); modules: ${this.moduleNames()}`);
     parent[key] = module;
     module.train(value.training);
     return value;
@@ -211,10 +220,13 @@ export abstract class Module {
         continue;
       }
       if (t.isDisposed) problems.push(`'${k}' was disposed`);
-      else if (!sameShape(t.shape, p.shape)) problems.push(`size mismatch for '${k}': the checkpoint has ${fmtShape(t.shape)}, the model ${fmtShape(p.shape)}`);
+      else if (!sameShape(t.shape, p.shape))
+        problems.push(`size mismatch for '${k}': the checkpoint has ${fmtShape(t.shape)}, the model ${fmtShape(p.shape)}`);
       else if (t.dtype !== p.dtype) problems.push(`dtype mismatch for '${k}': the checkpoint has ${t.dtype}, the model ${p.dtype}`);
       else if (t.backend !== p.backend && t.backend.name !== 'cpu') {
-        problems.push(`'${k}' lives on ${t.backend.name} and the parameter on ${p.backend.name}; move it first with await t.to('${p.backend.name}')`);
+        problems.push(
+          `'${k}' lives on ${t.backend.name} and the parameter on ${p.backend.name}; move it first with await t.to('${p.backend.name}')`,
+        );
       }
     }
     if (problems.length) fail(op, `cannot load the state dict into ${this.constructor.name}: ${problems.join('; ')}`);
@@ -269,7 +281,10 @@ export abstract class Module {
   toString(): string {
     return this.namedModules()
       .map(([n, m]) => {
-        const ps = m.namedOwnParameters().map(([k, p]) => `${k}${fmtShape(p.shape)}`).join(' ');
+        const ps = m
+          .namedOwnParameters()
+          .map(([k, p]) => `${k}${fmtShape(p.shape)}`)
+          .join(' ');
         return `${n || '(root)'}: ${m.constructor.name}${ps ? ` ${ps}` : ''}`;
       })
       .join('\n');
@@ -291,14 +306,15 @@ export abstract class Module {
     for (const [i, part] of parts.entries()) {
       const here = parts.slice(0, i).join('.') || '(root)';
       if (cur instanceof Module) {
-        if (part.startsWith('_') || !Object.prototype.hasOwnProperty.call(cur, part)) {
+        if (part.startsWith('_') || !Object.hasOwn(cur, part)) {
           fail(op, `no submodule '${name}': ${cur.constructor.name} at '${here}' has no field '${part}'; modules: ${this.moduleNames()}`);
         }
         parent = cur as unknown as Container;
         key = part;
       } else if (Array.isArray(cur)) {
         const idx = Number(part);
-        if (!Number.isInteger(idx) || idx < 0 || idx >= cur.length) fail(op, `no submodule '${name}': '${here}' is a list of ${cur.length} modules, '${part}' is not an index of it`);
+        if (!Number.isInteger(idx) || idx < 0 || idx >= cur.length)
+          fail(op, `no submodule '${name}': '${here}' is a list of ${cur.length} modules, '${part}' is not an index of it`);
         parent = cur as unknown as Container;
         key = idx;
       } else {

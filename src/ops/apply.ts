@@ -28,7 +28,14 @@ export interface OutSpec {
 }
 
 /** Runs `kernel` on `inputs` and returns fresh output tensors of the given shapes. */
-export function runKernel<P>(op: string, kernel: KernelDef<P>, inputs: readonly Tensor[], outs: readonly OutSpec[], params: P, backend?: Backend): Tensor[] {
+export function runKernel<P>(
+  op: string,
+  kernel: KernelDef<P>,
+  inputs: readonly Tensor[],
+  outs: readonly OutSpec[],
+  params: P,
+  backend?: Backend,
+): Tensor[] {
   const b = backend ?? backendOf(op, inputs);
   const storages = outs.map((o) => b.alloc(numel(o.shape), o.dtype ?? 'float32'));
   const results = outs.map((o, i) => new Tensor(storages[i], o.shape, o.dtype ?? 'float32'));
@@ -51,6 +58,12 @@ export function run1<P>(op: string, kernel: KernelDef<P>, inputs: readonly Tenso
 export function runInPlace<P>(op: string, kernel: KernelDef<P>, inputs: readonly Tensor[], outputs: readonly Tensor[], params: P): void {
   const b = backendOf(op, [...inputs, ...outputs]);
   if (outputs.some((o) => o.size === 0)) return;
-  b.run({ kernel, inputs: inputs.map((t) => t.storage), outputs: outputs.map((t) => t.storage), params, shapes: inputs.map((t) => t.shape) });
+  b.run({
+    kernel,
+    inputs: inputs.map((t) => t.storage),
+    outputs: outputs.map((t) => t.storage),
+    params,
+    shapes: inputs.map((t) => t.shape),
+  });
   if (checkFiniteEnabled()) for (const r of outputs) afterOp(op, r);
 }

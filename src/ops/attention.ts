@@ -82,7 +82,13 @@ interface SmParams extends MaskParams {
 
 const smConstants = (p: SmParams) => ({ WG: p.wg, TPR: p.tpr });
 const smUniforms = (p: SmParams): ['u32' | 'f32', number][] => [
-  ['u32', p.rows], ['u32', p.tq], ['u32', p.tk], ['u32', p.htq], ['f32', p.scale], ['u32', +p.causal], ['u32', +p.hasPad],
+  ['u32', p.rows],
+  ['u32', p.tq],
+  ['u32', p.tk],
+  ['u32', p.htq],
+  ['f32', p.scale],
+  ['u32', +p.causal],
+  ['u32', +p.hasPad],
 ];
 const smGrid = (p: SmParams) => grid1d(Math.ceil(p.rows / (p.wg / p.tpr)), 1);
 
@@ -96,7 +102,8 @@ const smForward = defineKernel<SmParams>({
       let m = -Infinity;
       let l = 0;
       for (let j = 0; j < p.tk; j++) if (visible(p, pad, r, j)) m = Math.max(m, s[base + j] * p.scale);
-      for (let j = 0; j < p.tk; j++) if (visible(p, pad, r, j) && s[base + j] * p.scale !== -Infinity) l += Math.exp(s[base + j] * p.scale - m);
+      for (let j = 0; j < p.tk; j++)
+        if (visible(p, pad, r, j) && s[base + j] * p.scale !== -Infinity) l += Math.exp(s[base + j] * p.scale - m);
       for (let j = 0; j < p.tk; j++) {
         const v = s[base + j] * p.scale;
         y[base + j] = visible(p, pad, r, j) && l !== 0 && (v !== -Infinity || Number.isNaN(l)) ? Math.exp(v - m) / l : 0;
@@ -128,7 +135,14 @@ interface FlashParams extends MaskParams {
 const FLASH_WG = 64;
 const flashConstants = (p: FlashParams) => ({ WG: FLASH_WG, HS: p.hs });
 const flashUniforms = (p: FlashParams): ['u32' | 'f32', number][] => [
-  ['u32', p.rows], ['u32', p.tq], ['u32', p.tk], ['u32', p.htq], ['u32', p.hs], ['f32', p.scale], ['u32', +p.causal], ['u32', +p.hasPad],
+  ['u32', p.rows],
+  ['u32', p.tq],
+  ['u32', p.tk],
+  ['u32', p.htq],
+  ['u32', p.hs],
+  ['f32', p.scale],
+  ['u32', +p.causal],
+  ['u32', +p.hasPad],
 ];
 /** Rows per thread (RQ in the WGSL). */
 const FLASH_RQ = 2;
@@ -250,7 +264,8 @@ export function scaledMaskedSoftmax(scores: Tensor, opts: MaskedSoftmaxOptions =
   const scale = opts.scale ?? 1;
   checkScale(op, scale);
   const pad = opts.keyPadding;
-  if (pad !== undefined && pad !== null && scores.ndim !== 4) fail(op, `keyPadding needs scores [B, H, Tq, Tk], got ${fmtShape(scores.shape)}`);
+  if (pad !== undefined && pad !== null && scores.ndim !== 4)
+    fail(op, `keyPadding needs scores [B, H, Tq, Tk], got ${fmtShape(scores.shape)}`);
   const [tq, tk] = scores.shape.slice(-2);
   checkPad(op, pad, scores.shape[0], tk, `scores ${fmtShape(scores.shape)}`);
   const rows = numel(scores.shape.slice(0, -1));
@@ -281,7 +296,11 @@ interface Dims {
 }
 
 function checkAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Dims {
-  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+  for (const [name, t] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+  ] as const) {
     if (!isTensor(t)) fail(op, `${name} must be a Tensor, got ${String(t)}`);
     if (t.dtype !== 'float32') fail(op, `${name} must be float32, got ${t.describe()}`);
     if (t.ndim !== 4) fail(op, `${name} must have shape [B, nh, T, hs], got ${fmtShape(t.shape)}`);
@@ -290,11 +309,15 @@ function checkAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   const tk = k.shape[2];
   const want = [B, H, tk, hs].join();
   if (k.shape.join() !== want || v.shape.join() !== want) {
-    fail(op, `k and v must have shape [${B}, ${H}, Tk, ${hs}] to match q ${fmtShape(q.shape)}; got k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`);
+    fail(
+      op,
+      `k and v must have shape [${B}, ${H}, Tk, ${hs}] to match q ${fmtShape(q.shape)}; got k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`,
+    );
   }
   if (opts.scale !== undefined) checkScale(op, opts.scale);
   checkPad(op, opts.keyPadding, B, tk, `k ${fmtShape(k.shape)}`);
-  if (opts.impl !== undefined && opts.impl !== 'flash' && opts.impl !== 'softmax') fail(op, `impl must be 'flash' or 'softmax', got '${String(opts.impl)}'`);
+  if (opts.impl !== undefined && opts.impl !== 'flash' && opts.impl !== 'softmax')
+    fail(op, `impl must be 'flash' or 'softmax', got '${String(opts.impl)}'`);
   return { B, H, tq, tk, hs };
 }
 
@@ -347,7 +370,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const pad = opts.keyPadding ?? undefined;
   let impl = opts.impl ?? attentionSwitch.forced()?.variant ?? 'softmax';
   if (impl === 'flash' && !flashSupports(d.hs)) {
-    if (opts.impl === 'flash') fail('attention', `impl 'flash' supports head sizes that are multiples of 4 up to ${FLASH_MAX_HS}, got q ${fmtShape(q.shape)}`);
+    if (opts.impl === 'flash')
+      fail('attention', `impl 'flash' supports head sizes that are multiples of 4 up to ${FLASH_MAX_HS}, got q ${fmtShape(q.shape)}`);
     impl = 'softmax';
   }
   return impl === 'flash' ? flashAttention(q, k, v, d, scale, causal, pad) : softmaxAttention(q, k, v, scale, causal, pad);

@@ -100,7 +100,15 @@ const binaryKernel = defineKernel<BroadcastParams & { op: BinaryOp }>({
   gpu: {
     shader: SHADER,
     constants: (p) => ({ OP: OPS[p.op][0], SAME: p.same ? 1 : 0, SUFFIX: p.suffix && !p.same ? 1 : 0 }),
-    uniforms: (p) => [['u32', p.n], ['u32', p.out.length], ['u32', p.sizes[0]], ['u32', p.sizes[1]], ['dims', p.out], ['dims', p.strides[0]], ['dims', p.strides[1]]],
+    uniforms: (p) => [
+      ['u32', p.n],
+      ['u32', p.out.length],
+      ['u32', p.sizes[0]],
+      ['u32', p.sizes[1]],
+      ['dims', p.out],
+      ['dims', p.strides[0]],
+      ['dims', p.strides[1]],
+    ],
     workgroups: (p) => grid1d(p.n, 256),
   },
 });
@@ -139,17 +147,29 @@ export function sub(a: Tensor, b: Tensor | number): Tensor {
 // d(a · b) = b da + a db                  -> ga = g·b, gb = g·a
 export function mul(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') return record(unary('affine', a, b, 0), 'mul', [a], (g) => [unary('affine', g, b, 0)]);
-  return record(binary('mul', a, b), 'mul', [a, b], (g) => [reduceTo(binary('mul', g, b), a.shape), reduceTo(binary('mul', g, a), b.shape)], [a, b]);
+  return record(
+    binary('mul', a, b),
+    'mul',
+    [a, b],
+    (g) => [reduceTo(binary('mul', g, b), a.shape), reduceTo(binary('mul', g, a), b.shape)],
+    [a, b],
+  );
 }
 
 // d(a / b) = da / b - a db / b²           -> ga = g / b, gb = -g·a / b²
 export function div(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') return record(unary('affine', a, 1 / b, 0), 'div', [a], (g) => [unary('affine', g, 1 / b, 0)]);
-  return record(binary('div', a, b), 'div', [a, b], (g) => {
-    const ga = binary('div', g, b);
-    const gb = unary('neg', binary('div', binary('mul', ga, a), b));
-    return [reduceTo(ga, a.shape), reduceTo(gb, b.shape)];
-  }, [a, b]);
+  return record(
+    binary('div', a, b),
+    'div',
+    [a, b],
+    (g) => {
+      const ga = binary('div', g, b);
+      const gb = unary('neg', binary('div', binary('mul', ga, a), b));
+      return [reduceTo(ga, a.shape), reduceTo(gb, b.shape)];
+    },
+    [a, b],
+  );
 }
 
 // d max(a, b) = [a > b] da + [b > a] db, ties split ½ / ½ (as torch.maximum); where a or b is NaN
@@ -158,15 +178,21 @@ function extremum(op: 'maximum' | 'minimum', a: Tensor, b: Tensor | number): Ten
   const bt = asTensor(op, a, b);
   const y = binary(op, a, bt);
   const inputs = bt === b ? [a, bt] : [a];
-  const out = record(y, op, inputs, (g) => {
-    const [loseA, loseB] = op === 'maximum' ? (['lt', 'gt'] as const) : (['gt', 'lt'] as const);
-    const halfTie = unary('affine', binary('eq', a, bt), 0.5, 0);
-    // weight 1 - [x loses] - ½ [tie]
-    const weight = (lose: 'lt' | 'gt') => unary('affine', binary('add', binary(lose, a, bt), halfTie), -1, 1);
-    const ga = reduceTo(binary('mul', g, weight(loseA)), a.shape);
-    if (bt !== b) return [ga];
-    return [ga, reduceTo(binary('mul', g, weight(loseB)), bt.shape)];
-  }, [a, bt]);
+  const out = record(
+    y,
+    op,
+    inputs,
+    (g) => {
+      const [loseA, loseB] = op === 'maximum' ? (['lt', 'gt'] as const) : (['gt', 'lt'] as const);
+      const halfTie = unary('affine', binary('eq', a, bt), 0.5, 0);
+      // weight 1 - [x loses] - ½ [tie]
+      const weight = (lose: 'lt' | 'gt') => unary('affine', binary('add', binary(lose, a, bt), halfTie), -1, 1);
+      const ga = reduceTo(binary('mul', g, weight(loseA)), a.shape);
+      if (bt !== b) return [ga];
+      return [ga, reduceTo(binary('mul', g, weight(loseB)), bt.shape)];
+    },
+    [a, bt],
+  );
   if (bt !== b && !out.requiresGrad) bt.dispose(); // else the tape holds it until tidy frees it
   return out;
 }
@@ -192,7 +218,14 @@ const whereKernel = defineKernel<BroadcastParams>({
   },
   gpu: {
     shader: 'where',
-    uniforms: (p) => [['u32', p.n], ['u32', p.out.length], ['dims', p.out], ['dims', p.strides[0]], ['dims', p.strides[1]], ['dims', p.strides[2]]],
+    uniforms: (p) => [
+      ['u32', p.n],
+      ['u32', p.out.length],
+      ['dims', p.out],
+      ['dims', p.strides[0]],
+      ['dims', p.strides[1]],
+      ['dims', p.strides[2]],
+    ],
     workgroups: (p) => grid1d(p.n, 256),
   },
 });
@@ -210,14 +243,20 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
   const bt = asTensor('where', cond, b);
   const y = whereRaw(cond, at, bt);
   const inputs = [at, bt].filter((t, i) => t === [a, b][i]);
-  const res = record(y, 'where', inputs, (g) => {
-    const zero = full([], 0, { backend: g.backend.name });
-    const grads: Tensor[] = [];
-    if (at === a) grads.push(reduceTo(whereRaw(cond, g, zero), at.shape));
-    if (bt === b) grads.push(reduceTo(whereRaw(cond, zero, g), bt.shape));
-    zero.dispose();
-    return grads;
-  }, [cond]);
+  const res = record(
+    y,
+    'where',
+    inputs,
+    (g) => {
+      const zero = full([], 0, { backend: g.backend.name });
+      const grads: Tensor[] = [];
+      if (at === a) grads.push(reduceTo(whereRaw(cond, g, zero), at.shape));
+      if (bt === b) grads.push(reduceTo(whereRaw(cond, zero, g), bt.shape));
+      zero.dispose();
+      return grads;
+    },
+    [cond],
+  );
   if (at !== a) at.dispose();
   if (bt !== b) bt.dispose();
   return res;

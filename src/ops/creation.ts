@@ -45,7 +45,12 @@ const fillKernel = defineKernel<FillParams>({
     shader: 'fill',
     entry: 'fill',
     constants: (p) => ({ INT: p.dtype === 'int32' ? 1 : 0 }),
-    uniforms: (p) => [['u32', p.n], ['u32', asBits(p.value, p.dtype)], ['f32', p.start], ['f32', p.step]],
+    uniforms: (p) => [
+      ['u32', p.n],
+      ['u32', asBits(p.value, p.dtype)],
+      ['f32', p.start],
+      ['f32', p.step],
+    ],
     workgroups: (p) => grid1d(p.n, 256),
   },
 });
@@ -70,7 +75,8 @@ const FLOAT32_MAX = 3.4028234663852886e38;
 function checkValue(op: string, v: unknown, dtype: DType, where: string): void {
   if (typeof v !== 'number') fail(op, `${where} must be a number, got ${typeof v} ${JSON.stringify(v) ?? String(v)}`);
   if (dtype === 'int32') {
-    if (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) fail(op, `${where} = ${v} is not an int32 (an integer in [${INT32_MIN}, ${INT32_MAX}])`);
+    if (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX)
+      fail(op, `${where} = ${v} is not an int32 (an integer in [${INT32_MIN}, ${INT32_MAX}])`);
   } else if (Number.isFinite(v) && Math.abs(v) > FLOAT32_MAX) {
     fail(op, `${where} = ${v} is outside float32 range (largest finite float32 ${FLOAT32_MAX})`);
   }
@@ -137,11 +143,21 @@ export const onesLike = (t: Tensor, opts: Omit<CreateOptions, 'backend'> = {}): 
 /** [start, end) by step, like torch.arange. `arange(n)` is 0..n-1. */
 export function arange(start: number, end?: number, step = 1, opts: CreateOptions = {}): Tensor {
   if (end === undefined) [start, end] = [0, start];
-  if (typeof step !== 'number' || step === 0 || !Number.isFinite(step)) fail('arange', `step must be a non-zero finite number, got ${String(step)}`);
-  for (const [k, v] of [['start', start], ['end', end]] as const) if (typeof v !== 'number' || !Number.isFinite(v)) fail('arange', `${k} must be a finite number, got ${String(v)}`);
+  if (typeof step !== 'number' || step === 0 || !Number.isFinite(step))
+    fail('arange', `step must be a non-zero finite number, got ${String(step)}`);
+  for (const [k, v] of [
+    ['start', start],
+    ['end', end],
+  ] as const)
+    if (typeof v !== 'number' || !Number.isFinite(v)) fail('arange', `${k} must be a finite number, got ${String(v)}`);
   const n = Math.max(0, Math.ceil((end - start) / step));
   const { backend, dtype } = make([n], opts, 'arange');
-  if (n > 0) for (const [k, v] of [['start', start], ['last value', start + (n - 1) * step]] as const) checkValue('arange', v, dtype, k);
+  if (n > 0)
+    for (const [k, v] of [
+      ['start', start],
+      ['last value', start + (n - 1) * step],
+    ] as const)
+      checkValue('arange', v, dtype, k);
   const t = run1('arange', arangeKernel, [], { shape: [n], dtype }, { n, value: 0, dtype, start, step, mode: 'arange' }, backend);
   return finish(t, opts, 'arange');
 }
@@ -168,7 +184,12 @@ const randomKernel = defineKernel<RandomParams>({
   gpu: {
     shader: 'random',
     constants: (p) => ({ NORMAL: p.normal ? 1 : 0 }),
-    uniforms: (p) => [['u32', p.n], ['u32', p.key], ['f32', p.a], ['f32', p.b]],
+    uniforms: (p) => [
+      ['u32', p.n],
+      ['u32', p.key],
+      ['f32', p.a],
+      ['f32', p.b],
+    ],
     workgroups: (p) => grid1d(p.n, 256),
   },
 });

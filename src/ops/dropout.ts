@@ -37,7 +37,12 @@ const dropoutKernel = defineKernel<DropoutParams>({
   },
   gpu: {
     shader: 'dropout',
-    uniforms: (p) => [['u32', p.n], ['u32', p.key], ['u32', p.threshold], ['f32', p.scale]],
+    uniforms: (p) => [
+      ['u32', p.n],
+      ['u32', p.key],
+      ['u32', p.threshold],
+      ['f32', p.scale],
+    ],
     workgroups: (p) => grid1d(p.n, 256),
   },
 });
@@ -68,7 +73,9 @@ export function dropout(x: Tensor, p: number, opts: DropoutOptions = {}): Tensor
     scale: p === 1 ? 0 : 1 / (1 - p),
   };
   const y = run1('dropout', dropoutKernel, [x], { shape: x.shape }, params);
-  return record(y, 'dropout', [x], (g) => [run1('dropout.backward', dropoutKernel, [g], { shape: g.shape }, { ...params, backward: true })]);
+  return record(y, 'dropout', [x], (g) => [
+    run1('dropout.backward', dropoutKernel, [g], { shape: g.shape }, { ...params, backward: true }),
+  ]);
 }
 
 /**

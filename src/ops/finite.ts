@@ -46,7 +46,8 @@ export async function flushChecks(): Promise<void> {
     p.flag.dispose();
     if (v > 0 && !firstBad) firstBad = p;
   }
-  if (firstBad) fail(firstBad.op, `produced NaN or Inf in its output ${fmtShape(firstBad.shape)} (found by the finite check after every op)`);
+  if (firstBad)
+    fail(firstBad.op, `produced NaN or Inf in its output ${fmtShape(firstBad.shape)} (found by the finite check after every op)`);
 }
 readHooks.push(flushChecks);
 

@@ -66,7 +66,15 @@ const gatherKernel = defineKernel<GatherParams>({
   gpu: {
     shader: 'gather',
     entry: 'gather',
-    uniforms: (p) => [['u32', p.n], ['u32', p.out.length], ['u32', p.axis], ['u32', p.size], ['dims', p.out], ['dims', p.xs], ['dims', p.is]],
+    uniforms: (p) => [
+      ['u32', p.n],
+      ['u32', p.out.length],
+      ['u32', p.axis],
+      ['u32', p.size],
+      ['dims', p.out],
+      ['dims', p.xs],
+      ['dims', p.is],
+    ],
     workgroups: (p) => grid1d(p.n, 256),
   },
   indexError,
@@ -122,7 +130,13 @@ export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
   const ctx: IndexContext = { op, axis: ax, xShape: x.shape, indexShape: index.shape };
   checkIndexSync(ctx, index);
   const out = [...index.shape];
-  const y = run1(op, gatherKernel, [x, index], { shape: out, dtype: x.dtype }, { ...ctx, n: numel(out), size: x.shape[ax], out, xs: stridesOf(x.shape), is: stridesOf(out) });
+  const y = run1(
+    op,
+    gatherKernel,
+    [x, index],
+    { shape: out, dtype: x.dtype },
+    { ...ctx, n: numel(out), size: x.shape[ax], out, xs: stridesOf(x.shape), is: stridesOf(out) },
+  );
   const xShape = x.shape;
   return record(y, op, [x], (g) => [scatterAdd(g, ax, index, xShape)], [index]);
 }
@@ -142,7 +156,13 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   checkIndexSync(ctx, index);
   const out = x.shape.map((d, i) => (i === ax ? index.shape[0] : d));
   const is = out.map((_, i) => (i === ax ? 1 : 0));
-  const y = run1(op, gatherKernel, [x, index], { shape: out, dtype: x.dtype }, { ...ctx, n: numel(out), size: x.shape[ax], out, xs: stridesOf(x.shape), is });
+  const y = run1(
+    op,
+    gatherKernel,
+    [x, index],
+    { shape: out, dtype: x.dtype },
+    { ...ctx, n: numel(out), size: x.shape[ax], out, xs: stridesOf(x.shape), is },
+  );
   const xShape = x.shape;
   return record(y, op, [x], (g) => [scatterAdd(g, ax, index, xShape)], [index]);
 }
@@ -185,7 +205,11 @@ const linkKernel = defineKernel<LinkParams>({
   gpu: {
     shader: 'gather',
     entry: 'link',
-    uniforms: (p) => [['u32', p.n], ['u32', p.l], ['u32', p.b]],
+    uniforms: (p) => [
+      ['u32', p.n],
+      ['u32', p.l],
+      ['u32', p.b],
+    ],
     workgroups: (p) => grid1d(p.n, 256),
   },
 });
@@ -309,7 +333,13 @@ const scatterNaiveKernel = defineKernel<ScatterParams>({
  * with the same summation order. Out-of-range indices throw (on webgpu at the next readback).
  */
 // dx_(c with c_axis = k) = Σ_{j: index = k} src_(c with c_axis = j)
-export function scatterAdd(src: Tensor, axis: number, index: Tensor, shape: readonly number[], opts: { impl?: 'chain' | 'naive' } = {}): Tensor {
+export function scatterAdd(
+  src: Tensor,
+  axis: number,
+  index: Tensor,
+  shape: readonly number[],
+  opts: { impl?: 'chain' | 'naive' } = {},
+): Tensor {
   const op = 'scatterAdd';
   checkTensor(op, src, 'src');
   checkIndexTensor(op, src, index);
@@ -320,7 +350,10 @@ export function scatterAdd(src: Tensor, axis: number, index: Tensor, shape: read
   const gatherLike = index.ndim === src.ndim && sameShape(index.shape, src.shape);
   const selectLike = index.ndim === 1 && index.shape[0] === src.shape[ax];
   if (!gatherLike && !selectLike) {
-    fail(op, `index ${fmtShape(index.shape)} must have src's shape ${fmtShape(src.shape)} (gather) or be 1-D of length ${src.shape[ax]} (indexSelect)`);
+    fail(
+      op,
+      `index ${fmtShape(index.shape)} must have src's shape ${fmtShape(src.shape)} (gather) or be 1-D of length ${src.shape[ax]} (indexSelect)`,
+    );
   }
   if (src.shape.some((d, i) => i !== ax && (gatherLike ? d > target[i] : d !== target[i]))) {
     fail(op, `src ${fmtShape(src.shape)} does not fit shape ${fmtShape(target)} outside axis ${ax}`);
@@ -328,17 +361,32 @@ export function scatterAdd(src: Tensor, axis: number, index: Tensor, shape: read
   const ctx: IndexContext = { op, axis: ax, xShape: target, indexShape: index.shape };
   checkIndexSync(ctx, index);
   const is = gatherLike ? stridesOf(src.shape) : src.shape.map((_, i) => (i === ax ? 1 : 0));
-  const p: ScatterParams = { ...ctx, n: src.size, size: target[ax], l: src.shape[ax], gdims: [...src.shape], gs: stridesOf(src.shape), xs: stridesOf(target), is, xdims: target };
+  const p: ScatterParams = {
+    ...ctx,
+    n: src.size,
+    size: target[ax],
+    l: src.shape[ax],
+    gdims: [...src.shape],
+    gs: stridesOf(src.shape),
+    xs: stridesOf(target),
+    is,
+    xdims: target,
+  };
   if (opts.impl === 'naive') return run1(op, scatterNaiveKernel, [src, index], { shape: target }, { ...p, n: numel(target) });
   const dx = zeros(target, { backend: src.backend.name });
   if (src.size === 0 || dx.size === 0) return dx;
   const after = gatherLike ? numel(index.shape.slice(ax + 1)) : 1;
   const links = run1(op, linkKernel, [index], { shape: [2 * index.size], dtype: 'int32' }, { n: index.size, l: src.shape[ax], b: after });
-  src.backend.run({ kernel: scatterKernel, inputs: [src.storage, index.storage, links.storage], outputs: [dx.storage], params: p, shapes: [src.shape, index.shape] });
+  src.backend.run({
+    kernel: scatterKernel,
+    inputs: [src.storage, index.storage, links.storage],
+    outputs: [dx.storage],
+    params: p,
+    shapes: [src.shape, index.shape],
+  });
   links.dispose();
   return done(op, dx);
 }
-
 
 /** Kernels, for tests and benchmarks. */
 export const kernels = { gather: gatherKernel, link: linkKernel, scatter: scatterKernel, scatterNaive: scatterNaiveKernel };

@@ -26,6 +26,7 @@ export function threadsPerRow(sw: KernelSwitch<keyof typeof ROW_VARIANTS>, rows:
   const f = sw.forced();
   if (!f) return rows < 128 && len > 1024 ? 32 : 1;
   const tpr = f.variant === 'thread' ? 1 : (f.params.tpr ?? 32);
-  if (tpr < 1 || tpr > 256 || (tpr & (tpr - 1)) !== 0) fail(sw.name, `threads per row must be a power of two in 1..256 (a workgroup), got tpr = ${tpr}`);
+  if (tpr < 1 || tpr > 256 || (tpr & (tpr - 1)) !== 0)
+    fail(sw.name, `threads per row must be a power of two in 1..256 (a workgroup), got tpr = ${tpr}`);
   return tpr;
 }

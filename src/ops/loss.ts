@@ -41,10 +41,18 @@ interface CeParams {
 
 /** `mg.testing.forceKernel('crossEntropy', 'thread' | 'split', { tpr })`: threads per row of the forward. */
 const ceSwitch = defineKernelSwitch('crossEntropy', ROW_VARIANTS);
-const uniforms = (p: CeParams): ['u32' | 'i32' | 'f32', number][] => [['u32', p.rows], ['u32', p.len], ['i32', p.ignore], ['f32', 1 / Math.max(p.len, 1)]];
+const uniforms = (p: CeParams): ['u32' | 'i32' | 'f32', number][] => [
+  ['u32', p.rows],
+  ['u32', p.len],
+  ['i32', p.ignore],
+  ['f32', 1 / Math.max(p.len, 1)],
+];
 
 function targetError(p: CeParams, bad: BadIndex): MoragradError {
-  return new MoragradError('crossEntropy', `target ${bad.value} at row ${bad.pos} is out of range [0, ${p.len}) for logits ${fmtShape(p.logitsShape)} (and is not ignoreIndex ${p.ignore})`);
+  return new MoragradError(
+    'crossEntropy',
+    `target ${bad.value} at row ${bad.pos} is out of range [0, ${p.len}) for logits ${fmtShape(p.logitsShape)} (and is not ignoreIndex ${p.ignore})`,
+  );
 }
 
 const forwardKernel = defineKernel<CeParams>({
@@ -105,7 +113,8 @@ const backwardKernel = defineKernel<CeParams>({
       const base = q * C;
       const k = t[q];
       const s = p.reduction === 'mean' ? g[0] / count[0] : p.reduction === 'sum' ? g[0] : g[q];
-      for (let c = 0; c < C; c++) dx[base + c] = k === p.ignore ? 0 : (Math.exp(x[base + c] - lse[2 * q] - lse[2 * q + 1]) - (c === k ? 1 : 0)) * s;
+      for (let c = 0; c < C; c++)
+        dx[base + c] = k === p.ignore ? 0 : (Math.exp(x[base + c] - lse[2 * q] - lse[2 * q + 1]) - (c === k ? 1 : 0)) * s;
     }
   },
   gpu: {
@@ -117,9 +126,11 @@ const backwardKernel = defineKernel<CeParams>({
   },
 });
 
-
 function checkCe(op: string, logits: Tensor, targets: Tensor, opts: CrossEntropyOptions): CeParams {
-  for (const [name, t] of [['logits', logits], ['targets', targets]] as const) {
+  for (const [name, t] of [
+    ['logits', logits],
+    ['targets', targets],
+  ] as const) {
     if (!t || typeof t !== 'object' || !('shape' in t)) fail(op, `${name} must be a Tensor, got ${String(t)}`);
   }
   if (logits.dtype !== 'float32') fail(op, `logits must be float32, got ${logits.describe()}`);

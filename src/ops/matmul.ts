@@ -81,10 +81,21 @@ const rowGroups = (p: MatmulParams): number => Math.ceil(p.m / (p.rm * p.wgy));
 
 function uniforms(p: MatmulParams): UniformField[] {
   return [
-    ['u32', p.m], ['u32', p.n], ['u32', p.k], ['u32', p.batch],
-    ['u32', p.aRs], ['u32', p.aCs], ['u32', p.bRs], ['u32', p.bCs],
-    ['u32', p.variant === 'naive' ? 0 : rowGroups(p)], ['u32', p.batchShape.length], ['u32', 0], ['u32', 0],
-    ['dims', p.batchShape], ['dims', p.aBatch], ['dims', p.bBatch],
+    ['u32', p.m],
+    ['u32', p.n],
+    ['u32', p.k],
+    ['u32', p.batch],
+    ['u32', p.aRs],
+    ['u32', p.aCs],
+    ['u32', p.bRs],
+    ['u32', p.bCs],
+    ['u32', p.variant === 'naive' ? 0 : rowGroups(p)],
+    ['u32', p.batchShape.length],
+    ['u32', 0],
+    ['u32', 0],
+    ['dims', p.batchShape],
+    ['dims', p.aBatch],
+    ['dims', p.bBatch],
   ];
 }
 
@@ -253,13 +264,19 @@ function mmRaw(op: string, a: Operand, b: Operand, transA: boolean, transB: bool
   const aB = a.shape.slice(0, -2);
   const bB = b.shape.slice(0, -2);
   if (k !== k2) {
-    fail(op, `inner dimensions differ: ${fmtShape(a.t.shape)}${transA ? 'ᵀ' : ''} @ ${fmtShape(b.t.shape)}${transB ? 'ᵀ' : ''} has k = ${k} on the left and ${k2} on the right (expected [..., m, k] @ [..., k, n])`);
+    fail(
+      op,
+      `inner dimensions differ: ${fmtShape(a.t.shape)}${transA ? 'ᵀ' : ''} @ ${fmtShape(b.t.shape)}${transB ? 'ᵀ' : ''} has k = ${k} on the left and ${k2} on the right (expected [..., m, k] @ [..., k, n])`,
+    );
   }
   let outBatch: number[];
   try {
     outBatch = broadcastShapes(op, aB, bB);
   } catch {
-    fail(op, `batch dims ${fmtShape(aB)} of ${fmtShape(a.t.shape)} and ${fmtShape(bB)} of ${fmtShape(b.t.shape)} cannot be broadcast (each dim must match or be 1)`);
+    fail(
+      op,
+      `batch dims ${fmtShape(aB)} of ${fmtShape(a.t.shape)} and ${fmtShape(bB)} of ${fmtShape(b.t.shape)} cannot be broadcast (each dim must match or be 1)`,
+    );
   }
   const shape = [...outBatch, m, n];
   const c = collapseBatch(op, outBatch, batchStrides(aB, ar * ac, outBatch), batchStrides(bB, br * bc, outBatch));
@@ -301,11 +318,19 @@ function toOperand(g: Tensor, mat: readonly number[], shape: readonly number[]):
 }
 
 function checkOperands(op: string, a: Tensor, b: Tensor, minRank: number): void {
-  for (const [t, side] of [[a, 'left'], [b, 'right']] as const) {
+  for (const [t, side] of [
+    [a, 'left'],
+    [b, 'right'],
+  ] as const) {
     if (!(t instanceof Tensor)) fail(op, `the ${side} operand must be a Tensor, got ${String(t)}`);
     if (t.dtype !== 'float32') fail(op, `expects float32 tensors, got ${t.describe()} on the ${side} (cast int32 with .cast('float32'))`);
     if (t.ndim < minRank) {
-      fail(op, minRank === 1 ? `0-D operands are not supported (${fmtShape(a.shape)} @ ${fmtShape(b.shape)}); use mul for scalars` : `expects tensors of rank >= 2, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+      fail(
+        op,
+        minRank === 1
+          ? `0-D operands are not supported (${fmtShape(a.shape)} @ ${fmtShape(b.shape)}); use mul for scalars`
+          : `expects tensors of rank >= 2, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`,
+      );
     }
   }
 }
@@ -317,7 +342,16 @@ function checkOperands(op: string, a: Tensor, b: Tensor, minRank: number): void 
  *   transA: dA = (dC @ op(B)ᵀ)ᵀ = op(B) @ dCᵀ;   transB: dB = (op(A)ᵀ @ dC)ᵀ = dCᵀ @ op(A)
  * then summed over the batch dims the operand was broadcast along (sumTo) and reshaped back.
  */
-function product(op: string, a: Tensor, b: Tensor, aMat: readonly number[], bMat: readonly number[], transA: boolean, transB: boolean, outShape?: readonly number[]): Tensor {
+function product(
+  op: string,
+  a: Tensor,
+  b: Tensor,
+  aMat: readonly number[],
+  bMat: readonly number[],
+  transA: boolean,
+  transB: boolean,
+  outShape?: readonly number[],
+): Tensor {
   const A: Operand = { t: a, shape: aMat };
   const B: Operand = { t: b, shape: bMat };
   const y = mmRaw(op, A, B, transA, transB, outShape);
@@ -365,7 +399,10 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     const k = a.shape[a.ndim - 1];
     const kb = bMat[0];
     if (k !== kb) {
-      fail(op, `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)} has k = ${k} on the left and ${kb} on the right (expected [..., m, k] @ [..., k, n])`);
+      fail(
+        op,
+        `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)} has k = ${k} on the left and ${kb} on the right (expected [..., m, k] @ [..., k, n])`,
+      );
     }
     const out = b.ndim === 1 ? a.shape.slice(0, -1) : [...a.shape.slice(0, -1), bMat[1]];
     return product(op, a, b, [numel(a.shape.slice(0, -1)), k], bMat, false, false, out);
@@ -379,14 +416,20 @@ function broadcastOrFail(op: string, a: Tensor, b: Tensor, aMat: readonly number
   const k = aMat[aMat.length - 1];
   const kb = bMat[bMat.length - 2];
   if (k !== kb) {
-    fail(op, `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)} has k = ${k} on the left and ${kb} on the right (expected [..., m, k] @ [..., k, n])`);
+    fail(
+      op,
+      `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)} has k = ${k} on the left and ${kb} on the right (expected [..., m, k] @ [..., k, n])`,
+    );
   }
   const aB = aMat.slice(0, -2);
   const bB = bMat.slice(0, -2);
   try {
     return broadcastShapes(op, aB, bB);
   } catch {
-    fail(op, `batch dims ${fmtShape(aB)} of ${fmtShape(a.shape)} and ${fmtShape(bB)} of ${fmtShape(b.shape)} cannot be broadcast (each dim must match or be 1)`);
+    fail(
+      op,
+      `batch dims ${fmtShape(aB)} of ${fmtShape(a.shape)} and ${fmtShape(bB)} of ${fmtShape(b.shape)} cannot be broadcast (each dim must match or be 1)`,
+    );
   }
 }
 
@@ -407,7 +450,10 @@ export function matmulT(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor 
     const rows = numel(a.shape.slice(0, -1));
     const kb = transB ? b.shape[1] : b.shape[0];
     if (k !== kb) {
-      fail(op, `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}${transB ? 'ᵀ' : ''} has k = ${k} on the left and ${kb} on the right (expected [..., m, k] @ [..., k, n])`);
+      fail(
+        op,
+        `inner dimensions differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}${transB ? 'ᵀ' : ''} has k = ${k} on the left and ${kb} on the right (expected [..., m, k] @ [..., k, n])`,
+      );
     }
     return product(op, a, b, [rows, k], b.shape, false, transB, [...a.shape.slice(0, -1), n]);
   }

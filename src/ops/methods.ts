@@ -67,49 +67,135 @@ declare module '../tensor.js' {
 }
 
 const P = Tensor.prototype;
-P.neg = function () { return u.neg(this); };
-P.exp = function () { return u.exp(this); };
-P.log = function () { return u.log(this); };
-P.sqrt = function () { return u.sqrt(this); };
-P.rsqrt = function () { return u.rsqrt(this); };
-P.abs = function () { return u.abs(this); };
-P.relu = function () { return u.relu(this); };
-P.gelu = function (approximate) { return u.gelu(this, approximate); };
-P.silu = function () { return u.silu(this); };
-P.sigmoid = function () { return u.sigmoid(this); };
-P.tanh = function () { return u.tanh(this); };
-P.pow = function (p) { return u.pow(this, p); };
-P.add = function (o) { return bin.add(this, o); };
-P.sub = function (o) { return bin.sub(this, o); };
-P.mul = function (o) { return bin.mul(this, o); };
-P.div = function (o) { return bin.div(this, o); };
-P.maximum = function (o) { return bin.maximum(this, o); };
-P.minimum = function (o) { return bin.minimum(this, o); };
-P.lt = function (o) { return bin.lt(this, o); };
-P.le = function (o) { return bin.le(this, o); };
-P.gt = function (o) { return bin.gt(this, o); };
-P.ge = function (o) { return bin.ge(this, o); };
-P.eq = function (o) { return bin.eq(this, o); };
-P.ne = function (o) { return bin.ne(this, o); };
-P.sum = function (axes, keepdim) { return red.sum(this, axes, keepdim); };
-P.mean = function (axes, keepdim) { return red.mean(this, axes, keepdim); };
-P.max = function (axes, keepdim) { return red.max(this, axes, keepdim); };
-P.min = function (axes, keepdim) { return red.min(this, axes, keepdim); };
-P.argmax = function (axis, keepdim) { return red.argmax(this, axis, keepdim); };
-P.argmin = function (axis, keepdim) { return red.argmin(this, axis, keepdim); };
-P.softmax = function (axis) { return sm.softmax(this, axis); };
-P.logSoftmax = function (axis) { return sm.logSoftmax(this, axis); };
-P.matmul = function (o) { return mm.matmul(this, o); };
-P.reshape = function (s) { return sh.reshape(this, s); };
-P.permute = function (p) { return sh.permute(this, p); };
-P.transpose = function (d0, d1) { return sh.transpose(this, d0, d1); };
-P.expand = function (s) { return sh.expand(this, s); };
-P.slice = function (axis, start, end) { return sh.slice(this, axis, start, end); };
-P.gather = function (axis, index) { return ga.gather(this, axis, index); };
-P.indexSelect = function (axis, index) { return ga.indexSelect(this, axis, index); };
-P.clone = function () { return cr.clone(this); };
-P.cast = function (dtype) { return cr.cast(this, dtype); };
-P.to = function (backend) { return cr.to(this, backend); };
+P.neg = function () {
+  return u.neg(this);
+};
+P.exp = function () {
+  return u.exp(this);
+};
+P.log = function () {
+  return u.log(this);
+};
+P.sqrt = function () {
+  return u.sqrt(this);
+};
+P.rsqrt = function () {
+  return u.rsqrt(this);
+};
+P.abs = function () {
+  return u.abs(this);
+};
+P.relu = function () {
+  return u.relu(this);
+};
+P.gelu = function (approximate) {
+  return u.gelu(this, approximate);
+};
+P.silu = function () {
+  return u.silu(this);
+};
+P.sigmoid = function () {
+  return u.sigmoid(this);
+};
+P.tanh = function () {
+  return u.tanh(this);
+};
+P.pow = function (p) {
+  return u.pow(this, p);
+};
+P.add = function (o) {
+  return bin.add(this, o);
+};
+P.sub = function (o) {
+  return bin.sub(this, o);
+};
+P.mul = function (o) {
+  return bin.mul(this, o);
+};
+P.div = function (o) {
+  return bin.div(this, o);
+};
+P.maximum = function (o) {
+  return bin.maximum(this, o);
+};
+P.minimum = function (o) {
+  return bin.minimum(this, o);
+};
+P.lt = function (o) {
+  return bin.lt(this, o);
+};
+P.le = function (o) {
+  return bin.le(this, o);
+};
+P.gt = function (o) {
+  return bin.gt(this, o);
+};
+P.ge = function (o) {
+  return bin.ge(this, o);
+};
+P.eq = function (o) {
+  return bin.eq(this, o);
+};
+P.ne = function (o) {
+  return bin.ne(this, o);
+};
+P.sum = function (axes, keepdim) {
+  return red.sum(this, axes, keepdim);
+};
+P.mean = function (axes, keepdim) {
+  return red.mean(this, axes, keepdim);
+};
+P.max = function (axes, keepdim) {
+  return red.max(this, axes, keepdim);
+};
+P.min = function (axes, keepdim) {
+  return red.min(this, axes, keepdim);
+};
+P.argmax = function (axis, keepdim) {
+  return red.argmax(this, axis, keepdim);
+};
+P.argmin = function (axis, keepdim) {
+  return red.argmin(this, axis, keepdim);
+};
+P.softmax = function (axis) {
+  return sm.softmax(this, axis);
+};
+P.logSoftmax = function (axis) {
+  return sm.logSoftmax(this, axis);
+};
+P.matmul = function (o) {
+  return mm.matmul(this, o);
+};
+P.reshape = function (s) {
+  return sh.reshape(this, s);
+};
+P.permute = function (p) {
+  return sh.permute(this, p);
+};
+P.transpose = function (d0, d1) {
+  return sh.transpose(this, d0, d1);
+};
+P.expand = function (s) {
+  return sh.expand(this, s);
+};
+P.slice = function (axis, start, end) {
+  return sh.slice(this, axis, start, end);
+};
+P.gather = function (axis, index) {
+  return ga.gather(this, axis, index);
+};
+P.indexSelect = function (axis, index) {
+  return ga.indexSelect(this, axis, index);
+};
+P.clone = function () {
+  return cr.clone(this);
+};
+P.cast = function (dtype) {
+  return cr.cast(this, dtype);
+};
+P.to = function (backend) {
+  return cr.to(this, backend);
+};
 
 hooks.onesLike = (t) => cr.onesLike(t);
 hooks.clone = (t) => cr.clone(t);

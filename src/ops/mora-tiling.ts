@@ -70,7 +70,11 @@ export function tileConfig(b: Pick<Backend, 'description' | 'workgroupMemory' | 
   const f = moraSwitch.forced();
   let t: MoraTile;
   if (f?.variant === 'sg') {
-    if (!hasSg) fail('mora', `the subgroup product needs subgroups of at least 8 lanes; this device has ${b.subgroups ? `${b.subgroups.min}-${b.subgroups.max}` : 'none'}`);
+    if (!hasSg)
+      fail(
+        'mora',
+        `the subgroup product needs subgroups of at least 8 lanes; this device has ${b.subgroups ? `${b.subgroups.min}-${b.subgroups.max}` : 'none'}`,
+      );
     t = { wgt: 8, wga: 1, smem: f.params.smem ?? 8 * SG_ST_ROWS, sg: true };
   } else if (f?.variant === 'smem') {
     t = { wgt: f.params.wgt ?? 8, wga: f.params.wga ?? (cpuLike ? 1 : 8), smem: f.params.smem ?? whole, sg: false };

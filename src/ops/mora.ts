@@ -22,7 +22,22 @@
 import { record } from '../autograd.js';
 import { defineKernel, withConstants, type UniformField } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
-import { checkEvenR, checkType, isChunked, isGroups, isGroupsOut, isRotated, isStrided, isTileOut, isTruncation, moraGeometry, MORA_TYPE_CONSTANTS, typeName, type MoraGeometry, type MoraType } from '../mora/rules.js';
+import {
+  checkEvenR,
+  checkType,
+  isChunked,
+  isGroups,
+  isGroupsOut,
+  isRotated,
+  isStrided,
+  isTileOut,
+  isTruncation,
+  moraGeometry,
+  MORA_TYPE_CONSTANTS,
+  typeName,
+  type MoraGeometry,
+  type MoraType,
+} from '../mora/rules.js';
 import { numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { runKernel, run1 } from './apply.js';
@@ -75,7 +90,10 @@ function check(op: string, x: Tensor, M: Tensor, opts: MoraOptions): MoraGeometr
   checkOptions(op, opts);
   if (x.dtype !== 'float32') fail(op, `x must be float32, got ${x.describe()}`);
   if (x.ndim < 1 || x.shape[x.ndim - 1] !== opts.inFeatures) {
-    fail(op, `x ${fmtShape(x.shape)} must be [..., inFeatures = ${opts.inFeatures}] (its last dim is the input features); M is ${fmtShape(M.shape)}`);
+    fail(
+      op,
+      `x ${fmtShape(x.shape)} must be [..., inFeatures = ${opts.inFeatures}] (its last dim is the input features); M is ${fmtShape(M.shape)}`,
+    );
   }
   return checkM(op, M, opts);
 }
@@ -176,7 +194,15 @@ function forwardCpu(x: ArrayLike<number>, M: ArrayLike<number>, y: Float64Array 
 // p add onto x[p mod k], the wrap-around ones onto x[0..pad)). For dM = Σ_tokens Σ_chunks u_c v_cᵀ the
 // kernel writes the operands of that cross-token reduction, U (R, K) and V (K, R) with K = nc·T
 // (chunk, token) pairs: dM = U V (the op's second backward dispatch).
-function backwardCpu(g: ArrayLike<number>, x: ArrayLike<number>, M: ArrayLike<number>, dx: Float64Array | Float32Array | Int32Array, U: Float64Array | Float32Array | Int32Array, V: Float64Array | Float32Array | Int32Array, p: MoraParams): void {
+function backwardCpu(
+  g: ArrayLike<number>,
+  x: ArrayLike<number>,
+  M: ArrayLike<number>,
+  dx: Float64Array | Float32Array | Int32Array,
+  U: Float64Array | Float32Array | Int32Array,
+  V: Float64Array | Float32Array | Int32Array,
+  p: MoraParams,
+): void {
   const { T, k, d, R, n, nc, code } = p;
   const invf = isChunked(code) ? invFreq(R) : new Float64Array(0);
   const chunks = isChunked(code) ? n : 1;
@@ -263,7 +289,10 @@ function deltaCpu(M: ArrayLike<number>, W: Float64Array | Float32Array | Int32Ar
 
 /** The fused kernel joined with its product (and, for the subgroup one, St's size), with the type names. */
 const moraShader = (kernel: string, p: MoraParams) =>
-  withConstants(p.tile.sg ? `${kernel}+mora_product_sg` : `${kernel}+mora_product_smem`, { ...MORA_TYPE_CONSTANTS, ...(p.tile.sg ? { ST_ROWS: sgRows(p.R, p.tile) } : {}) });
+  withConstants(p.tile.sg ? `${kernel}+mora_product_sg` : `${kernel}+mora_product_smem`, {
+    ...MORA_TYPE_CONSTANTS,
+    ...(p.tile.sg ? { ST_ROWS: sgRows(p.R, p.tile) } : {}),
+  });
 
 const typeLabel = (p: MoraGeometry) => `type ${typeName(p.type)}`;
 
@@ -357,12 +386,22 @@ export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
       const want: MoraParams = { ...params, wantDx, wantDM };
       // dispatch 1: dx, and the compressed operands of dM: U (R, nc·T) and V (nc·T, R) (placeholders when unwanted)
       const K = wantDM ? geo.nc * T : 1;
-      const [dx, U, V] = runKernel('mora.backward', backwardKernel, [g, x, M], [{ shape: x.shape }, { shape: [geo.R, K] }, { shape: [K, geo.R] }], want);
+      const [dx, U, V] = runKernel(
+        'mora.backward',
+        backwardKernel,
+        [g, x, M],
+        [{ shape: x.shape }, { shape: [geo.R, K] }, { shape: [K, geo.R] }],
+        want,
+      );
       if (!wantDx) dx.dispose();
       // dispatch 2: dM = Σ_(c,t) u_{t,c} v_{t,c}ᵀ = U V, the cross-token reduction (docs/mora.md "The kernels"):
       // mora.dm where the forward runs the subgroup product (and on cpu: its float64 loop), else the matmul
       const ownReduction = tile.sg || backend === 'cpu';
-      const dM = !wantDM ? null : ownReduction ? run1('mora', dmKernel, [U, V], { shape: [geo.R, geo.R] }, { R: geo.R, K, tile }) : matmul(U, V);
+      const dM = !wantDM
+        ? null
+        : ownReduction
+          ? run1('mora', dmKernel, [U, V], { shape: [geo.R, geo.R] }, { R: geo.R, K, tile })
+          : matmul(U, V);
       U.dispose();
       V.dispose();
       return [wantDx ? dx : null, dM];
@@ -379,7 +418,13 @@ export function deltaWeight(M: Tensor, opts: MoraOptions): Tensor {
   const op = 'deltaWeight';
   checkOptions(op, opts);
   const geo = checkM(op, M, opts);
-  return run1(op, deltaKernel, [M], { shape: [geo.d, geo.k] }, { ...geo, T: 0, wantDx: false, wantDM: false, tile: { wgt: 8, wga: 1, smem: 0, sg: false } }); // no blocking: one thread per entry
+  return run1(
+    op,
+    deltaKernel,
+    [M],
+    { shape: [geo.d, geo.k] },
+    { ...geo, T: 0, wantDx: false, wantDM: false, tile: { wgt: 8, wga: 1, smem: 0, sg: false } },
+  ); // no blocking: one thread per entry
 }
 
 // ---- the naive twin ------------------------------------------------------------------------------------
@@ -395,10 +440,20 @@ export function moraNaive(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
   const lead = x.shape.slice(0, -1);
   const T = numel(lead);
   const backend = x.backend.name;
-  const index = (len: number, f: (i: number) => number) => tensor(Array.from({ length: len }, (_, i) => f(i)), [len], { dtype: 'int32', backend });
+  const index = (len: number, f: (i: number) => number) =>
+    tensor(
+      Array.from({ length: len }, (_, i) => f(i)),
+      [len],
+      { dtype: 'int32', backend },
+    );
   const zerosT = (cols: number) => zeros([T, cols], { backend });
   const x2 = reshape(x, [T, k]); // (T, k)
-  const xpad = () => indexSelect(x2, 1, index(n * R, (q) => q % k)); // (T, nR): wrap-around padding
+  const xpad = () =>
+    indexSelect(
+      x2,
+      1,
+      index(n * R, (q) => q % k),
+    ); // (T, nR): wrap-around padding
 
   // compression -> v: (T, R), or (T, n, R) chunks
   let v: Tensor;
@@ -436,9 +491,24 @@ export function moraNaive(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
 
   // decompression -> (T, d)
   let y: Tensor;
-  if (isTileOut(code)) y = indexSelect(z, 1, index(d, (o) => o % R));
-  else if (isGroupsOut(code)) y = indexSelect(z, 1, index(d, (o) => groupOf(o, d, R)));
+  if (isTileOut(code))
+    y = indexSelect(
+      z,
+      1,
+      index(d, (o) => o % R),
+    );
+  else if (isGroupsOut(code))
+    y = indexSelect(
+      z,
+      1,
+      index(d, (o) => groupOf(o, d, R)),
+    );
   else if (isTruncation(code)) y = d <= R ? slice(z, 1, 0, d) : concat([z, zerosT(d - R)], 1);
-  else y = indexSelect(reshape(z, [T, n * R]), 1, index(d, (o) => o % (n * R))); // truncate / tile
+  else
+    y = indexSelect(
+      reshape(z, [T, n * R]),
+      1,
+      index(d, (o) => o % (n * R)),
+    ); // truncate / tile
   return reshape(y, [...lead, d]);
 }

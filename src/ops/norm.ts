@@ -38,7 +38,13 @@ function mapping(rows: number, len: number): { tpr: number; wg: number } {
 /** Columns per workgroup of the params kernels (CW in the WGSL). */
 const CW = 32;
 
-const uniforms = (p: NormParams): ['u32' | 'f32', number][] => [['u32', p.rows], ['u32', p.len], ['f32', p.eps], ['u32', +p.hasW], ['u32', +p.hasB]];
+const uniforms = (p: NormParams): ['u32' | 'f32', number][] => [
+  ['u32', p.rows],
+  ['u32', p.len],
+  ['f32', p.eps],
+  ['u32', +p.hasW],
+  ['u32', +p.hasB],
+];
 const rowGrid = (p: NormParams): [number, number, number] => grid1d(Math.ceil(p.rows / (p.wg / p.tpr)), 1);
 const rowConstants = (p: NormParams) => ({ WG: p.wg, TPR: p.tpr });
 const colGrid = (p: NormParams): [number, number, number] => [Math.ceil(p.len / CW), 1, 1];
@@ -192,10 +198,18 @@ function checkNorm(op: string, x: Tensor, params: [string, Tensor | null][], eps
   for (const [name, t] of params) {
     if (t === null || t === undefined) continue;
     if (t.dtype !== 'float32') fail(op, `${name} must be float32, got ${t.describe()}`);
-    if (t.ndim !== 1 || t.shape[0] !== C) fail(op, `${name} must have shape [${C}] (the last dim of x ${fmtShape(x.shape)}), got ${fmtShape(t.shape)}`);
+    if (t.ndim !== 1 || t.shape[0] !== C)
+      fail(op, `${name} must have shape [${C}] (the last dim of x ${fmtShape(x.shape)}), got ${fmtShape(t.shape)}`);
   }
   if (typeof eps !== 'number' || !(eps >= 0)) fail(op, `eps must be a non-negative number, got ${String(eps)}`);
-  return { rows: C === 0 ? 0 : x.size / C, len: C, eps, hasW: !!params[0][1], hasB: !!params[1]?.[1], ...mapping(C === 0 ? 0 : x.size / C, C) };
+  return {
+    rows: C === 0 ? 0 : x.size / C,
+    len: C,
+    eps,
+    hasW: !!params[0][1],
+    hasB: !!params[1]?.[1],
+    ...mapping(C === 0 ? 0 : x.size / C, C),
+  };
 }
 
 // ---- ops ------------------------------------------------------------------------------------------
@@ -209,7 +223,15 @@ function checkNorm(op: string, x: Tensor, params: [string, Tensor | null][], eps
 // dx = rstd·(g·w - mean(g·w) - x̂·mean(g·w·x̂))      (means over the row)
 // dw = Σ_rows g·x̂,  db = Σ_rows g
 export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
-  const p = checkNorm('layerNorm', x, [['weight', weight], ['bias', bias]], eps);
+  const p = checkNorm(
+    'layerNorm',
+    x,
+    [
+      ['weight', weight],
+      ['bias', bias],
+    ],
+    eps,
+  );
   const w = weight ?? x; // bound in the unused slot (has_w = 0): never read
   const b = bias ?? x;
   const [y, mu, rstd] = runKernel('layerNorm', lnForward, [x, w, b], [{ shape: x.shape }, { shape: [p.rows] }, { shape: [p.rows] }], p);
@@ -225,8 +247,8 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
       let db: Tensor | null = null;
       if (weight?.requiresGrad || bias?.requiresGrad) {
         [dw, db] = runKernel('layerNorm.params', lnParams, [g, x, mu, rstd], [{ shape: [p.len] }, { shape: [p.len] }], p); // (C), (C)
-        if (!weight?.requiresGrad) (dw.dispose(), (dw = null));
-        if (!bias?.requiresGrad) (db.dispose(), (db = null));
+        if (!weight?.requiresGrad) dw.dispose(), (dw = null);
+        if (!bias?.requiresGrad) db.dispose(), (db = null);
       }
       return [dx, ...(weight ? [dw] : []), ...(bias ? [db] : [])];
     },
@@ -268,7 +290,15 @@ export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Te
 
 /** LayerNorm from primitive ops (mean, sub, mul, add, rsqrt): the twin of the fused kernel. */
 export function layerNormNaive(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
-  checkNorm('layerNormNaive', x, [['weight', weight], ['bias', bias]], eps);
+  checkNorm(
+    'layerNormNaive',
+    x,
+    [
+      ['weight', weight],
+      ['bias', bias],
+    ],
+    eps,
+  );
   const mu = mean(x, -1, true); // (..., 1)
   const d = sub(x, mu); // (..., C)
   const v = mean(mul(d, d), -1, true); // (..., 1)

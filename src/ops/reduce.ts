@@ -54,7 +54,10 @@ function layout(op: string, shape: readonly number[], axes: readonly number[]): 
     else dims.push({ size, red: r });
   });
   if (dims.length > 8) {
-    fail(op, `shape ${fmtShape(shape)} reduced over axes [${axes.join(', ')}] needs ${dims.length} alternating kept/reduced blocks; the kernels support 8`);
+    fail(
+      op,
+      `shape ${fmtShape(shape)} reduced over axes [${axes.join(', ')}] needs ${dims.length} alternating kept/reduced blocks; the kernels support 8`,
+    );
   }
   const sizes = dims.map((d) => d.size);
   const strides = stridesOf(sizes); // (coalesced dims of x)
@@ -211,7 +214,10 @@ export interface ReduceStrategy {
 /** `mg.testing.forceKernel('reduce', 'naive' | 'group', { wg, opw, splits })`: the strategy of every reduction. */
 const reduceSwitch = defineKernelSwitch<ReduceVariant>('reduce', {
   naive: { about: 'one thread per output' },
-  group: { knobs: ['wg', 'opw', 'splits'], about: 'wg threads per workgroup over opw outputs, each reduction split in `splits` partials (two passes)' },
+  group: {
+    knobs: ['wg', 'opw', 'splits'],
+    about: 'wg threads per workgroup over opw outputs, each reduction split in `splits` partials (two passes)',
+  },
 });
 
 const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
@@ -233,7 +239,8 @@ function choose(b: Backend, L: Layout): Chosen {
     if (forced.variant === 'naive') return single('naive');
     const wg = forced.wg ?? 256;
     const opw = forced.opw ?? 1;
-    if (![32, 64, 128, 256].includes(wg) || opw < 1 || wg % opw !== 0) fail('reduce', `forced group: wg must be 32, 64, 128 or 256 and opw (>= 1) divide it, got wg ${wg}, opw ${opw}`);
+    if (![32, 64, 128, 256].includes(wg) || opw < 1 || wg % opw !== 0)
+      fail('reduce', `forced group: wg must be 32, 64, 128 or 256 and opw (>= 1) divide it, got wg ${wg}, opw ${opw}`);
     const splits = Math.max(1, Math.min(forced.splits ?? 1, R));
     const chunk = Math.max(1, Math.ceil(R / splits));
     return { variant: 'group', wg, opw, chunk, splits: Math.max(1, Math.ceil(R / chunk)) };
@@ -265,7 +272,15 @@ function choose(b: Backend, L: Layout): Chosen {
  * Runs a reduction of x laid out as `L` into a tensor of `outShape` (numel nOut), with the arg
  * index too when `arg`. `scale` multiplies sums (mean).
  */
-function reduceCore(op: string, kind: RedOp, x: Tensor, L: Layout, outShape: readonly number[], arg: boolean, scale: number): { y: Tensor; idx: Tensor | null } {
+function reduceCore(
+  op: string,
+  kind: RedOp,
+  x: Tensor,
+  L: Layout,
+  outShape: readonly number[],
+  arg: boolean,
+  scale: number,
+): { y: Tensor; idx: Tensor | null } {
   const b = backendOf(op, [x]);
   const c = choose(b, L);
   const base = { op: kind, arg, kSizes: L.kSizes, kStrides: L.kStrides, rSizes: L.rSizes, rStrides: L.rStrides, nOut: L.nOut, R: L.R };
@@ -278,7 +293,21 @@ function reduceCore(op: string, kind: RedOp, x: Tensor, L: Layout, outShape: rea
   const parts = runKernel(op, reduceKernelFor({ variant: c.variant, arg }), [x], outs([L.nOut, c.splits]), { ...base, ...c, scale: 1 });
   // pass 2: reduce the partials along their last axis
   const S = c.splits;
-  const p2 = { op: kind, arg, kSizes: [L.nOut], kStrides: [S], rSizes: [S], rStrides: [1], nOut: L.nOut, R: S, splits: 1, chunk: S, wg: 64, opw: 1, scale };
+  const p2 = {
+    op: kind,
+    arg,
+    kSizes: [L.nOut],
+    kStrides: [S],
+    rSizes: [S],
+    rStrides: [1],
+    nOut: L.nOut,
+    R: S,
+    splits: 1,
+    chunk: S,
+    wg: 64,
+    opw: 1,
+    scale,
+  };
   const variant = arg ? ('combine' as const) : ('naive' as const);
   const res = runKernel(op, reduceKernelFor({ variant, arg }), parts, outs(outShape), { ...p2, variant });
   for (const t of parts) t.dispose();
@@ -321,7 +350,14 @@ const expandKernel = defineKernel<ExpandParams>({
   gpu: {
     shader: SHADER,
     entry: 'expand',
-    uniforms: (p) => [['dims', p.sizes], ['dims', p.ostr], ['dims', p.rstr], ['u32', p.n], ['u32', p.sizes.length], ['f32', p.scale]],
+    uniforms: (p) => [
+      ['dims', p.sizes],
+      ['dims', p.ostr],
+      ['dims', p.rstr],
+      ['u32', p.n],
+      ['u32', p.sizes.length],
+      ['f32', p.scale],
+    ],
     workgroups: (p) => grid1d(p.n, 256),
   },
 });
@@ -330,13 +366,25 @@ const expandArgKernel = defineKernel<ExpandParams>({ ...expandKernel, gpu: { ...
 /** dx = scale * g broadcast back over the reduced dims of x (one dispatch). */
 function expandBack(op: string, g: Tensor, xShape: readonly number[], L: Layout, scale: number): Tensor {
   if (g.size !== L.nOut) fail(op, `backward got a gradient of shape ${fmtShape(g.shape)}, expected ${L.nOut} elements`);
-  return run1(`${op}.backward`, expandKernel, [g], { shape: xShape }, { arg: false, sizes: L.sizes, ostr: L.ostr, rstr: L.rstr, n: numel(xShape), scale });
+  return run1(
+    `${op}.backward`,
+    expandKernel,
+    [g],
+    { shape: xShape },
+    { arg: false, sizes: L.sizes, ostr: L.ostr, rstr: L.rstr, n: numel(xShape), scale },
+  );
 }
 
 /** dx_i = g_o where i is output o's arg index, 0 elsewhere (one dispatch). */
 function expandArgBack(op: string, g: Tensor, idx: Tensor, xShape: readonly number[], L: Layout): Tensor {
   if (g.size !== L.nOut) fail(op, `backward got a gradient of shape ${fmtShape(g.shape)}, expected ${L.nOut} elements`);
-  return run1(`${op}.backward`, expandArgKernel, [g, idx], { shape: xShape }, { arg: true, sizes: L.sizes, ostr: L.ostr, rstr: L.rstr, n: numel(xShape), scale: 1 });
+  return run1(
+    `${op}.backward`,
+    expandArgKernel,
+    [g, idx],
+    { shape: xShape },
+    { arg: true, sizes: L.sizes, ostr: L.ostr, rstr: L.rstr, n: numel(xShape), scale: 1 },
+  );
 }
 
 // ---- ops -------------------------------------------------------------------------------------------
@@ -429,7 +477,10 @@ export function sumTo(x: Tensor, shape: readonly number[]): Tensor {
   const op = 'sumTo';
   checkFloat(op, x);
   if (!Array.isArray(shape) || shape.length > x.ndim) {
-    fail(op, `cannot sum ${x.describe()} to shape ${Array.isArray(shape) ? fmtShape(shape) : String(shape)}: the target must not have more dims than the input`);
+    fail(
+      op,
+      `cannot sum ${x.describe()} to shape ${Array.isArray(shape) ? fmtShape(shape) : String(shape)}: the target must not have more dims than the input`,
+    );
   }
   const off = x.ndim - shape.length;
   const axes: number[] = [];

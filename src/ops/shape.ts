@@ -52,7 +52,15 @@ const copyKernel = defineKernel<CopyParams>({
   },
   gpu: {
     shader: 'copy',
-    uniforms: (p) => [['u32', p.n], ['u32', p.shape.length], ['u32', p.srcOffset], ['u32', p.dstOffset], ['dims', p.shape], ['dims', p.src], ['dims', p.dst]],
+    uniforms: (p) => [
+      ['u32', p.n],
+      ['u32', p.shape.length],
+      ['u32', p.srcOffset],
+      ['u32', p.dstOffset],
+      ['dims', p.shape],
+      ['dims', p.src],
+      ['dims', p.dst],
+    ],
     workgroups: (p) => grid1d(p.n, 256),
   },
 });
@@ -101,7 +109,12 @@ export interface StridedView {
  * place: pass only a tensor you just created and no one else reads. Returns the written tensor.
  * Both views are bounds-checked against their storages.
  */
-export function stridedCopy(x: Tensor, src: StridedView, into?: { tensor: Tensor; strides: readonly number[]; offset?: number }, op = 'stridedCopy'): Tensor {
+export function stridedCopy(
+  x: Tensor,
+  src: StridedView,
+  into?: { tensor: Tensor; strides: readonly number[]; offset?: number },
+  op = 'stridedCopy',
+): Tensor {
   const shape = [...src.shape];
   const n = numel(shape);
   const srcOffset = src.offset ?? 0;
@@ -114,14 +127,18 @@ export function stridedCopy(x: Tensor, src: StridedView, into?: { tensor: Tensor
     const check = (what: string, t: Tensor, strides: Shape, offset: number) => {
       const last = lastIndex(shape, strides, offset);
       if (offset < 0 || strides.some((s) => s < 0) || last >= t.size) {
-        fail(op, `the ${what} view (shape ${fmtShape(shape)}, strides [${strides.join(', ')}], offset ${offset}) reaches element ${last} of ${t.describe()} (${t.size} elements)`);
+        fail(
+          op,
+          `the ${what} view (shape ${fmtShape(shape)}, strides [${strides.join(', ')}], offset ${offset}) reaches element ${last} of ${t.describe()} (${t.size} elements)`,
+        );
       }
     };
     check('source', x, src.strides, srcOffset);
     if (into) check('destination', into.tensor, dst, dstOffset);
   }
   const c = coalesce(shape, src.strides, dst);
-  if (c.shape.length > MAX_DIMS) fail(op, `the copy of ${fmtShape(shape)} needs ${c.shape.length} dims after merging contiguous ones; the kernel supports ${MAX_DIMS}`);
+  if (c.shape.length > MAX_DIMS)
+    fail(op, `the copy of ${fmtShape(shape)} needs ${c.shape.length} dims after merging contiguous ones; the kernel supports ${MAX_DIMS}`);
   const params: CopyParams = { op, n, ...c, srcOffset, dstOffset };
   if (!into) return run1(op, copyKernel, [x], { shape, dtype: x.dtype }, params);
   const b = backendOf(op, [x, into.tensor]);
@@ -155,12 +172,14 @@ function checkOutDims(op: string, shape: Shape): void {
 function inferShape(op: string, x: Tensor, shape: readonly number[]): number[] {
   if (!Array.isArray(shape)) fail(op, `shape must be an array of integers, got ${String(shape)}`);
   const known = shape.filter((d) => d !== -1);
-  if (shape.some((d) => !Number.isInteger(d) || d < -1)) fail(op, `shape ${fmtShape(shape)} must hold non-negative integers (and at most one -1)`);
+  if (shape.some((d) => !Number.isInteger(d) || d < -1))
+    fail(op, `shape ${fmtShape(shape)} must hold non-negative integers (and at most one -1)`);
   if (shape.length - known.length > 1) fail(op, `shape ${fmtShape(shape)} has more than one -1`);
   const out = [...shape];
   const k = numel(known);
   if (known.length < shape.length) {
-    if (k === 0 || x.size % k !== 0) fail(op, `cannot reshape ${x.describe()} (${x.size} elements) to ${fmtShape(shape)}: the -1 cannot be inferred`);
+    if (k === 0 || x.size % k !== 0)
+      fail(op, `cannot reshape ${x.describe()} (${x.size} elements) to ${fmtShape(shape)}: the -1 cannot be inferred`);
     out[shape.indexOf(-1)] = x.size / k;
   } else if (k !== x.size) {
     fail(op, `cannot reshape ${x.describe()} (${x.size} elements) to ${fmtShape(shape)} (${k} elements)`);
@@ -200,10 +219,14 @@ function permuteAs(op: string, x: Tensor, perm: readonly number[]): Tensor {
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   checkTensor('permute', x);
   if (!Array.isArray(perm) || perm.length !== x.ndim) {
-    fail('permute', `perm ${Array.isArray(perm) ? `[${perm.join(', ')}]` : String(perm)} must list each of the ${x.ndim} dims of ${x.describe()} once`);
+    fail(
+      'permute',
+      `perm ${Array.isArray(perm) ? `[${perm.join(', ')}]` : String(perm)} must list each of the ${x.ndim} dims of ${x.describe()} once`,
+    );
   }
   const p = perm.map((d) => normAxis('permute', d, x.ndim));
-  if (new Set(p).size !== p.length) fail('permute', `perm [${perm.join(', ')}] repeats a dim; it must be a permutation of 0..${x.ndim - 1} for ${x.describe()}`);
+  if (new Set(p).size !== p.length)
+    fail('permute', `perm [${perm.join(', ')}] repeats a dim; it must be a permutation of 0..${x.ndim - 1} for ${x.describe()}`);
   return permuteAs('permute', x, p);
 }
 
@@ -231,14 +254,22 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   const op = 'expand';
   checkTensor(op, x);
   if (!Array.isArray(shape) || shape.length < x.ndim) {
-    fail(op, `cannot expand ${x.describe()} to ${Array.isArray(shape) ? fmtShape(shape) : String(shape)}: the target needs at least ${x.ndim} dims`);
+    fail(
+      op,
+      `cannot expand ${x.describe()} to ${Array.isArray(shape) ? fmtShape(shape) : String(shape)}: the target needs at least ${x.ndim} dims`,
+    );
   }
   const off = shape.length - x.ndim;
   const out = shape.map((t, i) => {
     const d = i < off ? undefined : x.shape[i - off];
     if (t === -1 && d !== undefined) return d;
-    if (!Number.isInteger(t) || t < 0) fail(op, `cannot expand ${x.describe()} to ${fmtShape(shape)}: dim ${i} must be a non-negative integer${d !== undefined ? ' or -1' : ' (-1 only for existing dims)'}`);
-    if (d !== undefined && d !== t && d !== 1) fail(op, `cannot expand ${x.describe()} to ${fmtShape(shape)}: dim ${i} is ${d} (must match the target ${t} or be 1)`);
+    if (!Number.isInteger(t) || t < 0)
+      fail(
+        op,
+        `cannot expand ${x.describe()} to ${fmtShape(shape)}: dim ${i} must be a non-negative integer${d !== undefined ? ' or -1' : ' (-1 only for existing dims)'}`,
+      );
+    if (d !== undefined && d !== t && d !== 1)
+      fail(op, `cannot expand ${x.describe()} to ${fmtShape(shape)}: dim ${i} is ${d} (must match the target ${t} or be 1)`);
     return t;
   });
   checkOutDims(op, out);
@@ -269,7 +300,8 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   checkDims(op, x);
   const ax = normAxis(op, axis, x.ndim);
   const size = x.shape[ax];
-  if (!Number.isInteger(start) || (end !== undefined && !Number.isInteger(end))) fail(op, `start and end must be integers, got ${start} and ${end}`);
+  if (!Number.isInteger(start) || (end !== undefined && !Number.isInteger(end)))
+    fail(op, `start and end must be integers, got ${start} and ${end}`);
   const [s, e] = sliceBounds(size, start, end ?? size);
   const xs = stridesOf(x.shape);
   const shape = x.shape.map((d, i) => (i === ax ? e - s : d));
@@ -277,7 +309,12 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   const xShape = x.shape;
   return record(y, op, [x], (g) => {
     const dx = zeros(xShape, { backend: g.backend.name });
-    return [done('slice.backward', stridedCopy(g, { shape: g.shape, strides: stridesOf(g.shape) }, { tensor: dx, strides: xs, offset: s * xs[ax] }, 'slice.backward'))];
+    return [
+      done(
+        'slice.backward',
+        stridedCopy(g, { shape: g.shape, strides: stridesOf(g.shape) }, { tensor: dx, strides: xs, offset: s * xs[ax] }, 'slice.backward'),
+      ),
+    ];
   });
 }
 
@@ -319,7 +356,9 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const dtype = tensors[0].dtype;
   const out = new Tensor(b.alloc(numel(shape), dtype), shape, dtype);
   const os = stridesOf(shape);
-  tensors.forEach((t, i) => stridedCopy(t, { shape: t.shape, strides: stridesOf(t.shape) }, { tensor: out, strides: os, offset: starts[i] * os[ax] }, op));
+  tensors.forEach((t, i) =>
+    stridedCopy(t, { shape: t.shape, strides: stridesOf(t.shape) }, { tensor: out, strides: os, offset: starts[i] * os[ax] }, op),
+  );
   done(op, out);
   const list = [...tensors];
   return record(out, op, list, (g) => list.map((t, i) => (t.requiresGrad ? slice(g, ax, starts[i], starts[i] + t.shape[ax]) : null)));
@@ -331,7 +370,8 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
   const op = 'stack';
   checkList(op, tensors);
   const s0 = tensors[0].shape;
-  for (const t of tensors) if (!sameShape(t.shape, s0)) fail(op, `all tensors must have one shape, got ${tensors.map((x) => fmtShape(x.shape)).join(', ')}`);
+  for (const t of tensors)
+    if (!sameShape(t.shape, s0)) fail(op, `all tensors must have one shape, got ${tensors.map((x) => fmtShape(x.shape)).join(', ')}`);
   const ax = normAxis(op, axis, s0.length + 1);
   const shape = [...s0.slice(0, ax), tensors.length, ...s0.slice(ax)];
   checkOutDims(op, shape);
@@ -340,10 +380,16 @@ export function stack(tensors: readonly Tensor[], axis = 0): Tensor {
   const out = new Tensor(b.alloc(numel(shape), dtype), shape, dtype);
   const os = stridesOf(shape);
   const region = os.filter((_, i) => i !== ax); // out's strides seen from one input
-  tensors.forEach((t, i) => stridedCopy(t, { shape: s0, strides: stridesOf(s0) }, { tensor: out, strides: region, offset: i * os[ax] }, op));
+  tensors.forEach((t, i) =>
+    stridedCopy(t, { shape: s0, strides: stridesOf(s0) }, { tensor: out, strides: region, offset: i * os[ax] }, op),
+  );
   done(op, out);
   const list = [...tensors];
-  return record(out, op, list, (g) => list.map((t, i) => (t.requiresGrad ? stridedCopy(g, { shape: s0, strides: region, offset: i * os[ax] }, undefined, 'stack.backward') : null)));
+  return record(out, op, list, (g) =>
+    list.map((t, i) =>
+      t.requiresGrad ? stridedCopy(g, { shape: s0, strides: region, offset: i * os[ax] }, undefined, 'stack.backward') : null,
+    ),
+  );
 }
 
 /** Kernels, for tests and benchmarks. */

@@ -56,7 +56,11 @@ const forwardKernel = defineKernel<SoftmaxParams>({
     shader: SHADER,
     entry: 'forward',
     constants: (p) => ({ MODE: p.log ? MODE_LOG : MODE_SOFTMAX, WG: threadsFor(p.len) }),
-    uniforms: (p) => [['u32', p.rows], ['u32', p.len], ['u32', p.inner]],
+    uniforms: (p) => [
+      ['u32', p.rows],
+      ['u32', p.len],
+      ['u32', p.inner],
+    ],
     workgroups: (p) => grid1d(p.rows, 1),
   },
 });
@@ -82,7 +86,11 @@ const backwardKernel = defineKernel<SoftmaxParams>({
     shader: SHADER,
     entry: 'backward',
     constants: (p) => ({ MODE: p.log ? MODE_LOG : MODE_SOFTMAX, WG: threadsFor(p.len) }),
-    uniforms: (p) => [['u32', p.rows], ['u32', p.len], ['u32', p.inner]],
+    uniforms: (p) => [
+      ['u32', p.rows],
+      ['u32', p.len],
+      ['u32', p.inner],
+    ],
     workgroups: (p) => grid1d(p.rows, 1),
   },
 });

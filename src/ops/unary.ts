@@ -73,7 +73,11 @@ const unaryKernel = defineKernel<UnaryParams>({
   gpu: {
     shader: SHADER,
     constants: (p) => ({ OP: OPS[p.op][0] }),
-    uniforms: (p) => [['u32', p.n], ['f32', p.a], ['f32', p.b]],
+    uniforms: (p) => [
+      ['u32', p.n],
+      ['f32', p.a],
+      ['f32', p.b],
+    ],
     workgroups: (p) => grid1d(p.n, 256),
   },
 });

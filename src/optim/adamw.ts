@@ -71,7 +71,15 @@ export const adamwKernel = defineKernel<AdamWStepParams>({
   },
   gpu: {
     shader: 'adamw',
-    uniforms: (u) => [['u32', u.n], ['f32', u.beta1], ['f32', u.beta2], ['f32', u.eps], ['f32', u.decay], ['f32', u.stepSize], ['f32', u.invSqrtBc2]],
+    uniforms: (u) => [
+      ['u32', u.n],
+      ['f32', u.beta1],
+      ['f32', u.beta2],
+      ['f32', u.eps],
+      ['f32', u.decay],
+      ['f32', u.stepSize],
+      ['f32', u.invSqrtBc2],
+    ],
     workgroups: (u) => grid1d(u.n, 256),
   },
 });
@@ -90,7 +98,12 @@ export function adamwNaive(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, u: Ada
       const denom = add(mul(sqrt(v1), u.invSqrtBc2), u.eps); // √v/√bc2 + eps
       const p1 = add(mul(p, u.decay), mul(div(m1, denom), -u.stepSize)); // p·decay - stepSize·m/denom
       const s = stridesOf(p.shape);
-      for (const [src, dst] of [[m1, m], [v1, v], [p1, p]] as const) stridedCopy(src, { shape: p.shape, strides: s }, { tensor: dst, strides: s }, 'adamwNaive');
+      for (const [src, dst] of [
+        [m1, m],
+        [v1, v],
+        [p1, p],
+      ] as const)
+        stridedCopy(src, { shape: p.shape, strides: s }, { tensor: dst, strides: s }, 'adamwNaive');
     }),
   );
 }
@@ -107,7 +120,8 @@ export class AdamW extends Optimizer<AdamWHyper> {
 
   protected override validate(g: ParamGroup<AdamWHyper>, gi: number): void {
     super.validate(g, gi);
-    if (!Array.isArray(g.betas) || g.betas.length !== 2) fail(this.name, `group ${gi}: betas must be [beta1, beta2], got ${String(g.betas)}`);
+    if (!Array.isArray(g.betas) || g.betas.length !== 2)
+      fail(this.name, `group ${gi}: betas must be [beta1, beta2], got ${String(g.betas)}`);
     checkRange(this.name, `group ${gi}: beta1`, g.betas[0], 0, 1);
     checkRange(this.name, `group ${gi}: beta2`, g.betas[1], 0, 1);
     checkRange(this.name, `group ${gi}: eps`, g.eps, 0, Infinity);

@@ -61,7 +61,8 @@ export abstract class Optimizer<H extends BaseHyper> {
     readonly defaults: H,
   ) {
     if (!Array.isArray(params) || params.length === 0) fail(name, 'expects a non-empty array of parameters or of parameter groups');
-    const specs: GroupSpec<H>[] = params[0] instanceof Tensor ? [{ params: params as Tensor[] } as GroupSpec<H>] : (params as GroupSpec<H>[]);
+    const specs: GroupSpec<H>[] =
+      params[0] instanceof Tensor ? [{ params: params as Tensor[] } as GroupSpec<H>] : (params as GroupSpec<H>[]);
     const seen = new Map<Tensor, number>();
     this.groups = specs.map((g, gi) => {
       if (!g || !Array.isArray(g.params)) fail(name, `group ${gi} must be { params: Tensor[], ...hyperparameters }, got ${String(g)}`);
@@ -71,7 +72,8 @@ export abstract class Optimizer<H extends BaseHyper> {
         if (p.dtype !== 'float32') fail(name, `parameters must be float32, got ${p.describe()}`);
         if (p.node) fail(name, `${p.describe()} is not a leaf (it was computed by '${p.node.op}'); optimize leaves (parameters) only`);
         const before = seen.get(p);
-        if (before !== undefined) fail(name, `${p.describe()} appears in group ${before} and group ${gi}; a parameter may belong to one group only`);
+        if (before !== undefined)
+          fail(name, `${p.describe()} appears in group ${before} and group ${gi}; a parameter may belong to one group only`);
         seen.set(p, gi);
       });
       const group = { ...this.defaults, ...g, params: [...g.params] } as ParamGroup<H>;
@@ -159,7 +161,8 @@ export abstract class Optimizer<H extends BaseHyper> {
     const groups = this.groups.map((g) => {
       const { params, ...hyper } = g;
       const out: Record<string, number | boolean | string | number[]> = {};
-      for (const [k, v] of Object.entries(hyper)) if (v !== undefined) out[k] = Array.isArray(v) ? [...v] : (v as number | boolean | string);
+      for (const [k, v] of Object.entries(hyper))
+        if (v !== undefined) out[k] = Array.isArray(v) ? [...v] : (v as number | boolean | string);
       return { ...out, params: params.map(() => next++) };
     });
     return { tensors, steps, groups };
@@ -177,7 +180,8 @@ export abstract class Optimizer<H extends BaseHyper> {
     }
     const sizes = this.groups.map((g) => g.params.length);
     const theirs = sd.groups.map((g) => (Array.isArray(g.params) ? g.params.length : -1));
-    if (sizes.join() !== theirs.join()) fail(op, `the checkpoint has groups of [${theirs.join(', ')}] parameters, this optimizer [${sizes.join(', ')}]`);
+    if (sizes.join() !== theirs.join())
+      fail(op, `the checkpoint has groups of [${theirs.join(', ')}] parameters, this optimizer [${sizes.join(', ')}]`);
     const params = this.params;
     const buffers = new Map<number, Record<string, Tensor>>();
     for (const [key, t] of Object.entries(sd.tensors)) {
@@ -187,8 +191,16 @@ export abstract class Optimizer<H extends BaseHyper> {
       const p = params[i];
       if (!p) fail(op, `tensor '${key}' names parameter ${i}, but there are ${params.length}`);
       if (!(t instanceof Tensor) || t.isDisposed) fail(op, `'${key}' is not a live Tensor`);
-      if (!sameShape(t.shape, p.shape)) fail(op, `size mismatch for '${key}': the checkpoint has ${fmtShape(t.shape)}, the parameter ${fmtShape(p.shape)}${p.name ? ` ('${p.name}')` : ''}`);
-      if (t.backend !== p.backend && t.backend.name !== 'cpu') fail(op, `'${key}' lives on ${t.backend.name} and the parameter on ${p.backend.name}; move it first with await t.to('${p.backend.name}')`);
+      if (!sameShape(t.shape, p.shape))
+        fail(
+          op,
+          `size mismatch for '${key}': the checkpoint has ${fmtShape(t.shape)}, the parameter ${fmtShape(p.shape)}${p.name ? ` ('${p.name}')` : ''}`,
+        );
+      if (t.backend !== p.backend && t.backend.name !== 'cpu')
+        fail(
+          op,
+          `'${key}' lives on ${t.backend.name} and the parameter on ${p.backend.name}; move it first with await t.to('${p.backend.name}')`,
+        );
       if (!(i in sd.steps)) fail(op, `'${key}' has no step count (steps[${i}] is missing)`);
       const b = buffers.get(i) ?? {};
       b[m[2]] = t;
@@ -228,5 +240,6 @@ function copyOf(t: Tensor): Tensor {
 
 /** Host-side float64 hyperparameter check shared by the optimizers. */
 export function checkRange(op: string, what: string, v: number, lo: number, hi: number, hiOpen = true): void {
-  if (typeof v !== 'number' || !(v >= lo && (hiOpen ? v < hi : v <= hi))) fail(op, `${what} must be in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${String(v)}`);
+  if (typeof v !== 'number' || !(v >= lo && (hiOpen ? v < hi : v <= hi)))
+    fail(op, `${what} must be in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${String(v)}`);
 }

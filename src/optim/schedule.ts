@@ -56,7 +56,8 @@ function decay(op: string, o: DecayOptions): { lr: number; warmup: number; total
 }
 
 const ramp = (s: number, warmup: number): number => (s < warmup ? (s + 1) / warmup : 1);
-const progress = (s: number, warmup: number, total: number): number => (total <= warmup ? 1 : Math.min(1, Math.max(0, (s - warmup) / (total - warmup))));
+const progress = (s: number, warmup: number, total: number): number =>
+  total <= warmup ? 1 : Math.min(1, Math.max(0, (s - warmup) / (total - warmup)));
 
 /** lr (after the warmup). */
 export function constantLr(o: ScheduleOptions = {}): Schedule {
@@ -137,7 +138,8 @@ export class LrScheduler {
   loadStateDict(sd: { step: number; baseLrs?: number[] }): void {
     checkStep('LrScheduler.loadStateDict', sd.step);
     if (sd.baseLrs) {
-      if (sd.baseLrs.length !== this.baseLrs.length) fail('LrScheduler.loadStateDict', `the checkpoint has ${sd.baseLrs.length} groups, the optimizer ${this.baseLrs.length}`);
+      if (sd.baseLrs.length !== this.baseLrs.length)
+        fail('LrScheduler.loadStateDict', `the checkpoint has ${sd.baseLrs.length} groups, the optimizer ${this.baseLrs.length}`);
       this.baseLrs.splice(0, this.baseLrs.length, ...sd.baseLrs);
     }
     this.current = sd.step;

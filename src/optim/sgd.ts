@@ -46,7 +46,15 @@ const sgdKernel = defineKernel<SgdParams>({
   },
   gpu: {
     shader: 'sgd',
-    uniforms: (u) => [['u32', u.n], ['f32', u.lr], ['f32', u.wd], ['f32', u.momentum], ['f32', u.dampening], ['u32', u.nesterov ? 1 : 0], ['u32', u.first ? 1 : 0]],
+    uniforms: (u) => [
+      ['u32', u.n],
+      ['f32', u.lr],
+      ['f32', u.wd],
+      ['f32', u.momentum],
+      ['f32', u.dampening],
+      ['u32', u.nesterov ? 1 : 0],
+      ['u32', u.first ? 1 : 0],
+    ],
     workgroups: (u) => grid1d(u.n, 256),
   },
 });
@@ -63,7 +71,8 @@ export class SGD extends Optimizer<SGDHyper> {
     super.validate(g, gi);
     checkRange(this.name, `group ${gi}: momentum`, g.momentum, 0, Infinity);
     checkRange(this.name, `group ${gi}: dampening`, g.dampening, 0, 1, false);
-    if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) fail(this.name, `group ${gi}: nesterov needs momentum > 0 and dampening 0 (got momentum ${g.momentum}, dampening ${g.dampening})`);
+    if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0))
+      fail(this.name, `group ${gi}: nesterov needs momentum > 0 and dampening 0 (got momentum ${g.momentum}, dampening ${g.dampening})`);
   }
 
   protected initState(p: Tensor, g: ParamGroup<SGDHyper>): Record<string, Tensor> {
@@ -71,7 +80,15 @@ export class SGD extends Optimizer<SGDHyper> {
   }
 
   protected update(p: Tensor, grad: Tensor, st: ParamState, g: ParamGroup<SGDHyper>): void {
-    const u: SgdParams = { n: p.size, lr: g.lr, wd: g.weightDecay, momentum: g.momentum, dampening: g.dampening, nesterov: g.nesterov, first: false };
+    const u: SgdParams = {
+      n: p.size,
+      lr: g.lr,
+      wd: g.weightDecay,
+      momentum: g.momentum,
+      dampening: g.dampening,
+      nesterov: g.nesterov,
+      first: false,
+    };
     if (g.momentum > 0) {
       let buf = st.buffers.momentum_buffer;
       u.first = st.step === 1 || !buf;

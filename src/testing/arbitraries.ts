@@ -37,7 +37,10 @@ export function broadcastPair(opts: ShapeOptions = {}): fc.Arbitrary<[number[], 
 /** Finite float data for a shape, in [min, max]. */
 export function tensorData(shp: readonly number[], range: { min?: number; max?: number } = {}): fc.Arbitrary<number[]> {
   const n = numel(shp);
-  return fc.array(fc.double({ min: range.min ?? -2, max: range.max ?? 2, noNaN: true, noDefaultInfinity: true }), { minLength: n, maxLength: n });
+  return fc.array(fc.double({ min: range.min ?? -2, max: range.max ?? 2, noNaN: true, noDefaultInfinity: true }), {
+    minLength: n,
+    maxLength: n,
+  });
 }
 
 /** A shape and matching data. */

@@ -88,7 +88,8 @@ class Stat implements CheckStat {
   constructor(private readonly tol: Required<Tolerance>) {}
 
   compare(shapes: number[][], what: string, actual: ArrayLike<number>, expected: ArrayLike<number>): void {
-    if (actual.length !== expected.length) fail('checkOp', `${what}: ${actual.length} elements against ${expected.length} (shapes ${shapes.map(fmtShape).join(', ')})`);
+    if (actual.length !== expected.length)
+      fail('checkOp', `${what}: ${actual.length} elements against ${expected.length} (shapes ${shapes.map(fmtShape).join(', ')})`);
     let scale = 0;
     for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
     for (let i = 0; i < expected.length; i++) {
@@ -122,7 +123,15 @@ class Stat implements CheckStat {
 }
 
 /** Runs fn on fresh tensors of `backend` and returns the output and dL/d(inputs) for L = Σ out·W. */
-async function runOn(fn: (...xs: Tensor[]) => Tensor, data: number[][], shapes: number[][], dtypes: DType[], wrt: number[], backend: BackendName, seed: number): Promise<Result> {
+async function runOn(
+  fn: (...xs: Tensor[]) => Tensor,
+  data: number[][],
+  shapes: number[][],
+  dtypes: DType[],
+  wrt: number[],
+  backend: BackendName,
+  seed: number,
+): Promise<Result> {
   const xs = data.map((d, i) => tensor(d, shapes[i], { backend, dtype: dtypes[i] }));
   wrt.forEach((i) => (xs[i].requiresGrad = true));
   try {
@@ -156,10 +165,16 @@ function compareResults(stat: Stat, shapes: number[][], wrt: number[], actual: R
  */
 const uniformData: DataArbitrary = (shape) => {
   const n = shape.reduce((p, d) => p * d, 1);
-  return fc.array(fc.noBias(fc.integer({ min: -(2 ** 20), max: 2 ** 20 })).map((v) => v / 2 ** 19), { minLength: n, maxLength: n });
+  return fc.array(
+    fc.noBias(fc.integer({ min: -(2 ** 20), max: 2 ** 20 })).map((v) => v / 2 ** 19),
+    { minLength: n, maxLength: n },
+  );
 };
 
-const defTol = (t: Tolerance | undefined, rtol: number, atol: number): Required<Tolerance> => ({ rtol: t?.rtol ?? rtol, atol: t?.atol ?? atol });
+const defTol = (t: Tolerance | undefined, rtol: number, atol: number): Required<Tolerance> => ({
+  rtol: t?.rtol ?? rtol,
+  atol: t?.atol ?? atol,
+});
 
 /**
  * Checks `op` three ways over `opts.shapes` (see the file comment) and returns the worst errors;
@@ -168,10 +183,14 @@ const defTol = (t: Tolerance | undefined, rtol: number, atol: number): Required<
 export async function checkOp(op: (...xs: Tensor[]) => Tensor, opts: CheckOpOptions): Promise<CheckOpReport> {
   const name = (op as { opName?: string }).opName ?? (op.name || 'op');
   if (typeof op !== 'function') fail('checkOp', `expects an op (a function of tensors), got ${String(op)}`);
-  if (!opts || !(opts.shapes instanceof fc.Arbitrary)) fail('checkOp', `${name}: options need shapes: a fast-check arbitrary of the input shapes (number[][])`);
+  if (!opts || !(opts.shapes instanceof fc.Arbitrary))
+    fail('checkOp', `${name}: options need shapes: a fast-check arbitrary of the input shapes (number[][])`);
   const backends = opts.backends ?? ['cpu', 'webgpu'];
   if (backends.includes('webgpu') && !webgpu()) {
-    fail('checkOp', `${name}: the webgpu backend is not initialised (await mg.init() first), or pass backends: ['cpu'] to check on cpu only`);
+    fail(
+      'checkOp',
+      `${name}: the webgpu backend is not initialised (await mg.init() first), or pass backends: ['cpu'] to check on cpu only`,
+    );
   }
   const useGpu = backends.includes('webgpu');
   const tol = opts.tol ?? {};
@@ -188,7 +207,13 @@ export async function checkOp(op: (...xs: Tensor[]) => Tensor, opts: CheckOpOpti
     return (Array.isArray(a) ? a[i] : a) ?? uniformData;
   };
   const samples = fc.sample(
-    opts.shapes.chain((shapes) => fc.tuple(fc.constant(shapes.map((s) => [...s])), fc.tuple(...shapes.map((s, i) => dataOf(i)(s))), fc.integer({ min: 1, max: 2 ** 30 }))),
+    opts.shapes.chain((shapes) =>
+      fc.tuple(
+        fc.constant(shapes.map((s) => [...s])),
+        fc.tuple(...shapes.map((s, i) => dataOf(i)(s))),
+        fc.integer({ min: 1, max: 2 ** 30 }),
+      ),
+    ),
     { numRuns: opts.numRuns ?? 8, seed: opts.seed ?? 19 },
   );
   for (const [shapes, data, seed] of samples) {
@@ -206,7 +231,12 @@ export async function checkOp(op: (...xs: Tensor[]) => Tensor, opts: CheckOpOpti
     const g = await gradcheck(op, xs, { wrt, atol: gradTol.atol, rtol: gradTol.rtol, seed, throwOnFail: false });
     for (const x of xs) x.dispose();
     if (g.worst) {
-      stats.gradcheck.compare(shapes, `gradient of input ${g.worst.input} (analytic vs finite differences)`, [g.worst.analytic], [g.worst.numeric]);
+      stats.gradcheck.compare(
+        shapes,
+        `gradient of input ${g.worst.input} (analytic vs finite differences)`,
+        [g.worst.analytic],
+        [g.worst.numeric],
+      );
       stats.gradcheck.compared += g.checked - 1;
     }
   }
@@ -217,7 +247,10 @@ export async function checkOp(op: (...xs: Tensor[]) => Tensor, opts: CheckOpOpti
       .filter(([, s]) => s)
       .map(([k, s]) => `${k} ${s!.summary()}`)
       .join('; ');
-    throw new MoragradError('checkOp', `${name} failed ${failed.map(([k]) => k).join(', ')}. ${failed.map(([k, s]) => s!.describe(k)).join('. ')}. Worst errors over ${samples.length} runs: ${all}`);
+    throw new MoragradError(
+      'checkOp',
+      `${name} failed ${failed.map(([k]) => k).join(', ')}. ${failed.map(([k, s]) => s!.describe(k)).join('. ')}. Worst errors over ${samples.length} runs: ${all}`,
+    );
   }
   return report;
 }

@@ -7,7 +7,7 @@ import type { CpuBackend } from '../backend/cpu/cpu.js';
 import { noGrad } from '../autograd.js';
 import { MoragradError } from '../errors.js';
 import { cpu, tidy } from '../runtime.js';
-import { Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
 import { mul } from '../ops/binary.js';
 import { randn, tensor } from '../ops/creation.js';
 import { sum } from '../ops/reduce.js';
@@ -53,7 +53,9 @@ export async function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[
   const Wcpu = Float64Array.from(await W.data());
   const L = sum(mul(out, W));
   L.backward();
-  const analytic = await Promise.all(wrt.map((i) => (leaves[i].grad ? leaves[i].grad!.data() : Promise.resolve(new Float64Array(host[i].length)))));
+  const analytic = await Promise.all(
+    wrt.map((i) => (leaves[i].grad ? leaves[i].grad!.data() : Promise.resolve(new Float64Array(host[i].length)))),
+  );
   for (const t of [...leaves, out, W, L]) t.dispose();
 
   // Numeric: float64 on cpu.

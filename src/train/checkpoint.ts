@@ -26,7 +26,8 @@ export const modelConfigSchema = z
     tiedHead: bool(),
   })
   .superRefine((m, ctx) => {
-    if (m.nEmbd % m.nHead !== 0) ctx.addIssue({ code: 'custom', path: ['nEmbd'], input: m.nEmbd, message: `a multiple of nHead ${m.nHead}` });
+    if (m.nEmbd % m.nHead !== 0)
+      ctx.addIssue({ code: 'custom', path: ['nEmbd'], input: m.nEmbd, message: `a multiple of nHead ${m.nHead}` });
   });
 
 /** A training run's configuration (TrainConfig, src/train/gpt.ts). */
@@ -67,7 +68,14 @@ export const checkpointMetaSchema = z.looseObject({
   tokenizer: z.discriminatedUnion(
     'type',
     [
-      z.strictObject({ type: z.literal('char'), chars: z.array(z.string(), { error: 'an array of characters' }).min(1, 'at least one character').max(1_000_000, 'at most 1,000,000 characters'), unk: z.string().optional() }),
+      z.strictObject({
+        type: z.literal('char'),
+        chars: z
+          .array(z.string(), { error: 'an array of characters' })
+          .min(1, 'at least one character')
+          .max(1_000_000, 'at most 1,000,000 characters'),
+        unk: z.string().optional(),
+      }),
       z.strictObject({ type: z.literal('gpt2') }),
     ],
     { error: "{ type: 'char', chars } or { type: 'gpt2' }" },
@@ -84,7 +92,8 @@ function checkAgainstTensors(path: string, m: CheckpointMeta, header: Safetensor
   const c = m.config.model;
   const blocks = new Set<number>();
   for (const name of Object.keys(header.tensors)) {
-    if (!name.startsWith('model.') && !name.startsWith('optim.')) fail(op, `${path}: unexpected tensor '${name}' (expected model.* or optim.*)`);
+    if (!name.startsWith('model.') && !name.startsWith('optim.'))
+      fail(op, `${path}: unexpected tensor '${name}' (expected model.* or optim.*)`);
     const b = /^model\.blocks\.(\d+)\./.exec(name);
     if (b) blocks.add(Number(b[1]));
   }
@@ -135,7 +144,10 @@ export interface LoadCheckpointOptions {
  * (checkpointMetaSchema) and against the tensors the header lists; while loading, every float
  * tensor is checked for NaN / Inf (unless allowNonFinite).
  */
-export async function loadCheckpoint(path: string, opts: LoadCheckpointOptions = {}): Promise<Omit<CheckpointContent, 'meta'> & { meta: CheckpointMeta }> {
+export async function loadCheckpoint(
+  path: string,
+  opts: LoadCheckpointOptions = {},
+): Promise<Omit<CheckpointContent, 'meta'> & { meta: CheckpointMeta }> {
   const meta = await readCheckpointMeta(path);
   const all = await loadSafetensors(path, { backend: opts.backend, allowNonFinite: opts.allowNonFinite });
   const model: Record<string, Tensor> = {};
@@ -152,7 +164,10 @@ export async function loadCheckpoint(path: string, opts: LoadCheckpointOptions =
 export async function readCheckpointMeta(path: string): Promise<CheckpointMeta> {
   const header = await readSafetensorsHeader(path);
   if (header.metadata.format !== CHECKPOINT_FORMAT) {
-    fail('loadCheckpoint', `${path} is not a moragrad training checkpoint (metadata format '${header.metadata.format ?? 'none'}', expected '${CHECKPOINT_FORMAT}')`);
+    fail(
+      'loadCheckpoint',
+      `${path} is not a moragrad training checkpoint (metadata format '${header.metadata.format ?? 'none'}', expected '${CHECKPOINT_FORMAT}')`,
+    );
   }
   const raw: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(header.metadata)) {

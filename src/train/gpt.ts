@@ -50,7 +50,17 @@ export interface TrainConfig {
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
-  model: { nLayer: 4, nHead: 4, nEmbd: 128, blockSize: 64, dropout: 0, positions: 'learned', norm: 'layernorm', mlp: 'gelu', tiedHead: true },
+  model: {
+    nLayer: 4,
+    nHead: 4,
+    nEmbd: 128,
+    blockSize: 64,
+    dropout: 0,
+    positions: 'learned',
+    norm: 'layernorm',
+    mlp: 'gelu',
+    tiedHead: true,
+  },
   tokenizer: 'char',
   batchSize: 16,
   steps: 200,
@@ -85,7 +95,15 @@ export interface EvalInfo {
 
 export interface TrainCallbacks {
   /** `steps`: the run's total (a resumed run's own, or the larger one it was asked to continue to). */
-  onStart?(info: { params: number; trainTokens: number; valTokens: number; resumedAt: number; steps: number; adapter: string; tokenizer: string }): void;
+  onStart?(info: {
+    params: number;
+    trainTokens: number;
+    valTokens: number;
+    resumedAt: number;
+    steps: number;
+    adapter: string;
+    tokenizer: string;
+  }): void;
   onStep?(info: StepInfo): void;
   onEval?(info: EvalInfo): void;
   onCheckpoint?(path: string, step: number): void;
@@ -109,7 +127,10 @@ export function prepareData(kind: 'char' | 'gpt2', tokJson?: TokenizerJSON): { t
 }
 
 function dropoutModules(model: GPT): Dropout[] {
-  return model.namedModules().map(([, m]) => m).filter((m): m is Dropout => m instanceof Dropout);
+  return model
+    .namedModules()
+    .map(([, m]) => m)
+    .filter((m): m is Dropout => m instanceof Dropout);
 }
 
 /** Mean loss over `n` batches in order from `ids` (no grad). */
@@ -146,7 +167,10 @@ export const RESUME_OVERRIDABLE: readonly (keyof ResumeOverrides)[] = ['steps', 
  * `checkpointEvery` steps, when stopped, and at the end. A resumed run keeps the checkpoint's config
  * except for `overrides` (a larger `steps` continues the run; the cosine schedule stretches to it).
  */
-export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?: string; overrides?: ResumeOverrides; callbacks?: TrainCallbacks }): Promise<TrainResult> {
+export async function trainGPT(
+  cfg: TrainConfig,
+  opts: { outDir: string; resume?: string; overrides?: ResumeOverrides; callbacks?: TrainCallbacks },
+): Promise<TrainResult> {
   const cb = opts.callbacks ?? {};
   let startStep = 0;
   let samplerState: SamplerState | null = null;
@@ -160,11 +184,17 @@ export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?
     startStep = m.step;
     if (!m.sampler || !m.dropoutCalls) {
       for (const t of [...Object.values(resumed.model), ...Object.values(resumed.optimizer.tensors)]) t.dispose();
-      fail('train', `${opts.resume} holds no batch-sampler or dropout state (it was not written by a training run), so a run cannot resume from it; fine-tune from it instead`);
+      fail(
+        'train',
+        `${opts.resume} holds no batch-sampler or dropout state (it was not written by a training run), so a run cannot resume from it; fine-tune from it instead`,
+      );
     }
     if (cfg.steps < startStep) {
       for (const t of [...Object.values(resumed.model), ...Object.values(resumed.optimizer.tensors)]) t.dispose();
-      fail('train', `${opts.resume} is at step ${startStep}; steps ${cfg.steps} would not continue it (ask for more steps, or leave them as they are: ${m.config.steps})`);
+      fail(
+        'train',
+        `${opts.resume} is at step ${startStep}; steps ${cfg.steps} would not continue it (ask for more steps, or leave them as they are: ${m.config.steps})`,
+      );
     }
     samplerState = m.sampler as SamplerState;
     history = (m.history as typeof history) ?? [];
@@ -258,7 +288,15 @@ export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?
     if (!Number.isFinite(loss)) fail('train', `the loss became ${loss} at step ${step} (lr ${lr}); lower --lr or check the data`);
     history.push({ step, loss });
     const elapsedSec = (performance.now() - t0) / 1000;
-    cb.onStep?.({ step, steps: cfg.steps, loss, lr, gradNorm, tokensPerSec: ((step - startStep) * tokensPerStep) / elapsedSec, elapsedSec });
+    cb.onStep?.({
+      step,
+      steps: cfg.steps,
+      loss,
+      lr,
+      gradNorm,
+      tokensPerSec: ((step - startStep) * tokensPerStep) / elapsedSec,
+      elapsedSec,
+    });
     if (step % cfg.evalEvery === 0 || step === cfg.steps) {
       const e = {
         step,
@@ -281,7 +319,10 @@ export async function trainGPT(cfg: TrainConfig, opts: { outDir: string; resume?
 }
 
 /** Loads a GPT and its tokenizer from a training checkpoint (for sampling and fine-tuning). */
-export async function loadGPT(path: string, opts: { allowNonFinite?: boolean } = {}): Promise<{ model: GPT; tokenizer: Tokenizer; config: TrainConfig; step: number }> {
+export async function loadGPT(
+  path: string,
+  opts: { allowNonFinite?: boolean } = {},
+): Promise<{ model: GPT; tokenizer: Tokenizer; config: TrainConfig; step: number }> {
   const c = await loadCheckpoint(path, { allowNonFinite: opts.allowNonFinite });
   const config = c.meta.config as TrainConfig;
   let model: GPT | null = null;

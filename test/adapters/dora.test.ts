@@ -22,7 +22,16 @@ const tmp = await fs.mkdtemp(join(os.tmpdir(), 'moragrad-dora-'));
 afterAll(() => fs.rm(tmp, { recursive: true, force: true }));
 
 /** Float64 W' = m ⊙ (W + s·B A) / ‖W + s·B A‖_row, W [out, in], A [r, in], B [out, r]. */
-function mergedRef(W: ArrayLike<number>, A: ArrayLike<number>, Bm: ArrayLike<number>, m: ArrayLike<number>, out: number, inF: number, r: number, s: number): { Wp: number[]; n: number[] } {
+function mergedRef(
+  W: ArrayLike<number>,
+  A: ArrayLike<number>,
+  Bm: ArrayLike<number>,
+  m: ArrayLike<number>,
+  out: number,
+  inF: number,
+  r: number,
+  s: number,
+): { Wp: number[]; n: number[] } {
   const Wp: number[] = [];
   const n: number[] = [];
   for (let o = 0; o < out; o++) {
@@ -41,11 +50,12 @@ function mergedRef(W: ArrayLike<number>, A: ArrayLike<number>, Bm: ArrayLike<num
 /** y = x W'ᵀ + bias in float64. */
 function linearRef(x: ArrayLike<number>, Wp: number[], bias: ArrayLike<number> | null, rows: number, out: number, inF: number): number[] {
   const y: number[] = [];
-  for (let t = 0; t < rows; t++) for (let o = 0; o < out; o++) {
-    let v = bias ? bias[o] : 0;
-    for (let i = 0; i < inF; i++) v += x[t * inF + i] * Wp[o * inF + i];
-    y.push(v);
-  }
+  for (let t = 0; t < rows; t++)
+    for (let o = 0; o < out; o++) {
+      let v = bias ? bias[o] : 0;
+      for (let i = 0; i < inF; i++) v += x[t * inF + i] * Wp[o * inF + i];
+      y.push(v);
+    }
   return y;
 }
 
@@ -56,7 +66,11 @@ describe('doraNorm: the fused column-norm step', () => {
   it('checkOp: webgpu vs cpu, float64 gradcheck, and the naive twin (random out, in, r)', async () => {
     const s = 1.75;
     const report = await mg.testing.checkOp((W, A, Bm) => doraNorm(W, A, Bm, s), {
-      shapes: dims.map(([out, inF, r]) => [[out, inF], [r, inF], [out, r]]),
+      shapes: dims.map(([out, inF, r]) => [
+        [out, inF],
+        [r, inF],
+        [out, r],
+      ]),
       twin: (W, A, Bm) => doraNormNaive(W, A, Bm, s),
       numRuns: 6,
     });
@@ -76,7 +90,9 @@ describe('doraNorm: the fused column-norm step', () => {
     const { result, kernels } = await mg.profile(() => doraNorm(g[0], g[1], g[2], s));
     expectClose(await result.data(), n, { rtol: 1e-5, atol: 1e-6 }, 'webgpu');
     expect(kernels.map((k) => k.kernel)).toEqual(['dora.norm.norm']);
-    expect(() => doraNorm(W, Bm, A, s)).toThrow(/dora\.norm: expects W \[out, in\], A \[r, in\], B \[out, r\]; got W \[70, 9\], A \[70, 3\], B \[3, 9\]/);
+    expect(() => doraNorm(W, Bm, A, s)).toThrow(
+      /dora\.norm: expects W \[out, in\], A \[r, in\], B \[out, r\]; got W \[70, 9\], A \[70, 3\], B \[3, 9\]/,
+    );
   });
 });
 
@@ -100,7 +116,15 @@ describe('dora: the DoRA linear map', () => {
     const g = make('webgpu');
     expectClose(await dora(g.x, g.W, g.m, g.A, g.B, { scaling: s, bias: g.bias }).data(), ref, { rtol: 1e-4, atol: 1e-5 }, 'webgpu');
     // a 1-D x
-    expectClose(await dora(mg.tensor(Array.from(xd).slice(0, inF), [inF], { backend: 'cpu' }), c.W, c.m, c.A, c.B, { scaling: s, bias: c.bias }).data(), ref.slice(0, out), { rtol: 1e-12, atol: 1e-12 }, '1-D');
+    expectClose(
+      await dora(mg.tensor(Array.from(xd).slice(0, inF), [inF], { backend: 'cpu' }), c.W, c.m, c.A, c.B, {
+        scaling: s,
+        bias: c.bias,
+      }).data(),
+      ref.slice(0, out),
+      { rtol: 1e-12, atol: 1e-12 },
+      '1-D',
+    );
   });
 
   it('detached norm: gradients of x, m, A, B equal finite differences with the norm held constant', async () => {
@@ -117,7 +141,15 @@ describe('dora: the DoRA linear map', () => {
       const t = make(backend);
       for (const p of [t.x, t.m, t.A, t.B]) p.requiresGrad = true;
       const n = backend === 'cpu' ? n0 : await mg.to(n0, 'webgpu');
-      mg.tidy(() => mg.mul(dora(t.x, t.W, t.m, t.A, t.B, { scaling: s, norm: norm === 'given' ? n : undefined }), mg.randn([rows, out], { seed: 99, backend })).sum().backward());
+      mg.tidy(() =>
+        mg
+          .mul(
+            dora(t.x, t.W, t.m, t.A, t.B, { scaling: s, norm: norm === 'given' ? n : undefined }),
+            mg.randn([rows, out], { seed: 99, backend }),
+          )
+          .sum()
+          .backward(),
+      );
       return Promise.all([t.x, t.m, t.A, t.B].map(async (p) => Array.from(await p.grad!.data())));
     };
     const want = await grads('cpu', 'given');
@@ -134,10 +166,20 @@ describe('dora: the DoRA linear map', () => {
 
   it('detachNorm: false — the full gradient (through the fused norm), checked three ways', async () => {
     const twin = (x: mg.Tensor, W: mg.Tensor, m: mg.Tensor, A: mg.Tensor, Bm: mg.Tensor) =>
-      mg.mul(mg.add(mg.ops.matmulT(x, W, { transB: true }), mg.ops.matmulT(mg.mul(mg.ops.matmulT(x, A, { transB: true }), 0.5), Bm, { transB: true })), mg.div(m, doraNormNaive(W, A, Bm, 0.5)));
+      mg.mul(
+        mg.add(
+          mg.ops.matmulT(x, W, { transB: true }),
+          mg.ops.matmulT(mg.mul(mg.ops.matmulT(x, A, { transB: true }), 0.5), Bm, { transB: true }),
+        ),
+        mg.div(m, doraNormNaive(W, A, Bm, 0.5)),
+      );
     const report = await mg.testing.checkOp((x, W, m, A, Bm) => dora(x, W, m, A, Bm, { scaling: 0.5, detachNorm: false }), {
       shapes: fc.tuple(fc.constantFrom(1, 3), dims).map(([t, [o, i, k]]) => [[t, i], [o, i], [o], [k, i], [o, k]]),
-      arbitraries: [undefined, undefined, (sh) => fc.array(fc.double({ min: 0.5, max: 2, noNaN: true }), { minLength: sh[0], maxLength: sh[0] })],
+      arbitraries: [
+        undefined,
+        undefined,
+        (sh) => fc.array(fc.double({ min: 0.5, max: 2, noNaN: true }), { minLength: sh[0], maxLength: sh[0] }),
+      ],
       twin,
       numRuns: 4,
       tol: { gpu: { rtol: 1e-3, atol: 1e-4 } },
@@ -170,7 +212,8 @@ describe('DoRALinear', () => {
     for (const backend of ['cpu', 'webgpu'] as const) {
       const lin = mkLinear(backend);
       const layer = new DoRALinear(lin, { r: 2, alpha: 3, seed: 1 });
-      for (const [i, p] of layer.adapterParameters().entries()) nn.copyInto(p, mg.add(mg.randn(p.shape, { seed: 20 + i, std: 0.5, backend }), i === 2 ? 1 : 0));
+      for (const [i, p] of layer.adapterParameters().entries())
+        nn.copyInto(p, mg.add(mg.randn(p.shape, { seed: 20 + i, std: 0.5, backend }), i === 2 ? 1 : 0));
       const x = mg.randn([3, 5], { seed: 4, backend });
       const y = await layer.forward(x).data();
       const W0 = await lin.weight.data();
@@ -178,7 +221,12 @@ describe('DoRALinear', () => {
       const { Wp } = mergedRef(W0, ad, bd, md, 6, 5, 2, 1.5);
       const tol = backend === 'cpu' ? { rtol: 1e-12, atol: 1e-12 } : { rtol: 1e-5, atol: 1e-5 };
       const dW = await layer.deltaWeight().data();
-      expectClose(Array.from(dW).map((v, i) => v + W0[i]), Wp, tol, `${backend} ΔW`);
+      expectClose(
+        Array.from(dW).map((v, i) => v + W0[i]),
+        Wp,
+        tol,
+        `${backend} ΔW`,
+      );
       layer.merge();
       expectClose(await lin.weight.data(), Wp, tol, `${backend} merged W`);
       expectClose(await layer.forward(x).data(), y, tol, `${backend} merged forward`);
@@ -192,18 +240,31 @@ describe('DoRALinear', () => {
   it("with dropout: PEFT's base(x) + (m/n - 1)·dropout(x) Wᵀ + (m/n)·s·B A dropout(x); eval mode is the plain map", async () => {
     const lin = mkLinear('cpu');
     const layer = new DoRALinear(lin, { r: 2, alpha: 2, dropout: 0.3, seed: 5 });
-    for (const [i, p] of layer.adapterParameters().entries()) nn.copyInto(p, mg.add(mg.randn(p.shape, { seed: 30 + i, std: 0.5, backend: 'cpu' }), i === 2 ? 1 : 0));
+    for (const [i, p] of layer.adapterParameters().entries())
+      nn.copyInto(p, mg.add(mg.randn(p.shape, { seed: 30 + i, std: 0.5, backend: 'cpu' }), i === 2 ? 1 : 0));
     layer.train(true);
     const x = mg.randn([4, 5], { seed: 6, backend: 'cpu' });
     const y = await layer.forward(x).data();
     const xd = new Dropout(0.3, { seed: subSeed(5, 1) }).train(true) as Dropout;
     const xdd = await xd.forward(x).data();
-    const [xv, W, ad, bd, md, biasd] = await Promise.all([x.data(), lin.weight.data(), layer.lora_A.data(), layer.lora_B.data(), layer.lora_magnitude_vector.data(), lin.bias!.data()]);
+    const [xv, W, ad, bd, md, biasd] = await Promise.all([
+      x.data(),
+      lin.weight.data(),
+      layer.lora_A.data(),
+      layer.lora_B.data(),
+      layer.lora_magnitude_vector.data(),
+      lin.bias!.data(),
+    ]);
     const { Wp } = mergedRef(W, ad, bd, md, 6, 5, 2, 1);
     const base = linearRef(xv, Array.from(W), biasd, 4, 6, 5);
     const dor = linearRef(xdd, Wp, null, 4, 6, 5);
     const xdW = linearRef(xdd, Array.from(W), null, 4, 6, 5);
-    expectClose(y, base.map((v, i) => v + dor[i] - xdW[i]), { rtol: 1e-12, atol: 1e-12 }, 'dropout path');
+    expectClose(
+      y,
+      base.map((v, i) => v + dor[i] - xdW[i]),
+      { rtol: 1e-12, atol: 1e-12 },
+      'dropout path',
+    );
     layer.train(false);
     expectClose(await layer.forward(x).data(), linearRef(xv, Wp, biasd, 4, 6, 5), { rtol: 1e-12, atol: 1e-12 }, 'eval');
   });
@@ -224,7 +285,8 @@ describe("inject 'dora' and PEFT's DoRA files", () => {
         ['blocks.1.attn.v', 'dora', 2 * 16 + 8],
       ]);
       expect(rep.total).toBe(4 * 40);
-      for (const [i, p] of peft.adapterParameters().entries()) nn.copyInto(p, mg.add(mg.randn(p.shape, { seed: 40 + i, std: 0.2, backend }), i % 3 === 2 ? 1 : 0));
+      for (const [i, p] of peft.adapterParameters().entries())
+        nn.copyInto(p, mg.add(mg.randn(p.shape, { seed: 40 + i, std: 0.2, backend }), i % 3 === 2 ? 1 : 0));
       const dir = join(tmp, `dora-${backend}`);
       await mg.peft.saveAdapter(dir, peft);
       const cfg = JSON.parse(await fs.readFile(join(dir, 'adapter_config.json'), 'utf8'));
@@ -235,9 +297,16 @@ describe("inject 'dora' and PEFT's DoRA files", () => {
       expect(cfg.use_mora).toBeUndefined();
       const header = (await readSafetensorsHeader(join(dir, 'adapter_model.safetensors'))).tensors;
       const keys = Object.keys(header).sort();
-      expect(keys.slice(0, 3)).toEqual(['base_model.model.blocks.0.attn.q.lora_A.weight', 'base_model.model.blocks.0.attn.q.lora_B.weight', 'base_model.model.blocks.0.attn.q.lora_magnitude_vector']);
+      expect(keys.slice(0, 3)).toEqual([
+        'base_model.model.blocks.0.attn.q.lora_A.weight',
+        'base_model.model.blocks.0.attn.q.lora_B.weight',
+        'base_model.model.blocks.0.attn.q.lora_magnitude_vector',
+      ]);
       expect(keys.length).toBe(12);
-      expect((header['base_model.model.blocks.1.attn.v.lora_magnitude_vector'] as { shape: number[]; dtype: string })).toMatchObject({ shape: [8], dtype: 'F32' });
+      expect(header['base_model.model.blocks.1.attn.v.lora_magnitude_vector'] as { shape: number[]; dtype: string }).toMatchObject({
+        shape: [8],
+        dtype: 'F32',
+      });
 
       const want = await peft.forward(ids(backend)).logits.data();
       const again = await loadAdapter(dir, tinyGPT(backend));
@@ -259,7 +328,15 @@ describe("inject 'dora' and PEFT's DoRA files", () => {
     const lossOf = () => mg.crossEntropy(model.forward(x).logits.reshape([12, 11]), x.reshape([12]));
     const losses: number[] = [];
     for (let i = 0; i < 3; i++) {
-      losses.push(await mg.tidy(() => { const l = lossOf(); l.backward(); return l; }).item());
+      losses.push(
+        await mg
+          .tidy(() => {
+            const l = lossOf();
+            l.backward();
+            return l;
+          })
+          .item(),
+      );
       for (const p of peft.adapterParameters()) expect(p.grad, p.name).not.toBe(null);
       opt.step();
       opt.zeroGrad();
@@ -280,12 +357,16 @@ describe("inject 'dora' and PEFT's DoRA files", () => {
     const cfgPath = join(dir, 'adapter_config.json');
     const cfg = JSON.parse(await fs.readFile(cfgPath, 'utf8'));
     await fs.writeFile(cfgPath, JSON.stringify({ ...cfg, use_dora: false }));
-    await expect(loadAdapter(dir, tinyGPT('cpu'))).rejects.toThrow(/unexpected keys .*lora_magnitude_vector.* \(lora_magnitude_vector is DoRA's; the config does not say use_dora: true\)/);
+    await expect(loadAdapter(dir, tinyGPT('cpu'))).rejects.toThrow(
+      /unexpected keys .*lora_magnitude_vector.* \(lora_magnitude_vector is DoRA's; the config does not say use_dora: true\)/,
+    );
     const lora = inject(tinyGPT('cpu'), { adapter: 'lora', r: 2, targets: ['q'] });
     const dir2 = join(tmp, 'dora-missing');
     await saveAdapter(dir2, lora);
     const cfg2 = JSON.parse(await fs.readFile(join(dir2, 'adapter_config.json'), 'utf8'));
     await fs.writeFile(join(dir2, 'adapter_config.json'), JSON.stringify({ ...cfg2, use_dora: true }));
-    await expect(loadAdapter(dir2, tinyGPT('cpu'))).rejects.toThrow(/blocks\.0\.attn\.q: missing lora_magnitude_vector \(use_dora is true\)/);
+    await expect(loadAdapter(dir2, tinyGPT('cpu'))).rejects.toThrow(
+      /blocks\.0\.attn\.q: missing lora_magnitude_vector \(use_dora is true\)/,
+    );
   });
 });

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
 import * as nn from '../../src/nn/index.js';
 import { encodeSafetensors, readSafetensorsHeader } from '../../src/io/index.js';
-import { LoRALinear, MoRALinear, inject, loadAdapter, saveAdapter } from '../../src/adapters/index.js';
+import { LoRALinear, type MoRALinear, inject, loadAdapter, saveAdapter } from '../../src/adapters/index.js';
 import { expectClose, setupBackends } from '../helpers.js';
 
 setupBackends();
@@ -22,9 +22,14 @@ const freshDir = () => join(tmp, `a${dirCount++}`);
 
 const tinyGPT = (backend: B) => new nn.GPT({ vocabSize: 11, blockSize: 8, nLayer: 2, nHead: 2, nEmbd: 8, seed: 7, backend });
 const ids = (backend: B) => mg.tensor([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1], [2, 6], { dtype: 'int32', backend });
-const randomize = (ps: mg.Tensor[], seed: number) => ps.forEach((p, i) => nn.copyInto(p, mg.randn(p.shape, { seed: seed + i, std: 0.1, backend: 'cpu' })));
+const randomize = (ps: mg.Tensor[], seed: number) =>
+  ps.forEach((p, i) => nn.copyInto(p, mg.randn(p.shape, { seed: seed + i, std: 0.1, backend: 'cpu' })));
 
-async function writeAdapterDir(dir: string, config: object, tensors: Record<string, { dtype: 'F32' | 'F16'; shape: number[]; data: ArrayLike<number> }>): Promise<void> {
+async function writeAdapterDir(
+  dir: string,
+  config: object,
+  tensors: Record<string, { dtype: 'F32' | 'F16'; shape: number[]; data: ArrayLike<number> }>,
+): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   await fs.writeFile(join(dir, 'adapter_config.json'), JSON.stringify(config));
   await fs.writeFile(join(dir, 'adapter_model.safetensors'), encodeSafetensors(tensors, { format: 'pt' }));
@@ -109,7 +114,14 @@ describe('saveAdapter layout', () => {
     });
     const cfg = JSON.parse(await fs.readFile(join(dir, 'adapter_config.json'), 'utf8'));
     expect('use_mora' in cfg || 'mora_type' in cfg).toBe(false);
-    expect([cfg.peft_type, cfg.r, cfg.lora_alpha, cfg.target_modules, cfg.task_type, cfg.bias]).toEqual(['LORA', 3, 6, ['down'], 'CAUSAL_LM', 'none']);
+    expect([cfg.peft_type, cfg.r, cfg.lora_alpha, cfg.target_modules, cfg.task_type, cfg.bias]).toEqual([
+      'LORA',
+      3,
+      6,
+      ['down'],
+      'CAUSAL_LM',
+      'none',
+    ]);
   });
 });
 
@@ -152,7 +164,20 @@ describe('loading PEFT-made files', () => {
       tensors[`base_model.model.blocks.${i}.attn.q.lora_A.weight`] = { dtype: 'F16', shape: [2, 8], data: A };
       tensors[`base_model.model.blocks.${i}.attn.q.lora_B.weight`] = { dtype: 'F16', shape: [8, 2], data: Bm };
     }
-    await writeAdapterDir(dir, { peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 2, lora_alpha: 16, lora_dropout: 0.1, target_modules: ['q'], bias: 'none', base_model_name_or_path: 'x' }, tensors);
+    await writeAdapterDir(
+      dir,
+      {
+        peft_type: 'LORA',
+        task_type: 'CAUSAL_LM',
+        r: 2,
+        lora_alpha: 16,
+        lora_dropout: 0.1,
+        target_modules: ['q'],
+        bias: 'none',
+        base_model_name_or_path: 'x',
+      },
+      tensors,
+    );
     const model = tinyGPT('cpu');
     const peft = await loadAdapter(dir, model);
     const q = model.getModule('blocks.1.attn.q') as LoRALinear;
@@ -182,10 +207,14 @@ describe('loading PEFT-made files', () => {
   it('a MoRA fork file without mora_type means type 1 (the fork default); lora_B may be absent', async () => {
     const dir = freshDir();
     const M = Array.from({ length: 36 }, (_, i) => (i % 9) / 16);
-    await writeAdapterDir(dir, { peft_type: 'LORA', r: 2, lora_alpha: 16, target_modules: ['k'], use_mora: true }, {
-      'base_model.model.blocks.0.attn.k.lora_A.weight': { dtype: 'F32', shape: [6, 6], data: M },
-      'base_model.model.blocks.1.attn.k.lora_A.weight': { dtype: 'F32', shape: [6, 6], data: M },
-    });
+    await writeAdapterDir(
+      dir,
+      { peft_type: 'LORA', r: 2, lora_alpha: 16, target_modules: ['k'], use_mora: true },
+      {
+        'base_model.model.blocks.0.attn.k.lora_A.weight': { dtype: 'F32', shape: [6, 6], data: M },
+        'base_model.model.blocks.1.attn.k.lora_A.weight': { dtype: 'F32', shape: [6, 6], data: M },
+      },
+    );
     const model = tinyGPT('cpu');
     await loadAdapter(dir, model);
     const k = model.getModule('blocks.0.attn.k') as MoRALinear;
@@ -198,46 +227,77 @@ describe('loadAdapter errors', () => {
   const moraFile = async (over: object = {}, tensors?: Record<string, { dtype: 'F32'; shape: number[]; data: number[] }>) => {
     const dir = freshDir();
     const z = (R: number) => ({ dtype: 'F32' as const, shape: [R, R], data: new Array(R * R).fill(0) });
-    await writeAdapterDir(dir, { peft_type: 'LORA', r: 2, target_modules: ['q'], use_mora: true, mora_type: 1, ...over }, tensors ?? {
-      'base_model.model.blocks.0.attn.q.lora_A.weight': z(6),
-      'base_model.model.blocks.0.attn.q.lora_B.weight': z(6),
-      'base_model.model.blocks.1.attn.q.lora_A.weight': z(6),
-      'base_model.model.blocks.1.attn.q.lora_B.weight': z(6),
-    });
+    await writeAdapterDir(
+      dir,
+      { peft_type: 'LORA', r: 2, target_modules: ['q'], use_mora: true, mora_type: 1, ...over },
+      tensors ?? {
+        'base_model.model.blocks.0.attn.q.lora_A.weight': z(6),
+        'base_model.model.blocks.0.attn.q.lora_B.weight': z(6),
+        'base_model.model.blocks.1.attn.q.lora_A.weight': z(6),
+        'base_model.model.blocks.1.attn.q.lora_B.weight': z(6),
+      },
+    );
     return dir;
   };
 
   it('module names of a PyTorch model: lists the Linear layers there are', async () => {
     const dir = await moraFile({ target_modules: ['q_proj'] });
-    await expect(loadAdapter(dir, tinyGPT('cpu'))).rejects.toThrow(/target_modules \["q_proj"\] match no Linear layer of the model; its Linear layers are: blocks\.0\.attn\.q, .*blocks\.1\.mlp\.down/);
-    const dir2 = await moraFile({}, { 'base_model.model.model.layers.0.self_attn.q.lora_A.weight': { dtype: 'F32', shape: [6, 6], data: new Array(36).fill(0) } });
-    await expect(loadAdapter(dir2, tinyGPT('cpu'))).rejects.toThrow(/the file adapts model\.layers\.0\.self_attn\.q, which is not a Linear layer of the model; its Linear layers are: blocks\.0\.attn\.q/);
+    await expect(loadAdapter(dir, tinyGPT('cpu'))).rejects.toThrow(
+      /target_modules \["q_proj"\] match no Linear layer of the model; its Linear layers are: blocks\.0\.attn\.q, .*blocks\.1\.mlp\.down/,
+    );
+    const dir2 = await moraFile(
+      {},
+      { 'base_model.model.model.layers.0.self_attn.q.lora_A.weight': { dtype: 'F32', shape: [6, 6], data: new Array(36).fill(0) } },
+    );
+    await expect(loadAdapter(dir2, tinyGPT('cpu'))).rejects.toThrow(
+      /the file adapts model\.layers\.0\.self_attn\.q, which is not a Linear layer of the model; its Linear layers are: blocks\.0\.attn\.q/,
+    );
   });
 
   it('keys that disagree with target_modules, and foreign keys', async () => {
     const z = { dtype: 'F32' as const, shape: [6, 6], data: new Array(36).fill(0) };
-    const dir = await moraFile({}, { 'base_model.model.blocks.0.attn.q.lora_A.weight': z, 'base_model.model.blocks.0.attn.k.lora_A.weight': z });
-    await expect(loadAdapter(dir, tinyGPT('cpu'))).rejects.toThrow(/do not agree with target_modules \["q"\]: no weights for blocks\.1\.attn\.q; weights for untargeted blocks\.0\.attn\.k/);
+    const dir = await moraFile(
+      {},
+      { 'base_model.model.blocks.0.attn.q.lora_A.weight': z, 'base_model.model.blocks.0.attn.k.lora_A.weight': z },
+    );
+    await expect(loadAdapter(dir, tinyGPT('cpu'))).rejects.toThrow(
+      /do not agree with target_modules \["q"\]: no weights for blocks\.1\.attn\.q; weights for untargeted blocks\.0\.attn\.k/,
+    );
     const dir2 = await moraFile({}, { 'blocks.0.attn.q.lora_A.weight': z });
-    await expect(loadAdapter(dir2, tinyGPT('cpu'))).rejects.toThrow(/unexpected keys blocks\.0\.attn\.q\.lora_A\.weight; expected 'base_model\.model\.<module>\.lora_A\.weight'/);
+    await expect(loadAdapter(dir2, tinyGPT('cpu'))).rejects.toThrow(
+      /unexpected keys blocks\.0\.attn\.q\.lora_A\.weight; expected 'base_model\.model\.<module>\.lora_A\.weight'/,
+    );
   });
 
   it('wrong R, unknown mora_type, lora_A != lora_B, wrong LoRA shapes', async () => {
     const z = (R: number, v = 0) => ({ dtype: 'F32' as const, shape: [R, R], data: new Array(R * R).fill(v) });
-    const dir = await moraFile({}, { 'base_model.model.blocks.0.attn.q.lora_A.weight': z(5), 'base_model.model.blocks.1.attn.q.lora_A.weight': z(6) });
-    await expect(loadAdapter(dir, tinyGPT('cpu'))).rejects.toThrow(/blocks\.0\.attn\.q\.lora_A\.weight is \[5, 5\], expected M \[6, 6\] \(R = r̂ for r = 2, type 1, Linear 8 -> 8\)/);
-    await expect(loadAdapter(await moraFile({ mora_type: 5 }), tinyGPT('cpu'))).rejects.toThrow(/unknown mora_type 5; expected one of 1, 2, 3, 4, 6, 'truncation', 'decoupling' \(there is no type 5\)/);
-    const dir3 = await moraFile({}, {
-      'base_model.model.blocks.0.attn.q.lora_A.weight': z(6, 1),
-      'base_model.model.blocks.0.attn.q.lora_B.weight': z(6, 2),
-      'base_model.model.blocks.1.attn.q.lora_A.weight': z(6),
-    });
+    const dir = await moraFile(
+      {},
+      { 'base_model.model.blocks.0.attn.q.lora_A.weight': z(5), 'base_model.model.blocks.1.attn.q.lora_A.weight': z(6) },
+    );
+    await expect(loadAdapter(dir, tinyGPT('cpu'))).rejects.toThrow(
+      /blocks\.0\.attn\.q\.lora_A\.weight is \[5, 5\], expected M \[6, 6\] \(R = r̂ for r = 2, type 1, Linear 8 -> 8\)/,
+    );
+    await expect(loadAdapter(await moraFile({ mora_type: 5 }), tinyGPT('cpu'))).rejects.toThrow(
+      /unknown mora_type 5; expected one of 1, 2, 3, 4, 6, 'truncation', 'decoupling' \(there is no type 5\)/,
+    );
+    const dir3 = await moraFile(
+      {},
+      {
+        'base_model.model.blocks.0.attn.q.lora_A.weight': z(6, 1),
+        'base_model.model.blocks.0.attn.q.lora_B.weight': z(6, 2),
+        'base_model.model.blocks.1.attn.q.lora_A.weight': z(6),
+      },
+    );
     await expect(loadAdapter(dir3, tinyGPT('cpu'))).rejects.toThrow(/blocks\.0\.attn\.q: lora_A\.weight and lora_B\.weight differ/);
-    const dir4 = await moraFile({ use_mora: false }, {
-      'base_model.model.blocks.0.attn.q.lora_A.weight': { dtype: 'F32', shape: [2, 8], data: new Array(16).fill(0) },
-      'base_model.model.blocks.0.attn.q.lora_B.weight': { dtype: 'F32', shape: [2, 8], data: new Array(16).fill(0) },
-      'base_model.model.blocks.1.attn.q.lora_A.weight': { dtype: 'F32', shape: [2, 8], data: new Array(16).fill(0) },
-    });
+    const dir4 = await moraFile(
+      { use_mora: false },
+      {
+        'base_model.model.blocks.0.attn.q.lora_A.weight': { dtype: 'F32', shape: [2, 8], data: new Array(16).fill(0) },
+        'base_model.model.blocks.0.attn.q.lora_B.weight': { dtype: 'F32', shape: [2, 8], data: new Array(16).fill(0) },
+        'base_model.model.blocks.1.attn.q.lora_A.weight': { dtype: 'F32', shape: [2, 8], data: new Array(16).fill(0) },
+      },
+    );
     await expect(loadAdapter(dir4, tinyGPT('cpu'))).rejects.toThrow(
       /blocks\.0\.attn\.q\.lora_B\.weight is \[2, 8\], expected \[out, r\] = \[8, 2\]; blocks\.1\.attn\.q: missing lora_B\.weight/,
     );
@@ -245,7 +305,9 @@ describe('loadAdapter errors', () => {
 
   it('unsupported configs, a model that already has adapters, missing files, .bin checkpoints; the model is untouched', async () => {
     const model = tinyGPT('cpu');
-    await expect(loadAdapter(await moraFile({ peft_type: 'IA3' }), model)).rejects.toThrow(/peft_type is "IA3"; only LoRA \/ DoRA \/ MoRA adapters \('LORA'\) are supported/);
+    await expect(loadAdapter(await moraFile({ peft_type: 'IA3' }), model)).rejects.toThrow(
+      /peft_type is "IA3"; only LoRA \/ DoRA \/ MoRA adapters \('LORA'\) are supported/,
+    );
     await expect(loadAdapter(await moraFile({ use_dora: true }), model)).rejects.toThrow(/use_mora and use_dora are both true/);
     await expect(loadAdapter(await moraFile({ rank_pattern: { q: 4 } }), model)).rejects.toThrow(/rank_pattern \{"q":4\} is not supported/);
     await expect(loadAdapter(await moraFile({ target_modules: null }), model)).rejects.toThrow(/target_modules is null/);
@@ -258,7 +320,11 @@ describe('loadAdapter errors', () => {
     expect(model.numParameters({ trainableOnly: true })).toBe(model.numParameters());
     expect(model.getModule('blocks.0.attn.q')).toBeInstanceOf(nn.Linear);
     inject(model, { adapter: 'lora', targets: ['q'] });
-    await expect(loadAdapter(await moraFile(), model)).rejects.toThrow(/the model already has adapters \(blocks\.0\.attn\.q, blocks\.1\.attn\.q\); load into a fresh model/);
-    await expect(saveAdapter(freshDir(), inject(tinyGPT('cpu'), { adapter: 'full' }))).rejects.toThrow(/a 'full' fine-tune has no adapter to save/);
+    await expect(loadAdapter(await moraFile(), model)).rejects.toThrow(
+      /the model already has adapters \(blocks\.0\.attn\.q, blocks\.1\.attn\.q\); load into a fresh model/,
+    );
+    await expect(saveAdapter(freshDir(), inject(tinyGPT('cpu'), { adapter: 'full' }))).rejects.toThrow(
+      /a 'full' fine-tune has no adapter to save/,
+    );
   });
 });

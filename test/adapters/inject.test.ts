@@ -27,11 +27,27 @@ describe('inject', () => {
     expect(model.numParameters()).toBe(BASE_TOTAL);
     const peft = inject(model, { adapter: 'lora', r: 2 });
     const names = peft.layers.map(([n]) => n);
-    expect(names).toEqual(['blocks.0.attn.q', 'blocks.0.attn.k', 'blocks.0.attn.v', 'blocks.0.attn.o', 'blocks.0.mlp.up', 'blocks.0.mlp.down', 'blocks.1.attn.q', 'blocks.1.attn.k', 'blocks.1.attn.v', 'blocks.1.attn.o', 'blocks.1.mlp.up', 'blocks.1.mlp.down']);
+    expect(names).toEqual([
+      'blocks.0.attn.q',
+      'blocks.0.attn.k',
+      'blocks.0.attn.v',
+      'blocks.0.attn.o',
+      'blocks.0.mlp.up',
+      'blocks.0.mlp.down',
+      'blocks.1.attn.q',
+      'blocks.1.attn.k',
+      'blocks.1.attn.v',
+      'blocks.1.attn.o',
+      'blocks.1.mlp.up',
+      'blocks.1.mlp.down',
+    ]);
     expect(peft.layers.every(([, l]) => l instanceof LoRALinear)).toBe(true);
     expect(model.getModule('blocks.1.attn.v')).toBeInstanceOf(LoRALinear);
     // only adapter parameters train
-    const trainable = model.namedParameters().filter(([, p]) => p.requiresGrad).map(([n]) => n);
+    const trainable = model
+      .namedParameters()
+      .filter(([, p]) => p.requiresGrad)
+      .map(([n]) => n);
     expect(trainable).toEqual(names.flatMap((n) => [`${n}.lora_A`, `${n}.lora_B`]));
     expect(peft.adapterParameters().length).toBe(24);
     const rep = peft.trainableParameters();
@@ -60,12 +76,20 @@ describe('inject', () => {
   });
 
   it('targets: names, dotted suffixes, a regular expression, all-linear, swiglu gate', () => {
-    const only = (targets: string[] | string, extra: Partial<nn.GPTConfig> = {}) => inject(tinyGPT('cpu', extra), { adapter: 'mora', type: 1, r: 1, targets }).layers.map(([n]) => n);
+    const only = (targets: string[] | string, extra: Partial<nn.GPTConfig> = {}) =>
+      inject(tinyGPT('cpu', extra), { adapter: 'mora', type: 1, r: 1, targets }).layers.map(([n]) => n);
     expect(only(['q', 'v'])).toEqual(['blocks.0.attn.q', 'blocks.0.attn.v', 'blocks.1.attn.q', 'blocks.1.attn.v']);
     expect(only(['1.attn.o'])).toEqual(['blocks.1.attn.o']);
     expect(only('blocks\\.0\\.mlp\\..*')).toEqual(['blocks.0.mlp.up', 'blocks.0.mlp.down']);
     expect(only(['gate'], { mlp: 'swiglu' })).toEqual(['blocks.0.mlp.gate', 'blocks.1.mlp.gate']);
-    expect(only('all-linear', { tiedHead: false, nLayer: 1 })).toEqual(['blocks.0.attn.q', 'blocks.0.attn.k', 'blocks.0.attn.v', 'blocks.0.attn.o', 'blocks.0.mlp.up', 'blocks.0.mlp.down']);
+    expect(only('all-linear', { tiedHead: false, nLayer: 1 })).toEqual([
+      'blocks.0.attn.q',
+      'blocks.0.attn.k',
+      'blocks.0.attn.v',
+      'blocks.0.attn.o',
+      'blocks.0.mlp.up',
+      'blocks.0.mlp.down',
+    ]);
   });
 
   it('step 0 output == base output; one AdamW step changes only the adapters (webgpu)', async () => {
@@ -120,7 +144,13 @@ describe('inject', () => {
     expect(peft.layers).toEqual([]);
     expect(model.numParameters({ trainableOnly: true })).toBe(BASE_TOTAL);
     expect(peft.adapterParameters().length).toBe(model.parameters().length);
-    expect(peft.trainableParameters()).toEqual({ perModule: [], total: BASE_TOTAL, baseTotal: BASE_TOTAL, allTotal: BASE_TOTAL, percent: 100 });
+    expect(peft.trainableParameters()).toEqual({
+      perModule: [],
+      total: BASE_TOTAL,
+      baseTotal: BASE_TOTAL,
+      allTotal: BASE_TOTAL,
+      percent: 100,
+    });
   });
 
   it('errors: no match (lists the Linear names), bad adapter, already injected, a layer too small for the type', () => {
@@ -142,7 +172,9 @@ describe('inject', () => {
       }
     }
     const tiny = new Tiny();
-    expect(() => inject(tiny, { adapter: 'mora', r: 1, targets: ['a', 'b'] })).toThrow(/inject: cannot adapt 'b' \(Linear 1 -> 1\): mora\.rank: .*too small for type 6/);
+    expect(() => inject(tiny, { adapter: 'mora', r: 1, targets: ['a', 'b'] })).toThrow(
+      /inject: cannot adapt 'b' \(Linear 1 -> 1\): mora\.rank: .*too small for type 6/,
+    );
     expect(tiny.a).toBeInstanceOf(nn.Linear); // nothing swapped in
     expect(tiny.numParameters({ trainableOnly: true })).toBe(tiny.numParameters());
   });

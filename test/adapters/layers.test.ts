@@ -37,7 +37,15 @@ function withFields<T>(pairs: [Record<string, unknown>, string, mg.Tensor][], fn
 }
 
 /** Host y = x Wᵀ + b + x ΔWᵀ for x (rows, in). */
-function hostAffine(x: ArrayLike<number>, rows: number, W: ArrayLike<number>, b: ArrayLike<number> | null, dW: ArrayLike<number>, k: number, d: number): number[] {
+function hostAffine(
+  x: ArrayLike<number>,
+  rows: number,
+  W: ArrayLike<number>,
+  b: ArrayLike<number> | null,
+  dW: ArrayLike<number>,
+  k: number,
+  d: number,
+): number[] {
   const y: number[] = [];
   for (let t = 0; t < rows; t++) {
     for (let o = 0; o < d; o++) {
@@ -108,11 +116,12 @@ describe('LoRALinear', () => {
       fill(l.lora_B, 8);
       const [A, Bm, W, bias] = await Promise.all([l.lora_A, l.lora_B, base.weight, base.bias!].map((t) => t.data()));
       const dW: number[] = [];
-      for (let o = 0; o < 7; o++) for (let i = 0; i < 5; i++) {
-        let s = 0;
-        for (let j = 0; j < 3; j++) s += Bm[o * 3 + j] * A[j * 5 + i];
-        dW.push(2 * s);
-      }
+      for (let o = 0; o < 7; o++)
+        for (let i = 0; i < 5; i++) {
+          let s = 0;
+          for (let j = 0; j < 3; j++) s += Bm[o * 3 + j] * A[j * 5 + i];
+          dW.push(2 * s);
+        }
       expectClose(await l.deltaWeight().data(), dW, { rtol: 1e-5, atol: 1e-6 }, `${b} ΔW`);
       const xd = randData(2 * 3 * 5, 9);
       const y = l.forward(mg.tensor(xd, [2, 3, 5], { backend: b }));
@@ -150,7 +159,11 @@ describe('LoRALinear', () => {
         [l as unknown as Record<string, unknown>, 'lora_B', xs[3]],
       ];
       const tol = b === 'cpu' ? { atol: 1e-7, rtol: 1e-6 } : { atol: 1e-3, rtol: 1e-2 };
-      const r = await gradcheck((xi, ...ps) => withFields(fields(ps), () => l.forward(xi)), [x, l.base.weight, l.base.bias!, l.lora_A, l.lora_B], tol);
+      const r = await gradcheck(
+        (xi, ...ps) => withFields(fields(ps), () => l.forward(xi)),
+        [x, l.base.weight, l.base.bias!, l.lora_A, l.lora_B],
+        tol,
+      );
       expect(r.ok).toBe(true);
       expect(r.checked).toBe(15 + 20 + 4 + 10 + 8);
     }
@@ -180,7 +193,9 @@ describe('MoRALinear', () => {
         const x = mg.tensor(randData(30, 3), [3, 10], { backend: b });
         const y = l.forward(x);
         expect(Array.from(await y.data())).toEqual(Array.from(await base.forward(x).data()));
-        y.mul(mg.tensor(randData(18, 4), [3, 6], { backend: b })).sum().backward();
+        y.mul(mg.tensor(randData(18, 4), [3, 6], { backend: b }))
+          .sum()
+          .backward();
         const g = Array.from(await l.M.grad!.data());
         expect(g.some((v) => Math.abs(v) > 1e-3)).toBe(true);
       }
@@ -296,7 +311,9 @@ describe('merge / unmerge', () => {
     expect(() => l.unmerge()).toThrow(/LoRALinear\.unmerge: not merged/);
     l.merge();
     expect(() => l.merge()).toThrow(/LoRALinear\.merge: already merged/);
-    expect(() => new LoRALinear(new nn.Linear(4, 4, { backend: 'cpu' }), { r: 0 })).toThrow(/LoRALinear: r must be a positive integer, got 0/);
+    expect(() => new LoRALinear(new nn.Linear(4, 4, { backend: 'cpu' }), { r: 0 })).toThrow(
+      /LoRALinear: r must be a positive integer, got 0/,
+    );
     expect(() => new LoRALinear(new nn.Linear(4, 4, { backend: 'cpu' }), { dropout: 1.5 })).toThrow(/dropout must be a probability/);
     expect(() => new LoRALinear({} as nn.Linear)).toThrow(/LoRALinear: expects the nn.Linear to wrap, got Object/);
     expect(() => new MoRALinear(l as unknown as nn.Linear)).toThrow(/MoRALinear: the layer is already an adapter/);

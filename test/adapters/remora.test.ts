@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
 import * as nn from '../../src/nn/index.js';
 import { AdamW, LrScheduler, constantLr, cosineLr } from '../../src/optim/index.js';
-import { LoRALinear, MoRALinear, ReLoRA, ReMoRA, inject, type AdapterLinear, type PeftModel } from '../../src/adapters/index.js';
+import { type LoRALinear, MoRALinear, ReLoRA, ReMoRA, inject, type AdapterLinear, type PeftModel } from '../../src/adapters/index.js';
 import { expectClose, setupBackends } from '../helpers.js';
 
 setupBackends();
@@ -24,7 +24,14 @@ const snap = async (layers: [string, AdapterLinear][]): Promise<Snapshot[]> =>
   Promise.all(layers.map(async ([, l]) => ({ W: Array.from(await l.weight.data()), dW: Array.from(await l.deltaWeight().data()) })));
 
 /** Trains `steps` AdamW steps, calling the controller after each; checks every restart. */
-async function trainAndCheck(b: B, peft: PeftModel, ctl: ReMoRA | ReLoRA, opt: AdamW, steps: number, onRestart: (k: number) => Promise<void>) {
+async function trainAndCheck(
+  b: B,
+  peft: PeftModel,
+  ctl: ReMoRA | ReLoRA,
+  opt: AdamW,
+  steps: number,
+  onRestart: (k: number) => Promise<void>,
+) {
   const round = b === 'cpu' ? (v: number) => v : Math.fround;
   const layers = peft.layers;
   for (let s = 1; s <= steps; s++) {
@@ -87,7 +94,11 @@ describe('ReMoRA', () => {
     const layer = new MoRALinear(new nn.Linear(10, 6, { seed: 3, backend: 'cpu' }), { r: 2, type: 6 });
     nn.copyInto(layer.M, mg.randn(layer.M.shape, { seed: 4, backend: 'cpu' }));
     const remora = new ReMoRA([['layer', layer]], null, { every: 5, cycle: [6, 1], resetOptimizer: false });
-    const x = mg.tensor(Array.from({ length: 20 }, (_, i) => Math.sin(i)), [2, 10], { backend: 'cpu' });
+    const x = mg.tensor(
+      Array.from({ length: 20 }, (_, i) => Math.sin(i)),
+      [2, 10],
+      { backend: 'cpu' },
+    );
     const y = await layer.forward(x).data();
     remora.restart();
     expect(layer.type).toBe(1);
@@ -127,15 +138,21 @@ describe('ReMoRA', () => {
     expect(() => new ReMoRA(peft, opt, { every: 10, rewarm: 11 })).toThrow(/rewarm must be an integer in \[0, every = 10\]/);
     expect(() => new ReMoRA(peft, null)).toThrow(/resetOptimizer needs the optimizer/);
     const six = inject(tinyGPT('cpu'), { adapter: 'mora', r: 2 });
-    expect(() => new ReMoRA(six, null, { resetOptimizer: false })).toThrow(/'blocks\.0\.attn\.q' has type 6, which is not in the cycle \[1 -> 2 -> 3 -> 4\]; inject with type 1 or pass cycle: \[6, \.\.\.\]/);
+    expect(() => new ReMoRA(six, null, { resetOptimizer: false })).toThrow(
+      /'blocks\.0\.attn\.q' has type 6, which is not in the cycle \[1 -> 2 -> 3 -> 4\]; inject with type 1 or pass cycle: \[6, \.\.\.\]/,
+    );
     const odd = inject(tinyGPT('cpu'), { adapter: 'mora', r: 2, type: 1, targets: ['up'] }); // R = 9
-    expect(() => new ReMoRA(odd, null, { resetOptimizer: false, cycle: [1, 6] })).toThrow(/ReMoRA: type 6 .* needs an even R, got R = 9 in .*, and the cycle visits type 6/);
+    expect(() => new ReMoRA(odd, null, { resetOptimizer: false, cycle: [1, 6] })).toThrow(
+      /ReMoRA: type 6 .* needs an even R, got R = 9 in .*, and the cycle visits type 6/,
+    );
     const lora = inject(tinyGPT('cpu'), { adapter: 'lora', r: 2 });
     expect(() => new ReMoRA(lora, null, { resetOptimizer: false })).toThrow(/ReMoRA: found no MoRA layers .* use ReLoRA/);
     expect(() => new ReLoRA(peft, null, { resetOptimizer: false })).toThrow(/ReLoRA: blocks\.0\.attn\.q, .* are not LoRA; use ReMoRA/);
     expect(() => new ReMoRA(inject(tinyGPT('cpu'), { adapter: 'full' }), null)).toThrow(/ReMoRA: found no adapter layers/);
     peft.mergeAll();
-    expect(() => new ReMoRA(peft, null, { resetOptimizer: false }).restart()).toThrow(/ReMoRA: restart 1 of 'blocks\.0\.attn\.q': .*the layer is merged .*unmerge\(\) it before a restart/);
+    expect(() => new ReMoRA(peft, null, { resetOptimizer: false }).restart()).toThrow(
+      /ReMoRA: restart 1 of 'blocks\.0\.attn\.q': .*the layer is merged .*unmerge\(\) it before a restart/,
+    );
   });
 });
 
@@ -150,7 +167,10 @@ describe('ReLoRA', () => {
         const As = await Promise.all(peft.layers.map(async ([, l]) => Array.from(await (l as LoRALinear).lora_A.data())));
         for (const [i, [name, l]] of peft.layers.entries()) {
           const lo = l as LoRALinear;
-          expect(Array.from(await lo.lora_B.data()).every((v) => v === 0), `${name} B`).toBe(true);
+          expect(
+            Array.from(await lo.lora_B.data()).every((v) => v === 0),
+            `${name} B`,
+          ).toBe(true);
           expect(As[i]).not.toEqual(prevA[i]);
           const bound = 1 / Math.sqrt(lo.inFeatures);
           expect(As[i].every((v) => Math.abs(v) <= bound)).toBe(true);

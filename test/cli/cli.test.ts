@@ -31,7 +31,22 @@ async function run(args: string[], during?: () => void): Promise<{ code: number;
   return { code, out, err };
 }
 
-const tiny = ['--layers', '1', '--width', '16', '--heads', '2', '--context', '8', '--batch', '2', '--eval-every', '2', '--eval-batches', '1'];
+const tiny = [
+  '--layers',
+  '1',
+  '--width',
+  '16',
+  '--heads',
+  '2',
+  '--context',
+  '8',
+  '--batch',
+  '2',
+  '--eval-every',
+  '2',
+  '--eval-batches',
+  '1',
+];
 let dir = '';
 let ckpt = '';
 
@@ -57,7 +72,10 @@ describe('moragrad CLI', () => {
       [['train', '--layers', 'x'], /--layers <n>' argument 'x' is invalid. expected an integer in \[1, 64\]/],
       [['train', '--lr', '-1'], /--lr <x>' argument '-1' is invalid/],
       [['train', '--tokenizer', 'wordpiece'], /expected one of char, gpt2, got 'wordpiece'/],
-      [['train', '--steps', '100000000000000000000000'], /--steps <n>' argument '100000000000000000000000' is invalid. expected an integer >= 1/],
+      [
+        ['train', '--steps', '100000000000000000000000'],
+        /--steps <n>' argument '100000000000000000000000' is invalid. expected an integer >= 1/,
+      ],
       [['train', '--steps', '1e23'], /--steps <n>' argument '1e23' is invalid/],
       [['train', '--width', '30', '--heads', '4', '--steps', '1'], /--width 30 must be a multiple of --heads 4/],
       [['train', '--resume', '__CKPT__', '--layers', '3', '--out', out], /these flags contradict it: --layers 3 \(the checkpoint has 1\)/],
@@ -68,14 +86,29 @@ describe('moragrad CLI', () => {
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['analyze', '--base', '__CKPT__', '--adapter', '/nonexistent'], /no such file: \/nonexistent\/adapter_config.json/],
       [['finetune', '--base', '__CKPT__', '--task', '/nonexistent.jsonl', '--out', out], /no such file: \/nonexistent.jsonl/],
-      [['finetune', '--base', '__CKPT__', '--name', '../../escape', '--out', out], /--name <name>' argument '..\/..\/escape' is invalid. a run name is one folder name, without '\/'/],
+      [
+        ['finetune', '--base', '__CKPT__', '--name', '../../escape', '--out', out],
+        /--name <name>' argument '..\/..\/escape' is invalid. a run name is one folder name, without '\/'/,
+      ],
       [['finetune', '--base', '__CKPT__', '--name', '', '--out', out], /a run name must not be empty/],
-      [['finetune', '--base', '__CKPT__', '--adapter', 'lora', '--r', '4096', '--out', out], /LoRA r=4096: inject: cannot adapt 'blocks.0.attn.q' \(Linear 16 -> 16\): LoRALinear: r = 4096 exceeds min\(in, out\) = 16/],
+      [
+        ['finetune', '--base', '__CKPT__', '--adapter', 'lora', '--r', '4096', '--out', out],
+        /LoRA r=4096: inject: cannot adapt 'blocks.0.attn.q' \(Linear 16 -> 16\): LoRALinear: r = 4096 exceeds min\(in, out\) = 16/,
+      ],
       [['finetune', '--base', '__CKPT__', '--targets', 'q,nope', '--out', out], /target 'nope' matches no Linear layer/],
-      [['compare', grid({ base: ckpt, methods: ['lora'], lrs: [0.01], name: '../x' }), '--out', out], /'name' "..\/x": a run name is one folder name/],
-      [['compare', grid({ base: ckpt, methods: ['lora'], lrs: [0.01], targets: ['q', 'zz'] }), '--out', out], /LoRA r=8: inject: target 'zz' matches no Linear layer/],
+      [
+        ['compare', grid({ base: ckpt, methods: ['lora'], lrs: [0.01], name: '../x' }), '--out', out],
+        /'name' "..\/x": a run name is one folder name/,
+      ],
+      [
+        ['compare', grid({ base: ckpt, methods: ['lora'], lrs: [0.01], targets: ['q', 'zz'] }), '--out', out],
+        /LoRA r=8: inject: target 'zz' matches no Linear layer/,
+      ],
       [['compare', grid(null), '--out', out], /the grid must be a JSON object/],
-      [['finetune', '--model', 'use-lite', '--depth', 'everything'], /--depth <where>' argument 'everything' is invalid. expected one of pooler, encoder/],
+      [
+        ['finetune', '--model', 'use-lite', '--depth', 'everything'],
+        /--depth <where>' argument 'everything' is invalid. expected one of pooler, encoder/,
+      ],
     ];
     for (const [raw, msg] of cases) {
       const args = raw.map((a) => (a === '__CKPT__' ? ckpt : a));
@@ -112,7 +145,17 @@ describe('moragrad CLI', () => {
     expect(r.err).toMatch(/ 8\/8 /);
     expect(r.err).toMatch(/done at step 8/);
     expect(r.out).toMatch(/final: step 8/);
-    const s = await run(['sample', '--checkpoint', join(d, 'checkpoint.safetensors'), '--prompt', 'Call me', '--tokens', '5', '--top-k', '3']);
+    const s = await run([
+      'sample',
+      '--checkpoint',
+      join(d, 'checkpoint.safetensors'),
+      '--prompt',
+      'Call me',
+      '--tokens',
+      '5',
+      '--top-k',
+      '3',
+    ]);
     expect(s.code, s.err).toBe(0);
     expect(s.out.startsWith('Call me')).toBe(true);
   });

@@ -58,7 +58,19 @@ async function tinyLlamaFolder(dir: string): Promise<void> {
   await fs.writeFile(join(dir, 'model.safetensors'), encodeSafetensors(entries, { format: 'pt' }));
   await fs.writeFile(
     join(dir, 'config.json'),
-    JSON.stringify({ architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: V, hidden_size: C, intermediate_size: I, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 32, tie_word_embeddings: true, _name_or_path: 'test/tiny-llama' }),
+    JSON.stringify({
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      vocab_size: V,
+      hidden_size: C,
+      intermediate_size: I,
+      num_hidden_layers: 1,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      max_position_embeddings: 32,
+      tie_word_embeddings: true,
+      _name_or_path: 'test/tiny-llama',
+    }),
   );
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) await fs.copyFile(join(TOK, f), join(dir, f));
 }
@@ -69,14 +81,51 @@ describe('moragrad CLI with a Hugging Face base', () => {
     const base = join(dir, 'base');
     await tinyLlamaFolder(base);
     const task = join(dir, 'task.jsonl');
-    await fs.writeFile(task, ['hello', 'world', 'hé'].map((p) => JSON.stringify({ prompt: `${p} `, completion: 'hello world' })).join('\n') + '\n');
+    await fs.writeFile(
+      task,
+      ['hello', 'world', 'hé'].map((p) => JSON.stringify({ prompt: `${p} `, completion: 'hello world' })).join('\n') + '\n',
+    );
     const adapter = join(dir, 'adapter');
-    const f = await run(['finetune', '--base', base, '--adapter', 'mora', '--r', '2', '--type', '6', '--targets', 'q_proj,v_proj', '--task', task, '--steps', '2', '--batch', '2', '--save-adapter', adapter, '--out', join(dir, 'runs'), '--name', 't']);
+    const f = await run([
+      'finetune',
+      '--base',
+      base,
+      '--adapter',
+      'mora',
+      '--r',
+      '2',
+      '--type',
+      '6',
+      '--targets',
+      'q_proj,v_proj',
+      '--task',
+      task,
+      '--steps',
+      '2',
+      '--batch',
+      '2',
+      '--save-adapter',
+      adapter,
+      '--out',
+      join(dir, 'runs'),
+      '--name',
+      't',
+    ]);
     expect(f.code, f.err).toBe(0);
     const cfg = JSON.parse(await fs.readFile(join(adapter, 'adapter_config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ base_model_name_or_path: 'test/tiny-llama', target_modules: ['q_proj', 'v_proj'], use_mora: true, mora_type: 6 });
+    expect(cfg).toMatchObject({
+      base_model_name_or_path: 'test/tiny-llama',
+      target_modules: ['q_proj', 'v_proj'],
+      use_mora: true,
+      mora_type: 6,
+    });
     const metrics = JSON.parse(await fs.readFile(join(dir, 'runs', 't', 'metrics.json'), 'utf8'));
-    expect(metrics.base).toMatchObject({ checkpoint: base, tokenizer: 'hf', vocabSize: 277, model: { architecture: 'LlamaForCausalLM', nKvHead: 2 } });
+    expect(metrics.base).toMatchObject({
+      checkpoint: base,
+      tokenizer: 'hf',
+      vocabSize: 277,
+      model: { architecture: 'LlamaForCausalLM', nKvHead: 2 },
+    });
     const s = await run(['sample', '--base', base, '--adapter', adapter, '--prompt', 'hello', '--tokens', '3', '--temperature', '0']);
     expect(s.code, s.err).toBe(0);
     expect(s.out.startsWith('hello')).toBe(true);

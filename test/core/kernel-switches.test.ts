@@ -23,12 +23,18 @@ describe('kernel switches', () => {
   });
 
   it('unknown names, variants and knobs are clear errors', () => {
-    expect(() => mg.testing.forceKernel('matmull', 'naive')).toThrow(/forceKernel: no kernel switch 'matmull'; the switches are attention, crossEntropy, matmul, mora, norm, reduce, scaledMaskedSoftmax/);
+    expect(() => mg.testing.forceKernel('matmull', 'naive')).toThrow(
+      /forceKernel: no kernel switch 'matmull'; the switches are attention, crossEntropy, matmul, mora, norm, reduce, scaledMaskedSoftmax/,
+    );
     expect(() => mg.testing.forceKernel('reduce', 'split')).toThrow(/'reduce' has no variant 'split'; its variants are naive, group/);
-    expect(() => mg.testing.forceKernel('reduce', 'naive', { wg: 64 })).toThrow(/'reduce' variant 'naive' has no knob 'wg' \(it takes none\)/);
+    expect(() => mg.testing.forceKernel('reduce', 'naive', { wg: 64 })).toThrow(
+      /'reduce' variant 'naive' has no knob 'wg' \(it takes none\)/,
+    );
     expect(() => mg.testing.forceKernel('norm', 'split', { tpr: 2.5 })).toThrow(/knob tpr must be a non-negative integer, got 2.5/);
     mg.testing.forceKernel('norm', 'split', { tpr: 3 });
-    expect(() => mg.layerNorm(mg.ones([2, 4]), null, null)).toThrow(/norm: threads per row must be a power of two in 1..256 \(a workgroup\), got tpr = 3/);
+    expect(() => mg.layerNorm(mg.ones([2, 4]), null, null)).toThrow(
+      /norm: threads per row must be a power of two in 1..256 \(a workgroup\), got tpr = 3/,
+    );
   });
 
   it('forceKernel returns a restore function; withKernel restores after fn, also when it throws', async () => {

@@ -21,7 +21,7 @@ describe('Dawn polling back-off', () => {
   it('defers only the poll callback, only inside a wait past the spin period', async () => {
     enableBackoff(); // idempotent: the webgpu backend has installed it on lavapipe already
     const timeout = vi.spyOn(globalThis, 'setTimeout');
-    const poll = function () {}.bind(null); // native code, length 0: shaped like Dawn's poll
+    const poll = (() => {}).bind(null); // native code, length 0: shaped like Dawn's poll
     const jsCallback = () => {};
     const resolverLike = ((_v: unknown) => {}).bind(null); // native, one argument (a Promise resolver)
 

@@ -8,7 +8,21 @@ setupBackends();
 describe('creation and random streams', () => {
   it('tensor/zeros/ones/full/arange on both backends', async () => {
     for (const backend of ['cpu', 'webgpu'] as const) {
-      expect(await mg.tensor([[1, 2], [3, 4]], undefined, { backend }).toArray()).toEqual([[1, 2], [3, 4]]);
+      expect(
+        await mg
+          .tensor(
+            [
+              [1, 2],
+              [3, 4],
+            ],
+            undefined,
+            { backend },
+          )
+          .toArray(),
+      ).toEqual([
+        [1, 2],
+        [3, 4],
+      ]);
       expect(Array.from(await mg.zeros([3], { backend }).data())).toEqual([0, 0, 0]);
       expect(Array.from(await mg.ones([2], { backend }).data())).toEqual([1, 1]);
       expect(Array.from(await mg.full([2], -2.5, { backend }).data())).toEqual([-2.5, -2.5]);
@@ -22,7 +36,10 @@ describe('creation and random streams', () => {
   });
 
   it('rand/randn streams are identical on webgpu and cpu for a seed', async () => {
-    for (const f of [(b: 'cpu' | 'webgpu') => mg.rand([1000], { seed: 42, backend: b }), (b: 'cpu' | 'webgpu') => mg.randn([1000], { seed: 42, backend: b })]) {
+    for (const f of [
+      (b: 'cpu' | 'webgpu') => mg.rand([1000], { seed: 42, backend: b }),
+      (b: 'cpu' | 'webgpu') => mg.randn([1000], { seed: 42, backend: b }),
+    ]) {
       expectClose(await f('webgpu').data(), await f('cpu').data(), { rtol: 1e-5, atol: 1e-5 }, 'stream');
     }
     const u = await mg.rand([1000], { seed: 42, backend: 'cpu' }).data();
@@ -94,7 +111,9 @@ describe('non-finite detection', () => {
   it('checkFinite names the tensor, the count and the first bad index', async () => {
     const x = mg.tensor([1, -1, 0], [3]);
     await mg.checkFinite(x);
-    await expect(mg.checkFinite(x.log(), 'log(x)')).rejects.toThrow(/checkFinite: log\(x\) holds 2 non-finite value\(s\); the first at flat index 1 is NaN/);
+    await expect(mg.checkFinite(x.log(), 'log(x)')).rejects.toThrow(
+      /checkFinite: log\(x\) holds 2 non-finite value\(s\); the first at flat index 1 is NaN/,
+    );
   });
 
   it('the opt-in check after every op names the first op that produced NaN/Inf', async () => {

@@ -41,11 +41,15 @@ describe('WGSL loader', () => {
   });
 
   it('a kernel naming a constant nobody declares, or a constant the kernel never names, is a loud error', () => {
-    expect(() => wgslSource(withConstants('unary', { RELU: 6 }))).toThrow(/shader 'unary#RELU=6' uses NEG, EXP, .*GELU_TANH.*, which nothing declares/);
+    expect(() => wgslSource(withConstants('unary', { RELU: 6 }))).toThrow(
+      /shader 'unary#RELU=6' uses NEG, EXP, .*GELU_TANH.*, which nothing declares/,
+    );
     expect(() => wgslSource(withConstants('mora_delta', { TYPE_1: 1 }))).toThrow(/uses .*TYPE_6.*, which nothing declares/);
     const binary = { ADD: 0, SUB: 1, MUL: 2, DIV: 3, MAXIMUM: 4, MINIMUM: 5, LT: 6, LE: 7, GT: 8, GE: 9, EQ: 10, NE: 11 };
     expect(() => wgslSource(withConstants('binary', binary))).not.toThrow();
-    expect(() => wgslSource(withConstants('binary', { ...binary, POW: 12 }))).toThrow(/module constant\(s\) POW are not used by the kernel/);
+    expect(() => wgslSource(withConstants('binary', { ...binary, POW: 12 }))).toThrow(
+      /module constant\(s\) POW are not used by the kernel/,
+    );
     expect(() => wgslSource(withConstants('binary', { ...binary, WG: 64 }))).toThrow(/WG are also declared by the kernel/);
   });
 
@@ -53,7 +57,16 @@ describe('WGSL loader', () => {
     const x = mg.randn([4, 6], { seed: 1, backend: 'webgpu' });
     const M = mg.randn([6, 6], { seed: 2, backend: 'webgpu' });
     const opts = { inFeatures: 6, outFeatures: 5, type: 6 as const };
-    const { kernels } = await mg.profile(() => [x.relu(), x.gelu('tanh'), x.add(x), x.maximum(x), x.sum(-1), x.max(-1), mg.mora.apply(x, M, opts), mg.mora.deltaWeight(M, opts)]);
+    const { kernels } = await mg.profile(() => [
+      x.relu(),
+      x.gelu('tanh'),
+      x.add(x),
+      x.maximum(x),
+      x.sum(-1),
+      x.max(-1),
+      mg.mora.apply(x, M, opts),
+      mg.mora.deltaWeight(M, opts),
+    ]);
     const tables: Record<string, string[]> = {
       unary: ['NEG', 'EXP', 'RELU', 'GELU_TANH', 'GELU_ERF', 'SILU_GRAD'],
       binary: ['ADD', 'SUB', 'MAXIMUM', 'NE'],

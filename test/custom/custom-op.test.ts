@@ -73,13 +73,21 @@ describe('customOp: kernels, params, arguments', () => {
   it('a kernel from a .wgsl path; gradcheck on cpu; the forward may compose ops', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mg-custom-'));
     const file = join(dir, 'square.wgsl');
-    writeFileSync(file, 'struct P { n: u32 }\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> y: array<f32>;\n@group(0) @binding(2) var<uniform> u: P;\n@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) g: vec3<u32>) {\n  if (g.x < u.n) { y[g.x] = x[g.x] * x[g.x]; }\n}\n');
+    writeFileSync(
+      file,
+      'struct P { n: u32 }\n@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> y: array<f32>;\n@group(0) @binding(2) var<uniform> u: P;\n@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) g: vec3<u32>) {\n  if (g.x < u.n) { y[g.x] = x[g.x] * x[g.x]; }\n}\n',
+    );
     const square = mg.customOp({
       name: 'square',
       cpu: { square: ([x], [y]) => y.forEach((_, i) => (y[i] = x[i] * x[i])) },
       forward(ctx, x: mg.Tensor) {
         ctx.save(x);
-        return ctx.kernel(file, { inputs: [x], outputs: [{ shape: x.shape }], params: { n: ['u32', x.size] }, workgroups: Math.ceil(x.size / 64) })[0];
+        return ctx.kernel(file, {
+          inputs: [x],
+          outputs: [{ shape: x.shape }],
+          params: { n: ['u32', x.size] },
+          workgroups: Math.ceil(x.size / 64),
+        })[0];
       },
       backward: (ctx, g) => mg.mul(mg.mul(g, ctx.saved[0]), 2), // d x²/dx = 2x; one argument: the bare gradient
     });
@@ -94,7 +102,8 @@ describe('customOp: kernels, params, arguments', () => {
   });
 
   it('two inline sources of one op are two kernels (not one cached pipeline)', async () => {
-    const src = (v: number) => `@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1)\nfn main() { y[0] = ${v}.0; }`;
+    const src = (v: number) =>
+      `@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1)\nfn main() { y[0] = ${v}.0; }`;
     const pick = mg.customOp({
       name: 'pick',
       forward: (ctx, _x: mg.Tensor, v: number) => ctx.kernel(src(v), { inputs: [], outputs: [{ shape: [1] }], workgroups: 1 })[0],
@@ -124,7 +133,9 @@ describe('customOp: kernels, params, arguments', () => {
   it('the finite check names the op and kernel whose output is NaN', async () => {
     const logOp = mg.customOp({
       name: 'mylog',
-      wgsl: { log: '@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1)\nfn main(@builtin(global_invocation_id) g: vec3<u32>) { y[g.x] = log(x[g.x]); }' },
+      wgsl: {
+        log: '@group(0) @binding(0) var<storage, read> x: array<f32>;\n@group(0) @binding(1) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1)\nfn main(@builtin(global_invocation_id) g: vec3<u32>) { y[g.x] = log(x[g.x]); }',
+      },
       cpu: { log: ([x], [y]) => y.forEach((_, i) => (y[i] = Math.log(x[i]))) },
       forward: (ctx, x: mg.Tensor) => ctx.kernel('log', { inputs: [x], outputs: [{ shape: x.shape }], workgroups: x.size })[0],
       backward: () => [null],
@@ -141,25 +152,38 @@ describe('customOp: errors', () => {
   it('a WGSL compile error comes back with the file, line and column, at the next read and from compile()', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mg-custom-'));
     const file = join(dir, 'broken.wgsl');
-    writeFileSync(file, '@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1)\nfn main() {\n  y[0] = undefined_name;\n}\n');
+    writeFileSync(
+      file,
+      '@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1)\nfn main() {\n  y[0] = undefined_name;\n}\n',
+    );
     const broken = mg.customOp({
       name: 'broken',
       wgsl: { k: file },
       forward: (ctx, x: mg.Tensor) => ctx.kernel('k', { inputs: [], outputs: [{ shape: x.shape }], workgroups: 1 })[0],
       backward: () => [null],
     });
-    const where = new RegExp(`broken\\.k: the WGSL does not compile:\\n${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:4:10: error: unresolved value 'undefined_name'`);
+    const where = new RegExp(
+      `broken\\.k: the WGSL does not compile:\\n${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:4:10: error: unresolved value 'undefined_name'`,
+    );
     await expect(broken.compile()).rejects.toThrow(where);
     // compile() marked it broken: a dispatch now fails at once, naming the same place
     expect(() => broken(mg.zeros([1]))).toThrow(where);
 
     const inline = mg.customOp({
       name: 'inlineBroken',
-      forward: (ctx, x: mg.Tensor) => ctx.kernel('@compute @workgroup_size(1)\nfn main() {\n  let v: f32 = 1u;\n}\n', { inputs: [], outputs: [{ shape: x.shape }], workgroups: 1, name: 'k' })[0],
+      forward: (ctx, x: mg.Tensor) =>
+        ctx.kernel('@compute @workgroup_size(1)\nfn main() {\n  let v: f32 = 1u;\n}\n', {
+          inputs: [],
+          outputs: [{ shape: x.shape }],
+          workgroups: 1,
+          name: 'k',
+        })[0],
       backward: () => [null],
     });
     const y = inline(mg.zeros([2]));
-    await expect(y.data()).rejects.toThrow(/inlineBroken\.k: the WGSL does not compile:\ninlineBroken\.k \(inline WGSL\):3:7: error: cannot initialize .let. of type .f32. with value of type .u32.\n\s+let v: f32 = 1u;\n\s+\^/);
+    await expect(y.data()).rejects.toThrow(
+      /inlineBroken\.k: the WGSL does not compile:\ninlineBroken\.k \(inline WGSL\):3:7: error: cannot initialize .let. of type .f32. with value of type .u32.\n\s+let v: f32 = 1u;\n\s+\^/,
+    );
     // the engine's own work is unaffected
     expect(Array.from(await mg.add(mg.ones([2]), 1).data())).toEqual([2, 2]);
   });
@@ -167,7 +191,9 @@ describe('customOp: errors', () => {
   it('bindings that do not match the shader are reported naming the kernel', async () => {
     const op = mg.customOp({
       name: 'mismatch',
-      wgsl: { k: '@group(0) @binding(0) var<storage, read> a: array<f32>;\n@group(0) @binding(1) var<storage, read> b: array<f32>;\n@group(0) @binding(2) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1)\nfn main() { y[0] = a[0] + b[0]; }' },
+      wgsl: {
+        k: '@group(0) @binding(0) var<storage, read> a: array<f32>;\n@group(0) @binding(1) var<storage, read> b: array<f32>;\n@group(0) @binding(2) var<storage, read_write> y: array<f32>;\n@compute @workgroup_size(1)\nfn main() { y[0] = a[0] + b[0]; }',
+      },
       forward: (ctx, a: mg.Tensor) => ctx.kernel('k', { inputs: [a], outputs: [{ shape: [1] }], workgroups: 1 })[0],
       backward: () => [null],
     });
@@ -179,9 +205,21 @@ describe('customOp: errors', () => {
     const mk = (backward: mg.CustomOpSpec['backward']) =>
       mg.customOp({ name: 'ident', forward: (_ctx, x: mg.Tensor) => mg.mul(x, 1), backward });
     const x = mg.randn([2, 3], { seed: 1, requiresGrad: true, backend: 'cpu' });
-    expect(() => mk(() => [null, null])(x).sum().backward()).toThrow(/ident: backward must return one gradient \(or null\) per argument: 1 expected, got 2/);
-    expect(() => mk((_c, g) => [mg.sum(g, 0)])(x).sum().backward()).toThrow(/ident: backward: gradient 0 has shape \[3\], but argument 0 has shape \[2, 3\]/);
-    expect(() => mk(() => ['nope' as unknown as mg.Tensor])(x).sum().backward()).toThrow(/gradient 0 must be a Tensor or null/);
+    expect(() =>
+      mk(() => [null, null])(x)
+        .sum()
+        .backward(),
+    ).toThrow(/ident: backward must return one gradient \(or null\) per argument: 1 expected, got 2/);
+    expect(() =>
+      mk((_c, g) => [mg.sum(g, 0)])(x)
+        .sum()
+        .backward(),
+    ).toThrow(/ident: backward: gradient 0 has shape \[3\], but argument 0 has shape \[2, 3\]/);
+    expect(() =>
+      mk(() => ['nope' as unknown as mg.Tensor])(x)
+        .sum()
+        .backward(),
+    ).toThrow(/gradient 0 must be a Tensor or null/);
     // forward returning its input gets a copy, and a backward returning g passes it through
     const id = mk((_c, g) => [g]);
     const y = id(x);
@@ -195,22 +233,36 @@ describe('customOp: errors', () => {
       forward: (ctx, _x: mg.Tensor) => ctx.kernel('k', { inputs: [], outputs: [{ shape: [1] }], workgroups: 1 })[0],
       backward: () => [null],
     });
-    expect(() => noCpu(mg.zeros([1], { backend: 'cpu' }))).toThrow(/gpuOnly: kernel 'k' has no cpu loop.*cpu: \{ "k": \(inputs, outputs, params\) => \.\.\. \}/);
+    expect(() => noCpu(mg.zeros([1], { backend: 'cpu' }))).toThrow(
+      /gpuOnly: kernel 'k' has no cpu loop.*cpu: \{ "k": \(inputs, outputs, params\) => \.\.\. \}/,
+    );
     const badParam = mg.customOp({
       name: 'badParam',
-      forward: (ctx, v: mg.Tensor) => ctx.kernel('@compute @workgroup_size(1) fn main() {}', { inputs: [v], outputs: [{ shape: [1] }], params: { n: ['u32', -1] }, workgroups: 1 })[0],
+      forward: (ctx, v: mg.Tensor) =>
+        ctx.kernel('@compute @workgroup_size(1) fn main() {}', {
+          inputs: [v],
+          outputs: [{ shape: [1] }],
+          params: { n: ['u32', -1] },
+          workgroups: 1,
+        })[0],
       backward: () => [null],
     });
     expect(() => badParam(mg.zeros([1]))).toThrow(/badParam: ctx\.kernel\(source\): param 'n' is u32 but -1 is not an integer/);
     expect(() => mg.customOp({ name: 'x y', forward: () => mg.zeros([1]), backward: () => [] })).toThrow(/name must be/);
-    expect(() => mg.customOp({ name: 'nob', forward: () => mg.zeros([1]) } as unknown as mg.CustomOpSpec)).toThrow(/nob: customOp needs backward/);
-    expect(() => (mk(() => [null]) as unknown as (...a: mg.Tensor[]) => mg.Tensor)(mg.zeros([1]), mg.zeros([1], { backend: 'cpu' }))).toThrow(/ident: tensors live on different backends/);
+    expect(() => mg.customOp({ name: 'nob', forward: () => mg.zeros([1]) } as unknown as mg.CustomOpSpec)).toThrow(
+      /nob: customOp needs backward/,
+    );
+    expect(() =>
+      (mk(() => [null]) as unknown as (...a: mg.Tensor[]) => mg.Tensor)(mg.zeros([1]), mg.zeros([1], { backend: 'cpu' })),
+    ).toThrow(/ident: tensors live on different backends/);
   });
 });
 
 describe('checkOp', () => {
   it('checks engine ops too, with an int32 argument (indices) left out of the gradients', async () => {
-    const shapes = fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 })).map(([rows, cols, k]) => [[rows, cols], [k]]);
+    const shapes = fc
+      .tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }))
+      .map(([rows, cols, k]) => [[rows, cols], [k]]);
     const report = await mg.testing.checkOp((x, idx) => mg.indexSelect(x, 0, idx), {
       shapes,
       dtypes: ['float32', 'int32'],

@@ -18,7 +18,12 @@ describe('tutorial: SwiGLU as a custom op', () => {
     for (const backend of ['cpu', 'webgpu'] as const) {
       for (const op of [swigluNaive, swigluComposed, swiglu]) {
         const y = op(mg.tensor(a, [2, 3], { backend }), mg.tensor(b, [2, 3], { backend }));
-        expectClose(await y.data(), ref, backend === 'cpu' ? { rtol: 1e-12, atol: 1e-12 } : { rtol: 1e-5, atol: 1e-6 }, `${op.name} ${backend}`);
+        expectClose(
+          await y.data(),
+          ref,
+          backend === 'cpu' ? { rtol: 1e-12, atol: 1e-12 } : { rtol: 1e-5, atol: 1e-6 },
+          `${op.name} ${backend}`,
+        );
       }
     }
   });
@@ -42,7 +47,9 @@ describe('tutorial: SwiGLU as a custom op', () => {
       backward: (ctx, g) => [mg.mul(g, ctx.saved[1]), mg.mul(g, mg.silu(ctx.saved[0]))], // da misses σ terms
     });
     const shapes = fc.constant([[3], [3]]);
-    await expect(mg.testing.checkOp(wrong, { shapes, twin: swigluNaive, numRuns: 2, backends: ['cpu'] })).rejects.toThrow(/swigluWrong failed gradcheck, twin.*gradient of input 0/s);
+    await expect(mg.testing.checkOp(wrong, { shapes, twin: swigluNaive, numRuns: 2, backends: ['cpu'] })).rejects.toThrow(
+      /swigluWrong failed gradcheck, twin.*gradient of input 0/s,
+    );
   });
 
   it('profile lists the fused kernels by name with their GPU times', async () => {
@@ -70,7 +77,9 @@ describe('docs/custom-ops.md shows the code that runs here', () => {
     const steps = doc.slice(doc.indexOf('## Step 1'), doc.indexOf('### When the WGSL is wrong'));
     const blocks = [...steps.matchAll(/```(ts|wgsl)\n([\s\S]*?)```/g)];
     expect(blocks.length).toBe(4);
-    const code = `${read('../../examples/custom-op/swiglu.ts')}\n${read('../../examples/custom-op/swiglu.wgsl')}`.split('\n').map((l) => l.trim());
+    const code = `${read('../../examples/custom-op/swiglu.ts')}\n${read('../../examples/custom-op/swiglu.wgsl')}`
+      .split('\n')
+      .map((l) => l.trim());
     for (const [, , body] of blocks) {
       for (const line of body.split('\n').map((l) => l.trim())) {
         if (line === '' || line.startsWith('import ') || line.startsWith('const y = ')) continue;

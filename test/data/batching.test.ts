@@ -65,31 +65,37 @@ describe('splitTrainVal', () => {
 describe('BatchSampler', () => {
   it('x and y are (B, T) windows of the stream and y is x shifted by one (fast-check)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 0, max: 40 }), fc.integer(), (B, T, extra, seed) => {
-        const n = T + 1 + extra;
-        // A stream with repeats, so that shifting is checked against positions, not values.
-        const ids = Int32Array.from({ length: n }, (_, i) => (i * 7919) % 13);
-        const pos = stream(n);
-        const s = new BatchSampler(ids, { batchSize: B, blockSize: T, seed });
-        const p = new BatchSampler(pos, { batchSize: B, blockSize: T, seed });
-        for (let k = 0; k < 3; k++) {
-          const { x, y, batchSize, blockSize } = s.next();
-          const q = p.next(); // same seed -> same offsets; here values are positions
-          expect([batchSize, blockSize, x.length, y.length]).toEqual([B, T, B * T, B * T]);
-          for (let b = 0; b < B; b++) {
-            const o = q.x[b * T];
-            expect(o).toBeGreaterThanOrEqual(0);
-            expect(o + T + 1).toBeLessThanOrEqual(n);
-            for (let t = 0; t < T; t++) {
-              expect(q.x[b * T + t]).toBe(o + t); // a contiguous window
-              expect(q.y[b * T + t]).toBe(o + t + 1); // y = x shifted by one
-              expect(x[b * T + t]).toBe(ids[o + t]);
-              expect(y[b * T + t]).toBe(ids[o + t + 1]);
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer(),
+        (B, T, extra, seed) => {
+          const n = T + 1 + extra;
+          // A stream with repeats, so that shifting is checked against positions, not values.
+          const ids = Int32Array.from({ length: n }, (_, i) => (i * 7919) % 13);
+          const pos = stream(n);
+          const s = new BatchSampler(ids, { batchSize: B, blockSize: T, seed });
+          const p = new BatchSampler(pos, { batchSize: B, blockSize: T, seed });
+          for (let k = 0; k < 3; k++) {
+            const { x, y, batchSize, blockSize } = s.next();
+            const q = p.next(); // same seed -> same offsets; here values are positions
+            expect([batchSize, blockSize, x.length, y.length]).toEqual([B, T, B * T, B * T]);
+            for (let b = 0; b < B; b++) {
+              const o = q.x[b * T];
+              expect(o).toBeGreaterThanOrEqual(0);
+              expect(o + T + 1).toBeLessThanOrEqual(n);
+              for (let t = 0; t < T; t++) {
+                expect(q.x[b * T + t]).toBe(o + t); // a contiguous window
+                expect(q.y[b * T + t]).toBe(o + t + 1); // y = x shifted by one
+                expect(x[b * T + t]).toBe(ids[o + t]);
+                expect(y[b * T + t]).toBe(ids[o + t + 1]);
+              }
             }
           }
-        }
-        expect(s.step).toBe(3);
-      }),
+          expect(s.step).toBe(3);
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -154,8 +160,12 @@ describe('BatchSampler', () => {
       if (++k === 3) break;
     }
     expect(s.step).toBe(3);
-    expect(() => new BatchSampler(stream(3), { batchSize: 1, blockSize: 3, seed: 1 })).toThrow(/BatchSampler: 3 tokens are too few for blockSize 3 \(a window needs blockSize \+ 1 = 4 tokens\)/);
-    expect(() => new BatchSampler(stream(30), { batchSize: 0, blockSize: 3, seed: 1 })).toThrow(/batchSize must be a positive integer, got 0/);
+    expect(() => new BatchSampler(stream(3), { batchSize: 1, blockSize: 3, seed: 1 })).toThrow(
+      /BatchSampler: 3 tokens are too few for blockSize 3 \(a window needs blockSize \+ 1 = 4 tokens\)/,
+    );
+    expect(() => new BatchSampler(stream(30), { batchSize: 0, blockSize: 3, seed: 1 })).toThrow(
+      /batchSize must be a positive integer, got 0/,
+    );
     expect(() => new BatchSampler(stream(30), { batchSize: 1, blockSize: 2.5, seed: 1 })).toThrow(/blockSize must be a positive integer/);
     expect(() => new BatchSampler([1, 2, 3] as never, { batchSize: 1, blockSize: 1, seed: 1 })).toThrow(/ids must be an Int32Array/);
     expect(() => {
@@ -193,6 +203,8 @@ describe('batchToTensors', () => {
       x.dispose();
       y.dispose();
     }
-    expect(() => batchToTensors({ ...batch, batchSize: 2 }, { backend: 'cpu' })).toThrow(/batchToTensors: batch of \(2, 4\) needs 8 tokens in x and y, got 12 and 12/);
+    expect(() => batchToTensors({ ...batch, batchSize: 2 }, { backend: 'cpu' })).toThrow(
+      /batchToTensors: batch of \(2, 4\) needs 8 tokens in x and y, got 12 and 12/,
+    );
   });
 });

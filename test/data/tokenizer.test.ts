@@ -42,7 +42,9 @@ describe('CharTokenizer', () => {
   it('unknown characters throw a clear error, or map to the unk character when given', () => {
     const tok = CharTokenizer.fromText('abc');
     expect(() => tok.encode('abz')).toThrow(MoragradError);
-    expect(() => tok.encode('abz')).toThrow(/CharTokenizer.encode: character "z" \(U\+007A\) at index 2 is not in the vocabulary of 3 characters/);
+    expect(() => tok.encode('abz')).toThrow(
+      /CharTokenizer.encode: character "z" \(U\+007A\) at index 2 is not in the vocabulary of 3 characters/,
+    );
     expect(() => tok.decode([3])).toThrow(/CharTokenizer.decode: id 3 at position 0 is not in \[0, 3\)/);
     expect(() => tok.decode([0.5])).toThrow(/id 0.5/);
     const unk = CharTokenizer.fromText('abc', { unk: '\uFFFD' });
@@ -112,20 +114,34 @@ describe('Gpt2Tokenizer', () => {
 
   it('matches the oracle on generated strings (fast-check)', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 20 }), fc.string({ unit: 'grapheme', maxLength: 20 })), (s) => {
-        expect(tok.encode(s)).toEqual(oracle.encode(s));
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 40 }),
+          fc.string({ unit: 'binary', maxLength: 20 }),
+          fc.string({ unit: 'grapheme', maxLength: 20 }),
+        ),
+        (s) => {
+          expect(tok.encode(s)).toEqual(oracle.encode(s));
+        },
+      ),
       { numRuns: 100 },
     );
   });
 
   it('decode(encode(s)) == s for any well-formed string (fast-check)', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ maxLength: 60 }), fc.string({ unit: 'binary', maxLength: 30 }), fc.string({ unit: 'grapheme-composite', maxLength: 30 })), (s) => {
-        const ids = tok.encode(s);
-        expect(ids.every((id) => Number.isInteger(id) && id >= 0 && id < tok.vocabSize)).toBe(true);
-        expect(tok.decode(ids)).toBe(s);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 60 }),
+          fc.string({ unit: 'binary', maxLength: 30 }),
+          fc.string({ unit: 'grapheme-composite', maxLength: 30 }),
+        ),
+        (s) => {
+          const ids = tok.encode(s);
+          expect(ids.every((id) => Number.isInteger(id) && id >= 0 && id < tok.vocabSize)).toBe(true);
+          expect(tok.decode(ids)).toBe(s);
+        },
+      ),
       { numRuns: 100 },
     );
     expect(tok.decode(tok.encode('\ufeffBOM kept'))).toBe('\ufeffBOM kept');

@@ -6,7 +6,15 @@ import { CharTokenizer } from '../../src/data/tokenizer.js';
 import { GPT } from '../../src/nn/gpt.js';
 import { tensor } from '../../src/ops/creation.js';
 import type { Tensor } from '../../src/tensor.js';
-import { charAccuracy, cutAtEos, evaluateTask, exactMatch, generateCompletions, scoreCompletions, type Generator } from '../../src/app/experiments/accuracy.js';
+import {
+  charAccuracy,
+  cutAtEos,
+  evaluateTask,
+  exactMatch,
+  generateCompletions,
+  scoreCompletions,
+  type Generator,
+} from '../../src/app/experiments/accuracy.js';
 import { makeUuidTask } from '../../src/app/experiments/uuid.js';
 
 describe('charAccuracy', () => {
@@ -39,7 +47,9 @@ describe('charAccuracy', () => {
     expect(cutAtEos('abc\n', '')).toBe('abc\n');
     expect(() => scoreCompletions(['a'], ['a', 'b'])).toThrow(/scoreCompletions: got 1 generations for 2 expected strings/);
     expect(() => scoreCompletions([], [])).toThrow(/nothing to score/);
-    expect(() => charAccuracy(3 as unknown as string, 'a')).toThrow(/charAccuracy: generated and expected must be strings, got number and string/);
+    expect(() => charAccuracy(3 as unknown as string, 'a')).toThrow(
+      /charAccuracy: generated and expected must be strings, got number and string/,
+    );
   });
 });
 
@@ -68,12 +78,26 @@ describe('evaluateTask', () => {
 
   it('scores a perfect model 100% and a half-right model by its characters', async () => {
     const calls: number[][] = [];
-    const perfect = await evaluateTask(scripted(tok, (p) => `${task.expected(p.slice(0, -1))}\nabcd`, calls), tok, task, { batchSize: 5, backend: 'cpu' });
+    const perfect = await evaluateTask(
+      scripted(tok, (p) => `${task.expected(p.slice(0, -1))}\nabcd`, calls),
+      tok,
+      task,
+      { batchSize: 5, backend: 'cpu' },
+    );
     expect(perfect.charAccuracy).toBe(1);
     expect(perfect.exactMatch).toBe(1);
     expect(perfect.generated).toEqual(task.pairs.map((p) => p.value));
-    expect(calls).toEqual([[5, 37, 37], [5, 37, 37], [2, 37, 37]]); // 36 chars + '\n', batches of 5
-    const half = await evaluateTask(scripted(tok, (p) => task.expected(p.slice(0, -1)).slice(0, 18) + '0'.repeat(18)), tok, task, { backend: 'cpu' });
+    expect(calls).toEqual([
+      [5, 37, 37],
+      [5, 37, 37],
+      [2, 37, 37],
+    ]); // 36 chars + '\n', batches of 5
+    const half = await evaluateTask(
+      scripted(tok, (p) => task.expected(p.slice(0, -1)).slice(0, 18) + '0'.repeat(18)),
+      tok,
+      task,
+      { backend: 'cpu' },
+    );
     const want = task.pairs.reduce((s, { value }) => s + charAccuracy(value.slice(0, 18) + '0'.repeat(18), value), 0) / 12;
     expect(half.charAccuracy).toBeCloseTo(want, 12);
     expect(half.exactMatch).toBe(task.pairs.filter((p) => p.value.slice(18) === '0'.repeat(18)).length / 12);

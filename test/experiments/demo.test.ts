@@ -18,7 +18,15 @@ const tiny: ExperimentSpec = {
   ...DEMO,
   name: 'smoke',
   seeds: [0, 1],
-  base: { ...DEMO.base, model: { ...DEMO.base.model, nLayer: 1, nHead: 2, nEmbd: 16 }, steps: 6, batchSize: 2, evalEvery: 6, evalBatches: 1, warmup: 2 },
+  base: {
+    ...DEMO.base,
+    model: { ...DEMO.base.model, nLayer: 1, nHead: 2, nEmbd: 16 },
+    steps: 6,
+    batchSize: 2,
+    evalEvery: 6,
+    evalBatches: 1,
+    warmup: 2,
+  },
   formatStage: { pairs: 64, steps: 3, batchSize: 4, lr: 3e-3, seed: 0 },
   pairs: 3,
   steps: 6,
@@ -71,7 +79,8 @@ describe('the demo pipeline', () => {
       expect(m.rank.length).toBeGreaterThan(0);
     }
     // step 0 is the base, measured once per seed and shared by every method
-    for (const s of tiny.seeds) expect(new Set(metrics.methods.filter((m) => m.seed === s).map((m) => m.accuracy[0].charAccuracy)).size).toBe(1);
+    for (const s of tiny.seeds)
+      expect(new Set(metrics.methods.filter((m) => m.seed === s).map((m) => m.accuracy[0].charAccuracy)).size).toBe(1);
     // LoRA swept 3 rates (plus at most one extension) on seed 0; seed 1 reused the choice
     const lora0 = metrics.methods.find((m) => m.name === 'LoRA r=2' && m.seed === 0)!;
     const lora1 = metrics.methods.find((m) => m.name === 'LoRA r=2' && m.seed === 1)!;
@@ -103,7 +112,10 @@ describe('the demo pipeline', () => {
     expect(html).toContain('Per seed');
     expect(phases).toContain('rank analysis');
     // the second run loads the cached base and format stage
-    const again = await runExperiment({ ...tiny, name: 'smoke2', seeds: [0], methods: tiny.methods.slice(2), mechanism: null }, { runsDir: runs });
+    const again = await runExperiment(
+      { ...tiny, name: 'smoke2', seeds: [0], methods: tiny.methods.slice(2), mechanism: null },
+      { runsDir: runs },
+    );
     expect(again.metrics.base.cached).toBe(true);
     expect(again.metrics.base.formatStage!.cached).toBe(true);
     // `moragrad report` rebuilds the report from metrics.json
@@ -113,16 +125,48 @@ describe('the demo pipeline', () => {
   });
 
   it('compare grids set every demo setting, expand methods x ranks, and reject bad grids with the file name', () => {
-    const s = gridSpec({ methods: ['lora', 'mora', 'full'], ranks: [4, 8], lrs: [1e-3, 3e-3, 1e-2], steps: 90, seeds: 3, pairs: [8, 16], lossOn: 'all', alpha: 16, formatStage: false, sweepSteps: 30 }, 'g.json');
+    const s = gridSpec(
+      {
+        methods: ['lora', 'mora', 'full'],
+        ranks: [4, 8],
+        lrs: [1e-3, 3e-3, 1e-2],
+        steps: 90,
+        seeds: 3,
+        pairs: [8, 16],
+        lossOn: 'all',
+        alpha: 16,
+        formatStage: false,
+        sweepSteps: 30,
+      },
+      'g.json',
+    );
     expect(s.methods.map((m) => m.name)).toEqual(['LoRA r=4', 'LoRA r=8', 'MoRA r=4 (type 6)', 'MoRA r=8 (type 6)', 'Full fine-tuning']);
     expect(s.methods[0]).toMatchObject({ alpha: 16, lrs: [1e-3, 3e-3, 1e-2] });
     expect(s).toMatchObject({ steps: 90, seeds: [0, 1, 2], pairsList: [8, 16], lossOn: 'all', formatStage: null, sweepSteps: 30 });
-    const o = gridSpec({ methods: [{ adapter: 'lora', r: 2, lrs: [1e-2] }, { name: 'M', adapter: 'mora', r: 2, type: 1, lrs: [3e-3] }], seeds: [4, 5] }, 'g.json');
-    expect(o.methods.map((m) => [m.name, m.alpha, m.type])).toEqual([['LoRA r=2', 4, 6], ['M', undefined, 1]]);
+    const o = gridSpec(
+      {
+        methods: [
+          { adapter: 'lora', r: 2, lrs: [1e-2] },
+          { name: 'M', adapter: 'mora', r: 2, type: 1, lrs: [3e-3] },
+        ],
+        seeds: [4, 5],
+      },
+      'g.json',
+    );
+    expect(o.methods.map((m) => [m.name, m.alpha, m.type])).toEqual([
+      ['LoRA r=2', 4, 6],
+      ['M', undefined, 1],
+    ]);
     expect(o.sweepSteps).toBe(0);
     expect(o.seeds).toEqual([4, 5]);
-    expect(() => gridSpec({ methods: ['ia3'], lrs: [1] }, 'g.json')).toThrow(/g.json: unknown method 'ia3' \(expected full, lora, dora, mora\)/);
-    expect(gridSpec({ methods: ['dora'], ranks: [4], lrs: [1e-3] }, 'g.json').methods[0]).toMatchObject({ name: 'DoRA r=4', adapter: 'dora', alpha: 8 });
+    expect(() => gridSpec({ methods: ['ia3'], lrs: [1] }, 'g.json')).toThrow(
+      /g.json: unknown method 'ia3' \(expected full, lora, dora, mora\)/,
+    );
+    expect(gridSpec({ methods: ['dora'], ranks: [4], lrs: [1e-3] }, 'g.json').methods[0]).toMatchObject({
+      name: 'DoRA r=4',
+      adapter: 'dora',
+      alpha: 8,
+    });
     expect(() => gridSpec({ methods: ['lora'] }, 'g.json')).toThrow(/g.json: 'lrs' must be a non-empty array/);
     expect(() => gridSpec({ methods: ['lora'], lrs: [1e-3], target: ['q'] }, 'g.json')).toThrow(/g.json: unknown key 'target'/);
     expect(() => gridSpec({ methods: [{ adapter: 'lora', lrs: [1e-3], rank: 4 }] }, 'g.json')).toThrow(/methods\[0\]: unknown key 'rank'/);
@@ -134,7 +178,9 @@ describe('the demo pipeline', () => {
   it('CLI: explain prints r̂, the budget, the rank and writes the SVG; bad input is one line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mg-explain-'));
     const svg = join(dir, 'dw.svg');
-    const r = await quiet(() => main(['explain', '--adapter', 'mora', '--type', '6', '--in', '24', '--out', '16', '--r', '2', '--svg', svg]));
+    const r = await quiet(() =>
+      main(['explain', '--adapter', 'mora', '--type', '6', '--in', '24', '--out', '16', '--r', '2', '--svg', svg]),
+    );
     expect(r.value).toBe(0);
     expect(r.out).toContain('r̂ = floor(sqrt((k + d)·r) + 0.5) rounded down to even = 8');
     expect(r.out).toContain('rank of ΔW for a random M: 16');

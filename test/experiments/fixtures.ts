@@ -101,7 +101,11 @@ export function syntheticMetrics(opts: { steps?: number; withRank?: boolean; see
       name: 'MoRA r=8 (type 6)',
       adapter: 'mora',
       r: 8,
-      R: [{ in: 128, out: 128, R: 44, modules: 16 }, { in: 128, out: 512, R: 80, modules: 4 }, { in: 512, out: 128, R: 80, modules: 4 }],
+      R: [
+        { in: 128, out: 128, R: 44, modules: 16 },
+        { in: 128, out: 512, R: 80, modules: 4 },
+        { in: 512, out: 128, R: 80, modules: 4 },
+      ],
       type: 6,
       trainableParams: 46_464,
       lr: 1e-3,
@@ -148,7 +152,10 @@ export function syntheticMetrics(opts: { steps?: number; withRank?: boolean; see
         seed: s,
         lrSweep: [],
         sweepBracketed: null,
-        accuracy: base.accuracy.map((a) => ({ ...a, charAccuracy: Math.min(1, Math.max(0, a.charAccuracy + 0.03 * (2 * rng.next() - 1))) })),
+        accuracy: base.accuracy.map((a) => ({
+          ...a,
+          charAccuracy: Math.min(1, Math.max(0, a.charAccuracy + 0.03 * (2 * rng.next() - 1))),
+        })),
       });
     }
   }

@@ -35,7 +35,9 @@ describe('validateMetrics', () => {
     expect(env.adapter).toMatch(/^cpu/);
     expect(env).toMatchObject({ backend: 'cpu', node: process.version, platform: process.platform, arch: process.arch });
     expect(problemsAfter((m) => (m.environment = env))).toEqual([]);
-    expect(problemsAfter((m) => (m.environment = { ...env, moragrad: '' }))).toEqual(['environment.moragrad: expected a non-empty string, got ""']);
+    expect(problemsAfter((m) => (m.environment = { ...env, moragrad: '' }))).toEqual([
+      'environment.moragrad: expected a non-empty string, got ""',
+    ]);
   });
 
   it('reports missing and mistyped fields by path', () => {
@@ -44,8 +46,12 @@ describe('validateMetrics', () => {
     expect(problemsAfter((m) => (m.config.steps = '40'))).toEqual(['config.steps: expected an integer >= 1, got "40"']);
     expect(problemsAfter((m) => (m.version = 3))).toEqual(['version: expected 2, got 3']);
     expect(problemsAfter((m) => (m.createdAt = 'yesterday'))).toEqual(['createdAt: expected an ISO 8601 date, got "yesterday"']);
-    expect(problemsAfter((m) => (m.methods[2].adapter = 'ia3'))).toEqual(['methods[2].adapter: expected one of "full", "lora", "dora", "mora", got "ia3"']);
-    expect(problemsAfter((m) => (m.methods[0].accuracy[1].charAccuracy = 1.5))).toEqual(['methods[0].accuracy[1].charAccuracy: expected a finite number in [0, 1], got 1.5']);
+    expect(problemsAfter((m) => (m.methods[2].adapter = 'ia3'))).toEqual([
+      'methods[2].adapter: expected one of "full", "lora", "dora", "mora", got "ia3"',
+    ]);
+    expect(problemsAfter((m) => (m.methods[0].accuracy[1].charAccuracy = 1.5))).toEqual([
+      'methods[0].accuracy[1].charAccuracy: expected a finite number in [0, 1], got 1.5',
+    ]);
     expect(problemsAfter((m) => (m.methods[0].loss[5] = 'x'))).toEqual(['methods[0].loss[5]: expected a finite number >= 0, got "x"']);
     expect(problemsAfter((m) => delete m.methods)).toEqual(['methods: missing (expected an array)']);
     expect(problemsAfter((m) => (m.methods = []))).toEqual(['methods: is empty: a run records at least one method']);
@@ -53,16 +59,36 @@ describe('validateMetrics', () => {
 
   it('reports inconsistent fields', () => {
     expect(problemsAfter((m) => (m.methods[0].r = 8))).toEqual(["methods[0].r: must be null for adapter 'full', got 8"]);
-    expect(problemsAfter((m) => (m.methods[2].type = 5))).toEqual(['methods[2].type: expected one of 1, 2, 3, 4, 6, "truncation", "decoupling", got 5']);
-    expect(problemsAfter((m) => (m.methods[1].lr = 0.5))).toEqual(['methods[1].lr: 0.5 is not one of the swept rates 0.0005, 0.001, 0.002']);
-    expect(problemsAfter((m) => m.methods[1].loss.pop())).toEqual(['methods[1].loss: 39 entries, but a complete run of 40 steps records one per step']);
-    expect(problemsAfter((m) => m.methods[1].accuracy.reverse())).toContain('methods[1].accuracy[1].step: steps must increase; 30 follows 40');
-    expect(problemsAfter((m) => (m.methods[1].accuracy[3].step = 41))).toEqual(["methods[1].accuracy[3].step: 41 is past the run's 40 steps"]);
-    expect(problemsAfter((m) => (m.methods[3].name = m.methods[1].name))).toEqual(['methods[3].name: "LoRA r=8" on seed 0 with 64 examples is also methods[1]']);
-    expect(problemsAfter((m) => (m.methods[1].trainableParams = 10 ** 7))).toEqual(['methods[1].trainableParams: 10000000 exceeds totalParams 811392']);
-    expect(problemsAfter((m) => (m.methods[1].rank[0].rankAbove = 500))).toEqual(['methods[1].rank[0].rankAbove: 500 exceeds min(rows, cols) = 128']);
-    expect(problemsAfter((m) => m.methods[1].rank[0].singularValues.reverse())).toEqual([expect.stringMatching(/^methods\[1\]\.rank\[0\]\.singularValues: must be sorted largest first/)]);
-    expect(problemsAfter((m) => (m.methods[1].status = 'failed'))).toEqual(["methods[1].error: missing (a 'failed' method records its error message)"]);
+    expect(problemsAfter((m) => (m.methods[2].type = 5))).toEqual([
+      'methods[2].type: expected one of 1, 2, 3, 4, 6, "truncation", "decoupling", got 5',
+    ]);
+    expect(problemsAfter((m) => (m.methods[1].lr = 0.5))).toEqual([
+      'methods[1].lr: 0.5 is not one of the swept rates 0.0005, 0.001, 0.002',
+    ]);
+    expect(problemsAfter((m) => m.methods[1].loss.pop())).toEqual([
+      'methods[1].loss: 39 entries, but a complete run of 40 steps records one per step',
+    ]);
+    expect(problemsAfter((m) => m.methods[1].accuracy.reverse())).toContain(
+      'methods[1].accuracy[1].step: steps must increase; 30 follows 40',
+    );
+    expect(problemsAfter((m) => (m.methods[1].accuracy[3].step = 41))).toEqual([
+      "methods[1].accuracy[3].step: 41 is past the run's 40 steps",
+    ]);
+    expect(problemsAfter((m) => (m.methods[3].name = m.methods[1].name))).toEqual([
+      'methods[3].name: "LoRA r=8" on seed 0 with 64 examples is also methods[1]',
+    ]);
+    expect(problemsAfter((m) => (m.methods[1].trainableParams = 10 ** 7))).toEqual([
+      'methods[1].trainableParams: 10000000 exceeds totalParams 811392',
+    ]);
+    expect(problemsAfter((m) => (m.methods[1].rank[0].rankAbove = 500))).toEqual([
+      'methods[1].rank[0].rankAbove: 500 exceeds min(rows, cols) = 128',
+    ]);
+    expect(problemsAfter((m) => m.methods[1].rank[0].singularValues.reverse())).toEqual([
+      expect.stringMatching(/^methods\[1\]\.rank\[0\]\.singularValues: must be sorted largest first/),
+    ]);
+    expect(problemsAfter((m) => (m.methods[1].status = 'failed'))).toEqual([
+      "methods[1].error: missing (a 'failed' method records its error message)",
+    ]);
     expect(problemsAfter((m) => ((m.methods[0].r = 1), (m.methods[0].wallTimeSec = -1)))).toHaveLength(2);
   });
 });
@@ -82,7 +108,9 @@ describe('metrics.json files', () => {
       expect(back.methods[1].loss[2]).toBe(null);
       expect(back.methods[0].rank[0].singularValues).toEqual(m.methods[0].rank[0].singularValues);
       m.methods[0].accuracy[0].charAccuracy = 2;
-      await expect(writeMetrics(path, m)).rejects.toThrow(/the run record to write is not a valid run record \(1 problem\):\n {2}methods\[0\]\.accuracy\[0\]\.charAccuracy/);
+      await expect(writeMetrics(path, m)).rejects.toThrow(
+        /the run record to write is not a valid run record \(1 problem\):\n {2}methods\[0\]\.accuracy\[0\]\.charAccuracy/,
+      );
       await writeFile(path, '{"version": 1}');
       await expect(readMetrics(path)).rejects.toThrow(/validateMetrics: '.*metrics.json' is not a valid run record \(\d+ problems\)/);
       await writeFile(path, '{oops');

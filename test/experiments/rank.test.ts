@@ -8,7 +8,19 @@ import { Module } from '../../src/nn/module.js';
 import { randn } from '../../src/ops/creation.js';
 import type { Tensor } from '../../src/tensor.js';
 import { deltaWeight, rank as moraRank } from '../../src/mora/index.js';
-import { analyzeDelta, analyzeMatrix, effectiveRank, frobeniusNorm, hostWeights, isLinearWeight, layerIndex, moduleKind, rankAbove, singularValues, stableRank } from '../../src/app/experiments/rank.js';
+import {
+  analyzeDelta,
+  analyzeMatrix,
+  effectiveRank,
+  frobeniusNorm,
+  hostWeights,
+  isLinearWeight,
+  layerIndex,
+  moduleKind,
+  rankAbove,
+  singularValues,
+  stableRank,
+} from '../../src/app/experiments/rank.js';
 
 const randVec = (rng: HostRng, n: number) => Array.from({ length: n }, () => rng.normal());
 
@@ -104,7 +116,10 @@ describe('analyzeDelta', () => {
     const final = Float64Array.from(base);
     final[1 * 4 + 2] += 0.5;
     final[4 * 4 + 0] += 0.05;
-    const [r] = analyzeDelta({ 'blocks.0.attn.q.weight': { data: base, shape: [6, 4] }, 'blocks.0.ln1.weight': { data: [1], shape: [1] } }, { 'blocks.0.attn.q.weight': { data: final, shape: [6, 4] }, 'blocks.0.ln1.weight': { data: [2], shape: [1] } });
+    const [r] = analyzeDelta(
+      { 'blocks.0.attn.q.weight': { data: base, shape: [6, 4] }, 'blocks.0.ln1.weight': { data: [1], shape: [1] } },
+      { 'blocks.0.attn.q.weight': { data: final, shape: [6, 4] }, 'blocks.0.ln1.weight': { data: [2], shape: [1] } },
+    );
     expect(r.name).toBe('blocks.0.attn.q.weight');
     expect(r.shape).toEqual([6, 4]);
     expect(r.singularValues[0]).toBeCloseTo(0.5, 10);
@@ -139,19 +154,26 @@ describe('analyzeDelta', () => {
     const rng = new HostRng(4);
     const u = randVec(rng, 6);
     const v = randVec(rng, 4);
-    after.set('blocks.0.up.weight', { data: Float64Array.from(w.data as ArrayLike<number>, (x, k) => x + u[Math.floor(k / 4)] * v[k % 4]), shape: w.shape });
+    after.set('blocks.0.up.weight', {
+      data: Float64Array.from(w.data as ArrayLike<number>, (x, k) => x + u[Math.floor(k / 4)] * v[k % 4]),
+      shape: w.shape,
+    });
     const [r] = analyzeDelta(before, after);
     expect(r.shape).toEqual([6, 4]);
     expect(rankAbove(r.singularValues, 1e-6)).toBe(1);
     expect(r.singularValues[0]).toBeCloseTo(Math.hypot(...u) * Math.hypot(...v), 5);
-    expect(() => analyzeDelta(new Map(), after)).toThrow(/analyzeDelta: 'blocks.0.up.weight' is in the final weights but not in the base weights/);
-    expect(() => analyzeDelta(before, new Map([['blocks.0.up.weight', { data: new Float64Array(24), shape: [4, 6] }]]))).toThrow(/base shape \[6, 4\] differs from final shape \[4, 6\]/);
+    expect(() => analyzeDelta(new Map(), after)).toThrow(
+      /analyzeDelta: 'blocks.0.up.weight' is in the final weights but not in the base weights/,
+    );
+    expect(() => analyzeDelta(before, new Map([['blocks.0.up.weight', { data: new Float64Array(24), shape: [4, 6] }]]))).toThrow(
+      /base shape \[6, 4\] differs from final shape \[4, 6\]/,
+    );
     expect(() => analyzeDelta(before, after, { include: () => false })).toThrow(/no weights selected/);
     net.dispose();
   });
 });
 
-describe('LoRA vs MoRA update rank at the same budget (the paper\'s section 6.1, in miniature)', () => {
+describe("LoRA vs MoRA update rank at the same budget (the paper's section 6.1, in miniature)", () => {
   it('LoRA r=2 gives rank 2; MoRA type 1 with the same budget gives rank r̂ = 8', async () => {
     const k = 16;
     const d = 16;

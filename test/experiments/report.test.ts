@@ -86,7 +86,9 @@ describe('writeReport', () => {
       expect(md).toContain('This run is **interrupted**');
       expect(md).toContain('| MoRA r=64 (type 1) (interrupted) |');
       m.methods[0].lr = -1;
-      await expect(writeReport(dir, m)).rejects.toThrow(/not a valid run record .*\n {2}methods\[0\]\.lr: expected a finite number > 0, got -1/s);
+      await expect(writeReport(dir, m)).rejects.toThrow(
+        /not a valid run record .*\n {2}methods\[0\]\.lr: expected a finite number > 0, got -1/s,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -103,14 +105,22 @@ describe('summarize', () => {
     const m = syntheticMetrics();
     const s = summarize(m).join(' ');
     expect(s).toContain('Every method ran on 1 seed, at the learning rate its own sweep chose on seed 0.');
-    expect(s).toContain('Final character accuracy: Full fine-tuning **100.0%**, LoRA r=64 **99.5%**, MoRA r=64 (type 1) **97.0%**, MoRA r=8 (type 6) **58.0%** and LoRA r=8 **41.0%**.');
-    expect(s).toContain("At r = 8, MoRA (type 6, r̂ = 44 (128→128), 80 (128→512, 512→128)) **beat LoRA on every seed**: 58.0% against LoRA's 41.0% (+17.0 points).");
-    expect(s).toContain("At r = 64, MoRA (type 1, r̂ = 124 (128→128)) **did not beat LoRA on any seed**: 97.0% against LoRA's 99.5% (−2.5 points).");
+    expect(s).toContain(
+      'Final character accuracy: Full fine-tuning **100.0%**, LoRA r=64 **99.5%**, MoRA r=64 (type 1) **97.0%**, MoRA r=8 (type 6) **58.0%** and LoRA r=8 **41.0%**.',
+    );
+    expect(s).toContain(
+      "At r = 8, MoRA (type 6, r̂ = 44 (128→128), 80 (128→512, 512→128)) **beat LoRA on every seed**: 58.0% against LoRA's 41.0% (+17.0 points).",
+    );
+    expect(s).toContain(
+      "At r = 64, MoRA (type 1, r̂ = 124 (128→128)) **did not beat LoRA on any seed**: 97.0% against LoRA's 99.5% (−2.5 points).",
+    );
     expect(s).toContain('The ordering full fine-tuning > MoRA > LoRA at r = 8 held on 1 of 1 seed.');
     expect(s).toContain('The ordering full fine-tuning > MoRA > LoRA at r = 64 held on 0 of 1 seed (not on seed 0).');
     expect(s).toContain('Every adapter run ended above the format-only level of 19.8% (the base measured 19.0% before fine-tuning)');
     expect(s).toContain('here MoRA ahead at the small budget (r = 8) is **reproduced**; at the large budget (r = 64) **not reproduced**');
-    expect(s).toMatch(/As in the paper, MoRA's ΔW had more singular values above 0\.1 per module than LoRA's at r = 8 \(\d+\.\d vs 5\.0\) and r = 64/);
+    expect(s).toMatch(
+      /As in the paper, MoRA's ΔW had more singular values above 0\.1 per module than LoRA's at r = 8 \(\d+\.\d vs 5\.0\) and r = 64/,
+    );
     expect(s).toContain('`--seeds 3` gives the spread');
   });
 
@@ -144,7 +154,7 @@ describe('summarize', () => {
     m.methods.find((x) => x.name === 'MoRA r=8 (type 6)')!.sweepBracketed = false;
     const s = summarize(m).join(' ');
     expect(s).toContain('LoRA r=8 (seed 0) ended at or below the format-only level of 19.8%');
-    expect(s).toContain('The sweep\'s chosen rate sat at the edge of its grid for MoRA r=8 (type 6)');
+    expect(s).toContain("The sweep's chosen rate sat at the edge of its grid for MoRA r=8 (type 6)");
     expect(sweepTable(m).rows.find((r) => r[0] === 'MoRA r=8 (type 6)')![3]).toBe('no (at the edge)');
     for (const x of m.methods) for (const r of x.rank) r.rankAbove = 0;
     expect(summarize(m).join(' ')).toContain('No update had a singular value above 0.1');

@@ -60,7 +60,12 @@ describe('statistics over seeds', () => {
     expect(sampleSd([2, 4, 4, 4, 5, 5, 7, 9])).toBeCloseTo(2.138089935299395, 12);
     expect(meanSd([0.3])).toEqual({ mean: 0.3, sd: 0, n: 1 });
     expect(Number.isNaN(meanSd([]).mean)).toBe(true);
-    expect(seriesMeanSd([[1, 2, null], [3, null, 5]])).toEqual({ mean: [2, 2, 5], sd: [Math.SQRT2, 0, 0] });
+    expect(
+      seriesMeanSd([
+        [1, 2, null],
+        [3, null, 5],
+      ]),
+    ).toEqual({ mean: [2, 2, 5], sd: [Math.SQRT2, 0, 0] });
   });
 });
 
@@ -111,13 +116,31 @@ describe('the mechanism', () => {
     });
     const y = Matrix.columnVector(Y.to1DArray());
     const { solve } = await import('ml-matrix');
-    const m = solve(G.transpose().mmul(G).add(Matrix.eye(R * R).mul(1e-12)), G.transpose().mmul(y));
-    const res = G.mmul(m).sub(y).to1DArray().reduce((s, v) => s + v * v, 0) / 14;
+    const m = solve(
+      G.transpose()
+        .mmul(G)
+        .add(Matrix.eye(R * R).mul(1e-12)),
+      G.transpose().mmul(y),
+    );
+    const res =
+      G.mmul(m)
+        .sub(y)
+        .to1DArray()
+        .reduce((s, v) => s + v * v, 0) / 14;
     expect(moraFloor(basis, X, Y)).toBeCloseTo(res, 6);
   });
 
   it('MoRA stores about r̂²/d pairs exactly, LoRA r; both trained fits reach their floors', async () => {
-    const r = await runMechanism({ d: 16, r: 2, moraType: 6, counts: [1, 2, 3, 4, 8, 16], draws: 1, trainCount: 4, trainSteps: 300, seed: 1 });
+    const r = await runMechanism({
+      d: 16,
+      r: 2,
+      moraType: 6,
+      counts: [1, 2, 3, 4, 8, 16],
+      draws: 1,
+      trainCount: 4,
+      trainSteps: 300,
+      seed: 1,
+    });
     expect(r.R).toBe(8); // round(sqrt(32·2)) = 8
     const exact = (k: 'lora' | 'mora') => Math.max(...r.floors.filter((f) => f[k] < 1e-9).map((f) => f.n));
     expect(exact('lora')).toBe(2);

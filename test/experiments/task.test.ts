@@ -10,7 +10,16 @@ import { CharTokenizer } from '../../src/data/tokenizer.js';
 import { loadMobyDick } from '../../src/data/corpus.js';
 import { HostRng } from '../../src/ops/random.js';
 import { makeUuidTask, uuid4, UUID4_PATTERN, UUID_CHARS, UUID_LENGTH } from '../../src/app/experiments/uuid.js';
-import { TaskBatcher, encodeTask, ensureChars, epochOrder, missingChars, sequenceText, taskChars, type Task } from '../../src/app/experiments/task.js';
+import {
+  TaskBatcher,
+  encodeTask,
+  ensureChars,
+  epochOrder,
+  missingChars,
+  sequenceText,
+  taskChars,
+  type Task,
+} from '../../src/app/experiments/task.js';
 import { loadJsonlTask, parseJsonlTask, toJsonl, writeJsonlTask } from '../../src/app/experiments/jsonl.js';
 
 const mobyTok = () => CharTokenizer.fromText(loadMobyDick());
@@ -94,7 +103,9 @@ describe('tokenizer coverage', () => {
     const task = makeUuidTask({ n: 5, seed: 0 });
     const tok = CharTokenizer.fromText('0123456789abcdef-\n'); // no ':'
     expect(missingChars(tok, task)).toEqual([':']);
-    expect(() => ensureChars(tok, task)).toThrow(/ensureChars: task 'uuid' uses 1 character the char tokenizer \(vocabulary 18\) cannot encode: ":" \(U\+003A\); build the tokenizer from a text that contains them/);
+    expect(() => ensureChars(tok, task)).toThrow(
+      /ensureChars: task 'uuid' uses 1 character the char tokenizer \(vocabulary 18\) cannot encode: ":" \(U\+003A\); build the tokenizer from a text that contains them/,
+    );
     const withUnk = CharTokenizer.fromText('abc', { unk: '?' });
     expect(missingChars(withUnk, 'abz')).toEqual(['z']); // maps to unk: not faithful
     expect(() => encodeTask(task, tok)).toThrow(/ensureChars/);
@@ -158,9 +169,13 @@ describe('TaskBatcher', () => {
   });
 
   it('gives clear errors', () => {
-    expect(() => new TaskBatcher(task, tok, { batchSize: 2, blockSize: 64, seed: 0 })).toThrow(/TaskBatcher: example \d+ of task 'uuid' is 74 tokens long and needs blockSize >= 73 .*got 64/);
+    expect(() => new TaskBatcher(task, tok, { batchSize: 2, blockSize: 64, seed: 0 })).toThrow(
+      /TaskBatcher: example \d+ of task 'uuid' is 74 tokens long and needs blockSize >= 73 .*got 64/,
+    );
     expect(() => new TaskBatcher(task, tok, { batchSize: 0, seed: 0 })).toThrow(/batchSize must be a positive integer, got 0/);
-    expect(() => new TaskBatcher(task, tok, { batchSize: 2, seed: 0, padId: 999 })).toThrow(/padId must be a token id in \[0, \d+\), got 999/);
+    expect(() => new TaskBatcher(task, tok, { batchSize: 2, seed: 0, padId: 999 })).toThrow(
+      /padId must be a token id in \[0, \d+\), got 999/,
+    );
     const b = new TaskBatcher(task, tok, { batchSize: 2, seed: 0 });
     expect(() => (b.state = { seed: 1, epoch: 0, cursor: 0, step: 0 })).toThrow(/saved with seed 1, this batcher uses seed 0/);
   });
@@ -169,7 +184,15 @@ describe('TaskBatcher', () => {
 describe('JSONL tasks', () => {
   it('parses prompt/completion lines, skipping blanks, with the loss on the completion by default', () => {
     const t = parseJsonlTask('{"prompt":"Q: 1+1?\\nA:","completion":" 2"}\n\n{"prompt":"x","completion":"y","extra":1}\n', 'math.jsonl');
-    expect(t).toEqual({ name: 'jsonl:math.jsonl', examples: [{ prompt: 'Q: 1+1?\nA:', completion: ' 2' }, { prompt: 'x', completion: 'y' }], eos: '', lossOn: 'completion' });
+    expect(t).toEqual({
+      name: 'jsonl:math.jsonl',
+      examples: [
+        { prompt: 'Q: 1+1?\nA:', completion: ' 2' },
+        { prompt: 'x', completion: 'y' },
+      ],
+      eos: '',
+      lossOn: 'completion',
+    });
     expect(parseJsonlTask(toJsonl(t.examples), 'math.jsonl').examples).toEqual(t.examples);
   });
 

@@ -35,23 +35,47 @@ describe('out-of-range indices raise the same error on cpu and webgpu', () => {
         await expect(settle(f), b).rejects.toThrow(re);
         await settle(() => mg.indexSelect(x, 0, ids([1, 2], b))); // the error is reported once; later work is clean
       };
-      await expectIndex(() => mg.indexSelect(x, 0, ids([0, 7], b)), /indexSelect: index value 7 at flat position 1 of index \[2\] is out of range for axis 0 of size 4 \(x \[4, 3\]; expected 0\.\.3\)/);
-      await expectIndex(() => mg.indexSelect(x, 1, ids([-1], b)), /indexSelect: index value -1 at flat position 0 of index \[1\] is out of range for axis 1 of size 3/);
+      await expectIndex(
+        () => mg.indexSelect(x, 0, ids([0, 7], b)),
+        /indexSelect: index value 7 at flat position 1 of index \[2\] is out of range for axis 0 of size 4 \(x \[4, 3\]; expected 0\.\.3\)/,
+      );
+      await expectIndex(
+        () => mg.indexSelect(x, 1, ids([-1], b)),
+        /indexSelect: index value -1 at flat position 0 of index \[1\] is out of range for axis 1 of size 3/,
+      );
       const gi = mg.tensor([0, 1, 2, 5, 0, 1], [2, 3], { dtype: 'int32', backend: b });
-      await expectIndex(() => mg.gather(x, 0, gi), /gather: index value 5 at flat position 3 of index \[2, 3\] is out of range for axis 0 of size 4/);
+      await expectIndex(
+        () => mg.gather(x, 0, gi),
+        /gather: index value 5 at flat position 3 of index \[2, 3\] is out of range for axis 0 of size 4/,
+      );
       const src = mg.ones([2, 3], { backend: b });
       for (const impl of ['chain', 'naive'] as const) {
-        await expectIndex(() => scatterAdd(src, 0, ids([0, 9], b), [4, 3], { impl }), /scatterAdd: index value 9 at flat position 1 of index \[2\] is out of range for axis 0 of size 4/);
+        await expectIndex(
+          () => scatterAdd(src, 0, ids([0, 9], b), [4, 3], { impl }),
+          /scatterAdd: index value 9 at flat position 1 of index \[2\] is out of range for axis 0 of size 4/,
+        );
       }
       const emb = new mg.nn.Embedding(8, 4, { backend: b, seed: 1 });
-      await expectIndex(() => emb.forward(ids([3, 100], b)), /indexSelect: index value 100 at flat position 1 of index \[2\] is out of range for axis 0 of size 8/);
+      await expectIndex(
+        () => emb.forward(ids([3, 100], b)),
+        /indexSelect: index value 100 at flat position 1 of index \[2\] is out of range for axis 0 of size 8/,
+      );
       const blocked = new mg.nn.BlockedEmbedding(8, 4, 3, { backend: b, seed: 1 }); // blocks of 3 rows clamp their ids
-      await expectIndex(() => blocked.forward(ids([7, -1], b)), /indexSelect: index value -1 at flat position 1 of index \[2\] is out of range for axis 0 of size 8/);
+      await expectIndex(
+        () => blocked.forward(ids([7, -1], b)),
+        /indexSelect: index value -1 at flat position 1 of index \[2\] is out of range for axis 0 of size 8/,
+      );
       blocked.dispose();
       const gpt = new mg.nn.GPT({ vocabSize: 8, blockSize: 4, nLayer: 1, nHead: 1, nEmbd: 8, backend: b, seed: 1 });
-      await expectIndex(() => mg.noGrad(() => gpt.forward(mg.tensor([1, 200], [1, 2], { dtype: 'int32', backend: b })).logits), /index value 200 .* axis 0 of size 8/);
+      await expectIndex(
+        () => mg.noGrad(() => gpt.forward(mg.tensor([1, 200], [1, 2], { dtype: 'int32', backend: b })).logits),
+        /index value 200 .* axis 0 of size 8/,
+      );
       const logits = mg.randn([3, 4], { backend: b, seed: 2 });
-      await expectIndex(() => mg.crossEntropy(logits, ids([0, 9, 1], b)), /crossEntropy: target 9 at row 1 is out of range \[0, 4\) for logits \[3, 4\]/);
+      await expectIndex(
+        () => mg.crossEntropy(logits, ids([0, 9, 1], b)),
+        /crossEntropy: target 9 at row 1 is out of range \[0, 4\) for logits \[3, 4\]/,
+      );
       await expectIndex(() => mg.crossEntropy(logits, ids([0, 1, -2], b)), /crossEntropy: target -2 at row 2 is out of range \[0, 4\)/);
       for (const t of [x, gi, src, logits]) t.dispose();
       emb.dispose();
@@ -78,12 +102,16 @@ describe('tidy', () => {
 describe('creation rejects what it would store wrongly', () => {
   it('non-numbers, out-of-range int32 and float32, sizes beyond the backend', () => {
     for (const backend of ['cpu'] as const) {
-      expect(() => mg.tensor(['a', 'b'] as unknown as number[], [2], { backend })).toThrow(/tensor: element 0 must be a number, got string "a"/);
+      expect(() => mg.tensor(['a', 'b'] as unknown as number[], [2], { backend })).toThrow(
+        /tensor: element 0 must be a number, got string "a"/,
+      );
       expect(() => mg.tensor([1, null] as unknown as number[], [2], { backend })).toThrow(/element 1 must be a number/);
       expect(() => mg.tensor([3e9], [1], { dtype: 'int32', backend })).toThrow(/tensor: element 0 = 3000000000 is not an int32/);
       expect(() => mg.tensor(new Float64Array([1e39]), [1], { backend })).toThrow(/element 0 = 1e\+39 is outside float32 range/);
       expect(() => mg.full([2], 2 ** 31, { dtype: 'int32', backend })).toThrow(/full: value = 2147483648 is not an int32/);
-      expect(() => mg.zeros([2 ** 31], { backend })).toThrow(/alloc: 2147483648 elements exceed the cpu backend's limit of 268435456 per tensor/);
+      expect(() => mg.zeros([2 ** 31], { backend })).toThrow(
+        /alloc: 2147483648 elements exceed the cpu backend's limit of 268435456 per tensor/,
+      );
     }
     // what is representable still goes through
     expect(mg.tensor([-(2 ** 31), 2 ** 31 - 1], [2], { dtype: 'int32', backend: 'cpu' }).size).toBe(2);

@@ -26,7 +26,28 @@ function rng(seed: number): () => number {
   };
 }
 
-const WEIRD: unknown[] = [null, true, false, 0, -1, 1.5, 2 ** 31, 1e6, 1e308, -1e308, '', '2', 'foo', 'NaN', [], [1, 2], {}, { a: 1 }, '../../x', '\u0000'];
+const WEIRD: unknown[] = [
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1.5,
+  2 ** 31,
+  1e6,
+  1e308,
+  -1e308,
+  '',
+  '2',
+  'foo',
+  'NaN',
+  [],
+  [1, 2],
+  {},
+  { a: 1 },
+  '../../x',
+  '\u0000',
+];
 
 type R = () => number;
 const pick = <T>(r: R, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
@@ -78,7 +99,7 @@ function mutateSafetensors(r: R, bytes: Uint8Array, metaKeys: boolean): Uint8Arr
         return meta[key];
       }
     })();
-    meta[key] = r() < 0.1 ? '{not json' : JSON.stringify(mutateJson(r, parsed)) ?? 'null';
+    meta[key] = r() < 0.1 ? '{not json' : (JSON.stringify(mutateJson(r, parsed)) ?? 'null');
     return join8({ ...header, __metadata__: meta }, data);
   }
   if (kind < 0.8) {
@@ -103,7 +124,8 @@ async function expectCleanOutcome(label: string, f: () => Promise<void>): Promis
     await f();
     return 'ok';
   } catch (e) {
-    if (!(e instanceof MoragradError) || e.message.length < 10) throw new Error(`${label}: ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`);
+    if (!(e instanceof MoragradError) || e.message.length < 10)
+      throw new Error(`${label}: ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`);
     return 'error';
   }
 }
@@ -122,7 +144,15 @@ describe('fuzzing the file readers', () => {
 
   beforeAll(async () => {
     await mg.init({ backend: 'cpu' });
-    const cfg = { ...DEFAULT_TRAIN, model: { ...DEFAULT_TRAIN.model, nLayer: 1, nHead: 2, nEmbd: 8, blockSize: 8 }, batchSize: 2, steps: 1, evalEvery: 1, evalBatches: 1, checkpointEvery: 1 };
+    const cfg = {
+      ...DEFAULT_TRAIN,
+      model: { ...DEFAULT_TRAIN.model, nLayer: 1, nHead: 2, nEmbd: 8, blockSize: 8 },
+      batchSize: 2,
+      steps: 1,
+      evalEvery: 1,
+      evalBatches: 1,
+      checkpointEvery: 1,
+    };
     const r = await trainGPT(cfg, { outDir: join(dir, 'run') });
     ckpt = new Uint8Array(await fs.readFile(r.checkpoint)); // a copy: Buffer.slice would share memory
     const peft = inject(tiny(), { adapter: 'mora', r: 2, targets: ['q', 'v'] });
@@ -160,7 +190,10 @@ describe('fuzzing the file readers', () => {
       const mutateConfig = r() < 0.5;
       const config = mutateConfig ? (r() < 0.05 ? pick(r, [null, [], 'x', 3]) : mutateJson(r, adapterConfig)) : adapterConfig;
       await fs.writeFile(join(adir, 'adapter_config.json'), r() < 0.03 ? '{"r": ' : JSON.stringify(config));
-      await fs.writeFile(join(adir, 'adapter_model.safetensors'), mutateConfig ? adapterWeights : mutateSafetensors(r, adapterWeights, false));
+      await fs.writeFile(
+        join(adir, 'adapter_model.safetensors'),
+        mutateConfig ? adapterWeights : mutateSafetensors(r, adapterWeights, false),
+      );
       const label = `adapter case ${i}`;
       const outcome = await expectCleanOutcome(label, async () => {
         const model = tiny();
@@ -186,7 +219,15 @@ describe('loading', () => {
   it('names a non-finite tensor of a checkpoint unless allowNonFinite; the schema names field, value, type and what is allowed', async () => {
     await mg.init({ backend: 'cpu' });
     const dir = mkdtempSync(join(tmpdir(), 'mg-load-'));
-    const cfg = { ...DEFAULT_TRAIN, model: { ...DEFAULT_TRAIN.model, nLayer: 1, nHead: 2, nEmbd: 8, blockSize: 8 }, batchSize: 2, steps: 1, evalEvery: 1, evalBatches: 1, checkpointEvery: 1 };
+    const cfg = {
+      ...DEFAULT_TRAIN,
+      model: { ...DEFAULT_TRAIN.model, nLayer: 1, nHead: 2, nEmbd: 8, blockSize: 8 },
+      batchSize: 2,
+      steps: 1,
+      evalEvery: 1,
+      evalBatches: 1,
+      checkpointEvery: 1,
+    };
     const { checkpoint } = await trainGPT(cfg, { outDir: dir });
     const bytes = new Uint8Array(await fs.readFile(checkpoint));
     const { header, data } = split(bytes);
@@ -195,7 +236,9 @@ describe('loading', () => {
     new DataView(d.buffer).setFloat32(ln.data_offsets[0] + 4, Infinity, true);
     const bad = join(dir, 'inf.safetensors');
     await fs.writeFile(bad, join8(header, d));
-    await expect(loadGPT(bad)).rejects.toThrow(/'model.blocks.0.ln1.weight' holds 1 non-finite value \(the first, at flat index 1, is Infinity\)/);
+    await expect(loadGPT(bad)).rejects.toThrow(
+      /'model.blocks.0.ln1.weight' holds 1 non-finite value \(the first, at flat index 1, is Infinity\)/,
+    );
     const { model } = await loadGPT(bad, { allowNonFinite: true });
     model.dispose();
     const withMeta = async (edit: (c: Record<string, unknown>) => void) => {
@@ -208,11 +251,21 @@ describe('loading', () => {
       return p;
     };
     const model0 = (c: Record<string, unknown>) => c.model as Record<string, unknown>;
-    await expect(loadCheckpoint(await withMeta((c) => (model0(c).norm = 'foo')))).rejects.toThrow(/metadata.config.model.norm: got "foo" \(string\); expected one of 'layernorm', 'rmsnorm'/);
-    await expect(loadCheckpoint(await withMeta((c) => (model0(c).tiedHead = 'no')))).rejects.toThrow(/config.model.tiedHead: got "no" \(string\); expected true or false/);
-    await expect(loadCheckpoint(await withMeta((c) => (model0(c).nLayer = '2')))).rejects.toThrow(/config.model.nLayer: got "2" \(string\); expected an integer in \[1, 256\]/);
-    await expect(loadCheckpoint(await withMeta((c) => (model0(c).nLayer = 1e6)))).rejects.toThrow(/config.model.nLayer: got 1000000 \(number\); expected an integer in \[1, 256\]/);
-    await expect(loadCheckpoint(await withMeta((c) => (model0(c).nLayer = 2)))).rejects.toThrow(/config.model.nLayer is 2 but the file holds 1 blocks/);
+    await expect(loadCheckpoint(await withMeta((c) => (model0(c).norm = 'foo')))).rejects.toThrow(
+      /metadata.config.model.norm: got "foo" \(string\); expected one of 'layernorm', 'rmsnorm'/,
+    );
+    await expect(loadCheckpoint(await withMeta((c) => (model0(c).tiedHead = 'no')))).rejects.toThrow(
+      /config.model.tiedHead: got "no" \(string\); expected true or false/,
+    );
+    await expect(loadCheckpoint(await withMeta((c) => (model0(c).nLayer = '2')))).rejects.toThrow(
+      /config.model.nLayer: got "2" \(string\); expected an integer in \[1, 256\]/,
+    );
+    await expect(loadCheckpoint(await withMeta((c) => (model0(c).nLayer = 1e6)))).rejects.toThrow(
+      /config.model.nLayer: got 1000000 \(number\); expected an integer in \[1, 256\]/,
+    );
+    await expect(loadCheckpoint(await withMeta((c) => (model0(c).nLayer = 2)))).rejects.toThrow(
+      /config.model.nLayer is 2 but the file holds 1 blocks/,
+    );
     await expect(loadCheckpoint(await withMeta((c) => (c.model = null)))).rejects.toThrow(/config.model: got null; expected/);
   });
 });

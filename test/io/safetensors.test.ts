@@ -82,7 +82,11 @@ describe('safetensors layout', () => {
       '"idx":{"dtype":"I32","shape":[3],"data_offsets":[0,12]},' +
       '"w":{"dtype":"F32","shape":[2,2],"data_offsets":[12,28]},' +
       '"h":{"dtype":"F16","shape":[3],"data_offsets":[28,34]}}';
-    const expected = handBuilt(header, [...le('i32', [7, -1, 2147483647]), ...le('f32', [1, -2, 0.5, 3]), ...le('u16', [0x3c00, 0xc000, 0x7bff])]);
+    const expected = handBuilt(header, [
+      ...le('i32', [7, -1, 2147483647]),
+      ...le('f32', [1, -2, 0.5, 3]),
+      ...le('u16', [0x3c00, 0xc000, 0x7bff]),
+    ]);
     expect(Array.from(bytes)).toEqual(Array.from(expected));
     expect((8 + Number(new DataView(bytes.buffer).getBigUint64(0, true))) % 8).toBe(0);
     const { tensors, metadata } = decodeSafetensors(bytes);
@@ -171,9 +175,15 @@ describe('safetensors round trip', () => {
       const n = shape.reduce((a, b) => a * b, 1);
       return fc.oneof(
         fc.array(fc.float({ noNaN: false }), { minLength: n, maxLength: n }).map((data) => ({ dtype: 'F32' as const, shape, data })),
-        fc.array(fc.integer({ min: -2147483648, max: 2147483647 }), { minLength: n, maxLength: n }).map((data) => ({ dtype: 'I32' as const, shape, data })),
-        fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: n, maxLength: n }).map((bits) => ({ dtype: 'F16' as const, shape, data: bits.map(fromF16) })),
-        fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: n, maxLength: n }).map((bits) => ({ dtype: 'BF16' as const, shape, data: bits.map(fromBF16) })),
+        fc
+          .array(fc.integer({ min: -2147483648, max: 2147483647 }), { minLength: n, maxLength: n })
+          .map((data) => ({ dtype: 'I32' as const, shape, data })),
+        fc
+          .array(fc.integer({ min: 0, max: 0xffff }), { minLength: n, maxLength: n })
+          .map((bits) => ({ dtype: 'F16' as const, shape, data: bits.map(fromF16) })),
+        fc
+          .array(fc.integer({ min: 0, max: 0xffff }), { minLength: n, maxLength: n })
+          .map((bits) => ({ dtype: 'BF16' as const, shape, data: bits.map(fromBF16) })),
       );
     }),
     fc.constant({ dtype: 'F32' as const, shape: [0], data: [] }),
@@ -181,29 +191,37 @@ describe('safetensors round trip', () => {
 
   it('decode(encode(tensors)) gives back the tensors and metadata exactly (fast-check)', () => {
     fc.assert(
-      fc.property(fc.dictionary(name, entry, { maxKeys: 5 }), fc.option(fc.dictionary(fc.string(), fc.string({ unit: 'binary' }), { maxKeys: 3 }), { nil: undefined }), (tensors, metadata) => {
-        const bytes = encodeSafetensors(tensors, metadata);
-        const out = decodeSafetensors(bytes);
-        expect(out.metadata).toEqual(metadata ?? {});
-        expect(Object.keys(out.tensors).sort()).toEqual(Object.keys(tensors).sort());
-        for (const [k, t] of Object.entries(tensors)) {
-          const got = out.tensors[k];
-          expect(got.dtype).toBe(t.dtype);
-          expect(got.shape).toEqual(t.shape);
-          // Object.is: NaN equals NaN, -0 differs from 0.
-          const want = t.dtype === 'I32' ? Array.from(t.data) : Array.from(t.data, Math.fround);
-          Array.from(got.data).forEach((v, i) => expect(Object.is(v, want[i]) || (Number.isNaN(v) && Number.isNaN(want[i])), `${k}[${i}]: ${v} vs ${want[i]}`).toBe(true));
-        }
-        // Same tensors, any insertion order -> same bytes.
-        const reordered = Object.fromEntries(Object.entries(tensors).reverse());
-        expect(Array.from(encodeSafetensors(reordered, metadata))).toEqual(Array.from(bytes));
-      }),
+      fc.property(
+        fc.dictionary(name, entry, { maxKeys: 5 }),
+        fc.option(fc.dictionary(fc.string(), fc.string({ unit: 'binary' }), { maxKeys: 3 }), { nil: undefined }),
+        (tensors, metadata) => {
+          const bytes = encodeSafetensors(tensors, metadata);
+          const out = decodeSafetensors(bytes);
+          expect(out.metadata).toEqual(metadata ?? {});
+          expect(Object.keys(out.tensors).sort()).toEqual(Object.keys(tensors).sort());
+          for (const [k, t] of Object.entries(tensors)) {
+            const got = out.tensors[k];
+            expect(got.dtype).toBe(t.dtype);
+            expect(got.shape).toEqual(t.shape);
+            // Object.is: NaN equals NaN, -0 differs from 0.
+            const want = t.dtype === 'I32' ? Array.from(t.data) : Array.from(t.data, Math.fround);
+            Array.from(got.data).forEach((v, i) =>
+              expect(Object.is(v, want[i]) || (Number.isNaN(v) && Number.isNaN(want[i])), `${k}[${i}]: ${v} vs ${want[i]}`).toBe(true),
+            );
+          }
+          // Same tensors, any insertion order -> same bytes.
+          const reordered = Object.fromEntries(Object.entries(tensors).reverse());
+          expect(Array.from(encodeSafetensors(reordered, metadata))).toEqual(Array.from(bytes));
+        },
+      ),
       { numRuns: 25 },
     );
   });
 
   it('encode rejects bad input with clear errors', () => {
-    expect(() => encodeSafetensors({ a: { dtype: 'F32', shape: [2, 2], data: [1, 2, 3] } })).toThrow(/encodeSafetensors: tensor 'a': shape \[2, 2\] needs 4 values, data has 3/);
+    expect(() => encodeSafetensors({ a: { dtype: 'F32', shape: [2, 2], data: [1, 2, 3] } })).toThrow(
+      /encodeSafetensors: tensor 'a': shape \[2, 2\] needs 4 values, data has 3/,
+    );
     expect(() => encodeSafetensors({ a: { dtype: 'I32', shape: [1], data: [1.5] } })).toThrow(/element 0 = 1.5 is not an int32/);
     expect(() => encodeSafetensors({ a: { dtype: 'I32', shape: [1], data: [2 ** 31] } })).toThrow(/is not an int32/);
     expect(() => encodeSafetensors({ a: { dtype: 'U16' as never, shape: [1], data: [1] } })).toThrow(/cannot write dtype 'U16'/);
@@ -214,8 +232,12 @@ describe('safetensors round trip', () => {
 });
 
 describe('safetensors rejects malformed files', () => {
-  const good = encodeSafetensors({ a: { dtype: 'F32', shape: [2, 3], data: [1, 2, 3, 4, 5, 6] }, b: { dtype: 'I32', shape: [2], data: [1, 2] } }, { k: 'v' });
-  const entry = (name: string, dtype: string, shape: number[], off: [number, number]) => `"${name}":{"dtype":"${dtype}","shape":${JSON.stringify(shape)},"data_offsets":${JSON.stringify(off)}}`;
+  const good = encodeSafetensors(
+    { a: { dtype: 'F32', shape: [2, 3], data: [1, 2, 3, 4, 5, 6] }, b: { dtype: 'I32', shape: [2], data: [1, 2] } },
+    { k: 'v' },
+  );
+  const entry = (name: string, dtype: string, shape: number[], off: [number, number]) =>
+    `"${name}":{"dtype":"${dtype}","shape":${JSON.stringify(shape)},"data_offsets":${JSON.stringify(off)}}`;
   const zeros = (n: number) => new Array<number>(n).fill(0);
 
   it('names the problem for each kind of corruption', () => {
@@ -230,9 +252,18 @@ describe('safetensors rejects malformed files', () => {
     expectRejects(handBuilt('{"a":1} xx', []), /trailing characters/);
     expectRejects(handBuilt(`{${entry('a', 'Q99', [1], [0, 4])}}`, zeros(4)), /tensor 'a': unknown dtype 'Q99'/);
     expectRejects(handBuilt(`{${entry('a', 'U16', [1], [0, 2])}}`, zeros(2)), /dtype 'U16' is not supported/);
-    expectRejects(handBuilt(`{${entry('a', 'F32', [3], [0, 8])}}`, zeros(8)), /shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] hold 8/);
-    expectRejects(handBuilt(`{${entry('a', 'F32', [2], [0, 8])},${entry('b', 'F32', [2], [4, 12])}}`, zeros(12)), /tensor 'b': .* overlap tensor 'a'/);
-    expectRejects(handBuilt(`{${entry('a', 'F32', [1], [0, 4])},${entry('b', 'F32', [1], [8, 12])}}`, zeros(12)), /leave a hole at bytes \[4, 8\)/);
+    expectRejects(
+      handBuilt(`{${entry('a', 'F32', [3], [0, 8])}}`, zeros(8)),
+      /shape \[3\] of F32 needs 12 bytes but data_offsets \[0, 8\] hold 8/,
+    );
+    expectRejects(
+      handBuilt(`{${entry('a', 'F32', [2], [0, 8])},${entry('b', 'F32', [2], [4, 12])}}`, zeros(12)),
+      /tensor 'b': .* overlap tensor 'a'/,
+    );
+    expectRejects(
+      handBuilt(`{${entry('a', 'F32', [1], [0, 4])},${entry('b', 'F32', [1], [8, 12])}}`, zeros(12)),
+      /leave a hole at bytes \[4, 8\)/,
+    );
     expectRejects(handBuilt(`{${entry('a', 'F32', [1], [4, 8])}}`, zeros(8)), /leave a hole at bytes \[0, 4\)/);
     expectRejects(handBuilt(`{${entry('a', 'F32', [1], [0, 4])}}`, zeros(6)), /2 trailing bytes/);
     expectRejects(handBuilt(`{${entry('a', 'F32', [0], [8, 4])}}`, zeros(8)), /end before they begin/);
@@ -241,7 +272,10 @@ describe('safetensors rejects malformed files', () => {
     expectRejects(handBuilt(`{${entry('a', 'F32', [1], [0, 4])},${entry('a', 'F32', [1], [4, 8])}}`, zeros(8)), /duplicate name "a"/);
     expectRejects(handBuilt(`{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, zeros(4)), /duplicate name "dtype"/);
     expectRejects(handBuilt(`{"a":{"dtype":"F32","shape":[1]}}`, zeros(4)), /'data_offsets' must be \[begin, end\].*missing/);
-    expectRejects(handBuilt(`{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}`, zeros(4)), /'shape' must be an array of non-negative integers/);
+    expectRejects(
+      handBuilt(`{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}`, zeros(4)),
+      /'shape' must be an array of non-negative integers/,
+    );
     expectRejects(handBuilt(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,1e300]}}`, zeros(4)), /'data_offsets' must be/);
     expectRejects(handBuilt(`{"a":5}`, []), /tensor 'a': entry must be an object/);
     expectRejects(handBuilt(`{"__metadata__":{"k":1}}`, []), /'__metadata__'\['k'\] must be a string/);
@@ -250,7 +284,10 @@ describe('safetensors rejects malformed files', () => {
     const badUtf8 = handBuilt('{"a":1}', []);
     badUtf8[10] = 0xff;
     expectRejects(badUtf8, /not valid UTF-8/);
-    expectRejects(handBuilt(`{${entry('a', 'I64', [1], [0, 8])}}`, le('i64', [2n ** 40n])), /I64 element 0 = 1099511627776 is outside int32 range/);
+    expectRejects(
+      handBuilt(`{${entry('a', 'I64', [1], [0, 8])}}`, le('i64', [2n ** 40n])),
+      /I64 element 0 = 1099511627776 is outside int32 range/,
+    );
     expectRejects(handBuilt(`{${entry('a', 'F64', [1], [0, 8])}}`, le('f64', [1e300])), /F64 element 0 = 1e\+300 is outside float32 range/);
     expectRejects(handBuilt(`{${entry('a', 'BOOL', [2], [0, 2])}}`, [1, 7]), /BOOL element 1 is byte 7/);
     // '__proto__' is an ordinary tensor name, not a prototype hijack.
@@ -290,7 +327,11 @@ describe('safetensors rejects malformed files', () => {
     const jsonish = fc.oneof(fc.integer({ min: -3, max: 40 }), fc.string({ maxLength: 4 }), fc.constant(null), fc.boolean(), fc.double());
     const dtype = fc.oneof(fc.constantFrom('F32', 'I32', 'F16', 'BF16', 'F64', 'I64', 'U8', 'I8', 'BOOL', 'U16', 'X'), jsonish);
     const shape = fc.oneof(fc.array(fc.integer({ min: -1, max: 5 }), { maxLength: 3 }), jsonish);
-    const offsets = fc.oneof(fc.tuple(fc.integer({ min: -1, max: 40 }), fc.integer({ min: -1, max: 40 })), fc.array(fc.nat(40), { maxLength: 3 }), jsonish);
+    const offsets = fc.oneof(
+      fc.tuple(fc.integer({ min: -1, max: 40 }), fc.integer({ min: -1, max: 40 })),
+      fc.array(fc.nat(40), { maxLength: 3 }),
+      jsonish,
+    );
     const info = fc.record({ dtype, shape, data_offsets: offsets }, { requiredKeys: [] });
     const raw = fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c', '__metadata__', '__proto__'), fc.oneof(info, jsonish)), { maxLength: 4 });
     fc.assert(
@@ -335,8 +376,12 @@ describe('safetensors files and tensors', () => {
     expect(Array.from(await loaded.ids.data())).toEqual([3, 1, 4]);
     const only = await loadSafetensors(path, { backend: 'cpu', names: ['ids'] });
     expect(Object.keys(only)).toEqual(['ids']);
-    await expect(loadSafetensors(path, { backend: 'cpu', names: ['nope'] })).rejects.toThrow(/loadSafetensors\(.*model.safetensors\): no tensor named 'nope'/);
-    await expect(loadSafetensors(join(dir, 'missing.safetensors'))).rejects.toThrow(/loadSafetensors\(.*\): no such file: .*missing.safetensors/);
+    await expect(loadSafetensors(path, { backend: 'cpu', names: ['nope'] })).rejects.toThrow(
+      /loadSafetensors\(.*model.safetensors\): no tensor named 'nope'/,
+    );
+    await expect(loadSafetensors(join(dir, 'missing.safetensors'))).rejects.toThrow(
+      /loadSafetensors\(.*\): no such file: .*missing.safetensors/,
+    );
     await fs.writeFile(join(dir, 'bad.safetensors'), new Uint8Array([1, 2, 3]));
     await expect(loadSafetensors(join(dir, 'bad.safetensors'))).rejects.toThrow(/loadSafetensors\(.*bad.safetensors\): file is 3 bytes/);
     await expect(readSafetensorsHeader(join(dir, 'bad.safetensors'))).rejects.toThrow(/readSafetensorsHeader\(.*\): file is 3 bytes/);
@@ -376,7 +421,9 @@ describe('writeFileAtomic', () => {
     const path = join(dir, 'keep.bin');
     await writeFileAtomic(path, 'old contents');
     const spy = vi.spyOn(fs, 'rename').mockRejectedValueOnce(new Error('EIO: simulated rename failure'));
-    await expect(writeFileAtomic(path, 'new contents')).rejects.toThrow(/writeFileAtomic: could not write '.*keep.bin' \(12 bytes\); the previous file, if any, is unchanged: EIO: simulated/);
+    await expect(writeFileAtomic(path, 'new contents')).rejects.toThrow(
+      /writeFileAtomic: could not write '.*keep.bin' \(12 bytes\); the previous file, if any, is unchanged: EIO: simulated/,
+    );
     spy.mockRestore();
     expect(await fs.readFile(path, 'utf8')).toBe('old contents');
     expect(temps(dir)).toEqual([]);

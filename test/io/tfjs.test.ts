@@ -95,8 +95,12 @@ describe('loadTfjsWeights: a hand-made model', () => {
     const { json, all } = smallModel();
     const dir = await writeModel(json, all);
     const p = join(dir, 'model.json');
-    await expect(loadTfjsWeights(p, { expect: { 'dense/kernel': { shape: [3, 2] } } })).rejects.toThrow(/'dense\/kernel' has shape \[2, 3\], expected \[3, 2\]/);
-    await expect(loadTfjsWeights(p, { expect: { ids: { shape: [4], dtype: 'float32' } } })).rejects.toThrow(/'ids' has dtype int32, expected float32/);
+    await expect(loadTfjsWeights(p, { expect: { 'dense/kernel': { shape: [3, 2] } } })).rejects.toThrow(
+      /'dense\/kernel' has shape \[2, 3\], expected \[3, 2\]/,
+    );
+    await expect(loadTfjsWeights(p, { expect: { ids: { shape: [4], dtype: 'float32' } } })).rejects.toThrow(
+      /'ids' has dtype int32, expected float32/,
+    );
     await expect(loadTfjsWeights(p, { expect: { nope: { shape: [1] } } })).rejects.toThrow(/missing weight 'nope'/);
     await expect(loadTfjsWeights(p, { names: ['nope'] })).rejects.toThrow(/no weight named 'nope'/);
   });
@@ -111,8 +115,14 @@ describe('loadTfjsWeights: a hand-made model', () => {
       [{ modelTopology: {} }, /no 'weightsManifest' array \(got nothing\)/],
       [{ weightsManifest: [] }, /'weightsManifest' is empty/],
       [bad((j) => ((j.weightsManifest[0].paths = []), j)), /paths must be a non-empty array of shard file names/],
-      [bad((j) => ((j.weightsManifest[0].paths = ['../../etc/passwd']), j)), /shard '\.\.\/\.\.\/etc\/passwd' must be a relative path inside the model's folder/],
-      [bad((j) => ((w(j)[0].shape = [2, -3]), j)), /weights\[0\] 'dense\/kernel': shape must be an array of non-negative integers, got \[2,-3\]/],
+      [
+        bad((j) => ((j.weightsManifest[0].paths = ['../../etc/passwd']), j)),
+        /shard '\.\.\/\.\.\/etc\/passwd' must be a relative path inside the model's folder/,
+      ],
+      [
+        bad((j) => ((w(j)[0].shape = [2, -3]), j)),
+        /weights\[0\] 'dense\/kernel': shape must be an array of non-negative integers, got \[2,-3\]/,
+      ],
       [bad((j) => ((w(j)[1].dtype = 'float64'), j)), /weights\[1\] 'ids': unknown dtype "float64"/],
       [bad((j) => ((w(j)[1].dtype = 'string'), j)), /dtype 'string' is not supported/],
       [bad((j) => ((w(j)[2].name = 'ids'), j)), /weights\[2\] 'ids': duplicate weight name/],
@@ -123,7 +133,9 @@ describe('loadTfjsWeights: a hand-made model', () => {
       const dir = await writeModel(j, all);
       await expect(loadTfjsWeights(join(dir, 'model.json')), String(msg)).rejects.toThrow(msg);
     }
-    await expect(loadTfjsWeights('/nonexistent/model.json')).rejects.toThrow(/loadTfjsWeights\(\/nonexistent\/model\.json\): cannot read model\.json/);
+    await expect(loadTfjsWeights('/nonexistent/model.json')).rejects.toThrow(
+      /loadTfjsWeights\(\/nonexistent\/model\.json\): cannot read model\.json/,
+    );
   });
 
   it('rejects short, long and missing shards, naming the sizes', async () => {
@@ -149,14 +161,20 @@ describe('loadTfjsWeights: the shipped USE-lite model', () => {
   it('reads 61 tensors with their shapes', async () => {
     const { manifest, weights } = await loadTfjsWeights(join(USE_DIR, 'model.json'), {
       expect: { 'module/Embeddings_en': { shape: [8002, 256], dtype: 'float32' } },
-      names: ['module/Embeddings_en', 'module_apply_default/Encoder_en/KonaTransformer/Encode/TransformerStack/Layer_0/TransformerLayer/MultiheadAttention/mul/y'],
+      names: [
+        'module/Embeddings_en',
+        'module_apply_default/Encoder_en/KonaTransformer/Encode/TransformerStack/Layer_0/TransformerLayer/MultiheadAttention/mul/y',
+      ],
     });
     expect(manifest.weights).toHaveLength(61);
     expect(manifest.groups[0].paths).toEqual(SHARDS);
     expect(manifest.groups[0].bytes).toBe(6 * 4194304 + 2737832);
     expect(weights['module/Embeddings_en'].data).toHaveLength(8002 * 256);
     expect(Number.isFinite(weights['module/Embeddings_en'].data[12345])).toBe(true);
-    expect(weights['module_apply_default/Encoder_en/KonaTransformer/Encode/TransformerStack/Layer_0/TransformerLayer/MultiheadAttention/mul/y'].data[0]).toBe(0.125);
+    expect(
+      weights['module_apply_default/Encoder_en/KonaTransformer/Encode/TransformerStack/Layer_0/TransformerLayer/MultiheadAttention/mul/y']
+        .data[0],
+    ).toBe(0.125);
   });
 
   it('rejects a truncated shard and a manifest whose shapes no longer fit the shards', async () => {
@@ -165,7 +183,9 @@ describe('loadTfjsWeights: the shipped USE-lite model', () => {
     for (const s of SHARDS.slice(0, 6)) await symlink(join(USE_DIR, s), join(dir, s));
     await copyFile(join(USE_DIR, SHARDS[6]), join(dir, SHARDS[6]));
     await truncate(join(dir, SHARDS[6]), 2737832 - 1000);
-    await expect(loadTfjsWeights(join(dir, 'model.json'))).rejects.toThrow(/hold 27902656 bytes but its 61 weights need 27903656 \(1000 bytes short.*group1-shard7of7: 2736832\)/);
+    await expect(loadTfjsWeights(join(dir, 'model.json'))).rejects.toThrow(
+      /hold 27902656 bytes but its 61 weights need 27903656 \(1000 bytes short.*group1-shard7of7: 2736832\)/,
+    );
 
     // restore the shard, then corrupt the manifest: a shape that asks for more bytes than there are
     await copyFile(join(USE_DIR, SHARDS[6]), join(dir, SHARDS[6]));

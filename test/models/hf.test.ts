@@ -13,7 +13,10 @@ import { expectClose, hasGpu, randData, setupBackends } from '../helpers.js';
 
 setupBackends();
 const FIX = join(import.meta.dirname, '../fixtures/hf');
-const ref = JSON.parse(await fs.readFile(join(FIX, 'reference.json'), 'utf8')) as Record<string, { ids: number[][]; shape: number[]; logits: number[] }>;
+const ref = JSON.parse(await fs.readFile(join(FIX, 'reference.json'), 'utf8')) as Record<
+  string,
+  { ids: number[][]; shape: number[]; logits: number[] }
+>;
 
 let tmp: string;
 beforeAll(async () => {
@@ -51,10 +54,17 @@ describe('loadHF: golden logits against the PyTorch reference', () => {
       const last = cpu.model.forward(x, undefined, { lastOnly: true }).logits;
       expect(last.shape).toEqual([2, 1, r.shape[2]]);
       const V = r.shape[2];
-      expectClose(await last.data(), [...r.logits.slice(6 * V, 7 * V), ...r.logits.slice(13 * V, 14 * V)], { rtol: 1e-9, atol: 1e-9 }, `${name} lastOnly`);
+      expectClose(
+        await last.data(),
+        [...r.logits.slice(6 * V, 7 * V), ...r.logits.slice(13 * V, 14 * V)],
+        { rtol: 1e-9, atol: 1e-9 },
+        `${name} lastOnly`,
+      );
       expect(() => cpu.model.forward(x, x, { lastOnly: true })).toThrow(/lastOnly gives the last position's logits only/);
       // logits must fit one buffer (lavapipe: 2^25 floats): the refusal says how many tokens fit
-      expect(() => mg.nn.checkLogitsFit('LlamaForCausalLM.forward', [16, 1024, 50257], 2 ** 25)).toThrow(/the logits \[16, 1024, 50257\] would hold 823410688 elements, more than one buffer of this adapter \(33554432\); use at most 667 tokens per batch/);
+      expect(() => mg.nn.checkLogitsFit('LlamaForCausalLM.forward', [16, 1024, 50257], 2 ** 25)).toThrow(
+        /the logits \[16, 1024, 50257\] would hold 823410688 elements, more than one buffer of this adapter \(33554432\); use at most 667 tokens per batch/,
+      );
       cpu.model.dispose();
       if (await hasGpu()) {
         const gpu = await loadHF(join(FIX, name), { noTokenizer: true });
@@ -68,7 +78,10 @@ describe('loadHF: golden logits against the PyTorch reference', () => {
     for (const name of ['tiny-llama', 'tiny-gpt2']) {
       const r = ref[name];
       const { model } = await loadHF(join(FIX, name), { backend: 'cpu', noTokenizer: true, maxTableElements: 16 * 15 });
-      const blocks = model.namedParameters().filter(([n]) => /\.blocks\.\d+\.weight$/.test(n)).map(([n]) => n);
+      const blocks = model
+        .namedParameters()
+        .filter(([n]) => /\.blocks\.\d+\.weight$/.test(n))
+        .map(([n]) => n);
       expect(blocks.length).toBe(name === 'tiny-llama' ? 8 : 3); // 48 rows: 4 blocks each for embed_tokens and the untied lm_head; GPT-2: 40 rows tied
       expectClose(await logitsOf(model, r.ids), r.logits, { rtol: 1e-9, atol: 1e-9 }, `${name} blocked`);
       const out = newDir();
@@ -103,7 +116,12 @@ describe('loadHF: golden logits against the PyTorch reference', () => {
     expect(l.nameOrPath).toBe('tiny-llama-gqa');
     l.dispose();
     const { model: g } = await loadHF(join(FIX, 'tiny-gpt2'), { backend: 'cpu', noTokenizer: true });
-    expect(g.namedParameters().map(([n]) => n).slice(0, 6)).toEqual([
+    expect(
+      g
+        .namedParameters()
+        .map(([n]) => n)
+        .slice(0, 6),
+    ).toEqual([
       'transformer.wte.weight',
       'transformer.wpe.weight',
       'transformer.h.0.ln_1.weight',
@@ -125,12 +143,34 @@ const roundTo = (dt: Dt, v: number) => (dt === 'F16' ? fromF16(toF16(v)) : dt ==
 
 function llamaConfig(o: { nKv: number; tied: boolean }) {
   return {
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 24, hidden_size: 16, intermediate_size: 24,
-    num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: o.nKv, hidden_act: 'silu', max_position_embeddings: 16,
-    rms_norm_eps: 1e-6, rope_theta: 10000, rope_scaling: null, tie_word_embeddings: o.tied, attention_bias: false, torch_dtype: 'float32',
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    vocab_size: 24,
+    hidden_size: 16,
+    intermediate_size: 24,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: o.nKv,
+    hidden_act: 'silu',
+    max_position_embeddings: 16,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    rope_scaling: null,
+    tie_word_embeddings: o.tied,
+    attention_bias: false,
+    torch_dtype: 'float32',
   };
 }
-const gpt2Config = { architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', vocab_size: 20, n_embd: 8, n_layer: 2, n_head: 2, n_positions: 12, activation_function: 'gelu_new' };
+const gpt2Config = {
+  architectures: ['GPT2LMHeadModel'],
+  model_type: 'gpt2',
+  vocab_size: 20,
+  n_embd: 8,
+  n_layer: 2,
+  n_head: 2,
+  n_positions: 12,
+  activation_function: 'gelu_new',
+};
 
 /** Random weights in the files' layout (Conv1D [in, out]). */
 function llamaWeights(c: ReturnType<typeof llamaConfig>, seed: number): Host {
@@ -164,7 +204,16 @@ function gpt2Weights(seed: number): Host {
   const w: Host = {};
   let s = seed;
   const put = (k: string, shape: number[], scale = 0.3, offset = 0) => {
-    w[k] = { shape, data: Float32Array.from(randData(shape.reduce((a, b) => a * b, 1), s++), (v) => offset + scale * v) };
+    w[k] = {
+      shape,
+      data: Float32Array.from(
+        randData(
+          shape.reduce((a, b) => a * b, 1),
+          s++,
+        ),
+        (v) => offset + scale * v,
+      ),
+    };
   };
   put('transformer.wte.weight', [V, C]);
   put('transformer.wpe.weight', [P, C], 0.1);
@@ -205,7 +254,8 @@ async function writeFolder(dir: string, config: object, w: Host, dt: Dt, shards 
     }
     await fs.writeFile(join(dir, file), encodeSafetensors(entries, { format: 'pt' }));
   }
-  if (shards > 1) await fs.writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 0 }, weight_map: map }));
+  if (shards > 1)
+    await fs.writeFile(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 0 }, weight_map: map }));
 }
 
 /** The loaded parameter equals the file's value rounded to its dtype (Conv1D transposed). */
@@ -255,7 +305,9 @@ describe('tiny models in HF layout: load, run (cpu float64 = webgpu), save, relo
       const again = await loadHF(out, { backend: 'cpu', noTokenizer: true });
       expect(await params(again.model)).toEqual(await params(model));
       expect(Array.from(await logitsOf(again.model, IDS))).toEqual(Array.from(cpu));
-      expect(JSON.parse(await fs.readFile(join(out, 'config.json'), 'utf8')).torch_dtype).toBe({ F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[v.dt]);
+      expect(JSON.parse(await fs.readFile(join(out, 'config.json'), 'utf8')).torch_dtype).toBe(
+        { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[v.dt],
+      );
       model.dispose();
       again.model.dispose();
     });
@@ -293,7 +345,12 @@ describe('adapters on HF models use HF module names', () => {
     const dir = join(FIX, 'tiny-llama');
     const { model } = await loadHF(dir, { backend: 'cpu', noTokenizer: true });
     const peft = mg.peft.inject(model, { adapter: 'mora', r: 2, type: 6, targets: ['q_proj', 'v_proj'] });
-    expect(peft.layers.map(([n]) => n)).toEqual(['model.layers.0.self_attn.q_proj', 'model.layers.0.self_attn.v_proj', 'model.layers.1.self_attn.q_proj', 'model.layers.1.self_attn.v_proj']);
+    expect(peft.layers.map(([n]) => n)).toEqual([
+      'model.layers.0.self_attn.q_proj',
+      'model.layers.0.self_attn.v_proj',
+      'model.layers.1.self_attn.q_proj',
+      'model.layers.1.self_attn.v_proj',
+    ]);
     peft.adapterParameters().forEach((p, i) => {
       const t = mg.tensor(randData(p.size, 70 + i), p.shape, { backend: 'cpu' });
       mg.nn.copyInto(p, t.mul(0.2));
@@ -302,7 +359,13 @@ describe('adapters on HF models use HF module names', () => {
     const adir = newDir();
     await mg.peft.saveAdapter(adir, peft);
     const cfg = JSON.parse(await fs.readFile(join(adir, 'adapter_config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ base_model_name_or_path: 'tiny-llama-gqa', target_modules: ['q_proj', 'v_proj'], fan_in_fan_out: false, use_mora: true, mora_type: 6 });
+    expect(cfg).toMatchObject({
+      base_model_name_or_path: 'tiny-llama-gqa',
+      target_modules: ['q_proj', 'v_proj'],
+      fan_in_fan_out: false,
+      use_mora: true,
+      mora_type: 6,
+    });
     const keys = Object.keys((await mg.io.readSafetensorsHeader(join(adir, 'adapter_model.safetensors'))).tensors);
     expect(keys).toContain('base_model.model.model.layers.1.self_attn.v_proj.lora_A.weight');
 
@@ -332,7 +395,9 @@ describe('adapters on HF models use HF module names', () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
       await mg.peft.saveAdapter(newDir(), trunc);
-      expect(warn).toHaveBeenCalledWith(expect.stringMatching(/MoRA type 'truncation', which only moragrad implements; the MoRA authors' PEFT fork cannot run it/));
+      expect(warn).toHaveBeenCalledWith(
+        expect.stringMatching(/MoRA type 'truncation', which only moragrad implements; the MoRA authors' PEFT fork cannot run it/),
+      );
     } finally {
       warn.mockRestore();
     }
@@ -350,24 +415,74 @@ describe('loadHF refuses what it does not implement, naming it', () => {
   };
 
   it('architectures, rope scaling, unknown fields, activations', async () => {
-    await expect(attempt({ ...base, architectures: ['MistralForCausalLM'], model_type: 'mistral' })).rejects.toThrow(/loadHF: .*architectures \["MistralForCausalLM"\] is not supported; moragrad loads LlamaForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel/);
-    await expect(attempt({ ...base, architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', attention_bias: undefined, use_sliding_window: true })).rejects.toThrow(/use_sliding_window = true is not supported \(sliding-window attention is not implemented\)/);
-    await expect(attempt({ ...base, rope_scaling: { rope_type: 'yarn', factor: 4 } })).rejects.toThrow(/rope_scaling = .* is not supported \(rope scaling type "yarn" is not implemented/);
+    await expect(attempt({ ...base, architectures: ['MistralForCausalLM'], model_type: 'mistral' })).rejects.toThrow(
+      /loadHF: .*architectures \["MistralForCausalLM"\] is not supported; moragrad loads LlamaForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel/,
+    );
+    await expect(
+      attempt({ ...base, architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', attention_bias: undefined, use_sliding_window: true }),
+    ).rejects.toThrow(/use_sliding_window = true is not supported \(sliding-window attention is not implemented\)/);
+    await expect(attempt({ ...base, rope_scaling: { rope_type: 'yarn', factor: 4 } })).rejects.toThrow(
+      /rope_scaling = .* is not supported \(rope scaling type "yarn" is not implemented/,
+    );
     await expect(attempt({ ...base, sliding_window: 4096 })).rejects.toThrow(/config field sliding_window = 4096 is not implemented here/);
     await expect(attempt({ ...base, hidden_act: 'gelu' })).rejects.toThrow(/hidden_act = "gelu" is not supported/);
     await expect(attempt({ ...gpt2Config, activation_function: 'relu' })).rejects.toThrow(/activation_function = "relu" is not supported/);
-    await expect(attempt(base, w, { dtype: 'float16' as 'float32' })).rejects.toThrow(/dtype 'float16' is not supported: moragrad's parameters are float32/);
+    await expect(attempt(base, w, { dtype: 'float16' as 'float32' })).rejects.toThrow(
+      /dtype 'float16' is not supported: moragrad's parameters are float32/,
+    );
   });
 
   it('accepts the bookkeeping fields real configs carry (distilgpt2-, TinyLlama-, Qwen2.5-style)', async () => {
     const gw = gpt2Weights(5);
     const dir = newDir();
-    await writeFolder(dir, { ...gpt2Config, _num_labels: 1, id2label: { 0: 'LABEL_0' }, label2id: { LABEL_0: 0 }, n_ctx: 12, summary_type: 'cls_index', summary_use_proj: true, task_specific_params: { 'text-generation': { do_sample: true, max_length: 50 } }, bos_token_id: 19, eos_token_id: 19, attn_pdrop: 0.1 }, gw, 'F32');
+    await writeFolder(
+      dir,
+      {
+        ...gpt2Config,
+        _num_labels: 1,
+        id2label: { 0: 'LABEL_0' },
+        label2id: { LABEL_0: 0 },
+        n_ctx: 12,
+        summary_type: 'cls_index',
+        summary_use_proj: true,
+        task_specific_params: { 'text-generation': { do_sample: true, max_length: 50 } },
+        bos_token_id: 19,
+        eos_token_id: 19,
+        attn_pdrop: 0.1,
+      },
+      gw,
+      'F32',
+    );
     (await loadHF(dir, { backend: 'cpu', noTokenizer: true })).model.dispose();
-    (await attempt({ ...base, pretraining_tp: 1, transformers_version: '4.35.0', use_cache: true, initializer_range: 0.02, rope_interleaved: false, is_llama_config: true, 'transformers.js_config': { kv_cache_dtype: 'float16' } })).model.dispose();
-    const { attention_bias: _a, ...qwen } = { ...base, architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', use_sliding_window: false, sliding_window: 32768, max_window_layers: 21, use_mrope: false };
+    (
+      await attempt({
+        ...base,
+        pretraining_tp: 1,
+        transformers_version: '4.35.0',
+        use_cache: true,
+        initializer_range: 0.02,
+        rope_interleaved: false,
+        is_llama_config: true,
+        'transformers.js_config': { kv_cache_dtype: 'float16' },
+      })
+    ).model.dispose();
+    const { attention_bias: _a, ...qwen } = {
+      ...base,
+      architectures: ['Qwen2ForCausalLM'],
+      model_type: 'qwen2',
+      use_sliding_window: false,
+      sliding_window: 32768,
+      max_window_layers: 21,
+      use_mrope: false,
+    };
     const qw: Host = { ...w };
-    for (let i = 0; i < 2; i++) for (const [k, n] of [['q', 16], ['k', 8], ['v', 8]] as const) qw[`model.layers.${i}.self_attn.${k}_proj.bias`] = { shape: [n], data: new Float32Array(n) };
+    for (let i = 0; i < 2; i++)
+      for (const [k, n] of [
+        ['q', 16],
+        ['k', 8],
+        ['v', 8],
+      ] as const)
+        qw[`model.layers.${i}.self_attn.${k}_proj.bias`] = { shape: [n], data: new Float32Array(n) };
     const { model: q } = await attempt(qwen, qw);
     expect(q.config.architecture).toBe('Qwen2ForCausalLM');
     q.dispose();
@@ -376,19 +491,31 @@ describe('loadHF refuses what it does not implement, naming it', () => {
   it('missing, unexpected and mis-shaped weights; absent files; memory', async () => {
     const less = { ...w };
     delete less['model.layers.1.mlp.down_proj.weight'];
-    await expect(attempt(base, less)).rejects.toThrow(/does not match its config.json \(LlamaForCausalLM\): missing weights: model.layers.1.mlp.down_proj.weight/);
-    await expect(attempt(base, { ...w, 'model.extra.weight': { shape: [2], data: new Float32Array(2) } })).rejects.toThrow(/tensors the model does not have: model.extra.weight/);
-    await expect(attempt({ ...base, intermediate_size: 20 })).rejects.toThrow(/'model.layers.0.mlp.gate_proj.weight' is \[24, 16\], the config makes it \[20, 16\]/);
-    await expect(attempt(base, w, { memoryLimit: 10_000 })).rejects.toThrow(/loadHF: .*: \d+ parameters need 0.00 GiB as held plus .* more than the 0.00 GiB available \(memoryLimit\); refusing to load/);
+    await expect(attempt(base, less)).rejects.toThrow(
+      /does not match its config.json \(LlamaForCausalLM\): missing weights: model.layers.1.mlp.down_proj.weight/,
+    );
+    await expect(attempt(base, { ...w, 'model.extra.weight': { shape: [2], data: new Float32Array(2) } })).rejects.toThrow(
+      /tensors the model does not have: model.extra.weight/,
+    );
+    await expect(attempt({ ...base, intermediate_size: 20 })).rejects.toThrow(
+      /'model.layers.0.mlp.gate_proj.weight' is \[24, 16\], the config makes it \[20, 16\]/,
+    );
+    await expect(attempt(base, w, { memoryLimit: 10_000 })).rejects.toThrow(
+      /loadHF: .*: \d+ parameters need 0.00 GiB as held plus .* more than the 0.00 GiB available \(memoryLimit\); refusing to load/,
+    );
     const bin = newDir();
     await fs.mkdir(bin);
     await fs.writeFile(join(bin, 'config.json'), JSON.stringify(base));
     await fs.writeFile(join(bin, 'pytorch_model.bin'), 'x');
-    await expect(loadHF(bin, { backend: 'cpu', noTokenizer: true })).rejects.toThrow(/neither model.safetensors nor model.safetensors.index.json; it holds pytorch_model.bin/);
+    await expect(loadHF(bin, { backend: 'cpu', noTokenizer: true })).rejects.toThrow(
+      /neither model.safetensors nor model.safetensors.index.json; it holds pytorch_model.bin/,
+    );
     const sharded = newDir();
     await writeFolder(sharded, base, w, 'F32', 2);
     await fs.rm(join(sharded, 'model-00002-of-00002.safetensors'));
-    await expect(loadHF(sharded, { backend: 'cpu', noTokenizer: true })).rejects.toThrow(/lists shard model-00002-of-00002.safetensors, which is missing/);
+    await expect(loadHF(sharded, { backend: 'cpu', noTokenizer: true })).rejects.toThrow(
+      /lists shard model-00002-of-00002.safetensors, which is missing/,
+    );
     await expect(loadHF(join(tmp, 'nowhere'), { noTokenizer: true })).rejects.toThrow(/is not a directory/);
   });
 });

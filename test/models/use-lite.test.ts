@@ -37,7 +37,12 @@ function sentences(n: number): string[] {
   const out: string[] = [];
   for (const f of ['imdb', 'yelp', 'amazon']) {
     const rows = JSON.parse(readFileSync(join(FIXTURES, `${f}.json`), 'utf8')) as { text: string; class: number | null }[];
-    out.push(...rows.filter((r) => r.class !== null).slice(0, n).map((r) => r.text));
+    out.push(
+      ...rows
+        .filter((r) => r.class !== null)
+        .slice(0, n)
+        .map((r) => r.text),
+    );
   }
   // unknown pieces, an empty sentence (zero tokens in a batch), and one past the 128-token clip
   out.push('naïve café ☃ 𝔘 emoji 😀 test', '', `${'very '.repeat(140)}long.`);
@@ -140,7 +145,10 @@ describe('USE-lite', () => {
     try {
       use.model.unfreeze();
       const loss = mg.tidy(() => {
-        const l = use.model.forward(b).mul(mg.tensor([[1], [-1]])).sum(); // pulls the two apart
+        const l = use.model
+          .forward(b)
+          .mul(mg.tensor([[1], [-1]]))
+          .sum(); // pulls the two apart
         l.backward();
         return l;
       });
@@ -169,7 +177,9 @@ describe('USE-lite', () => {
     expect(() => makeUseBatch([[1, -2]])).toThrow(/makeUseBatch: sentence 0 has token -2 at 1/);
     expect(() => makeUseBatch([])).toThrow(/makeUseBatch: expects a non-empty array/);
     const ids = mg.zeros([1, 129], { dtype: 'int32' });
-    expect(() => use.model.forward({ ids, keyMask: mg.ones([1, 129]), poolWeights: mg.ones([1, 129, 1]), lengths: [129] })).toThrow(/129 tokens exceed maxLen 128/);
+    expect(() => use.model.forward({ ids, keyMask: mg.ones([1, 129]), poolWeights: mg.ones([1, 129, 1]), lengths: [129] })).toThrow(
+      /129 tokens exceed maxLen 128/,
+    );
   });
 
   it('rejects a model folder whose graph does not fit, naming the tensor', async () => {
@@ -180,7 +190,9 @@ describe('USE-lite', () => {
     const w = json.weightsManifest[0].weights.find((x: { name: string }) => x.name === 'module/Encoder_en/hidden_layers/tanh_layer_0/bias');
     w.shape = [511];
     await writeFile(join(dir, 'model.json'), JSON.stringify(json));
-    await expect(loadUseLite({ dir })).rejects.toThrow(/'module\/Encoder_en\/hidden_layers\/tanh_layer_0\/bias' has shape \[511\], expected \[512\]/);
+    await expect(loadUseLite({ dir })).rejects.toThrow(
+      /'module\/Encoder_en\/hidden_layers\/tanh_layer_0\/bias' has shape \[511\], expected \[512\]/,
+    );
     await expect(loadUseLite({ dir: join(dir, 'nope') })).rejects.toThrow(/cannot read model\.json/);
   });
 
@@ -205,7 +217,10 @@ describe('USE-lite', () => {
     const data = await loadUciSentiment();
     expect([data.imdb.length, data.yelp.length, data.amazon.length]).toEqual([1000, 1000, 1000]);
     const out = await mkdtemp(join(tmpdir(), 'moragrad-sentiment-'));
-    const r = await runSentiment({ methods: ['probe', 'lora', 'mora1', 'mora6', 'full'], limit: 6, epochs: 2, batchSize: 4, warmup: 1 }, { outDir: out });
+    const r = await runSentiment(
+      { methods: ['probe', 'lora', 'mora1', 'mora6', 'full'], limit: 6, epochs: 2, batchSize: 4, warmup: 1 },
+      { outDir: out },
+    );
     expect(r.status).toBe('complete');
     expect(r.data).toMatchObject({ train: 12, test: 6 });
     // the same environment block as the demo's run record

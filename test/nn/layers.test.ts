@@ -13,15 +13,23 @@ type B = 'cpu' | 'webgpu';
 const BACKENDS: B[] = ['cpu', 'webgpu'];
 const GC_TOL: Record<B, { atol: number; rtol: number }> = { cpu: { atol: 1e-7, rtol: 1e-6 }, webgpu: { atol: 5e-4, rtol: 5e-3 } };
 
-
 /** gradcheck of `forward` w.r.t. the input and every parameter of `m`. */
 async function gradcheckModule(m: nn.Module, x: mg.Tensor, forward: (x: mg.Tensor) => mg.Tensor, tol: { atol: number; rtol: number }) {
   const params = m.parameters();
-  return gradcheck((xi, ...ps) => withParams(m, ps, () => forward(xi)), [x, ...params], { ...tol, wrt: x.dtype === 'float32' ? undefined : params.map((_, i) => i + 1) });
+  return gradcheck((xi, ...ps) => withParams(m, ps, () => forward(xi)), [x, ...params], {
+    ...tol,
+    wrt: x.dtype === 'float32' ? undefined : params.map((_, i) => i + 1),
+  });
 }
 
 /** The same module (same seed) on cpu and webgpu, run on the same input: webgpu ≈ cpu. */
-async function moduleParity(make: (backend: B) => nn.Module & { forward(x: mg.Tensor): mg.Tensor }, xData: ArrayLike<number>, shape: number[], tol = { rtol: 1e-4, atol: 1e-5 }, dtype: mg.DType = 'float32') {
+async function moduleParity(
+  make: (backend: B) => nn.Module & { forward(x: mg.Tensor): mg.Tensor },
+  xData: ArrayLike<number>,
+  shape: number[],
+  tol = { rtol: 1e-4, atol: 1e-5 },
+  dtype: mg.DType = 'float32',
+) {
   const out: ArrayLike<number>[] = [];
   for (const b of BACKENDS) {
     const m = make(b);
@@ -43,9 +51,18 @@ const randData = (n: number, seed: number, scale = 1) => {
 describe('Linear', () => {
   it('forward = x @ Wᵀ + b (hand-computed float64) for 1-D, 2-D and 3-D inputs; webgpu = cpu', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 7 }), fc.constantFrom([], [1], [5], [2, 3]), fc.boolean(), fc.integer({ min: 1, max: 1e6 }), async (inF, outF, lead, bias, seed) => {
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 7 }),
+        fc.constantFrom([], [1], [5], [2, 3]),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 1e6 }),
+        async (inF, outF, lead, bias, seed) => {
           const shape = [...lead, inF];
-          const xd = randData(shape.reduce((a, b) => a * b, 1), seed);
+          const xd = randData(
+            shape.reduce((a, b) => a * b, 1),
+            seed,
+          );
           const lin = new nn.Linear(inF, outF, { bias, seed, backend: 'cpu' });
           const W = await lin.weight.data();
           const b = bias ? await lin.bias!.data() : null;
@@ -64,12 +81,13 @@ describe('Linear', () => {
           expectClose(await y.data(), ref, { rtol: 1e-12, atol: 1e-12 }, 'linear cpu');
           lin.dispose();
           await moduleParity((backend) => new nn.Linear(inF, outF, { bias, seed, backend }), xd, shape);
-        }),
+        },
+      ),
       { numRuns: 10 },
     );
   });
 
-  it('init is torch\'s: W and b ~ U(-1/√in, 1/√in); { std } gives N(0, std²) and zero bias', async () => {
+  it("init is torch's: W and b ~ U(-1/√in, 1/√in); { std } gives N(0, std²) and zero bias", async () => {
     const lin = new nn.Linear(64, 48, { seed: 5 });
     const bound = 1 / 8;
     const w = Array.from(await lin.weight.data());
@@ -131,7 +149,12 @@ describe('Embedding', () => {
       const ids = mg.tensor(idsData, [2, 3], { dtype: 'int32', backend: b });
       const y = emb.forward(ids);
       expect(y.shape).toEqual([2, 3, 3]);
-      expectClose(await y.data(), idsData.flatMap((i) => Array.from(W.subarray(i * 3, i * 3 + 3))), { rtol: 0, atol: 0 }, 'embedding rows');
+      expectClose(
+        await y.data(),
+        idsData.flatMap((i) => Array.from(W.subarray(i * 3, i * 3 + 3))),
+        { rtol: 0, atol: 0 },
+        'embedding rows',
+      );
       const r = await gradcheckModule(emb, ids, (t) => emb.forward(t), GC_TOL[b]);
       expect(r.ok).toBe(true);
       emb.dispose();
@@ -142,7 +165,12 @@ describe('Embedding', () => {
     expect(std).toBeGreaterThan(0.95);
     expect(std).toBeLessThan(1.05);
     const small = new nn.Embedding(100, 50, { seed: 1, std: 0.02 });
-    expectClose(await small.weight.data(), Array.from(d, (v) => v * 0.02), { rtol: 1e-6, atol: 1e-9 }, 'std scales the same draw');
+    expectClose(
+      await small.weight.data(),
+      Array.from(d, (v) => v * 0.02),
+      { rtol: 1e-6, atol: 1e-9 },
+      'std scales the same draw',
+    );
     expect(() => big.forward(mg.zeros([2]))).toThrow(/Embedding: expects int32 ids/);
     big.dispose();
     small.dispose();
@@ -182,10 +210,20 @@ describe('LayerNorm and RMSNorm', () => {
     expectClose(await y.data(), lnRef(xd, C, w, bb, 1e-5), { rtol: 1e-12, atol: 1e-12 }, 'layernorm');
     const plain = new nn.LayerNorm(C, { affine: false, backend: 'cpu' });
     expect(plain.parameters()).toEqual([]);
-    expectClose(await plain.forward(mg.tensor(xd, [4, C], { backend: 'cpu' })).data(), lnRef(xd, C, null, null, 1e-5), { rtol: 1e-12, atol: 1e-12 }, 'layernorm no affine');
+    expectClose(
+      await plain.forward(mg.tensor(xd, [4, C], { backend: 'cpu' })).data(),
+      lnRef(xd, C, null, null, 1e-5),
+      { rtol: 1e-12, atol: 1e-12 },
+      'layernorm no affine',
+    );
     const rms = new nn.RMSNorm(C, { backend: 'cpu' });
     rms.loadStateDict({ weight: mg.tensor(w, [C], { backend: 'cpu' }) });
-    expectClose(await rms.forward(mg.tensor(xd, [4, C], { backend: 'cpu' })).data(), rmsRef(xd, C, w, 1e-6), { rtol: 1e-12, atol: 1e-12 }, 'rmsnorm');
+    expectClose(
+      await rms.forward(mg.tensor(xd, [4, C], { backend: 'cpu' })).data(),
+      rmsRef(xd, C, w, 1e-6),
+      { rtol: 1e-12, atol: 1e-12 },
+      'rmsnorm',
+    );
     expect(new nn.LayerNorm(C, { bias: false }).namedParameters().map(([n]) => n)).toEqual(['weight']);
     await moduleParity((backend) => new nn.LayerNorm(C, { backend }), xd, [4, C]);
     await moduleParity((backend) => new nn.RMSNorm(C, { backend }), xd, [4, C]);
@@ -265,8 +303,15 @@ describe('rotary position embedding', () => {
   };
 
   it('matches the pairwise rotation (float64), with offsets; webgpu = cpu', async () => {
-    for (const [shape, offset] of [[[2, 3, 5, 4], 0], [[1, 2, 7, 6], 3], [[1, 1, 1, 2], 40]] as [number[], number][]) {
-      const xd = randData(shape.reduce((a, b) => a * b, 1), shape[2] + offset);
+    for (const [shape, offset] of [
+      [[2, 3, 5, 4], 0],
+      [[1, 2, 7, 6], 3],
+      [[1, 1, 1, 2], 40],
+    ] as [number[], number][]) {
+      const xd = randData(
+        shape.reduce((a, b) => a * b, 1),
+        shape[2] + offset,
+      );
       const y = nn.applyRotary(mg.tensor(xd, shape, { backend: 'cpu' }), offset);
       expectClose(await y.data(), ropeRef(xd, shape, offset), { rtol: 1e-12, atol: 1e-12 }, `rope ${shape} +${offset}`);
       const g = nn.applyRotary(mg.tensor(xd, shape), offset);
@@ -284,7 +329,10 @@ describe('rotary position embedding', () => {
       return qr.reduce((s, v, i) => s + v * kr[i], 0);
     };
     expect(await dot(5, 2)).toBeCloseTo(await dot(13, 10), 10);
-    expect(await dot(0, 0)).toBeCloseTo(q.reduce((s, v, i) => s + v * k[i], 0), 10);
+    expect(await dot(0, 0)).toBeCloseTo(
+      q.reduce((s, v, i) => s + v * k[i], 0),
+      10,
+    );
   });
 
   it('gradient matches finite differences (cpu and webgpu); odd head sizes are rejected', async () => {
@@ -308,7 +356,9 @@ describe('MultiHeadAttention', () => {
       const b = l.bias ? await l.bias.data() : null;
       const [I, O] = [l.inFeatures, l.outFeatures];
       const out: number[] = [];
-      for (let r = 0; r < inp.length / I; r++) for (let o = 0; o < O; o++) out.push((b ? b[o] : 0) + Array.from({ length: I }, (_, i) => inp[r * I + i] * W[o * I + i]).reduce((s, v) => s + v, 0));
+      for (let r = 0; r < inp.length / I; r++)
+        for (let o = 0; o < O; o++)
+          out.push((b ? b[o] : 0) + Array.from({ length: I }, (_, i) => inp[r * I + i] * W[o * I + i]).reduce((s, v) => s + v, 0));
       return out;
     };
     const q = await lin(m.q, x);
@@ -329,7 +379,8 @@ describe('MultiHeadAttention', () => {
           const mx = Math.max(...s);
           const p = s.map((u) => (u === -Infinity ? 0 : Math.exp(u - mx)));
           const z = p.reduce((a, c) => a + c, 0);
-          for (let e = 0; e < hs; e++) y[(b * T + i) * C + h * hs + e] = p.reduce((a, pj, j) => a + (pj / z) * v[(b * T + j) * Ckv + kh * hs + e], 0);
+          for (let e = 0; e < hs; e++)
+            y[(b * T + i) * C + h * hs + e] = p.reduce((a, pj, j) => a + (pj / z) * v[(b * T + j) * Ckv + kh * hs + e], 0);
         }
     return lin(m.o, y);
   }
@@ -363,7 +414,10 @@ describe('MultiHeadAttention', () => {
       // the mask is an input too (gradcheck evaluates on cpu copies of every input); not differentiated
       const ps = e.parameters();
       const wrt = [0, ...ps.map((_, i) => i + 2)];
-      const r = await gradcheck((xi, pi, ...pp) => withParams(e, pp, () => e.forward(xi, { keyPadding: pi })), [x, pad, ...ps], { ...GC_TOL[b], wrt });
+      const r = await gradcheck((xi, pi, ...pp) => withParams(e, pp, () => e.forward(xi, { keyPadding: pi })), [x, pad, ...ps], {
+        ...GC_TOL[b],
+        wrt,
+      });
       expect(r.ok).toBe(true);
     }
   });
@@ -384,7 +438,9 @@ describe('MultiHeadAttention', () => {
       const m = new nn.MultiHeadAttention(8, 4, { nKvHead: 2, rotary: true, seed: 5, backend: b });
       expect((await gradcheckModule(m, xs, (t) => m.forward(t), GC_TOL[b])).ok).toBe(true);
     }
-    expect(() => new nn.MultiHeadAttention(8, 4, { nKvHead: 3 })).toThrow(/MultiHeadAttention: the 4 query heads must be a multiple of the 3 key\/value heads/);
+    expect(() => new nn.MultiHeadAttention(8, 4, { nKvHead: 3 })).toThrow(
+      /MultiHeadAttention: the 4 query heads must be a multiple of the 3 key\/value heads/,
+    );
   });
 
   it('errors name the module and the shapes', () => {
@@ -399,17 +455,36 @@ describe('BlockedEmbedding', () => {
   it('lookup and projection equal an Embedding holding the same table (blocks of 3 rows of 8), gradients match finite differences', async () => {
     for (const b of BACKENDS) {
       const blocked = new nn.BlockedEmbedding(8, 4, 3, { seed: 2, backend: b });
-      expect(blocked.namedParameters().map(([n, p]) => `${n}${JSON.stringify(p.shape)}`)).toEqual(['blocks.0.weight[3,4]', 'blocks.1.weight[3,4]', 'blocks.2.weight[2,4]']);
+      expect(blocked.namedParameters().map(([n, p]) => `${n}${JSON.stringify(p.shape)}`)).toEqual([
+        'blocks.0.weight[3,4]',
+        'blocks.1.weight[3,4]',
+        'blocks.2.weight[2,4]',
+      ]);
       const whole = new nn.Embedding(8, 4, { backend: b });
-      mg.nn.copyInto(whole.weight, mg.concat(blocked.blocks.map((k) => k.weight), 0));
+      mg.nn.copyInto(
+        whole.weight,
+        mg.concat(
+          blocked.blocks.map((k) => k.weight),
+          0,
+        ),
+      );
       const ids = mg.tensor([7, 0, 3, 2, 5, 6], [2, 3], { dtype: 'int32', backend: b });
       expect(Array.from(await blocked.forward(ids).data())).toEqual(Array.from(await whole.forward(ids).data()));
       const x = mg.tensor(randData(2 * 4, 9), [2, 4], { backend: b });
-      expectClose(await nn.projectOnto(blocked, x).data(), await nn.projectOnto(whole, x).data(), { rtol: 1e-6, atol: 1e-7 }, `project ${b}`);
+      expectClose(
+        await nn.projectOnto(blocked, x).data(),
+        await nn.projectOnto(whole, x).data(),
+        { rtol: 1e-6, atol: 1e-7 },
+        `project ${b}`,
+      );
       // the ids are an input too (gradcheck evaluates on cpu copies of every input); not differentiated
       const ps = blocked.parameters();
       const wrt = [0, ...ps.map((_, i) => i + 2)];
-      const r = await gradcheck((xi, ii, ...pp) => withParams(blocked, pp, () => blocked.forward(ii).mul(nn.projectOnto(blocked, xi).sum())), [x, ids, ...ps], { ...GC_TOL[b], wrt });
+      const r = await gradcheck(
+        (xi, ii, ...pp) => withParams(blocked, pp, () => blocked.forward(ii).mul(nn.projectOnto(blocked, xi).sum())),
+        [x, ids, ...ps],
+        { ...GC_TOL[b], wrt },
+      );
       expect(r.ok).toBe(true);
     }
     expect(nn.tableBlockRows(10, 4, { maxElements: 40 })).toBe(null);
@@ -433,7 +508,9 @@ describe('MLP', () => {
       const h = activation === 'gelu' ? up.map(gelu) : (await apply(m.gate!, x)).map((g, i) => silu(g) * up[i]);
       const ref = await apply(m.down, h);
       expectClose(await m.forward(mg.tensor(x, [3, 4], { backend: 'cpu' })).data(), ref, { rtol: 1e-10, atol: 1e-12 }, activation);
-      expect(m.namedParameters().map(([n]) => n.split('.')[0])).toEqual(activation === 'gelu' ? ['up', 'up', 'down', 'down'] : ['gate', 'gate', 'up', 'up', 'down', 'down']);
+      expect(m.namedParameters().map(([n]) => n.split('.')[0])).toEqual(
+        activation === 'gelu' ? ['up', 'up', 'down', 'down'] : ['gate', 'gate', 'up', 'up', 'down', 'down'],
+      );
       await moduleParity((backend) => new nn.MLP(4, 6, { activation, seed: 9, backend }), x, [3, 4]);
       for (const b of BACKENDS) {
         const mm = new nn.MLP(4, 5, { activation, seed: 2, backend: b });

@@ -40,15 +40,29 @@ const tiny = (seed = 1, backend: 'cpu' | 'webgpu' = 'cpu', extra: Partial<nn.GPT
 describe('discovery and names', () => {
   it('finds fields in assignment order, arrays as name.i, skips null, numbers and _private fields', () => {
     const t = new Toy();
-    expect(t.namedParameters().map(([n]) => n)).toEqual(['scale', 'fc1.weight', 'fc1.bias', 'layers.0.weight', 'layers.0.bias', 'layers.1.weight']);
-    expect(t.namedModules().map(([n, m]) => `${n}:${m.constructor.name}`)).toEqual([':Toy', 'fc1:Linear', 'layers.0:Linear', 'layers.1:Linear']);
+    expect(t.namedParameters().map(([n]) => n)).toEqual([
+      'scale',
+      'fc1.weight',
+      'fc1.bias',
+      'layers.0.weight',
+      'layers.0.bias',
+      'layers.1.weight',
+    ]);
+    expect(t.namedModules().map(([n, m]) => `${n}:${m.constructor.name}`)).toEqual([
+      ':Toy',
+      'fc1:Linear',
+      'layers.0:Linear',
+      'layers.1:Linear',
+    ]);
     expect(t.namedChildren().map(([n]) => n)).toEqual(['fc1', 'layers.0', 'layers.1']);
     expect(t.parameters().every((p) => p.requiresGrad && p instanceof mg.Tensor)).toBe(true);
     expect(t.numParameters()).toBe(3 * 4 + 4 + 16 + 4 + 8 + 2);
     t.register('late', new nn.Linear(2, 2, { backend: 'cpu' }));
     expect(t.namedParameters().map(([n]) => n)).toContain('late.weight');
     expect(() => t.register('a.b', null)).toThrow(/Module.register: name 'a.b' must start with a letter/);
-    expect(() => t.register('x', 3 as unknown as null)).toThrow(/'x' must be a Parameter, a Module, an array of Modules or null, got number 3/);
+    expect(() => t.register('x', 3 as unknown as null)).toThrow(
+      /'x' must be a Parameter, a Module, an array of Modules or null, got number 3/,
+    );
   });
 
   it('a parameter or module reachable twice (shared weights) is listed once, under its first name', () => {
@@ -136,7 +150,9 @@ describe('state dicts', () => {
     const yc = await c.forward(mg.tensor(idx, [1, 6], { dtype: 'int32', backend: 'cpu' })).logits.data();
     const yg = await g.forward(mg.tensor(idx, [1, 6], { dtype: 'int32' })).logits.data();
     expectClose(yg, yc, { rtol: 1e-4, atol: 1e-5 }, 'cpu weights on webgpu');
-    expect(() => c.loadStateDict(g.stateDict())).toThrow(/'wte.weight' lives on webgpu and the parameter on cpu; move it first with await t.to\('cpu'\)/);
+    expect(() => c.loadStateDict(g.stateDict())).toThrow(
+      /'wte.weight' lives on webgpu and the parameter on cpu; move it first with await t.to\('cpu'\)/,
+    );
   });
 
   it('strict load lists missing and unexpected keys; shape mismatches name the key and both shapes; nothing is copied on error', async () => {
@@ -147,7 +163,9 @@ describe('state dicts', () => {
     delete partial['lnF.weight'];
     delete partial['blocks.1.attn.o.bias'];
     partial['blocks.9.attn.q.weight'] = mg.zeros([8, 8], { backend: 'cpu' });
-    expect(() => m.loadStateDict(partial)).toThrow(/loadStateDict: .*missing keys: blocks\.1\.attn\.o\.bias, lnF\.weight; unexpected keys: blocks\.9\.attn\.q\.weight/);
+    expect(() => m.loadStateDict(partial)).toThrow(
+      /loadStateDict: .*missing keys: blocks\.1\.attn\.o\.bias, lnF\.weight; unexpected keys: blocks\.9\.attn\.q\.weight/,
+    );
     expect(Array.from(await m.getParameter('wte.weight').data())).toEqual(Array.from(ref));
     // non-strict: loads what matches and reports the rest
     const res = m.loadStateDict(partial, { strict: false });
@@ -156,9 +174,13 @@ describe('state dicts', () => {
     expectClose(await m.getParameter('wte.weight').data(), await src['wte.weight'].data(), { rtol: 0, atol: 0 });
     // shape mismatches throw even when not strict
     const bad = { ...src, 'blocks.0.mlp.up.weight': mg.zeros([32, 7], { backend: 'cpu' }) };
-    expect(() => m.loadStateDict(bad, { strict: false })).toThrow(/size mismatch for 'blocks\.0\.mlp\.up\.weight': the checkpoint has \[32, 7\], the model \[32, 8\]/);
+    expect(() => m.loadStateDict(bad, { strict: false })).toThrow(
+      /size mismatch for 'blocks\.0\.mlp\.up\.weight': the checkpoint has \[32, 7\], the model \[32, 8\]/,
+    );
     expect(() => m.loadStateDict({ ...src, 'lnF.bias': 3 as unknown as mg.Tensor })).toThrow(/'lnF.bias' is not a Tensor/);
-    expect(() => m.loadStateDict({ ...src, 'lnF.bias': mg.zeros([8], { dtype: 'int32', backend: 'cpu' }) })).toThrow(/dtype mismatch for 'lnF.bias': the checkpoint has int32, the model float32/);
+    expect(() => m.loadStateDict({ ...src, 'lnF.bias': mg.zeros([8], { dtype: 'int32', backend: 'cpu' }) })).toThrow(
+      /dtype mismatch for 'lnF.bias': the checkpoint has int32, the model float32/,
+    );
   });
 });
 
@@ -214,8 +236,12 @@ describe('freeze, zeroGrad, dispose, replaceModule', () => {
     const blk = m.blocks[0];
     m.replaceModule('blocks.0', new nn.TransformerBlock(8, 2, { backend: 'cpu' }));
     expect(m.blocks[0]).not.toBe(blk);
-    expect(() => m.replaceModule('blocks.1.attn.zz', new nn.Linear(2, 2))).toThrow(/replaceModule: no submodule 'blocks\.1\.attn\.zz': MultiHeadAttention at 'blocks\.1\.attn' has no field 'zz'; modules: wte, wpe/);
+    expect(() => m.replaceModule('blocks.1.attn.zz', new nn.Linear(2, 2))).toThrow(
+      /replaceModule: no submodule 'blocks\.1\.attn\.zz': MultiHeadAttention at 'blocks\.1\.attn' has no field 'zz'; modules: wte, wpe/,
+    );
     expect(() => m.replaceModule('blocks.7', new nn.Linear(2, 2))).toThrow(/'blocks' is a list of 2 modules, '7' is not an index of it/);
-    expect(() => m.replaceModule('blocks.0.attn.dim', new nn.Linear(2, 2))).toThrow(/'blocks\.0\.attn\.dim' is not a module \(it holds number 8\)/);
+    expect(() => m.replaceModule('blocks.0.attn.dim', new nn.Linear(2, 2))).toThrow(
+      /'blocks\.0\.attn\.dim' is not a module \(it holds number 8\)/,
+    );
   });
 });

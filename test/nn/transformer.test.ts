@@ -11,7 +11,6 @@ setupBackends();
 const { gradcheck } = mg.testing;
 type B = 'cpu' | 'webgpu';
 
-
 const randData = (n: number, seed: number, scale = 1) => {
   const r = new mg.HostRng(seed);
   return Array.from({ length: n }, () => (r.next() * 2 - 1) * scale);
@@ -29,7 +28,16 @@ describe('TransformerBlock', () => {
       for (const b of ['cpu', 'webgpu'] as B[]) {
         const blk = new nn.TransformerBlock(8, 2, { ...opts, seed: 11, backend: b, mlpHidden: 12 });
         // non-trivial norm parameters (ones/zeros would hide mistakes in their gradients)
-        for (const [n, p] of blk.namedParameters()) if (n.startsWith('ln')) nn.copyInto(p, mg.tensor(randData(p.size, p.size + n.length, 0.5).map((v) => v + (n.endsWith('weight') ? 1 : 0)), p.shape, { backend: 'cpu' }));
+        for (const [n, p] of blk.namedParameters())
+          if (n.startsWith('ln'))
+            nn.copyInto(
+              p,
+              mg.tensor(
+                randData(p.size, p.size + n.length, 0.5).map((v) => v + (n.endsWith('weight') ? 1 : 0)),
+                p.shape,
+                { backend: 'cpu' },
+              ),
+            );
         const x = mg.tensor(randData(2 * 3 * 8, 4), [2, 3, 8], { backend: b });
         const ps = blk.parameters();
         const tol = b === 'cpu' ? { atol: 1e-7, rtol: 1e-5 } : { atol: 1e-3, rtol: 1e-2 };
@@ -49,7 +57,10 @@ describe('TransformerBlock', () => {
       const ps = blk.parameters();
       const tol = b === 'cpu' ? { atol: 1e-7, rtol: 1e-5 } : { atol: 1e-3, rtol: 1e-2 };
       const wrt = [0, ...ps.map((_, i) => i + 2)];
-      const r = await gradcheck((xi, pi, ...pp) => withParams(blk, pp, () => blk.forward(xi, { keyPadding: pi })), [x, pad, ...ps], { ...tol, wrt });
+      const r = await gradcheck((xi, pi, ...pp) => withParams(blk, pp, () => blk.forward(xi, { keyPadding: pi })), [x, pad, ...ps], {
+        ...tol,
+        wrt,
+      });
       expect(r.ok).toBe(true);
     }
   });
@@ -94,7 +105,11 @@ describe('GPT', () => {
         const r = m.forward(ids(x, [B, T], b), ids(y, [B, T], b));
         expect(r.logits.shape).toEqual([B, T, 11]);
         r.loss!.backward();
-        out[b] = { logits: await r.logits.data(), loss: await r.loss!.item(), grads: await Promise.all(m.parameters().map((p) => p.grad!.data())) };
+        out[b] = {
+          logits: await r.logits.data(),
+          loss: await r.loss!.item(),
+          grads: await Promise.all(m.parameters().map((p) => p.grad!.data())),
+        };
         m.dispose();
       }
       expectClose(out.webgpu.logits, out.cpu.logits, { rtol: 1e-4, atol: 1e-5 }, 'logits');
@@ -170,8 +185,14 @@ describe('GPT', () => {
     const B = 4;
     const T = 8;
     const seq = Array.from({ length: B * (T + 1) }, () => rng.int(11));
-    const x = ids(Array.from({ length: B * T }, (_, i) => seq[Math.floor(i / T) * (T + 1) + (i % T)]), [B, T]);
-    const y = ids(Array.from({ length: B * T }, (_, i) => seq[Math.floor(i / T) * (T + 1) + (i % T) + 1]), [B, T]);
+    const x = ids(
+      Array.from({ length: B * T }, (_, i) => seq[Math.floor(i / T) * (T + 1) + (i % T)]),
+      [B, T],
+    );
+    const y = ids(
+      Array.from({ length: B * T }, (_, i) => seq[Math.floor(i / T) * (T + 1) + (i % T) + 1]),
+      [B, T],
+    );
     const opt = new AdamW(m.parameters(), { lr: 1e-2, weightDecay: 0 });
     const firstLoss = mg.tidy(() => m.forward(x, y).loss!);
     const first = await firstLoss.item();
@@ -208,7 +229,12 @@ describe('Encoder', () => {
     const pa = await enc.forward(ids([1, 2, 3, 4], [1, 4], 'cpu'), { keyPadding: pad }).data();
     const pb = await enc.forward(ids([1, 2, 3, 9], [1, 4], 'cpu'), { keyPadding: pad }).data();
     expectClose(pb.subarray(0, 24), pa.subarray(0, 24), { rtol: 1e-12, atol: 1e-14 }, 'unpadded positions');
-    expect(enc.namedParameters().map(([n]) => n).slice(0, 3)).toEqual(['wte.weight', 'wpe.weight', 'blocks.0.ln1.weight']);
+    expect(
+      enc
+        .namedParameters()
+        .map(([n]) => n)
+        .slice(0, 3),
+    ).toEqual(['wte.weight', 'wpe.weight', 'blocks.0.ln1.weight']);
   });
 
   it('on embeddings (rotary positions): webgpu matches cpu, with a padding mask', async () => {

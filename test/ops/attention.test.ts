@@ -27,7 +27,8 @@ interface Case {
 }
 
 /** Key j visible to query i (bottom-right aligned causal cut, key padding). */
-const sees = (c: Case, b: number, i: number, j: number): boolean => (!c.causal || j <= i + c.tk - c.tq) && (!c.pad || c.pad[b * c.tk + j] !== 0);
+const sees = (c: Case, b: number, i: number, j: number): boolean =>
+  (!c.causal || j <= i + c.tk - c.tq) && (!c.pad || c.pad[b * c.tk + j] !== 0);
 
 /** Float64 attention from the definition; a query row with no visible key gives zeros. */
 function attRef(c: Case, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, scale = 1 / Math.sqrt(c.hs)): number[] {
@@ -71,7 +72,9 @@ const caseArb: fc.Arbitrary<Case> = fc
   .map(({ padded, padSeed, ...c }) => {
     const rng = new mg.HostRng(padSeed);
     // about a third of the keys padded; the last batch entry sometimes fully padded
-    const pad = padded ? Array.from({ length: c.B * c.tk }, (_, i) => (rng.next() < 0.35 || (padSeed % 3 === 0 && i >= (c.B - 1) * c.tk) ? 0 : 1)) : null;
+    const pad = padded
+      ? Array.from({ length: c.B * c.tk }, (_, i) => (rng.next() < 0.35 || (padSeed % 3 === 0 && i >= (c.B - 1) * c.tk) ? 0 : 1))
+      : null;
     return { ...c, pad };
   });
 
@@ -120,11 +123,22 @@ describe('attention: forward', () => {
         ];
         for (const impl of IMPLS) {
           if (impl === 'flash' && !flashTested(c.hs)) continue;
-          expectClose(await attention(q, k, v, { causal: c.causal, keyPadding: pad, impl }).data(), ref, { rtol: 1e-11, atol: 1e-12 }, `${impl} cpu`);
-          const f = (qt: mg.Tensor, kt: mg.Tensor, vt: mg.Tensor, pt: mg.Tensor) => attention(qt, kt, vt, { causal: c.causal, keyPadding: c.pad ? pt : undefined, impl });
+          expectClose(
+            await attention(q, k, v, { causal: c.causal, keyPadding: pad, impl }).data(),
+            ref,
+            { rtol: 1e-11, atol: 1e-12 },
+            `${impl} cpu`,
+          );
+          const f = (qt: mg.Tensor, kt: mg.Tensor, vt: mg.Tensor, pt: mg.Tensor) =>
+            attention(qt, kt, vt, { causal: c.causal, keyPadding: c.pad ? pt : undefined, impl });
           await parity(f, inputs, { rtol: 1e-4, atol: 2e-5 * Math.sqrt(c.hs) }, `${impl} ${JSON.stringify(c)}`);
         }
-        expectClose(await attentionNaive(q, k, v, { causal: c.causal, keyPadding: pad }).data(), ref, { rtol: 1e-11, atol: 1e-12 }, 'naive cpu');
+        expectClose(
+          await attentionNaive(q, k, v, { causal: c.causal, keyPadding: pad }).data(),
+          ref,
+          { rtol: 1e-11, atol: 1e-12 },
+          'naive cpu',
+        );
         for (const t of [q, k, v, pad]) t?.dispose();
       }),
       { numRuns: 20 },
@@ -132,7 +146,10 @@ describe('attention: forward', () => {
   });
 
   it('the GPT default size (B=8, nh=4, T=64, causal) matches float64: default path at hs=32, flash at hs=8', async () => {
-    for (const [hs, impl] of [[32, undefined], [8, 'flash']] as const) {
+    for (const [hs, impl] of [
+      [32, undefined],
+      [8, 'flash'],
+    ] as const) {
       const c: Case = { B: 8, H: 4, tq: 64, tk: 64, hs, causal: true, pad: null };
       const { q, k, v } = makeQKV(c, 11, 'webgpu');
       const ref = attRef(c, await q.data(), await k.data(), await v.data());
@@ -152,7 +169,9 @@ describe('attention: forward', () => {
         expectClose(d, attRef(c, await q.data(), await k.data(), await v.data()), { rtol: 1e-4, atol: 1e-6 }, `${backend} ${impl}`);
         expect(Array.from(d.subarray(0, 4))).toEqual([0, 0, 0, 0]); // b0 h0 query 0
         expect(Array.from(d.subarray(40)).every((x) => x === 0)).toBe(true); // batch 1
-        o.mul(mg.randn(o.shape, { seed: 9, backend })).sum().backward();
+        o.mul(mg.randn(o.shape, { seed: 9, backend }))
+          .sum()
+          .backward();
         for (const t of [q, k, v]) expect(Array.from(await t.grad!.data()).every((x) => Number.isFinite(x))).toBe(true);
         const gq = await q.grad!.data();
         expect(Array.from(gq.subarray(0, 4))).toEqual([0, 0, 0, 0]);
@@ -177,24 +196,31 @@ describe('attention: forward', () => {
 describe('attention: fused paths vs naive twin from primitive ops', () => {
   it('forward and gradients of q, k, v agree (random shapes and masks, both backends)', async () => {
     await fc.assert(
-      fc.asyncProperty(caseArb, fc.integer({ min: 1, max: 1e6 }), fc.constantFrom<mg.BackendName>('cpu', 'webgpu'), async (c, seed, backend) => {
-        const run = async (f: (q: mg.Tensor, k: mg.Tensor, v: mg.Tensor, p?: mg.Tensor) => mg.Tensor) => {
-          const { q, k, v, pad } = makeQKV(c, seed, backend, true);
-          const o = f(q, k, v, pad);
-          const w = mg.randn(o.shape, { seed: seed + 7, backend });
-          o.mul(w).sum().backward();
-          const out = { o: await o.data(), gq: await q.grad!.data(), gk: await k.grad!.data(), gv: await v.grad!.data() };
-          for (const t of [q, k, v, pad, o, w]) t?.dispose();
-          return out;
-        };
-        const naive = await run((q, k, v, pad) => attentionNaive(q, k, v, { causal: c.causal, keyPadding: pad }));
-        for (const impl of IMPLS) {
-          if (impl === 'flash' && !flashTested(c.hs)) continue;
-          const fused = await run((q, k, v, pad) => attention(q, k, v, { causal: c.causal, keyPadding: pad, impl }));
-          const tol = backend === 'cpu' ? { rtol: 1e-9, atol: 1e-11 } : { rtol: 1e-4, atol: 3e-5 * Math.sqrt(c.hs * Math.max(c.tq, c.tk)) };
-          for (const key of ['o', 'gq', 'gk', 'gv'] as const) expectClose(fused[key], naive[key], tol, `${impl} ${key} ${JSON.stringify(c)}`);
-        }
-      }),
+      fc.asyncProperty(
+        caseArb,
+        fc.integer({ min: 1, max: 1e6 }),
+        fc.constantFrom<mg.BackendName>('cpu', 'webgpu'),
+        async (c, seed, backend) => {
+          const run = async (f: (q: mg.Tensor, k: mg.Tensor, v: mg.Tensor, p?: mg.Tensor) => mg.Tensor) => {
+            const { q, k, v, pad } = makeQKV(c, seed, backend, true);
+            const o = f(q, k, v, pad);
+            const w = mg.randn(o.shape, { seed: seed + 7, backend });
+            o.mul(w).sum().backward();
+            const out = { o: await o.data(), gq: await q.grad!.data(), gk: await k.grad!.data(), gv: await v.grad!.data() };
+            for (const t of [q, k, v, pad, o, w]) t?.dispose();
+            return out;
+          };
+          const naive = await run((q, k, v, pad) => attentionNaive(q, k, v, { causal: c.causal, keyPadding: pad }));
+          for (const impl of IMPLS) {
+            if (impl === 'flash' && !flashTested(c.hs)) continue;
+            const fused = await run((q, k, v, pad) => attention(q, k, v, { causal: c.causal, keyPadding: pad, impl }));
+            const tol =
+              backend === 'cpu' ? { rtol: 1e-9, atol: 1e-11 } : { rtol: 1e-4, atol: 3e-5 * Math.sqrt(c.hs * Math.max(c.tq, c.tk)) };
+            for (const key of ['o', 'gq', 'gk', 'gv'] as const)
+              expectClose(fused[key], naive[key], tol, `${impl} ${key} ${JSON.stringify(c)}`);
+          }
+        },
+      ),
       { numRuns: 14, endOnFailure: true },
     );
   });
@@ -233,7 +259,10 @@ describe('attention: gradients', () => {
         for (const backend of ['cpu', 'webgpu'] as const) {
           const { q, k, v, pad } = makeQKV(c, 21, backend);
           const tol = backend === 'cpu' ? { atol: 1e-7, rtol: 1e-6 } : { atol: 2e-4, rtol: 3e-3 };
-          const r = await gradcheck((qt, kt, vt, pt) => attention(qt, kt, vt, { causal, keyPadding: pt, impl }), [q, k, v, pad!], { ...tol, wrt: [0, 1, 2] });
+          const r = await gradcheck((qt, kt, vt, pt) => attention(qt, kt, vt, { causal, keyPadding: pt, impl }), [q, k, v, pad!], {
+            ...tol,
+            wrt: [0, 1, 2],
+          });
           expect(r.ok).toBe(true);
           for (const t of [q, k, v, pad]) t?.dispose();
         }
@@ -245,9 +274,17 @@ describe('attention: gradients', () => {
     const c: Case = { B: 1, H: 2, tq: 2, tk: 5, hs: 4, causal: true, pad: null };
     for (const impl of IMPLS) {
       const { q, k, v } = makeQKV(c, 8, 'webgpu');
-      const r = await gradcheck((qt, kt, vt) => attention(qt, kt, vt, { causal: true, scale: 0.3, impl }), [q, k, v], { atol: 2e-4, rtol: 3e-3 });
+      const r = await gradcheck((qt, kt, vt) => attention(qt, kt, vt, { causal: true, scale: 0.3, impl }), [q, k, v], {
+        atol: 2e-4,
+        rtol: 3e-3,
+      });
       expect(r.ok).toBe(true);
-      expectClose(await attention(q, k, v, { causal: true, scale: 0.3, impl }).data(), attRef(c, await q.data(), await k.data(), await v.data(), 0.3), { rtol: 1e-4, atol: 1e-6 }, impl);
+      expectClose(
+        await attention(q, k, v, { causal: true, scale: 0.3, impl }).data(),
+        attRef(c, await q.data(), await k.data(), await v.data(), 0.3),
+        { rtol: 1e-4, atol: 1e-6 },
+        impl,
+      );
     }
   });
 });
@@ -280,8 +317,16 @@ describe('scaledMaskedSoftmax', () => {
         const opts = (p?: mg.Tensor) => ({ scale: 0.7, causal: c.causal, keyPadding: p });
         const pad = c.pad ? mg.tensor(c.pad, [c.B, c.tk], { backend: 'cpu' }) : undefined;
         expectClose(await scaledMaskedSoftmax(s, opts(pad)).data(), smRef(sd, c, 0.7), { rtol: 1e-12, atol: 1e-14 }, 'cpu');
-        const inputs = [{ data: sd, shape: s.shape as number[] }, { data: c.pad ?? [0], shape: c.pad ? [c.B, c.tk] : [1] }];
-        await parity((st, pt) => scaledMaskedSoftmax(st, opts(c.pad ? pt : undefined)), inputs, { rtol: 1e-5, atol: 1e-6 }, `tpr ${tpr} ${JSON.stringify({ ...c, pad: !!c.pad })}`);
+        const inputs = [
+          { data: sd, shape: s.shape as number[] },
+          { data: c.pad ?? [0], shape: c.pad ? [c.B, c.tk] : [1] },
+        ];
+        await parity(
+          (st, pt) => scaledMaskedSoftmax(st, opts(c.pad ? pt : undefined)),
+          inputs,
+          { rtol: 1e-5, atol: 1e-6 },
+          `tpr ${tpr} ${JSON.stringify({ ...c, pad: !!c.pad })}`,
+        );
         s.dispose();
         pad?.dispose();
       }),
@@ -298,14 +343,27 @@ describe('scaledMaskedSoftmax', () => {
         const s = mg.randn([2, 1, 3, 5], { seed: 4, backend });
         const pad = mg.tensor(c.pad!, [2, 5], { backend });
         const tol = backend === 'cpu' ? { atol: 1e-7, rtol: 1e-6 } : { atol: 1e-4, rtol: 2e-3 };
-        expect((await gradcheck((st, pt) => scaledMaskedSoftmax(st, { scale: 1.3, causal: true, keyPadding: pt }), [s, pad], { ...tol, wrt: [0] })).ok).toBe(true);
+        expect(
+          (
+            await gradcheck((st, pt) => scaledMaskedSoftmax(st, { scale: 1.3, causal: true, keyPadding: pt }), [s, pad], {
+              ...tol,
+              wrt: [0],
+            })
+          ).ok,
+        ).toBe(true);
         // the twin: where(mask, softmax(where(mask, 1.3·s, -inf)), 0)
-        const mask = mg.tensor(Array.from({ length: 30 }, (_, n) => +sees(c, Math.floor(n / 15), Math.floor(n / 5) % 3, n % 5)), [2, 1, 3, 5], { backend });
+        const mask = mg.tensor(
+          Array.from({ length: 30 }, (_, n) => +sees(c, Math.floor(n / 15), Math.floor(n / 5) % 3, n % 5)),
+          [2, 1, 3, 5],
+          { backend },
+        );
         const w = mg.randn([2, 1, 3, 5], { seed: 6, backend });
         const grads = [];
         for (const fused of [true, false]) {
           const sl = mg.tensor(await s.data(), [2, 1, 3, 5], { backend, requiresGrad: true });
-          const y = fused ? scaledMaskedSoftmax(sl, { scale: 1.3, causal: true, keyPadding: pad }) : mg.where(mask, mg.softmax(mg.where(mask, sl.mul(1.3), -Infinity)), 0);
+          const y = fused
+            ? scaledMaskedSoftmax(sl, { scale: 1.3, causal: true, keyPadding: pad })
+            : mg.where(mask, mg.softmax(mg.where(mask, sl.mul(1.3), -Infinity)), 0);
           y.mul(w).sum().backward();
           grads.push({ y: await y.data(), g: await sl.grad!.data() });
         }
@@ -330,14 +388,24 @@ describe('attention: errors', () => {
   it('bad shapes, dtypes and options name the op and the shapes', () => {
     const q = mg.randn([2, 3, 4, 8]);
     const k = mg.randn([2, 3, 5, 8]);
-    expect(() => attention(q, mg.randn([2, 3, 5, 7]), k)).toThrow(/attention: k and v must have shape \[2, 3, Tk, 8\] to match q \[2, 3, 4, 8\]; got k \[2, 3, 5, 7\], v \[2, 3, 5, 8\]/);
+    expect(() => attention(q, mg.randn([2, 3, 5, 7]), k)).toThrow(
+      /attention: k and v must have shape \[2, 3, Tk, 8\] to match q \[2, 3, 4, 8\]; got k \[2, 3, 5, 7\], v \[2, 3, 5, 8\]/,
+    );
     expect(() => attention(mg.randn([3, 4, 8]), k, k)).toThrow(/attention: q must have shape \[B, nh, T, hs\], got \[3, 4, 8\]/);
-    expect(() => attention(q, k, k, { keyPadding: mg.ones([2, 4]) })).toThrow(/attention: keyPadding must have shape \[2, 5\] \(\[B, Tk\] of k \[2, 3, 5, 8\]\), got \[2, 4\]/);
-    expect(() => attention(q, k, k, { keyPadding: mg.tensor([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [2, 5], { dtype: 'int32' }) })).toThrow(/attention: keyPadding must be a float32 \[B, Tk\] mask/);
+    expect(() => attention(q, k, k, { keyPadding: mg.ones([2, 4]) })).toThrow(
+      /attention: keyPadding must have shape \[2, 5\] \(\[B, Tk\] of k \[2, 3, 5, 8\]\), got \[2, 4\]/,
+    );
+    expect(() => attention(q, k, k, { keyPadding: mg.tensor([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [2, 5], { dtype: 'int32' }) })).toThrow(
+      /attention: keyPadding must be a float32 \[B, Tk\] mask/,
+    );
     expect(() => attention(q, k, k, { scale: NaN })).toThrow(/attention: scale must be a finite number, got NaN/);
     const q6 = mg.randn([1, 1, 2, 6]);
-    expect(() => attention(q6, q6, q6, { impl: 'flash' })).toThrow(/attention: impl 'flash' supports head sizes that are multiples of 4 up to 64, got q \[1, 1, 2, 6\]/);
+    expect(() => attention(q6, q6, q6, { impl: 'flash' })).toThrow(
+      /attention: impl 'flash' supports head sizes that are multiples of 4 up to 64, got q \[1, 1, 2, 6\]/,
+    );
     expect(() => scaledMaskedSoftmax(mg.randn([3]))).toThrow(/scaledMaskedSoftmax: expects scores \[\.\.\., Tq, Tk\], got \[3\]/);
-    expect(() => scaledMaskedSoftmax(mg.randn([3, 4]), { keyPadding: mg.ones([1, 4]) })).toThrow(/scaledMaskedSoftmax: keyPadding needs scores \[B, H, Tq, Tk\], got \[3, 4\]/);
+    expect(() => scaledMaskedSoftmax(mg.randn([3, 4]), { keyPadding: mg.ones([1, 4]) })).toThrow(
+      /scaledMaskedSoftmax: keyPadding needs scores \[B, H, Tq, Tk\], got \[3, 4\]/,
+    );
   });
 });

@@ -46,18 +46,35 @@ const OPS: [string, (a: mg.Tensor, b: mg.Tensor) => mg.Tensor, (x: number, y: nu
 
 // float32-representable values (the GPU compares float32s, the oracle float64s), away from 0 (div),
 // with some exact ties (comparisons, maximum).
-const val = fc.oneof(fc.double({ min: 0.2, max: 2, noNaN: true }), fc.double({ min: -2, max: -0.2, noNaN: true }), fc.constantFrom(1, -1, 0.5)).map(Math.fround);
+const val = fc
+  .oneof(fc.double({ min: 0.2, max: 2, noNaN: true }), fc.double({ min: -2, max: -0.2, noNaN: true }), fc.constantFrom(1, -1, 0.5))
+  .map(Math.fround);
 
 describe('binary ops with broadcasting', () => {
   for (const [name, op, f] of OPS) {
     it(`${name}: forward (cpu vs reference, webgpu vs cpu) over broadcast shapes`, async () => {
       await fc.assert(
         fc.asyncProperty(
-          arb.broadcastPair({ maxRank: 4, maxDim: 7 }).chain(([as, bs]) =>
-            fc.tuple(fc.constant(as), fc.constant(bs), fc.array(val, { minLength: numel(as), maxLength: numel(as) }), fc.array(val, { minLength: numel(bs), maxLength: numel(bs) })),
-          ),
+          arb
+            .broadcastPair({ maxRank: 4, maxDim: 7 })
+            .chain(([as, bs]) =>
+              fc.tuple(
+                fc.constant(as),
+                fc.constant(bs),
+                fc.array(val, { minLength: numel(as), maxLength: numel(as) }),
+                fc.array(val, { minLength: numel(bs), maxLength: numel(bs) }),
+              ),
+            ),
           async ([as, bs, ad, bd]) => {
-            const { cpu } = await parity(op, [{ data: ad, shape: as }, { data: bd, shape: bs }], { rtol: 1e-6, atol: 1e-6 }, name);
+            const { cpu } = await parity(
+              op,
+              [
+                { data: ad, shape: as },
+                { data: bd, shape: bs },
+              ],
+              { rtol: 1e-6, atol: 1e-6 },
+              name,
+            );
             expectClose(cpu, refBinary(ad, as, bd, bs, f), { rtol: 1e-12, atol: 0 }, name);
           },
         ),
@@ -69,9 +86,15 @@ describe('binary ops with broadcasting', () => {
   for (const [name, op] of OPS.slice(0, 6)) {
     it(`${name}: gradients of both operands, broadcast back to their shapes`, async () => {
       const cases: [number[], number[]][] = [
-        [[2, 3], [2, 3]],
+        [
+          [2, 3],
+          [2, 3],
+        ],
         [[2, 3], [3]],
-        [[4, 1, 3], [2, 1]],
+        [
+          [4, 1, 3],
+          [2, 1],
+        ],
         [[1], [2, 3]],
       ];
       for (const [as, bs] of cases) {
@@ -105,24 +128,36 @@ describe('binary ops with broadcasting', () => {
 
   it('where: forward, broadcasting, gradients to both branches', async () => {
     const c = [1, 0, 1, 0, 0, 1];
-    const { cpu } = await parity((cond, a, b) => mg.where(cond, a, b), [
-      { data: c, shape: [2, 3] },
-      { data: [1, 2, 3], shape: [3] },
-      { data: [9], shape: [1] },
-    ]);
+    const { cpu } = await parity(
+      (cond, a, b) => mg.where(cond, a, b),
+      [
+        { data: c, shape: [2, 3] },
+        { data: [1, 2, 3], shape: [3] },
+        { data: [9], shape: [1] },
+      ],
+    );
     expect(Array.from(cpu)).toEqual([1, 9, 3, 9, 9, 3]);
     for (const backend of ['cpu', 'webgpu'] as const) {
       const cond = mg.tensor(c, [2, 3], { backend });
       const a = mg.randn([3], { seed: 1, backend });
       const b = mg.randn([2, 1], { seed: 2, backend });
-      await gradcheck((k, x, y) => mg.where(k, x, y), [cond, a, b], { wrt: [1, 2], ...(backend === 'cpu' ? {} : { atol: 1e-3, rtol: 1e-3 }) });
+      await gradcheck((k, x, y) => mg.where(k, x, y), [cond, a, b], {
+        wrt: [1, 2],
+        ...(backend === 'cpu' ? {} : { atol: 1e-3, rtol: 1e-3 }),
+      });
     }
     const x = mg.tensor([-1, 2], [2]);
     expect(Array.from(await mg.where(x.gt(0), x, 0).data())).toEqual([0, 2]);
   });
 
   it('NaN propagates through maximum/minimum', async () => {
-    await parity((a, b) => a.maximum(b), [{ data: [NaN, 1, 2], shape: [3] }, { data: [0, NaN, 1], shape: [3] }]);
+    await parity(
+      (a, b) => a.maximum(b),
+      [
+        { data: [NaN, 1, 2], shape: [3] },
+        { data: [0, NaN, 1], shape: [3] },
+      ],
+    );
   });
 
   it('errors name the op and both shapes', () => {

@@ -21,18 +21,23 @@ function dropRef(x: ArrayLike<number>, p: number, seed: number): number[] {
 describe('dropout: forward', () => {
   it('cpu matches the definition; webgpu draws the identical mask (random shapes, p, seeds)', async () => {
     await fc.assert(
-      fc.asyncProperty(arb.shape({ minRank: 0, maxRank: 4, maxDim: 9 }), fc.constantFrom(0.1, 0.25, 0.5, 0.9, 1e-3, 0.999), fc.integer({ min: 0, max: 2 ** 32 - 1 }), async (shape, p, seed) => {
-        const x = mg.rand(shape, { seed: 1, low: 0.5, high: 2, backend: 'cpu' }); // nonzero: zeros in y mark dropped elements
-        const xd = await x.data();
-        const ref = dropRef(xd, p, seed);
-        const yc = await dropout(x, p, { seed }).data();
-        expectClose(yc, ref, { rtol: 1e-14, atol: 0 }, 'cpu');
-        const xg = mg.tensor(xd, shape);
-        const yg = await dropout(xg, p, { seed }).data();
-        expect(Array.from(yg, (v) => v === 0)).toEqual(Array.from(yc, (v) => v === 0));
-        expectClose(yg, yc, { rtol: 1e-6, atol: 0 }, 'webgpu');
-        for (const t of [x, xg]) t.dispose();
-      }),
+      fc.asyncProperty(
+        arb.shape({ minRank: 0, maxRank: 4, maxDim: 9 }),
+        fc.constantFrom(0.1, 0.25, 0.5, 0.9, 1e-3, 0.999),
+        fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        async (shape, p, seed) => {
+          const x = mg.rand(shape, { seed: 1, low: 0.5, high: 2, backend: 'cpu' }); // nonzero: zeros in y mark dropped elements
+          const xd = await x.data();
+          const ref = dropRef(xd, p, seed);
+          const yc = await dropout(x, p, { seed }).data();
+          expectClose(yc, ref, { rtol: 1e-14, atol: 0 }, 'cpu');
+          const xg = mg.tensor(xd, shape);
+          const yg = await dropout(xg, p, { seed }).data();
+          expect(Array.from(yg, (v) => v === 0)).toEqual(Array.from(yc, (v) => v === 0));
+          expectClose(yg, yc, { rtol: 1e-6, atol: 0 }, 'webgpu');
+          for (const t of [x, xg]) t.dispose();
+        },
+      ),
       { numRuns: 25 },
     );
   });
@@ -111,7 +116,12 @@ describe('dropout: fused kernel vs naive twin, gradients', () => {
     expect(b.kernels.map((k) => k.kernel)).toEqual(['dropout.backward']);
     // dx = g·mask/(1 - p): zero exactly where y is zero
     const [y, gx, gd] = await Promise.all([f.result.data(), x.grad!.data(), g.data()]);
-    expectClose(gx, Array.from(gd, (v, i) => (y[i] === 0 ? 0 : v / 0.6)), { rtol: 1e-6 }, 'dx');
+    expectClose(
+      gx,
+      Array.from(gd, (v, i) => (y[i] === 0 ? 0 : v / 0.6)),
+      { rtol: 1e-6 },
+      'dx',
+    );
   });
 });
 
@@ -121,7 +131,9 @@ describe('dropout: errors', () => {
     expect(() => dropout(x, 1.5)).toThrow(/dropout: p must be a probability in \[0, 1\], got 1.5 \(for tensor #\d+ \[2, 3\] float32\)/);
     expect(() => dropout(x, -0.1)).toThrow(/dropout: p must be a probability in \[0, 1\], got -0.1/);
     expect(() => dropout(x, NaN)).toThrow(/dropout: p must be a probability in \[0, 1\], got NaN/);
-    expect(() => dropout(mg.tensor([1, 2], [2], { dtype: 'int32' }), 0.5)).toThrow(/dropout: expects a float32 tensor, got tensor #\d+ \[2\] int32/);
+    expect(() => dropout(mg.tensor([1, 2], [2], { dtype: 'int32' }), 0.5)).toThrow(
+      /dropout: expects a float32 tensor, got tensor #\d+ \[2\] int32/,
+    );
     expect(() => dropout(x, 0.5, { seed: 1.5 })).toThrow(/dropout: seed must be an integer, got 1.5/);
   });
 });

@@ -48,7 +48,15 @@ const ceShape = fc.tuple(
 describe('crossEntropy: forward', () => {
   it('hand-computed values, ignored rows, reductions; every row ignored: mean NaN (as torch), sum 0', async () => {
     for (const backend of ['cpu', 'webgpu'] as const) {
-      const x = mg.tensor([[0, Math.log(3)], [5, 5], [1, 2]], undefined, { backend });
+      const x = mg.tensor(
+        [
+          [0, Math.log(3)],
+          [5, 5],
+          [1, 2],
+        ],
+        undefined,
+        { backend },
+      );
       const t = mg.tensor([1, 0, -100], [3], { backend, dtype: 'int32' });
       const rows = [-Math.log(0.75), Math.LN2, 0];
       expectClose(await crossEntropy(x, t, { reduction: 'none' }).data(), rows, { rtol: 1e-6 }, 'none');
@@ -58,32 +66,62 @@ describe('crossEntropy: forward', () => {
       expectClose(await mean.data(), [(rows[0] + rows[1]) / 2], { rtol: 1e-6 }, 'mean');
       // ignoreIndex may be a valid class
       const t0 = mg.tensor([1, 0, 1], [3], { backend, dtype: 'int32' });
-      expectClose(await crossEntropy(x, t0, { ignoreIndex: 0 }).data(), [(rows[0] + Math.log(1 + Math.E) - 1) / 2], { rtol: 1e-6 }, 'ignore 0');
+      expectClose(
+        await crossEntropy(x, t0, { ignoreIndex: 0 }).data(),
+        [(rows[0] + Math.log(1 + Math.E) - 1) / 2],
+        { rtol: 1e-6 },
+        'ignore 0',
+      );
       const all = mg.tensor([-100, -100, -100], [3], { backend, dtype: 'int32' });
       expect(Number.isNaN(await crossEntropy(x, all).item())).toBe(true);
       expect(await crossEntropy(x, all, { reduction: 'sum' }).item()).toBe(0);
       // one class: the loss is 0; logits [C] with a 0-d target
       expect(await crossEntropy(mg.tensor([[7]], undefined, { backend }), mg.tensor([0], [1], { backend, dtype: 'int32' })).item()).toBe(0);
-      expectClose(await crossEntropy(mg.tensor([0, Math.log(3)], [2], { backend }), mg.tensor(1, [], { backend, dtype: 'int32' })).data(), [-Math.log(0.75)], { rtol: 1e-6 }, '0-d');
+      expectClose(
+        await crossEntropy(mg.tensor([0, Math.log(3)], [2], { backend }), mg.tensor(1, [], { backend, dtype: 'int32' })).data(),
+        [-Math.log(0.75)],
+        { rtol: 1e-6 },
+        '0-d',
+      );
     }
   });
 
   it('cpu matches the float64 definition; webgpu matches cpu (random shapes, reductions, threads per row)', async () => {
     await fc.assert(
-      fc.asyncProperty(ceShape, fc.constantFrom<Reduction>('mean', 'sum', 'none'), fc.constantFrom(3, 30), fc.constantFrom(null, 1, 4, 32, 256), fc.integer({ min: 1, max: 1e6 }), async ([lead, C], reduction, scale, tpr, seed) => {
-        mg.testing.resetKernels();
-        if (tpr !== null) mg.testing.forceKernel('crossEntropy', tpr === 1 ? 'thread' : 'split', tpr === 1 ? {} : { tpr });
-        const n = lead.reduce((a, b) => a * b, 1);
-        const x = mg.rand([...lead, C], { seed, low: -scale, high: scale, backend: 'cpu' });
-        const xd = await x.data();
-        const td = targetsFor(n, C, seed, -100);
-        const t = mg.tensor(td, lead, { backend: 'cpu', dtype: 'int32' });
-        expectClose(await crossEntropy(x, t, { reduction }).data(), ceRef(xd, td, C, -100, reduction), { rtol: 1e-12, atol: 1e-12 }, 'cpu');
-        const tol = { rtol: 2e-5, atol: 2e-5 * (reduction === 'sum' ? n : 1) * (1 + Math.log(C)) };
-        await parity((xt, tt) => crossEntropy(xt, tt, { reduction }), [{ data: xd, shape: [...lead, C] }, { data: td, shape: lead, dtype: 'int32' }], tol, `${JSON.stringify(lead)} C=${C} ${reduction}`);
-        x.dispose();
-        t.dispose();
-      }),
+      fc.asyncProperty(
+        ceShape,
+        fc.constantFrom<Reduction>('mean', 'sum', 'none'),
+        fc.constantFrom(3, 30),
+        fc.constantFrom(null, 1, 4, 32, 256),
+        fc.integer({ min: 1, max: 1e6 }),
+        async ([lead, C], reduction, scale, tpr, seed) => {
+          mg.testing.resetKernels();
+          if (tpr !== null) mg.testing.forceKernel('crossEntropy', tpr === 1 ? 'thread' : 'split', tpr === 1 ? {} : { tpr });
+          const n = lead.reduce((a, b) => a * b, 1);
+          const x = mg.rand([...lead, C], { seed, low: -scale, high: scale, backend: 'cpu' });
+          const xd = await x.data();
+          const td = targetsFor(n, C, seed, -100);
+          const t = mg.tensor(td, lead, { backend: 'cpu', dtype: 'int32' });
+          expectClose(
+            await crossEntropy(x, t, { reduction }).data(),
+            ceRef(xd, td, C, -100, reduction),
+            { rtol: 1e-12, atol: 1e-12 },
+            'cpu',
+          );
+          const tol = { rtol: 2e-5, atol: 2e-5 * (reduction === 'sum' ? n : 1) * (1 + Math.log(C)) };
+          await parity(
+            (xt, tt) => crossEntropy(xt, tt, { reduction }),
+            [
+              { data: xd, shape: [...lead, C] },
+              { data: td, shape: lead, dtype: 'int32' },
+            ],
+            tol,
+            `${JSON.stringify(lead)} C=${C} ${reduction}`,
+          );
+          x.dispose();
+          t.dispose();
+        },
+      ),
       { numRuns: 20 },
     );
   });
@@ -114,7 +152,15 @@ describe('crossEntropy: forward', () => {
 });
 
 /** Loss and dL/dlogits of `f` for the given data (L = Σ loss ⊙ W, W fixed). */
-async function lossAndGrad(f: typeof crossEntropy, backend: mg.BackendName, xd: ArrayLike<number>, shape: number[], td: number[], opts: { reduction: Reduction; ignoreIndex: number }, seed: number) {
+async function lossAndGrad(
+  f: typeof crossEntropy,
+  backend: mg.BackendName,
+  xd: ArrayLike<number>,
+  shape: number[],
+  td: number[],
+  opts: { reduction: Reduction; ignoreIndex: number },
+  seed: number,
+) {
   const x = mg.tensor(xd, shape, { backend, requiresGrad: true });
   const t = mg.tensor(td, shape.slice(0, -1), { backend, dtype: 'int32' });
   const y = f(x, t, opts);
@@ -147,7 +193,10 @@ describe('crossEntropy: fused kernels vs naive twin from primitive ops', () => {
   it('forward and gradient agree (random shapes, reductions, ignored rows, both backends)', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.tuple(arb.shape({ minRank: 0, maxRank: 2, maxDim: 5 }), fc.oneof(fc.constantFrom(1, 2, 3, 7, 33), fc.integer({ min: 1, max: 80 }))),
+        fc.tuple(
+          arb.shape({ minRank: 0, maxRank: 2, maxDim: 5 }),
+          fc.oneof(fc.constantFrom(1, 2, 3, 7, 33), fc.integer({ min: 1, max: 80 })),
+        ),
         fc.constantFrom<Reduction>('mean', 'sum', 'none'),
         fc.constantFrom(-100, 0),
         fc.integer({ min: 1, max: 1e6 }),
@@ -161,7 +210,10 @@ describe('crossEntropy: fused kernels vs naive twin from primitive ops', () => {
           const opts = { reduction, ignoreIndex };
           const fused = await lossAndGrad(crossEntropy, backend, xd, [...lead, C], td, opts, seed + 1);
           const naive = await lossAndGrad(crossEntropyNaive, backend, xd, [...lead, C], td, opts, seed + 1);
-          const tol = backend === 'cpu' ? { rtol: 1e-10, atol: 1e-12 } : { rtol: 1e-4, atol: 2e-5 * (reduction === 'sum' ? n : 1) * (1 + Math.log(C)) };
+          const tol =
+            backend === 'cpu'
+              ? { rtol: 1e-10, atol: 1e-12 }
+              : { rtol: 1e-4, atol: 2e-5 * (reduction === 'sum' ? n : 1) * (1 + Math.log(C)) };
           expectClose(fused.y, naive.y, tol, 'forward');
           expectClose(fused.g, naive.g, backend === 'cpu' ? tol : { rtol: 1e-4, atol: 1e-5 }, 'gradient');
         },
@@ -187,7 +239,11 @@ describe('crossEntropy: gradients', () => {
   for (const reduction of ['mean', 'sum', 'none'] as const) {
     it(`${reduction}: matches finite differences (cpu float64 and webgpu), ignored rows get 0`, async () => {
       for (const backend of ['cpu', 'webgpu'] as const) {
-        const x = mg.tensor(Array.from({ length: 4 * 6 }, (_, i) => Math.sin(i * 1.7) * 3), [2, 2, 6], { backend });
+        const x = mg.tensor(
+          Array.from({ length: 4 * 6 }, (_, i) => Math.sin(i * 1.7) * 3),
+          [2, 2, 6],
+          { backend },
+        );
         const t = mg.tensor([5, -100, 0, 3], [2, 2], { backend, dtype: 'int32' });
         const tol = backend === 'cpu' ? { atol: 1e-7, rtol: 1e-6 } : { atol: 1e-4, rtol: 2e-3 };
         expect((await gradcheck((xt, tt) => crossEntropy(xt, tt, { reduction }), [x, t], tol)).ok).toBe(true);
@@ -214,22 +270,34 @@ describe('crossEntropy: errors', () => {
     expect(() => crossEntropy(x, mg.tensor([0, 4, 1], [3], { backend: 'cpu', dtype: 'int32' }))).toThrow(
       /crossEntropy: target 4 at row 1 is out of range \[0, 4\) for logits \[3, 4\] \(and is not ignoreIndex -100\)/,
     );
-    expect(() => crossEntropy(x, mg.tensor([0, 1, -1], [3], { backend: 'cpu', dtype: 'int32' }))).toThrow(/target -1 at row 2 is out of range/);
+    expect(() => crossEntropy(x, mg.tensor([0, 1, -1], [3], { backend: 'cpu', dtype: 'int32' }))).toThrow(
+      /target -1 at row 2 is out of range/,
+    );
     const xg = mg.randn([3, 4], { seed: 1 });
     const rows = crossEntropy(xg, mg.tensor([0, 4, 1], [3], { dtype: 'int32' }), { reduction: 'none' });
-    await expect(rows.data()).rejects.toThrow(/crossEntropy: target 4 at row 1 is out of range \[0, 4\) for logits \[3, 4\] \(and is not ignoreIndex -100\)/);
+    await expect(rows.data()).rejects.toThrow(
+      /crossEntropy: target 4 at row 1 is out of range \[0, 4\) for logits \[3, 4\] \(and is not ignoreIndex -100\)/,
+    );
     const after = await rows.data(); // reported once; the values stay readable
     expect([Number.isNaN(after[0]), Number.isNaN(after[1]), Number.isNaN(after[2])]).toEqual([false, true, false]);
-    await expect(crossEntropy(xg, mg.tensor([0, 1, -1], [3], { dtype: 'int32' })).item()).rejects.toThrow(/target -1 at row 2 is out of range/);
+    await expect(crossEntropy(xg, mg.tensor([0, 1, -1], [3], { dtype: 'int32' })).item()).rejects.toThrow(
+      /target -1 at row 2 is out of range/,
+    );
   });
 
   it('bad shapes, dtypes and options name the op and the shapes', () => {
     const x = mg.randn([2, 3, 5]);
     const t = mg.tensor([0, 1, 2, 3, 4, 0], [2, 3], { dtype: 'int32' });
-    expect(() => crossEntropy(x, mg.tensor([0, 1], [2], { dtype: 'int32' }))).toThrow(/crossEntropy: targets \[2\] must have the leading shape \[2, 3\] of logits \[2, 3, 5\]/);
-    expect(() => crossEntropy(x, mg.zeros([2, 3]))).toThrow(/crossEntropy: targets must be int32 class indices, got tensor #\d+ \[2, 3\] float32/);
+    expect(() => crossEntropy(x, mg.tensor([0, 1], [2], { dtype: 'int32' }))).toThrow(
+      /crossEntropy: targets \[2\] must have the leading shape \[2, 3\] of logits \[2, 3, 5\]/,
+    );
+    expect(() => crossEntropy(x, mg.zeros([2, 3]))).toThrow(
+      /crossEntropy: targets must be int32 class indices, got tensor #\d+ \[2, 3\] float32/,
+    );
     expect(() => crossEntropy(mg.tensor([1, 2], [2], { dtype: 'int32' }), t)).toThrow(/crossEntropy: logits must be float32/);
-    expect(() => crossEntropy(x, t, { reduction: 'avg' as Reduction })).toThrow(/crossEntropy: reduction must be 'mean', 'sum' or 'none', got 'avg'/);
+    expect(() => crossEntropy(x, t, { reduction: 'avg' as Reduction })).toThrow(
+      /crossEntropy: reduction must be 'mean', 'sum' or 'none', got 'avg'/,
+    );
     expect(() => crossEntropy(x, t, { ignoreIndex: 0.5 })).toThrow(/crossEntropy: ignoreIndex must be an integer, got 0.5/);
     expect(() => crossEntropy(mg.tensor(1, []), t)).toThrow(/crossEntropy: logits must have a class dim/);
   });

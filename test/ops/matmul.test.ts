@@ -13,12 +13,18 @@ const { gradcheck } = mg.testing;
 
 afterEach(() => mg.testing.resetKernels());
 
-
 /**
  * Reference op(A) @ op(B) over broadcast batch dims, from the definitions: for each output batch
  * index, locate each operand's matrix (stride 0 on broadcast dims) and run the textbook loop.
  */
-function refMatmul(a: ArrayLike<number>, as: number[], b: ArrayLike<number>, bs: number[], transA = false, transB = false): { data: number[]; shape: number[] } {
+function refMatmul(
+  a: ArrayLike<number>,
+  as: number[],
+  b: ArrayLike<number>,
+  bs: number[],
+  transA = false,
+  transB = false,
+): { data: number[]; shape: number[] } {
   const [ar, ac] = as.slice(-2);
   const [br, bc] = bs.slice(-2);
   const [m, k] = transA ? [ac, ar] : [ar, ac];
@@ -56,7 +62,15 @@ const tolFor = (k: number) => ({ rtol: 1e-4, atol: 4e-7 * (k + 4) });
 
 const GPU_VARIANTS: (MatmulVariant | null)[] = ['naive', 'scalar', 'vec4', 'tiled', null];
 
-async function gpuRun(variant: MatmulVariant | null, ad: Float64Array, as: number[], bd: Float64Array, bs: number[], f: (a: mg.Tensor, b: mg.Tensor) => mg.Tensor, tile: Record<string, number> = {}) {
+async function gpuRun(
+  variant: MatmulVariant | null,
+  ad: Float64Array,
+  as: number[],
+  bd: Float64Array,
+  bs: number[],
+  f: (a: mg.Tensor, b: mg.Tensor) => mg.Tensor,
+  tile: Record<string, number> = {},
+) {
   const restore = variant ? mg.testing.forceKernel('matmul', variant, tile) : () => {};
   const a = mg.tensor(ad, as, { backend: 'webgpu' });
   const b = mg.tensor(bd, bs, { backend: 'webgpu' });
@@ -75,37 +89,54 @@ const batchArb = fc.oneof(fc.constant<[number[], number[]]>([[], []]), mg.testin
 describe('matmul forward', () => {
   it('cpu matches the float64 definition; naive, scalar, vec4, tiled and auto GPU kernels match it (random shapes, broadcasting, transposes)', async () => {
     await fc.assert(
-      fc.asyncProperty(batchArb, dimArb, dimArb, dimArb, fc.boolean(), fc.boolean(), fc.integer({ min: 1, max: 1 << 30 }), async ([ba, bb], m, k, n, transA, transB, seed) => {
-        const as = [...ba, ...(transA ? [k, m] : [m, k])];
-        const bs = [...bb, ...(transB ? [n, k] : [k, n])];
-        const ad = randData(numel(as), seed);
-        const bd = randData(numel(bs), seed + 1);
-        const f = transA || transB ? (x: mg.Tensor, y: mg.Tensor) => matmulT(x, y, { transA, transB }) : (x: mg.Tensor, y: mg.Tensor) => mg.matmul(x, y);
-        const ref = refMatmul(ad, as, bd, bs, transA, transB);
-        const label = `${JSON.stringify(as)}${transA ? 'ᵀ' : ''} @ ${JSON.stringify(bs)}${transB ? 'ᵀ' : ''}`;
+      fc.asyncProperty(
+        batchArb,
+        dimArb,
+        dimArb,
+        dimArb,
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 1 << 30 }),
+        async ([ba, bb], m, k, n, transA, transB, seed) => {
+          const as = [...ba, ...(transA ? [k, m] : [m, k])];
+          const bs = [...bb, ...(transB ? [n, k] : [k, n])];
+          const ad = randData(numel(as), seed);
+          const bd = randData(numel(bs), seed + 1);
+          const f =
+            transA || transB
+              ? (x: mg.Tensor, y: mg.Tensor) => matmulT(x, y, { transA, transB })
+              : (x: mg.Tensor, y: mg.Tensor) => mg.matmul(x, y);
+          const ref = refMatmul(ad, as, bd, bs, transA, transB);
+          const label = `${JSON.stringify(as)}${transA ? 'ᵀ' : ''} @ ${JSON.stringify(bs)}${transB ? 'ᵀ' : ''}`;
 
-        const ac = mg.tensor(ad, as, { backend: 'cpu' });
-        const bc = mg.tensor(bd, bs, { backend: 'cpu' });
-        const yc = f(ac, bc);
-        expect(yc.shape).toEqual(ref.shape);
-        expectClose(await yc.data(), ref.data, { rtol: 1e-12, atol: 1e-12 }, `cpu ${label}`);
-        for (const t of [ac, bc, yc]) t.dispose();
+          const ac = mg.tensor(ad, as, { backend: 'cpu' });
+          const bc = mg.tensor(bd, bs, { backend: 'cpu' });
+          const yc = f(ac, bc);
+          expect(yc.shape).toEqual(ref.shape);
+          expectClose(await yc.data(), ref.data, { rtol: 1e-12, atol: 1e-12 }, `cpu ${label}`);
+          for (const t of [ac, bc, yc]) t.dispose();
 
-        let naive: ArrayLike<number> | null = null;
-        for (const v of GPU_VARIANTS) {
-          const g = await gpuRun(v, ad, as, bd, bs, f);
-          expect(g.shape).toEqual(ref.shape);
-          expectClose(g.data, ref.data, tolFor(k), `${v ?? 'auto'} vs float64 ${label}`);
-          if (v === 'naive') naive = g.data;
-          else expectClose(g.data, naive!, tolFor(k), `${v ?? 'auto'} vs naive ${label}`);
-        }
-      }),
+          let naive: ArrayLike<number> | null = null;
+          for (const v of GPU_VARIANTS) {
+            const g = await gpuRun(v, ad, as, bd, bs, f);
+            expect(g.shape).toEqual(ref.shape);
+            expectClose(g.data, ref.data, tolFor(k), `${v ?? 'auto'} vs float64 ${label}`);
+            if (v === 'naive') naive = g.data;
+            else expectClose(g.data, naive!, tolFor(k), `${v ?? 'auto'} vs naive ${label}`);
+          }
+        },
+      ),
       { numRuns: 20 },
     );
   });
 
   it('vec4 path: aligned shapes with every transpose combination pick main_vec4 and match float64', async () => {
-    for (const [m, k, n] of [[8, 16, 12], [4, 4, 4], [12, 8, 36], [20, 64, 8]]) {
+    for (const [m, k, n] of [
+      [8, 16, 12],
+      [4, 4, 4],
+      [12, 8, 36],
+      [20, 64, 8],
+    ]) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
           const as = [2, ...(transA ? [k, m] : [m, k])];
@@ -117,7 +148,12 @@ describe('matmul forward', () => {
           mg.testing.forceKernel('matmul', 'vec4');
           const { result: y, kernels } = await mg.profile(() => matmulT(a, b, { transA, transB }));
           expect(kernels.map((q) => q.kernel)).toEqual([`matmul:vec4${transA ? ':tA' : ''}${transB ? ':tB' : ''}`]);
-          expectClose(await y.data(), refMatmul(ad, as, bd, bs, transA, transB).data, tolFor(k), `vec4 ${m}x${k}x${n} tA=${transA} tB=${transB}`);
+          expectClose(
+            await y.data(),
+            refMatmul(ad, as, bd, bs, transA, transB).data,
+            tolFor(k),
+            `vec4 ${m}x${k}x${n} tA=${transA} tB=${transB}`,
+          );
         }
       }
     }
@@ -171,7 +207,11 @@ describe('matmul forward', () => {
       { rm: 8, wgx: 16, wgy: 2, tk: 16 },
     ];
     for (const tile of tiles) {
-      for (const [as, bs, tA, tB] of [[[2, 37, 13], [13, 29], false, false], [[3, 12, 20], [1, 16, 12], true, true], [[9, 8], [8, 24], false, false]] as const) {
+      for (const [as, bs, tA, tB] of [
+        [[2, 37, 13], [13, 29], false, false],
+        [[3, 12, 20], [1, 16, 12], true, true],
+        [[9, 8], [8, 24], false, false],
+      ] as const) {
         const ad = randData(numel(as), 61);
         const bd = randData(numel(bs), 62);
         const ref = refMatmul(ad, [...as], bd, [...bs], tA, tB);
@@ -202,7 +242,12 @@ describe('matmul forward', () => {
       for (const backend of ['cpu', 'webgpu'] as const) {
         const y = mg.matmul(mg.tensor(ad, as, { backend }), mg.tensor(bd, bs, { backend }));
         expect(y.shape, `${JSON.stringify(as)} @ ${JSON.stringify(bs)}`).toEqual(expected);
-        expectClose(await y.data(), ref, backend === 'cpu' ? { rtol: 1e-12, atol: 1e-12 } : tolFor(5), `${backend} ${JSON.stringify(as)} @ ${JSON.stringify(bs)}`);
+        expectClose(
+          await y.data(),
+          ref,
+          backend === 'cpu' ? { rtol: 1e-12, atol: 1e-12 } : tolFor(5),
+          `${backend} ${JSON.stringify(as)} @ ${JSON.stringify(bs)}`,
+        );
       }
     }
   });
@@ -241,15 +286,24 @@ describe('matmul forward', () => {
     const b = mg.randn([16, 16], { seed: 2 });
     const prev = process.env.MORAGRAD_KERNEL;
     try {
-      for (const [env, label] of [['naive', 'matmul:naive'], ['scalar', 'matmul:scalar'], ['tiled', 'matmul:tiled'], ['vec4', 'matmul:vec4']]) {
+      for (const [env, label] of [
+        ['naive', 'matmul:naive'],
+        ['scalar', 'matmul:scalar'],
+        ['tiled', 'matmul:tiled'],
+        ['vec4', 'matmul:vec4'],
+      ]) {
         process.env.MORAGRAD_KERNEL = `matmul=${env}`;
         const { kernels } = await mg.profile(() => a.matmul(b));
         expect(kernels.map((k) => k.kernel)).toEqual([label]);
       }
       // a programmatic force wins over the environment
-      expect((await mg.testing.withKernel('matmul', 'naive', () => mg.profile(() => a.matmul(b)))).kernels.map((k) => k.kernel)).toEqual(['matmul:naive']);
+      expect((await mg.testing.withKernel('matmul', 'naive', () => mg.profile(() => a.matmul(b)))).kernels.map((k) => k.kernel)).toEqual([
+        'matmul:naive',
+      ]);
       process.env.MORAGRAD_KERNEL = 'matmul=bogus';
-      expect(() => a.matmul(b)).toThrow(/MORAGRAD_KERNEL='matmul=bogus'.*'matmul' has no variant 'bogus'; its variants are naive, fast, scalar, vec4, tiled/);
+      expect(() => a.matmul(b)).toThrow(
+        /MORAGRAD_KERNEL='matmul=bogus'.*'matmul' has no variant 'bogus'; its variants are naive, fast, scalar, vec4, tiled/,
+      );
     } finally {
       if (prev === undefined) delete process.env.MORAGRAD_KERNEL;
       else process.env.MORAGRAD_KERNEL = prev;
@@ -310,15 +364,23 @@ describe('matmul backward', () => {
 describe('matmul errors', () => {
   it('names the op and the shapes', () => {
     const r = (s: number[]) => mg.randn(s, { seed: 1 });
-    expect(() => r([2, 3]).matmul(r([4, 5]))).toThrow(/matmul: inner dimensions differ: \[2, 3\] @ \[4, 5\] has k = 3 on the left and 4 on the right/);
-    expect(() => r([2, 3, 4]).matmul(r([3, 4, 5]))).toThrow(/matmul: batch dims \[2\] of \[2, 3, 4\] and \[3\] of \[3, 4, 5\] cannot be broadcast/);
+    expect(() => r([2, 3]).matmul(r([4, 5]))).toThrow(
+      /matmul: inner dimensions differ: \[2, 3\] @ \[4, 5\] has k = 3 on the left and 4 on the right/,
+    );
+    expect(() => r([2, 3, 4]).matmul(r([3, 4, 5]))).toThrow(
+      /matmul: batch dims \[2\] of \[2, 3, 4\] and \[3\] of \[3, 4, 5\] cannot be broadcast/,
+    );
     expect(() => r([3]).matmul(r([4]))).toThrow(/matmul: inner dimensions differ: \[3\] @ \[4\]/);
     expect(() => r([2, 3, 4]).matmul(r([5]))).toThrow(/matmul: inner dimensions differ: \[2, 3, 4\] @ \[5\]/);
     expect(() => r([]).matmul(r([3]))).toThrow(/matmul: 0-D operands are not supported/);
     expect(() => matmulT(r([3]), r([3, 2]))).toThrow(/matmulT: expects tensors of rank >= 2, got \[3\] and \[3, 2\]/);
-    expect(() => matmulT(r([4, 3]), r([4, 5]), { transB: true })).toThrow(/matmulT: inner dimensions differ: \[4, 3\] @ \[4, 5\]ᵀ has k = 3 on the left and 5 on the right/);
+    expect(() => matmulT(r([4, 3]), r([4, 5]), { transB: true })).toThrow(
+      /matmulT: inner dimensions differ: \[4, 3\] @ \[4, 5\]ᵀ has k = 3 on the left and 5 on the right/,
+    );
     const i = mg.tensor([1, 2, 3, 4], [2, 2], { dtype: 'int32' });
     expect(() => i.matmul(r([2, 2]))).toThrow(/matmul: expects float32 tensors, got tensor #\d+ \[2, 2\] int32 on the left/);
-    expect(() => r([2, 2]).matmul(mg.tensor([1, 2, 3, 4], [2, 2], { backend: 'cpu' }))).toThrow(/matmul: tensors live on different backends/);
+    expect(() => r([2, 2]).matmul(mg.tensor([1, 2, 3, 4], [2, 2], { backend: 'cpu' }))).toThrow(
+      /matmul: tensors live on different backends/,
+    );
   });
 });

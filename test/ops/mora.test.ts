@@ -17,7 +17,6 @@ const TYPES: MoraType[] = [1, 2, 3, 4, 6, 'truncation', 'decoupling'];
 
 afterEach(() => mg.testing.resetKernels());
 
-
 // ---- an independent reference: the reference code's _apply_mora, ported literally to arrays -------
 // (torch.cat / view / sum / repeat_interleave become array ops). Where the reference would crash
 // (pad > in, i.e. x[..., :pad] is shorter than pad) the padding continues cyclically.
@@ -27,7 +26,8 @@ function padWrap(xs: number[], R: number): number[] {
   const pad = k % R === 0 ? 0 : R - (k % R);
   return xs.concat(Array.from({ length: pad }, (_, i) => xs[i % k]));
 }
-const chunksOf = (xs: number[], size: number): number[][] => Array.from({ length: xs.length / size }, (_, c) => xs.slice(c * size, c * size + size));
+const chunksOf = (xs: number[], size: number): number[][] =>
+  Array.from({ length: xs.length / size }, (_, c) => xs.slice(c * size, c * size + size));
 const sumRows = (rows: number[][], R: number) => rows.reduce((acc, r) => acc.map((v, j) => v + r[j]), new Array<number>(R).fill(0));
 const repeat = <T>(a: T[], times: number): T[] => Array.from({ length: times }, () => a).flat();
 const repeatInterleave = (a: number[], times: number) => a.flatMap((v) => new Array<number>(times).fill(v));
@@ -66,8 +66,14 @@ function refMora(x: ArrayLike<number>, M: ArrayLike<number>, k: number, d: numbe
         // inv_freq = 1 / 10000^(arange(0, R, 2) / R) in float32; emb = cat(t·inv_freq, t·inv_freq)
         const invFreq = Array.from({ length: R / 2 }, (_, i) => Math.fround(1 / Math.fround(10000 ** Math.fround((2 * i) / R))));
         inX = inX.map((v, c) => {
-          const emb = repeat(invFreq.map((f) => Math.fround(c * f)), 2);
-          const rh = v.slice(R / 2).map((e) => -e).concat(v.slice(0, R / 2));
+          const emb = repeat(
+            invFreq.map((f) => Math.fround(c * f)),
+            2,
+          );
+          const rh = v
+            .slice(R / 2)
+            .map((e) => -e)
+            .concat(v.slice(0, R / 2));
           return v.map((e, j) => e * Math.cos(emb[j]) + rh[j] * Math.sin(emb[j]));
         });
       }
@@ -143,10 +149,11 @@ const GOLDEN: Record<string, number[]> = {
   '10,7,4,4': [1.898084891214, 1.898084891214, -1.295124915983, -1.295124915983, 0.542506368378, 0.542506368378, 0.272801675502],
   '10,7,4,6': [-1.056332716429, 1.331074610639, -1.452003754052, 1.405146140967, 1.000559788252, -1.057503289035, 0.992246660266],
   '30,40,6,6': [
-    -1.567249592224, 0.02243394089, 1.545252627651, -1.537587585712, -0.037614722342, 1.574469635052, 0.304212335491, 0.58969710812, -0.882423112629, 0.275537851815,
-    0.612252285546, -0.875864468574, 0.864578743385, 1.201566338266, -2.042740543173, 0.801384974697, 1.256965231362, -2.033866588146, -2.185095451658, -0.379571038496,
-    2.557273069838, -2.127890552727, -0.470830329633, 2.589549880962, 0.153086937817, -1.358886237135, 1.179330427636, 0.202527228965, -1.377912758868, 1.148546052832,
-    -1.567249592224, 0.02243394089, 1.545252627651, -1.537587585712, -0.037614722342, 1.574469635052, 0.304212335491, 0.58969710812, -0.882423112629, 0.275537851815,
+    -1.567249592224, 0.02243394089, 1.545252627651, -1.537587585712, -0.037614722342, 1.574469635052, 0.304212335491, 0.58969710812,
+    -0.882423112629, 0.275537851815, 0.612252285546, -0.875864468574, 0.864578743385, 1.201566338266, -2.042740543173, 0.801384974697,
+    1.256965231362, -2.033866588146, -2.185095451658, -0.379571038496, 2.557273069838, -2.127890552727, -0.470830329633, 2.589549880962,
+    0.153086937817, -1.358886237135, 1.179330427636, 0.202527228965, -1.377912758868, 1.148546052832, -1.567249592224, 0.02243394089,
+    1.545252627651, -1.537587585712, -0.037614722342, 1.574469635052, 0.304212335491, 0.58969710812, -0.882423112629, 0.275537851815,
   ],
 };
 
@@ -161,7 +168,12 @@ describe('mora forward', () => {
       for (const backend of ['cpu', 'webgpu'] as const) {
         const y = mora(mg.tensor(xd, [k], { backend }), mg.tensor(Md, [R, R], { backend }), opts);
         expect(y.shape).toEqual([d]);
-        expectClose(await y.data(), want, backend === 'cpu' ? { rtol: 1e-9, atol: 1e-11 } : { rtol: 1e-5, atol: 1e-5 }, `${backend} ${key}`);
+        expectClose(
+          await y.data(),
+          want,
+          backend === 'cpu' ? { rtol: 1e-9, atol: 1e-11 } : { rtol: 1e-5, atol: 1e-5 },
+          `${backend} ${key}`,
+        );
       }
     }
   });
@@ -181,7 +193,8 @@ describe('mora forward', () => {
         const W = await deltaWeight(M, opts).data();
         const T = xd.length / c.k;
         const xw = new Float64Array(T * c.d);
-        for (let t = 0; t < T; t++) for (let o = 0; o < c.d; o++) for (let i = 0; i < c.k; i++) xw[t * c.d + o] += xd[t * c.k + i] * W[o * c.k + i];
+        for (let t = 0; t < T; t++)
+          for (let o = 0; o < c.d; o++) for (let i = 0; i < c.k; i++) xw[t * c.d + o] += xd[t * c.k + i] * W[o * c.k + i];
         expectClose(xw, ref, tight, 'x·ΔWᵀ');
         if (!gpu) return;
         const g = inputs(c, 'webgpu');
@@ -201,7 +214,10 @@ describe('mora forward', () => {
   it('tensors of 5 or 6 floats (buffers the kernels read as vec4s) match cpu, forward and backward', async () => {
     // x [5] and g [6]: 20- and 24-byte tensors; the kernels bind x, g and M as arrays of vec4
     for (const type of [1, 6, 'truncation'] as MoraType[]) {
-      for (const [k, d, R] of [[5, 6, 2], [6, 5, 2]]) {
+      for (const [k, d, R] of [
+        [5, 6, 2],
+        [6, 5, 2],
+      ]) {
         const c: Case = { k, d, R, lead: [1], seed: k + d };
         const gd = randData(d, 3);
         const want = await grads(moraNaive, c, type, 'cpu', gd);
@@ -256,7 +272,9 @@ describe('mora forward', () => {
   }, 300_000); // 16 pipelines, compiled cold in CI: tens of seconds on 2 lavapipe cores (docs/mora.md)
 
   it('the subgroup product takes no lane counts (it is 8 x 1 lanes); a zero blocking is refused', () => {
-    expect(() => mg.testing.forceKernel('mora', 'sg', { wgt: 4 })).toThrow(/forceKernel: 'mora' variant 'sg' has no knob 'wgt'; its knobs are smem/);
+    expect(() => mg.testing.forceKernel('mora', 'sg', { wgt: 4 })).toThrow(
+      /forceKernel: 'mora' variant 'sg' has no knob 'wgt'; its knobs are smem/,
+    );
     mg.testing.forceKernel('mora', 'smem', { wgt: 0 });
     const x = mg.randn([4, 8], { seed: 1 });
     const M = mg.randn([4, 4], { seed: 2 });
@@ -344,7 +362,7 @@ describe('mora backward', () => {
     // the paper-scale example: 11008 -> 4096 uses 38% of the inputs (R = 348 for r = 8, type 6)
     const R = moraNs.rank(11008, 4096, 8, 6);
     expect(R).toBe(348);
-    expect(Math.ceil(4096 / R) * R / 11008).toBeCloseTo(0.38, 2);
+    expect((Math.ceil(4096 / R) * R) / 11008).toBeCloseTo(0.38, 2);
   });
 
   it('types 2/3 with in < R: empty groups compress to 0 (the columns of M past in get no gradient)', async () => {
@@ -365,7 +383,6 @@ describe('mora backward', () => {
       expectClose(W, want, { rtol: 0, atol: 0 }, `ΔW type ${type}`);
     }
   });
-
 });
 
 // ---- dispatches ------------------------------------------------------------------------------------
@@ -439,7 +456,9 @@ describe('mora errors', () => {
     const x = mg.randn([2, 10], { seed: 1 });
     const M = mg.randn([4, 4], { seed: 2 });
     const opts = { inFeatures: 10, outFeatures: 7, type: 1 as MoraType };
-    expect(() => mora(x, M, { ...opts, type: 5 as MoraType })).toThrow(/mora: unknown type 5; expected one of 1, 2, 3, 4, 6, 'truncation', 'decoupling'/);
+    expect(() => mora(x, M, { ...opts, type: 5 as MoraType })).toThrow(
+      /mora: unknown type 5; expected one of 1, 2, 3, 4, 6, 'truncation', 'decoupling'/,
+    );
     expect(() => mora(x, M, { ...opts, type: 'rotation' as MoraType })).toThrow(/mora: unknown type 'rotation'/);
     expect(() => mora(x, mg.randn([4, 3]), opts)).toThrow(/mora: M must be a square matrix \[R, R\] with R >= 1, got \[4, 3\]/);
     expect(() => mora(x, mg.randn([2, 4, 4]), opts)).toThrow(/mora: M must be a square matrix .* got \[2, 4, 4\]/);

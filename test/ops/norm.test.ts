@@ -48,7 +48,14 @@ type Variant = 'wb' | 'w' | 'none';
 describe('layerNorm / rmsNorm: forward', () => {
   it('hand-computed values', async () => {
     for (const backend of ['cpu', 'webgpu'] as const) {
-      const x = mg.tensor([[1, 2, 3, 4], [5, 7, 11, 13]], undefined, { backend });
+      const x = mg.tensor(
+        [
+          [1, 2, 3, 4],
+          [5, 7, 11, 13],
+        ],
+        undefined,
+        { backend },
+      );
       const w = mg.tensor([1, 2, 3, 4], [4], { backend });
       const b = mg.tensor([0.5, 0, 0, -1], [4], { backend });
       // row 0: μ = 2.5, var = 1.25
@@ -67,24 +74,44 @@ describe('layerNorm / rmsNorm: forward', () => {
 
   it('cpu matches the float64 definition; webgpu matches cpu (random shapes, with and without affine, threads per row)', async () => {
     await fc.assert(
-      fc.asyncProperty(normShape, fc.constantFrom<Variant>('wb', 'w', 'none'), fc.constantFrom(null, 1, 4, 32, 256), fc.integer({ min: 1, max: 1e6 }), async ([lead, C], variant, tpr, seed) => {
-        mg.testing.resetKernels();
-        if (tpr !== null) mg.testing.forceKernel('norm', tpr === 1 ? 'thread' : 'split', tpr === 1 ? {} : { tpr });
-        const shape = [...lead, C];
-        const x = mg.randn(shape, { seed, mean: 0.5, std: 2, backend: 'cpu' });
-        const w = mg.randn([C], { seed: seed + 1, backend: 'cpu' });
-        const b = mg.randn([C], { seed: seed + 2, backend: 'cpu' });
-        const [xd, wd, bd] = await Promise.all([x.data(), w.data(), b.data()]);
-        const W = variant === 'none' ? null : wd;
-        const Bv = variant === 'wb' ? bd : null;
-        expectClose(await layerNorm(x, W && w, Bv && b).data(), lnRef(xd, C, W, Bv, 1e-5), { rtol: 1e-12, atol: 1e-12 }, 'layerNorm cpu');
-        expectClose(await rmsNorm(x, W && w).data(), rmsRef(xd, C, W, 1e-6), { rtol: 1e-12, atol: 1e-12 }, 'rmsNorm cpu');
-        const inputs = [{ data: xd, shape }, { data: wd, shape: [C] }, { data: bd, shape: [C] }];
-        const tol = { rtol: 1e-4, atol: 2e-5 * Math.sqrt(C) };
-        await parity((xt, wt, bt) => layerNorm(xt, variant === 'none' ? null : wt, variant === 'wb' ? bt : null), inputs, tol, `layerNorm ${JSON.stringify(shape)} ${variant}`);
-        await parity((xt, wt) => rmsNorm(xt, variant === 'none' ? null : wt), inputs.slice(0, 2), tol, `rmsNorm ${JSON.stringify(shape)} ${variant}`);
-        for (const t of [x, w, b]) t.dispose();
-      }),
+      fc.asyncProperty(
+        normShape,
+        fc.constantFrom<Variant>('wb', 'w', 'none'),
+        fc.constantFrom(null, 1, 4, 32, 256),
+        fc.integer({ min: 1, max: 1e6 }),
+        async ([lead, C], variant, tpr, seed) => {
+          mg.testing.resetKernels();
+          if (tpr !== null) mg.testing.forceKernel('norm', tpr === 1 ? 'thread' : 'split', tpr === 1 ? {} : { tpr });
+          const shape = [...lead, C];
+          const x = mg.randn(shape, { seed, mean: 0.5, std: 2, backend: 'cpu' });
+          const w = mg.randn([C], { seed: seed + 1, backend: 'cpu' });
+          const b = mg.randn([C], { seed: seed + 2, backend: 'cpu' });
+          const [xd, wd, bd] = await Promise.all([x.data(), w.data(), b.data()]);
+          const W = variant === 'none' ? null : wd;
+          const Bv = variant === 'wb' ? bd : null;
+          expectClose(await layerNorm(x, W && w, Bv && b).data(), lnRef(xd, C, W, Bv, 1e-5), { rtol: 1e-12, atol: 1e-12 }, 'layerNorm cpu');
+          expectClose(await rmsNorm(x, W && w).data(), rmsRef(xd, C, W, 1e-6), { rtol: 1e-12, atol: 1e-12 }, 'rmsNorm cpu');
+          const inputs = [
+            { data: xd, shape },
+            { data: wd, shape: [C] },
+            { data: bd, shape: [C] },
+          ];
+          const tol = { rtol: 1e-4, atol: 2e-5 * Math.sqrt(C) };
+          await parity(
+            (xt, wt, bt) => layerNorm(xt, variant === 'none' ? null : wt, variant === 'wb' ? bt : null),
+            inputs,
+            tol,
+            `layerNorm ${JSON.stringify(shape)} ${variant}`,
+          );
+          await parity(
+            (xt, wt) => rmsNorm(xt, variant === 'none' ? null : wt),
+            inputs.slice(0, 2),
+            tol,
+            `rmsNorm ${JSON.stringify(shape)} ${variant}`,
+          );
+          for (const t of [x, w, b]) t.dispose();
+        },
+      ),
       { numRuns: 20 },
     );
   });
@@ -98,7 +125,10 @@ describe('layerNorm / rmsNorm: forward', () => {
     const md = await many.data();
     expectClose(await layerNorm(many).data(), lnRef(md, 2, null, null, 1e-5), { rtol: 1e-4, atol: 1e-3 }, 'many rows');
     // x = 1000 + small: the two-pass variance keeps the f32 result accurate (E[x²] - μ² would not)
-    const off = mg.tensor(Array.from({ length: 64 }, (_, i) => 1000 + Math.sin(i)), [1, 64]);
+    const off = mg.tensor(
+      Array.from({ length: 64 }, (_, i) => 1000 + Math.sin(i)),
+      [1, 64],
+    );
     expectClose(await layerNorm(off).data(), lnRef(await off.data(), 64, null, null, 1e-5), { rtol: 1e-3, atol: 2e-3 }, 'offset 1000');
     const big = mg.rand([3, 97], { seed: 5, low: -80, high: 80 });
     const bdat = await big.data();
@@ -117,7 +147,10 @@ describe('layerNorm / rmsNorm: fused kernels vs naive twins from primitive ops',
   it('forward and gradients of x, weight, bias agree (random shapes, both backends)', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.tuple(arb.shape({ minRank: 0, maxRank: 2, maxDim: 5 }), fc.oneof(fc.constantFrom(1, 2, 3, 7, 33), fc.integer({ min: 1, max: 70 }))),
+        fc.tuple(
+          arb.shape({ minRank: 0, maxRank: 2, maxDim: 5 }),
+          fc.oneof(fc.constantFrom(1, 2, 3, 7, 33), fc.integer({ min: 1, max: 70 })),
+        ),
         fc.constantFrom<Variant>('wb', 'w', 'none'),
         fc.integer({ min: 1, max: 1e6 }),
         fc.constantFrom<mg.BackendName>('cpu', 'webgpu'),
@@ -130,8 +163,7 @@ describe('layerNorm / rmsNorm: fused kernels vs naive twins from primitive ops',
             const gw = mg.randn(shape, { seed: seed + 3, backend });
             const W = variant === 'none' ? null : w;
             const B = variant === 'wb' ? b : null;
-            const y =
-              kind === 'ln' ? (fused ? layerNorm : layerNormNaive)(x, W, B) : (fused ? rmsNorm : rmsNormNaive)(x, W);
+            const y = kind === 'ln' ? (fused ? layerNorm : layerNormNaive)(x, W, B) : (fused ? rmsNorm : rmsNormNaive)(x, W);
             y.mul(gw).sum().backward();
             const out = {
               y: await y.data(),
@@ -160,7 +192,11 @@ describe('layerNorm / rmsNorm: fused kernels vs naive twins from primitive ops',
   });
 
   it('fused forward is one dispatch; backward is dx + one params dispatch (none when only x needs grad)', async () => {
-    const leaves = () => [mg.randn([4, 6, 10], { seed: 1, requiresGrad: true }), mg.randn([10], { seed: 2, requiresGrad: true }), mg.randn([10], { seed: 3, requiresGrad: true })];
+    const leaves = () => [
+      mg.randn([4, 6, 10], { seed: 1, requiresGrad: true }),
+      mg.randn([10], { seed: 2, requiresGrad: true }),
+      mg.randn([10], { seed: 3, requiresGrad: true }),
+    ];
     const g = mg.randn([4, 6, 10], { seed: 4 });
     let [x, w, b] = leaves();
     const ln = await mg.profile(() => layerNorm(x, w, b));
@@ -185,9 +221,21 @@ describe('layerNorm / rmsNorm: gradients', () => {
   for (const variant of ['wb', 'w', 'none'] as const) {
     it(`match finite differences (${variant}; cpu float64 and webgpu)`, async () => {
       for (const backend of ['cpu', 'webgpu'] as const) {
-        const x = mg.tensor(Array.from({ length: 3 * 7 }, (_, i) => Math.sin(i * 1.3) * 2 + (i % 3)), [3, 7], { backend });
-        const w = mg.tensor(Array.from({ length: 7 }, (_, i) => 0.5 + Math.cos(i)), [7], { backend });
-        const b = mg.tensor(Array.from({ length: 7 }, (_, i) => i / 7 - 0.3), [7], { backend });
+        const x = mg.tensor(
+          Array.from({ length: 3 * 7 }, (_, i) => Math.sin(i * 1.3) * 2 + (i % 3)),
+          [3, 7],
+          { backend },
+        );
+        const w = mg.tensor(
+          Array.from({ length: 7 }, (_, i) => 0.5 + Math.cos(i)),
+          [7],
+          { backend },
+        );
+        const b = mg.tensor(
+          Array.from({ length: 7 }, (_, i) => i / 7 - 0.3),
+          [7],
+          { backend },
+        );
         const tol = backend === 'cpu' ? { atol: 1e-7, rtol: 1e-6 } : { atol: 2e-4, rtol: 2e-3 };
         const W = (t: mg.Tensor) => (variant === 'none' ? null : t);
         const B = (t: mg.Tensor) => (variant === 'wb' ? t : null);
@@ -205,7 +253,9 @@ describe('layerNorm / rmsNorm: errors', () => {
     expect(() => layerNorm(x, mg.randn([4]))).toThrow(/layerNorm: weight must have shape \[5\] \(the last dim of x \[2, 5\]\), got \[4\]/);
     expect(() => layerNorm(x, null, mg.randn([5, 1]))).toThrow(/layerNorm: bias must have shape \[5\].*got \[5, 1\]/);
     expect(() => rmsNorm(x, mg.randn([2, 5]))).toThrow(/rmsNorm: weight must have shape \[5\]/);
-    expect(() => rmsNorm(mg.tensor([1, 2], [2], { dtype: 'int32' }))).toThrow(/rmsNorm: expects a float32 tensor, got tensor #\d+ \[2\] int32/);
+    expect(() => rmsNorm(mg.tensor([1, 2], [2], { dtype: 'int32' }))).toThrow(
+      /rmsNorm: expects a float32 tensor, got tensor #\d+ \[2\] int32/,
+    );
     expect(() => layerNorm(mg.tensor(3, []))).toThrow(/layerNorm: normalises over the last dim; got a 0-d tensor/);
     expect(() => layerNorm(x, null, null, -1)).toThrow(/layerNorm: eps must be a non-negative number, got -1/);
   });

@@ -85,7 +85,10 @@ const shapeAndAxes = (opts: { maxRank: number; maxDim: number }) =>
     fc.tuple(
       fc.constant(shape),
       fc.option(
-        fc.subarray([...shape.keys()]).chain((ax) => fc.tuple(fc.constant(ax), fc.array(fc.boolean(), { minLength: ax.length, maxLength: ax.length }))).map(([ax, neg]) => ax.map((a, i) => (neg[i] ? a - shape.length : a))),
+        fc
+          .subarray([...shape.keys()])
+          .chain((ax) => fc.tuple(fc.constant(ax), fc.array(fc.boolean(), { minLength: ax.length, maxLength: ax.length })))
+          .map(([ax, neg]) => ax.map((a, i) => (neg[i] ? a - shape.length : a))),
         { nil: undefined, freq: 4 },
       ),
     ),
@@ -100,20 +103,53 @@ const forceReduce = ({ variant, ...knobs }: ReduceStrategy) => mg.testing.forceK
 describe('reductions: forward', () => {
   it('hand-computed values: sum, mean, max, min, argmax over axes, keepdim, negative axes', async () => {
     for (const backend of ['cpu', 'webgpu'] as const) {
-      const x = mg.tensor([[[1, 2, 3], [4, 5, 6]], [[-1, 7, 0], [2, 2, -8]]], undefined, { backend }); // (2, 2, 3)
+      const x = mg.tensor(
+        [
+          [
+            [1, 2, 3],
+            [4, 5, 6],
+          ],
+          [
+            [-1, 7, 0],
+            [2, 2, -8],
+          ],
+        ],
+        undefined,
+        { backend },
+      ); // (2, 2, 3)
       expect(x.sum().shape).toEqual([]);
       expect(await x.sum().item()).toBe(23);
-      expect(await x.sum(-1).toArray()).toEqual([[6, 15], [6, -4]]);
+      expect(await x.sum(-1).toArray()).toEqual([
+        [6, 15],
+        [6, -4],
+      ]);
       expect(x.sum(-1, true).shape).toEqual([2, 2, 1]);
       expect(await x.sum([0, 2], true).toArray()).toEqual([[[12], [11]]]); // (1, 2, 1)
-      expect(await x.mean(1).toArray()).toEqual([[2.5, 3.5, 4.5], [0.5, 4.5, -4]]);
-      expect(await x.max(2).toArray()).toEqual([[3, 6], [7, 2]]);
+      expect(await x.mean(1).toArray()).toEqual([
+        [2.5, 3.5, 4.5],
+        [0.5, 4.5, -4],
+      ]);
+      expect(await x.max(2).toArray()).toEqual([
+        [3, 6],
+        [7, 2],
+      ]);
       expect(await min(x, [1, 2]).toArray()).toEqual([1, -8]);
-      expect(await x.argmax(2).toArray()).toEqual([[2, 2], [1, 0]]); // [2, 2, -8]: the first 2
-      expect(await x.argmax(0, true).toArray()).toEqual([[[0, 1, 0], [0, 0, 0]]]);
+      expect(await x.argmax(2).toArray()).toEqual([
+        [2, 2],
+        [1, 0],
+      ]); // [2, 2, -8]: the first 2
+      expect(await x.argmax(0, true).toArray()).toEqual([
+        [
+          [0, 1, 0],
+          [0, 0, 0],
+        ],
+      ]);
       expect(x.argmax(1).dtype).toBe('int32');
       expect(await mg.argmax(x).item()).toBe(7); // flat index of 7
-      expect(await argmin(x, -1).toArray()).toEqual([[0, 0], [0, 2]]);
+      expect(await argmin(x, -1).toArray()).toEqual([
+        [0, 0],
+        [0, 2],
+      ]);
       expect(await x.max(undefined, true).toArray()).toEqual([[[7]]]);
       expect(await x.sum([]).toArray()).toEqual(await x.toArray()); // no axes: a copy, as NumPy
     }
@@ -149,22 +185,33 @@ describe('reductions: forward', () => {
 
   it('cpu matches the float64 definition; webgpu matches cpu (random shapes, axes, keepdim)', async () => {
     await fc.assert(
-      fc.asyncProperty(shapeAndAxes({ maxRank: 4, maxDim: 9 }), fc.boolean(), fc.constantFrom<Op>('sum', 'mean', 'max', 'min', 'argmax', 'argmin'), fc.integer({ min: 1, max: 1e6 }), async ([shape, axes0], keepdim, op, seed) => {
-        let axes = axes0;
-        if (op === 'argmax' || op === 'argmin') axes = axes && axes.length > 0 ? [axes[0]] : undefined;
-        const n = shape.reduce((a, b) => a * b, 1);
-        const ax = axes ?? [...shape.keys()];
-        const R = ax.reduce((a, i) => a * shape[i < 0 ? i + shape.length : i], 1);
-        if (R === 0 && n === 0 && op !== 'sum' && op !== 'mean') return; // covered by the error test
-        const x = mg.rand(shape, { seed, low: -2, high: 2, backend: 'cpu' });
-        const data = await x.data();
-        const y = apply(x, op, axes, keepdim);
-        expect(y.shape).toEqual(expectedShape(shape, axes, keepdim));
-        expectClose(await y.data(), reference(data, shape, axes, op), { rtol: 1e-12, atol: 1e-12 }, `${op} cpu`);
-        await parity((t) => apply(t, op, axes, keepdim), [{ data, shape }], tolFor(op, R), `${op} ${JSON.stringify(shape)} axes ${JSON.stringify(axes)}`);
-        x.dispose();
-        y.dispose();
-      }),
+      fc.asyncProperty(
+        shapeAndAxes({ maxRank: 4, maxDim: 9 }),
+        fc.boolean(),
+        fc.constantFrom<Op>('sum', 'mean', 'max', 'min', 'argmax', 'argmin'),
+        fc.integer({ min: 1, max: 1e6 }),
+        async ([shape, axes0], keepdim, op, seed) => {
+          let axes = axes0;
+          if (op === 'argmax' || op === 'argmin') axes = axes && axes.length > 0 ? [axes[0]] : undefined;
+          const n = shape.reduce((a, b) => a * b, 1);
+          const ax = axes ?? [...shape.keys()];
+          const R = ax.reduce((a, i) => a * shape[i < 0 ? i + shape.length : i], 1);
+          if (R === 0 && n === 0 && op !== 'sum' && op !== 'mean') return; // covered by the error test
+          const x = mg.rand(shape, { seed, low: -2, high: 2, backend: 'cpu' });
+          const data = await x.data();
+          const y = apply(x, op, axes, keepdim);
+          expect(y.shape).toEqual(expectedShape(shape, axes, keepdim));
+          expectClose(await y.data(), reference(data, shape, axes, op), { rtol: 1e-12, atol: 1e-12 }, `${op} cpu`);
+          await parity(
+            (t) => apply(t, op, axes, keepdim),
+            [{ data, shape }],
+            tolFor(op, R),
+            `${op} ${JSON.stringify(shape)} axes ${JSON.stringify(axes)}`,
+          );
+          x.dispose();
+          y.dispose();
+        },
+      ),
       { numRuns: 25 },
     );
   });
@@ -181,31 +228,41 @@ describe('reductions: every strategy agrees (naive twin vs group vs split)', () 
 
   it('on random shapes, with ties, NaN and -Inf (indices must match exactly)', async () => {
     await fc.assert(
-      fc.asyncProperty(shapeAndAxes({ maxRank: 3, maxDim: 65 }), fc.integer({ min: 1, max: 1e6 }), fc.boolean(), async ([shape, axes], seed, specials) => {
-        const n = shape.reduce((a, b) => a * b, 1);
-        const rng = new mg.HostRng(seed);
-        // small integers: many ties; optionally a few NaN / -Inf
-        const data = Array.from({ length: n }, () => {
-          const u = rng.next();
-          if (specials && u < 0.02) return NaN;
-          if (specials && u < 0.06) return -Infinity;
-          return rng.int(5) - 2;
-        });
-        const x = mg.tensor(data, shape, { backend: 'webgpu' });
-        for (const op of ['sum', 'mean', 'max', 'min', 'argmax', 'argmin'] as const) {
-          const ax = op === 'argmax' || op === 'argmin' ? (axes && axes.length > 0 ? [axes[0]] : undefined) : axes;
-          const R = (ax ?? [...shape.keys()]).reduce((a, i) => a * shape[i < 0 ? i + shape.length : i], 1);
-          const want = reference(data, shape, ax, op);
-          for (const s of strategies) {
-            const restore = forceReduce(s);
-            const y = apply(x, op, ax, false);
-            expectClose(await y.data(), want, tolFor(op, R), `${op} ${JSON.stringify(s)} ${JSON.stringify(shape)} axes ${JSON.stringify(ax)}`);
-            y.dispose();
-            restore();
+      fc.asyncProperty(
+        shapeAndAxes({ maxRank: 3, maxDim: 65 }),
+        fc.integer({ min: 1, max: 1e6 }),
+        fc.boolean(),
+        async ([shape, axes], seed, specials) => {
+          const n = shape.reduce((a, b) => a * b, 1);
+          const rng = new mg.HostRng(seed);
+          // small integers: many ties; optionally a few NaN / -Inf
+          const data = Array.from({ length: n }, () => {
+            const u = rng.next();
+            if (specials && u < 0.02) return NaN;
+            if (specials && u < 0.06) return -Infinity;
+            return rng.int(5) - 2;
+          });
+          const x = mg.tensor(data, shape, { backend: 'webgpu' });
+          for (const op of ['sum', 'mean', 'max', 'min', 'argmax', 'argmin'] as const) {
+            const ax = op === 'argmax' || op === 'argmin' ? (axes && axes.length > 0 ? [axes[0]] : undefined) : axes;
+            const R = (ax ?? [...shape.keys()]).reduce((a, i) => a * shape[i < 0 ? i + shape.length : i], 1);
+            const want = reference(data, shape, ax, op);
+            for (const s of strategies) {
+              const restore = forceReduce(s);
+              const y = apply(x, op, ax, false);
+              expectClose(
+                await y.data(),
+                want,
+                tolFor(op, R),
+                `${op} ${JSON.stringify(s)} ${JSON.stringify(shape)} axes ${JSON.stringify(ax)}`,
+              );
+              y.dispose();
+              restore();
+            }
           }
-        }
-        x.dispose();
-      }),
+          x.dispose();
+        },
+      ),
       { numRuns: 15 },
     );
   });
@@ -226,7 +283,10 @@ describe('reductions: every strategy agrees (naive twin vs group vs split)', () 
       const y = x.max(1);
       y.backward(mg.onesLike(y));
       const g = await x.grad!.data();
-      expect(starts.map((p, r) => g[r * L + p]), JSON.stringify(s)).toEqual(starts.map(() => 1));
+      expect(
+        starts.map((p, r) => g[r * L + p]),
+        JSON.stringify(s),
+      ).toEqual(starts.map(() => 1));
       expect(Array.from(g).reduce((a, b) => a + b, 0)).toBe(starts.length);
       x.grad!.dispose();
       x.grad = null;
@@ -267,7 +327,11 @@ describe('reductions: large cases', () => {
     const L = 100_000;
     const data = new Float32Array(3 * L);
     for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.37);
-    const plant = [[0, 70_001, 90_000], [1, 5, 99_999], [2, 42_000, 42_001]];
+    const plant = [
+      [0, 70_001, 90_000],
+      [1, 5, 99_999],
+      [2, 42_000, 42_001],
+    ];
     for (const [row, a, b] of plant) data[row * L + a] = data[row * L + b] = 7;
     const x = mg.tensor(data, [3, L], { requiresGrad: true });
     expect(Array.from(await x.argmax(1).data())).toEqual([70_001, 5, 42_000]);
@@ -277,7 +341,11 @@ describe('reductions: large cases', () => {
     const g = await x.grad!.data();
     const nz: [number, number][] = [];
     g.forEach((v, i) => v !== 0 && nz.push([i, v]));
-    expect(nz).toEqual([[70_001, 1], [L + 5, 2], [2 * L + 42_000, 3]]);
+    expect(nz).toEqual([
+      [70_001, 1],
+      [L + 5, 2],
+      [2 * L + 42_000, 3],
+    ]);
     x.dispose();
     y.dispose();
   });
@@ -329,7 +397,11 @@ describe('reductions: gradients', () => {
     it(`${name}: gradient matches finite differences (cpu float64 and webgpu)`, async () => {
       for (const backend of ['cpu', 'webgpu'] as const) {
         // distinct values (no ties, so max is differentiable at the point)
-        const x = mg.tensor(Array.from({ length: 24 }, (_, i) => Math.sin(i * 2.1) * 2 + i * 0.01), [2, 3, 4], { backend });
+        const x = mg.tensor(
+          Array.from({ length: 24 }, (_, i) => Math.sin(i * 2.1) * 2 + i * 0.01),
+          [2, 3, 4],
+          { backend },
+        );
         const tol = backend === 'cpu' ? { atol: 1e-7, rtol: 1e-6 } : { atol: 1e-4, rtol: 1e-3 };
         expect((await gradcheck(f, [x], tol)).ok).toBe(true);
         x.dispose();
@@ -339,18 +411,42 @@ describe('reductions: gradients', () => {
 
   it('max sends the whole gradient to the first of tied maxima (as torch.max(dim))', async () => {
     for (const backend of ['cpu', 'webgpu'] as const) {
-      const x = mg.tensor([[1, 3, 3], [2, 2, 0]], undefined, { backend, requiresGrad: true });
+      const x = mg.tensor(
+        [
+          [1, 3, 3],
+          [2, 2, 0],
+        ],
+        undefined,
+        { backend, requiresGrad: true },
+      );
       x.max(1).backward(mg.tensor([10, 20], [2], { backend }));
-      expect(await x.grad!.toArray()).toEqual([[0, 10, 0], [20, 0, 0]]);
-      const z = mg.tensor([[4, 1], [1, 4]], undefined, { backend, requiresGrad: true });
+      expect(await x.grad!.toArray()).toEqual([
+        [0, 10, 0],
+        [20, 0, 0],
+      ]);
+      const z = mg.tensor(
+        [
+          [4, 1],
+          [1, 4],
+        ],
+        undefined,
+        { backend, requiresGrad: true },
+      );
       z.max().backward();
-      expect(await z.grad!.toArray()).toEqual([[1, 0], [0, 0]]);
+      expect(await z.grad!.toArray()).toEqual([
+        [1, 0],
+        [0, 0],
+      ]);
     }
   });
 
   it('backward of sum, mean and max is one dispatch each; forward without grad skips the index', async () => {
     const x = mg.randn([6, 33], { seed: 2, requiresGrad: true });
-    for (const [f, name] of [[(t: mg.Tensor) => t.sum(1), 'reduce:expand'], [(t: mg.Tensor) => t.mean(0, true), 'reduce:expand'], [(t: mg.Tensor) => t.max(1), 'reduce:expand_arg']] as const) {
+    for (const [f, name] of [
+      [(t: mg.Tensor) => t.sum(1), 'reduce:expand'],
+      [(t: mg.Tensor) => t.mean(0, true), 'reduce:expand'],
+      [(t: mg.Tensor) => t.max(1), 'reduce:expand_arg'],
+    ] as const) {
       const y = f(x);
       const g = mg.onesLike(y);
       const { kernels } = await mg.profile(() => y.backward(g));
@@ -378,7 +474,12 @@ describe('sumTo', () => {
         const off = n - a.length;
         const axes = out.map((d, i) => i).filter((i) => i < off || (a[i - off] === 1 && out[i] !== 1));
         expectClose(await y.data(), reference(data, out, axes, 'sum'), { rtol: 1e-12, atol: 1e-12 }, 'sumTo cpu');
-        await parity((t) => mg.sumTo(t, a), [{ data, shape: out }], { rtol: 1e-5, atol: 1e-5 }, `sumTo ${JSON.stringify(out)} -> ${JSON.stringify(a)}`);
+        await parity(
+          (t) => mg.sumTo(t, a),
+          [{ data, shape: out }],
+          { rtol: 1e-5, atol: 1e-5 },
+          `sumTo ${JSON.stringify(out)} -> ${JSON.stringify(a)}`,
+        );
         x.dispose();
         y.dispose();
       }),

@@ -34,12 +34,18 @@ function remap(data: ArrayLike<number>, shape: number[], outShape: number[], src
   return Array.from({ length: numel(outShape) }, (_, i) => data[ravel(srcCoords(unravel(i, outShape)), shape)]);
 }
 const refPermute = (d: ArrayLike<number>, s: number[], p: number[]) =>
-  remap(d, s, p.map((k) => s[k]), (c) => {
-    const src: number[] = [];
-    p.forEach((k, i) => (src[k] = c[i]));
-    return src;
-  });
-const refExpand = (d: ArrayLike<number>, s: number[], t: number[]) => remap(d, s, t, (c) => s.map((n, i) => (n === 1 ? 0 : c[c.length - s.length + i])));
+  remap(
+    d,
+    s,
+    p.map((k) => s[k]),
+    (c) => {
+      const src: number[] = [];
+      p.forEach((k, i) => (src[k] = c[i]));
+      return src;
+    },
+  );
+const refExpand = (d: ArrayLike<number>, s: number[], t: number[]) =>
+  remap(d, s, t, (c) => s.map((n, i) => (n === 1 ? 0 : c[c.length - s.length + i])));
 /** Python slice semantics via Array.prototype.slice (which has them: negatives count from the end, clamped). */
 function refSlice(d: ArrayLike<number>, s: number[], axis: number, start: number, end?: number): { data: number[]; shape: number[] } {
   const keep = [...Array(s[axis]).keys()].slice(start, end);
@@ -55,10 +61,16 @@ function f32Data(n: number, seed: number): number[] {
     return Math.fround((s / 2 ** 32) * 4 - 2);
   });
 }
-const intIndex = (n: number, size: number, seed: number): number[] => f32Data(n, seed).map((v) => Math.min(size - 1, Math.floor(((v + 2) / 4) * size)));
+const intIndex = (n: number, size: number, seed: number): number[] =>
+  f32Data(n, seed).map((v) => Math.min(size - 1, Math.floor(((v + 2) / 4) * size)));
 
 /** Runs fn on cpu and webgpu copies of the inputs; the results must be bit-identical (pure data movement). */
-async function both(fn: (...xs: mg.Tensor[]) => mg.Tensor, inputs: Input[], label: string, tol?: { rtol: number; atol: number }): Promise<{ cpu: number[]; gpu: number[]; shape: readonly number[] }> {
+async function both(
+  fn: (...xs: mg.Tensor[]) => mg.Tensor,
+  inputs: Input[],
+  label: string,
+  tol?: { rtol: number; atol: number },
+): Promise<{ cpu: number[]; gpu: number[]; shape: readonly number[] }> {
   const out: Record<Backend, number[]> = { cpu: [], webgpu: [] };
   let shape: readonly number[] = [];
   for (const backend of ['cpu', 'webgpu'] as const) {
@@ -74,7 +86,9 @@ async function both(fn: (...xs: mg.Tensor[]) => mg.Tensor, inputs: Input[], labe
 }
 
 const permArb = (maxRank: number) =>
-  arb.shape({ minRank: 0, maxRank, maxDim: 6 }).chain((s) => fc.tuple(fc.constant(s), fc.shuffledSubarray([...s.keys()], { minLength: s.length, maxLength: s.length })));
+  arb
+    .shape({ minRank: 0, maxRank, maxDim: 6 })
+    .chain((s) => fc.tuple(fc.constant(s), fc.shuffledSubarray([...s.keys()], { minLength: s.length, maxLength: s.length })));
 
 const GPU_TOL = { atol: 1e-3, rtol: 3e-3 };
 const CPU_TOL = { atol: 1e-7, rtol: 1e-6 };
@@ -122,7 +136,9 @@ describe('reshape', () => {
 
   it('errors name the op, the tensor and the target', () => {
     const x = mg.zeros([2, 3]);
-    expect(() => x.reshape([4, 2])).toThrow(/reshape: cannot reshape tensor #\d+ \[2, 3\] float32 \(6 elements\) to \[4, 2\] \(8 elements\)/);
+    expect(() => x.reshape([4, 2])).toThrow(
+      /reshape: cannot reshape tensor #\d+ \[2, 3\] float32 \(6 elements\) to \[4, 2\] \(8 elements\)/,
+    );
     expect(() => x.reshape([-1, -1])).toThrow(/reshape: shape \[-1, -1\] has more than one -1/);
     expect(() => x.reshape([4, -1])).toThrow(/reshape: cannot reshape .* to \[4, -1\]: the -1 cannot be inferred/);
     expect(() => x.reshape([0, -1])).toThrow(/the -1 cannot be inferred/);
@@ -159,7 +175,14 @@ describe('permute / transpose', () => {
     const ints = [-1, 2147483647, -2147483648, 0, 7, -123456];
     const i = await both((x) => x.transpose(), [{ data: ints, shape: [2, 3], dtype: 'int32' }], 'int32 transpose');
     expect(i.gpu).toEqual([-1, 0, 2147483647, 7, -2147483648, -123456]);
-    const sel = await both((x, k) => x.indexSelect(0, k), [{ data: ints, shape: [3, 2], dtype: 'int32' }, { data: [2, 0, 2], shape: [3], dtype: 'int32' }], 'int32 indexSelect');
+    const sel = await both(
+      (x, k) => x.indexSelect(0, k),
+      [
+        { data: ints, shape: [3, 2], dtype: 'int32' },
+        { data: [2, 0, 2], shape: [3], dtype: 'int32' },
+      ],
+      'int32 indexSelect',
+    );
     expect(sel.gpu).toEqual([7, -123456, -1, 2147483647, 7, -123456]);
   });
 
@@ -193,10 +216,12 @@ describe('permute / transpose', () => {
 
 /** A shape x and a target it expands to (some dims 1 in x, some new leading dims). */
 const expandArb = arb.shape({ minRank: 0, maxRank: 4, maxDim: 5 }).chain((target) =>
-  fc.tuple(fc.integer({ min: 0, max: target.length }), fc.array(fc.boolean(), { minLength: target.length, maxLength: target.length })).map(([drop, ones]) => {
-    const x = target.map((d, i) => (ones[i] ? 1 : d)).slice(drop);
-    return [x, target] as const;
-  }),
+  fc
+    .tuple(fc.integer({ min: 0, max: target.length }), fc.array(fc.boolean(), { minLength: target.length, maxLength: target.length }))
+    .map(([drop, ones]) => {
+      const x = target.map((d, i) => (ones[i] ? 1 : d)).slice(drop);
+      return [x, target] as const;
+    }),
 );
 
 describe('expand', () => {
@@ -223,7 +248,9 @@ describe('expand', () => {
 
   it('errors', () => {
     const x = mg.zeros([2, 3]);
-    expect(() => x.expand([4, 3])).toThrow(/expand: cannot expand tensor #\d+ \[2, 3\] float32 to \[4, 3\]: dim 0 is 2 \(must match the target 4 or be 1\)/);
+    expect(() => x.expand([4, 3])).toThrow(
+      /expand: cannot expand tensor #\d+ \[2, 3\] float32 to \[4, 3\]: dim 0 is 2 \(must match the target 4 or be 1\)/,
+    );
     expect(() => x.expand([3])).toThrow(/expand: cannot expand .* to \[3\]: the target needs at least 2 dims/);
     expect(() => x.expand([-1, 2, 3])).toThrow(/expand: .* dim 0 must be a non-negative integer \(-1 only for existing dims\)/);
   });
@@ -232,14 +259,16 @@ describe('expand', () => {
 // ---- slice ---------------------------------------------------------------------------------------------
 
 describe('slice', () => {
-  const sliceArb = arb.shape({ minRank: 1, maxRank: 5, maxDim: 7 }).chain((s) =>
-    fc.tuple(
-      fc.constant(s),
-      fc.integer({ min: -s.length, max: s.length - 1 }),
-      fc.integer({ min: -9, max: 9 }),
-      fc.option(fc.integer({ min: -9, max: 9 }), { nil: undefined }),
-    ),
-  );
+  const sliceArb = arb
+    .shape({ minRank: 1, maxRank: 5, maxDim: 7 })
+    .chain((s) =>
+      fc.tuple(
+        fc.constant(s),
+        fc.integer({ min: -s.length, max: s.length - 1 }),
+        fc.integer({ min: -9, max: 9 }),
+        fc.option(fc.integer({ min: -9, max: 9 }), { nil: undefined }),
+      ),
+    );
 
   it('forward: Python slice semantics (negatives, clamping, empty), webgpu matches cpu', async () => {
     await fc.assert(
@@ -247,7 +276,11 @@ describe('slice', () => {
         const data = f32Data(numel(shape), seed);
         const ax = axis < 0 ? axis + shape.length : axis;
         const ref = refSlice(data, shape, ax, start, end);
-        const { cpu, shape: out } = await both((x) => x.slice(axis, start, end), [{ data, shape }], `slice ${shape} axis ${axis} [${start}, ${end})`);
+        const { cpu, shape: out } = await both(
+          (x) => x.slice(axis, start, end),
+          [{ data, shape }],
+          `slice ${shape} axis ${axis} [${start}, ${end})`,
+        );
         expect(out).toEqual(ref.shape);
         expect(cpu).toEqual(ref.data);
       }),
@@ -280,9 +313,15 @@ describe('slice', () => {
 // ---- concat, stack -----------------------------------------------------------------------------------
 
 describe('concat / stack', () => {
-  const concatArb = arb.shape({ minRank: 1, maxRank: 4, maxDim: 5 }).chain((s) =>
-    fc.tuple(fc.constant(s), fc.integer({ min: 0, max: s.length - 1 }), fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 4 })),
-  );
+  const concatArb = arb
+    .shape({ minRank: 1, maxRank: 4, maxDim: 5 })
+    .chain((s) =>
+      fc.tuple(
+        fc.constant(s),
+        fc.integer({ min: 0, max: s.length - 1 }),
+        fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 4 }),
+      ),
+    );
 
   it('concat forward: webgpu matches cpu matches the reference (including empty pieces)', async () => {
     await fc.assert(
@@ -312,20 +351,25 @@ describe('concat / stack', () => {
 
   it('stack forward over every axis (new axis in -(r+1)..r), webgpu matches cpu', async () => {
     await fc.assert(
-      fc.asyncProperty(arb.shape({ minRank: 0, maxRank: 4, maxDim: 5 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 1000 }), async (s, n, seed) => {
-        const inputs = Array.from({ length: n }, (_, i) => ({ shape: s, data: f32Data(numel(s), seed + i) }));
-        for (let axis = -(s.length + 1); axis <= s.length; axis++) {
-          const ax = axis < 0 ? axis + s.length + 1 : axis;
-          const { cpu, shape } = await both((...xs) => mg.stack(xs, axis), inputs, `stack ${s} axis ${axis}`);
-          expect(shape).toEqual([...s.slice(0, ax), n, ...s.slice(ax)]);
-          const ref = Array.from({ length: numel(shape) }, (_, i) => {
-            const c = unravel(i, shape);
-            const which = c[ax];
-            return inputs[which].data[ravel([...c.slice(0, ax), ...c.slice(ax + 1)], s)];
-          });
-          expect(cpu).toEqual(ref);
-        }
-      }),
+      fc.asyncProperty(
+        arb.shape({ minRank: 0, maxRank: 4, maxDim: 5 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 1000 }),
+        async (s, n, seed) => {
+          const inputs = Array.from({ length: n }, (_, i) => ({ shape: s, data: f32Data(numel(s), seed + i) }));
+          for (let axis = -(s.length + 1); axis <= s.length; axis++) {
+            const ax = axis < 0 ? axis + s.length + 1 : axis;
+            const { cpu, shape } = await both((...xs) => mg.stack(xs, axis), inputs, `stack ${s} axis ${axis}`);
+            expect(shape).toEqual([...s.slice(0, ax), n, ...s.slice(ax)]);
+            const ref = Array.from({ length: numel(shape) }, (_, i) => {
+              const c = unravel(i, shape);
+              const which = c[ax];
+              return inputs[which].data[ravel([...c.slice(0, ax), ...c.slice(ax + 1)], s)];
+            });
+            expect(cpu).toEqual(ref);
+          }
+        },
+      ),
       { numRuns: 10 },
     );
   });
@@ -345,7 +389,10 @@ describe('concat / stack', () => {
     // only inputs that require grad get one
     const u = mg.tensor([1, 2], [2], { requiresGrad: true });
     const v = mg.tensor([3], [1]);
-    mg.concat([v, u], 0).mul(mg.tensor([5, 6, 7], [3])).sum().backward();
+    mg.concat([v, u], 0)
+      .mul(mg.tensor([5, 6, 7], [3]))
+      .sum()
+      .backward();
     expect(Array.from(await u.grad!.data())).toEqual([6, 7]);
     expect(v.grad).toBeNull();
   });
@@ -402,10 +449,25 @@ describe('gather / indexSelect', () => {
       fc.asyncProperty(gatherArb, fc.integer({ min: 1, max: 1000 }), async ([xs, axis, is], seed) => {
         const x = f32Data(numel(xs), seed);
         const index = intIndex(numel(is), xs[axis], seed + 1);
-        const { cpu } = await both((t, i) => t.gather(axis, i), [{ data: x, shape: xs }, { data: index, shape: is, dtype: 'int32' }], `gather ${xs} axis ${axis} index ${is}`);
+        const { cpu } = await both(
+          (t, i) => t.gather(axis, i),
+          [
+            { data: x, shape: xs },
+            { data: index, shape: is, dtype: 'int32' },
+          ],
+          `gather ${xs} axis ${axis} index ${is}`,
+        );
         expect(cpu).toEqual(refGather(x, xs, axis, index, is));
         const g = f32Data(numel(is), seed + 2);
-        const back = await both((gt, i) => scatterAdd(gt, axis, i, xs), [{ data: g, shape: is }, { data: index, shape: is, dtype: 'int32' }], 'gather backward', { rtol: 1e-6, atol: 1e-6 });
+        const back = await both(
+          (gt, i) => scatterAdd(gt, axis, i, xs),
+          [
+            { data: g, shape: is },
+            { data: index, shape: is, dtype: 'int32' },
+          ],
+          'gather backward',
+          { rtol: 1e-6, atol: 1e-6 },
+        );
         expectClose(back.cpu, refGatherBack(g, is, axis, index, xs), { rtol: 1e-12, atol: 1e-12 }, 'gather backward vs reference');
       }),
       { numRuns: 20 },
@@ -414,24 +476,45 @@ describe('gather / indexSelect', () => {
 
   it('indexSelect forward and backward (many repeated indices): reference and parity', async () => {
     await fc.assert(
-      fc.asyncProperty(arb.shape({ minRank: 1, maxRank: 4, maxDim: 5 }), fc.nat(), fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 1000 }), async (xs, a, n, seed) => {
-        const axis = a % xs.length;
-        const index = intIndex(n, xs[axis], seed + 1);
-        const x = f32Data(numel(xs), seed);
-        const os = xs.map((d, i) => (i === axis ? n : d));
-        const { cpu, shape } = await both((t, i) => t.indexSelect(axis, i), [{ data: x, shape: xs }, { data: index, shape: [n], dtype: 'int32' }], `indexSelect ${xs} axis ${axis}`);
-        expect(shape).toEqual(os);
-        expect(cpu).toEqual(remap(x, xs, os, (c) => c.map((v, i) => (i === axis ? index[v] : v))));
-        const g = f32Data(numel(os), seed + 2);
-        const back = await both((gt, i) => scatterAdd(gt, axis, i, xs), [{ data: g, shape: os }, { data: index, shape: [n], dtype: 'int32' }], 'indexSelect backward', { rtol: 1e-6, atol: 1e-6 });
-        const ref = new Array<number>(numel(xs)).fill(0);
-        for (let i = 0; i < numel(os); i++) {
-          const c = unravel(i, os);
-          c[axis] = index[c[axis]];
-          ref[ravel(c, xs)] += g[i];
-        }
-        expectClose(back.cpu, ref, { rtol: 1e-12, atol: 1e-12 }, 'indexSelect backward vs reference');
-      }),
+      fc.asyncProperty(
+        arb.shape({ minRank: 1, maxRank: 4, maxDim: 5 }),
+        fc.nat(),
+        fc.integer({ min: 0, max: 9 }),
+        fc.integer({ min: 1, max: 1000 }),
+        async (xs, a, n, seed) => {
+          const axis = a % xs.length;
+          const index = intIndex(n, xs[axis], seed + 1);
+          const x = f32Data(numel(xs), seed);
+          const os = xs.map((d, i) => (i === axis ? n : d));
+          const { cpu, shape } = await both(
+            (t, i) => t.indexSelect(axis, i),
+            [
+              { data: x, shape: xs },
+              { data: index, shape: [n], dtype: 'int32' },
+            ],
+            `indexSelect ${xs} axis ${axis}`,
+          );
+          expect(shape).toEqual(os);
+          expect(cpu).toEqual(remap(x, xs, os, (c) => c.map((v, i) => (i === axis ? index[v] : v))));
+          const g = f32Data(numel(os), seed + 2);
+          const back = await both(
+            (gt, i) => scatterAdd(gt, axis, i, xs),
+            [
+              { data: g, shape: os },
+              { data: index, shape: [n], dtype: 'int32' },
+            ],
+            'indexSelect backward',
+            { rtol: 1e-6, atol: 1e-6 },
+          );
+          const ref = new Array<number>(numel(xs)).fill(0);
+          for (let i = 0; i < numel(os); i++) {
+            const c = unravel(i, os);
+            c[axis] = index[c[axis]];
+            ref[ravel(c, xs)] += g[i];
+          }
+          expectClose(back.cpu, ref, { rtol: 1e-12, atol: 1e-12 }, 'indexSelect backward vs reference');
+        },
+      ),
       { numRuns: 20 },
     );
   });
@@ -484,12 +567,34 @@ describe('gather / indexSelect', () => {
     const table = f32Data(V * C, 21);
     const index = intIndex(N, V / 10, 22).map((v, i) => (i % 3 === 0 ? v * 10 + 7 : v)); // repeats and spread
     const g = f32Data(N * C, 23);
-    const fwd = await both((t, i) => t.indexSelect(0, i), [{ data: table, shape: [V, C] }, { data: index, shape: [N], dtype: 'int32' }], 'embedding');
+    const fwd = await both(
+      (t, i) => t.indexSelect(0, i),
+      [
+        { data: table, shape: [V, C] },
+        { data: index, shape: [N], dtype: 'int32' },
+      ],
+      'embedding',
+    );
     expect(fwd.shape).toEqual([N, C]);
-    await both((gt, i) => scatterAdd(gt, 0, i, [V, C]), [{ data: g, shape: [N, C] }, { data: index, shape: [N], dtype: 'int32' }], 'embedding backward', { rtol: 1e-5, atol: 1e-5 });
+    await both(
+      (gt, i) => scatterAdd(gt, 0, i, [V, C]),
+      [
+        { data: g, shape: [N, C] },
+        { data: index, shape: [N], dtype: 'int32' },
+      ],
+      'embedding backward',
+      { rtol: 1e-5, atol: 1e-5 },
+    );
     const logits = f32Data(64 * 257, 24);
     const targets = intIndex(64, 257, 25);
-    const pick = await both((t, i) => t.gather(1, i), [{ data: logits, shape: [64, 257] }, { data: targets, shape: [64, 1], dtype: 'int32' }], 'pick');
+    const pick = await both(
+      (t, i) => t.gather(1, i),
+      [
+        { data: logits, shape: [64, 257] },
+        { data: targets, shape: [64, 1], dtype: 'int32' },
+      ],
+      'pick',
+    );
     expect(pick.cpu).toEqual(targets.map((t, r) => logits[r * 257 + t]));
   });
 
@@ -497,14 +602,22 @@ describe('gather / indexSelect', () => {
     const data = [1, 2, 3, 4, 5, 6];
     const xc = mg.tensor(data, [2, 3], { backend: 'cpu' });
     const bad = mg.tensor([0, 3], [2], { backend: 'cpu', dtype: 'int32' });
-    expect(() => xc.indexSelect(1, bad)).toThrow(/indexSelect: index value 3 at flat position 1 of index \[2\] is out of range for axis 1 of size 3 \(x \[2, 3\]; expected 0\.\.2\)/);
-    expect(() => xc.gather(0, mg.tensor([[0, -1, 1]], [1, 3], { backend: 'cpu', dtype: 'int32' }))).toThrow(/gather: index value -1 at flat position 1 .* out of range for axis 0 of size 2/);
+    expect(() => xc.indexSelect(1, bad)).toThrow(
+      /indexSelect: index value 3 at flat position 1 of index \[2\] is out of range for axis 1 of size 3 \(x \[2, 3\]; expected 0\.\.2\)/,
+    );
+    expect(() => xc.gather(0, mg.tensor([[0, -1, 1]], [1, 3], { backend: 'cpu', dtype: 'int32' }))).toThrow(
+      /gather: index value -1 at flat position 1 .* out of range for axis 0 of size 2/,
+    );
     const xg = mg.tensor(data, [2, 3], { requiresGrad: true });
     const badg = mg.tensor([0, 3, 3], [3], { dtype: 'int32' });
     const y = xg.indexSelect(1, badg);
-    await expect(y.data()).rejects.toThrow(/indexSelect: index value 3 at flat position 1 of index \[3\] is out of range for axis 1 of size 3/);
+    await expect(y.data()).rejects.toThrow(
+      /indexSelect: index value 3 at flat position 1 of index \[3\] is out of range for axis 1 of size 3/,
+    );
     y.sum().backward(); // no stray writes: the scatter drops the bad entries and reports them again
-    await expect(xg.grad!.data()).rejects.toThrow(/scatterAdd: index value 3 at flat position 1 of index \[3\] is out of range for axis 1 of size 3/);
+    await expect(xg.grad!.data()).rejects.toThrow(
+      /scatterAdd: index value 3 at flat position 1 of index \[3\] is out of range for axis 1 of size 3/,
+    );
     expect(Array.from(await xg.grad!.data())).toEqual([1, 0, 0, 1, 0, 0]);
     await expect(checkIndex(xg, 1, badg, 'embedding')).rejects.toThrow(/embedding: index value 3 at flat position 1/);
     await expect(checkIndex(xg, 0, mg.tensor([1, 0], [2], { dtype: 'int32' }))).resolves.toBeUndefined();
@@ -515,10 +628,16 @@ describe('gather / indexSelect', () => {
     const i = mg.tensor([0, 1], [2], { dtype: 'int32' });
     expect(() => x.gather(0, mg.tensor([0, 1], [2]))).toThrow(/gather: index must be an int32 tensor, got tensor #\d+ \[2\] float32/);
     expect(() => x.gather(0, i)).toThrow(/gather: index \[2\] must have the rank of x \[2, 3\]/);
-    expect(() => x.gather(0, mg.zeros([1, 4], { dtype: 'int32' }))).toThrow(/gather: index \[1, 4\] must have the rank of x \[2, 3\] and no larger size outside axis 0/);
+    expect(() => x.gather(0, mg.zeros([1, 4], { dtype: 'int32' }))).toThrow(
+      /gather: index \[1, 4\] must have the rank of x \[2, 3\] and no larger size outside axis 0/,
+    );
     expect(() => x.gather(2, mg.zeros([1, 1], { dtype: 'int32' }))).toThrow(/gather: axis 2 is out of range/);
-    expect(() => x.indexSelect(0, mg.zeros([1, 1], { dtype: 'int32' }))).toThrow(/indexSelect: index must be 1-D, got tensor #\d+ \[1, 1\] int32/);
-    expect(() => x.indexSelect(0, mg.zeros([1], { dtype: 'int32', backend: 'cpu' }))).toThrow(/indexSelect: tensors live on different backends/);
+    expect(() => x.indexSelect(0, mg.zeros([1, 1], { dtype: 'int32' }))).toThrow(
+      /indexSelect: index must be 1-D, got tensor #\d+ \[1, 1\] int32/,
+    );
+    expect(() => x.indexSelect(0, mg.zeros([1], { dtype: 'int32', backend: 'cpu' }))).toThrow(
+      /indexSelect: tensors live on different backends/,
+    );
     expect(() => mg.zeros([]).indexSelect(0, i)).toThrow(/indexSelect: tensor #\d+ \[\] float32 has no axes to index/);
     expect(() => x.indexSelect(0, 'i' as never)).toThrow(/indexSelect: index must be a Tensor/);
   });
@@ -534,8 +653,12 @@ describe('stridedCopy', () => {
       const z = mg.zeros([2, 5], { backend });
       stridedCopy(y, { shape: [2, 2], strides: [2, 1] }, { tensor: z, strides: [5, 2], offset: 1 });
       expect(Array.from(await z.data())).toEqual([0, 1, 0, 3, 0, 0, 5, 0, 7, 0]);
-      expect(() => stridedCopy(x, { shape: [3, 4], strides: [4, 1], offset: 1 })).toThrow(/stridedCopy: the source view .* reaches element 12 of tensor #\d+ \[3, 4\] float32 \(12 elements\)/);
-      expect(() => stridedCopy(y, { shape: [2, 3], strides: [3, 1] }, { tensor: z, strides: [5, 2], offset: 1 })).toThrow(/stridedCopy: the destination view/);
+      expect(() => stridedCopy(x, { shape: [3, 4], strides: [4, 1], offset: 1 })).toThrow(
+        /stridedCopy: the source view .* reaches element 12 of tensor #\d+ \[3, 4\] float32 \(12 elements\)/,
+      );
+      expect(() => stridedCopy(y, { shape: [2, 3], strides: [3, 1] }, { tensor: z, strides: [5, 2], offset: 1 })).toThrow(
+        /stridedCopy: the destination view/,
+      );
       // 10 dims merge to one contiguous run: fits the 8-dim kernel
       const ten = Array(10).fill(2);
       const big = mg.arange(0, 1024, 1, { backend });
@@ -544,7 +667,9 @@ describe('stridedCopy', () => {
       const swapped = [512, 256, 128, 64, 32, 16, 8, 4, 1, 2]; // the first 8 dims merge: 3 dims remain
       const sw = Array.from(await stridedCopy(big, { shape: ten, strides: swapped }).data());
       expect(sw.slice(0, 8)).toEqual([0, 2, 1, 3, 4, 6, 5, 7]);
-      expect(() => stridedCopy(big, { shape: [4], strides: [1] }, { tensor: big.reshape([1024]), strides: [2] })).toThrow(/stridedCopy: cannot copy .* into a tensor sharing its storage/);
+      expect(() => stridedCopy(big, { shape: [4], strides: [1] }, { tensor: big.reshape([1024]), strides: [2] })).toThrow(
+        /stridedCopy: cannot copy .* into a tensor sharing its storage/,
+      );
     }
     const p = await mg.profile(() => mg.zeros([3, 4]).transpose());
     expect(p.kernels.map((k) => k.kernel)).toEqual(['fill', 'copy:transpose']);

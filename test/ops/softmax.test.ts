@@ -31,7 +31,9 @@ function reference(data: ArrayLike<number>, shape: readonly number[], axis: numb
 }
 
 const shapeAndAxis = (opts: { maxRank: number; maxDim: number }) =>
-  arb.shape({ minRank: 1, ...opts }).chain((shape) => fc.tuple(fc.constant(shape), fc.integer({ min: -shape.length, max: shape.length - 1 })));
+  arb
+    .shape({ minRank: 1, ...opts })
+    .chain((shape) => fc.tuple(fc.constant(shape), fc.integer({ min: -shape.length, max: shape.length - 1 })));
 
 const fns = {
   softmax: (t: mg.Tensor, axis: number) => t.softmax(axis),
@@ -41,30 +43,65 @@ const fns = {
 describe('softmax / logSoftmax: forward', () => {
   it('hand-computed values, rows along the last and a middle axis', async () => {
     for (const backend of ['cpu', 'webgpu'] as const) {
-      const x = mg.tensor([[0, Math.log(3)], [1000, 1000]], undefined, { backend });
+      const x = mg.tensor(
+        [
+          [0, Math.log(3)],
+          [1000, 1000],
+        ],
+        undefined,
+        { backend },
+      );
       expectClose(await x.softmax().data(), [0.25, 0.75, 0.5, 0.5], { rtol: 1e-6, atol: 1e-7 }, 'softmax');
-      expectClose(await x.logSoftmax().data(), [Math.log(0.25), Math.log(0.75), -Math.LN2, -Math.LN2], { rtol: 1e-6, atol: 1e-6 }, 'logSoftmax');
-      expectClose(await x.softmax(0).data(), [1 / (1 + Math.exp(1000)), 1 / (1 + Math.exp(1000 - Math.log(3))), 1, 1], { atol: 1e-7 }, 'softmax(0)');
+      expectClose(
+        await x.logSoftmax().data(),
+        [Math.log(0.25), Math.log(0.75), -Math.LN2, -Math.LN2],
+        { rtol: 1e-6, atol: 1e-6 },
+        'logSoftmax',
+      );
+      expectClose(
+        await x.softmax(0).data(),
+        [1 / (1 + Math.exp(1000)), 1 / (1 + Math.exp(1000 - Math.log(3))), 1, 1],
+        { atol: 1e-7 },
+        'softmax(0)',
+      );
       // -Inf entries (masks) get 0; a row of length 1 is 1; a 0-d tensor is 1
       const m = mg.tensor([0, -Infinity, 0], [3], { backend });
       expectClose(await m.softmax().data(), [0.5, 0, 0.5], { rtol: 1e-6 }, 'masked');
       expectClose(await m.logSoftmax().data(), [-Math.LN2, -Infinity, -Math.LN2], { rtol: 1e-6 }, 'masked log');
-      expect(Array.from(await mg.tensor([[3], [-7]], undefined, { backend }).softmax(-1).data())).toEqual([1, 1]);
+      expect(
+        Array.from(
+          await mg
+            .tensor([[3], [-7]], undefined, { backend })
+            .softmax(-1)
+            .data(),
+        ),
+      ).toEqual([1, 1]);
       expect(await mg.tensor(4, [], { backend }).softmax().item()).toBe(1);
     }
   });
 
   it('cpu matches the float64 definition; webgpu matches cpu (random shapes and axes)', async () => {
     await fc.assert(
-      fc.asyncProperty(shapeAndAxis({ maxRank: 4, maxDim: 9 }), fc.constantFrom<keyof typeof fns>('softmax', 'logSoftmax'), fc.constantFrom(3, 30), fc.integer({ min: 1, max: 1e6 }), async ([shape, axis], name, scale, seed) => {
-        const x = mg.rand(shape, { seed, low: -scale, high: scale, backend: 'cpu' });
-        const data = await x.data();
-        const y = fns[name](x, axis);
-        expectClose(await y.data(), reference(data, shape, axis, name === 'logSoftmax'), { rtol: 1e-12, atol: 1e-12 }, `${name} cpu`);
-        await parity((t) => fns[name](t, axis), [{ data, shape }], { rtol: 2e-5, atol: 2e-6 }, `${name} ${JSON.stringify(shape)} axis ${axis}`);
-        x.dispose();
-        y.dispose();
-      }),
+      fc.asyncProperty(
+        shapeAndAxis({ maxRank: 4, maxDim: 9 }),
+        fc.constantFrom<keyof typeof fns>('softmax', 'logSoftmax'),
+        fc.constantFrom(3, 30),
+        fc.integer({ min: 1, max: 1e6 }),
+        async ([shape, axis], name, scale, seed) => {
+          const x = mg.rand(shape, { seed, low: -scale, high: scale, backend: 'cpu' });
+          const data = await x.data();
+          const y = fns[name](x, axis);
+          expectClose(await y.data(), reference(data, shape, axis, name === 'logSoftmax'), { rtol: 1e-12, atol: 1e-12 }, `${name} cpu`);
+          await parity(
+            (t) => fns[name](t, axis),
+            [{ data, shape }],
+            { rtol: 2e-5, atol: 2e-6 },
+            `${name} ${JSON.stringify(shape)} axis ${axis}`,
+          );
+          x.dispose();
+          y.dispose();
+        },
+      ),
       { numRuns: 20 },
     );
   });
@@ -75,7 +112,8 @@ describe('softmax / logSoftmax: forward', () => {
     const y = x.softmax();
     const d = await y.data();
     for (const v of d) expect(Number.isFinite(v)).toBe(true);
-    for (let r = 0; r < 3; r++) expect(Math.abs(Array.from(d.subarray(r * 1000, (r + 1) * 1000)).reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
+    for (let r = 0; r < 3; r++)
+      expect(Math.abs(Array.from(d.subarray(r * 1000, (r + 1) * 1000)).reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
     expectClose(d, reference(data, [3, 1000], -1, false), { rtol: 1e-4, atol: 1e-7 }, 'softmax ±80');
     const ls = await x.logSoftmax().data();
     for (const v of ls) expect(Number.isFinite(v)).toBe(true);
@@ -95,22 +133,27 @@ describe('softmax / logSoftmax: forward', () => {
 describe('softmax: fused kernel vs naive twin from primitive ops', () => {
   it('forward and gradient agree (random shapes and axes, both backends)', async () => {
     await fc.assert(
-      fc.asyncProperty(shapeAndAxis({ maxRank: 3, maxDim: 13 }), fc.integer({ min: 1, max: 1e6 }), fc.constantFrom<mg.BackendName>('cpu', 'webgpu'), async ([shape, axis], seed, backend) => {
-        const run = async (f: (t: mg.Tensor, a: number) => mg.Tensor) => {
-          const x = mg.rand(shape, { seed, low: -4, high: 4, backend, requiresGrad: true });
-          const w = mg.rand(shape, { seed: seed + 1, backend });
-          const y = f(x, axis);
-          y.mul(w).sum().backward();
-          const out = { y: await y.data(), g: await x.grad!.data() };
-          x.dispose();
-          return out;
-        };
-        const fused = await run((t, a) => t.softmax(a));
-        const naive = await run(softmaxNaive);
-        const tol = backend === 'cpu' ? { rtol: 1e-10, atol: 1e-12 } : { rtol: 1e-5, atol: 1e-6 };
-        expectClose(fused.y, naive.y, tol, 'forward');
-        expectClose(fused.g, naive.g, tol, 'gradient');
-      }),
+      fc.asyncProperty(
+        shapeAndAxis({ maxRank: 3, maxDim: 13 }),
+        fc.integer({ min: 1, max: 1e6 }),
+        fc.constantFrom<mg.BackendName>('cpu', 'webgpu'),
+        async ([shape, axis], seed, backend) => {
+          const run = async (f: (t: mg.Tensor, a: number) => mg.Tensor) => {
+            const x = mg.rand(shape, { seed, low: -4, high: 4, backend, requiresGrad: true });
+            const w = mg.rand(shape, { seed: seed + 1, backend });
+            const y = f(x, axis);
+            y.mul(w).sum().backward();
+            const out = { y: await y.data(), g: await x.grad!.data() };
+            x.dispose();
+            return out;
+          };
+          const fused = await run((t, a) => t.softmax(a));
+          const naive = await run(softmaxNaive);
+          const tol = backend === 'cpu' ? { rtol: 1e-10, atol: 1e-12 } : { rtol: 1e-5, atol: 1e-6 };
+          expectClose(fused.y, naive.y, tol, 'forward');
+          expectClose(fused.g, naive.g, tol, 'gradient');
+        },
+      ),
       { numRuns: 12 },
     );
   });
@@ -132,7 +175,11 @@ describe('softmax / logSoftmax: gradients', () => {
     for (const axis of [-1, 0, 1]) {
       it(`${name}(axis ${axis}) matches finite differences (cpu float64 and webgpu)`, async () => {
         for (const backend of ['cpu', 'webgpu'] as const) {
-          const x = mg.tensor(Array.from({ length: 30 }, (_, i) => Math.sin(i * 1.7) * 3), [2, 3, 5], { backend });
+          const x = mg.tensor(
+            Array.from({ length: 30 }, (_, i) => Math.sin(i * 1.7) * 3),
+            [2, 3, 5],
+            { backend },
+          );
           const tol = backend === 'cpu' ? { atol: 1e-7, rtol: 1e-6 } : { atol: 1e-4, rtol: 2e-3 };
           expect((await gradcheck((t) => fns[name](t, axis), [x], tol)).ok).toBe(true);
           x.dispose();
@@ -159,7 +206,9 @@ describe('softmax: errors', () => {
     const x = mg.randn([2, 3]);
     expect(() => x.softmax(2)).toThrow(/softmax: axis 2 is out of range for a tensor of rank 2/);
     expect(() => x.logSoftmax(-3)).toThrow(/logSoftmax: axis -3 is out of range/);
-    expect(() => mg.tensor([1, 2], [2], { dtype: 'int32' }).softmax()).toThrow(/softmax: expects a float32 tensor, got tensor #\d+ \[2\] int32/);
+    expect(() => mg.tensor([1, 2], [2], { dtype: 'int32' }).softmax()).toThrow(
+      /softmax: expects a float32 tensor, got tensor #\d+ \[2\] int32/,
+    );
     expect(() => mg.tensor(1, []).softmax(1)).toThrow(/softmax: axis 1 is out of range for a tensor of rank 0/);
   });
 });

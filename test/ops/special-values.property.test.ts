@@ -44,10 +44,14 @@ const HUGE = [3e38, -3e38];
  */
 const normal = (v: number) => (Math.abs(v) < 1e-30 ? 0 * Math.sign(1 / v) : v);
 const value = (huge: boolean) =>
-  fc.oneof({ arbitrary: fc.double({ min: -3, max: 3, noNaN: true }).map((v) => normal(Math.fround(v))), weight: 2 }, { arbitrary: fc.constantFrom(...SPECIAL, ...(huge ? HUGE : [])), weight: 1 });
+  fc.oneof(
+    { arbitrary: fc.double({ min: -3, max: 3, noNaN: true }).map((v) => normal(Math.fround(v))), weight: 2 },
+    { arbitrary: fc.constantFrom(...SPECIAL, ...(huge ? HUGE : [])), weight: 1 },
+  );
 const param = (...data: number[]): Input => ({ data, shape: [data.length], param: true });
 const dataFor = (shape: readonly number[], huge: boolean) => fc.array(value(huge), { minLength: numel(shape), maxLength: numel(shape) });
-const input = (shape: readonly number[], huge = true): fc.Arbitrary<Input> => dataFor(shape, huge).map((data) => ({ data, shape: [...shape] }));
+const input = (shape: readonly number[], huge = true): fc.Arbitrary<Input> =>
+  dataFor(shape, huge).map((data) => ({ data, shape: [...shape] }));
 const shapeArb = (minRank = 0, maxRank = 3, maxDim = 6) => arb.shape({ minRank, maxRank, maxDim });
 
 /** Row-major strides. */
@@ -71,7 +75,8 @@ function group(o: number, shape: readonly number[], axis: number): number[] {
   return Array.from({ length: shape[axis] }, (_, l) => base + l * inner);
 }
 const nanIf = (b: boolean) => (b ? 'nan' : null);
-const elementwise: Rule = (ins, _out, outShape) => Array.from({ length: numel(outShape) }, (_, o) => nanIf(ins.some((x) => Number.isNaN(x.data[bcast(o, outShape, x.shape)]))));
+const elementwise: Rule = (ins, _out, outShape) =>
+  Array.from({ length: numel(outShape) }, (_, o) => nanIf(ins.some((x) => Number.isNaN(x.data[bcast(o, outShape, x.shape)]))));
 const exact =
   (ref: (ins: Input[]) => number[]): Rule =>
   (ins) =>
@@ -117,9 +122,12 @@ const COMPARE: Record<string, [(a: mg.Tensor, b: mg.Tensor) => mg.Tensor, (x: nu
 };
 
 /** A shape of rank >= 1 and one of its axes. */
-const axisGen = (huge: boolean) =>
-  shapeArb(1, 3).chain((s) => fc.tuple(input(s, huge), fc.integer({ min: 0, max: s.length - 1 })));
-const reduceSpec = (f: (x: mg.Tensor, axis: number) => mg.Tensor, huge: boolean, rule: (g: number[], x: Input) => 'nan' | number | null): Spec =>
+const axisGen = (huge: boolean) => shapeArb(1, 3).chain((s) => fc.tuple(input(s, huge), fc.integer({ min: 0, max: s.length - 1 })));
+const reduceSpec = (
+  f: (x: mg.Tensor, axis: number) => mg.Tensor,
+  huge: boolean,
+  rule: (g: number[], x: Input) => 'nan' | number | null,
+): Spec =>
   ({
     gen: axisGen(huge).map(([x, axis]) => [x, param(axis)]),
     run: ([x, a]) => f(x, a[0]),
@@ -151,10 +159,19 @@ const matGen = fc
 
 /** Rows of the last dim: [..., C]. */
 const rowsGen = (huge: boolean) => shapeArb(1, 3).chain((s) => input(s, huge).map((x) => [x]));
-const lastRows: (bad: (v: number) => boolean) => Rule = (bad) => ([x]) => rowRule(bad)([x, param(x.shape.length - 1)], [], x.shape);
+const lastRows: (bad: (v: number) => boolean) => Rule =
+  (bad) =>
+  ([x]) =>
+    rowRule(bad)([x, param(x.shape.length - 1)], [], x.shape);
 
 const attnGen = fc
-  .tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.constantFrom(4, 8))
+  .tuple(
+    fc.integer({ min: 1, max: 2 }),
+    fc.integer({ min: 1, max: 2 }),
+    fc.integer({ min: 1, max: 5 }),
+    fc.integer({ min: 1, max: 5 }),
+    fc.constantFrom(4, 8),
+  )
   .chain(([B, H, tq, tk, hs]) => fc.tuple(input([B, H, tq, hs], false), input([B, H, tk, hs], false), input([B, H, tk, hs], false)));
 /** NaN in query row i, or in any key of its (b, h), makes output row i NaN. */
 const attnRule: Rule = ([q, k]) => {
@@ -173,7 +190,13 @@ const attnRule: Rule = ([q, k]) => {
 };
 
 const moraGen = fc
-  .tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 3, max: 9 }), fc.integer({ min: 3, max: 9 }), fc.constantFrom<MoraType>(1, 6), fc.constantFrom(2, 4))
+  .tuple(
+    fc.integer({ min: 1, max: 3 }),
+    fc.integer({ min: 3, max: 9 }),
+    fc.integer({ min: 3, max: 9 }),
+    fc.constantFrom<MoraType>(1, 6),
+    fc.constantFrom(2, 4),
+  )
   .chain(([T, k, d, type, R]) => fc.tuple(input([T, k], false), input([R, R], false), fc.constant(param(k, d, type === 6 ? 6 : 1))));
 /** NaN in row t of x reaches row t of the output (some entry of it). */
 function moraCheck(ins: Input[], out: ArrayLike<number>): void {
@@ -193,12 +216,19 @@ const int = (data: number[], shape: number[]): Input => ({ data, shape, dtype: '
 const idxGen = (n: number, len: number) => fc.array(fc.integer({ min: 0, max: n - 1 }), { minLength: len, maxLength: len });
 
 /** One optimizer step on a parameter [n] with gradient [n]; the result is a copy of the updated parameter. */
-const optGen = fc.integer({ min: 1, max: 9 }).chain((n) => fc.tuple(input([n], false).map((p) => ({ ...p, leaf: true as const })), input([n], false)));
-const optStep = (make: (p: mg.Tensor) => { step(): void }) => ([p, g]: mg.Tensor[]) => {
-  p.grad = mg.clone(g);
-  make(p).step();
-  return mg.clone(p);
-};
+const optGen = fc.integer({ min: 1, max: 9 }).chain((n) =>
+  fc.tuple(
+    input([n], false).map((p) => ({ ...p, leaf: true as const })),
+    input([n], false),
+  ),
+);
+const optStep =
+  (make: (p: mg.Tensor) => { step(): void }) =>
+  ([p, g]: mg.Tensor[]) => {
+    p.grad = mg.clone(g);
+    make(p).step();
+    return mg.clone(p);
+  };
 /** torch.optim: a NaN in the parameter or its gradient makes the updated parameter NaN (`inf` too for Adam's m/√v). */
 const optRule =
   (bad: (v: number) => boolean): Rule =>
@@ -206,13 +236,22 @@ const optRule =
     p.data.map((v, i) => nanIf(Number.isNaN(v) || bad(g.data[i])));
 
 const SPECS: Record<string, Spec> = {
-  ...Object.fromEntries(Object.entries(UNARY).map(([k, f]) => [k, { gen: unaryGen, run: ([x]: mg.Tensor[]) => f(x), rule: elementwise } satisfies Spec])),
+  ...Object.fromEntries(
+    Object.entries(UNARY).map(([k, f]) => [k, { gen: unaryGen, run: ([x]: mg.Tensor[]) => f(x), rule: elementwise } satisfies Spec]),
+  ),
   'pow(0)': { gen: unaryGen, run: ([x]) => x.pow(0), rule: ([x]) => x.data.map(() => 1) }, // 1 also at NaN (torch)
-  ...Object.fromEntries(Object.entries(BINARY).map(([k, f]) => [k, { gen: pairGen, run: ([a, b]: mg.Tensor[]) => f(a, b), rule: elementwise } satisfies Spec])),
+  ...Object.fromEntries(
+    Object.entries(BINARY).map(([k, f]) => [k, { gen: pairGen, run: ([a, b]: mg.Tensor[]) => f(a, b), rule: elementwise } satisfies Spec]),
+  ),
   ...Object.fromEntries(
     Object.entries(COMPARE).map(([k, [f, cmp]]) => [
       k,
-      { gen: pairGen, run: ([a, b]: mg.Tensor[]) => f(a, b), rule: ([a, b], _o, s) => Array.from({ length: numel(s) }, (_, o) => +cmp(a.data[bcast(o, s, a.shape)], b.data[bcast(o, s, b.shape)])) } satisfies Spec,
+      {
+        gen: pairGen,
+        run: ([a, b]: mg.Tensor[]) => f(a, b),
+        rule: ([a, b], _o, s) =>
+          Array.from({ length: numel(s) }, (_, o) => +cmp(a.data[bcast(o, s, a.shape)], b.data[bcast(o, s, b.shape)])),
+      } satisfies Spec,
     ]),
   ),
   where: {
@@ -225,14 +264,38 @@ const SPECS: Record<string, Spec> = {
         return Number.isNaN(v) ? 'nan' : v;
       }),
   },
-  sum: reduceSpec((x, a) => mg.sum(x, a), false, (g, x) => nanIf(anyNaN(g, x))),
-  mean: reduceSpec((x, a) => mg.mean(x, a, true), false, (g, x) => nanIf(anyNaN(g, x))),
-  max: reduceSpec((x, a) => mg.max(x, a), true, (g, x) => nanIf(anyNaN(g, x))),
-  min: reduceSpec((x, a) => mg.min(x, a), true, (g, x) => nanIf(anyNaN(g, x))),
+  sum: reduceSpec(
+    (x, a) => mg.sum(x, a),
+    false,
+    (g, x) => nanIf(anyNaN(g, x)),
+  ),
+  mean: reduceSpec(
+    (x, a) => mg.mean(x, a, true),
+    false,
+    (g, x) => nanIf(anyNaN(g, x)),
+  ),
+  max: reduceSpec(
+    (x, a) => mg.max(x, a),
+    true,
+    (g, x) => nanIf(anyNaN(g, x)),
+  ),
+  min: reduceSpec(
+    (x, a) => mg.min(x, a),
+    true,
+    (g, x) => nanIf(anyNaN(g, x)),
+  ),
   argmax: reduceSpec((x, a) => mg.cast(mg.argmax(x, a), 'float32'), true, firstNaN),
   argmin: reduceSpec((x, a) => mg.cast(mg.argmin(x, a), 'float32'), true, firstNaN),
-  softmax: { gen: axisGen(true).map(([x, a]) => [x, param(a)]), run: ([x, a]) => mg.softmax(x, a[0]), rule: rowRule((v) => Number.isNaN(v) || v === Infinity) },
-  logSoftmax: { gen: axisGen(true).map(([x, a]) => [x, param(a)]), run: ([x, a]) => mg.logSoftmax(x, a[0]), rule: rowRule((v) => Number.isNaN(v) || v === Infinity) },
+  softmax: {
+    gen: axisGen(true).map(([x, a]) => [x, param(a)]),
+    run: ([x, a]) => mg.softmax(x, a[0]),
+    rule: rowRule((v) => Number.isNaN(v) || v === Infinity),
+  },
+  logSoftmax: {
+    gen: axisGen(true).map(([x, a]) => [x, param(a)]),
+    run: ([x, a]) => mg.logSoftmax(x, a[0]),
+    rule: rowRule((v) => Number.isNaN(v) || v === Infinity),
+  },
   matmul: {
     gen: matGen,
     run: ([a, b]) => mg.matmul(a, b),
@@ -275,7 +338,9 @@ const SPECS: Record<string, Spec> = {
     }),
   },
   expand: {
-    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 })).chain(([m, n]) => input([1, n]).map((x) => [x, param(m)])),
+    gen: fc
+      .tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }))
+      .chain(([m, n]) => input([1, n]).map((x) => [x, param(m)])),
     run: ([x, m]) => mg.expand(x, [m[0], x.shape[1]]),
     rule: exact(([x, m]) => Array.from({ length: m.data[0] }, () => x.data).flat()),
   },
@@ -295,17 +360,33 @@ const SPECS: Record<string, Spec> = {
     rule: exact(([a, b]) => [...a.data, ...b.data]),
   },
   indexSelect: {
-    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 })).chain(([m, n, j]) => fc.tuple(input([m, n]), idxGen(m, j).map((d) => int(d, [j])))),
+    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 })).chain(([m, n, j]) =>
+      fc.tuple(
+        input([m, n]),
+        idxGen(m, j).map((d) => int(d, [j])),
+      ),
+    ),
     run: ([x, i]) => mg.indexSelect(x, 0, i),
     rule: exact(([x, i]) => i.data.flatMap((r) => x.data.slice(r * x.shape[1], (r + 1) * x.shape[1]))),
   },
   gather: {
-    gen: fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 6 })).chain(([m, n, j]) => fc.tuple(input([m, n]), idxGen(n, m * j).map((d) => int(d, [m, j])))),
+    gen: fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 6 })).chain(([m, n, j]) =>
+      fc.tuple(
+        input([m, n]),
+        idxGen(n, m * j).map((d) => int(d, [m, j])),
+      ),
+    ),
     run: ([x, i]) => mg.gather(x, 1, i),
     rule: exact(([x, i]) => i.data.map((c, o) => x.data[Math.floor(o / i.shape[1]) * x.shape[1] + c])),
   },
   scatterAdd: {
-    gen: fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 })).chain(([j, n, m]) => fc.tuple(input([j, n], false), idxGen(m, j).map((d) => int(d, [j])), fc.constant(param(m)))),
+    gen: fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 })).chain(([j, n, m]) =>
+      fc.tuple(
+        input([j, n], false),
+        idxGen(m, j).map((d) => int(d, [j])),
+        fc.constant(param(m)),
+      ),
+    ),
     run: ([src, i, m]) => mg.scatterAdd(src, 0, i, [m[0], src.shape[1]]),
     // row r of the result sums the source rows sent to it: a NaN among them makes it NaN
     rule: ([src, i, m]) => {
@@ -320,13 +401,26 @@ const SPECS: Record<string, Spec> = {
   layerNorm: { gen: rowsGen(false), run: ([x]) => mg.layerNorm(x), rule: lastRows((v) => !Number.isFinite(v)) }, // ±Inf: x - mean is NaN
   rmsNorm: { gen: rowsGen(false), run: ([x]) => mg.rmsNorm(x), rule: lastRows(Number.isNaN) },
   crossEntropy: {
-    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 })).chain(([n, C]) => fc.tuple(input([n, C], false), idxGen(C, n).map((d) => int(d, [n])))),
+    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 })).chain(([n, C]) =>
+      fc.tuple(
+        input([n, C], false),
+        idxGen(C, n).map((d) => int(d, [n])),
+      ),
+    ),
     run: ([x, t]) => mg.crossEntropy(x, t, { reduction: 'none' }),
     // a row holding NaN or +Inf has a NaN loss (torch: +Inf - +Inf inside log-softmax)
-    rule: ([x]) => Array.from({ length: x.shape[0] }, (_, r) => nanIf(x.data.slice(r * x.shape[1], (r + 1) * x.shape[1]).some((v) => Number.isNaN(v) || v === Infinity))),
+    rule: ([x]) =>
+      Array.from({ length: x.shape[0] }, (_, r) =>
+        nanIf(x.data.slice(r * x.shape[1], (r + 1) * x.shape[1]).some((v) => Number.isNaN(v) || v === Infinity)),
+      ),
   },
   'crossEntropy (mean)': {
-    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 })).chain(([n, C]) => fc.tuple(input([n, C], false), idxGen(C, n).map((d) => int(d, [n])))),
+    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 })).chain(([n, C]) =>
+      fc.tuple(
+        input([n, C], false),
+        idxGen(C, n).map((d) => int(d, [n])),
+      ),
+    ),
     run: ([x, t]) => mg.reshape(mg.crossEntropy(x, t), [1]),
     rule: ([x]) => [nanIf(x.data.some((v) => Number.isNaN(v) || v === Infinity))],
   },
@@ -342,7 +436,11 @@ const SPECS: Record<string, Spec> = {
     run: optStep((p) => new mg.optim.SGD([p], { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 })),
     rule: optRule(Number.isNaN),
   },
-  AdamW: { gen: optGen, run: optStep((p) => new mg.optim.AdamW([p], { lr: 0.1, weightDecay: 0.01 })), rule: optRule((v) => !Number.isFinite(v)) },
+  AdamW: {
+    gen: optGen,
+    run: optStep((p) => new mg.optim.AdamW([p], { lr: 0.1, weightDecay: 0.01 })),
+    rule: optRule((v) => !Number.isFinite(v)),
+  },
   mora: {
     gen: moraGen,
     run: ([x, M, [k, d, type]]) => mg.ops.mora(x, M, { inFeatures: k, outFeatures: d, type: type as MoraType }),
@@ -382,7 +480,8 @@ describe('every op at NaN, ±Inf, ±0 and ±3e38: webgpu = cpu, cpu = torch rule
           const want = spec.rule(ins, cpu.y as unknown as number[], cpu.shape);
           want.forEach((w, o) => {
             if (w === 'nan') expect(Number.isNaN(cpu.y[o]), `${name}: cpu output ${o} depends on a NaN input (got ${cpu.y[o]})`).toBe(true);
-            else if (w !== null) expect(Object.is(cpu.y[o] + 0, w + 0), `${name}: cpu output ${o} is ${cpu.y[o]}, torch gives ${w}`).toBe(true);
+            else if (w !== null)
+              expect(Object.is(cpu.y[o] + 0, w + 0), `${name}: cpu output ${o} is ${cpu.y[o]}, torch gives ${w}`).toBe(true);
           });
           spec.check?.(ins, cpu.y);
           // webgpu against cpu: the same special positions, finite values close (cpu rounded to float32)

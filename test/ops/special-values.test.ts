@@ -22,7 +22,9 @@ interface Case {
   f64: Result;
   f32: Result;
 }
-const fixture = JSON.parse(readFileSync(new URL('./fixtures/special-values.json', import.meta.url), 'utf8')) as { cases: Record<string, Case> };
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/special-values.json', import.meta.url), 'utf8')) as {
+  cases: Record<string, Case>;
+};
 const num = (v: Num): number => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : v);
 const nums = (a: Num[]): number[] => a.map(num);
 
@@ -99,7 +101,9 @@ describe('special values against PyTorch 1.13 (forward and gradient)', () => {
         expect(y.shape).toEqual(want.shape);
         expectClose(await y.data(), nums(want.y), tol, `${name} forward`);
         if (grad) {
-          y.mul(mg.tensor(nums(want.w!), want.shape, { backend })).sum().backward();
+          y.mul(mg.tensor(nums(want.w!), want.shape, { backend }))
+            .sum()
+            .backward();
           for (const [i, g] of want.grads!.entries()) {
             if (g) expectClose(await xs[i].grad!.data(), nums(g), tol, `${name} gradient of input ${i}`);
           }
@@ -126,7 +130,9 @@ describe('special values: the cases that differed between backends', () => {
         await same(f(t([NaN, 1, 2])), [NaN, NaN, NaN]);
         await same(f(t([Infinity, 1, 2])), [NaN, NaN, NaN]);
       }
-      expect(Number.isNaN(await mg.crossEntropy(t([NaN, 1, 2, 0.5], [1, 4]), mg.tensor([2], [1], { backend, dtype: 'int32' })).item())).toBe(true);
+      expect(
+        Number.isNaN(await mg.crossEntropy(t([NaN, 1, 2, 0.5], [1, 4]), mg.tensor([2], [1], { backend, dtype: 'int32' })).item()),
+      ).toBe(true);
       const z = t([0, NaN, 3], [3], true);
       z.pow(0).sum().backward();
       await same(z.grad!, [0, 0, 0]);
@@ -151,7 +157,14 @@ describe('special values: the cases that differed between backends', () => {
       const signs = async (y: mg.Tensor) => Array.from(await y.data(), (v) => (Object.is(v, -0) ? '-0' : String(v)));
       expect(await signs(mg.maximum(t([-0, 0]), t([0, -0])))).toEqual(['-0', '0']);
       expect(await signs(mg.minimum(t([-0, 0]), t([0, -0])))).toEqual(['-0', '0']);
-      expect(await signs(mg.div(t([1, 1, -1, -1, 0, NaN]), t([0, -0, 0, -0, 0, -0])))).toEqual(['Infinity', '-Infinity', '-Infinity', 'Infinity', 'NaN', 'NaN']);
+      expect(await signs(mg.div(t([1, 1, -1, -1, 0, NaN]), t([0, -0, 0, -0, 0, -0])))).toEqual([
+        'Infinity',
+        '-Infinity',
+        '-Infinity',
+        'Infinity',
+        'NaN',
+        'NaN',
+      ]);
     });
   }
 });

@@ -46,7 +46,9 @@ describe('unary ops', () => {
 
     it(`${name}: gradient matches finite differences (cpu float64 and webgpu)`, async () => {
       // Keep away from kinks (relu/abs at 0) so central differences are valid.
-      const vals = [range.min + 0.05, -0.73, 0.41, 1.37, range.max - 0.05, 0.93].map((v) => Math.min(Math.max(v, range.min + 0.05), range.max - 0.05));
+      const vals = [range.min + 0.05, -0.73, 0.41, 1.37, range.max - 0.05, 0.93].map((v) =>
+        Math.min(Math.max(v, range.min + 0.05), range.max - 0.05),
+      );
       for (const backend of ['cpu', 'webgpu'] as const) {
         const x = mg.tensor(vals, [2, 3], { backend });
         const tol = backend === 'cpu' ? { atol: 1e-7, rtol: 1e-6 } : { atol: 2e-4, rtol: 2e-3 };
@@ -67,7 +69,13 @@ describe('unary ops', () => {
 
   it('stable at extremes: sigmoid/tanh/silu/gelu of ±80 are finite', async () => {
     const x = mg.tensor([-80, -20, 20, 80], [4]);
-    for (const f of [(t: mg.Tensor) => t.sigmoid(), (t: mg.Tensor) => t.tanh(), (t: mg.Tensor) => t.silu(), (t: mg.Tensor) => t.gelu('tanh'), (t: mg.Tensor) => t.gelu()]) {
+    for (const f of [
+      (t: mg.Tensor) => t.sigmoid(),
+      (t: mg.Tensor) => t.tanh(),
+      (t: mg.Tensor) => t.silu(),
+      (t: mg.Tensor) => t.gelu('tanh'),
+      (t: mg.Tensor) => t.gelu(),
+    ]) {
       const d = await f(x).data();
       for (const v of d) expect(Number.isFinite(v)).toBe(true);
     }

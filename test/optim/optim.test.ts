@@ -69,7 +69,9 @@ async function runOpt(make: (ps: mg.Tensor[]) => optim.Optimizer<optim.BaseHyper
     opt.zeroGrad();
   }
   const st = opt.stateOf(p)!;
-  const buffers = Object.fromEntries(await Promise.all(Object.entries(st.buffers).map(async ([k, t]) => [k, Array.from(await t.data())] as const)));
+  const buffers = Object.fromEntries(
+    await Promise.all(Object.entries(st.buffers).map(async ([k, t]) => [k, Array.from(await t.data())] as const)),
+  );
   const res = { p: Array.from(await p.data()), step: st.step, buffers };
   opt.dispose();
   p.dispose();
@@ -78,7 +80,8 @@ async function runOpt(make: (ps: mg.Tensor[]) => optim.Optimizer<optim.BaseHyper
 
 describe('AdamW', () => {
   const h = { lr: 0.05, betas: [0.9, 0.99] as [number, number], eps: 1e-8, wd: 0.1 };
-  const make = (impl: 'fused' | 'naive') => (ps: mg.Tensor[]) => new optim.AdamW(ps, { lr: h.lr, betas: h.betas, eps: h.eps, weightDecay: h.wd, impl });
+  const make = (impl: 'fused' | 'naive') => (ps: mg.Tensor[]) =>
+    new optim.AdamW(ps, { lr: h.lr, betas: h.betas, eps: h.eps, weightDecay: h.wd, impl });
 
   it('fused kernel (cpu float64 loop) = the hand-computed float64 steps; webgpu fused and naive twins agree', async () => {
     const n = 37;
@@ -113,7 +116,8 @@ describe('AdamW', () => {
           const p0 = randData(n, seed);
           const grads = [randData(n, seed + 1), randData(n, seed + 2)];
           const ref = adamwHand(p0, grads, hh);
-          const mk = (impl: 'fused' | 'naive') => (ps: mg.Tensor[]) => new optim.AdamW(ps, { lr, betas: hh.betas, eps: hh.eps, weightDecay: wd, impl });
+          const mk = (impl: 'fused' | 'naive') => (ps: mg.Tensor[]) =>
+            new optim.AdamW(ps, { lr, betas: hh.betas, eps: hh.eps, weightDecay: wd, impl });
           const fused = await runOpt(mk('fused'), p0, grads, 'webgpu');
           const naive = await runOpt(mk('naive'), p0, grads, 'webgpu');
           expectClose(fused.p, ref.p, { rtol: 1e-5, atol: 2e-6 }, 'fused vs hand');
@@ -140,8 +144,17 @@ describe('AdamW', () => {
   it('parameter groups have their own lr and weight decay (no decay for biases is a group)', async () => {
     const w = paramWithGrad([1, -1], [0, 0], [2], 'cpu');
     const bias = paramWithGrad([1, -1], [0, 0], [2], 'cpu');
-    const opt = new optim.AdamW([{ params: [w], weightDecay: 0.5 }, { params: [bias], weightDecay: 0, lr: 0.01 }], { lr: 0.1 });
-    expect(opt.groups.map((g) => [g.lr, g.weightDecay, g.betas])).toEqual([[0.1, 0.5, [0.9, 0.999]], [0.01, 0, [0.9, 0.999]]]);
+    const opt = new optim.AdamW(
+      [
+        { params: [w], weightDecay: 0.5 },
+        { params: [bias], weightDecay: 0, lr: 0.01 },
+      ],
+      { lr: 0.1 },
+    );
+    expect(opt.groups.map((g) => [g.lr, g.weightDecay, g.betas])).toEqual([
+      [0.1, 0.5, [0.9, 0.999]],
+      [0.01, 0, [0.9, 0.999]],
+    ]);
     opt.step();
     // zero gradients: only decoupled decay moves the weights
     expectClose(await w.data(), [1 - 0.1 * 0.5, -(1 - 0.1 * 0.5)], { rtol: 1e-14 }, 'decayed');
@@ -192,7 +205,9 @@ describe('AdamW', () => {
   it('errors: duplicates, non-leaves, bad hyperparameters, mismatched state dicts', () => {
     const p = mg.tensor([1, 2], [2], { backend: 'cpu', requiresGrad: true });
     const q = mg.tensor([1, 2, 3], [3], { backend: 'cpu', requiresGrad: true });
-    expect(() => new optim.AdamW([{ params: [p] }, { params: [p] }])).toThrow(/AdamW: tensor #\d+ \[2\] float32 appears in group 0 and group 1/);
+    expect(() => new optim.AdamW([{ params: [p] }, { params: [p] }])).toThrow(
+      /AdamW: tensor #\d+ \[2\] float32 appears in group 0 and group 1/,
+    );
     expect(() => new optim.AdamW([p.mul(2)])).toThrow(/AdamW: tensor #\d+ \[2\] float32 is not a leaf \(it was computed by 'mul'\)/);
     expect(() => new optim.AdamW([p], { betas: [0.9, 1] })).toThrow(/AdamW: group 0: beta2 must be in \[0, 1\), got 1/);
     expect(() => new optim.AdamW([p], { lr: -1 })).toThrow(/AdamW: group 0: lr must be >= 0, got -1/);
@@ -201,8 +216,12 @@ describe('AdamW', () => {
     p.grad = mg.tensor([1, 1], [2], { backend: 'cpu' });
     opt.step();
     const sd = opt.stateDict();
-    expect(() => new optim.AdamW([p, q]).loadStateDict(sd)).toThrow(/AdamW.loadStateDict: the checkpoint has groups of \[1\] parameters, this optimizer \[2\]/);
-    expect(() => new optim.AdamW([q]).loadStateDict(sd)).toThrow(/size mismatch for '0.exp_avg': the checkpoint has \[2\], the parameter \[3\]/);
+    expect(() => new optim.AdamW([p, q]).loadStateDict(sd)).toThrow(
+      /AdamW.loadStateDict: the checkpoint has groups of \[1\] parameters, this optimizer \[2\]/,
+    );
+    expect(() => new optim.AdamW([q]).loadStateDict(sd)).toThrow(
+      /size mismatch for '0.exp_avg': the checkpoint has \[2\], the parameter \[3\]/,
+    );
   });
 });
 
@@ -220,7 +239,8 @@ describe('SGD', () => {
       const p0 = randData(n, 1);
       const grads = [randData(n, 2), randData(n, 3), randData(n, 4)];
       const ref = sgdHand(p0, grads, c);
-      const mk = (ps: mg.Tensor[]) => new optim.SGD(ps, { lr: c.lr, momentum: c.momentum, dampening: c.dampening, weightDecay: c.wd, nesterov: c.nesterov });
+      const mk = (ps: mg.Tensor[]) =>
+        new optim.SGD(ps, { lr: c.lr, momentum: c.momentum, dampening: c.dampening, weightDecay: c.wd, nesterov: c.nesterov });
       for (const b of ['cpu', 'webgpu'] as B[]) {
         const r = await runOpt(mk, p0, grads, b);
         const tol = b === 'cpu' ? { rtol: 1e-14, atol: 1e-15 } : { rtol: 1e-5, atol: 1e-6 };
@@ -269,7 +289,7 @@ describe('schedules', () => {
     expect(j.lrAt(34)).toBe(env.lrAt(34));
   });
 
-  it('LrScheduler writes group lrs, keeping each group\'s ratio to the schedule\'s peak; its state round-trips', () => {
+  it("LrScheduler writes group lrs, keeping each group's ratio to the schedule's peak; its state round-trips", () => {
     const p = mg.tensor([1], [1], { backend: 'cpu', requiresGrad: true });
     const q = mg.tensor([1], [1], { backend: 'cpu', requiresGrad: true });
     const opt = new optim.SGD([{ params: [p] }, { params: [q], lr: 0.5 }], { lr: 1 });
@@ -303,12 +323,27 @@ describe('clipGradNorm', () => {
       expect(total.backend.name).toBe(b);
       expectClose([await total.item()], [norm], tol, 'norm');
       const scale = 1 / (norm + 1e-6);
-      expectClose(await a.grad!.data(), g1.map((v) => v * scale), tol, 'clipped a');
-      expectClose(await c.grad!.data(), g2.map((v) => v * scale), tol, 'clipped c');
+      expectClose(
+        await a.grad!.data(),
+        g1.map((v) => v * scale),
+        tol,
+        'clipped a',
+      );
+      expectClose(
+        await c.grad!.data(),
+        g2.map((v) => v * scale),
+        tol,
+        'clipped c',
+      );
       // below the threshold: unchanged
       const t2 = optim.clipGradNorm([a, c], 10);
       expectClose([await t2.item()], [1], { rtol: 1e-5 }, 'norm after clipping');
-      expectClose(await c.grad!.data(), g2.map((v) => v * scale), tol, 'unclipped');
+      expectClose(
+        await c.grad!.data(),
+        g2.map((v) => v * scale),
+        tol,
+        'unclipped',
+      );
     }
     expect(() => optim.clipGradNorm([], 0)).toThrow(/clipGradNorm: maxNorm must be > 0, got 0/);
   });
@@ -328,14 +363,25 @@ describe('gradient accumulation', () => {
       const make = () => new nn.Linear(4, 3, { seed: 3, backend: b });
       const x = randData(8 * 4, 5);
       const y = randData(8 * 3, 6);
-      const mse = (m: nn.Linear, xs: number[], ys: number[], rows: number) => m.forward(mg.tensor(xs, [rows, 4], { backend: b })).sub(mg.tensor(ys, [rows, 3], { backend: b })).pow(2).mean();
+      const mse = (m: nn.Linear, xs: number[], ys: number[], rows: number) =>
+        m
+          .forward(mg.tensor(xs, [rows, 4], { backend: b }))
+          .sub(mg.tensor(ys, [rows, 3], { backend: b }))
+          .pow(2)
+          .mean();
       const full = make();
       mse(full, x, y, 8).backward();
       const acc = make();
       const accum = 4;
-      for (let k = 0; k < accum; k++) mg.tidy(() => mse(acc, x.slice(k * 8, (k + 1) * 8), y.slice(k * 6, (k + 1) * 6), 2).mul(1 / accum).backward());
+      for (let k = 0; k < accum; k++)
+        mg.tidy(() =>
+          mse(acc, x.slice(k * 8, (k + 1) * 8), y.slice(k * 6, (k + 1) * 6), 2)
+            .mul(1 / accum)
+            .backward(),
+        );
       const tol = b === 'cpu' ? { rtol: 1e-12, atol: 1e-14 } : { rtol: 1e-5, atol: 1e-6 };
-      for (const [n, p] of full.namedParameters()) expectClose(await acc.getParameter(n).grad!.data(), await p.grad!.data(), tol, `grad ${n}`);
+      for (const [n, p] of full.namedParameters())
+        expectClose(await acc.getParameter(n).grad!.data(), await p.grad!.data(), tol, `grad ${n}`);
       const o1 = new optim.AdamW(full.parameters(), { lr: 0.1 });
       const o2 = new optim.AdamW(acc.parameters(), { lr: 0.1 });
       o1.step();

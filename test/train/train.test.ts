@@ -68,6 +68,8 @@ describe('trainGPT', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mg-train-d-'));
     const path = join(dir, 'plain.safetensors');
     await mg.io.saveSafetensors(path, { w: mg.zeros([2]) });
-    await expect(trainGPT(tiny(2), { outDir: dir, resume: path })).rejects.toThrow(/loadCheckpoint: .* is not a moragrad training checkpoint/);
+    await expect(trainGPT(tiny(2), { outDir: dir, resume: path })).rejects.toThrow(
+      /loadCheckpoint: .* is not a moragrad training checkpoint/,
+    );
   });
 });

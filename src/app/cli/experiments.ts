@@ -21,13 +21,17 @@ import { explain } from './explain.js';
 import { runNameProblem } from '../../io/paths.js';
 
 const list = (v: string): string[] => {
-  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!items.length) throw new InvalidArgumentError(`expected a comma-separated list, got '${v}'`);
   return items;
 };
 const moraType = (v: string): MoraType => {
   const t = /^\d+$/.test(v) ? Number(v) : v;
-  if (!(MORA_TYPES as readonly unknown[]).includes(t)) throw new InvalidArgumentError(`expected one of ${MORA_TYPES.join(', ')}, got '${v}'`);
+  if (!(MORA_TYPES as readonly unknown[]).includes(t))
+    throw new InvalidArgumentError(`expected one of ${MORA_TYPES.join(', ')}, got '${v}'`);
   return t as MoraType;
 };
 
@@ -39,7 +43,8 @@ function renderer(stop: { requested(): boolean }, baseSteps: number): { callback
     ui.bar = null;
   };
   const callbacks: ExperimentCallbacks = {
-    onBase: ({ cached, path }) => console.error(cached ? `base model: cached ${path}` : `base model: pretraining on Moby Dick (cached afterwards at ${path})`),
+    onBase: ({ cached, path }) =>
+      console.error(cached ? `base model: cached ${path}` : `base model: pretraining on Moby Dick (cached afterwards at ${path})`),
     base: {
       onStart: (s) => {
         close();
@@ -48,7 +53,12 @@ function renderer(stop: { requested(): boolean }, baseSteps: number): { callback
       onStep: (s) => ui.bar?.update(s.step, { loss: s.loss.toFixed(3), tps: Math.round(s.tokensPerSec) }),
       shouldStop: () => stop.requested(),
     },
-    onFormatStage: ({ cached, path, steps }) => console.error(cached ? `format stage: cached ${path}` : `format stage: ${steps} steps of full fine-tuning on random UUID pairs (cached afterwards at ${path})`),
+    onFormatStage: ({ cached, path, steps }) =>
+      console.error(
+        cached
+          ? `format stage: cached ${path}`
+          : `format stage: ${steps} steps of full fine-tuning on random UUID pairs (cached afterwards at ${path})`,
+      ),
     onMethodStart: (i, n, m, seed) => {
       close();
       console.error(`\n[${i + 1}/${n}] ${m.name} · seed ${seed}`);
@@ -69,7 +79,9 @@ function renderer(stop: { requested(): boolean }, baseSteps: number): { callback
     onMethodDone: (r) => {
       close();
       const last = r.accuracy[r.accuracy.length - 1];
-      console.error(`  done: lr ${r.lr}, ${r.trainableParams} trainable, char accuracy ${last ? (100 * last.charAccuracy).toFixed(1) : '-'}% in ${r.wallTimeSec.toFixed(1)} s`);
+      console.error(
+        `  done: lr ${r.lr}, ${r.trainableParams} trainable, char accuracy ${last ? (100 * last.charAccuracy).toFixed(1) : '-'}% in ${r.wallTimeSec.toFixed(1)} s`,
+      );
     },
     shouldStop: () => stop.requested(),
   };
@@ -85,7 +97,9 @@ async function runAndReport(spec: ExperimentSpec, runsDir: string): Promise<void
     const { table, dir, metrics } = await runExperiment(spec, { runsDir, callbacks: ui.callbacks });
     ui.close();
     console.log(`\n${table}`);
-    console.log(`\n${metrics.status === 'interrupted' ? 'interrupted: partial ' : ''}report: ${join(dir, 'report.html')} (and report.md, metrics.json)`);
+    console.log(
+      `\n${metrics.status === 'interrupted' ? 'interrupted: partial ' : ''}report: ${join(dir, 'report.html')} (and report.md, metrics.json)`,
+    );
   } finally {
     ui.close();
     stop.dispose();
@@ -95,12 +109,24 @@ async function runAndReport(spec: ExperimentSpec, runsDir: string): Promise<void
 export function registerExperiments(program: Command): void {
   program
     .command('demo')
-    .description("the paper's UUID memorisation experiment at small scale: full vs LoRA vs MoRA on every seed, learning rates swept, the mechanism, a report (~8 min on lavapipe)")
+    .description(
+      "the paper's UUID memorisation experiment at small scale: full vs LoRA vs MoRA on every seed, learning rates swept, the mechanism, a report (~8 min on lavapipe)",
+    )
     .option('--out <dir>', 'runs directory', 'runs')
     .option('--name <name>', 'run name (folder under --out)', runName, DEMO.name)
     .option('--seed <n>', 'first seed (task pairs, init and batch order)', int(0, 2 ** 31 - 1), DEMO.seeds[0])
-    .option('--seeds <n>', 'run every method on this many seeds (seed, seed + 1, ...); the report gives mean ± sd', int(1, 100), DEMO.seeds.length)
-    .option('--loss-on <part>', "completion (default) | all (the paper's literal setting: loss on the key too)", oneOf('completion', 'all'), DEMO.lossOn)
+    .option(
+      '--seeds <n>',
+      'run every method on this many seeds (seed, seed + 1, ...); the report gives mean ± sd',
+      int(1, 100),
+      DEMO.seeds.length,
+    )
+    .option(
+      '--loss-on <part>',
+      "completion (default) | all (the paper's literal setting: loss on the key too)",
+      oneOf('completion', 'all'),
+      DEMO.lossOn,
+    )
     .option('--steps <n>', 'fine-tuning steps per method', int(1, 100_000), DEMO.steps)
     .action(async (o) => {
       const sweepSteps = Math.min(DEMO.sweepSteps, o.steps);
@@ -109,22 +135,43 @@ export function registerExperiments(program: Command): void {
 
   program
     .command('finetune')
-    .description('fine-tune a base (a GPT checkpoint or a Hugging Face folder) with one method and write its report (--model use-lite: see finetune-use --help)')
-    .option('--model <name>', 'gpt (a --base checkpoint) | use-lite (the pretrained sentence encoder; flags in finetune-use --help)', oneOf('gpt', 'use-lite'), 'gpt')
-    .requiredOption('--base <path>', 'base: a checkpoint from moragrad train, or a Hugging Face model folder (LLaMA / Qwen2 / GPT-2, safetensors)', existingPath)
+    .description(
+      'fine-tune a base (a GPT checkpoint or a Hugging Face folder) with one method and write its report (--model use-lite: see finetune-use --help)',
+    )
+    .option(
+      '--model <name>',
+      'gpt (a --base checkpoint) | use-lite (the pretrained sentence encoder; flags in finetune-use --help)',
+      oneOf('gpt', 'use-lite'),
+      'gpt',
+    )
+    .requiredOption(
+      '--base <path>',
+      'base: a checkpoint from moragrad train, or a Hugging Face model folder (LLaMA / Qwen2 / GPT-2, safetensors)',
+      existingPath,
+    )
     .option('--adapter <kind>', 'mora | lora | dora | full', oneOf('mora', 'lora', 'dora', 'full'), 'mora')
     .option('--r <n>', 'budget rank (LoRA r; MoRA derives r̂ from it)', int(1, 4096), 8)
     .option('--type <t>', `MoRA type: ${MORA_TYPES.join(', ')}`, moraType, 6 as MoraType)
     .option('--alpha <x>', 'LoRA alpha', num(0), 16)
     .option('--targets <list>', 'module names to adapt (HF models: q_proj,k_proj,v_proj,o_proj,... / c_attn,...)', list, DEMO.targets)
-    .option('--lr <list>', 'learning rate, or 3+ rates to sweep (each trained --sweep-steps, the best carries on)', (v) => list(v).map(num(0, 10)), [2e-3])
+    .option(
+      '--lr <list>',
+      'learning rate, or 3+ rates to sweep (each trained --sweep-steps, the best carries on)',
+      (v) => list(v).map(num(0, 10)),
+      [2e-3],
+    )
     .option('--sweep-steps <n>', 'steps each swept rate trains before the best is kept (default: a third of --steps)', int(1))
     .option('--steps <n>', 'fine-tuning steps', int(1, 1_000_000), DEMO.steps)
     .option('--batch <n>', 'sequences per batch', int(1, 65_536), DEMO.batchSize)
     .option('--task <task>', 'uuid | corpus | <file.jsonl> ({"prompt","completion"} per line)', 'uuid')
     .option('--pairs <n>', 'examples of the uuid/corpus task', int(1, 1_000_000), DEMO.pairs)
     .option('--loss-on <part>', 'completion | all', oneOf('completion', 'all'), DEMO.lossOn)
-    .option('--format-steps <n>', 'first train the base on disjoint random UUID pairs for n steps (cached; 0: no format stage)', int(0, 1_000_000), 0)
+    .option(
+      '--format-steps <n>',
+      'first train the base on disjoint random UUID pairs for n steps (cached; 0: no format stage)',
+      int(0, 1_000_000),
+      0,
+    )
     .option('--remora-every <n>', 'merge and re-init every n steps (ReMoRA for MoRA, ReLoRA for LoRA)', int(0), 0)
     .option('--seed <n>', 'first seed', int(0, 2 ** 31 - 1), 0)
     .option('--seeds <n>', 'number of seeds', int(1, 100), 1)
@@ -160,7 +207,11 @@ export function registerExperiments(program: Command): void {
 
   program
     .command('compare')
-    .argument('<grid.json>', 'the grid (see docs/experiments.md): methods x ranks x lrs, or a list of method objects; every demo setting', existingFile)
+    .argument(
+      '<grid.json>',
+      'the grid (see docs/experiments.md): methods x ranks x lrs, or a list of method objects; every demo setting',
+      existingFile,
+    )
     .description('fine-tune a grid of methods from one base (capacity views: "pairs": [8, 16, 32, ...])')
     .option('--out <dir>', 'runs directory', 'runs')
     .action(async (file: string, o) => {
@@ -186,7 +237,7 @@ export function registerExperiments(program: Command): void {
 
   program
     .command('analyze')
-    .description('per-module rank statistics of an adapter\'s ΔW')
+    .description("per-module rank statistics of an adapter's ΔW")
     .requiredOption('--base <checkpoint>', 'base checkpoint', existingFile)
     .requiredOption('--adapter <dir>', 'adapter directory (adapter_model.safetensors + adapter_config.json)')
     .option('--threshold <x>', 'count singular values above this', num(0), 0.1)
@@ -201,7 +252,10 @@ export function registerExperiments(program: Command): void {
       const after = await hostWeights(model, isLinearWeight);
       const rows = analyzeDelta(before, after, { threshold: o.threshold, include: (n) => names.includes(n) });
       console.log(`module                         shape       rank>${o.threshold}  stable rank  ‖ΔW‖_F`);
-      for (const r of rows) console.log(`${r.name.padEnd(30)} ${`[${r.shape.join('x')}]`.padEnd(11)} ${String(r.rankAbove).padStart(8)}  ${r.stableRank.toFixed(2).padStart(11)}  ${r.frobenius.toExponential(3)}`);
+      for (const r of rows)
+        console.log(
+          `${r.name.padEnd(30)} ${`[${r.shape.join('x')}]`.padEnd(11)} ${String(r.rankAbove).padStart(8)}  ${r.stableRank.toFixed(2).padStart(11)}  ${r.frobenius.toExponential(3)}`,
+        );
     });
 
   program
@@ -216,7 +270,9 @@ export function registerExperiments(program: Command): void {
     .option('--seed <n>', 'seed of the random M (or A, B)', int(0), 0)
     .action(async (o) => {
       await init({ backend: 'cpu' });
-      console.log(await explain({ adapter: o.adapter, type: o.type, inFeatures: o.in, outFeatures: o.out, r: o.r, svg: o.svg, seed: o.seed }));
+      console.log(
+        await explain({ adapter: o.adapter, type: o.type, inFeatures: o.in, outFeatures: o.out, r: o.r, svg: o.svg, seed: o.seed }),
+      );
     });
 }
 
@@ -235,8 +291,27 @@ export function seedList(first: number, n: number): number[] {
 }
 
 const GRID_KEYS = [
-  'name', 'base', 'formatStage', 'task', 'pairs', 'lossOn', 'seeds', 'steps', 'batchSize', 'evalAt', 'sweepSteps', 'maxExtend',
-  'targets', 'methods', 'ranks', 'lrs', 'type', 'alpha', 'restartEvery', 'mechanism', 'rankThreshold',
+  'name',
+  'base',
+  'formatStage',
+  'task',
+  'pairs',
+  'lossOn',
+  'seeds',
+  'steps',
+  'batchSize',
+  'evalAt',
+  'sweepSteps',
+  'maxExtend',
+  'targets',
+  'methods',
+  'ranks',
+  'lrs',
+  'type',
+  'alpha',
+  'restartEvery',
+  'mechanism',
+  'rankThreshold',
 ] as const;
 const METHOD_KEYS = ['name', 'adapter', 'r', 'type', 'alpha', 'lrs'] as const;
 
@@ -258,18 +333,21 @@ export function gridSpec(g: unknown, file: string): ExperimentSpec {
   };
   if (typeof g !== 'object' || g === null || Array.isArray(g)) bad('the grid must be a JSON object');
   const o = g as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!(GRID_KEYS as readonly string[]).includes(k)) bad(`unknown key '${k}' (known: ${GRID_KEYS.join(', ')})`);
+  for (const k of Object.keys(o))
+    if (!(GRID_KEYS as readonly string[]).includes(k)) bad(`unknown key '${k}' (known: ${GRID_KEYS.join(', ')})`);
   const posInt = (k: string, v: unknown, min = 1): number => {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) bad(`'${k}' must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     return v as number;
   };
   const rates = (k: string, v: unknown): number[] => {
     if (!Array.isArray(v) || v.length === 0) bad(`'${k}' must be a non-empty array of learning rates`);
-    for (const x of v as unknown[]) if (typeof x !== 'number' || !(x > 0) || !Number.isFinite(x)) bad(`'${k}' must hold positive numbers, got ${JSON.stringify(x)}`);
+    for (const x of v as unknown[])
+      if (typeof x !== 'number' || !(x > 0) || !Number.isFinite(x)) bad(`'${k}' must hold positive numbers, got ${JSON.stringify(x)}`);
     return v as number[];
   };
   const typeOf = (v: unknown): MoraType => {
-    if (!(MORA_TYPES as readonly unknown[]).includes(v)) bad(`unknown MoRA type ${JSON.stringify(v)} (expected one of ${MORA_TYPES.join(', ')})`);
+    if (!(MORA_TYPES as readonly unknown[]).includes(v))
+      bad(`unknown MoRA type ${JSON.stringify(v)} (expected one of ${MORA_TYPES.join(', ')})`);
     return v as MoraType;
   };
   const alphaFor = (v: unknown, r: number): number => {
@@ -286,34 +364,69 @@ export function gridSpec(g: unknown, file: string): ExperimentSpec {
       if (!Array.isArray(ranks) || ranks.length === 0) bad("'ranks' must be a non-empty array of integers");
       const type = typeOf(o.type ?? 6);
       for (const r of m === 'full' ? [0] : ranks.map((r) => posInt('ranks', r))) {
-        methods.push({ name: methodLabel(m, r, type), adapter: m as MethodSpec['adapter'], r: r || undefined, type, alpha: m === 'lora' || m === 'dora' ? alphaFor(o.alpha, r) : undefined, lrs: rates('lrs', o.lrs) });
+        methods.push({
+          name: methodLabel(m, r, type),
+          adapter: m as MethodSpec['adapter'],
+          r: r || undefined,
+          type,
+          alpha: m === 'lora' || m === 'dora' ? alphaFor(o.alpha, r) : undefined,
+          lrs: rates('lrs', o.lrs),
+        });
       }
     } else if (typeof m === 'object' && m !== null && !Array.isArray(m)) {
       const x = m as Record<string, unknown>;
-      for (const k of Object.keys(x)) if (!(METHOD_KEYS as readonly string[]).includes(k)) bad(`methods[${i}]: unknown key '${k}' (known: ${METHOD_KEYS.join(', ')})`);
-      if (!ADAPTERS.includes(x.adapter as string)) bad(`methods[${i}].adapter must be one of ${ADAPTERS.join(', ')}, got ${JSON.stringify(x.adapter)}`);
+      for (const k of Object.keys(x))
+        if (!(METHOD_KEYS as readonly string[]).includes(k)) bad(`methods[${i}]: unknown key '${k}' (known: ${METHOD_KEYS.join(', ')})`);
+      if (!ADAPTERS.includes(x.adapter as string))
+        bad(`methods[${i}].adapter must be one of ${ADAPTERS.join(', ')}, got ${JSON.stringify(x.adapter)}`);
       const adapter = x.adapter as MethodSpec['adapter'];
       const r = adapter === 'full' ? 0 : posInt(`methods[${i}].r`, x.r ?? 8);
       const type = typeOf(x.type ?? 6);
       if (x.name !== undefined && (typeof x.name !== 'string' || x.name === '')) bad(`methods[${i}].name must be a non-empty string`);
-      methods.push({ name: (x.name as string | undefined) ?? methodLabel(adapter, r, type), adapter, r: r || undefined, type, alpha: adapter === 'lora' || adapter === 'dora' ? alphaFor(x.alpha, r) : undefined, lrs: rates(`methods[${i}].lrs`, x.lrs) });
+      methods.push({
+        name: (x.name as string | undefined) ?? methodLabel(adapter, r, type),
+        adapter,
+        r: r || undefined,
+        type,
+        alpha: adapter === 'lora' || adapter === 'dora' ? alphaFor(x.alpha, r) : undefined,
+        lrs: rates(`methods[${i}].lrs`, x.lrs),
+      });
     } else bad(`methods[${i}] must be a method kind or an object`);
   }
-  const seeds = o.seeds === undefined ? DEMO.seeds : typeof o.seeds === 'number' ? seedList(0, posInt('seeds', o.seeds)) : Array.isArray(o.seeds) ? (o.seeds as unknown[]).map((s) => posInt('seeds', s, 0)) : bad("'seeds' must be a count or a list of integers");
-  const pairs = o.pairs === undefined ? [DEMO.pairs] : Array.isArray(o.pairs) ? (o.pairs as unknown[]).map((p) => posInt('pairs', p)) : [posInt('pairs', o.pairs)];
+  const seeds =
+    o.seeds === undefined
+      ? DEMO.seeds
+      : typeof o.seeds === 'number'
+        ? seedList(0, posInt('seeds', o.seeds))
+        : Array.isArray(o.seeds)
+          ? (o.seeds as unknown[]).map((s) => posInt('seeds', s, 0))
+          : bad("'seeds' must be a count or a list of integers");
+  const pairs =
+    o.pairs === undefined
+      ? [DEMO.pairs]
+      : Array.isArray(o.pairs)
+        ? (o.pairs as unknown[]).map((p) => posInt('pairs', p))
+        : [posInt('pairs', o.pairs)];
   if (pairs.length === 0) bad("'pairs' must be a count or a non-empty list");
-  if (o.lossOn !== undefined && o.lossOn !== 'all' && o.lossOn !== 'completion') bad(`'lossOn' must be "completion" or "all", got ${JSON.stringify(o.lossOn)}`);
+  if (o.lossOn !== undefined && o.lossOn !== 'all' && o.lossOn !== 'completion')
+    bad(`'lossOn' must be "completion" or "all", got ${JSON.stringify(o.lossOn)}`);
   const targets = o.targets === undefined ? DEMO.targets : o.targets;
-  if (!Array.isArray(targets) || targets.length === 0 || !targets.every((t) => typeof t === 'string' && t !== '')) bad("'targets' must be a non-empty array of module names");
+  if (!Array.isArray(targets) || targets.length === 0 || !targets.every((t) => typeof t === 'string' && t !== ''))
+    bad("'targets' must be a non-empty array of module names");
   let formatStage = DEMO.formatStage;
   if (o.formatStage === false || o.formatStage === null) formatStage = null;
   else if (o.formatStage !== undefined) {
-    if (typeof o.formatStage !== 'object' || Array.isArray(o.formatStage)) bad("'formatStage' must be an object { pairs, steps, batchSize, lr, seed } or false");
+    if (typeof o.formatStage !== 'object' || Array.isArray(o.formatStage))
+      bad("'formatStage' must be an object { pairs, steps, batchSize, lr, seed } or false");
     const f = o.formatStage as Record<string, unknown>;
     for (const k of Object.keys(f)) if (!Object.keys(DEFAULT_FORMAT_STAGE).includes(k)) bad(`formatStage: unknown key '${k}'`);
     formatStage = { ...DEFAULT_FORMAT_STAGE, ...(f as Partial<FormatStageConfig>) };
   }
-  if (o.evalAt !== undefined && (!Array.isArray(o.evalAt) || !(o.evalAt as unknown[]).every((f) => typeof f === 'number' && f > 0 && f <= 1))) bad("'evalAt' must be fractions of the steps in (0, 1]");
+  if (
+    o.evalAt !== undefined &&
+    (!Array.isArray(o.evalAt) || !(o.evalAt as unknown[]).every((f) => typeof f === 'number' && f > 0 && f <= 1))
+  )
+    bad("'evalAt' must be fractions of the steps in (0, 1]");
   if (o.name !== undefined && runNameProblem(o.name)) bad(`'name' ${JSON.stringify(o.name)}: ${runNameProblem(o.name)}`);
   if (o.base !== undefined && typeof o.base !== 'string') bad("'base' must be a checkpoint path");
   if (o.task !== undefined && typeof o.task !== 'string') bad("'task' must be uuid, corpus or a .jsonl path");
@@ -337,7 +450,12 @@ export function gridSpec(g: unknown, file: string): ExperimentSpec {
     targets: targets as string[],
     methods,
     restartEvery: o.restartEvery === undefined ? 0 : posInt('restartEvery', o.restartEvery, 0),
-    rankThreshold: o.rankThreshold === undefined ? DEMO.rankThreshold : typeof o.rankThreshold === 'number' && o.rankThreshold >= 0 ? o.rankThreshold : bad("'rankThreshold' must be a number >= 0"),
+    rankThreshold:
+      o.rankThreshold === undefined
+        ? DEMO.rankThreshold
+        : typeof o.rankThreshold === 'number' && o.rankThreshold >= 0
+          ? o.rankThreshold
+          : bad("'rankThreshold' must be a number >= 0"),
     mechanism: o.mechanism === true ? DEFAULT_MECHANISM : null,
   };
 }

@@ -38,7 +38,8 @@ function numericalRank(w: Float64Array, rows: number, cols: number): { rank: num
   return { rank: sv.filter((s) => s > tol).length };
 }
 
-const rankText = (rank: number | null, d: number, k: number): string => (rank === null ? `not computed (ΔW is ${d} x ${k}; the SVD is bounded to ${MAX_SVD_ENTRIES} entries)` : String(rank));
+const rankText = (rank: number | null, d: number, k: number): string =>
+  rank === null ? `not computed (ΔW is ${d} x ${k}; the SVD is bounded to ${MAX_SVD_ENTRIES} entries)` : String(rank);
 
 function range(set: Set<number>): string {
   const v = [...set].sort((a, b) => a - b);
@@ -83,14 +84,16 @@ export async function explain(o: ExplainOptions): Promise<string> {
     const opts = { inFeatures: k, outFeatures: d, type: o.type };
     lines.push(`MoRA type ${o.type} on a ${k} -> ${d} layer at r = ${r}:`);
     lines.push(`  r̂ = floor(sqrt((k + d)·r) + 0.5)${o.type === 6 ? ' rounded down to even' : ''} = ${R}`);
-    lines.push(`  trainable: r̂² = ${R * R} (LoRA at r = ${r}: (k + d)·r = ${loraParams}; ratio ${(R * R / loraParams).toFixed(3)})`);
+    lines.push(`  trainable: r̂² = ${R * R} (LoRA at r = ${r}: (k + d)·r = ${loraParams}; ratio ${((R * R) / loraParams).toFixed(3)})`);
     lines.push(`  chunks n = ceil(k / r̂) = ${Math.ceil(k / R)}, wrap-around padding = ${(R - (k % R)) % R}`);
     const M = randn([R, R], { seed: o.seed, backend: 'cpu' });
     const W = deltaWeight(M, opts); // (d, k)
     const dW = Float64Array.from(host(W));
     at = (o2, i) => dW[o2 * k + i];
     const { rank } = numericalRank(dW, d, k);
-    lines.push(`  rank of ΔW for a random M: ${rankText(rank, d, k)} (max possible min(d, k) = ${Math.min(d, k)}; LoRA's is at most ${Math.min(r, d, k)})`);
+    lines.push(
+      `  rank of ΔW for a random M: ${rankText(rank, d, k)} (max possible min(d, k) = ${Math.min(d, k)}; LoRA's is at most ${Math.min(r, d, k)})`,
+    );
     // Reach: ΔW for M = e_ab shows which outputs (rows) and inputs (columns) entry (a, b) touches.
     const show = Math.min(R * R, 16);
     lines.push(`  reach of M's entries (M[a,b] -> outputs <- inputs)${show < R * R ? `, first ${show} of ${R * R}` : ''}:`);
@@ -141,7 +144,10 @@ export async function explain(o: ExplainOptions): Promise<string> {
   const cell = Math.max(4, Math.min(20, Math.floor(480 / Math.max(hk, hd))));
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: o.adapter === 'mora' ? `ΔW of MoRA type ${o.type} (${d} x ${k}, r = ${r}) for a random M${corner}` : `ΔW = B·A of LoRA (${d} x ${k}, r = ${r})${corner}`,
+    title:
+      o.adapter === 'mora'
+        ? `ΔW of MoRA type ${o.type} (${d} x ${k}, r = ${r}) for a random M${corner}`
+        : `ΔW = B·A of LoRA (${d} x ${k}, r = ${r})${corner}`,
     data: { values },
     mark: 'rect',
     width: cell * hk,

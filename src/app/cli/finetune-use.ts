@@ -3,7 +3,14 @@
 // LoRA and MoRA types 1 and 6 at matched budgets; writes metrics.json, report.md and the charts.
 import { InvalidArgumentError, type Command } from 'commander';
 import { init } from '../../runtime.js';
-import { DEFAULT_SENTIMENT, runSentiment, SENTIMENT_METHODS, writeSentimentReport, type SentimentConfig, type SentimentMethod } from '../experiments/sentiment/index.js';
+import {
+  DEFAULT_SENTIMENT,
+  runSentiment,
+  SENTIMENT_METHODS,
+  writeSentimentReport,
+  type SentimentConfig,
+  type SentimentMethod,
+} from '../experiments/sentiment/index.js';
 import { int, num, oneOf } from './options.js';
 import { onInterrupt, progressBar, type Bar } from './progress.js';
 
@@ -13,7 +20,8 @@ function methodList(v: string): SentimentMethod[] {
     .map((s) => s.trim())
     .filter(Boolean);
   const bad = parts.filter((p) => !SENTIMENT_METHODS.includes(p as SentimentMethod));
-  if (parts.length === 0 || bad.length) throw new InvalidArgumentError(`expected a comma-separated list of ${SENTIMENT_METHODS.join(', ')}, got '${v}'`);
+  if (parts.length === 0 || bad.length)
+    throw new InvalidArgumentError(`expected a comma-separated list of ${SENTIMENT_METHODS.join(', ')}, got '${v}'`);
   return [...new Set(parts)] as SentimentMethod[];
 }
 
@@ -47,7 +55,12 @@ export function finetuneUseOptions(cmd: Command): Command {
     .option('--model <name>', 'pretrained model: use-lite', oneOf('use-lite'), 'use-lite')
     .option('--task <name>', 'task: sentiment (train Yelp + Amazon, test IMDB)', oneOf('sentiment'), 'sentiment')
     .option('--methods <list>', `comma-separated, from ${SENTIMENT_METHODS.join(', ')}`, methodList, d.methods)
-    .option('--depth <where>', 'pooler: train the tanh layer on cached features (minutes); encoder: adapt every layer (slow on a CPU)', oneOf('pooler', 'encoder'), d.depth)
+    .option(
+      '--depth <where>',
+      'pooler: train the tanh layer on cached features (minutes); encoder: adapt every layer (slow on a CPU)',
+      oneOf('pooler', 'encoder'),
+      d.depth,
+    )
     .option('--r <n>', 'LoRA rank (MoRA gets the same budget)', int(1, 512), d.r)
     .option('--alpha <x>', 'LoRA alpha', num(0), d.alpha)
     .option('--epochs <n>', 'passes over the training sentences', int(1, 1000), d.epochs)
@@ -73,9 +86,11 @@ export function finetuneUseOptions(cmd: Command): Command {
  */
 export function registerFinetuneUse(program: Command): void {
   const name = program.commands.some((c) => c.name() === 'finetune') ? 'finetune-use' : 'finetune';
-  finetuneUseOptions(program.command(name).description('fine-tune a pretrained encoder on a labelled task (USE-lite on UCI sentiment: probe, full, LoRA, MoRA)')).action(async (o: FinetuneUseFlags) =>
-    runFinetuneUse(o),
-  );
+  finetuneUseOptions(
+    program
+      .command(name)
+      .description('fine-tune a pretrained encoder on a labelled task (USE-lite on UCI sentiment: probe, full, LoRA, MoRA)'),
+  ).action(async (o: FinetuneUseFlags) => runFinetuneUse(o));
 }
 
 /** The command's work: runs the comparison with progress bars and writes the report. */
@@ -115,7 +130,10 @@ export async function runFinetuneUse(o: FinetuneUseFlags): Promise<void> {
           ui.bar = phase === 'features' ? progressBar(total, 0, 'sentences', {}) : progressBar(total, 0, 'loss {loss}', { loss: '-' });
         },
         onProgress: (done, payload) => ui.bar?.update(done, payload),
-        onEval: (_method, e) => log(`    epoch ${e.epoch}: test accuracy ${(100 * e.testAcc).toFixed(1)} %, test loss ${e.testLoss.toFixed(4)}${e.trainLoss === null ? '' : `, train loss ${e.trainLoss.toFixed(4)}`}`),
+        onEval: (_method, e) =>
+          log(
+            `    epoch ${e.epoch}: test accuracy ${(100 * e.testAcc).toFixed(1)} %, test loss ${e.testLoss.toFixed(4)}${e.trainLoss === null ? '' : `, train loss ${e.trainLoss.toFixed(4)}`}`,
+          ),
         log,
         shouldStop: () => stop.requested(),
       },

@@ -39,8 +39,12 @@ export function buildProgram(output: { printed: boolean } = { printed: false }):
       const b = getBackend('webgpu') as WebGpuBackend;
       const L = b.device.limits;
       console.log(`adapter: ${b.description}`);
-      console.log(`features: ${[...b.device.features].filter((f) => ['timestamp-query', 'shader-f16', 'subgroups'].includes(f)).join(', ') || 'none'}`);
-      console.log(`maxStorageBufferBindingSize: ${L.maxStorageBufferBindingSize} bytes; maxComputeWorkgroupStorageSize: ${L.maxComputeWorkgroupStorageSize}; maxComputeInvocationsPerWorkgroup: ${L.maxComputeInvocationsPerWorkgroup}`);
+      console.log(
+        `features: ${[...b.device.features].filter((f) => ['timestamp-query', 'shader-f16', 'subgroups'].includes(f)).join(', ') || 'none'}`,
+      );
+      console.log(
+        `maxStorageBufferBindingSize: ${L.maxStorageBufferBindingSize} bytes; maxComputeWorkgroupStorageSize: ${L.maxComputeWorkgroupStorageSize}; maxComputeInvocationsPerWorkgroup: ${L.maxComputeInvocationsPerWorkgroup}`,
+      );
       console.log(`LP_NUM_THREADS: ${process.env.LP_NUM_THREADS ?? '(unset)'}`);
     });
   registerTrain(program);

@@ -7,7 +7,8 @@ import { runNameProblem } from '../../io/paths.js';
 export function int(min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer${rangeText(min, max)}, got '${v}'`);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`expected an integer${rangeText(min, max)}, got '${v}'`);
     return n;
   };
 }
@@ -15,7 +16,8 @@ export function int(min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER
 export function num(min = -Infinity, max = Infinity) {
   return (v: string): number => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number${rangeText(min, max)}, got '${v}'`);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`expected a number${rangeText(min, max)}, got '${v}'`);
     return n;
   };
 }

@@ -17,7 +17,9 @@ export function progressBar(total: number, start: number, format: string, payloa
         const decile = Math.floor((v / total) * 10);
         if (decile !== last || v === total) {
           last = decile;
-          const fields = Object.entries({ ...payload, ...p }).map(([k, x]) => `${k} ${x}`).join('  ');
+          const fields = Object.entries({ ...payload, ...p })
+            .map(([k, x]) => `${k} ${x}`)
+            .join('  ');
           process.stderr.write(`  ${v}/${total}  ${fields}\n`);
         }
       },
@@ -26,7 +28,13 @@ export function progressBar(total: number, start: number, format: string, payloa
     };
   }
   const bar = new cliProgress.SingleBar(
-    { format: `  {bar} {value}/{total} | ${format} | ETA {eta_formatted}`, hideCursor: true, clearOnComplete: false, etaBuffer: 20, stream: process.stderr },
+    {
+      format: `  {bar} {value}/{total} | ${format} | ETA {eta_formatted}`,
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 20,
+      stream: process.stderr,
+    },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, start, payload);
@@ -60,7 +68,10 @@ export function onInterrupt(): { requested(): boolean; dispose(): void } {
   const handler = (signal: NodeJS.Signals) => {
     count++;
     interrupted = true;
-    if (count === 1) process.stderr.write(`\n  ${signal === 'SIGTERM' ? 'terminated' : 'interrupted'}: finishing the step and saving (Ctrl-C again to quit at once)\n`);
+    if (count === 1)
+      process.stderr.write(
+        `\n  ${signal === 'SIGTERM' ? 'terminated' : 'interrupted'}: finishing the step and saving (Ctrl-C again to quit at once)\n`,
+      );
     else process.exit(130);
   };
   process.on('SIGINT', handler);

@@ -68,7 +68,8 @@ export function registerTrain(program: Command): void {
         checkpointEvery: o.checkpointEvery,
         seed: o.seed,
       };
-      if (cfg.model.nEmbd % cfg.model.nHead !== 0) throw new InvalidArgumentError(`--width ${cfg.model.nEmbd} must be a multiple of --heads ${cfg.model.nHead}`);
+      if (cfg.model.nEmbd % cfg.model.nHead !== 0)
+        throw new InvalidArgumentError(`--width ${cfg.model.nEmbd} must be a multiple of --heads ${cfg.model.nHead}`);
       const overrides = o.resume ? await resumeOverrides(o.resume, cfg, (k) => cmd.getOptionValueSource(k) === 'cli') : undefined;
       await init();
       const stop = onInterrupt();
@@ -80,7 +81,9 @@ export function registerTrain(program: Command): void {
           overrides,
           callbacks: {
             onStart: (s) => {
-              console.error(`moragrad train: ${(s.params / 1e6).toFixed(2)}M parameters, ${s.tokenizer} tokens: ${s.trainTokens} train / ${s.valTokens} val, on ${s.adapter}`);
+              console.error(
+                `moragrad train: ${(s.params / 1e6).toFixed(2)}M parameters, ${s.tokenizer} tokens: ${s.trainTokens} train / ${s.valTokens} val, on ${s.adapter}`,
+              );
               if (s.resumedAt) console.error(`  resumed at step ${s.resumedAt}`);
               ui.bar = progressBar(s.steps, s.resumedAt, 'loss {loss} | {tps} tok/s', { loss: '-', tps: '-' });
             },
@@ -115,7 +118,8 @@ export function registerTrain(program: Command): void {
     .option('--seed <n>', 'sampling seed', int(0), 0)
     .action(async (o) => {
       const path: string | undefined = o.base ?? o.checkpoint;
-      if (!path || (o.base && o.checkpoint)) throw new InvalidArgumentError('give the model with --base <checkpoint or HF folder> (or --checkpoint <file>), once');
+      if (!path || (o.base && o.checkpoint))
+        throw new InvalidArgumentError('give the model with --base <checkpoint or HF folder> (or --checkpoint <file>), once');
       if (o.adapter) existingFile(join(o.adapter, 'adapter_config.json'));
       await init();
       const { model, tokenizer } = await loadBase(path, { allowNonFinite: o.allowNonFinite === true });
@@ -160,10 +164,18 @@ const FLAG_FIELDS: [string, string, (c: TrainConfig) => unknown][] = [
 async function resumeOverrides(path: string, cli: TrainConfig, given: (key: string) => boolean): Promise<ResumeOverrides> {
   const meta = await readCheckpointMeta(path);
   const saved = meta.config as TrainConfig;
-  const conflicts = FLAG_FIELDS.filter(([key, , get]) => given(key) && get(cli) !== get(saved)).map(([, flag, get]) => `${flag} ${String(get(cli))} (the checkpoint has ${String(get(saved))})`);
-  if (conflicts.length) throw new InvalidArgumentError(`--resume continues the checkpoint's run with its own config; these flags contradict it: ${conflicts.join(', ')}. Drop them, or start a new run in another --out`);
+  const conflicts = FLAG_FIELDS.filter(([key, , get]) => given(key) && get(cli) !== get(saved)).map(
+    ([, flag, get]) => `${flag} ${String(get(cli))} (the checkpoint has ${String(get(saved))})`,
+  );
+  if (conflicts.length)
+    throw new InvalidArgumentError(
+      `--resume continues the checkpoint's run with its own config; these flags contradict it: ${conflicts.join(', ')}. Drop them, or start a new run in another --out`,
+    );
   const out: ResumeOverrides = {};
   for (const k of RESUME_OVERRIDABLE) if (given(k)) out[k] = cli[k]; // option keys are the field names
-  if (out.steps !== undefined && out.steps < meta.step) throw new InvalidArgumentError(`--steps ${out.steps} is below the checkpoint's step ${meta.step}; a resumed run continues to a larger --steps`);
+  if (out.steps !== undefined && out.steps < meta.step)
+    throw new InvalidArgumentError(
+      `--steps ${out.steps} is below the checkpoint's step ${meta.step}; a resumed run continues to a larger --steps`,
+    );
   return out;
 }

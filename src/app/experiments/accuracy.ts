@@ -85,7 +85,12 @@ export interface GenerateCompletionsOptions {
  * Greedy (temperature 0) continuations of every prompt, decoded to text (the prompt itself is not
  * included). Prompts are grouped by token length so each generate call gets a rectangular batch.
  */
-export async function generateCompletions(model: Generator, tokenizer: Tokenizer, prompts: readonly string[], opts: GenerateCompletionsOptions): Promise<string[]> {
+export async function generateCompletions(
+  model: Generator,
+  tokenizer: Tokenizer,
+  prompts: readonly string[],
+  opts: GenerateCompletionsOptions,
+): Promise<string[]> {
   const op = 'generateCompletions';
   const n = opts?.maxNewTokens;
   if (!Number.isInteger(n) || n < 1) fail(op, `maxNewTokens must be a positive integer, got ${String(n)}`);
@@ -107,7 +112,11 @@ export async function generateCompletions(model: Generator, tokenizer: Tokenizer
   for (const [L, members] of groups) {
     for (let s = 0; s < members.length; s += bs) {
       const rows = members.slice(s, s + bs);
-      const idx = tensor(rows.flatMap((i) => encoded[i]), [rows.length, L], { dtype: 'int32', backend: opts.backend }); // (B, L)
+      const idx = tensor(
+        rows.flatMap((i) => encoded[i]),
+        [rows.length, L],
+        { dtype: 'int32', backend: opts.backend },
+      ); // (B, L)
       let res: Tensor;
       try {
         res = await model.generate(idx, n, { temperature: 0 }); // (B, L + n)
@@ -150,5 +159,11 @@ export async function evaluateTask(
     { ...opts, maxNewTokens: opts.maxNewTokens ?? Math.max(1, longest) },
   );
   const generated = raw.map((t) => cutAtEos(t, task.eos));
-  return { ...scoreCompletions(generated, task.examples.map((ex) => ex.completion)), generated };
+  return {
+    ...scoreCompletions(
+      generated,
+      task.examples.map((ex) => ex.completion),
+    ),
+    generated,
+  };
 }

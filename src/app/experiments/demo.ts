@@ -132,7 +132,11 @@ export function formatCachePath(basePath: string, cfg: FormatStageConfig, cacheD
 
 async function baseModel(spec: ExperimentSpec, cacheDir: string, cb: ExperimentCallbacks): Promise<BaseModelSummary> {
   if (spec.basePath && isHFFolder(spec.basePath)) {
-    if (spec.formatStage) fail('experiment', `the format stage fully fine-tunes a moragrad checkpoint; with a Hugging Face base (${spec.basePath}) turn it off (--format-steps 0, or "formatStage": false in a grid)`);
+    if (spec.formatStage)
+      fail(
+        'experiment',
+        `the format stage fully fine-tunes a moragrad checkpoint; with a Hugging Face base (${spec.basePath}) turn it off (--format-steps 0, or "formatStage": false in a grid)`,
+      );
     cb.onBase?.({ cached: true, path: spec.basePath });
     return summarizeHFBase(spec.basePath);
   }
@@ -175,7 +179,10 @@ async function baseModel(spec: ExperimentSpec, cacheDir: string, cb: ExperimentC
   cb.onFormatStage?.({ cached: fcached, path: fpath, steps: f.steps });
   const f0 = performance.now();
   if (!fcached) {
-    const r = await runFormatStage(path, fpath, f, { onStep: (s, n, l) => cb.onStep?.('format stage', s, n, l), shouldStop: cb.shouldStop });
+    const r = await runFormatStage(path, fpath, f, {
+      onStep: (s, n, l) => cb.onStep?.('format stage', s, n, l),
+      shouldStop: cb.shouldStop,
+    });
     if (!r) throw new Error('interrupted during the format stage (nothing to compare yet)');
   }
   const fh = await readSafetensorsHeader(fpath);
@@ -203,7 +210,8 @@ export function validateSpec(spec: ExperimentSpec): void {
   const posInt = (name: string, v: unknown, min = 1) => {
     if (!Number.isSafeInteger(v) || (v as number) < min) fail(op, `${name} must be an integer >= ${min}, got ${String(v)}`);
   };
-  if (!Array.isArray(spec.seeds) || spec.seeds.length === 0) fail(op, `seeds must be a non-empty list of integers, got ${JSON.stringify(spec.seeds)}`);
+  if (!Array.isArray(spec.seeds) || spec.seeds.length === 0)
+    fail(op, `seeds must be a non-empty list of integers, got ${JSON.stringify(spec.seeds)}`);
   for (const s of spec.seeds) posInt('each seed', s, 0);
   if (new Set(spec.seeds).size !== spec.seeds.length) fail(op, `seeds must be distinct, got ${spec.seeds.join(', ')}`);
   posInt('steps', spec.steps);
@@ -212,7 +220,8 @@ export function validateSpec(spec: ExperimentSpec): void {
   for (const p of spec.pairsList ?? []) posInt('each pairs count', p);
   posInt('sweepSteps', spec.sweepSteps, 0);
   posInt('maxExtend', spec.maxExtend, 0);
-  if (spec.sweepSteps > spec.steps) fail(op, `sweepSteps (${spec.sweepSteps}) cannot exceed steps (${spec.steps}): the winner carries on from where the sweep stopped`);
+  if (spec.sweepSteps > spec.steps)
+    fail(op, `sweepSteps (${spec.sweepSteps}) cannot exceed steps (${spec.steps}): the winner carries on from where the sweep stopped`);
   if (spec.lossOn !== 'all' && spec.lossOn !== 'completion') fail(op, `lossOn must be 'all' or 'completion', got ${String(spec.lossOn)}`);
   if (!spec.evalAt.every((f) => f > 0 && f <= 1)) fail(op, `evalAt must hold fractions in (0, 1], got ${spec.evalAt.join(', ')}`);
   if (spec.methods.length === 0) fail(op, 'no methods to run');
@@ -221,7 +230,8 @@ export function validateSpec(spec: ExperimentSpec): void {
     if (names.has(m.name)) fail(op, `two methods are named '${m.name}'`);
     names.add(m.name);
     if (m.lrs.length === 0) fail(op, `method '${m.name}' has no learning rate`);
-    for (const lr of m.lrs) if (!(lr > 0 && Number.isFinite(lr))) fail(op, `method '${m.name}': learning rates must be positive, got ${lr}`);
+    for (const lr of m.lrs)
+      if (!(lr > 0 && Number.isFinite(lr))) fail(op, `method '${m.name}': learning rates must be positive, got ${lr}`);
     if (m.lrs.length > 1 && spec.sweepSteps === 0) fail(op, `method '${m.name}' lists ${m.lrs.length} learning rates but sweepSteps is 0`);
     if (m.lrs.length === 2) fail(op, `method '${m.name}': a sweep needs at least 3 learning rates to bracket the best one, got 2`);
   }
@@ -338,7 +348,10 @@ export async function runExperiment(
     if (methods.length === 0) throw e;
     status = 'failed';
     await writeReport(dir, metrics()).catch(() => undefined);
-    throw new MoragradError('runExperiment', `${(e as Error).message} (the report of the ${methods.length} method(s) that finished is in ${dir})`);
+    throw new MoragradError(
+      'runExperiment',
+      `${(e as Error).message} (the report of the ${methods.length} method(s) that finished is in ${dir})`,
+    );
   }
   const m = metrics();
   const table = await writeReport(dir, m);

@@ -107,11 +107,19 @@ export class Trainer {
     const a = adapted;
     // Rows as long as the task's longest sequence (not the model's context): padding is never a target.
     this.batcher = new TaskBatcher(o.task, a.tokenizer, { batchSize: o.batchSize, seed: o.seed });
-    if (this.batcher.blockSize > a.model.config.blockSize) fail('finetune', `task '${o.task.name}' needs ${this.batcher.blockSize + 1}-token sequences; the model's context is ${a.model.config.blockSize}`);
+    if (this.batcher.blockSize > a.model.config.blockSize)
+      fail(
+        'finetune',
+        `task '${o.task.name}' needs ${this.batcher.blockSize + 1}-token sequences; the model's context is ${a.model.config.blockSize}`,
+      );
     this.opt = new AdamW(a.params, { lr, betas: [0.9, 0.999], weightDecay: 0 });
     const warm = Math.min(10, Math.max(1, Math.floor(o.steps / 10)));
     this.restarts =
-      o.restartEvery && a.peft ? (spec.adapter === 'mora' ? new ReMoRA(a.peft, this.opt, { every: o.restartEvery, seed: o.seed }) : new ReLoRA(a.peft, this.opt, { every: o.restartEvery, seed: o.seed })) : null;
+      o.restartEvery && a.peft
+        ? spec.adapter === 'mora'
+          ? new ReMoRA(a.peft, this.opt, { every: o.restartEvery, seed: o.seed })
+          : new ReLoRA(a.peft, this.opt, { every: o.restartEvery, seed: o.seed })
+        : null;
     const base = constantLr({ lr, warmup: warm });
     this.sched = new LrScheduler(this.opt, this.restarts ? this.restarts.schedule(base) : base);
   }
@@ -235,7 +243,10 @@ function moraShapes(perModule: readonly ModuleBudget[]): MoraShape[] {
  * other seeds of an experiment reuse the first seed's choice). Accuracy is measured at `evalSteps`
  * (`accuracy0` is the step-0 point all methods share, measured once by the caller).
  */
-export async function runMethod(spec: MethodSpec, o: FinetuneOptions & { sweepSteps?: number; lr?: number; accuracy0?: AccuracyPoint }): Promise<MethodResult> {
+export async function runMethod(
+  spec: MethodSpec,
+  o: FinetuneOptions & { sweepSteps?: number; lr?: number; accuracy0?: AccuracyPoint },
+): Promise<MethodResult> {
   if (spec.lrs.length === 0 && o.lr === undefined) fail('finetune', `method '${spec.name}' has no learning rate`);
   const start = async (lr: number): Promise<Trainer> => {
     const t = new Trainer(await prepare(spec, o), spec, lr, o);
@@ -267,15 +278,20 @@ export async function runMethod(spec: MethodSpec, o: FinetuneOptions & { sweepSt
       );
       const kept = best as { lr: number; trainer: Trainer } | null;
       if (!kept) fail('finetune', `every learning rate of '${spec.name}' diverged in the sweep (${spec.lrs.join(', ')}); try lower rates`);
-      if (kept.lr !== outcome.chosen) fail('finetune', `internal: the sweep chose ${outcome.chosen} but kept the run at ${kept.lr} (tied losses)`);
+      if (kept.lr !== outcome.chosen)
+        fail('finetune', `internal: the sweep chose ${outcome.chosen} but kept the run at ${kept.lr} (tied losses)`);
       trainer = kept.trainer;
       best = null;
-      sweep = { trials: outcome.trials.map((t) => ({ lr: t.lr, steps: sweepSteps, finalLoss: t.loss, charAccuracy: null, extension: t.extension })), bracketed: outcome.bracketed };
+      sweep = {
+        trials: outcome.trials.map((t) => ({ lr: t.lr, steps: sweepSteps, finalLoss: t.loss, charAccuracy: null, extension: t.extension })),
+        bracketed: outcome.bracketed,
+      };
     } finally {
       (best as { trainer: Trainer } | null)?.trainer.dispose();
     }
   } else {
-    if (o.lr === undefined && spec.lrs.length > 1) fail('finetune', `method '${spec.name}' lists ${spec.lrs.length} learning rates but sweepSteps is 0; give one rate or sweep`);
+    if (o.lr === undefined && spec.lrs.length > 1)
+      fail('finetune', `method '${spec.name}' lists ${spec.lrs.length} learning rates but sweepSteps is 0; give one rate or sweep`);
     trainer = await start(o.lr ?? spec.lrs[0]);
   }
   try {

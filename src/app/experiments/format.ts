@@ -51,7 +51,8 @@ export function assertDisjoint(format: UuidTask, task: UuidTask): void {
   for (const p of format.pairs) seen.add(p.key).add(p.value);
   for (const p of task.pairs) {
     for (const s of [p.key, p.value]) {
-      if (seen.has(s)) fail('formatStage', `the format stage's pairs contain ${s}, which the task memorises; the stage must never see task pairs`);
+      if (seen.has(s))
+        fail('formatStage', `the format stage's pairs contain ${s}, which the task memorises; the stage must never see task pairs`);
     }
   }
 }
@@ -84,7 +85,11 @@ export async function runFormatStage(
   const params = model.parameters();
   const opt = new AdamW(params, { lr: cfg.lr, betas: [0.9, 0.99], weightDecay: 0 });
   const schedule = cosineLr({ lr: cfg.lr, warmup: Math.min(10, cfg.steps), total: cfg.steps, minLr: cfg.lr / 10 });
-  const batcher = new TaskBatcher({ ...task, lossOn: 'all' }, tokenizer, { batchSize: cfg.batchSize, seed: cfg.seed, blockSize: model.config.blockSize });
+  const batcher = new TaskBatcher({ ...task, lossOn: 'all' }, tokenizer, {
+    batchSize: cfg.batchSize,
+    seed: cfg.seed,
+    blockSize: model.config.blockSize,
+  });
   const loss: number[] = [];
   const t0 = performance.now();
   model.unfreeze();
@@ -112,7 +117,14 @@ export async function runFormatStage(
     await saveCheckpoint(outPath, {
       model: model.stateDict(),
       optimizer: { tensors: {}, steps: {}, groups: [] },
-      meta: { config, step: cfg.steps, tokenizer: tokenizer.toJSON(), history: loss.map((v, i) => ({ step: i + 1, loss: v })), evals: [], formatStage: { base: basePath, ...cfg } },
+      meta: {
+        config,
+        step: cfg.steps,
+        tokenizer: tokenizer.toJSON(),
+        history: loss.map((v, i) => ({ step: i + 1, loss: v })),
+        evals: [],
+        formatStage: { base: basePath, ...cfg },
+      },
     });
     return { checkpoint: outPath, loss, wallTimeSec: (performance.now() - t0) / 1000 };
   } finally {

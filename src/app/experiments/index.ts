@@ -1,7 +1,20 @@
 // Experiments: the UUID memorisation task, prompt/completion tasks and their batching, accuracy,
 // rank analysis of weight updates, the run record (metrics.json) and the report (markdown + HTML
 // with Vega-Lite charts). The pipeline that runs the methods (moragrad demo/compare) builds on these.
-export { type Example, type Task, type EncodedExample, type TaskBatcherOptions, type TaskBatcherState, sequenceText, taskChars, missingChars, ensureChars, encodeTask, epochOrder, TaskBatcher } from './task.js';
+export {
+  type Example,
+  type Task,
+  type EncodedExample,
+  type TaskBatcherOptions,
+  type TaskBatcherState,
+  sequenceText,
+  taskChars,
+  missingChars,
+  ensureChars,
+  encodeTask,
+  epochOrder,
+  TaskBatcher,
+} from './task.js';
 export { makeUuidTask, uuid4, UUID_LENGTH, UUID_CHARS, UUID4_PATTERN, type UuidTask, type UuidTaskOptions, type UuidPair } from './uuid.js';
 export { parseJsonlTask, loadJsonlTask, toJsonl, writeJsonlTask, type JsonlTaskOptions } from './jsonl.js';
 export {
@@ -51,7 +64,18 @@ export {
   type AccuracyPoint,
 } from './metrics.js';
 export { validateMetrics, assertValidMetrics, writeMetrics, readMetrics } from './metrics-file.js';
-export { renderPlots, renderSvg, lossChartSpec, accuracyChartSpec, spectraChartSpec, rankChartSpec, methodColors, smooth, logTicks, type Plots } from './plots.js';
+export {
+  renderPlots,
+  renderSvg,
+  lossChartSpec,
+  accuracyChartSpec,
+  spectraChartSpec,
+  rankChartSpec,
+  methodColors,
+  smooth,
+  logTicks,
+  type Plots,
+} from './plots.js';
 export {
   summarize,
   reportTitle,
@@ -72,11 +96,48 @@ export {
   type Table,
 } from './summary.js';
 export { fmtLr, fmtSec, fmtPct, fmtPctSd, fmtCount, fmtShare, fmtRHat } from './formatters.js';
-export { groupMethods, groupStats, budgetPairs, taskSizes, seedsOf, lastPoint, tailLoss, type MethodGroup, type GroupStats, type BudgetPair } from './aggregate.js';
+export {
+  groupMethods,
+  groupStats,
+  budgetPairs,
+  taskSizes,
+  seedsOf,
+  lastPoint,
+  tailLoss,
+  type MethodGroup,
+  type GroupStats,
+  type BudgetPair,
+} from './aggregate.js';
 export { mean, sampleSd, meanSd, seriesMeanSd, type MeanSd } from './stats.js';
 export { bracketedSweep, bestTrial, type SweepTrial, type SweepOutcome } from './sweep.js';
-export { runFormatStage, formatTask, formatSeed, assertDisjoint, DEFAULT_FORMAT_STAGE, type FormatStageConfig, type FormatStageResult } from './format.js';
-export { runMechanism, loraFloor, moraFloor, moraBasis, DEFAULT_MECHANISM, type MechanismConfig, type MechanismResult, type FloorPoint, type TrainedFit } from './mechanism.js';
+export {
+  runFormatStage,
+  formatTask,
+  formatSeed,
+  assertDisjoint,
+  DEFAULT_FORMAT_STAGE,
+  type FormatStageConfig,
+  type FormatStageResult,
+} from './format.js';
+export {
+  runMechanism,
+  loraFloor,
+  moraFloor,
+  moraBasis,
+  DEFAULT_MECHANISM,
+  type MechanismConfig,
+  type MechanismResult,
+  type FloorPoint,
+  type TrainedFit,
+} from './mechanism.js';
 export { writeReport, formatResultsTable, renderMarkdown, markdownTable, REPORT_FILES, type WriteReportOptions } from './report.js';
 export { renderHtml, escapeHtml } from './report-html.js';
-export { runSentiment, writeSentimentReport, loadUciSentiment, sentimentTable, scoreLogits, DEFAULT_SENTIMENT, SENTIMENT_METHODS } from './sentiment/index.js';
+export {
+  runSentiment,
+  writeSentimentReport,
+  loadUciSentiment,
+  sentimentTable,
+  scoreLogits,
+  DEFAULT_SENTIMENT,
+  SENTIMENT_METHODS,
+} from './sentiment/index.js';

@@ -35,10 +35,13 @@ export function parseJsonlTask(text: string, source = 'task.jsonl', opts: JsonlT
     } catch (e) {
       fail(op, `${where}: not valid JSON (${(e as Error).message}); each line must be {"prompt": "...", "completion": "..."}`);
     }
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) fail(op, `${where}: expected an object {"prompt", "completion"}, got ${Array.isArray(obj) ? 'an array' : JSON.stringify(obj)}`);
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+      fail(op, `${where}: expected an object {"prompt", "completion"}, got ${Array.isArray(obj) ? 'an array' : JSON.stringify(obj)}`);
     const { prompt, completion } = obj as Record<string, unknown>;
-    if (typeof prompt !== 'string') fail(op, `${where}: "prompt" must be a string, got ${prompt === undefined ? 'nothing' : JSON.stringify(prompt)}`);
-    if (typeof completion !== 'string') fail(op, `${where}: "completion" must be a string, got ${completion === undefined ? 'nothing' : JSON.stringify(completion)}`);
+    if (typeof prompt !== 'string')
+      fail(op, `${where}: "prompt" must be a string, got ${prompt === undefined ? 'nothing' : JSON.stringify(prompt)}`);
+    if (typeof completion !== 'string')
+      fail(op, `${where}: "completion" must be a string, got ${completion === undefined ? 'nothing' : JSON.stringify(completion)}`);
     if (prompt === '') fail(op, `${where}: "prompt" is empty; generation needs at least one token of context`);
     if (completion === '') fail(op, `${where}: "completion" is empty; there would be nothing to learn or score`);
     examples.push({ prompt, completion });

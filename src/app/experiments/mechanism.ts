@@ -40,7 +40,16 @@ export interface MechanismConfig {
   seed: number;
 }
 
-export const DEFAULT_MECHANISM: MechanismConfig = { d: 64, r: 4, moraType: 6, counts: [1, 2, 4, 6, 7, 8, 12, 16, 24, 32, 48, 64], draws: 3, trainCount: 16, trainSteps: 400, seed: 0 };
+export const DEFAULT_MECHANISM: MechanismConfig = {
+  d: 64,
+  r: 4,
+  moraType: 6,
+  counts: [1, 2, 4, 6, 7, 8, 12, 16, 24, 32, 48, 64],
+  draws: 3,
+  trainCount: 16,
+  trainSteps: 400,
+  seed: 0,
+};
 
 export interface FloorPoint {
   /** Associations N. */
@@ -187,12 +196,13 @@ export function moraFloor(basis: readonly Float64Array[], X: Matrix, Y: Matrix):
     for (let r = 0; r < rows; r++) for (let a = 0; a < cols; a++) fit[r] += G[r * cols + a] * m[a];
   } else {
     const ggt = new Float64Array(rows * rows);
-    for (let a = 0; a < rows; a++) for (let c = 0; c <= a; c++) {
-      let s = 0;
-      for (let k = 0; k < cols; k++) s += G[a * cols + k] * G[c * cols + k];
-      ggt[a * rows + c] = s;
-      ggt[c * rows + a] = s;
-    }
+    for (let a = 0; a < rows; a++)
+      for (let c = 0; c <= a; c++) {
+        let s = 0;
+        for (let k = 0; k < cols; k++) s += G[a * cols + k] * G[c * cols + k];
+        ggt[a * rows + c] = s;
+        ggt[c * rows + a] = s;
+      }
     const z = cholSolve(ggt, y, rows);
     for (let a = 0; a < rows; a++) for (let c = 0; c < rows; c++) fit[a] += ggt[a * rows + c] * z[c];
   }
@@ -211,7 +221,15 @@ function relLoss(out: Tensor, target: Tensor, norm: number): Tensor {
   return e.mul(e).sum().div(norm);
 }
 
-async function trainFit(adapter: 'lora' | 'mora', cfg: MechanismConfig, R: number, X: Matrix, Y: Matrix, lr: number, floor: number): Promise<TrainedFit> {
+async function trainFit(
+  adapter: 'lora' | 'mora',
+  cfg: MechanismConfig,
+  R: number,
+  X: Matrix,
+  Y: Matrix,
+  lr: number,
+  floor: number,
+): Promise<TrainedFit> {
   const { d, r } = cfg;
   const n = X.columns;
   const keys = tensor(X.transpose().to1DArray(), [n, d], { backend: 'cpu' }); // (N, d): row i is kᵢᵀ
@@ -222,7 +240,13 @@ async function trainFit(adapter: 'lora' | 'mora', cfg: MechanismConfig, R: numbe
   if (adapter === 'lora') {
     // LoRA init: A Kaiming-uniform-like, B zero (scale 1: the rate is the only knob, as for MoRA).
     const bound = 1 / Math.sqrt(d);
-    params.push(tensor(Float64Array.from({ length: r * d }, () => (2 * rng.next() - 1) * bound), [r, d], { backend: 'cpu', requiresGrad: true })); // A (r, d)
+    params.push(
+      tensor(
+        Float64Array.from({ length: r * d }, () => (2 * rng.next() - 1) * bound),
+        [r, d],
+        { backend: 'cpu', requiresGrad: true },
+      ),
+    ); // A (r, d)
     params.push(zeros([d, r], { backend: 'cpu', requiresGrad: true })); // B (d, r)
   } else {
     params.push(zeros([R, R], { backend: 'cpu', requiresGrad: true })); // M (r̂, r̂)
@@ -245,7 +269,9 @@ async function trainFit(adapter: 'lora' | 'mora', cfg: MechanismConfig, R: numbe
       loss.push(await l.item());
       l.dispose();
     }
-    const dW = tidy(() => (adapter === 'lora' ? params[1].matmul(params[0]) : deltaWeight(params[0], { inFeatures: d, outFeatures: d, type: cfg.moraType })));
+    const dW = tidy(() =>
+      adapter === 'lora' ? params[1].matmul(params[0]) : deltaWeight(params[0], { inFeatures: d, outFeatures: d, type: cfg.moraType }),
+    );
     const sv = singularValues(await dW.data(), d, d);
     dW.dispose();
     return { adapter, lr, loss, floor, singularValues: sv };
@@ -261,7 +287,8 @@ export async function runMechanism(cfg: MechanismConfig = DEFAULT_MECHANISM): Pr
   const { d, r } = cfg;
   if (!Number.isInteger(d) || d < 2 || d > 256) fail(op, `d must be an integer in [2, 256], got ${d}`);
   if (!Number.isInteger(r) || r < 1 || r >= d) fail(op, `r must be an integer in [1, d), got ${r}`);
-  for (const n of [...cfg.counts, cfg.trainCount]) if (!Number.isInteger(n) || n < 1 || n > d) fail(op, `association counts must be integers in [1, ${d}], got ${n}`);
+  for (const n of [...cfg.counts, cfg.trainCount])
+    if (!Number.isInteger(n) || n < 1 || n > d) fail(op, `association counts must be integers in [1, ${d}], got ${n}`);
   const t0 = performance.now();
   const R = moraRank(d, d, r, cfg.moraType);
   const basis = await moraBasis(d, R, cfg.moraType);

@@ -12,7 +12,8 @@ import { METRICS_VERSION, metricsToJSON, type RunMetrics } from './metrics.js';
 
 type Problems = string[];
 
-const typeName = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'number' && !Number.isFinite(v) ? String(v) : typeof v);
+const typeName = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'number' && !Number.isFinite(v) ? String(v) : typeof v;
 const show = (v: unknown): string => {
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
   if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
@@ -43,7 +44,13 @@ class Checker {
     const want = [
       opts.int ? 'an integer' : 'a finite number',
       opts.positive ? '> 0' : '',
-      opts.min !== undefined && opts.max !== undefined ? `in [${opts.min}, ${opts.max}]` : opts.min !== undefined ? `>= ${opts.min}` : opts.max !== undefined ? `<= ${opts.max}` : '',
+      opts.min !== undefined && opts.max !== undefined
+        ? `in [${opts.min}, ${opts.max}]`
+        : opts.min !== undefined
+          ? `>= ${opts.min}`
+          : opts.max !== undefined
+            ? `<= ${opts.max}`
+            : '',
     ]
       .filter(Boolean)
       .join(' ');
@@ -150,13 +157,15 @@ function checkRank(c: Checker, path: string, v: unknown): void {
   let minDim = Infinity;
   if (c.array(`${path}.shape`, v.shape)) {
     if (v.shape.length !== 2) c.note(`${path}.shape`, `expected [rows, cols], got ${v.shape.length} entries`);
-    else if (v.shape.every((d, i) => c.number(`${path}.shape[${i}]`, d, { int: true, min: 1 }))) minDim = Math.min(...(v.shape as number[]));
+    else if (v.shape.every((d, i) => c.number(`${path}.shape[${i}]`, d, { int: true, min: 1 })))
+      minDim = Math.min(...(v.shape as number[]));
   }
   if (c.array(`${path}.singularValues`, v.singularValues)) {
     const sv = v.singularValues;
     if (sv.every((s, i) => c.number(`${path}.singularValues[${i}]`, s, { min: 0 }))) {
       const i = (sv as number[]).findIndex((s, j) => j > 0 && s > (sv[j - 1] as number) * (1 + 1e-9) + 1e-300);
-      if (i > 0) c.note(`${path}.singularValues`, `must be sorted largest first; entry ${i} (${sv[i]}) exceeds entry ${i - 1} (${sv[i - 1]})`);
+      if (i > 0)
+        c.note(`${path}.singularValues`, `must be sorted largest first; entry ${i} (${sv[i]}) exceeds entry ${i - 1} (${sv[i - 1]})`);
     }
     if (sv.length > minDim) c.note(`${path}.singularValues`, `${sv.length} values for a matrix with min(rows, cols) = ${minDim}`);
   }
@@ -211,7 +220,8 @@ function checkMethod(c: Checker, path: string, v: unknown): void {
     });
     if (v.sweepBracketed !== null) c.bool(`${path}.sweepBracketed`, v.sweepBracketed);
     const lrs = v.lrSweep.map((t) => (t && typeof t === 'object' ? (t as { lr?: unknown }).lr : undefined));
-    if (lrOk && v.lrSweep.length > 0 && !lrs.includes(v.lr)) c.note(`${path}.lr`, `${v.lr} is not one of the swept rates ${lrs.map(String).join(', ')}`);
+    if (lrOk && v.lrSweep.length > 0 && !lrs.includes(v.lr))
+      c.note(`${path}.lr`, `${v.lr} is not one of the swept rates ${lrs.map(String).join(', ')}`);
   }
   const stepsOk = c.number(`${path}.steps`, v.steps, { int: true, min: 0 });
   const steps = stepsOk ? (v.steps as number) : Infinity;
@@ -219,7 +229,8 @@ function checkMethod(c: Checker, path: string, v: unknown): void {
   if (c.array(`${path}.loss`, v.loss)) {
     v.loss.forEach((l, i) => c.numberOrNull(`${path}.loss[${i}]`, l, { min: 0 }));
     if (stepsOk && v.loss.length > steps) c.note(`${path}.loss`, `${v.loss.length} entries for ${steps} steps`);
-    if (stepsOk && status === 'complete' && v.loss.length !== steps) c.note(`${path}.loss`, `${v.loss.length} entries, but a complete run of ${steps} steps records one per step`);
+    if (stepsOk && status === 'complete' && v.loss.length !== steps)
+      c.note(`${path}.loss`, `${v.loss.length} entries, but a complete run of ${steps} steps records one per step`);
   }
   if (c.array(`${path}.accuracy`, v.accuracy)) {
     let prev = -1;
@@ -267,7 +278,11 @@ export function validateMetrics(obj: unknown): string[] {
       const { name, seed, examples } = m && typeof m === 'object' ? (m as { name?: unknown; seed?: unknown; examples?: unknown }) : {};
       if (typeof name !== 'string') return;
       const key = `${name}\u0000${String(seed)}\u0000${String(examples)}`;
-      if (seen.has(key)) c.note(`methods[${i}].name`, `${show(name)} on seed ${String(seed)} with ${String(examples)} examples is also methods[${seen.get(key)}]`);
+      if (seen.has(key))
+        c.note(
+          `methods[${i}].name`,
+          `${show(name)} on seed ${String(seed)} with ${String(examples)} examples is also methods[${seen.get(key)}]`,
+        );
       else seen.set(key, i);
     });
   }
@@ -281,7 +296,10 @@ export function assertValidMetrics(obj: unknown, where = 'metrics'): asserts obj
   const problems = validateMetrics(obj);
   if (problems.length > 0) {
     const shown = problems.slice(0, 20);
-    fail('validateMetrics', `${where} is not a valid run record (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${shown.join('\n  ')}${problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''}`);
+    fail(
+      'validateMetrics',
+      `${where} is not a valid run record (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${shown.join('\n  ')}${problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''}`,
+    );
   }
 }
 

@@ -184,7 +184,6 @@ export interface MethodResult {
   error?: string;
 }
 
-
 /**
  * JSON that stays readable for long numeric records: objects are indented, but arrays of plain
  * values (a loss curve, singular values) and small flat objects (an accuracy point) sit on one line.
@@ -194,7 +193,8 @@ export function compactJson(value: unknown, indent = 2, width = 100): string {
   const pad = (d: number) => ' '.repeat(indent * d);
   const flat = (v: unknown): boolean => v === null || typeof v !== 'object';
   const write = (v: unknown, depth: number): string => {
-    if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') v = (v as { toJSON(): unknown }).toJSON();
+    if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function')
+      v = (v as { toJSON(): unknown }).toJSON();
     if (typeof v === 'number') return Number.isFinite(v) ? JSON.stringify(v) : 'null';
     if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
     if (Array.isArray(v)) {

@@ -47,7 +47,16 @@ export const CHART_CONFIG = {
   background: 'white',
   view: { stroke: '#e5e5e5' },
   axis: { labelFontSize: 11, titleFontSize: 12, titleFontWeight: 600, gridColor: '#eeeeee', domainColor: '#999999', tickColor: '#999999' },
-  legend: { labelFontSize: 12, titleFontSize: 12, orient: 'bottom', direction: 'horizontal', columns: 3, symbolStrokeWidth: 3, symbolOpacity: 1, labelLimit: 260 },
+  legend: {
+    labelFontSize: 12,
+    titleFontSize: 12,
+    orient: 'bottom',
+    direction: 'horizontal',
+    columns: 3,
+    symbolStrokeWidth: 3,
+    symbolOpacity: 1,
+    labelLimit: 260,
+  },
   title: { fontSize: 14, fontWeight: 600, anchor: 'start', offset: 10, subtitleFontSize: 11, subtitleColor: '#666666' },
   header: { labelFontSize: 12, labelFontWeight: 600, titleFontSize: 12 },
 } as const;
@@ -71,7 +80,8 @@ export function smooth(values: readonly (number | null)[], beta: number): (numbe
 export function logTicks(lo: number, hi: number): { domain: [number, number]; values: number[] } {
   if (!(lo > 0) || !(hi >= lo)) return { domain: [0.01, 10], values: [0.01, 0.1, 1, 10] };
   const all: number[] = [];
-  for (let e = Math.floor(Math.log10(lo)) - 1; e <= Math.ceil(Math.log10(hi)) + 1; e++) for (const m of [1, 2, 5]) all.push(Number((m * 10 ** e).toPrecision(1)));
+  for (let e = Math.floor(Math.log10(lo)) - 1; e <= Math.ceil(Math.log10(hi)) + 1; e++)
+    for (const m of [1, 2, 5]) all.push(Number((m * 10 ** e).toPrecision(1)));
   const below = all.filter((t) => t <= lo).pop() ?? all[0];
   const above = all.find((t) => t >= hi) ?? all[all.length - 1];
   return { domain: [below, above], values: all.filter((t) => t >= below && t <= above) };
@@ -84,12 +94,21 @@ export function leadRuns(m: RunMetrics): MethodResult[] {
   return m.methods.filter((x) => x.seed === seed && x.examples === size);
 }
 
-const groupColors = (m: RunMetrics) => methodColors(groupMethods(m).filter((g) => g.examples === taskSizes(m)[0]).map((g) => g.lead));
+const groupColors = (m: RunMetrics) =>
+  methodColors(
+    groupMethods(m)
+      .filter((g) => g.examples === taskSizes(m)[0])
+      .map((g) => g.lead),
+  );
 
 /** A dashed horizontal rule at `y` with a label at its right end. */
 function floorRule(y: number, label: string): object[] {
   return [
-    { data: { values: [{ y, label }] }, mark: { type: 'rule', strokeDash: [6, 4], color: '#6e7781', strokeWidth: 1.2 }, encoding: { y: { field: 'y', type: 'quantitative' } } },
+    {
+      data: { values: [{ y, label }] },
+      mark: { type: 'rule', strokeDash: [6, 4], color: '#6e7781', strokeWidth: 1.2 },
+      encoding: { y: { field: 'y', type: 'quantitative' } },
+    },
     {
       data: { values: [{ y, label }] },
       mark: { type: 'text', align: 'right', baseline: 'bottom', dy: -3, x: 'width', color: '#6e7781', fontSize: 11 },
@@ -120,7 +139,13 @@ export function lossChartSpec(m: RunMetrics, opts: { width?: number; height?: nu
   const colors = groupColors(m);
   const floor = m.task.floor && m.task.lossOn === 'completion' ? m.task.floor.completionLoss : null;
   const ticks = logTicks(Math.min(...rows.map((r) => r.lo), floor ?? Infinity), Math.max(...rows.map((r) => r.hi), floor ?? 0));
-  const y = { field: 'loss', type: 'quantitative', title: `loss (nats per ${m.task.lossOn === 'completion' ? 'completion ' : ''}token)`, scale: { type: 'log', domain: ticks.domain, nice: false }, axis: { values: ticks.values } };
+  const y = {
+    field: 'loss',
+    type: 'quantitative',
+    title: `loss (nats per ${m.task.lossOn === 'completion' ? 'completion ' : ''}token)`,
+    scale: { type: 'log', domain: ticks.domain, nice: false },
+    axis: { values: ticks.values },
+  };
   const color = { field: 'method', type: 'nominal', title: null, scale: colors, sort: colors.domain };
   const x = { field: 'step', type: 'quantitative', title: 'step', scale: { nice: false } };
   const seeds = seedsOf(m).length;
@@ -130,7 +155,15 @@ export function lossChartSpec(m: RunMetrics, opts: { width?: number; height?: nu
     width: opts.width ?? 460,
     height: opts.height ?? 280,
     layer: [
-      ...(seeds > 1 ? [{ data: { values: rows }, mark: { type: 'area', opacity: 0.18, clip: true }, encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color } }] : []),
+      ...(seeds > 1
+        ? [
+            {
+              data: { values: rows },
+              mark: { type: 'area', opacity: 0.18, clip: true },
+              encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
+            },
+          ]
+        : []),
       { data: { values: rows }, mark: { type: 'line', strokeWidth: 2.2, clip: true }, encoding: { x, y, color } },
       ...(floor !== null ? floorRule(floor, 'format-only') : []),
     ],
@@ -141,20 +174,43 @@ export function lossChartSpec(m: RunMetrics, opts: { width?: number; height?: nu
 export function accuracyChartSpec(m: RunMetrics, opts: { width?: number; height?: number } = {}): TopLevelSpec {
   const rows: { method: string; step: number; accuracy: number; lo: number; hi: number }[] = [];
   for (const g of groupMethods(m).filter((x) => x.examples === taskSizes(m)[0])) {
-    for (const [step, v] of groupStats(g).accAt) rows.push({ method: g.name, step, accuracy: 100 * v.mean, lo: 100 * Math.max(0, v.mean - v.sd), hi: 100 * Math.min(1, v.mean + v.sd) });
+    for (const [step, v] of groupStats(g).accAt)
+      rows.push({
+        method: g.name,
+        step,
+        accuracy: 100 * v.mean,
+        lo: 100 * Math.max(0, v.mean - v.sd),
+        hi: 100 * Math.min(1, v.mean + v.sd),
+      });
   }
   const colors = groupColors(m);
   const seeds = seedsOf(m).length;
-  const x = { field: 'step', type: 'quantitative', title: 'step', axis: { values: [...new Set(rows.map((r) => r.step))].sort((a, b) => a - b) } };
+  const x = {
+    field: 'step',
+    type: 'quantitative',
+    title: 'step',
+    axis: { values: [...new Set(rows.map((r) => r.step))].sort((a, b) => a - b) },
+  };
   const y = { field: 'accuracy', type: 'quantitative', title: 'character accuracy (%)', scale: { domain: [0, 100] } };
   const color = { field: 'method', type: 'nominal', title: null, scale: colors, sort: colors.domain };
   return {
     ...CHART_BASE,
-    title: { text: 'Character accuracy of the generated values', subtitle: `greedy completion of every key at each checkpoint${seeds > 1 ? ` · mean of ${seeds} seeds, band ± 1 sd` : ''}` },
+    title: {
+      text: 'Character accuracy of the generated values',
+      subtitle: `greedy completion of every key at each checkpoint${seeds > 1 ? ` · mean of ${seeds} seeds, band ± 1 sd` : ''}`,
+    },
     width: opts.width ?? 460,
     height: opts.height ?? 280,
     layer: [
-      ...(seeds > 1 ? [{ data: { values: rows }, mark: { type: 'area', opacity: 0.18 }, encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color } }] : []),
+      ...(seeds > 1
+        ? [
+            {
+              data: { values: rows },
+              mark: { type: 'area', opacity: 0.18 },
+              encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
+            },
+          ]
+        : []),
       { data: { values: rows }, mark: { type: 'line', strokeWidth: 2.2, point: { filled: true, size: 60 } }, encoding: { x, y, color } },
       ...(m.task.floor ? floorRule(100 * m.task.floor.charAccuracy, 'format-only') : []),
     ],
@@ -165,11 +221,25 @@ export function accuracyChartSpec(m: RunMetrics, opts: { width?: number; height?
 export function capacityChartSpec(m: RunMetrics, opts: { width?: number; height?: number } = {}): TopLevelSpec {
   const rows = groupMethods(m).map((g) => {
     const s = groupStats(g).acc;
-    return { method: g.name, pairs: g.examples, accuracy: 100 * s.mean, lo: 100 * Math.max(0, s.mean - s.sd), hi: 100 * Math.min(1, s.mean + s.sd) };
+    return {
+      method: g.name,
+      pairs: g.examples,
+      accuracy: 100 * s.mean,
+      lo: 100 * Math.max(0, s.mean - s.sd),
+      hi: 100 * Math.min(1, s.mean + s.sd),
+    };
   });
-  const leads = groupMethods(m).filter((g, i, all) => all.findIndex((x) => x.name === g.name) === i).map((g) => g.lead);
+  const leads = groupMethods(m)
+    .filter((g, i, all) => all.findIndex((x) => x.name === g.name) === i)
+    .map((g) => g.lead);
   const colors = methodColors(leads);
-  const x = { field: 'pairs', type: 'quantitative', title: 'pairs to memorise', scale: { type: 'log', base: 2 }, axis: { values: taskSizes(m) } };
+  const x = {
+    field: 'pairs',
+    type: 'quantitative',
+    title: 'pairs to memorise',
+    scale: { type: 'log', base: 2 },
+    axis: { values: taskSizes(m) },
+  };
   const y = { field: 'accuracy', type: 'quantitative', title: 'final character accuracy (%)', scale: { domain: [0, 100] } };
   const color = { field: 'method', type: 'nominal', title: null, scale: colors, sort: colors.domain };
   return {
@@ -178,7 +248,11 @@ export function capacityChartSpec(m: RunMetrics, opts: { width?: number; height?
     width: opts.width ?? 520,
     height: opts.height ?? 280,
     layer: [
-      { data: { values: rows }, mark: { type: 'errorbar', ticks: true }, encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color } },
+      {
+        data: { values: rows },
+        mark: { type: 'errorbar', ticks: true },
+        encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
+      },
       { data: { values: rows }, mark: { type: 'line', strokeWidth: 2.2, point: { filled: true, size: 60 } }, encoding: { x, y, color } },
       ...(m.task.floor ? floorRule(100 * m.task.floor.charAccuracy, 'format-only') : []),
     ],
@@ -195,13 +269,22 @@ export function mechanismChartSpec(mech: MechanismResult, opts: { width?: number
   ]);
   return {
     ...CHART_BASE,
-    title: { text: 'How much of N random associations one update can store', subtitle: `${mech.config.d}×${mech.config.d} layer · LoRA r = ${mech.config.r} (${mech.loraParams} numbers) vs MoRA r̂ = ${mech.R} (${mech.moraParams})` },
+    title: {
+      text: 'How much of N random associations one update can store',
+      subtitle: `${mech.config.d}×${mech.config.d} layer · LoRA r = ${mech.config.r} (${mech.loraParams} numbers) vs MoRA r̂ = ${mech.R} (${mech.moraParams})`,
+    },
     width: opts.width ?? 460,
     height: opts.height ?? 280,
     data: { values: rows },
     mark: { type: 'line', strokeWidth: 2.2, point: { filled: true, size: 50 } },
     encoding: {
-      x: { field: 'n', type: 'quantitative', title: 'associations N', scale: { type: 'log', base: 2 }, axis: { values: mech.floors.map((f) => f.n) } },
+      x: {
+        field: 'n',
+        type: 'quantitative',
+        title: 'associations N',
+        scale: { type: 'log', base: 2 },
+        axis: { values: mech.floors.map((f) => f.n) },
+      },
       y: { field: 'floor', type: 'quantitative', title: 'loss floor (share of ‖Y‖² out of reach)', scale: { domain: [0, 1] } },
       color: { field: 'adapter', type: 'nominal', title: null, scale: MECH_COLORS },
     },
@@ -211,9 +294,13 @@ export function mechanismChartSpec(mech: MechanismResult, opts: { width?: number
 /** The trained fits: relative loss per step with each floor dashed, and the learned ΔW's singular values. */
 export function mechanismFitSpec(mech: MechanismResult, opts: { width?: number; height?: number } = {}): TopLevelSpec {
   const name = (a: string) => (a === 'lora' ? 'LoRA' : 'MoRA');
-  const curve = mech.trained.flatMap((t) => t.loss.map((l, i) => ({ adapter: name(t.adapter), step: i + 1, loss: l })).filter((_, i) => i % 2 === 0 || i === t.loss.length - 1));
+  const curve = mech.trained.flatMap((t) =>
+    t.loss.map((l, i) => ({ adapter: name(t.adapter), step: i + 1, loss: l })).filter((_, i) => i % 2 === 0 || i === t.loss.length - 1),
+  );
   const floors = mech.trained.map((t) => ({ adapter: name(t.adapter), floor: t.floor }));
-  const sv = mech.trained.flatMap((t) => t.singularValues.map((s, i) => ({ adapter: name(t.adapter), i: i + 1, sigma: s })).filter((r) => r.sigma > 1e-8));
+  const sv = mech.trained.flatMap((t) =>
+    t.singularValues.map((s, i) => ({ adapter: name(t.adapter), i: i + 1, sigma: s })).filter((r) => r.sigma > 1e-8),
+  );
   const color = { field: 'adapter', type: 'nominal', title: null, scale: MECH_COLORS };
   return {
     ...CHART_BASE,
@@ -223,8 +310,20 @@ export function mechanismFitSpec(mech: MechanismResult, opts: { width?: number; 
         width: opts.width ?? 220,
         height: opts.height ?? 240,
         layer: [
-          { data: { values: curve }, mark: { type: 'line', strokeWidth: 2 }, encoding: { x: { field: 'step', type: 'quantitative', title: 'step' }, y: { field: 'loss', type: 'quantitative', title: 'relative loss', scale: { domain: [0, 1] } }, color } },
-          { data: { values: floors }, mark: { type: 'rule', strokeDash: [6, 4], strokeWidth: 1.4 }, encoding: { y: { field: 'floor', type: 'quantitative' }, color } },
+          {
+            data: { values: curve },
+            mark: { type: 'line', strokeWidth: 2 },
+            encoding: {
+              x: { field: 'step', type: 'quantitative', title: 'step' },
+              y: { field: 'loss', type: 'quantitative', title: 'relative loss', scale: { domain: [0, 1] } },
+              color,
+            },
+          },
+          {
+            data: { values: floors },
+            mark: { type: 'rule', strokeDash: [6, 4], strokeWidth: 1.4 },
+            encoding: { y: { field: 'floor', type: 'quantitative' }, color },
+          },
         ],
       },
       {
@@ -233,7 +332,11 @@ export function mechanismFitSpec(mech: MechanismResult, opts: { width?: number; 
         height: opts.height ?? 240,
         data: { values: sv },
         mark: { type: 'line', strokeWidth: 2, point: { filled: true, size: 20 } },
-        encoding: { x: { field: 'i', type: 'quantitative', title: 'index i' }, y: { field: 'sigma', type: 'quantitative', title: 'σᵢ', scale: { type: 'log' } }, color },
+        encoding: {
+          x: { field: 'i', type: 'quantitative', title: 'index i' },
+          y: { field: 'sigma', type: 'quantitative', title: 'σᵢ', scale: { type: 'log' } },
+          color,
+        },
       },
     ],
   } as TopLevelSpec;
@@ -247,7 +350,10 @@ export function moduleKinds(m: RunMetrics): string[] {
 }
 
 /** Singular values of ΔW, one small chart per module kind; a line per (method, layer). */
-export function spectraChartSpec(m: RunMetrics, opts: { width?: number; height?: number; columns?: number; floor?: number } = {}): TopLevelSpec {
+export function spectraChartSpec(
+  m: RunMetrics,
+  opts: { width?: number; height?: number; columns?: number; floor?: number } = {},
+): TopLevelSpec {
   const floor = opts.floor ?? 1e-6;
   const threshold = m.config.rankThreshold;
   const colors = methodColors(leadRuns(m));
@@ -262,8 +368,12 @@ export function spectraChartSpec(m: RunMetrics, opts: { width?: number; height?:
         });
       }
     }
-    const shape = leadRuns(m).flatMap((x) => x.rank).find((r) => moduleKind(r.name) === kind)?.shape;
-    const layers = new Set(leadRuns(m).flatMap((x) => x.rank.filter((r) => moduleKind(r.name) === kind).map((r) => layerIndex(r.name) ?? r.name))).size;
+    const shape = leadRuns(m)
+      .flatMap((x) => x.rank)
+      .find((r) => moduleKind(r.name) === kind)?.shape;
+    const layers = new Set(
+      leadRuns(m).flatMap((x) => x.rank.filter((r) => moduleKind(r.name) === kind).map((r) => layerIndex(r.name) ?? r.name)),
+    ).size;
     return {
       title: { text: kind, subtitle: `${shape ? `${shape[0]}×${shape[1]}` : ''}${layers > 1 ? ` · ${layers} layers` : ''}` },
       width: opts.width ?? 250,
@@ -289,7 +399,10 @@ export function spectraChartSpec(m: RunMetrics, opts: { width?: number; height?:
   });
   return {
     ...CHART_BASE,
-    title: { text: 'Singular-value spectra of ΔW = W_final − W_base', subtitle: `log–log · one line per layer · dashed: threshold ${threshold}` },
+    title: {
+      text: 'Singular-value spectra of ΔW = W_final − W_base',
+      subtitle: `log–log · one line per layer · dashed: threshold ${threshold}`,
+    },
     columns: opts.columns ?? 3,
     concat: charts,
     resolve: { scale: { color: 'shared', y: 'shared', x: 'independent' } },
@@ -316,7 +429,10 @@ export function rankChartSpec(m: RunMetrics, opts: { width?: number; height?: nu
     }
   }
   const title = allZero
-    ? { text: 'Effective rank of ΔW', subtitle: `no singular value exceeded ${th} (the paper's measure), so this shows exp(H(σ/Σσ)), mean over layers` }
+    ? {
+        text: 'Effective rank of ΔW',
+        subtitle: `no singular value exceeded ${th} (the paper's measure), so this shows exp(H(σ/Σσ)), mean over layers`,
+      }
     : { text: `Singular values of ΔW above ${th}`, subtitle: 'per module, mean over layers (the paper’s rank measure)' };
   return {
     ...CHART_BASE,

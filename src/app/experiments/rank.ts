@@ -27,7 +27,8 @@ export type WeightMap = Record<string, HostMatrix> | Map<string, HostMatrix>;
 /** Singular values of the row-major (rows x cols) matrix W, largest first (min(rows, cols) of them). */
 export function singularValues(W: ArrayLike<number>, rows: number, cols: number): number[] {
   const op = 'singularValues';
-  if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(cols) || cols < 1) fail(op, `rows and cols must be positive integers, got ${rows} x ${cols}`);
+  if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(cols) || cols < 1)
+    fail(op, `rows and cols must be positive integers, got ${rows} x ${cols}`);
   if (!W || typeof W.length !== 'number') fail(op, 'W must be a Float32Array, Float64Array or number[]');
   if (W.length !== rows * cols) fail(op, `W has ${W.length} values; a ${rows} x ${cols} matrix needs ${rows * cols}`);
   const m = new Matrix(rows, cols);
@@ -38,8 +39,15 @@ export function singularValues(W: ArrayLike<number>, rows: number, cols: number)
       m.set(i, j, v);
     }
   }
-  const svd = new SingularValueDecomposition(m, { computeLeftSingularVectors: false, computeRightSingularVectors: false, autoTranspose: true });
-  return svd.diagonal.map((s) => Math.abs(s)).sort((a, b) => b - a).slice(0, Math.min(rows, cols));
+  const svd = new SingularValueDecomposition(m, {
+    computeLeftSingularVectors: false,
+    computeRightSingularVectors: false,
+    autoTranspose: true,
+  });
+  return svd.diagonal
+    .map((s) => Math.abs(s))
+    .sort((a, b) => b - a)
+    .slice(0, Math.min(rows, cols));
 }
 
 /** How many singular values exceed `threshold` (default 0.1, the paper's). */
@@ -111,7 +119,13 @@ export function isLinearWeight(name: string, shape: readonly number[]): boolean 
 const entries = (w: WeightMap): [string, HostMatrix][] => (w instanceof Map ? [...w.entries()] : Object.entries(w));
 
 /** The statistics of ΔW = final - base for one (rows x cols) matrix. */
-export function analyzeMatrix(name: string, base: ArrayLike<number>, final: ArrayLike<number>, shape: readonly number[], opts: Omit<AnalyzeOptions, 'include'> = {}): ModuleRank {
+export function analyzeMatrix(
+  name: string,
+  base: ArrayLike<number>,
+  final: ArrayLike<number>,
+  shape: readonly number[],
+  opts: Omit<AnalyzeOptions, 'include'> = {},
+): ModuleRank {
   const op = 'analyzeMatrix';
   if (shape.length !== 2) fail(op, `${name}: ΔW must be 2-D, got shape ${fmtShape(shape)}`);
   const [rows, cols] = shape;
@@ -148,8 +162,13 @@ export function analyzeDelta(base: WeightMap, final: WeightMap, opts: AnalyzeOpt
   for (const [name, f] of entries(final)) {
     if (!include(name, f.shape)) continue;
     const b = baseMap.get(name);
-    if (!b) fail(op, `'${name}' is in the final weights but not in the base weights (base has ${[...baseMap.keys()].slice(0, 6).join(', ')}${baseMap.size > 6 ? ', …' : ''})`);
-    if (b.shape.join() !== f.shape.join()) fail(op, `'${name}': base shape ${fmtShape(b.shape)} differs from final shape ${fmtShape(f.shape)}`);
+    if (!b)
+      fail(
+        op,
+        `'${name}' is in the final weights but not in the base weights (base has ${[...baseMap.keys()].slice(0, 6).join(', ')}${baseMap.size > 6 ? ', …' : ''})`,
+      );
+    if (b.shape.join() !== f.shape.join())
+      fail(op, `'${name}': base shape ${fmtShape(b.shape)} differs from final shape ${fmtShape(f.shape)}`);
     out.push(analyzeMatrix(name, b.data, f.data, f.shape, opts));
   }
   if (out.length === 0) fail(op, `no weights selected: final has ${entries(final).length} tensors and the filter accepted none`);
@@ -160,7 +179,10 @@ export function analyzeDelta(base: WeightMap, final: WeightMap, opts: AnalyzeOpt
  * Host copies of a module's parameters (float64 where the backend stores float64), for analyzeDelta:
  * snapshot the base before fine-tuning and the merged model after.
  */
-export async function hostWeights(module: Module, include: (name: string, shape: readonly number[]) => boolean = () => true): Promise<Map<string, HostMatrix>> {
+export async function hostWeights(
+  module: Module,
+  include: (name: string, shape: readonly number[]) => boolean = () => true,
+): Promise<Map<string, HostMatrix>> {
   const out = new Map<string, HostMatrix>();
   for (const [name, p] of module.namedParameters()) {
     if (!include(name, p.shape)) continue;

@@ -85,7 +85,9 @@ interface TableOptions {
 
 function htmlTable(t: Table, opts: TableOptions = {}): string {
   const cls = (j: number) => (t.align[j] === 'right' ? ' class="num"' : '');
-  const head = t.header.every((h) => h === '') ? '' : `<thead><tr>${t.header.map((h, j) => `<th${cls(j)}>${escapeHtml(h)}</th>`).join('')}</tr></thead>`;
+  const head = t.header.every((h) => h === '')
+    ? ''
+    : `<thead><tr>${t.header.map((h, j) => `<th${cls(j)}>${escapeHtml(h)}</th>`).join('')}</tr></thead>`;
   const body = t.rows
     .map((r, i) => {
       const cells = r.map((c, j) => {
@@ -160,7 +162,12 @@ export function renderHtml(m: RunMetrics, plots: Plots): string {
   const statusBadge = m.status === 'complete' ? '' : `<span class="status">${escapeHtml(m.status)}</span>`;
   const meta = [
     `run <code>${escapeHtml(m.name)}</code>`,
-    escapeHtml(new Date(m.createdAt).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')),
+    escapeHtml(
+      new Date(m.createdAt)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, ' UTC'),
+    ),
     escapeHtml(m.environment.adapter),
     `${escapeHtml(String(m.config.steps))} steps · ${escapeHtml(fmtCount(m.task.examples))} ${m.task.name === 'uuid' ? 'keys' : 'examples'} · ${escapeHtml(String(seedsOf(m).length))} seed${seedsOf(m).length === 1 ? '' : 's'}`,
     `${escapeHtml(fmtCount(m.base.params))}-parameter base model`,
@@ -190,7 +197,9 @@ export function renderHtml(m: RunMetrics, plots: Plots): string {
     : '';
 
   const kinds = [...new Set(lead.flatMap((x) => x.rank.map((r) => moduleKind(r.name))))];
-  const floorNote = m.task.floor ? ` Dashed: the format-only level (${fmtPct(m.task.floor.charAccuracy)}%), what a model that knows the UUID format but no value scores.` : '';
+  const floorNote = m.task.floor
+    ? ` Dashed: the format-only level (${fmtPct(m.task.floor.charAccuracy)}%), what a model that knows the UUID format but no value scores.`
+    : '';
   const bands = seedsOf(m).length > 1 ? ' Lines: mean over seeds; bands: ± one standard deviation.' : '';
 
   return `<!doctype html>

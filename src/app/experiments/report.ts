@@ -15,7 +15,20 @@ import { assertValidMetrics } from './metrics-file.js';
 import { renderPlots, type Plots } from './plots.js';
 import { renderHtml } from './report-html.js';
 import { seedsOf } from './aggregate.js';
-import { capacityTable, environmentTable, mechanismTable, methodsTable, paperTable, rankTable, reportTitle, resultsTable, seedsTable, summarize, sweepTable, type Table } from './summary.js';
+import {
+  capacityTable,
+  environmentTable,
+  mechanismTable,
+  methodsTable,
+  paperTable,
+  rankTable,
+  reportTitle,
+  resultsTable,
+  seedsTable,
+  summarize,
+  sweepTable,
+  type Table,
+} from './summary.js';
 
 export const REPORT_FILES = { metrics: 'metrics.json', markdown: 'report.md', html: 'report.html' } as const;
 
@@ -60,26 +73,38 @@ export function renderMarkdown(m: RunMetrics): string {
   out.push(`Run ${code(m.name)} · ${mdText(m.createdAt)} · ${mdText(m.environment.adapter)}`, '');
   out.push('## Summary', '', mdText(summarize(m).join(' ')), '');
   out.push('## Character accuracy (%) by step', '', formatResultsTable(m), '');
-  out.push(`Character accuracy: the share of the expected value's characters the greedy completion reproduces at the same position, averaged over all keys (the paper's metric)${seeds.length > 1 ? `; mean ± sd over ${seeds.length} seeds` : ''}. "Exact": share of keys whose whole value was right at the last checkpoint. Final loss: mean training loss over the last 10 steps${m.task.lossOn === 'completion' ? ', per completion token (the loss falls on the value only: the key is random and cannot be learned)' : ''}. The format-only row is what a model that knows the format but no value scores.`, '');
+  out.push(
+    `Character accuracy: the share of the expected value's characters the greedy completion reproduces at the same position, averaged over all keys (the paper's metric)${seeds.length > 1 ? `; mean ± sd over ${seeds.length} seeds` : ''}. "Exact": share of keys whose whole value was right at the last checkpoint. Final loss: mean training loss over the last 10 steps${m.task.lossOn === 'completion' ? ', per completion token (the loss falls on the value only: the key is random and cannot be learned)' : ''}. The format-only row is what a model that knows the format but no value scores.`,
+    '',
+  );
   if (seeds.length > 1) out.push('## Per seed', '', markdownTable(seedsTable(m)), '');
   const capacity = capacityTable(m);
   if (capacity) out.push('## Capacity', '', markdownTable(capacity), '');
   const sweeps = sweepTable(m);
   if (sweeps.rows.length) {
     out.push('## Learning-rate sweeps', '', markdownTable(sweeps), '');
-    out.push(`Each rate trained for the sweep's steps on seed ${seeds[0]}; the lowest mean loss over the last 10 steps won and carried on to the end. A winner at either end of the grid adds the next rate past it.`, '');
+    out.push(
+      `Each rate trained for the sweep's steps on seed ${seeds[0]}; the lowest mean loss over the last 10 steps won and carried on to the end. A winner at either end of the grid adds the next rate past it.`,
+      '',
+    );
   }
   const mech = mechanismTable(m);
   if (mech && m.mechanism) {
     out.push('## Why: one layer, N associations, the same budget', '');
-    out.push(`One ${m.mechanism.config.d}×${m.mechanism.config.d} linear layer must map N orthonormal keys to N random values; the table gives the share of the values' energy each update cannot reach (LoRA: Eckart–Young; MoRA: least squares over M).`, '');
+    out.push(
+      `One ${m.mechanism.config.d}×${m.mechanism.config.d} linear layer must map N orthonormal keys to N random values; the table gives the share of the values' energy each update cannot reach (LoRA: Eckart–Young; MoRA: least squares over M).`,
+      '',
+    );
     out.push(markdownTable(mech), '');
   }
   out.push('## Against the paper', '', markdownTable(paperTable()), '');
   out.push('## Methods', '', markdownTable(methodsTable(m)), '');
   if (m.methods.some((x) => x.rank.length > 0)) {
     out.push(`## Rank of ΔW = W_final − W_base`, '');
-    out.push(`Mean count (over layers and seeds) of singular values above ${m.config.rankThreshold} per module; in brackets the effective rank exp(H(σ/Σσ)).`, '');
+    out.push(
+      `Mean count (over layers and seeds) of singular values above ${m.config.rankThreshold} per module; in brackets the effective rank exp(H(σ/Σσ)).`,
+      '',
+    );
     out.push(markdownTable(rankTable(m)), '');
   }
   out.push('## Environment', '', markdownTable(environmentTable(m)), '');

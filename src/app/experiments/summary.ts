@@ -4,7 +4,18 @@
 // are in ./formatters.ts. Sentences mark emphasis with **…** (markdown as is; the HTML report turns
 // it into <strong>). Every sentence is computed from the numbers in the record; none is fixed text
 // about results.
-import { budgetPairs, groupMethods, groupStats, lastPoint, seedsOf, sweepOf, taskSizes, type BudgetPair, type GroupStats, type MethodGroup } from './aggregate.js';
+import {
+  budgetPairs,
+  groupMethods,
+  groupStats,
+  lastPoint,
+  seedsOf,
+  sweepOf,
+  taskSizes,
+  type BudgetPair,
+  type GroupStats,
+  type MethodGroup,
+} from './aggregate.js';
 import type { RunMetrics } from './metrics.js';
 import { moduleKind } from './rank.js';
 import { fmtBudget, fmtCount, fmtInt, fmtLoss, fmtLossSd, fmtLr, fmtPct, fmtPctSd, fmtRHat, fmtSec, fmtShare } from './formatters.js';
@@ -28,7 +39,10 @@ export const TIE = 0.005;
 // Statistics
 
 /** Mean count of σ above the threshold per module kind: kind -> method name -> mean over layers and seeds. */
-export function rankByKind(m: RunMetrics, field: 'rankAbove' | 'effectiveRank' | 'stableRank' = 'rankAbove'): Map<string, Map<string, number>> {
+export function rankByKind(
+  m: RunMetrics,
+  field: 'rankAbove' | 'effectiveRank' | 'stableRank' = 'rankAbove',
+): Map<string, Map<string, number>> {
   const out = new Map<string, Map<string, number>>();
   for (const g of groupMethods(m)) {
     if (g.examples !== taskSizes(m)[0]) continue;
@@ -70,13 +84,18 @@ const seedsWord = (n: number): string => `${n} seed${n === 1 ? '' : 's'}`;
 /** The display title of a run: 'MoRA vs LoRA vs full fine-tuning on UUID memorisation'. */
 export function reportTitle(m: RunMetrics): string {
   const kinds = new Set(m.methods.map((x) => x.adapter));
-  const names = [kinds.has('mora') && 'MoRA', kinds.has('lora') && 'LoRA', kinds.has('full') && 'full fine-tuning'].filter(Boolean) as string[];
+  const names = [kinds.has('mora') && 'MoRA', kinds.has('lora') && 'LoRA', kinds.has('full') && 'full fine-tuning'].filter(
+    Boolean,
+  ) as string[];
   const task = m.task.name === 'uuid' ? 'UUID memorisation' : m.task.name;
   return `${names.length ? names.join(' vs ') : 'Fine-tuning'} on ${task}`;
 }
 
 /** For each seed: did full > MoRA > LoRA hold at this budget (final accuracy, strictly by more than TIE)? */
-export function orderingBySeed(m: RunMetrics, pair: BudgetPair): { seed: number; holds: boolean; full: number | null; mora: number; lora: number }[] {
+export function orderingBySeed(
+  m: RunMetrics,
+  pair: BudgetPair,
+): { seed: number; holds: boolean; full: number | null; mora: number; lora: number }[] {
   const groups = groupMethods(m);
   const full = groups.find((g) => g.lead.adapter === 'full' && g.examples === pair.examples);
   const out: { seed: number; holds: boolean; full: number | null; mora: number; lora: number }[] = [];
@@ -107,14 +126,18 @@ export function summarize(m: RunMetrics): string[] {
   if (failed.length) out.push(`${list(failed.map((x) => x.name))} failed (${failed.map((x) => x.error ?? 'no message').join('; ')}).`);
   const floor = m.task.floor;
   const nSeeds = seeds.length;
-  out.push(`Every method ran on ${seedsWord(nSeeds)}${nSeeds > 1 ? ` (${seeds.join(', ')}); figures are mean ± standard deviation over them` : ''}${m.methods.some((x) => x.lrSweep.length) ? `, at the learning rate its own sweep chose on seed ${seeds[0]}` : ''}.`);
+  out.push(
+    `Every method ran on ${seedsWord(nSeeds)}${nSeeds > 1 ? ` (${seeds.join(', ')}); figures are mean ± standard deviation over them` : ''}${m.methods.some((x) => x.lrSweep.length) ? `, at the learning rate its own sweep chose on seed ${seeds[0]}` : ''}.`,
+  );
 
   const withAcc = stats.filter((s) => s.acc.n > 0 && s.group.examples === sizes[0]);
   if (withAcc.length === 0) {
     out.push('No method recorded an accuracy checkpoint, so there is nothing to compare yet.');
   } else {
     const sorted = [...withAcc].sort((a, b) => b.acc.mean - a.acc.mean);
-    out.push(`Final character accuracy${sizes.length > 1 ? ` on ${sizes[0]} pairs` : ''}: ${list(sorted.map((s) => `${s.group.name} **${fmtPctSd(s.acc)}%**`))}.`);
+    out.push(
+      `Final character accuracy${sizes.length > 1 ? ` on ${sizes[0]} pairs` : ''}: ${list(sorted.map((s) => `${s.group.name} **${fmtPctSd(s.acc)}%**`))}.`,
+    );
   }
 
   const pairs = budgetPairs(groups).filter((p) => p.examples === sizes[0]);
@@ -126,19 +149,30 @@ export function summarize(m: RunMetrics): string[] {
     }
     const ahead = p.gaps.filter((x) => x.gap > TIE).length;
     const behind = p.gaps.filter((x) => x.gap < -TIE).length;
-    const verdict = ahead === p.gaps.length ? '**beat LoRA on every seed**' : behind === p.gaps.length ? '**did not beat LoRA on any seed**' : `was ahead on ${ahead} and behind on ${behind} of ${seedsWord(p.gaps.length)}`;
+    const verdict =
+      ahead === p.gaps.length
+        ? '**beat LoRA on every seed**'
+        : behind === p.gaps.length
+          ? '**did not beat LoRA on any seed**'
+          : `was ahead on ${ahead} and behind on ${behind} of ${seedsWord(p.gaps.length)}`;
     const gap = p.gaps.length > 1 ? `${pts(p.gap.mean)} ± ${(100 * p.gap.sd).toFixed(1)} points` : `${pts(p.gap.mean)} points`;
-    out.push(`At r = ${p.r}, ${mora} ${verdict}: ${fmtPctSd(groupStats(p.mora).acc)}% against LoRA's ${fmtPctSd(groupStats(p.lora).acc)}% (${gap}).`);
+    out.push(
+      `At r = ${p.r}, ${mora} ${verdict}: ${fmtPctSd(groupStats(p.mora).acc)}% against LoRA's ${fmtPctSd(groupStats(p.lora).acc)}% (${gap}).`,
+    );
     const order = orderingBySeed(m, p);
     if (order.some((o) => o.full !== null)) {
       const held = order.filter((o) => o.holds).length;
-      out.push(`The ordering full fine-tuning > MoRA > LoRA at r = ${p.r} held on ${held} of ${seedsWord(order.length)}${held < order.length ? ` (not on seed ${list(order.filter((o) => !o.holds).map((o) => String(o.seed)))})` : ''}.`);
+      out.push(
+        `The ordering full fine-tuning > MoRA > LoRA at r = ${p.r} held on ${held} of ${seedsWord(order.length)}${held < order.length ? ` (not on seed ${list(order.filter((o) => !o.holds).map((o) => String(o.seed)))})` : ''}.`,
+      );
     }
   }
 
   if (floor) {
     const adapters = groups.filter((g) => g.lead.adapter !== 'full' && g.examples === sizes[0]);
-    const below = adapters.flatMap((g) => g.runs.filter((r) => (lastPoint(r)?.charAccuracy ?? 0) <= floor.charAccuracy + TIE).map((r) => `${g.name} (seed ${r.seed})`));
+    const below = adapters.flatMap((g) =>
+      g.runs.filter((r) => (lastPoint(r)?.charAccuracy ?? 0) <= floor.charAccuracy + TIE).map((r) => `${g.name} (seed ${r.seed})`),
+    );
     const base = m.task.baseAccuracy !== null ? ` (the base measured ${fmtPct(m.task.baseAccuracy)}% before fine-tuning)` : '';
     out.push(
       below.length === 0
@@ -154,7 +188,8 @@ export function summarize(m: RunMetrics): string[] {
     const share = fmtShare(best.group.lead.totalParams > 0 ? best.group.lead.trainableParams / best.group.lead.totalParams : 0);
     const d = full.acc.mean - best.acc.mean;
     if (d > TIE) out.push(`Full fine-tuning stayed ahead of the best adapter, ${best.group.name} (${share} of the parameters trainable).`);
-    else if (d < -TIE) out.push(`The best adapter, ${best.group.name} (${share} of the parameters trainable), ended ahead of full fine-tuning.`);
+    else if (d < -TIE)
+      out.push(`The best adapter, ${best.group.name} (${share} of the parameters trainable), ended ahead of full fine-tuning.`);
     else out.push(`The best adapter, ${best.group.name}, matched full fine-tuning with ${share} of the parameters trainable.`);
   }
 
@@ -163,7 +198,9 @@ export function summarize(m: RunMetrics): string[] {
     const th = m.config.rankThreshold;
     const fmtR = (x: number) => x.toFixed(1);
     if (ranked.every((g) => meanRank(g) === 0)) {
-      out.push(`No update had a singular value above ${th}, so the paper's rank count says nothing here; the mean effective rank of ΔW per module was ${list(ranked.map((g) => `${g.name} ${fmtR(meanRank(g, 'effectiveRank')!)}`))}.`);
+      out.push(
+        `No update had a singular value above ${th}, so the paper's rank count says nothing here; the mean effective rank of ΔW per module was ${list(ranked.map((g) => `${g.name} ${fmtR(meanRank(g, 'effectiveRank')!)}`))}.`,
+      );
     } else {
       const cmp = pairs.filter((p) => meanRank(p.mora) !== null && meanRank(p.lora) !== null);
       const fullG = ranked.find((g) => g.lead.adapter === 'full');
@@ -171,15 +208,28 @@ export function summarize(m: RunMetrics): string[] {
       const more = cmp.filter((p) => meanRank(p.mora)! > meanRank(p.lora)!);
       const notMore = cmp.filter((p) => !more.includes(p));
       const fmtP = (ps: BudgetPair[]) => list(ps.map((p) => `r = ${p.r} (${fmtR(meanRank(p.mora)!)} vs ${fmtR(meanRank(p.lora)!)})`));
-      if (cmp.length === 0) out.push(`On average ΔW had ${list(ranked.map((g) => `${fmtR(meanRank(g)!)} (${g.name})`))} singular values above ${th} per module.`);
-      else if (notMore.length === 0) out.push(`As in the paper, MoRA's ΔW had more singular values above ${th} per module than LoRA's at ${fmtP(more)}${fullPart}.`);
-      else if (more.length === 0) out.push(`Unlike the paper, MoRA's ΔW did not have more singular values above ${th} per module than LoRA's at ${fmtP(notMore)}${fullPart}.`);
-      else out.push(`MoRA's ΔW had more singular values above ${th} per module than LoRA's at ${fmtP(more)}, but not at ${fmtP(notMore)}${fullPart}.`);
+      if (cmp.length === 0)
+        out.push(
+          `On average ΔW had ${list(ranked.map((g) => `${fmtR(meanRank(g)!)} (${g.name})`))} singular values above ${th} per module.`,
+        );
+      else if (notMore.length === 0)
+        out.push(`As in the paper, MoRA's ΔW had more singular values above ${th} per module than LoRA's at ${fmtP(more)}${fullPart}.`);
+      else if (more.length === 0)
+        out.push(
+          `Unlike the paper, MoRA's ΔW did not have more singular values above ${th} per module than LoRA's at ${fmtP(notMore)}${fullPart}.`,
+        );
+      else
+        out.push(
+          `MoRA's ΔW had more singular values above ${th} per module than LoRA's at ${fmtP(more)}, but not at ${fmtP(notMore)}${fullPart}.`,
+        );
     }
   }
 
   const edge = groups.filter((g) => sweepOf(g).bracketed === false);
-  if (edge.length) out.push(`The sweep's chosen rate sat at the edge of its grid for ${list(edge.map((g) => g.name))} even after extending it: a better rate may lie beyond.`);
+  if (edge.length)
+    out.push(
+      `The sweep's chosen rate sat at the edge of its grid for ${list(edge.map((g) => g.name))} even after extending it: a better rate may lie beyond.`,
+    );
 
   if (m.task.name === 'uuid' && pairs.length) out.push(paperComparison(m, pairs));
 
@@ -192,12 +242,18 @@ export function summarize(m: RunMetrics): string[] {
       `The mechanism, one ${mech.config.d}×${mech.config.d} layer storing N key→value pairs with ${mech.loraParams} (LoRA r = ${mech.config.r}) or ${mech.moraParams} (MoRA r̂ = ${mech.R}) trainable numbers: ` +
         `LoRA stores ${exact('lora')} pairs exactly, MoRA ${exact('mora')}; ` +
         (win.length ? `MoRA's loss floor is lower for N in ${win[0]}..${win[win.length - 1]}` : 'MoRA is never lower') +
-        (lose.length ? `, LoRA's for N in ${lose[0]}..${lose[lose.length - 1]}, where its freedom to pick its ${mech.config.r} directions captures more of a random target.` : '.'),
+        (lose.length
+          ? `, LoRA's for N in ${lose[0]}..${lose[lose.length - 1]}, where its freedom to pick its ${mech.config.r} directions captures more of a random target.`
+          : '.'),
     );
   }
 
   const scale = `a model of ${fmtCount(m.base.params)} parameters and ${fmtInt(m.task.examples)} ${m.task.name === 'uuid' ? 'pairs' : 'examples'}${m.task.name === 'uuid' ? ' (the paper: LLaMA-2 7B, 10,000 pairs)' : ''}`;
-  out.push(nSeeds > 1 ? `Scale: ${scale}.` : `This is one seed and ${scale}, so differences of a few points may be noise; \`--seeds 3\` gives the spread.`);
+  out.push(
+    nSeeds > 1
+      ? `Scale: ${scale}.`
+      : `This is one seed and ${scale}, so differences of a few points may be noise; \`--seeds 3\` gives the spread.`,
+  );
   return out;
 }
 
@@ -251,7 +307,16 @@ export function resultsTable(m: RunMetrics): Table {
     ];
   });
   const floor = m.task.floor;
-  if (floor) rows.push(['Format-only level', '–', '–', ...steps.map(() => fmtPct(floor.charAccuracy)), '0%', m.task.lossOn === 'completion' ? fmtLoss(floor.completionLoss) : '–', '–']);
+  if (floor)
+    rows.push([
+      'Format-only level',
+      '–',
+      '–',
+      ...steps.map(() => fmtPct(floor.charAccuracy)),
+      '0%',
+      m.task.lossOn === 'completion' ? fmtLoss(floor.completionLoss) : '–',
+      '–',
+    ]);
   return {
     header: ['Method', 'Trainable', 'lr', ...steps.map((s) => (s === 0 ? 'base' : `step ${s}`)), 'Exact', 'Final loss', 'Time / seed'],
     align: ['left', 'right', 'right', ...steps.map(() => 'right' as const), 'right', 'right', 'right'],
@@ -264,19 +329,36 @@ export function seedsTable(m: RunMetrics): Table {
   const seeds = seedsOf(m);
   const sizes = taskSizes(m);
   const groups = groupMethods(m);
-  const rows = groups.map((g) => [groupLabel(g, sizes), ...seeds.map((sd) => fmtPct(g.runs.find((r) => r.seed === sd) ? lastPoint(g.runs.find((r) => r.seed === sd)!)?.charAccuracy : null)), fmtPctSd(groupStats(g).acc)]);
+  const rows = groups.map((g) => [
+    groupLabel(g, sizes),
+    ...seeds.map((sd) => fmtPct(g.runs.find((r) => r.seed === sd) ? lastPoint(g.runs.find((r) => r.seed === sd)!)?.charAccuracy : null)),
+    fmtPctSd(groupStats(g).acc),
+  ]);
   for (const p of budgetPairs(groups)) {
     const order = orderingBySeed(m, p);
-    rows.push([`MoRA − LoRA, r = ${p.r}${sizes.length > 1 ? ` · ${p.examples} pairs` : ''}`, ...seeds.map((sd) => {
-      const x = p.gaps.find((q) => q.seed === sd);
-      return x ? pts(x.gap) : '–';
-    }), p.gap.n > 1 ? `${pts(p.gap.mean)} ± ${(100 * p.gap.sd).toFixed(1)}` : p.gap.n ? pts(p.gap.mean) : '–']);
-    if (order.some((o) => o.full !== null)) rows.push([`full > MoRA > LoRA, r = ${p.r}${sizes.length > 1 ? ` · ${p.examples} pairs` : ''}`, ...seeds.map((sd) => {
-      const o = order.find((q) => q.seed === sd);
-      return o ? (o.holds ? 'yes' : 'no') : '–';
-    }), `${order.filter((o) => o.holds).length}/${order.length}`]);
+    rows.push([
+      `MoRA − LoRA, r = ${p.r}${sizes.length > 1 ? ` · ${p.examples} pairs` : ''}`,
+      ...seeds.map((sd) => {
+        const x = p.gaps.find((q) => q.seed === sd);
+        return x ? pts(x.gap) : '–';
+      }),
+      p.gap.n > 1 ? `${pts(p.gap.mean)} ± ${(100 * p.gap.sd).toFixed(1)}` : p.gap.n ? pts(p.gap.mean) : '–',
+    ]);
+    if (order.some((o) => o.full !== null))
+      rows.push([
+        `full > MoRA > LoRA, r = ${p.r}${sizes.length > 1 ? ` · ${p.examples} pairs` : ''}`,
+        ...seeds.map((sd) => {
+          const o = order.find((q) => q.seed === sd);
+          return o ? (o.holds ? 'yes' : 'no') : '–';
+        }),
+        `${order.filter((o) => o.holds).length}/${order.length}`,
+      ]);
   }
-  return { header: ['Method', ...seeds.map((s) => `seed ${s}`), 'mean ± sd'], align: ['left', ...seeds.map(() => 'right' as const), 'right'], rows };
+  return {
+    header: ['Method', ...seeds.map((s) => `seed ${s}`), 'mean ± sd'],
+    align: ['left', ...seeds.map(() => 'right' as const), 'right'],
+    rows,
+  };
 }
 
 /** Per method: every swept rate with its final sweep loss; ✓ the chosen, + a grid extension. */
@@ -291,7 +373,12 @@ export function sweepTable(m: RunMetrics): Table {
       return [
         groupLabel(g, sizes),
         String(sw.trials[0]?.steps ?? '–'),
-        sw.trials.map((t) => `${fmtLr(t.lr)}${t.extension ? '+' : ''}: ${t.finalLoss === null ? 'diverged' : fmtLoss(t.finalLoss)}${t.lr === sw.chosen ? ' ✓' : ''}`).join(' · '),
+        sw.trials
+          .map(
+            (t) =>
+              `${fmtLr(t.lr)}${t.extension ? '+' : ''}: ${t.finalLoss === null ? 'diverged' : fmtLoss(t.finalLoss)}${t.lr === sw.chosen ? ' ✓' : ''}`,
+          )
+          .join(' · '),
         sw.bracketed === null ? '–' : sw.bracketed ? 'yes' : 'no (at the edge)',
       ];
     }),
@@ -306,7 +393,16 @@ export function methodsTable(m: RunMetrics): Table {
     align: ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'right'],
     rows: groupMethods(m).map((g) => {
       const x = g.lead;
-      return [groupLabel(g, sizes), x.adapter, fmtBudget(x) || '–', x.targets.join(', ') || '–', fmtInt(x.trainableParams), fmtShare(x.totalParams > 0 ? x.trainableParams / x.totalParams : 0), fmtLr(x.lr), String(x.steps)];
+      return [
+        groupLabel(g, sizes),
+        x.adapter,
+        fmtBudget(x) || '–',
+        x.targets.join(', ') || '–',
+        fmtInt(x.trainableParams),
+        fmtShare(x.totalParams > 0 ? x.trainableParams / x.totalParams : 0),
+        fmtLr(x.lr),
+        String(x.steps),
+      ];
     }),
   };
 }
@@ -344,10 +440,13 @@ export function capacityTable(m: RunMetrics): Table | null {
   return {
     header: ['Method', ...sizes.map((n) => `${n} pairs`)],
     align: ['left', ...sizes.map(() => 'right' as const)],
-    rows: names.map((name) => [name, ...sizes.map((n) => {
-      const g = groups.find((x) => x.name === name && x.examples === n);
-      return g ? fmtPctSd(groupStats(g).acc) : '–';
-    })]),
+    rows: names.map((name) => [
+      name,
+      ...sizes.map((n) => {
+        const g = groups.find((x) => x.name === name && x.examples === n);
+        return g ? fmtPctSd(groupStats(g).acc) : '–';
+      }),
+    ]),
   };
 }
 
@@ -362,7 +461,11 @@ export function mechanismTable(m: RunMetrics): Table | null {
     rows: [
       ...mech.floors.map((p) => [`${p.n} random pairs${p.n === mech.config.d ? ' (full-rank ΔW*)' : ''}`, f(p.lora), f(p.mora)]),
       [`rank-${mech.config.r} ΔW* on all ${mech.config.d} keys`, f(mech.lowRankTarget.lora), f(mech.lowRankTarget.mora)],
-      ...mech.trained.map((t) => [`trained on ${mech.config.trainCount} pairs (${t.adapter === 'lora' ? 'LoRA' : 'MoRA'}, Adam lr ${fmtLr(t.lr)}, ${t.loss.length} steps)`, t.adapter === 'lora' ? `${f(t.loss[t.loss.length - 1])} (floor ${f(t.floor)})` : '', t.adapter === 'mora' ? `${f(t.loss[t.loss.length - 1])} (floor ${f(t.floor)})` : '']),
+      ...mech.trained.map((t) => [
+        `trained on ${mech.config.trainCount} pairs (${t.adapter === 'lora' ? 'LoRA' : 'MoRA'}, Adam lr ${fmtLr(t.lr)}, ${t.loss.length} steps)`,
+        t.adapter === 'lora' ? `${f(t.loss[t.loss.length - 1])} (floor ${f(t.floor)})` : '',
+        t.adapter === 'mora' ? `${f(t.loss[t.loss.length - 1])} (floor ${f(t.floor)})` : '',
+      ]),
     ],
   };
 }
@@ -396,9 +499,22 @@ export function environmentTable(m: RunMetrics): Table {
       ['Date', e.date],
       ['Run wall time', fmtSec(m.wallTimeSec)],
       ['Base model', `${fmtInt(b.params)} parameters (${model}); ${b.tokenizer} tokenizer, vocabulary ${b.vocabSize}`],
-      ['Base training', `${b.corpus}, ${b.steps} steps, final loss ${fmtLoss(b.finalLoss)}${b.valLoss !== null ? `, validation loss ${fmtLoss(b.valLoss)}` : ''}, ${b.cached ? 'loaded from cache' : `trained in ${fmtSec(b.wallTimeSec)}`} (${b.checkpoint})`],
-      ...(f ? [['Format stage', `full fine-tuning on ${fmtInt(f.pairs)} random UUID pairs (none a task pair), ${f.steps} steps, batch ${f.batchSize}, lr ${fmtLr(f.lr)}, final loss ${fmtLoss(f.finalLoss)}, ${f.cached ? 'loaded from cache' : `trained in ${fmtSec(f.wallTimeSec)}`}`]] : []),
-      ['Task', `${m.task.name}: ${fmtInt(m.task.examples)} examples per seed, up to ${m.task.maxTokens} tokens, loss on ${m.task.lossOn === 'all' ? 'the whole sequence' : 'the completion'}`],
+      [
+        'Base training',
+        `${b.corpus}, ${b.steps} steps, final loss ${fmtLoss(b.finalLoss)}${b.valLoss !== null ? `, validation loss ${fmtLoss(b.valLoss)}` : ''}, ${b.cached ? 'loaded from cache' : `trained in ${fmtSec(b.wallTimeSec)}`} (${b.checkpoint})`,
+      ],
+      ...(f
+        ? [
+            [
+              'Format stage',
+              `full fine-tuning on ${fmtInt(f.pairs)} random UUID pairs (none a task pair), ${f.steps} steps, batch ${f.batchSize}, lr ${fmtLr(f.lr)}, final loss ${fmtLoss(f.finalLoss)}, ${f.cached ? 'loaded from cache' : `trained in ${fmtSec(f.wallTimeSec)}`}`,
+            ],
+          ]
+        : []),
+      [
+        'Task',
+        `${m.task.name}: ${fmtInt(m.task.examples)} examples per seed, up to ${m.task.maxTokens} tokens, loss on ${m.task.lossOn === 'all' ? 'the whole sequence' : 'the completion'}`,
+      ],
     ],
   };
 }

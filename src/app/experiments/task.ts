@@ -81,7 +81,11 @@ export function missingChars(tokenizer: Tokenizer, text: string | Task): string[
  * from corpus + task text (CharTokenizer.fromText(corpus + taskChars(task).join(''))) when the
  * corpus lacks some. (Moby Dick has all of 0-9, a-f, '-', ':' and '\n', so the UUID task fits.)
  */
-export function ensureChars(tokenizer: Tokenizer, text: string | Task, what = typeof text === 'string' ? 'the text' : `task '${text.name}'`): void {
+export function ensureChars(
+  tokenizer: Tokenizer,
+  text: string | Task,
+  what = typeof text === 'string' ? 'the text' : `task '${text.name}'`,
+): void {
   const missing = missingChars(tokenizer, text);
   if (missing.length > 0) {
     fail(
@@ -106,7 +110,8 @@ export function encodeTask(task: Task, tokenizer: Tokenizer): EncodedExample[] {
   ensureChars(tokenizer, task);
   return task.examples.map((ex, i) => {
     const ids = Int32Array.from(tokenizer.encode(ex.prompt + ex.completion + task.eos));
-    if (ids.length < 2) fail(op, `example ${i} of task '${task.name}' encodes to ${ids.length} token(s); a training sequence needs at least 2`);
+    if (ids.length < 2)
+      fail(op, `example ${i} of task '${task.name}' encodes to ${ids.length} token(s); a training sequence needs at least 2`);
     return { ids, promptLength: tokenizer.encode(ex.prompt).length };
   });
 }
@@ -163,7 +168,8 @@ export class TaskBatcher implements Iterable<Batch & { indices: Int32Array }> {
   constructor(task: Task, tokenizer: Tokenizer, opts: TaskBatcherOptions) {
     const op = 'TaskBatcher';
     if (!opts || typeof opts !== 'object') fail(op, 'options { batchSize, seed } are required');
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) fail(op, `batchSize must be a positive integer, got ${String(opts.batchSize)}`);
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)
+      fail(op, `batchSize must be a positive integer, got ${String(opts.batchSize)}`);
     if (!Number.isInteger(opts.seed)) fail(op, `seed must be an integer, got ${String(opts.seed)}`);
     this.encoded = encodeTask(task, tokenizer);
     const longest = Math.max(...this.encoded.map((e) => e.ids.length));
@@ -171,10 +177,14 @@ export class TaskBatcher implements Iterable<Batch & { indices: Int32Array }> {
     if (!Number.isInteger(T) || T < 1) fail(op, `blockSize must be a positive integer, got ${String(opts.blockSize)}`);
     if (longest - 1 > T) {
       const at = this.encoded.findIndex((e) => e.ids.length === longest);
-      fail(op, `example ${at} of task '${task.name}' is ${longest} tokens long and needs blockSize >= ${longest - 1} (inputs are all tokens but the last), got ${T}; use a model with a larger blockSize`);
+      fail(
+        op,
+        `example ${at} of task '${task.name}' is ${longest} tokens long and needs blockSize >= ${longest - 1} (inputs are all tokens but the last), got ${T}; use a model with a larger blockSize`,
+      );
     }
     const pad = opts.padId ?? 0;
-    if (!Number.isInteger(pad) || pad < 0 || pad >= tokenizer.vocabSize) fail(op, `padId must be a token id in [0, ${tokenizer.vocabSize}), got ${String(pad)}`);
+    if (!Number.isInteger(pad) || pad < 0 || pad >= tokenizer.vocabSize)
+      fail(op, `padId must be a token id in [0, ${tokenizer.vocabSize}), got ${String(pad)}`);
     const lossOn = opts.lossOn ?? task.lossOn;
     if (lossOn !== 'all' && lossOn !== 'completion') fail(op, `lossOn must be 'all' or 'completion', got ${String(lossOn)}`);
     this.batchSize = opts.batchSize;

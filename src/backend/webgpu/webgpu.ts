@@ -5,7 +5,18 @@ import { readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import type { DType } from '../../dtype.js';
 import { fail, MoragradError } from '../../errors.js';
-import { isCpuAdapter, shaderOf, type Backend, type HostArray, type KernelDef, type MemoryInfo, type RunRequest, type Storage, type TraceEntry, type UniformField } from '../interface.js';
+import {
+  isCpuAdapter,
+  shaderOf,
+  type Backend,
+  type HostArray,
+  type KernelDef,
+  type MemoryInfo,
+  type RunRequest,
+  type Storage,
+  type TraceEntry,
+  type UniformField,
+} from '../interface.js';
 import { BufferPool } from './pool.js';
 import { enableBackoff, waitGpu } from './polling.js';
 import { PipelineCache, compileErrors, shaderOrigin, wgslSource } from './shaders.js';
@@ -117,7 +128,10 @@ export class WebGpuBackend implements Backend {
     this.maxElements = Math.floor(device.limits.maxStorageBufferBindingSize / 4);
     this.workgroupMemory = device.limits.maxComputeWorkgroupStorageSize;
     const sg = adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
-    this.subgroups = device.features.has('subgroups') && sg.subgroupMinSize ? { min: sg.subgroupMinSize, max: sg.subgroupMaxSize ?? sg.subgroupMinSize } : null;
+    this.subgroups =
+      device.features.has('subgroups') && sg.subgroupMinSize
+        ? { min: sg.subgroupMinSize, max: sg.subgroupMaxSize ?? sg.subgroupMinSize }
+        : null;
     const check = () => this.beforeCreate();
     this.pool = new BufferPool(device, U.STORAGE | U.COPY_SRC | U.COPY_DST, 'tensor', check);
     this.stagingPool = new BufferPool(device, U.MAP_READ | U.COPY_DST, 'staging', check);
@@ -179,7 +193,10 @@ export class WebGpuBackend implements Backend {
 
   alloc(numel: number, dtype: DType): GpuStorage {
     if (numel > this.maxElements) {
-      fail('alloc', `${numel} elements (${numel * 4} bytes) exceed the device's maxStorageBufferBindingSize of ${this.maxElements * 4} bytes; split the tensor`);
+      fail(
+        'alloc',
+        `${numel} elements (${numel * 4} bytes) exceed the device's maxStorageBufferBindingSize of ${this.maxElements * 4} bytes; split the tensor`,
+      );
     }
     const buffer = this.pool.acquire(Math.max(numel, 1) * 4);
     this.live++;
@@ -256,7 +273,13 @@ export class WebGpuBackend implements Backend {
   }
 
   memory(): MemoryInfo {
-    return { liveBuffers: this.live, liveBytes: this.liveBytes, pooledBytes: this.pool.pooledBytes, dispatches: this.dispatches, submits: this.submits };
+    return {
+      liveBuffers: this.live,
+      liveBytes: this.liveBytes,
+      pooledBytes: this.pool.pooledBytes,
+      dispatches: this.dispatches,
+      submits: this.submits,
+    };
   }
 
   /** Frees every pooled (unused) buffer. */
@@ -274,7 +297,10 @@ export class WebGpuBackend implements Backend {
     if (x === 0 || y === 0 || z === 0) return;
     const maxWg = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxWg || y > maxWg || z > maxWg) {
-      fail(kernel.name, `dispatch of [${x}, ${y}, ${z}] workgroups exceeds the device limit ${maxWg} per dimension (shapes ${req.shapes.map((s) => `[${s}]`).join(', ')})`);
+      fail(
+        kernel.name,
+        `dispatch of [${x}, ${y}, ${z}] workgroups exceeds the device limit ${maxWg} per dimension (shapes ${req.shapes.map((s) => `[${s}]`).join(', ')})`,
+      );
     }
     const shader = shaderOf(kernel, params);
     // A user's kernel (mg.customOp) is submitted on its own inside an error scope until one of its
@@ -323,8 +349,14 @@ export class WebGpuBackend implements Backend {
     const desc: GPUComputePassDescriptor = {};
     if (this.trace) {
       this.querySet ??= this.device.createQuerySet({ type: 'timestamp', count: MAX_BATCH * 2 });
-      if (this.hasTimestamps) desc.timestampWrites = { querySet: this.querySet, beginningOfPassWriteIndex: index * 2, endOfPassWriteIndex: index * 2 + 1 };
-      this.batchTrace.push({ kernel: kernel.label?.(params) ?? kernel.name, shader, workgroups: [x, y, z], shapes: req.shapes.map((s) => [...s]) });
+      if (this.hasTimestamps)
+        desc.timestampWrites = { querySet: this.querySet, beginningOfPassWriteIndex: index * 2, endOfPassWriteIndex: index * 2 + 1 };
+      this.batchTrace.push({
+        kernel: kernel.label?.(params) ?? kernel.name,
+        shader,
+        workgroups: [x, y, z],
+        shapes: req.shapes.map((s) => [...s]),
+      });
     }
     const pass = this.enc().beginComputePass(desc);
     pass.setPipeline(pipeline);
@@ -334,7 +366,9 @@ export class WebGpuBackend implements Backend {
     this.pending++;
     this.dispatches++;
     if (process.env.MORAGRAD_TRACE === '1' && !this.trace) {
-      console.error(`[moragrad] ${kernel.label?.(params) ?? kernel.name} (${shader}) wg=[${x},${y},${z}] shapes=${req.shapes.map((s) => `[${s}]`).join(' ')}`);
+      console.error(
+        `[moragrad] ${kernel.label?.(params) ?? kernel.name} (${shader}) wg=[${x},${y},${z}] shapes=${req.shapes.map((s) => `[${s}]`).join(' ')}`,
+      );
     }
     if (this.pending >= MAX_BATCH) this.flush();
   }

@@ -6,7 +6,6 @@ import type { MoraType } from '../../../ops/mora.js';
 import type { Environment } from '../metrics.js';
 import type { SentimentSource } from './data.js';
 
-
 export type SentimentMethod = 'probe' | 'full' | 'lora' | 'mora1' | 'mora6';
 export const SENTIMENT_METHODS: readonly SentimentMethod[] = ['probe', 'full', 'lora', 'mora1', 'mora6'];
 export type SentimentDepth = 'pooler' | 'encoder';
@@ -102,7 +101,14 @@ export interface SentimentResult {
   status: 'complete' | 'interrupted';
   config: SentimentConfig;
   environment: Environment;
-  data: { train: number; test: number; trainSources: SentimentSource[]; testSources: SentimentSource[]; meanTokens: number; maxTokens: number };
+  data: {
+    train: number;
+    test: number;
+    trainSources: SentimentSource[];
+    testSources: SentimentSource[];
+    meanTokens: number;
+    maxTokens: number;
+  };
   features: { cached: boolean; wallTimeSec: number };
   methods: SentimentMethodResult[];
   wallTimeSec: number;
@@ -151,11 +157,14 @@ export function sentimentTargets(depth: SentimentDepth): string[] {
 /** Fails naming the first field out of range. */
 export function checkSentimentConfig(cfg: SentimentConfig): void {
   const op = 'runSentiment';
-  if (!Array.isArray(cfg.methods) || cfg.methods.length === 0) fail(op, `methods must list at least one of ${SENTIMENT_METHODS.join(', ')}`);
+  if (!Array.isArray(cfg.methods) || cfg.methods.length === 0)
+    fail(op, `methods must list at least one of ${SENTIMENT_METHODS.join(', ')}`);
   for (const m of cfg.methods) methodInfo(m);
   if (cfg.depth !== 'pooler' && cfg.depth !== 'encoder') fail(op, `depth must be 'pooler' or 'encoder', got '${String(cfg.depth)}'`);
-  for (const k of ['r', 'epochs', 'batchSize', 'evalBatchSize'] as const) if (!Number.isInteger(cfg[k]) || cfg[k] < 1) fail(op, `${k} must be a positive integer, got ${String(cfg[k])}`);
-  for (const k of ['lrHead', 'lrAdapter', 'lrFull', 'featureScale'] as const) if (!(cfg[k] > 0)) fail(op, `${k} must be > 0, got ${String(cfg[k])}`);
+  for (const k of ['r', 'epochs', 'batchSize', 'evalBatchSize'] as const)
+    if (!Number.isInteger(cfg[k]) || cfg[k] < 1) fail(op, `${k} must be a positive integer, got ${String(cfg[k])}`);
+  for (const k of ['lrHead', 'lrAdapter', 'lrFull', 'featureScale'] as const)
+    if (!(cfg[k] > 0)) fail(op, `${k} must be > 0, got ${String(cfg[k])}`);
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) fail(op, `dropout must be in [0, 1), got ${cfg.dropout}`);
   if (!Number.isInteger(cfg.limit) || cfg.limit < 0) fail(op, `limit must be a non-negative integer, got ${cfg.limit}`);
 }

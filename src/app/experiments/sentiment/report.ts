@@ -29,7 +29,8 @@ export function sentimentTable(r: SentimentResult): string {
   return markdownTable({ header, rows, align: header.map((_, j) => (j === 0 ? 'left' : 'right')) });
 }
 
-const colorsOf = (r: SentimentResult) => methodColors(r.methods.map((m) => ({ name: m.name, adapter: m.adapter === 'probe' ? ('probe' as never) : m.adapter, r: m.r })));
+const colorsOf = (r: SentimentResult) =>
+  methodColors(r.methods.map((m) => ({ name: m.name, adapter: m.adapter === 'probe' ? ('probe' as never) : m.adapter, r: m.r })));
 
 /** Training loss per step (faint) and its moving average (solid), per method. */
 export function sentimentLossSpec(r: SentimentResult): TopLevelSpec {
@@ -44,9 +45,15 @@ export function sentimentLossSpec(r: SentimentResult): TopLevelSpec {
     width: 460,
     height: 260,
     data: { values: rows },
-    encoding: { x: { field: 'step', type: 'quantitative', title: 'step' }, color: { field: 'method', type: 'nominal', title: null, scale: colors, sort: colors.domain } },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'step' },
+      color: { field: 'method', type: 'nominal', title: null, scale: colors, sort: colors.domain },
+    },
     layer: [
-      { mark: { type: 'line', strokeWidth: 1, opacity: 0.2 }, encoding: { y: { field: 'loss', type: 'quantitative', title: 'loss (nats)' } } },
+      {
+        mark: { type: 'line', strokeWidth: 1, opacity: 0.2 },
+        encoding: { y: { field: 'loss', type: 'quantitative', title: 'loss (nats)' } },
+      },
       { mark: { type: 'line', strokeWidth: 2.2 }, encoding: { y: { field: 'smoothed', type: 'quantitative' } } },
     ],
   } as TopLevelSpec;
@@ -110,7 +117,7 @@ export async function writeSentimentReport(dir: string, r: SentimentResult): Pro
   await writeFileAtomic(path.join(dir, 'metrics.json'), `${compactJson(r)}\n`);
   await writeFileAtomic(path.join(dir, 'report.md'), renderSentimentMarkdown(r));
   if (r.methods.some((m) => m.loss.length)) await writeFileAtomic(path.join(dir, 'loss.svg'), await renderSvg(sentimentLossSpec(r)));
-  if (r.methods.some((m) => m.evals.length > 1)) await writeFileAtomic(path.join(dir, 'accuracy.svg'), await renderSvg(sentimentAccuracySpec(r)));
+  if (r.methods.some((m) => m.evals.length > 1))
+    await writeFileAtomic(path.join(dir, 'accuracy.svg'), await renderSvg(sentimentAccuracySpec(r)));
   return sentimentTable(r);
 }
-

@@ -14,7 +14,16 @@ import { cosineLr } from '../../../optim/schedule.js';
 import { inject } from '../../../adapters/inject.js';
 import { MoRALinear } from '../../../adapters/mora.js';
 import { loadSafetensors, readSafetensorsHeader, saveSafetensors } from '../../../io/safetensors.js';
-import { encodeSentences, lengthOrder, loadUseLite, makeUseBatch, disposeUseBatch, UseLite, UseTop, type UseBatch } from '../../models/use-lite.js';
+import {
+  encodeSentences,
+  lengthOrder,
+  loadUseLite,
+  makeUseBatch,
+  disposeUseBatch,
+  UseLite,
+  UseTop,
+  type UseBatch,
+} from '../../models/use-lite.js';
 import { argmaxRows, SentenceClassifier } from '../../models/classifier.js';
 import type { SentencePieceTokenizer } from '../../../data/sentencepiece.js';
 import { runEnvironment } from '../environment.js';
@@ -69,7 +78,11 @@ function featureInputs(features: Float32Array, D: number, backend: BackendName):
     },
     dispose: (t) => t.dispose(),
     epochBatches: (rng, bs) => chunk(permutation(n, rng), bs),
-    evalBatches: (bs) => chunk(Array.from({ length: n }, (_, i) => i), Math.max(bs, 256)),
+    evalBatches: (bs) =>
+      chunk(
+        Array.from({ length: n }, (_, i) => i),
+        Math.max(bs, 256),
+      ),
   };
 }
 
@@ -78,10 +91,11 @@ function tokenInputs(tokens: number[][], backend: BackendName): Inputs<UseBatch>
   const n = tokens.length;
   return {
     n,
-    make: (idx) => makeUseBatch(
-      idx.map((j) => tokens[j]),
-      { backend },
-    ),
+    make: (idx) =>
+      makeUseBatch(
+        idx.map((j) => tokens[j]),
+        { backend },
+      ),
     dispose: disposeUseBatch,
     epochBatches: (rng, bs) => {
       const perm = permutation(n, rng);
@@ -114,7 +128,12 @@ export function scoreLogits(logits: ArrayLike<number>, labels: ArrayLike<number>
   return { loss: loss / n, acc: right / n };
 }
 
-async function evaluate<In>(clf: SentenceClassifier<In>, inputs: Inputs<In>, labels: Int32Array, bs: number): Promise<{ loss: number; acc: number }> {
+async function evaluate<In>(
+  clf: SentenceClassifier<In>,
+  inputs: Inputs<In>,
+  labels: Int32Array,
+  bs: number,
+): Promise<{ loss: number; acc: number }> {
   const C = clf.numClasses;
   const logits = new Float32Array(inputs.n * C);
   const wasTraining = clf.training;
@@ -137,7 +156,13 @@ async function evaluate<In>(clf: SentenceClassifier<In>, inputs: Inputs<In>, lab
   return scoreLogits(logits, labels, C);
 }
 
-async function pooledFeatures(model: UseLite, tokenizer: SentencePieceTokenizer, texts: string[], cfg: SentimentConfig, opts: RunSentimentOptions): Promise<{ features: Float32Array; cached: boolean; seconds: number }> {
+async function pooledFeatures(
+  model: UseLite,
+  tokenizer: SentencePieceTokenizer,
+  texts: string[],
+  cfg: SentimentConfig,
+  opts: RunSentimentOptions,
+): Promise<{ features: Float32Array; cached: boolean; seconds: number }> {
   const t0 = performance.now();
   const key = createHash('sha256')
     .update(JSON.stringify({ v: 1, model: 'use-lite', texts }))
@@ -146,7 +171,11 @@ async function pooledFeatures(model: UseLite, tokenizer: SentencePieceTokenizer,
   if (file) {
     try {
       const header = await readSafetensorsHeader(file);
-      if (header.metadata.key === key && header.tensors.features?.shape[0] === texts.length && header.tensors.features.shape[1] === model.outDim) {
+      if (
+        header.metadata.key === key &&
+        header.tensors.features?.shape[0] === texts.length &&
+        header.tensors.features.shape[1] === model.outDim
+      ) {
         const { features } = await loadSafetensors(file, { backend: 'cpu', names: ['features'] });
         const data = Float32Array.from(await features.data());
         features.dispose();
@@ -157,7 +186,11 @@ async function pooledFeatures(model: UseLite, tokenizer: SentencePieceTokenizer,
     }
   }
   opts.callbacks?.onPhase?.('features', texts.length);
-  const features = await encodeSentences(model, tokenizer, texts, { batchSize: cfg.evalBatchSize, output: 'pooled', onProgress: (d) => opts.callbacks?.onProgress?.(d) });
+  const features = await encodeSentences(model, tokenizer, texts, {
+    batchSize: cfg.evalBatchSize,
+    output: 'pooled',
+    onProgress: (d) => opts.callbacks?.onProgress?.(d),
+  });
   if (file) {
     const t = tensor(features, [texts.length, model.outDim], { backend: 'cpu' });
     try {
@@ -185,7 +218,11 @@ export async function runSentiment(config: Partial<SentimentConfig> = {}, opts: 
   const data = await loadUciSentiment(cfg.dataDir);
   const { model, tokenizer } = await loadUseLite({ dir: cfg.modelDir, backend });
   const take = (xs: LabelledSentence[]) => (cfg.limit > 0 ? xs.slice(0, cfg.limit) : xs);
-  const mk = (xs: LabelledSentence[]): Split => ({ texts: xs.map((x) => x.text), labels: Int32Array.from(xs, (x) => x.label), tokens: xs.map((x) => tokenizer.encode(x.text)) });
+  const mk = (xs: LabelledSentence[]): Split => ({
+    texts: xs.map((x) => x.text),
+    labels: Int32Array.from(xs, (x) => x.label),
+    tokens: xs.map((x) => tokenizer.encode(x.text)),
+  });
   const train = mk([...take(data.yelp), ...take(data.amazon)]);
   const test = mk(take(data.imdb));
   const allLens = [...train.tokens, ...test.tokens].map((t) => t.length);
@@ -212,7 +249,9 @@ export async function runSentiment(config: Partial<SentimentConfig> = {}, opts: 
   try {
     const feats = await pooledFeatures(model, tokenizer, [...train.texts, ...test.texts], cfg, opts);
     result.features = { cached: feats.cached, wallTimeSec: feats.seconds };
-    cb.log?.(`  pooled states of ${train.texts.length + test.texts.length} sentences ${feats.cached ? 'read from the cache' : 'computed'} in ${feats.seconds.toFixed(1)} s`);
+    cb.log?.(
+      `  pooled states of ${train.texts.length + test.texts.length} sentences ${feats.cached ? 'read from the cache' : 'computed'} in ${feats.seconds.toFixed(1)} s`,
+    );
     const D = model.outDim;
     const trainFeat = featureInputs(feats.features.subarray(0, train.texts.length * D), D, backend);
     const testFeat = featureInputs(feats.features.subarray(train.texts.length * D), D, backend);
@@ -225,7 +264,17 @@ export async function runSentiment(config: Partial<SentimentConfig> = {}, opts: 
       const onPooled = cfg.depth === 'pooler' || method === 'probe';
       const r = onPooled
         ? await trainMethod(method, cfg, () => UseTop.from(model), trainFeat, testFeat, train.labels, test.labels, backend, cb)
-        : await trainMethod(method, cfg, () => freshEncoder(model), tokenInputs(train.tokens, backend), tokenInputs(test.tokens, backend), train.labels, test.labels, backend, cb);
+        : await trainMethod(
+            method,
+            cfg,
+            () => freshEncoder(model),
+            tokenInputs(train.tokens, backend),
+            tokenInputs(test.tokens, backend),
+            train.labels,
+            test.labels,
+            backend,
+            cb,
+          );
       result.methods.push(r.result);
       if (r.stopped) {
         result.status = 'interrupted';
@@ -260,7 +309,12 @@ async function trainMethod<In>(
   const info = methodInfo(method);
   const t0 = performance.now();
   const encoder = makeEncoder();
-  const clf = new SentenceClassifier<In>(encoder as never, 2, { backend, seed: cfg.seed + 1, dropout: cfg.dropout, featureScale: cfg.featureScale });
+  const clf = new SentenceClassifier<In>(encoder as never, 2, {
+    backend,
+    seed: cfg.seed + 1,
+    dropout: cfg.dropout,
+    featureScale: cfg.featureScale,
+  });
   let R: number | null = null;
   let rHatLabel = '';
   const targets = info.adapter === 'lora' || info.adapter === 'mora' ? sentimentTargets(cfg.depth) : [];
@@ -283,7 +337,8 @@ async function trainMethod<In>(
   }
   const headParams = clf.headParameters();
   const trainable = bodyParams.reduce((s, p) => s + p.size, 0);
-  const name = info.adapter === 'lora' ? `LoRA r=${cfg.r}` : info.adapter === 'mora' ? `MoRA type ${info.type} (r̂=${rHatLabel})` : info.label;
+  const name =
+    info.adapter === 'lora' ? `LoRA r=${cfg.r}` : info.adapter === 'mora' ? `MoRA type ${info.type} (r̂=${rHatLabel})` : info.label;
   const lrBody = info.adapter === 'full' ? cfg.lrFull : cfg.lrAdapter;
   const groups = [{ params: headParams, lr: cfg.lrHead, name: 'head' }];
   if (bodyParams.length) groups.push({ params: bodyParams, lr: lrBody, name: 'body' });
@@ -373,4 +428,3 @@ async function trainMethod<In>(
   res.wallTimeSec = (performance.now() - t0) / 1000;
   return { result: res, stopped };
 }
-

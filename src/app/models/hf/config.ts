@@ -43,33 +43,123 @@ export interface HfModelConfig {
 
 /** Fields that never change the forward pass, accepted whatever their value. */
 const INERT = new Set([
-  '_name_or_path', 'architectures', 'model_type', 'transformers_version', 'torch_dtype', 'dtype', 'use_cache',
-  'bos_token_id', 'eos_token_id', 'pad_token_id', 'sep_token_id', 'unk_token_id', 'decoder_start_token_id',
-  'initializer_range', 'id2label', 'label2id', 'task_specific_params', 'max_length', 'output_attentions',
-  'output_hidden_states', 'return_dict', 'torchscript', 'use_return_dict', 'gradient_checkpointing',
-  'summary_activation', 'summary_first_dropout', 'summary_proj_to_labels', 'summary_type', 'summary_use_proj',
-  'attention_dropout', 'attn_pdrop', 'embd_pdrop', 'resid_pdrop', 'hidden_dropout', 'hidden_dropout_prob',
-  'pretraining_tp', 'is_llama_config', 'quantization_config_none', 'tokenizer_class', 'prefix', 'problem_type',
-  'finetuning_task', 'chunk_size_feed_forward', 'is_encoder_decoder', 'is_decoder', 'tie_encoder_decoder',
-  'do_sample', 'temperature', 'top_k', 'top_p', 'num_beams', 'repetition_penalty', 'length_penalty',
-  'no_repeat_ngram_size', 'early_stopping', 'min_length', 'bad_words_ids', 'num_return_sequences',
-  'reorder_and_upcast_attn', 'n_ctx', '_num_labels', 'num_labels', 'output_past', 'transformers.js_config',
-  'keys_to_ignore_at_inference', 'tf_legacy_loss', 'use_bfloat16', 'pruned_heads', 'forced_bos_token_id',
-  'forced_eos_token_id', 'remove_invalid_values', 'exponential_decay_length_penalty', 'suppress_tokens',
-  'begin_suppress_tokens', 'typical_p', 'diversity_penalty', 'num_beam_groups', 'encoder_no_repeat_ngram_size',
-  'output_scores', 'return_dict_in_generate',
+  '_name_or_path',
+  'architectures',
+  'model_type',
+  'transformers_version',
+  'torch_dtype',
+  'dtype',
+  'use_cache',
+  'bos_token_id',
+  'eos_token_id',
+  'pad_token_id',
+  'sep_token_id',
+  'unk_token_id',
+  'decoder_start_token_id',
+  'initializer_range',
+  'id2label',
+  'label2id',
+  'task_specific_params',
+  'max_length',
+  'output_attentions',
+  'output_hidden_states',
+  'return_dict',
+  'torchscript',
+  'use_return_dict',
+  'gradient_checkpointing',
+  'summary_activation',
+  'summary_first_dropout',
+  'summary_proj_to_labels',
+  'summary_type',
+  'summary_use_proj',
+  'attention_dropout',
+  'attn_pdrop',
+  'embd_pdrop',
+  'resid_pdrop',
+  'hidden_dropout',
+  'hidden_dropout_prob',
+  'pretraining_tp',
+  'is_llama_config',
+  'quantization_config_none',
+  'tokenizer_class',
+  'prefix',
+  'problem_type',
+  'finetuning_task',
+  'chunk_size_feed_forward',
+  'is_encoder_decoder',
+  'is_decoder',
+  'tie_encoder_decoder',
+  'do_sample',
+  'temperature',
+  'top_k',
+  'top_p',
+  'num_beams',
+  'repetition_penalty',
+  'length_penalty',
+  'no_repeat_ngram_size',
+  'early_stopping',
+  'min_length',
+  'bad_words_ids',
+  'num_return_sequences',
+  'reorder_and_upcast_attn',
+  'n_ctx',
+  '_num_labels',
+  'num_labels',
+  'output_past',
+  'transformers.js_config',
+  'keys_to_ignore_at_inference',
+  'tf_legacy_loss',
+  'use_bfloat16',
+  'pruned_heads',
+  'forced_bos_token_id',
+  'forced_eos_token_id',
+  'remove_invalid_values',
+  'exponential_decay_length_penalty',
+  'suppress_tokens',
+  'begin_suppress_tokens',
+  'typical_p',
+  'diversity_penalty',
+  'num_beam_groups',
+  'encoder_no_repeat_ngram_size',
+  'output_scores',
+  'return_dict_in_generate',
 ]);
 
 /** Fields each architecture reads (validated below). */
 const LLAMA_FIELDS = new Set([
-  'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads',
-  'head_dim', 'hidden_act', 'max_position_embeddings', 'rms_norm_eps', 'rope_theta', 'rope_scaling', 'tie_word_embeddings',
-  'attention_bias', 'mlp_bias', 'rope_interleaved',
+  'vocab_size',
+  'hidden_size',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'head_dim',
+  'hidden_act',
+  'max_position_embeddings',
+  'rms_norm_eps',
+  'rope_theta',
+  'rope_scaling',
+  'tie_word_embeddings',
+  'attention_bias',
+  'mlp_bias',
+  'rope_interleaved',
 ]);
-const QWEN2_FIELDS = new Set([...LLAMA_FIELDS, 'use_sliding_window', 'sliding_window', 'max_window_layers'].filter((f) => f !== 'attention_bias' && f !== 'mlp_bias'));
+const QWEN2_FIELDS = new Set(
+  [...LLAMA_FIELDS, 'use_sliding_window', 'sliding_window', 'max_window_layers'].filter((f) => f !== 'attention_bias' && f !== 'mlp_bias'),
+);
 const GPT2_FIELDS = new Set([
-  'vocab_size', 'n_embd', 'n_layer', 'n_head', 'n_positions', 'n_inner', 'activation_function', 'layer_norm_epsilon',
-  'scale_attn_weights', 'scale_attn_by_inverse_layer_idx', 'add_cross_attention', 'tie_word_embeddings',
+  'vocab_size',
+  'n_embd',
+  'n_layer',
+  'n_head',
+  'n_positions',
+  'n_inner',
+  'activation_function',
+  'layer_norm_epsilon',
+  'scale_attn_weights',
+  'scale_attn_by_inverse_layer_idx',
+  'add_cross_attention',
+  'tie_word_embeddings',
 ]);
 
 const isEmpty = (v: unknown): boolean =>
@@ -84,14 +174,21 @@ export function parseHfConfig(raw: unknown, where: string): HfModelConfig {
   const arch = Array.isArray(archs) && archs.length === 1 ? archs[0] : undefined;
   const known: HfArchitecture[] = ['LlamaForCausalLM', 'Qwen2ForCausalLM', 'GPT2LMHeadModel'];
   if (!known.includes(arch as HfArchitecture)) {
-    fail(op, `${where}: architectures ${JSON.stringify(archs)} is not supported; moragrad loads ${known.join(', ')} (model_type ${JSON.stringify(c.model_type)})`);
+    fail(
+      op,
+      `${where}: architectures ${JSON.stringify(archs)} is not supported; moragrad loads ${known.join(', ')} (model_type ${JSON.stringify(c.model_type)})`,
+    );
   }
   const expectType = { LlamaForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2', GPT2LMHeadModel: 'gpt2' }[arch as HfArchitecture];
-  if (c.model_type !== undefined && c.model_type !== expectType) fail(op, `${where}: model_type ${JSON.stringify(c.model_type)} does not match ${arch} (expected '${expectType}')`);
+  if (c.model_type !== undefined && c.model_type !== expectType)
+    fail(op, `${where}: model_type ${JSON.stringify(c.model_type)} does not match ${arch} (expected '${expectType}')`);
   const fields = arch === 'GPT2LMHeadModel' ? GPT2_FIELDS : arch === 'Qwen2ForCausalLM' ? QWEN2_FIELDS : LLAMA_FIELDS;
   const unknown = Object.keys(c).filter((k) => !INERT.has(k) && !fields.has(k) && !isEmpty(c[k]));
   if (unknown.length) {
-    fail(op, `${where}: ${arch} config field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `${k} = ${JSON.stringify(c[k])}`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not implemented here; refusing to load a model that would compute something else`);
+    fail(
+      op,
+      `${where}: ${arch} config field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `${k} = ${JSON.stringify(c[k])}`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not implemented here; refusing to load a model that would compute something else`,
+    );
   }
   const int = (k: string, dflt?: number): number => {
     const v = c[k] ?? dflt;
@@ -115,7 +212,8 @@ export function parseHfConfig(raw: unknown, where: string): HfModelConfig {
     const nHead = int('num_attention_heads');
     const nKvHead = int('num_key_value_heads', nHead);
     if (nHead % nKvHead !== 0) fail(op, `${where}: num_attention_heads ${nHead} must be a multiple of num_key_value_heads ${nKvHead}`);
-    if (c.head_dim == null && nEmbd % nHead !== 0) fail(op, `${where}: hidden_size ${nEmbd} must be a multiple of num_attention_heads ${nHead} (or give head_dim)`);
+    if (c.head_dim == null && nEmbd % nHead !== 0)
+      fail(op, `${where}: hidden_size ${nEmbd} must be a multiple of num_attention_heads ${nHead} (or give head_dim)`);
     const headSize = int('head_dim', nEmbd / nHead);
     if (headSize % 2 !== 0) fail(op, `${where}: the head size ${headSize} must be even for rotary embeddings`);
     const act = c.hidden_act ?? 'silu';
@@ -151,9 +249,15 @@ export function parseHfConfig(raw: unknown, where: string): HfModelConfig {
   const nHead = int('n_head', 12);
   if (nEmbd % nHead !== 0) fail(op, `${where}: n_embd ${nEmbd} must be a multiple of n_head ${nHead}`);
   const act = c.activation_function ?? 'gelu_new';
-  const approx = act === 'gelu_new' || act === 'gelu_pytorch_tanh' ? 'tanh' : act === 'gelu' ? 'none' : refuse('activation_function', "expected 'gelu_new', 'gelu_pytorch_tanh' or 'gelu'");
+  const approx =
+    act === 'gelu_new' || act === 'gelu_pytorch_tanh'
+      ? 'tanh'
+      : act === 'gelu'
+        ? 'none'
+        : refuse('activation_function', "expected 'gelu_new', 'gelu_pytorch_tanh' or 'gelu'");
   if (c.scale_attn_weights === false) refuse('scale_attn_weights', 'attention is always scaled by 1/√head_size here');
-  if (c.scale_attn_by_inverse_layer_idx === true) refuse('scale_attn_by_inverse_layer_idx', 'per-layer attention scaling is not implemented');
+  if (c.scale_attn_by_inverse_layer_idx === true)
+    refuse('scale_attn_by_inverse_layer_idx', 'per-layer attention scaling is not implemented');
   if (c.add_cross_attention === true) refuse('add_cross_attention', 'cross-attention is not implemented');
   if (c.tie_word_embeddings === false) refuse('tie_word_embeddings', "GPT2LMHeadModel's head is the token embedding");
   return {

@@ -24,7 +24,15 @@ import { gelu } from '../../../ops/unary.js';
 import type { Tensor } from '../../../tensor.js';
 import { attendHeads, type HeadLayout } from '../../../nn/attention.js';
 import { Embedding, embeddingTable, projectOnto, type BlockedEmbedding } from '../../../nn/embedding.js';
-import { checkLmInput, generate, lastPosition, lmLoss, type GenerateOptions, type GPTOutput, type LmForwardOptions } from '../../../nn/gpt.js';
+import {
+  checkLmInput,
+  generate,
+  lastPosition,
+  lmLoss,
+  type GenerateOptions,
+  type GPTOutput,
+  type LmForwardOptions,
+} from '../../../nn/gpt.js';
 import { Conv1D } from '../../../nn/linear.js';
 import { Module, subSeed, type ModuleOptions } from '../../../nn/module.js';
 import { LayerNorm } from '../../../nn/norm.js';
@@ -33,7 +41,8 @@ import type { HfModelOptions } from './llama.js';
 
 const STD = 0.02;
 
-const conv = (i: number, o: number, opts: ModuleOptions) => new Conv1D(i, o, { init: { std: STD }, backend: opts.backend, seed: opts.seed });
+const conv = (i: number, o: number, opts: ModuleOptions) =>
+  new Conv1D(i, o, { init: { std: STD }, backend: opts.backend, seed: opts.seed });
 
 export class GPT2Attention extends Module {
   c_attn: Conv1D;
@@ -102,7 +111,12 @@ export class GPT2Model extends Module {
 
   constructor(c: HfModelConfig, opts: HfModelOptions) {
     super();
-    this.wte = embeddingTable(c.vocabSize, c.nEmbd, { std: STD, backend: opts.backend, seed: subSeed(opts.seed, 0), maxElements: opts.maxTableElements });
+    this.wte = embeddingTable(c.vocabSize, c.nEmbd, {
+      std: STD,
+      backend: opts.backend,
+      seed: subSeed(opts.seed, 0),
+      maxElements: opts.maxTableElements,
+    });
     this.wpe = new Embedding(c.blockSize, c.nEmbd, { std: STD, backend: opts.backend, seed: subSeed(opts.seed, 1) });
     this.h = Array.from({ length: c.nLayer }, (_, i) => new GPT2Block(c, { backend: opts.backend, seed: subSeed(opts.seed, 100 + i) }));
     this.ln_f = new LayerNorm(c.nEmbd, { eps: c.normEps, backend: opts.backend });

@@ -21,7 +21,15 @@ import { add } from '../../../ops/binary.js';
 import type { Tensor } from '../../../tensor.js';
 import { attendHeads, type HeadLayout } from '../../../nn/attention.js';
 import { BlockedEmbedding, embeddingTable, projectOnto, tableBlockRows, type Embedding } from '../../../nn/embedding.js';
-import { checkLmInput, generate, lastPosition, lmLoss, type GenerateOptions, type GPTOutput, type LmForwardOptions } from '../../../nn/gpt.js';
+import {
+  checkLmInput,
+  generate,
+  lastPosition,
+  lmLoss,
+  type GenerateOptions,
+  type GPTOutput,
+  type LmForwardOptions,
+} from '../../../nn/gpt.js';
 import { Linear } from '../../../nn/linear.js';
 import { swiglu } from '../../../nn/mlp.js';
 import { Module, subSeed, type ModuleOptions } from '../../../nn/module.js';
@@ -39,7 +47,8 @@ export class LlamaAttention extends Module {
 
   constructor(c: HfModelConfig, opts: ModuleOptions) {
     super();
-    const lin = (i: number, o: number, k: number, bias: boolean) => new Linear(i, o, { bias, init: { std: STD }, backend: opts.backend, seed: subSeed(opts.seed, k) });
+    const lin = (i: number, o: number, k: number, bias: boolean) =>
+      new Linear(i, o, { bias, init: { std: STD }, backend: opts.backend, seed: subSeed(opts.seed, k) });
     const q = c.nHead * c.headSize;
     const kv = c.nKvHead * c.headSize;
     this.q_proj = lin(c.nEmbd, q, 0, c.qkvBias);
@@ -62,7 +71,8 @@ export class LlamaMLP extends Module {
 
   constructor(c: HfModelConfig, opts: ModuleOptions) {
     super();
-    const lin = (i: number, o: number, k: number) => new Linear(i, o, { bias: c.mlpBias, init: { std: STD }, backend: opts.backend, seed: subSeed(opts.seed, k) });
+    const lin = (i: number, o: number, k: number) =>
+      new Linear(i, o, { bias: c.mlpBias, init: { std: STD }, backend: opts.backend, seed: subSeed(opts.seed, k) });
     this.gate_proj = lin(c.nEmbd, c.intermediate, 0);
     this.up_proj = lin(c.nEmbd, c.intermediate, 1);
     this.down_proj = lin(c.intermediate, c.nEmbd, 2);
@@ -106,8 +116,16 @@ export class LlamaModel extends Module {
 
   constructor(c: HfModelConfig, opts: HfModelOptions) {
     super();
-    this.embed_tokens = embeddingTable(c.vocabSize, c.nEmbd, { std: STD, backend: opts.backend, seed: subSeed(opts.seed, 0), maxElements: opts.maxTableElements });
-    this.layers = Array.from({ length: c.nLayer }, (_, i) => new LlamaDecoderLayer(c, { backend: opts.backend, seed: subSeed(opts.seed, 100 + i) }));
+    this.embed_tokens = embeddingTable(c.vocabSize, c.nEmbd, {
+      std: STD,
+      backend: opts.backend,
+      seed: subSeed(opts.seed, 0),
+      maxElements: opts.maxTableElements,
+    });
+    this.layers = Array.from(
+      { length: c.nLayer },
+      (_, i) => new LlamaDecoderLayer(c, { backend: opts.backend, seed: subSeed(opts.seed, 100 + i) }),
+    );
     this.norm = new RMSNorm(c.nEmbd, { eps: c.normEps, backend: opts.backend });
   }
 
@@ -137,7 +155,10 @@ export class LlamaForCausalLM extends Module {
       // a bias-free Linear [V, C] is x @ Wᵀ, what a table's projection computes
       const [V, C, backend, seed] = [config.vocabSize, config.nEmbd, opts.backend, subSeed(opts.seed, 1)];
       const rows = tableBlockRows(V, C, { backend, maxElements: opts.maxTableElements });
-      this.lm_head = rows === null ? new Linear(C, V, { bias: false, init: { std: STD }, backend, seed }) : new BlockedEmbedding(V, C, rows, { std: STD, backend, seed });
+      this.lm_head =
+        rows === null
+          ? new Linear(C, V, { bias: false, init: { std: STD }, backend, seed })
+          : new BlockedEmbedding(V, C, rows, { std: STD, backend, seed });
     }
     this.nameParameters();
   }

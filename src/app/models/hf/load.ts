@@ -68,7 +68,15 @@ interface Source {
 const sources = new WeakMap<Module, Source>();
 
 /** Files next to the weights that saveHF copies from the source folder when present. */
-const SIDE_FILES = [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, 'generation_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'tokenizer.model'];
+const SIDE_FILES = [
+  TOKENIZER_FILE,
+  TOKENIZER_CONFIG_FILE,
+  'generation_config.json',
+  'special_tokens_map.json',
+  'vocab.json',
+  'merges.txt',
+  'tokenizer.model',
+];
 
 async function readJson(path: string, op: string): Promise<unknown> {
   let text: string;
@@ -133,11 +141,17 @@ export function planMemory(entries: WeightEntry[], backend: BackendName | undefi
 function checkPlan(p: MemoryPlan, dir: string): void {
   const op = 'loadHF';
   if (p.largest.elements > p.maxElements) {
-    fail(op, `${dir}: tensor '${p.largest.name}' has ${p.largest.elements} elements (${gib(p.largest.elements * 4)} as float32), more than the adapter's largest buffer binding of ${p.maxElements} elements (${gib(p.maxElements * 4)}); this model does not fit this adapter`);
+    fail(
+      op,
+      `${dir}: tensor '${p.largest.name}' has ${p.largest.elements} elements (${gib(p.largest.elements * 4)} as float32), more than the adapter's largest buffer binding of ${p.maxElements} elements (${gib(p.maxElements * 4)}); this model does not fit this adapter`,
+    );
   }
   const total = p.weightBytes + p.stagingBytes;
   if (p.limit !== null && total > p.limit) {
-    fail(op, `${dir}: ${p.params} parameters need ${gib(p.weightBytes)} as held plus ${gib(p.stagingBytes)} of staging = ${gib(total)}, more than the ${gib(p.limit)} available (${p.limitFrom}); refusing to load`);
+    fail(
+      op,
+      `${dir}: ${p.params} parameters need ${gib(p.weightBytes)} as held plus ${gib(p.stagingBytes)} of staging = ${gib(total)}, more than the ${gib(p.limit)} available (${p.limitFrom}); refusing to load`,
+    );
   }
 }
 
@@ -145,10 +159,14 @@ function checkPlan(p: MemoryPlan, dir: string): void {
 export async function loadHF(dir: string, opts: LoadHFOptions = {}): Promise<LoadedHF> {
   const op = 'loadHF';
   if (opts.dtype !== undefined && opts.dtype !== 'float32') {
-    fail(op, `dtype '${String(opts.dtype)}' is not supported: moragrad's parameters are float32 (F16 and BF16 weights are widened to float32 exactly)`);
+    fail(
+      op,
+      `dtype '${String(opts.dtype)}' is not supported: moragrad's parameters are float32 (F16 and BF16 weights are widened to float32 exactly)`,
+    );
   }
   const st = await fs.stat(dir).catch(() => null);
-  if (!st?.isDirectory()) fail(op, `${dir} is not a directory (expected a Hugging Face model folder with config.json and model.safetensors)`);
+  if (!st?.isDirectory())
+    fail(op, `${dir} is not a directory (expected a Hugging Face model folder with config.json and model.safetensors)`);
   const config = parseHfConfig(await readJson(join(dir, 'config.json'), op), join(dir, 'config.json'));
   const files = await readWeightFiles(dir, config.architecture, config.tiedHead);
   const plan = planMemory(files.entries, opts.backend, opts.memoryLimit);
@@ -161,7 +179,8 @@ export async function loadHF(dir: string, opts: LoadHFOptions = {}): Promise<Loa
   const generationConfig = (await fs.stat(genPath).catch(() => null)) ? ((await readJson(genPath, op)) as Record<string, unknown>) : null;
 
   const mopts = { backend: opts.backend, maxTableElements: opts.maxTableElements };
-  const model: HfCausalLM = config.architecture === 'GPT2LMHeadModel' ? new GPT2LMHeadModel(config, mopts) : new LlamaForCausalLM(config, mopts);
+  const model: HfCausalLM =
+    config.architecture === 'GPT2LMHeadModel' ? new GPT2LMHeadModel(config, mopts) : new LlamaForCausalLM(config, mopts);
   try {
     await fillWeights(model, dir, files.entries);
   } catch (e) {
@@ -197,7 +216,11 @@ function slotsOf(model: Module): Map<string, Slot> {
   const owned = new Set<Parameter>();
   for (const [n, m] of model.namedModules()) {
     if (m instanceof BlockedEmbedding) {
-      slots.set(`${n}.weight`, { parts: m.blocks.map((b) => ({ p: b.weight, start: b.start })), shape: [m.numEmbeddings, m.dim], conv: false });
+      slots.set(`${n}.weight`, {
+        parts: m.blocks.map((b) => ({ p: b.weight, start: b.start })),
+        shape: [m.numEmbeddings, m.dim],
+        conv: false,
+      });
       for (const b of m.blocks) owned.add(b.weight);
     } else if (m instanceof AdapterLinear) {
       const conv = m.base instanceof Conv1D;
@@ -226,14 +249,20 @@ async function fillWeights(model: HfCausalLM, dir: string, entries: WeightEntry[
   const have = new Set(used.map((e) => e.param));
   const missing = [...slots.keys()].filter((p) => !have.has(p));
   const problems: string[] = [];
-  if (missing.length) problems.push(`missing weights: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` (+${missing.length - 8} more)` : ''}`);
-  if (unexpected.length) problems.push(`tensors the model does not have: ${unexpected.slice(0, 8).join(', ')}${unexpected.length > 8 ? ` (+${unexpected.length - 8} more)` : ''}`);
+  if (missing.length)
+    problems.push(`missing weights: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` (+${missing.length - 8} more)` : ''}`);
+  if (unexpected.length)
+    problems.push(
+      `tensors the model does not have: ${unexpected.slice(0, 8).join(', ')}${unexpected.length > 8 ? ` (+${unexpected.length - 8} more)` : ''}`,
+    );
   for (const e of used) {
     const slot = slots.get(e.param!);
     if (!slot) continue;
     const s = e.info.shape;
     if (s.length !== slot.shape.length || s.some((d, i) => d !== slot.shape[i])) {
-      problems.push(`'${e.key}' is ${fmtShape(s)}, the config makes it ${fmtShape(slot.shape)}${slot.conv ? ' (Conv1D, stored [in, out])' : ''}`);
+      problems.push(
+        `'${e.key}' is ${fmtShape(s)}, the config makes it ${fmtShape(slot.shape)}${slot.conv ? ' (Conv1D, stored [in, out])' : ''}`,
+      );
     }
   }
   if (problems.length) fail(op, `${dir} does not match its config.json (${model.config.architecture}): ${problems.join('; ')}`);
@@ -303,7 +332,8 @@ async function hfStateDict(model: HfCausalLM): Promise<Map<string, { shape: numb
  */
 export async function saveHF(model: HfCausalLM, dir: string, opts: SaveHFOptions = {}): Promise<void> {
   const op = 'saveHF';
-  if (!(model instanceof LlamaForCausalLM) && !(model instanceof GPT2LMHeadModel)) fail(op, `expects a model from loadHF (LlamaForCausalLM or GPT2LMHeadModel), got ${String((model as object)?.constructor?.name)}`);
+  if (!(model instanceof LlamaForCausalLM) && !(model instanceof GPT2LMHeadModel))
+    fail(op, `expects a model from loadHF (LlamaForCausalLM or GPT2LMHeadModel), got ${String((model as object)?.constructor?.name)}`);
   const src = sources.get(model);
   const dtype = opts.dtype ?? src?.dtype ?? 'F32';
   if (!['F32', 'F16', 'BF16'].includes(dtype)) fail(op, `dtype must be 'F32', 'F16' or 'BF16', got '${String(dtype)}'`);
@@ -327,7 +357,10 @@ export async function saveHF(model: HfCausalLM, dir: string, opts: SaveHFOptions
     total += b;
   }
   await fs.mkdir(dir, { recursive: true });
-  const names = shards.length === 1 ? [SINGLE_FILE] : shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
+  const names =
+    shards.length === 1
+      ? [SINGLE_FILE]
+      : shards.map((_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
   const weightMap: Record<string, string> = {};
   for (const [i, shard] of shards.entries()) {
     const entries: Record<string, EncodeEntry> = {};
@@ -338,18 +371,32 @@ export async function saveHF(model: HfCausalLM, dir: string, opts: SaveHFOptions
     await writeFileAtomic(join(dir, names[i]), encodeSafetensors(entries, { format: 'pt' }));
   }
   // an index left by an earlier sharded save would take precedence over a new single file
-  if (shards.length > 1) await writeFileAtomic(join(dir, INDEX_FILE), JSON.stringify({ metadata: { total_size: total }, weight_map: sortKeys(weightMap) }, null, 2));
+  if (shards.length > 1)
+    await writeFileAtomic(
+      join(dir, INDEX_FILE),
+      JSON.stringify({ metadata: { total_size: total }, weight_map: sortKeys(weightMap) }, null, 2),
+    );
   else await fs.rm(join(dir, INDEX_FILE), { force: true });
   const raw = { ...model.config.raw, torch_dtype: { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[dtype] };
   await writeFileAtomic(join(dir, 'config.json'), JSON.stringify(raw, null, 2));
   if (src) {
     for (const f of SIDE_FILES) {
       const from = join(src.dir, f);
-      if (await fs.stat(from).then((s) => s.isFile(), () => false)) await writeFileAtomic(join(dir, f), await fs.readFile(from));
+      if (
+        await fs.stat(from).then(
+          (s) => s.isFile(),
+          () => false,
+        )
+      )
+        await writeFileAtomic(join(dir, f), await fs.readFile(from));
     }
   }
 }
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+  return Object.fromEntries(
+    Object.keys(o)
+      .sort()
+      .map((k) => [k, o[k]]),
+  );
 }

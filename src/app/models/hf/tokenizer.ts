@@ -26,7 +26,8 @@ export class HfTokenizer implements Tokenizer {
     readonly dir: string | null = null,
   ) {
     const op = 'HfTokenizer';
-    if (!tokenizerJson || typeof tokenizerJson !== 'object' || !tokenizerJson.model) fail(op, `tokenizer.json must be an object with a 'model' (got keys ${Object.keys(tokenizerJson ?? {}).join(', ')})`);
+    if (!tokenizerJson || typeof tokenizerJson !== 'object' || !tokenizerJson.model)
+      fail(op, `tokenizer.json must be an object with a 'model' (got keys ${Object.keys(tokenizerJson ?? {}).join(', ')})`);
     try {
       this.#tok = new HfLibTokenizer(tokenizerJson, tokenizerConfig);
     } catch (e) {
@@ -45,7 +46,10 @@ export class HfTokenizer implements Tokenizer {
         text = await fs.readFile(join(dir, f), 'utf8');
       } catch (e) {
         if (!required) return undefined;
-        return fail(op, `${join(dir, f)} is missing (${(e as Error).message}); moragrad reads tokenizers from tokenizer.json (older folders with only vocab.json/merges.txt or tokenizer.model: save the tokenizer once with transformers' save_pretrained)`);
+        return fail(
+          op,
+          `${join(dir, f)} is missing (${(e as Error).message}); moragrad reads tokenizers from tokenizer.json (older folders with only vocab.json/merges.txt or tokenizer.model: save the tokenizer once with transformers' save_pretrained)`,
+        );
       }
       try {
         return JSON.parse(text) as Record<string, unknown>;

@@ -51,7 +51,11 @@ export function paramName(arch: HfArchitecture, key: string, tied: boolean): str
 /** Lists the folder's weight files and every tensor in them (headers only). */
 export async function readWeightFiles(dir: string, arch: HfArchitecture, tied: boolean): Promise<WeightFiles> {
   const op = 'loadHF';
-  const exists = (f: string) => fs.stat(join(dir, f)).then((s) => s.isFile(), () => false);
+  const exists = (f: string) =>
+    fs.stat(join(dir, f)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
   let layout: WeightFiles['layout'];
   let files: string[];
   let weightMap: Record<string, string> | null = null;
@@ -69,16 +73,25 @@ export async function readWeightFiles(dir: string, arch: HfArchitecture, tied: b
     }
     weightMap = wm as Record<string, string>;
     files = [...new Set(Object.values(weightMap))];
-    for (const f of files) if (f.includes('/') || f.includes('\\') || f.startsWith('.')) fail(op, `${join(dir, INDEX_FILE)}: shard name '${f}' must be a plain file name in the folder`);
+    for (const f of files)
+      if (f.includes('/') || f.includes('\\') || f.startsWith('.'))
+        fail(op, `${join(dir, INDEX_FILE)}: shard name '${f}' must be a plain file name in the folder`);
     const absent = [];
     for (const f of files) if (!(await exists(f))) absent.push(f);
-    if (absent.length) fail(op, `${dir}: ${INDEX_FILE} lists shard${absent.length > 1 ? 's' : ''} ${absent.join(', ')}, which ${absent.length > 1 ? 'are' : 'is'} missing`);
+    if (absent.length)
+      fail(
+        op,
+        `${dir}: ${INDEX_FILE} lists shard${absent.length > 1 ? 's' : ''} ${absent.join(', ')}, which ${absent.length > 1 ? 'are' : 'is'} missing`,
+      );
   } else if (await exists(SINGLE_FILE)) {
     layout = 'single';
     files = [SINGLE_FILE];
   } else {
     const bin = (await exists('pytorch_model.bin')) || (await exists('pytorch_model.bin.index.json'));
-    fail(op, `${dir} has neither ${SINGLE_FILE} nor ${INDEX_FILE}${bin ? '; it holds pytorch_model.bin (a PyTorch pickle, which moragrad does not read): convert it once with transformers, model.save_pretrained(dir, safe_serialization=True)' : ''}`);
+    fail(
+      op,
+      `${dir} has neither ${SINGLE_FILE} nor ${INDEX_FILE}${bin ? '; it holds pytorch_model.bin (a PyTorch pickle, which moragrad does not read): convert it once with transformers, model.save_pretrained(dir, safe_serialization=True)' : ''}`,
+    );
   }
   const entries: WeightEntry[] = [];
   const counts = new Map<SafetensorsDType, number>();
@@ -86,7 +99,10 @@ export async function readWeightFiles(dir: string, arch: HfArchitecture, tied: b
     const h = await readSafetensorsHeader(join(dir, f));
     for (const [key, info] of Object.entries(h.tensors)) {
       if (weightMap && weightMap[key] !== f) {
-        fail(op, `${dir}: tensor '${key}' is in ${f} but ${INDEX_FILE} ${weightMap[key] ? `maps it to ${weightMap[key]}` : 'does not list it'}`);
+        fail(
+          op,
+          `${dir}: tensor '${key}' is in ${f} but ${INDEX_FILE} ${weightMap[key] ? `maps it to ${weightMap[key]}` : 'does not list it'}`,
+        );
       }
       entries.push({ key, file: f, info, start: h.dataStart + info.dataOffsets[0], param: paramName(arch, key, tied) });
       counts.set(info.dtype, (counts.get(info.dtype) ?? 0) + 1);
@@ -95,7 +111,11 @@ export async function readWeightFiles(dir: string, arch: HfArchitecture, tied: b
   if (weightMap) {
     const found = new Set(entries.map((e) => e.key));
     const lost = Object.keys(weightMap).filter((k) => !found.has(k));
-    if (lost.length) fail(op, `${dir}: ${INDEX_FILE} lists ${lost.slice(0, 5).join(', ')}${lost.length > 5 ? ` (+${lost.length - 5} more)` : ''}, which no shard holds`);
+    if (lost.length)
+      fail(
+        op,
+        `${dir}: ${INDEX_FILE} lists ${lost.slice(0, 5).join(', ')}${lost.length > 5 ? ` (+${lost.length - 5} more)` : ''}, which no shard holds`,
+      );
   }
   const floats = [...counts].filter(([d]) => d === 'F32' || d === 'F16' || d === 'BF16' || d === 'F64').sort((a, b) => b[1] - a[1]);
   const seen = new Map<string, string>();
@@ -112,7 +132,12 @@ export async function readWeightFiles(dir: string, arch: HfArchitecture, tied: b
  * Reads one tensor as float32 host data in moragrad's layout: the stored shape, or for a Conv1D
  * weight ([in, out] stored) the transpose [out, in].
  */
-export async function readTensor(dir: string, e: WeightEntry, transpose: boolean, fh: fs.FileHandle): Promise<{ data: Float32Array; shape: number[] }> {
+export async function readTensor(
+  dir: string,
+  e: WeightEntry,
+  transpose: boolean,
+  fh: fs.FileHandle,
+): Promise<{ data: Float32Array; shape: number[] }> {
   const op = `loadHF(${join(dir, e.file)})`;
   const n = e.info.dataOffsets[1] - e.info.dataOffsets[0];
   const bytes = new Uint8Array(n);
@@ -123,7 +148,8 @@ export async function readTensor(dir: string, e: WeightEntry, transpose: boolean
     off += bytesRead;
   }
   const data = decodeTensorBytes(bytes, e.info.dtype, e.key, op);
-  if (!(data instanceof Float32Array)) fail(op, `tensor '${e.key}' has dtype ${e.info.dtype}; weights must be floating point (F32, F16, BF16)`);
+  if (!(data instanceof Float32Array))
+    fail(op, `tensor '${e.key}' has dtype ${e.info.dtype}; weights must be floating point (F32, F16, BF16)`);
   if (!transpose) return { data, shape: e.info.shape };
   if (e.info.shape.length !== 2) fail(op, `Conv1D weight '${e.key}' must be 2-D [in, out], got ${fmtShape(e.info.shape)}`);
   const [I, O] = e.info.shape;
