@@ -138,7 +138,10 @@ export async function ortSession(
     logSeverityLevel: 3,
   });
   let seed = 12345;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return (seed / 2 ** 32) * 2 - 1;
+  };
   const feeds: Record<string, InstanceType<OrtModule['Tensor']>> = {};
   for (const [name, shape] of inputs) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));

@@ -70,12 +70,24 @@ export function opCases(quick: boolean): CaseSpec[] {
       ours: () => {
         const a = rnd([N], 1);
         const b = rnd([N], 2);
-        return { run: () => void mg.add(a, b), dispose: () => (a.dispose(), b.dispose()) };
+        return {
+          run: () => void mg.add(a, b),
+          dispose: () => {
+            a.dispose();
+            b.dispose();
+          },
+        };
       },
       tf: (tf) => {
         const a = tf.randomNormal([N]);
         const b = tf.randomNormal([N]);
-        return { run: () => void tf.add(a, b), dispose: () => (a.dispose(), b.dispose()) };
+        return {
+          run: () => void tf.add(a, b),
+          dispose: () => {
+            a.dispose();
+            b.dispose();
+          },
+        };
       },
       ort: () =>
         ortSession(
@@ -113,12 +125,24 @@ export function opCases(quick: boolean): CaseSpec[] {
       ours: () => {
         const a = rnd([R, C], 1);
         const b = rnd([C], 2);
-        return { run: () => void mg.add(a, b), dispose: () => (a.dispose(), b.dispose()) };
+        return {
+          run: () => void mg.add(a, b),
+          dispose: () => {
+            a.dispose();
+            b.dispose();
+          },
+        };
       },
       tf: (tf) => {
         const a = tf.randomNormal([R, C]);
         const b = tf.randomNormal([C]);
-        return { run: () => void tf.add(a, b), dispose: () => (a.dispose(), b.dispose()) };
+        return {
+          run: () => void tf.add(a, b),
+          dispose: () => {
+            a.dispose();
+            b.dispose();
+          },
+        };
       },
       ort: () =>
         ortSession(
@@ -203,13 +227,27 @@ export function opCases(quick: boolean): CaseSpec[] {
         const a = rnd([SR, SC], 1);
         const w = rnd([SC], 2);
         const b = rnd([SC], 3);
-        return { run: () => void mg.layerNorm(a, w, b), dispose: () => (a.dispose(), w.dispose(), b.dispose()) };
+        return {
+          run: () => void mg.layerNorm(a, w, b),
+          dispose: () => {
+            a.dispose();
+            w.dispose();
+            b.dispose();
+          },
+        };
       },
       tf: (tf) => {
         const a = tf.randomNormal([SR, SC]);
         const w = tf.randomNormal([SC]);
         const b = tf.randomNormal([SC]);
-        return { run: () => void tfLayerNorm(tf, a, w, b), dispose: () => (a.dispose(), w.dispose(), b.dispose()) };
+        return {
+          run: () => void tfLayerNorm(tf, a, w, b),
+          dispose: () => {
+            a.dispose();
+            w.dispose();
+            b.dispose();
+          },
+        };
       },
       ort: () =>
         ortSession(

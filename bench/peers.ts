@@ -88,7 +88,7 @@ export async function loadPeers(log: (s: string) => void = () => {}): Promise<Pe
     await import('@tensorflow/tfjs-backend-webgpu');
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     wasm.setWasmPaths(
-      join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist') + '/',
+      `${join(dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`,
     );
     for (const peer of TF_PEERS) {
       const version = pkgVersion(peer === 'tfjs-cpu' ? '@tensorflow/tfjs' : `@tensorflow/tfjs-backend-${BACKEND[peer]}`);

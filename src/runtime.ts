@@ -22,19 +22,27 @@ export interface InitOptions {
 /** Creates the WebGPU device (once) and makes `backend` the default for new tensors. */
 export async function init(opts: InitOptions = {}): Promise<Backend> {
   const name = opts.backend ?? 'webgpu';
-  if (name === 'cpu') return (defaultBackend = cpuBackend);
+  if (name === 'cpu') {
+    defaultBackend = cpuBackend;
+    return defaultBackend;
+  }
   if (name !== 'webgpu') fail('init', `unknown backend '${String(name)}' (expected 'webgpu' or 'cpu')`);
   try {
-    gpuBackend ??= await (gpuInit ??= WebGpuBackend.create());
+    if (!gpuBackend) {
+      gpuInit ??= WebGpuBackend.create();
+      gpuBackend = await gpuInit;
+    }
   } catch (e) {
     gpuInit = null;
     if (opts.fallback === 'cpu' && e instanceof MoragradError) {
       console.warn(`\n*** moragrad WARNING: ${e.message}\n*** Falling back to the cpu backend (float64 loops, very slow).\n`);
-      return (defaultBackend = cpuBackend);
+      defaultBackend = cpuBackend;
+      return defaultBackend;
     }
     throw e;
   }
-  return (defaultBackend = gpuBackend);
+  defaultBackend = gpuBackend;
+  return defaultBackend;
 }
 
 /** The named backend, or the default one. */

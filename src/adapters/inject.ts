@@ -141,7 +141,7 @@ export class PeftModel<M extends Module = Module> {
 
   /** Runs the model (the same as model.forward). */
   forward(...args: Parameters<M['forward']>): ReturnType<M['forward']> {
-    return this.model.forward(...args);
+    return this.model.forward(...args) as ReturnType<M['forward']>;
   }
 
   /** The parameters to optimise: the adapters' (LoRA A and B, DoRA A, B and m, MoRA M), or every parameter for 'full'. */

@@ -67,7 +67,7 @@ export class CharTokenizer implements Tokenizer {
 
   static fromJSON(json: CharTokenizerJSON): CharTokenizer {
     const op = 'CharTokenizer.fromJSON';
-    if (!json || json.type !== 'char' || !Array.isArray(json.chars))
+    if (json?.type !== 'char' || !Array.isArray(json.chars))
       fail(op, `expected { type: 'char', chars: string[] }, got ${JSON.stringify(json)?.slice(0, 80)}`);
     const seen = new Set<string>();
     for (const [i, c] of json.chars.entries()) {

@@ -1,10 +1,10 @@
 // Reading input files safely: only regular files are opened (a FIFO would block the open forever, a
 // directory fails with a bare EISDIR), and every failure names the path.
-import { statSync } from 'node:fs';
+import { type Stats, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { fail } from '../errors.js';
 
-function kindOf(st: import('node:fs').Stats): string {
+function kindOf(st: Stats): string {
   if (st.isDirectory()) return 'a directory';
   if (st.isFIFO()) return 'a FIFO (named pipe)';
   if (st.isSocket()) return 'a socket';
@@ -14,7 +14,7 @@ function kindOf(st: import('node:fs').Stats): string {
 
 /** Throws from `op` unless `path` is an existing regular file (symlinks followed). */
 export function requireRegularFile(path: string, op: string): void {
-  let st;
+  let st: Stats;
   try {
     st = statSync(path);
   } catch (e) {
@@ -26,7 +26,7 @@ export function requireRegularFile(path: string, op: string): void {
 
 /** Throws from `op` unless `path` is an existing directory. */
 export function requireDirectory(path: string, op: string): void {
-  let st;
+  let st: Stats;
   try {
     st = statSync(path);
   } catch (e) {

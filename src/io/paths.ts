@@ -10,9 +10,17 @@ export function runNameProblem(name: unknown): string | null {
   if (name.length > 200) return `a run name must be at most 200 characters, got ${name.length}`;
   if (name === '.' || name === '..') return `'${name}' is not a folder name`;
   if (/[/\\]/.test(name)) return `a run name is one folder name, without '/' or '\\' (got ${JSON.stringify(name)})`;
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) return `a run name must not hold control characters (got ${JSON.stringify(name)})`;
+  if (hasControlCharacter(name)) return `a run name must not hold control characters (got ${JSON.stringify(name)})`;
   return null;
+}
+
+/** True when `s` holds a C0 control character (U+0000 to U+001F) or DEL (U+007F). */
+function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
 }
 
 /** Throws from `op` unless `name` is a valid run name; returns it. */

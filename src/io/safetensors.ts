@@ -12,6 +12,8 @@
 // Float32Array (F64 is rounded to float32; a finite F64 beyond float32's range is an error), integer
 // dtypes (I64, I32, I8, U8, BOOL) become an Int32Array (an I64 outside int32 range, or a BOOL byte
 // other than 0/1, is an error). Writing supports F32, I32, F16 and BF16 (round to nearest even).
+// One file for one format: the writer, the reader and the header validation they share (dtype table,
+// offsets, the checks the fuzz suite exercises) stay together so the format's rules are in one place.
 import fs, { type FileHandle } from 'node:fs/promises';
 import type { Tensor } from '../tensor.js';
 import type { BackendName } from '../runtime.js';

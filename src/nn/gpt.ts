@@ -79,7 +79,7 @@ export class GPT extends Module {
       if (!Number.isInteger(cfg[k]) || cfg[k] <= 0) fail(op, `config.${k} must be a positive integer, got ${String(cfg[k])}`);
     }
     if (cfg.nEmbd % cfg.nHead !== 0) fail(op, `nEmbd ${cfg.nEmbd} must be a multiple of nHead ${cfg.nHead}`);
-    const c = (this.config = {
+    this.config = {
       vocabSize: cfg.vocabSize,
       blockSize: cfg.blockSize,
       nLayer: cfg.nLayer,
@@ -93,7 +93,8 @@ export class GPT extends Module {
       mlpHidden: cfg.mlpHidden,
       bias: cfg.bias ?? true,
       initStd: cfg.initStd ?? 0.02,
-    });
+    };
+    const c = this.config;
     if (c.positions !== 'learned' && c.positions !== 'rotary')
       fail(op, `positions must be 'learned' or 'rotary', got '${String(c.positions)}'`);
     const std = c.initStd;

@@ -62,7 +62,7 @@ export abstract class Module {
   #training = true;
 
   /** Runs the module. Subclasses define the signature. */
-  abstract forward(...args: any[]): any;
+  abstract forward(...args: never[]): unknown;
 
   /** True in training mode (dropout active); set by train()/eval() on the whole tree. */
   get training(): boolean {

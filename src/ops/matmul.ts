@@ -12,6 +12,8 @@
 //
 // 1-D operands follow torch.matmul: a vector on the left is a (1, k) row, on the right a (k, 1)
 // column, and the added dim is dropped from the result (vector @ vector is a 0-D scalar).
+// Longer than most op files: the product's five kernel variants (scalar, vec4, the broadcast-product
+// twin pair, transposes) share one choice function and one binding, which are clearest side by side.
 import { record } from '../autograd.js';
 import { defineKernel, isCpuAdapter, type Backend, type KernelDef, type UniformField } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
@@ -249,7 +251,7 @@ function collapseBatch(op: string, shape: number[], sa: number[], sb: number[]):
 function batchStrides(batch: readonly number[], matSize: number, outBatch: readonly number[]): number[] {
   const s = stridesOf(batch).map((v) => v * matSize);
   const off = outBatch.length - batch.length;
-  return outBatch.map((d, i) => (i < off || batch[i - off] === 1 ? 0 : s[i - off]));
+  return outBatch.map((_d, i) => (i < off || batch[i - off] === 1 ? 0 : s[i - off]));
 }
 
 /**

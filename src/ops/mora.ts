@@ -19,6 +19,8 @@
 // pad <= k that is exactly the reference's cat([x, x[..., :pad]]); when pad > k (k < R/2) the
 // reference forward crashes and we continue cyclically, which is what the reference's merge loop
 // for types 1/4 computes (`w[:, i % in_f] += aw[:, i % r]` for i < k + pad).
+// Longer than most op files by design (one op, one place): geometry, the float64 loops, the fused
+// kernel pair, deltaWeight and the naive twin are read top to bottom; the tiling lives in mora-tiling.ts.
 import { record } from '../autograd.js';
 import { defineKernel, withConstants, type UniformField } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';

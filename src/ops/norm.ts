@@ -247,8 +247,14 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
       let db: Tensor | null = null;
       if (weight?.requiresGrad || bias?.requiresGrad) {
         [dw, db] = runKernel('layerNorm.params', lnParams, [g, x, mu, rstd], [{ shape: [p.len] }, { shape: [p.len] }], p); // (C), (C)
-        if (!weight?.requiresGrad) dw.dispose(), (dw = null);
-        if (!bias?.requiresGrad) db.dispose(), (db = null);
+        if (!weight?.requiresGrad) {
+          dw.dispose();
+          dw = null;
+        }
+        if (!bias?.requiresGrad) {
+          db.dispose();
+          db = null;
+        }
       }
       return [dx, ...(weight ? [dw] : []), ...(bias ? [db] : [])];
     },

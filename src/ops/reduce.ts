@@ -7,6 +7,8 @@
 //          (pass 1 writes partials, pass 2 reduces them).
 // The op first coalesces the shape (size-1 dims dropped, neighbouring kept/reduced dims merged), so
 // the kernels see at most 4 kept and 4 reduced dims; nothing is permuted or copied.
+// Longer than most op files: the two reduction strategies, their float64 loop and every reduction's
+// backward share one layout planner (`plan`), and reading them apart would hide why each is chosen.
 import { isGradEnabled, record } from '../autograd.js';
 import { defineKernel, withConstants, type Backend, type HostArray, type KernelDef, type UniformField } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
@@ -189,7 +191,10 @@ const reduceEntries = new Map<string, KernelDef<ReduceParams>>();
 function reduceKernelFor(p: { variant: ReduceParams['variant']; arg: boolean }): KernelDef<ReduceParams> {
   const entry = p.variant === 'combine' ? 'arg_combine' : `${p.arg ? 'arg' : 'reduce'}_${p.variant}`;
   let k = reduceEntries.get(entry);
-  if (!k) reduceEntries.set(entry, (k = { ...reduceKernel, gpu: { ...reduceKernel.gpu, entry } }));
+  if (!k) {
+    k = { ...reduceKernel, gpu: { ...reduceKernel.gpu, entry } };
+    reduceEntries.set(entry, k);
+  }
   return k;
 }
 

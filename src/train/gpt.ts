@@ -178,7 +178,8 @@ export async function trainGPT(
   let evals: EvalInfo[] = [];
   let resumed: Awaited<ReturnType<typeof loadCheckpoint>> | null = null;
   if (opts.resume) {
-    const m = (resumed = await loadCheckpoint(opts.resume)).meta;
+    resumed = await loadCheckpoint(opts.resume);
+    const m = resumed.meta;
     cfg = { ...(m.config as TrainConfig) };
     for (const k of RESUME_OVERRIDABLE) if (opts.overrides?.[k] !== undefined) cfg[k] = opts.overrides[k]!;
     startStep = m.step;

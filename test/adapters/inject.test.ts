@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
 import * as nn from '../../src/nn/index.js';
 import { AdamW } from '../../src/optim/index.js';
-import { LoRALinear, MoRALinear, inject } from '../../src/adapters/index.js';
+import { LoRALinear, inject } from '../../src/adapters/index.js';
 import { expectClose, setupBackends } from '../helpers.js';
 
 setupBackends();

@@ -26,7 +26,7 @@ const snap = async (layers: [string, AdapterLinear][]): Promise<Snapshot[]> =>
 /** Trains `steps` AdamW steps, calling the controller after each; checks every restart. */
 async function trainAndCheck(
   b: B,
-  peft: PeftModel,
+  peft: PeftModel<nn.GPT>,
   ctl: ReMoRA | ReLoRA,
   opt: AdamW,
   steps: number,

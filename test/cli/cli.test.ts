@@ -13,10 +13,20 @@ setupBackends();
 async function run(args: string[], during?: () => void): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void (out += `${a.join(' ')}\n`));
-  const elog = vi.spyOn(console, 'error').mockImplementation((...a) => void (err += `${a.join(' ')}\n`));
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+    out += String(s);
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+    err += String(s);
+    return true;
+  });
+  const log = vi.spyOn(console, 'log').mockImplementation((...a) => {
+    out += `${a.join(' ')}\n`;
+  });
+  const elog = vi.spyOn(console, 'error').mockImplementation((...a) => {
+    err += `${a.join(' ')}\n`;
+  });
   let code: number;
   try {
     const p = main(args);

@@ -16,10 +16,20 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
   let out = '';
   let err = '';
   const spies = [
-    vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true)),
-    vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true)),
-    vi.spyOn(console, 'log').mockImplementation((...a) => void (out += `${a.join(' ')}\n`)),
-    vi.spyOn(console, 'error').mockImplementation((...a) => void (err += `${a.join(' ')}\n`)),
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+      out += String(s);
+      return true;
+    }),
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+      err += String(s);
+      return true;
+    }),
+    vi.spyOn(console, 'log').mockImplementation((...a) => {
+      out += `${a.join(' ')}\n`;
+    }),
+    vi.spyOn(console, 'error').mockImplementation((...a) => {
+      err += `${a.join(' ')}\n`;
+    }),
   ];
   let code: number;
   try {
@@ -83,7 +93,7 @@ describe('moragrad CLI with a Hugging Face base', () => {
     const task = join(dir, 'task.jsonl');
     await fs.writeFile(
       task,
-      ['hello', 'world', 'hé'].map((p) => JSON.stringify({ prompt: `${p} `, completion: 'hello world' })).join('\n') + '\n',
+      `${['hello', 'world', 'hé'].map((p) => JSON.stringify({ prompt: `${p} `, completion: 'hello world' })).join('\n')}\n`,
     );
     const adapter = join(dir, 'adapter');
     const f = await run([

@@ -43,7 +43,10 @@ describe('tutorial: SwiGLU as a custom op', () => {
   it('checkOp catches a wrong backward, naming the check and the element', async () => {
     const wrong = mg.customOp({
       name: 'swigluWrong',
-      forward: (ctx, a: mg.Tensor, b: mg.Tensor) => (ctx.save(a, b), swigluNaive(a, b)),
+      forward: (ctx, a: mg.Tensor, b: mg.Tensor) => {
+        ctx.save(a, b);
+        return swigluNaive(a, b);
+      },
       backward: (ctx, g) => [mg.mul(g, ctx.saved[1]), mg.mul(g, mg.silu(ctx.saved[0]))], // da misses σ terms
     });
     const shapes = fc.constant([[3], [3]]);

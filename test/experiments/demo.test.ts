@@ -46,9 +46,16 @@ async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; out: string; 
   let out = '';
   let err = '';
   const spies = [
-    vi.spyOn(console, 'log').mockImplementation((...a) => void (out += `${a.join(' ')}\n`)),
-    vi.spyOn(console, 'error').mockImplementation((...a) => void (err += `${a.join(' ')}\n`)),
-    vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true)),
+    vi.spyOn(console, 'log').mockImplementation((...a) => {
+      out += `${a.join(' ')}\n`;
+    }),
+    vi.spyOn(console, 'error').mockImplementation((...a) => {
+      err += `${a.join(' ')}\n`;
+    }),
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+      err += String(s);
+      return true;
+    }),
   ];
   try {
     return { value: await fn(), out, err };

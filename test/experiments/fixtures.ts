@@ -54,7 +54,7 @@ export function syntheticMetrics(opts: { steps?: number; withRank?: boolean; see
     seed: 0,
     examples: 64,
     r: null,
-    sweepBracketed: m.lrSweep && m.lrSweep.length ? true : null,
+    sweepBracketed: m.lrSweep?.length ? true : null,
     R: null,
     type: null,
     alpha: null,

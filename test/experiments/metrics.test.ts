@@ -10,8 +10,9 @@ import { runEnvironment } from '../../src/app/experiments/environment.js';
 import { syntheticMetrics } from './fixtures.js';
 
 const clone = (): RunMetrics => JSON.parse(JSON.stringify(syntheticMetrics({ steps: 40 }))) as RunMetrics;
-const problemsAfter = (edit: (m: Record<string, any>) => void): string[] => {
-  const m = clone() as unknown as Record<string, any>;
+// Edits that break the schema write wrongly typed values, cast `as never`.
+const problemsAfter = (edit: (m: RunMetrics) => void): string[] => {
+  const m = clone();
   edit(m);
   return validateMetrics(m);
 };
@@ -42,24 +43,28 @@ describe('validateMetrics', () => {
 
   it('reports missing and mistyped fields by path', () => {
     expect(validateMetrics(null)).toEqual(['metrics: expected an object, got null']);
-    expect(problemsAfter((m) => delete m.environment.adapter)).toEqual(['environment.adapter: missing (expected a non-empty string)']);
-    expect(problemsAfter((m) => (m.config.steps = '40'))).toEqual(['config.steps: expected an integer >= 1, got "40"']);
-    expect(problemsAfter((m) => (m.version = 3))).toEqual(['version: expected 2, got 3']);
+    expect(problemsAfter((m) => Reflect.deleteProperty(m.environment, 'adapter'))).toEqual([
+      'environment.adapter: missing (expected a non-empty string)',
+    ]);
+    expect(problemsAfter((m) => (m.config.steps = '40' as never))).toEqual(['config.steps: expected an integer >= 1, got "40"']);
+    expect(problemsAfter((m) => (m.version = 3 as never))).toEqual(['version: expected 2, got 3']);
     expect(problemsAfter((m) => (m.createdAt = 'yesterday'))).toEqual(['createdAt: expected an ISO 8601 date, got "yesterday"']);
-    expect(problemsAfter((m) => (m.methods[2].adapter = 'ia3'))).toEqual([
+    expect(problemsAfter((m) => (m.methods[2].adapter = 'ia3' as never))).toEqual([
       'methods[2].adapter: expected one of "full", "lora", "dora", "mora", got "ia3"',
     ]);
     expect(problemsAfter((m) => (m.methods[0].accuracy[1].charAccuracy = 1.5))).toEqual([
       'methods[0].accuracy[1].charAccuracy: expected a finite number in [0, 1], got 1.5',
     ]);
-    expect(problemsAfter((m) => (m.methods[0].loss[5] = 'x'))).toEqual(['methods[0].loss[5]: expected a finite number >= 0, got "x"']);
-    expect(problemsAfter((m) => delete m.methods)).toEqual(['methods: missing (expected an array)']);
+    expect(problemsAfter((m) => (m.methods[0].loss[5] = 'x' as never))).toEqual([
+      'methods[0].loss[5]: expected a finite number >= 0, got "x"',
+    ]);
+    expect(problemsAfter((m) => Reflect.deleteProperty(m, 'methods'))).toEqual(['methods: missing (expected an array)']);
     expect(problemsAfter((m) => (m.methods = []))).toEqual(['methods: is empty: a run records at least one method']);
   });
 
   it('reports inconsistent fields', () => {
     expect(problemsAfter((m) => (m.methods[0].r = 8))).toEqual(["methods[0].r: must be null for adapter 'full', got 8"]);
-    expect(problemsAfter((m) => (m.methods[2].type = 5))).toEqual([
+    expect(problemsAfter((m) => (m.methods[2].type = 5 as never))).toEqual([
       'methods[2].type: expected one of 1, 2, 3, 4, 6, "truncation", "decoupling", got 5',
     ]);
     expect(problemsAfter((m) => (m.methods[1].lr = 0.5))).toEqual([
@@ -89,7 +94,12 @@ describe('validateMetrics', () => {
     expect(problemsAfter((m) => (m.methods[1].status = 'failed'))).toEqual([
       "methods[1].error: missing (a 'failed' method records its error message)",
     ]);
-    expect(problemsAfter((m) => ((m.methods[0].r = 1), (m.methods[0].wallTimeSec = -1)))).toHaveLength(2);
+    expect(
+      problemsAfter((m) => {
+        m.methods[0].r = 1;
+        m.methods[0].wallTimeSec = -1;
+      }),
+    ).toHaveLength(2);
   });
 });
 

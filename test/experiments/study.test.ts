@@ -19,7 +19,10 @@ const bowl = (best: number) => async (lr: number) => (Math.log10(lr) - Math.log1
 describe('bracketedSweep', () => {
   it('keeps an interior winner without extending', async () => {
     const tried: number[] = [];
-    const s = await bracketedSweep([3e-3, 1e-2, 3e-2], async (lr) => (tried.push(lr), bowl(1e-2)(lr)));
+    const s = await bracketedSweep([3e-3, 1e-2, 3e-2], async (lr) => {
+      tried.push(lr);
+      return bowl(1e-2)(lr);
+    });
     expect(s.chosen).toBe(1e-2);
     expect(s.bracketed).toBe(true);
     expect(tried).toEqual([3e-3, 1e-2, 3e-2]);

@@ -150,6 +150,6 @@ describe('atomic writes', () => {
     await writeFileAtomic(target, 'new');
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(live)).toBe(true);
-    expect(readdirSync(dir).sort()).toEqual(['.checkpoint.safetensors.' + process.ppid + '.0123456789ab.tmp', 'checkpoint.safetensors']);
+    expect(readdirSync(dir).sort()).toEqual([`.checkpoint.safetensors.${process.ppid}.0123456789ab.tmp`, 'checkpoint.safetensors']);
   });
 });

@@ -107,27 +107,31 @@ describe('loadTfjsWeights: a hand-made model', () => {
 
   it('rejects corrupted manifests with the reason', async () => {
     const { json, all } = smallModel();
-    const bad = (f: (j: typeof json) => unknown) => f(structuredClone(json));
+    const bad = (edit: (j: typeof json) => void) => {
+      const j = structuredClone(json);
+      edit(j);
+      return j;
+    };
     const w = (j: typeof json) => j.weightsManifest[0].weights as Record<string, unknown>[];
     const cases: [unknown, RegExp][] = [
       [JSON.stringify(json).slice(0, 200), /model\.json is not valid JSON .*truncated or corrupted/],
       [[1, 2], /must be a JSON object, got an array/],
       [{ modelTopology: {} }, /no 'weightsManifest' array \(got nothing\)/],
       [{ weightsManifest: [] }, /'weightsManifest' is empty/],
-      [bad((j) => ((j.weightsManifest[0].paths = []), j)), /paths must be a non-empty array of shard file names/],
+      [bad((j) => (j.weightsManifest[0].paths = [])), /paths must be a non-empty array of shard file names/],
       [
-        bad((j) => ((j.weightsManifest[0].paths = ['../../etc/passwd']), j)),
+        bad((j) => (j.weightsManifest[0].paths = ['../../etc/passwd'])),
         /shard '\.\.\/\.\.\/etc\/passwd' must be a relative path inside the model's folder/,
       ],
       [
-        bad((j) => ((w(j)[0].shape = [2, -3]), j)),
+        bad((j) => (w(j)[0].shape = [2, -3])),
         /weights\[0\] 'dense\/kernel': shape must be an array of non-negative integers, got \[2,-3\]/,
       ],
-      [bad((j) => ((w(j)[1].dtype = 'float64'), j)), /weights\[1\] 'ids': unknown dtype "float64"/],
-      [bad((j) => ((w(j)[1].dtype = 'string'), j)), /dtype 'string' is not supported/],
-      [bad((j) => ((w(j)[2].name = 'ids'), j)), /weights\[2\] 'ids': duplicate weight name/],
-      [bad((j) => ((w(j)[3].quantization = { dtype: 'uint8' }), j)), /uint8 quantization needs finite numbers 'scale' and 'min'/],
-      [bad((j) => ((w(j)[0].name = ''), j)), /weights\[0\]\.name must be a non-empty string/],
+      [bad((j) => (w(j)[1].dtype = 'float64')), /weights\[1\] 'ids': unknown dtype "float64"/],
+      [bad((j) => (w(j)[1].dtype = 'string')), /dtype 'string' is not supported/],
+      [bad((j) => (w(j)[2].name = 'ids')), /weights\[2\] 'ids': duplicate weight name/],
+      [bad((j) => (w(j)[3].quantization = { dtype: 'uint8' })), /uint8 quantization needs finite numbers 'scale' and 'min'/],
+      [bad((j) => (w(j)[0].name = '')), /weights\[0\]\.name must be a non-empty string/],
     ];
     for (const [j, msg] of cases) {
       const dir = await writeModel(j, all);

@@ -27,8 +27,7 @@ interface Case {
 }
 
 /** Key j visible to query i (bottom-right aligned causal cut, key padding). */
-const sees = (c: Case, b: number, i: number, j: number): boolean =>
-  (!c.causal || j <= i + c.tk - c.tq) && (!c.pad || c.pad[b * c.tk + j] !== 0);
+const sees = (c: Case, b: number, i: number, j: number): boolean => (!c.causal || j <= i + c.tk - c.tq) && c.pad?.[b * c.tk + j] !== 0;
 
 /** Float64 attention from the definition; a query row with no visible key gives zeros. */
 function attRef(c: Case, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, scale = 1 / Math.sqrt(c.hs)): number[] {

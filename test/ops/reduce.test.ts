@@ -472,7 +472,7 @@ describe('sumTo', () => {
         expect(y.shape).toEqual(a);
         // reference: sum over leading dims and over dims where a has 1
         const off = n - a.length;
-        const axes = out.map((d, i) => i).filter((i) => i < off || (a[i - off] === 1 && out[i] !== 1));
+        const axes = out.map((_d, i) => i).filter((i) => i < off || (a[i - off] === 1 && out[i] !== 1));
         expectClose(await y.data(), reference(data, out, axes, 'sum'), { rtol: 1e-12, atol: 1e-12 }, 'sumTo cpu');
         await parity(
           (t) => mg.sumTo(t, a),

@@ -1,5 +1,7 @@
 // `moragrad demo | finetune | compare | report | analyze | explain`: the experiments of the MoRA
 // paper at small scale, and tools for studying PEFT internals.
+// One file for the six experiment commands: they share the option parsers, the progress renderer and
+// the grid reader; split, each command would import the same half of the file.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';

@@ -20,7 +20,10 @@ export function groupMethods(m: Pick<RunMetrics, 'methods'>): MethodGroup[] {
   const groups: MethodGroup[] = [];
   for (const r of m.methods) {
     let g = groups.find((x) => x.name === r.name && x.examples === r.examples);
-    if (!g) groups.push((g = { name: r.name, examples: r.examples, runs: [], lead: r }));
+    if (!g) {
+      g = { name: r.name, examples: r.examples, runs: [], lead: r };
+      groups.push(g);
+    }
     g.runs.push(r);
   }
   for (const g of groups) {

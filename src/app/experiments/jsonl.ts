@@ -65,7 +65,7 @@ export async function loadJsonlTask(path: string, opts: JsonlTaskOptions = {}): 
 
 /** JSONL text of examples (one {"prompt","completion"} per line, newline-terminated). */
 export function toJsonl(examples: readonly Example[]): string {
-  return examples.map((e) => JSON.stringify({ prompt: e.prompt, completion: e.completion })).join('\n') + '\n';
+  return `${examples.map((e) => JSON.stringify({ prompt: e.prompt, completion: e.completion })).join('\n')}\n`;
 }
 
 /** Writes examples as a .jsonl task file, atomically (e.g. to export the UUID task). */

@@ -10,6 +10,8 @@
 //   spectra    singular values of ΔW per module kind (small multiples), log y, one line per layer
 //              and method, with the rank threshold as a dashed rule
 //   ranks      singular values above the threshold per module kind and method (mean over layers)
+// One file for every chart of the reports: they share the colours, the chart config, the floor rule
+// and the seed bands; each spec is short, there are many.
 import type { TopLevelSpec } from 'vega-lite';
 import { groupMethods, groupStats, seedsOf, taskSizes } from './aggregate.js';
 import type { MechanismResult } from './mechanism.js';
@@ -494,7 +496,7 @@ export async function renderPlots(m: RunMetrics): Promise<Plots> {
     accuracy: hasAcc ? await renderSvg(accuracyChartSpec(m)) : '',
     capacity: hasAcc && taskSizes(m).length > 1 ? await renderSvg(capacityChartSpec(m)) : '',
     mechanism: m.mechanism ? await renderSvg(mechanismChartSpec(m.mechanism)) : '',
-    mechanismFit: m.mechanism && m.mechanism.trained.length ? await renderSvg(mechanismFitSpec(m.mechanism)) : '',
+    mechanismFit: m.mechanism?.trained.length ? await renderSvg(mechanismFitSpec(m.mechanism)) : '',
     spectra: hasRank ? await renderSvg(spectraChartSpec(m)) : '',
     ranks: hasRank ? await renderSvg(rankChartSpec(m)) : '',
   };

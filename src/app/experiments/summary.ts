@@ -4,6 +4,8 @@
 // are in ./formatters.ts. Sentences mark emphasis with **…** (markdown as is; the HTML report turns
 // it into <strong>). Every sentence is computed from the numbers in the record; none is fixed text
 // about results.
+// Longer than most: every sentence of the summary and every table of the report is computed here from
+// the run record, so that what the report claims can be checked against its numbers in one place.
 import {
   budgetPairs,
   groupMethods,

@@ -98,7 +98,10 @@ export function makeUuidTask(opts: UuidTaskOptions): UuidTask {
     eos: '\n',
     lossOn: 'all',
     sequences: pairs.map((p) => `${p.key}:${p.value}\n`),
-    prompt: (key: string) => (lookup(key), `${key}:`),
+    prompt: (key: string) => {
+      lookup(key);
+      return `${key}:`;
+    },
     expected: lookup,
   };
 }

@@ -26,6 +26,8 @@
 // Every Linear is stored torch-style [out, in]; the graph's kernels are [in, out] (the 1x1 conv
 // kernels [1, 1, in, out]) and the fused qkv kernel splits into q, k, v. useLiteWeightMap() gives the
 // full name table (also in docs/pretrained.md).
+// One file for one model: USE-lite's module tree, its weight map from the graph and its loader are
+// read together (the map names each module's tensors).
 import { createRequire } from 'node:module';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -266,8 +268,8 @@ export class UseLite extends Module {
 }
 
 /** y = tanh(pooler(pooled)), y / √max(Σ y², eps): the embedding from mean-pooled states [B, D]. */
-export function tanhL2(pooler: Module, pooled: Tensor, l2Eps: number): Tensor {
-  const y = tanh(pooler.forward(pooled) as Tensor); // (B, D)
+export function tanhL2(pooler: Module & { forward(x: Tensor): Tensor }, pooled: Tensor, l2Eps: number): Tensor {
+  const y = tanh(pooler.forward(pooled)); // (B, D)
   const inv = rsqrt(maximum(sum(mul(y, y), 1, true), l2Eps)); // (B, 1)
   return mul(y, inv);
 }

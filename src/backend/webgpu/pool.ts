@@ -42,7 +42,10 @@ export class BufferPool {
   releaseBuffer(buf: GPUBuffer): void {
     const cls = buf.size;
     let list = this.free.get(cls);
-    if (!list) this.free.set(cls, (list = []));
+    if (!list) {
+      list = [];
+      this.free.set(cls, list);
+    }
     list.push(buf);
     this.pooledBytes += cls;
   }

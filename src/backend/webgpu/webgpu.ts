@@ -1,6 +1,8 @@
 // The WebGPU backend (Dawn's Node bindings). Owns the device, the buffer pools, the pipeline cache
 // and the open command encoder: `run` appends one compute pass to the open encoder; nothing is
 // submitted until someone reads (`read`), uploads, calls `flush`, or the batch fills.
+// Longer than most files: device set-up, batching, readback and tracing share the open encoder's
+// state; the pool, the shader loader and the polling back-off already live in their own files.
 import { readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import type { DType } from '../../dtype.js';
@@ -65,6 +67,9 @@ export class GpuStorage implements Storage {
   ) {}
 }
 
+/** Dawn's instance and adapter per backend: held so they are not garbage-collected under the device. */
+const dawnHandles = new WeakMap<WebGpuBackend, readonly [GPU, GPUAdapter]>();
+
 export interface WebGpuOptions {
   /** Extra Dawn toggles for `create()`. */
   dawnFlags?: string[];
@@ -118,13 +123,13 @@ export class WebGpuBackend implements Backend {
   readonly hasTimestamps: boolean;
 
   private constructor(
-    /** Dawn's instance and adapter: held so they are not garbage-collected under the device. */
-    private readonly gpu: GPU,
-    private readonly adapter: GPUAdapter,
+    gpu: GPU,
+    adapter: GPUAdapter,
     readonly device: GPUDevice,
     readonly adapterInfo: GPUAdapterInfo,
     readonly description: string,
   ) {
+    dawnHandles.set(this, [gpu, adapter]);
     this.maxElements = Math.floor(device.limits.maxStorageBufferBindingSize / 4);
     this.workgroupMemory = device.limits.maxComputeWorkgroupStorageSize;
     const sg = adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
@@ -309,7 +314,10 @@ export class WebGpuBackend implements Backend {
     // and cannot invalidate the engine's batch. Once validated it batches like the engine's kernels
     // (a later error is still reported, by Dawn's message naming the pipeline `custom:<id>:<kernel>`).
     const origin = shaderOrigin(shader);
-    if (origin === undefined || this.validated.has(shader)) return this.dispatch(req, shader, [x, y, z]);
+    if (origin === undefined || this.validated.has(shader)) {
+      this.dispatch(req, shader, [x, y, z]);
+      return;
+    }
     const known = this.broken.get(shader);
     if (known) fail(kernel.name, known);
     this.flush();
@@ -385,7 +393,8 @@ export class WebGpuBackend implements Backend {
   }
 
   private enc(): GPUCommandEncoder {
-    return (this.encoder ??= this.device.createCommandEncoder());
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
   }
 
   private packUniforms(offset: number, fields: UniformField[], op: string): void {
