@@ -12,8 +12,8 @@
 //
 // 1-D operands follow torch.matmul: a vector on the left is a (1, k) row, on the right a (k, 1)
 // column, and the added dim is dropped from the result (vector @ vector is a 0-D scalar).
-// Longer than most op files: the product's five kernel variants (scalar, vec4, the broadcast-product
-// twin pair, transposes) share one choice function and one binding, which are clearest side by side.
+// Longer than most op files: the four kernels above share one choice function, one binding and the
+// torch.matmul shape rules, which are clearest side by side.
 import { record } from '../autograd.js';
 import { defineKernel, isCpuAdapter, type Backend, type KernelDef, type UniformField } from '../backend/interface.js';
 import { fail, fmtShape } from '../errors.js';
