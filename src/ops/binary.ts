@@ -19,8 +19,10 @@ const OPS = {
   mul: [2, (x: number, z: number) => x * z],
   div: [3, (x: number, z: number) => x / z],
   // NaN propagates; ties (-0 and 0) give x, as torch (Math.max(-0, 0) would give 0)
-  maximum: [4, (x: number, z: number) => (Number.isNaN(x) || Number.isNaN(z) ? NaN : Math.max(x, z))],
-  minimum: [5, (x: number, z: number) => (Number.isNaN(x) || Number.isNaN(z) ? NaN : Math.min(z, x))],
+  // biome-ignore lint/complexity/useMathMinMax: Math.max(-0, 0) is 0; torch gives the first operand
+  maximum: [4, (x: number, z: number) => (Number.isNaN(x) || Number.isNaN(z) ? NaN : x < z ? z : x)],
+  // biome-ignore lint/complexity/useMathMinMax: Math.min(0, -0) is -0; torch gives the first operand
+  minimum: [5, (x: number, z: number) => (Number.isNaN(x) || Number.isNaN(z) ? NaN : z < x ? z : x)],
   lt: [6, (x: number, z: number) => +(x < z)],
   le: [7, (x: number, z: number) => +(x <= z)],
   gt: [8, (x: number, z: number) => +(x > z)],

@@ -17,7 +17,8 @@ const REF: Record<string, [(t: mg.Tensor) => mg.Tensor, (v: number) => number, {
   sqrt: [(t) => t.sqrt(), Math.sqrt, { min: 0.1, max: 5 }],
   rsqrt: [(t) => t.rsqrt(), (v) => v ** -0.5, { min: 0.1, max: 5 }],
   abs: [(t) => t.abs(), Math.abs, { min: -3, max: 3 }],
-  relu: [(t) => t.relu(), (v) => Math.max(v, 0), { min: -3, max: 3 }],
+  // biome-ignore lint/complexity/useMathMinMax: the reference is relu's definition, not Math.max's NaN and -0 rules
+  relu: [(t) => t.relu(), (v) => (v > 0 ? v : 0), { min: -3, max: 3 }],
   gelu_tanh: [(t) => t.gelu('tanh'), (v) => 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v))), { min: -4, max: 4 }],
   gelu_erf: [(t) => t.gelu('none'), (v) => v * 0.5 * (1 + erf(v / Math.SQRT2)), { min: -4, max: 4 }],
   silu: [(t) => t.silu(), (v) => v / (1 + Math.exp(-v)), { min: -6, max: 6 }],
