@@ -153,9 +153,9 @@ export function summarize(m: RunMetrics): string[] {
     const behind = p.gaps.filter((x) => x.gap < -TIE).length;
     const verdict =
       ahead === p.gaps.length
-        ? '**beat LoRA on every seed**'
+        ? `**beat LoRA${p.gaps.length > 1 ? ' on every seed' : ''}**`
         : behind === p.gaps.length
-          ? '**did not beat LoRA on any seed**'
+          ? `**did not beat LoRA${p.gaps.length > 1 ? ' on any seed' : ''}**`
           : `was ahead on ${ahead} and behind on ${behind} of ${seedsWord(p.gaps.length)}`;
     const gap = p.gaps.length > 1 ? `${pts(p.gap.mean)} ± ${(100 * p.gap.sd).toFixed(1)} points` : `${pts(p.gap.mean)} points`;
     out.push(
