@@ -119,6 +119,18 @@ function floorRule(y: number, label: string): object[] {
   ];
 }
 
+/** The ± one-sd band (rows carry `lo` and `hi`) under a mean line, when there are several seeds. */
+function seedBand(seeds: number, rows: object[], x: object, y: object, color: object): object[] {
+  if (seeds < 2) return [];
+  return [
+    {
+      data: { values: rows },
+      mark: { type: 'area', opacity: 0.18, clip: true },
+      encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
+    },
+  ];
+}
+
 /**
  * Training loss per step, smoothed (log y): the mean over seeds as a line, ± one sd as a band when
  * there are several seeds, and the format-only loss as a dashed rule when the loss is on the completion.
@@ -157,15 +169,7 @@ export function lossChartSpec(m: RunMetrics, opts: { width?: number; height?: nu
     width: opts.width ?? 460,
     height: opts.height ?? 280,
     layer: [
-      ...(seeds > 1
-        ? [
-            {
-              data: { values: rows },
-              mark: { type: 'area', opacity: 0.18, clip: true },
-              encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
-            },
-          ]
-        : []),
+      ...seedBand(seeds, rows, x, y, color),
       { data: { values: rows }, mark: { type: 'line', strokeWidth: 2.2, clip: true }, encoding: { x, y, color } },
       ...(floor !== null ? floorRule(floor, 'format-only') : []),
     ],
@@ -204,15 +208,7 @@ export function accuracyChartSpec(m: RunMetrics, opts: { width?: number; height?
     width: opts.width ?? 460,
     height: opts.height ?? 280,
     layer: [
-      ...(seeds > 1
-        ? [
-            {
-              data: { values: rows },
-              mark: { type: 'area', opacity: 0.18 },
-              encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
-            },
-          ]
-        : []),
+      ...seedBand(seeds, rows, x, y, color),
       { data: { values: rows }, mark: { type: 'line', strokeWidth: 2.2, point: { filled: true, size: 60 } }, encoding: { x, y, color } },
       ...(m.task.floor ? floorRule(100 * m.task.floor.charAccuracy, 'format-only') : []),
     ],
