@@ -44,7 +44,7 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 }
 
 /** A one-layer LLaMA (vocabulary of the sp-bpe fixture tokenizer) in HF layout. */
-async function tinyLlamaFolder(dir: string): Promise<void> {
+async function tinyLlamaFolder(dir: string, context = 32): Promise<void> {
   const [C, I, V] = [16, 24, 277];
   const shapes: Record<string, number[]> = {
     'model.embed_tokens.weight': [V, C],
@@ -77,7 +77,7 @@ async function tinyLlamaFolder(dir: string): Promise<void> {
       num_hidden_layers: 1,
       num_attention_heads: 4,
       num_key_value_heads: 2,
-      max_position_embeddings: 32,
+      max_position_embeddings: context,
       tie_word_embeddings: true,
       _name_or_path: 'test/tiny-llama',
     }),
@@ -142,5 +142,31 @@ describe('moragrad CLI with a Hugging Face base', () => {
     const bad = await run(['sample', '--prompt', 'x']);
     expect(bad.code).not.toBe(0);
     expect(bad.err).toMatch(/give the model with --base/);
+  });
+
+  it('compare runs the UUID task on a Hugging Face base (no format stage)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mg-hf-compare-'));
+    const base = join(dir, 'base');
+    await tinyLlamaFolder(base, 128); // a key:value line is 74 characters
+    const grid = join(dir, 'grid.json');
+    const spec = {
+      name: 'c',
+      base,
+      formatStage: false,
+      task: 'uuid',
+      pairs: 2,
+      steps: 2,
+      batchSize: 2,
+      evalAt: [1],
+      targets: ['q_proj', 'v_proj'],
+      methods: [{ adapter: 'lora', r: 2, lrs: [1e-3] }],
+    };
+    await fs.writeFile(grid, JSON.stringify(spec));
+    const c = await run(['compare', grid, '--out', join(dir, 'runs')]);
+    expect(c.code, c.err + c.out).toBe(0);
+    const metrics = JSON.parse(await fs.readFile(join(dir, 'runs', 'c', 'metrics.json'), 'utf8'));
+    expect(metrics.task).toMatchObject({ name: 'uuid', examples: 2 });
+    expect(metrics.base).toMatchObject({ checkpoint: base, tokenizer: 'hf', formatStage: null });
+    expect(metrics.methods[0].rank.map((r: { name: string }) => r.name)).toContain('model.layers.0.self_attn.q_proj.weight');
   });
 });
