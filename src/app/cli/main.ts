@@ -1,19 +1,15 @@
-// The moragrad CLI. Flags are parsed by commander; each command's work lives below src/cli and
+// The moragrad CLI. Flags are parsed by commander; each command's work lives below src/app/cli and
 // reports progress through callbacks rendered here. Every failure ends as one line on stderr and an
 // exit code: 2 for usage errors (flags, values, arguments), 1 for runtime failures, 130 after an
 // interrupt (Ctrl-C or SIGTERM: the command saved what it had). MORAGRAD_DEBUG=1 prints the stack.
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { init, getBackend } from '../../runtime.js';
 import type { WebGpuBackend } from '../../backend/webgpu/webgpu.js';
+import { packageVersion } from '../experiments/environment.js';
 import { registerTrain } from './train.js';
 import { registerExperiments } from './experiments.js';
 import { registerFinetuneUse } from './finetune-use.js';
 import { resetInterrupted, wasInterrupted } from './progress.js';
-
-function version(): string {
-  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 /** Exit codes. */
 export const EXIT = { ok: 0, runtime: 1, usage: 2, interrupted: 130 } as const;
@@ -21,7 +17,7 @@ export const EXIT = { ok: 0, runtime: 1, usage: 2, interrupted: 130 } as const;
 export function buildProgram(output: { printed: boolean } = { printed: false }): Command {
   const program = new Command('moragrad')
     .description('tensors, autograd and MoRA on WebGPU')
-    .version(version())
+    .version(packageVersion())
     .exitOverride()
     .configureOutput({
       writeErr: (str) => process.stderr.write(str),

@@ -296,23 +296,25 @@ export async function runExperiment(
       cb.onPhase?.('mechanism', 'one linear layer: LoRA vs MoRA at the same budget (cpu, float64)');
       mechanism = await runMechanism(spec.mechanism);
     }
-    // Step 0 is the same model for every method (adapters start at ΔW = 0): measured once per task.
-    const chosen = new Map<string, number>(); // `${method}/${pairs}` -> the first seed's swept rate
-    outer: for (const key of tasks.keys()) {
-      const task = tasks.get(key)!;
-      const [pairs, seed] = key.split('/').map(Number);
-      let accuracy0: AccuracyPoint | undefined;
-      if (evalSteps.includes(0)) {
-        cb.onPhase?.('base', `accuracy of the base on the task of seed ${seed}`);
-        const { model, tokenizer } = await loadBase(tuneFrom);
-        try {
+    // Step 0 is the same model for every method (adapters start at ΔW = 0): measured once per task,
+    // with the base loaded once.
+    const accuracy0 = new Map<Task, AccuracyPoint>();
+    if (evalSteps.includes(0)) {
+      const { model, tokenizer } = await loadBase(tuneFrom);
+      try {
+        for (const [key, task] of tasks) {
+          cb.onPhase?.('base', `accuracy of the base on the task of seed ${key.split('/')[1]}`);
           const e = await evaluateTask(model, tokenizer, task, { batchSize: 64 });
-          accuracy0 = { step: 0, charAccuracy: e.charAccuracy, exactMatch: e.exactMatch };
-          if (task === first) baseAccuracy = e.charAccuracy;
-        } finally {
-          model.dispose();
+          accuracy0.set(task, { step: 0, charAccuracy: e.charAccuracy, exactMatch: e.exactMatch });
         }
+      } finally {
+        model.dispose();
       }
+      baseAccuracy = accuracy0.get(first)!.charAccuracy;
+    }
+    const chosen = new Map<string, number>(); // `${method}/${pairs}` -> the first seed's swept rate
+    outer: for (const [key, task] of tasks) {
+      const [pairs, seed] = key.split('/').map(Number);
       for (let i = 0; i < spec.methods.length; i++) {
         const m = spec.methods[i];
         const which = `${m.name}/${pairs}`;
@@ -330,7 +332,7 @@ export async function runExperiment(
           sweepSteps: spec.sweepSteps,
           maxExtend: spec.maxExtend,
           lr: chosen.get(which),
-          accuracy0,
+          accuracy0: accuracy0.get(task),
           saveAdapterDir: spec.saveAdapterDir && (spec.seeds.length > 1 ? join(spec.saveAdapterDir, `seed-${seed}`) : spec.saveAdapterDir),
           callbacks: cb,
         });

@@ -6,7 +6,7 @@ import { getBackend, type BackendName } from '../../runtime.js';
 import type { Environment } from './metrics.js';
 
 /** moragrad's package version (package.json of this checkout or install). */
-function packageVersion(): string {
+export function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 

@@ -17,6 +17,7 @@ import { evaluateTask } from './accuracy.js';
 import { loadBase, type BaseLM } from './base.js';
 import type { AccuracyPoint, AdapterKind, LrTrial, MethodResult, MoraShape } from './metrics.js';
 import { analyzeDelta, hostWeights, isLinearWeight, type HostMatrix } from './rank.js';
+import { tailLoss } from './aggregate.js';
 import { bracketedSweep } from './sweep.js';
 import { TaskBatcher, type Task } from './task.js';
 
@@ -174,9 +175,7 @@ export class Trainer {
 
   /** Mean of the last k losses (null once the run diverged). */
   tailLoss(k = 10): number | null {
-    if (this.loss.length === 0 || this.status === 'diverged') return null;
-    const tail = this.loss.slice(-k) as number[];
-    return tail.reduce((s, v) => s + v, 0) / tail.length;
+    return this.status === 'diverged' ? null : tailLoss(this.loss, k);
   }
 
   /** Saves the adapter if asked, merges, analyses ΔW's rank, and returns the run's record. */
