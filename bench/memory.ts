@@ -30,13 +30,13 @@ export interface MemoryResult {
   peakOptimizer: number;
   /** Bytes allocated during the forward (sum of every new buffer, incl. ones already released). */
   allocatedForward: number;
-  /** Tensors the forward left alive (saved by the tape or only held by the tidy scope). */
+  /** Tensors the forward left alive (the loss and what the tape saved for the backward). */
   liveTensorsAfterForward: number;
   /** Bytes of the distinct buffers the tape saved for the backward (walked from the loss): the measured activations. */
   savedBytes: number;
   /** liveBytes + pooledBytes after the step: device memory this process holds. */
   heldAfter: number;
-  /** peakLive / analytic total (target <= 1.5). */
+  /** peakLive / analytic total (target <= 1.25). */
   ratio: number;
 }
 
@@ -103,17 +103,18 @@ export async function benchMemory(setup: GptSetup, ours: OursGpt, log: (s: strin
   let savedBytes = 0;
   const tensorsBefore = mg.memory('webgpu').liveTensors;
   try {
-    mg.tidy(() => {
-      const loss = ours.forwardLoss();
-      liveAfterForward = b.memory().liveBytes;
-      liveTensorsAfterForward = mg.memory('webgpu').liveTensors - tensorsBefore;
-      savedBytes = savedBytesOf(loss);
-      peakForward = peak;
-      allocatedForward = allocated;
-      peak = liveAfterForward;
-      loss.backward();
-      peakBackward = peak;
-    });
+    // The training loops' pattern (mg.forwardBackward): the forward's scope hands what the backward
+    // needs to the tape and frees the rest; the backward frees each activation after its last use.
+    const loss = mg.tidy(() => ours.forwardLoss());
+    liveAfterForward = b.memory().liveBytes;
+    liveTensorsAfterForward = mg.memory('webgpu').liveTensors - tensorsBefore;
+    savedBytes = savedBytesOf(loss);
+    peakForward = peak;
+    allocatedForward = allocated;
+    peak = liveAfterForward;
+    loss.backward();
+    loss.dispose();
+    peakBackward = peak;
     peak = b.memory().liveBytes;
     ours.opt.step();
     ours.opt.zeroGrad();
@@ -148,4 +149,62 @@ export async function benchMemory(setup: GptSetup, ours: OursGpt, log: (s: strin
     `  peak live ${fmt(peak / 2 ** 20, 1)} MiB vs analytic ${fmt(analytic.total / 2 ** 20, 1)} MiB (x${fmt(r.ratio, 2)}); held after the step ${fmt(r.heldAfter / 2 ** 20, 1)} MiB`,
   );
   return r;
+}
+
+export interface FlatResult {
+  config: string;
+  steps: number;
+  /** Every `every` steps: live tensors, live bytes and live + pooled bytes, after a device sync. */
+  samples: { step: number; liveTensors: number; liveBytes: number; heldBytes: number }[];
+  every: number;
+  /** Largest minus smallest over the samples after the first (warm-up: AdamW state, pool fill). */
+  spread: { liveTensors: number; liveBytes: number; heldBytes: number };
+  msPerStep: number;
+}
+
+/**
+ * Memory over a long run: a small GPT trained `steps` steps the way src/train/gpt.ts does
+ * (forwardBackward, clipGradNorm, AdamW, zeroGrad), sampling live and pooled memory every `every`
+ * steps. Flat means the same numbers at every sample after the first.
+ */
+export async function benchFlat(vocab: number, ids: Int32Array, steps: number, every: number): Promise<FlatResult> {
+  const [B, T] = [4, 16];
+  const model = new mg.nn.GPT({ vocabSize: vocab, blockSize: T, nLayer: 2, nHead: 2, nEmbd: 32, seed: 5 });
+  const params = model.parameters();
+  const opt = new mg.optim.AdamW(params, { lr: 1e-3 });
+  const n = B * T;
+  const x = mg.tensor(Array.from(ids.subarray(0, n)), [B, T], { dtype: 'int32' });
+  const y = mg.tensor(Array.from(ids.subarray(1, n + 1)), [B, T], { dtype: 'int32' });
+  const samples: FlatResult['samples'] = [];
+  const b = gpu();
+  const t0 = performance.now();
+  try {
+    for (let step = 1; step <= steps; step++) {
+      mg.forwardBackward(() => model.forward(x, y).loss!).dispose();
+      mg.optim.clipGradNorm(params, 1).dispose();
+      opt.step();
+      opt.zeroGrad();
+      if (step % every === 0) {
+        await gpuSync();
+        const m = b.memory();
+        samples.push({ step, liveTensors: mg.memory('webgpu').liveTensors, liveBytes: m.liveBytes, heldBytes: m.liveBytes + m.pooledBytes });
+      }
+    }
+  } finally {
+    for (const t of [x, y]) t.dispose();
+    opt.resetState();
+    model.dispose();
+  }
+  const msPerStep = (performance.now() - t0) / steps;
+  const rest = samples.slice(1);
+  const spreadOf = (k: 'liveTensors' | 'liveBytes' | 'heldBytes') =>
+    rest.length ? Math.max(...rest.map((s) => s[k])) - Math.min(...rest.map((s) => s[k])) : 0;
+  return {
+    config: `GPT 2 layers, C 32, 2 heads, B ${B} x T ${T}, vocab ${vocab}, AdamW + clipGradNorm`,
+    steps,
+    samples,
+    every,
+    spread: { liveTensors: spreadOf('liveTensors'), liveBytes: spreadOf('liveBytes'), heldBytes: spreadOf('heldBytes') },
+    msPerStep,
+  };
 }

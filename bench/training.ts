@@ -226,7 +226,7 @@ export function oursGpt(setup: GptSetup): OursGpt {
   const y = mg.tensor(Array.from(ids.subarray(1, n + 1)), [s.B, s.T], { dtype: 'int32' });
   const forwardLoss = () => model.forward(x, y).loss!;
   const stepOnly = () => {
-    mg.tidy(() => forwardLoss().backward());
+    mg.forwardBackward(forwardLoss).dispose();
     opt.step();
     opt.zeroGrad();
   };

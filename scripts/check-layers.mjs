@@ -14,7 +14,7 @@ export const LAYERS = [
   // the engine, bottom to top
   { name: 'core', files: ['errors.ts', 'dtype.ts', 'shape.ts', 'kernel-switches.ts'], may: [] },
   { name: 'backend', files: ['backend/'], may: ['core'] },
-  { name: 'tensor', files: ['tensor.ts', 'autograd.ts', 'runtime.ts'], may: ['core', 'backend'] },
+  { name: 'tensor', files: ['tensor.ts', 'autograd.ts', 'runtime.ts', 'tape-hold.ts'], may: ['core', 'backend'] },
   { name: 'mora-rules', files: ['mora/rules.ts'], may: ['core'] },
   { name: 'ops', files: ['ops/'], may: ['core', 'backend', 'tensor', 'mora-rules'] },
   { name: 'custom', files: ['custom/'], may: ['core', 'backend', 'tensor', 'ops'] },

@@ -4,6 +4,7 @@
 // topological order, accumulating gradients; leaves receive theirs in `.grad`.
 import { fail } from './errors.js';
 import { tidy } from './runtime.js';
+import { releaseSaved, retainSaved } from './tape-hold.js';
 import type { Tensor } from './tensor.js';
 
 export type BackwardFn = (grad: Tensor) => (Tensor | null)[];
@@ -40,6 +41,7 @@ export function record(out: Tensor, op: string, inputs: Tensor[], backward: Back
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return out;
   out.requiresGrad = true;
   out.node = new Node(op, inputs, backward, saved);
+  retainSaved(saved);
   return out;
 }
 
@@ -53,6 +55,8 @@ export interface BackwardHooks {
   /** Adds `g` into `leaf.grad`; takes ownership of `g` when `owned`, else copies it. */
   accumulate(leaf: Tensor, g: Tensor, owned: boolean): void;
   add(a: Tensor, b: Tensor): Tensor;
+  /** acc ← acc + x in place (acc owns its storage alone). */
+  addInto(acc: Tensor, x: Tensor): void;
   dispose(t: Tensor): void;
 }
 
@@ -114,7 +118,10 @@ export function runBackward(root: Tensor, seed: Tensor, opts: BackwardOptions, h
         const gi = inGrads[k];
         if (!gi || !inp.requiresGrad) return;
         const before = grads.get(inp);
-        if (before) {
+        if (before && before !== seed && uses.get(before) === 1 && before.storage.refs === 1 && !inGrads.includes(before)) {
+          // dL/d(inp) so far is ours alone: add the new part in place.
+          hooks.addInto(before, gi);
+        } else if (before) {
           const sum = hooks.add(before, gi);
           grads.set(inp, sum);
           use(sum, 1);
@@ -129,6 +136,7 @@ export function runBackward(root: Tensor, seed: Tensor, opts: BackwardOptions, h
       for (const c of new Set([g, ...replaced, ...inGrads])) if (c) releaseIfUnused(c);
       if (!opts.retainGraph) {
         node.backwardFn = null;
+        releaseSaved(node.saved); // activations only this node still read are freed now
         node.saved = [];
       }
     }

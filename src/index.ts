@@ -9,6 +9,7 @@ export { Tensor, type NestedArray } from './tensor.js';
 export type { DType } from './dtype.js';
 export { MoragradError } from './errors.js';
 export { noGrad, isGradEnabled } from './autograd.js';
+export { forwardBackward, type ForwardBackwardOptions } from './train/step.js';
 export {
   init,
   getBackend,

@@ -3,6 +3,7 @@ import type { Backend, MemoryInfo, TraceEntry } from './backend/interface.js';
 import { CpuBackend } from './backend/cpu/cpu.js';
 import { WebGpuBackend } from './backend/webgpu/webgpu.js';
 import { fail, MoragradError } from './errors.js';
+import { handOverToTape } from './tape-hold.js';
 import type { Tensor } from './tensor.js';
 
 export type BackendName = 'webgpu' | 'cpu';
@@ -91,7 +92,9 @@ export function keep<T extends Tensor>(t: T): T {
 /**
  * Runs `fn` and disposes every tensor created inside it that is not returned (tensors anywhere in
  * the returned value: a tensor, an array, or an object's values) and not `keep`-ed. Returned tensors
- * move to the enclosing scope. `fn` must be synchronous.
+ * move to the enclosing scope. Tensors the tape of a returned tensor still needs are handed to the
+ * tape instead (src/tape-hold.ts): backward frees them as it goes, disposing the returned tensor
+ * frees the rest. `fn` must be synchronous.
  */
 export function tidy<T>(fn: () => T): T {
   const scope = new Set<Tensor>();
@@ -112,6 +115,7 @@ export function tidy<T>(fn: () => T): T {
   }
   const returned = new Set<Tensor>();
   collectTensors(result, returned, 0);
+  handOverToTape(scope, returned);
   const parent = scopes[scopes.length - 1];
   for (const t of scope) {
     if (returned.has(t)) parent?.add(t);

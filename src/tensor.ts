@@ -6,6 +6,7 @@ import type { DType } from './dtype.js';
 import { fail, fmtShape } from './errors.js';
 import { numel } from './shape.js';
 import { checkFiniteEnabled, keep, readHooks, registerTensorClass, track, untrackDisposed } from './runtime.js';
+import { releaseGraph, releaseSaved, type TapeHold } from './tape-hold.js';
 
 let nextId = 1;
 
@@ -18,6 +19,12 @@ export class Tensor {
   node: Node | null = null;
   /** Optional name (parameters get their dotted names), used in error messages. */
   name?: string;
+  /** Tape nodes that saved this tensor for a backward not yet run (src/tape-hold.ts). */
+  savedBy = 0;
+  /** Set when a tidy scope handed this tensor to the tape (src/tape-hold.ts). */
+  tapeHold: TapeHold | null = null;
+  /** The scope tensors this returned root's tape holds (src/tape-hold.ts); released on dispose. */
+  heldGraph: Tensor[] | null = null;
   private _storage: Storage | null;
 
   constructor(
@@ -58,16 +65,30 @@ export class Tensor {
     return `tensor #${this.id}${this.name ? ` '${this.name}'` : ''} ${fmtShape(this.shape)} ${this.dtype}`;
   }
 
-  /** Frees the storage (when no view shares it) and this tensor's gradient. Idempotent. */
+  /** Frees the storage (when no view shares it), this tensor's gradient and its graph. Idempotent. */
   dispose(): void {
+    if (!this._storage && !this.node && !this.heldGraph) return;
+    this.releaseStorage();
+    this.grad?.dispose();
+    this.grad = null;
+    if (this.node) {
+      releaseSaved(this.node.saved); // the node dies with its output: it will not read them
+      this.node.saved = [];
+      this.node = null;
+    }
+    releaseGraph(this);
+  }
+
+  /**
+   * Frees the storage but keeps the tape node: what the tape does with an activation once nothing
+   * will read its values again (src/tape-hold.ts). Reading it afterwards throws.
+   */
+  releaseStorage(): void {
     const s = this._storage;
     if (!s) return;
     this._storage = null;
     if (--s.refs === 0) s.backend.release(s);
     untrackDisposed(this);
-    this.grad?.dispose();
-    this.grad = null;
-    this.node = null;
   }
 
   /** Flat host copy: Float32Array from webgpu, Float64Array from cpu, Int32Array for int32. */
@@ -113,6 +134,9 @@ export class Tensor {
         const mine = owned ? g : hooks.clone(g);
         if (!leaf.grad) {
           leaf.grad = mine;
+        } else if (leaf.grad.storage.refs === 1) {
+          hooks.addInto(leaf.grad, mine); // gradients accumulate in place
+          mine.dispose();
         } else {
           const sum = hooks.add(leaf.grad, mine);
           leaf.grad.dispose();
@@ -122,6 +146,7 @@ export class Tensor {
         keep(leaf.grad); // a leaf's grad outlives tidy scopes, owned by the leaf
       },
       add: (a, b) => hooks.add(a, b),
+      addInto: (a, b) => hooks.addInto(a, b),
       dispose: (t) => t.dispose(),
     });
     if (!grad) seed.dispose();
@@ -147,4 +172,5 @@ export const hooks = {
   onesLike: (_t: Tensor): Tensor => fail('tensor', 'ops not loaded'),
   clone: (_t: Tensor): Tensor => fail('tensor', 'ops not loaded'),
   add: (_a: Tensor, _b: Tensor): Tensor => fail('tensor', 'ops not loaded'),
+  addInto: (_acc: Tensor, _x: Tensor): void => fail('tensor', 'ops not loaded'),
 };

@@ -1,6 +1,7 @@
 // Pre-norm transformer block (GPT-2 / LLaMA): x + attn(ln1(x)), then x + mlp(ln2(x)).
 import type { Tensor } from '../tensor.js';
 import { add } from '../ops/binary.js';
+import { tidy } from '../runtime.js';
 import { MultiHeadAttention, type AttentionCallOptions } from './attention.js';
 import type { LinearOptions } from './linear.js';
 import { MLP, type Activation } from './mlp.js';
@@ -78,9 +79,13 @@ export class TransformerBlock extends Module {
     });
   }
 
-  /** x [B, T, dim] -> [B, T, dim]. */
+  /**
+   * x [B, T, dim] -> [B, T, dim]. Each sublayer runs in its own tidy scope: what its backward needs
+   * goes to the tape, its other temporaries are freed before the next sublayer runs, so the
+   * forward's peak memory is the saved activations plus one sublayer's temporaries.
+   */
   forward(x: Tensor, opts: AttentionCallOptions = {}): Tensor {
-    const h = add(x, this.attn.forward(this.ln1.forward(x), opts));
-    return add(h, this.mlp.forward(this.ln2.forward(h)));
+    const h = tidy(() => add(x, this.attn.forward(this.ln1.forward(x), opts))); // (B, T, dim)
+    return tidy(() => add(h, this.mlp.forward(this.ln2.forward(h)))); // (B, T, dim)
   }
 }

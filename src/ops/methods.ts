@@ -14,6 +14,7 @@ import * as mm from './matmul.js';
 import * as sh from './shape.js';
 import * as ga from './gather.js';
 import * as cr from './creation.js';
+import { accumulate } from './accumulate.js';
 
 type Other = Tensor | number;
 type Axes = number | readonly number[];
@@ -200,3 +201,4 @@ P.to = function (backend) {
 hooks.onesLike = (t) => cr.onesLike(t);
 hooks.clone = (t) => cr.clone(t);
 hooks.add = (a, b) => bin.add(a, b);
+hooks.addInto = (acc, x) => accumulate(acc, x);

@@ -135,11 +135,12 @@ async function runOn(
   const xs = data.map((d, i) => tensor(d, shapes[i], { backend, dtype: dtypes[i] }));
   wrt.forEach((i) => (xs[i].requiresGrad = true));
   try {
-    const out = fn(...xs);
+    // The forward in its own scope, as training loops run it (mg.forwardBackward): a backward that
+    // reads a tensor it did not save fails here.
+    const out = tidy(() => fn(...xs));
     const outHost = Float64Array.from(await out.data());
     let grads: (Float64Array | null)[] = wrt.map(() => null);
     if (out.requiresGrad) {
-      // Backward inside the scope: tidy disposes the intermediates, which cuts the graph.
       tidy(() => out.mul(randn(out.shape, { seed, backend })).sum().backward());
       grads = await Promise.all(wrt.map(async (i) => (xs[i].grad ? Float64Array.from(await xs[i].grad!.data()) : null)));
     }

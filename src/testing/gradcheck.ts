@@ -48,7 +48,9 @@ export async function gradcheck(fn: (...xs: Tensor[]) => Tensor, inputs: Tensor[
     l.requiresGrad = wrt.includes(i);
     return l;
   });
-  const out = fn(...leaves);
+  // The forward in its own scope, as training loops run it (mg.forwardBackward): its intermediates
+  // go to the tape, so a backward that reads a tensor it did not save fails here.
+  const out = tidy(() => fn(...leaves));
   const W = randn(out.shape, { seed: opts.seed ?? 1234, backend: out.backend.name });
   const Wcpu = Float64Array.from(await W.data());
   const L = sum(mul(out, W));

@@ -14,9 +14,9 @@ import { AdamW } from '../optim/adamw.js';
 import { clipGradNorm } from '../optim/clip.js';
 import { cosineLr } from '../optim/schedule.js';
 import { noGrad } from '../autograd.js';
-import { div } from '../ops/binary.js';
 import { getBackend, tidy } from '../runtime.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { forwardBackward } from './step.js';
 
 export interface ModelConfig {
   nLayer: number;
@@ -266,13 +266,14 @@ export async function trainGPT(
     for (const g of optimizer.groups) g.lr = lr;
     let lossSum = 0;
     for (let a = 0; a < cfg.accum; a++) {
-      const loss = tidy(() => {
-        const { x, y } = batchToTensors(sampler.next());
-        const l = model.forward(x, y).loss!;
-        // grads accumulate across micro-batches; scale so the step sees their mean
-        (cfg.accum > 1 ? div(l, cfg.accum) : l).backward();
-        return l;
-      });
+      // grads accumulate across micro-batches; scale so the step sees their mean
+      const loss = forwardBackward(
+        () => {
+          const { x, y } = batchToTensors(sampler.next());
+          return model.forward(x, y).loss!;
+        },
+        { scale: 1 / cfg.accum },
+      );
       lossSum += await loss.item();
       loss.dispose();
     }

@@ -199,15 +199,28 @@ const moraGen = fc
   )
   .chain(([T, k, d, type, R]) => fc.tuple(input([T, k], false), input([R, R], false), fc.constant(param(k, d, type === 6 ? 6 : 1))));
 /** NaN in row t of x reaches row t of the output (some entry of it). */
+/**
+ * Whether input column i reaches the output. Type 6 with k > d truncates the chunk outputs that start
+ * at or beyond d (mora-spec.md's known quirk), so the columns of those chunks (and of the wrap-around
+ * pad, position k + i) are dropped; every other type sums every column into some compressed entry.
+ */
+function moraUses(i: number, k: number, d: number, R: number, type: number): boolean {
+  if (type !== 6) return true;
+  const pad = (R - (k % R)) % R;
+  const used = (pos: number) => Math.floor(pos / R) * R < d;
+  return used(i) || (i < pad && used(k + i));
+}
+
 function moraCheck(ins: Input[], out: ArrayLike<number>): void {
-  const [x, M] = ins;
+  const [x, M, p] = ins;
   if (M.data.some((v) => !Number.isFinite(v))) return;
   const [T, k] = x.shape;
   const d = out.length / T;
+  const [R, type] = [M.shape[0], p.data[2]];
   for (let t = 0; t < T; t++) {
     const row = Array.from(out).slice(t * d, (t + 1) * d);
     const xin = x.data.slice(t * k, (t + 1) * k);
-    if (xin.some(Number.isNaN)) expect(row.some(Number.isNaN), `mora row ${t} depends on a NaN input`).toBe(true);
+    if (xin.some((v, i) => Number.isNaN(v) && moraUses(i, k, d, R, type))) expect(row.some(Number.isNaN), `mora row ${t} depends on a NaN input`).toBe(true);
     if (xin.every(Number.isFinite)) expect(row.every(Number.isFinite), `mora row ${t} of finite inputs`).toBe(true);
   }
 }

@@ -12,7 +12,6 @@ import type { MoraType } from '../../mora/index.js';
 import { AdamW } from '../../optim/adamw.js';
 import { constantLr, LrScheduler } from '../../optim/schedule.js';
 import { clipGradNorm } from '../../optim/clip.js';
-import { tidy } from '../../runtime.js';
 import { evaluateTask } from './accuracy.js';
 import { loadBase, type BaseLM } from './base.js';
 import type { AccuracyPoint, AdapterKind, LrTrial, MethodResult, MoraShape } from './metrics.js';
@@ -20,6 +19,7 @@ import { analyzeDelta, hostWeights, isLinearWeight, type HostMatrix } from './ra
 import { tailLoss } from './aggregate.js';
 import { bracketedSweep } from './sweep.js';
 import { TaskBatcher, type Task } from './task.js';
+import { forwardBackward } from '../../train/step.js';
 
 export interface MethodSpec {
   /** Display name, e.g. 'MoRA r=8 (type 6)'. */
@@ -144,11 +144,9 @@ export class Trainer {
     const a = this.adapted;
     while (this.step < until && this.status === 'complete') {
       const t0 = performance.now();
-      const l = tidy(() => {
+      const l = forwardBackward(() => {
         const { x, y } = batchToTensors(this.batcher.next());
-        const out = a.model.forward(x, y).loss!;
-        out.backward();
-        return out;
+        return a.model.forward(x, y).loss!;
       });
       clipGradNorm(a.params, 1).dispose();
       this.opt.step();

@@ -16,11 +16,11 @@ import { batchToTensors } from '../../data/batching.js';
 import { AdamW } from '../../optim/adamw.js';
 import { clipGradNorm } from '../../optim/clip.js';
 import { cosineLr } from '../../optim/schedule.js';
-import { tidy } from '../../runtime.js';
 import { loadGPT } from '../../train/gpt.js';
 import { saveCheckpoint } from '../../train/checkpoint.js';
 import { TaskBatcher } from './task.js';
 import { makeUuidTask, type UuidTask } from './uuid.js';
+import { forwardBackward } from '../../train/step.js';
 
 export interface FormatStageConfig {
   /** Random UUID pairs to train on (none of them a task pair). */
@@ -97,11 +97,9 @@ export async function runFormatStage(
   try {
     for (let step = 0; step < cfg.steps; step++) {
       for (const g of opt.groups) g.lr = schedule.lrAt(step);
-      const l = tidy(() => {
+      const l = forwardBackward(() => {
         const { x, y } = batchToTensors(batcher.next());
-        const out = model.forward(x, y).loss!;
-        out.backward();
-        return out;
+        return model.forward(x, y).loss!;
       });
       clipGradNorm(params, 1).dispose();
       opt.step();
