@@ -20,7 +20,11 @@ export ONNXRUNTIME_NODE_INSTALL=skip
 export ONNXRUNTIME_NODE_INSTALL_CUDA=skip
 
 # 1. npm dependencies (npm ci when node_modules is missing or older than the lockfile); builds dist/.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A linked node_modules (a git worktree sharing another checkout's) is left alone: npm ci would
+# empty the checkout it points to.
+if [ -L node_modules ]; then
+  say "node_modules is a link to $(readlink node_modules): not reinstalling it"
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund
 else
