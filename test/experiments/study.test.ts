@@ -154,4 +154,14 @@ describe('the mechanism', () => {
     const lora = r.trained.find((t) => t.adapter === 'lora')!;
     expect(lora.singularValues.filter((s) => s > 1e-6).length).toBeLessThanOrEqual(2);
   });
+
+  it('refuses a layer, rank or association count outside its bounds before any work', async () => {
+    const base = { d: 16, r: 2, moraType: 6 as const, counts: [1, 4], draws: 1, trainCount: 4, trainSteps: 10, seed: 1 };
+    await expect(runMechanism({ ...base, d: 1 })).rejects.toThrow(/mechanism: d must be an integer in \[2, 256\], got 1/);
+    await expect(runMechanism({ ...base, d: 300 })).rejects.toThrow(/d must be an integer in \[2, 256\], got 300/);
+    await expect(runMechanism({ ...base, r: 16 })).rejects.toThrow(/r must be an integer in \[1, d\), got 16/);
+    await expect(runMechanism({ ...base, r: 1.5 })).rejects.toThrow(/r must be an integer/);
+    await expect(runMechanism({ ...base, counts: [1, 17] })).rejects.toThrow(/association counts must be integers in \[1, 16\], got 17/);
+    await expect(runMechanism({ ...base, trainCount: 0 })).rejects.toThrow(/association counts must be integers in \[1, 16\], got 0/);
+  });
 });

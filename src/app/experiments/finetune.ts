@@ -15,6 +15,7 @@ import { clipGradNorm } from '../../optim/clip.js';
 import { evaluateTask } from './accuracy.js';
 import { loadBase, type BaseLM } from './base.js';
 import type { AccuracyPoint, AdapterKind, LrTrial, MethodResult, MoraShape } from './metrics.js';
+import { fmtLr } from './formatters.js';
 import { analyzeDelta, hostWeights, isLinearWeight, type HostMatrix } from './rank.js';
 import { tailLoss } from './aggregate.js';
 import { bracketedSweep } from './sweep.js';
@@ -261,7 +262,7 @@ export async function runMethod(
       const outcome = await bracketedSweep(
         spec.lrs,
         async (lr) => {
-          o.callbacks?.onPhase?.(spec.name, `lr sweep ${fmtRate(lr)}`);
+          o.callbacks?.onPhase?.(spec.name, `lr sweep ${fmtLr(lr)}`);
           const t = await start(lr);
           await t.advance(sweepSteps, o.evalSteps);
           const loss = t.tailLoss();
@@ -292,12 +293,10 @@ export async function runMethod(
     trainer = await start(o.lr ?? spec.lrs[0]);
   }
   try {
-    o.callbacks?.onPhase?.(spec.name, `training at lr ${fmtRate(trainer.lr)}`);
+    o.callbacks?.onPhase?.(spec.name, `training at lr ${fmtLr(trainer.lr)}`);
     await trainer.advance(o.steps, o.evalSteps);
     return await trainer.finish(sweep);
   } finally {
     trainer.dispose();
   }
 }
-
-const fmtRate = (lr: number): string => String(Number(lr.toPrecision(3)));
