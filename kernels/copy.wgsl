@@ -10,6 +10,9 @@
 #include "common.wgsl"
 
 const WG: u32 = 256u;
+// The rank as a pipeline constant: the loop below unrolls and reads the dims at constant indices (a
+// dynamic index into the uniform arrays costs lavapipe more than the copy itself).
+override RANK: u32 = 1u;
 
 struct Params {
   n: u32,                       // elements in `shape`
@@ -31,7 +34,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   var rem = i;
   var si = u.src_offset;
   var di = u.dst_offset;
-  for (var d = i32(u.rank) - 1; d >= 0; d--) {
+  for (var d = i32(RANK) - 1; d >= 0; d--) {
     let size = dim(u.shape, u32(d));
     let c = rem % size;
     rem = rem / size;

@@ -26,6 +26,9 @@
 #include "common.wgsl"
 
 const WG: u32 = 256u;
+// The rank as a pipeline constant (every entry point): the coordinate loops unroll and read the dims
+// at constant indices (a dynamic index into the uniform arrays costs lavapipe more than the gather).
+override RANK: u32 = 1u;
 
 // ---- gather ------------------------------------------------------------------------------------
 
@@ -52,7 +55,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   var rem = i;
   var xo = 0u;
   var io = 0u;
-  for (var d = i32(gu.rank) - 1; d >= 0; d--) {
+  for (var d = i32(RANK) - 1; d >= 0; d--) {
     let size = dim(gu.out, u32(d));
     let c = rem % size;
     rem = rem / size;
@@ -128,7 +131,7 @@ fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   var io = 0u;
   var xo = 0u;
   var j = 0u;
-  for (var d = i32(su.rank) - 1; d >= 0; d--) {
+  for (var d = i32(RANK) - 1; d >= 0; d--) {
     let size = dim(su.gdims, u32(d));
     let c = rem % size;
     rem = rem / size;
@@ -173,7 +176,7 @@ fn scatter_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   var gbase = 0u;
   var ibase = 0u;
   var inside = true;
-  for (var d = i32(nu.rank) - 1; d >= 0; d--) {
+  for (var d = i32(RANK) - 1; d >= 0; d--) {
     let size = dim(nu.xdims, u32(d));
     let c = rem % size;
     rem = rem / size;

@@ -66,6 +66,7 @@ const gatherKernel = defineKernel<GatherParams>({
   gpu: {
     shader: 'gather',
     entry: 'gather',
+    constants: (p) => ({ RANK: p.out.length }),
     uniforms: (p) => [
       ['u32', p.n],
       ['u32', p.out.length],
@@ -276,6 +277,7 @@ const scatterKernel = defineKernel<ScatterParams>({
   gpu: {
     shader: 'gather',
     entry: 'scatter',
+    constants: (p) => ({ RANK: p.gdims.length }),
     uniforms: scatterUniforms,
     workgroups: (p) => grid1d(p.n, 256),
   },
@@ -317,6 +319,7 @@ const scatterNaiveKernel = defineKernel<ScatterParams>({
   gpu: {
     shader: 'gather',
     entry: 'scatter_naive',
+    constants: (p) => ({ RANK: p.gdims.length }),
     uniforms: scatterUniforms,
     workgroups: (p) => grid1d(p.n, 256),
   },

@@ -52,6 +52,7 @@ const copyKernel = defineKernel<CopyParams>({
   },
   gpu: {
     shader: 'copy',
+    constants: (p) => ({ RANK: p.shape.length }),
     uniforms: (p) => [
       ['u32', p.n],
       ['u32', p.shape.length],
