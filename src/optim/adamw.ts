@@ -1,28 +1,31 @@
-// AdamW (Loshchilov & Hutter), as torch.optim.AdamW: bias-corrected moments and decoupled weight
-// decay, applied as ONE fused kernel per parameter (kernels/adamw.wgsl: reads the gradient, updates
-// the parameter and both moments in place). The kernel's cpu loop is the float64 reference; `naive`
+// Adam and AdamW (Kingma & Ba; Loshchilov & Hutter), as torch.optim.Adam / AdamW: bias-corrected
+// moments, Adam's weight decay coupled into the gradient (L2), AdamW's decoupled, and optionally
+// amsgrad. ONE fused kernel per parameter (kernels/adamw.wgsl: reads the gradient, updates the
+// parameter and the moments in place). The kernel's cpu loop is the float64 reference; `adamwNaive`
 // is the same step from primitive ops (the twin the fused kernel is tested against).
 //
-//   p ← p·(1 - lr·wd)
+//   g ← g + l2·p                   (Adam: l2 = wd; AdamW: l2 = 0)
+//   p ← p·(1 - lr·wd)              (AdamW; Adam: no decay here)
 //   m ← β1·m + (1 - β1)·g,    v ← β2·v + (1 - β2)·g²
+//   amsgrad: vmax ← max(vmax, v), used for v below
 //   p ← p - lr/(1 - β1^t) · m / (√v/√(1 - β2^t) + eps)
 import { defineKernel } from '../backend/interface.js';
 import { fail } from '../errors.js';
-import { add, div, mul } from '../ops/binary.js';
+import { add, div, maximum, mul } from '../ops/binary.js';
 import { zerosLike } from '../ops/creation.js';
 import { runInPlace } from '../ops/apply.js';
 import { grid1d } from '../ops/grid.js';
-import { stridedCopy } from '../ops/shape.js';
 import { sqrt } from '../ops/unary.js';
 import { noGrad } from '../autograd.js';
-import { tidy } from '../runtime.js';
-import { stridesOf } from '../shape.js';
+import { keep, tidy } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
-import { checkRange, type BaseHyper, type GroupSpec, Optimizer, type ParamGroup, type ParamState } from './optimizer.js';
+import { assignInPlace, checkRange, implOf, type BaseHyper, type GroupSpec, Optimizer, type ParamGroup, type ParamState } from './optimizer.js';
 
 export interface AdamWHyper extends BaseHyper {
   betas: [number, number];
   eps: number;
+  /** Keep the running maximum of v and divide by its root (Reddi et al.), as torch's amsgrad. */
+  amsgrad: boolean;
 }
 
 export interface AdamWOptions extends Partial<AdamWHyper> {
@@ -36,41 +39,55 @@ export interface AdamWStepParams {
   beta1: number;
   beta2: number;
   eps: number;
-  /** 1 - lr·wd */
+  /** 1 - lr·wd (AdamW's decoupled decay; 1 for Adam) */
   decay: number;
   /** lr / (1 - β1^t) */
   stepSize: number;
   /** 1 / √(1 - β2^t) */
   invSqrtBc2: number;
+  /** Adam's coupled weight decay: g ← g + l2·p (0 for AdamW). */
+  l2: number;
+  /** A vmax buffer is updated and used (the `amsgrad` entry point). */
+  amsgrad: boolean;
 }
 
-export function adamwStepParams(n: number, g: AdamWHyper, step: number): AdamWStepParams {
+/** The step scalars: `coupled` puts the weight decay into the gradient (Adam), else into p (AdamW). */
+export function adamwStepParams(n: number, g: AdamWHyper, step: number, coupled = false): AdamWStepParams {
   const [beta1, beta2] = g.betas;
   return {
     n,
     beta1,
     beta2,
     eps: g.eps,
-    decay: 1 - g.lr * g.weightDecay,
+    decay: coupled ? 1 : 1 - g.lr * g.weightDecay,
     stepSize: g.lr / (1 - beta1 ** step),
     invSqrtBc2: 1 / Math.sqrt(1 - beta2 ** step),
+    l2: coupled ? g.weightDecay : 0,
+    amsgrad: g.amsgrad ?? false,
   };
 }
 
 export const adamwKernel = defineKernel<AdamWStepParams>({
   name: 'adamw',
-  cpu: ([grad], [p, m, v], u) => {
+  label: (u) => (u.amsgrad ? 'adamw:amsgrad' : 'adamw'),
+  cpu: ([grad], [p, m, v, vmax], u) => {
     for (let i = 0; i < u.n; i++) {
-      const g = grad[i];
+      const g = grad[i] + u.l2 * p[i];
       const m1 = u.beta1 * m[i] + (1 - u.beta1) * g;
       const v1 = u.beta2 * v[i] + (1 - u.beta2) * g * g;
       m[i] = m1;
       v[i] = v1;
-      p[i] = p[i] * u.decay - (u.stepSize * m1) / (Math.sqrt(v1) * u.invSqrtBc2 + u.eps);
+      let vv = v1;
+      if (u.amsgrad) {
+        vv = Number.isNaN(vmax[i]) || Number.isNaN(v1) ? NaN : Math.max(vmax[i], v1);
+        vmax[i] = vv;
+      }
+      p[i] = p[i] * u.decay - (u.stepSize * m1) / (Math.sqrt(vv) * u.invSqrtBc2 + u.eps);
     }
   },
   gpu: {
     shader: 'adamw',
+    entry: 'main',
     uniforms: (u) => [
       ['u32', u.n],
       ['f32', u.beta1],
@@ -79,43 +96,55 @@ export const adamwKernel = defineKernel<AdamWStepParams>({
       ['f32', u.decay],
       ['f32', u.stepSize],
       ['f32', u.invSqrtBc2],
+      ['f32', u.l2],
     ],
     workgroups: (u) => grid1d(u.n, 256),
   },
 });
+const adamwAmsgrad = defineKernel<AdamWStepParams>({ ...adamwKernel, gpu: { ...adamwKernel.gpu, entry: 'amsgrad' } });
 
-/** One fused AdamW update of p, m, v in place. */
-export function adamwFused(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, u: AdamWStepParams): void {
-  runInPlace('adamw', adamwKernel, [grad], [p, m, v], u);
+function checkAmsgrad(op: string, u: AdamWStepParams, vmax: Tensor | undefined): void {
+  if (u.amsgrad && !vmax) fail(op, 'amsgrad needs the max_exp_avg_sq buffer');
 }
 
-/** The same update from primitive ops (new tensors, then copied into p, m, v). */
-export function adamwNaive(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, u: AdamWStepParams): void {
+/** One fused Adam/AdamW update of p, m, v (and vmax with amsgrad) in place. */
+export function adamwFused(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, u: AdamWStepParams, vmax?: Tensor): void {
+  checkAmsgrad('adamw', u, vmax);
+  if (u.amsgrad) runInPlace('adamw', adamwAmsgrad, [grad], [p, m, v, vmax!], u);
+  else runInPlace('adamw', adamwKernel, [grad], [p, m, v], u);
+}
+
+/** The same update from primitive ops (new tensors, then copied into p, m, v, vmax). */
+export function adamwNaive(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, u: AdamWStepParams, vmax?: Tensor): void {
+  checkAmsgrad('adamwNaive', u, vmax);
   noGrad(() =>
     tidy(() => {
-      const m1 = add(mul(m, u.beta1), mul(grad, 1 - u.beta1)); // β1·m + (1-β1)·g
-      const v1 = add(mul(v, u.beta2), mul(mul(grad, grad), 1 - u.beta2)); // β2·v + (1-β2)·g²
-      const denom = add(mul(sqrt(v1), u.invSqrtBc2), u.eps); // √v/√bc2 + eps
+      const g = u.l2 === 0 ? grad : add(grad, mul(p, u.l2)); // g + l2·p
+      const m1 = add(mul(m, u.beta1), mul(g, 1 - u.beta1)); // β1·m + (1-β1)·g
+      const v1 = add(mul(v, u.beta2), mul(mul(g, g), 1 - u.beta2)); // β2·v + (1-β2)·g²
+      const vm = u.amsgrad ? maximum(vmax!, v1) : v1; // max(vmax, v)
+      const denom = add(mul(sqrt(vm), u.invSqrtBc2), u.eps); // √v/√bc2 + eps
       const p1 = add(mul(p, u.decay), mul(div(m1, denom), -u.stepSize)); // p·decay - stepSize·m/denom
-      const s = stridesOf(p.shape);
-      for (const [src, dst] of [
+      const pairs: [Tensor, Tensor][] = [
         [m1, m],
         [v1, v],
         [p1, p],
-      ] as const)
-        stridedCopy(src, { shape: p.shape, strides: s }, { tensor: dst, strides: s }, 'adamwNaive');
+      ];
+      if (u.amsgrad) pairs.push([vm, vmax!]);
+      assignInPlace('adamwNaive', pairs);
     }),
   );
 }
 
-export class AdamW extends Optimizer<AdamWHyper> {
+/** Adam and AdamW: the same state and kernel; they differ in where the weight decay goes. */
+abstract class AdamFamily extends Optimizer<AdamWHyper> {
   readonly impl: 'fused' | 'naive';
+  protected abstract readonly coupled: boolean;
 
-  /** Defaults as torch: lr 1e-3, betas [0.9, 0.999], eps 1e-8, weightDecay 0.01. */
-  constructor(params: Tensor[] | GroupSpec<AdamWHyper>[], opts: AdamWOptions = {}) {
+  constructor(name: string, params: Tensor[] | GroupSpec<AdamWHyper>[], weightDecay: number, opts: AdamWOptions) {
     const { impl, ...hyper } = opts;
-    super('AdamW', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, ...hyper });
-    this.impl = impl ?? 'fused';
+    super(name, params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay, amsgrad: false, ...hyper });
+    this.impl = implOf(name, impl);
   }
 
   protected override validate(g: ParamGroup<AdamWHyper>, gi: number): void {
@@ -125,14 +154,37 @@ export class AdamW extends Optimizer<AdamWHyper> {
     checkRange(this.name, `group ${gi}: beta1`, g.betas[0], 0, 1);
     checkRange(this.name, `group ${gi}: beta2`, g.betas[1], 0, 1);
     checkRange(this.name, `group ${gi}: eps`, g.eps, 0, Infinity);
+    if (typeof g.amsgrad !== 'boolean') fail(this.name, `group ${gi}: amsgrad must be a boolean, got ${String(g.amsgrad)}`);
   }
 
-  protected initState(p: Tensor): Record<string, Tensor> {
-    return { exp_avg: zerosLike(p), exp_avg_sq: zerosLike(p) };
+  protected initState(p: Tensor, g: ParamGroup<AdamWHyper>): Record<string, Tensor> {
+    const st: Record<string, Tensor> = { exp_avg: zerosLike(p), exp_avg_sq: zerosLike(p) };
+    if (g.amsgrad) st.max_exp_avg_sq = zerosLike(p);
+    return st;
   }
 
   protected update(p: Tensor, grad: Tensor, st: ParamState, g: ParamGroup<AdamWHyper>): void {
-    const u = adamwStepParams(p.size, g, st.step);
-    (this.impl === 'naive' ? adamwNaive : adamwFused)(p, grad, st.buffers.exp_avg, st.buffers.exp_avg_sq, u);
+    const u = adamwStepParams(p.size, g, st.step, this.coupled);
+    // amsgrad switched on after the state was created: vmax starts at 0, so max(0, v) = v (as torch)
+    if (u.amsgrad && !st.buffers.max_exp_avg_sq) st.buffers.max_exp_avg_sq = keep(zerosLike(p));
+    const b = st.buffers;
+    (this.impl === 'naive' ? adamwNaive : adamwFused)(p, grad, b.exp_avg, b.exp_avg_sq, u, b.max_exp_avg_sq);
+  }
+}
+
+export class AdamW extends AdamFamily {
+  protected readonly coupled = false;
+  /** Defaults as torch: lr 1e-3, betas [0.9, 0.999], eps 1e-8, weightDecay 0.01, amsgrad false. */
+  constructor(params: Tensor[] | GroupSpec<AdamWHyper>[], opts: AdamWOptions = {}) {
+    super('AdamW', params, 0.01, opts);
+  }
+}
+
+/** torch.optim.Adam: the weight decay is an L2 term added to the gradient (g + wd·p), not decoupled. */
+export class Adam extends AdamFamily {
+  protected readonly coupled = true;
+  /** Defaults as torch: lr 1e-3, betas [0.9, 0.999], eps 1e-8, weightDecay 0, amsgrad false. */
+  constructor(params: Tensor[] | GroupSpec<AdamWHyper>[], opts: AdamWOptions = {}) {
+    super('Adam', params, 0, opts);
   }
 }

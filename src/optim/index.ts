@@ -1,7 +1,7 @@
 // The `optim` namespace: optimizers, learning-rate schedules, gradient clipping.
 export { Optimizer, type BaseHyper, type GroupSpec, type ParamGroup, type ParamState, type OptimizerStateDict } from './optimizer.js';
 export { SGD, type SGDHyper } from './sgd.js';
-export { AdamW, adamwFused, adamwNaive, adamwStepParams, type AdamWHyper, type AdamWOptions, type AdamWStepParams } from './adamw.js';
+export { Adam, AdamW, adamwFused, adamwNaive, adamwStepParams, type AdamWHyper, type AdamWOptions, type AdamWStepParams } from './adamw.js';
 export {
   constantLr,
   linearLr,
@@ -13,4 +13,6 @@ export {
   type DecayOptions,
   type CosineOptions,
 } from './schedule.js';
-export { clipGradNorm } from './clip.js';
+export { clipGradNorm, clipGradValue } from './clip.js';
+export { RMSprop, rmspropFused, rmspropNaive, type RMSpropHyper, type RMSpropOptions, type RMSpropStepParams, type RMSpropState } from './rmsprop.js';
+export { Adagrad, adagradFused, adagradNaive, type AdagradHyper, type AdagradOptions, type AdagradStepParams } from './adagrad.js';

@@ -243,3 +243,17 @@ export function checkRange(op: string, what: string, v: number, lo: number, hi: 
   if (typeof v !== 'number' || !(v >= lo && (hiOpen ? v < hi : v <= hi)))
     fail(op, `${what} must be in [${lo}, ${hi}${hiOpen ? ')' : ']'}, got ${String(v)}`);
 }
+
+/** Copies each `[src, dst]` pair's values into dst (same shape): the naive twins' in-place write-back. */
+export function assignInPlace(op: string, pairs: readonly (readonly [Tensor, Tensor])[]): void {
+  for (const [src, dst] of pairs) {
+    const s = stridesOf(dst.shape);
+    stridedCopy(src, { shape: dst.shape, strides: s }, { tensor: dst, strides: s }, op);
+  }
+}
+
+/** An optimizer's `impl` option: 'fused' (default, one kernel per parameter) or 'naive' (primitive ops). */
+export function implOf(op: string, impl: unknown): 'fused' | 'naive' {
+  if (impl !== undefined && impl !== 'fused' && impl !== 'naive') fail(op, `impl must be 'fused' or 'naive', got '${String(impl)}'`);
+  return (impl as 'fused' | 'naive' | undefined) ?? 'fused';
+}
