@@ -73,3 +73,6 @@ export { layerNorm, rmsNorm } from './ops/norm.js';
 export { crossEntropy } from './ops/loss.js';
 export { attention, scaledMaskedSoftmax } from './ops/attention.js';
 export { dropout } from './ops/dropout.js';
+// losses (torch.nn.functional's, class dim last)
+export { nllLoss, type CrossEntropyOptions, type NllLossOptions, type Reduction } from './ops/loss.js';
+export { mseLoss, l1Loss, smoothL1Loss, bceWithLogits, type LossOptions, type SmoothL1Options, type BceWithLogitsOptions } from './ops/pointwise-loss.js';

@@ -11,3 +11,5 @@ export { crossEntropy, crossEntropyNaive } from './loss.js';
 export { attention, attentionNaive, scaledMaskedSoftmax } from './attention.js';
 export { dropout, dropoutNaive } from './dropout.js';
 export { mora, moraNaive, deltaWeight } from './mora.js';
+export { nllLoss, nllLossNaive } from './loss.js';
+export { mseLoss, l1Loss, smoothL1Loss, bceWithLogits } from './pointwise-loss.js';

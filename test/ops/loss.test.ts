@@ -292,7 +292,7 @@ describe('crossEntropy: errors', () => {
       /crossEntropy: targets \[2\] must have the leading shape \[2, 3\] of logits \[2, 3, 5\]/,
     );
     expect(() => crossEntropy(x, mg.zeros([2, 3]))).toThrow(
-      /crossEntropy: targets must be int32 class indices, got tensor #\d+ \[2, 3\] float32/,
+      /crossEntropy: targets must be int32 class indices of shape \[2, 3\] or float32 probabilities of shape \[2, 3, 5\], got tensor #\d+ \[2, 3\] float32/,
     );
     expect(() => crossEntropy(mg.tensor([1, 2], [2], { dtype: 'int32' }), t)).toThrow(/crossEntropy: logits must be float32/);
     expect(() => crossEntropy(x, t, { reduction: 'avg' as Reduction })).toThrow(

@@ -175,7 +175,7 @@ describe('AdamW', () => {
     const sd = opt.stateDict({ clone: true });
     expect(Object.keys(sd.tensors).sort()).toEqual(['0.exp_avg', '0.exp_avg_sq']);
     expect(sd.steps).toEqual({ 0: 2 });
-    expect(sd.groups).toEqual([{ lr: 0.05, betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.1, params: [0] }]);
+    expect(sd.groups).toEqual([{ lr: 0.05, betas: [0.9, 0.99], eps: 1e-8, weightDecay: 0.1, amsgrad: false, params: [0] }]);
     JSON.stringify({ steps: sd.steps, groups: sd.groups }); // metadata is JSON-safe
     opt.dispose();
     const opt2 = new optim.AdamW([p], { lr: 1 });
