@@ -105,7 +105,7 @@ export function bceWithLogits(input: Tensor, target: Tensor, opts: BceWithLogits
   }
   const sp = add(log(add(exp(neg(abs(input))), 1)), maximum(neg(input), 0)); // softplus(-x) = log(1 + e^-|x|) + max(-x, 0)
   const lw = opts.posWeight ? add(mul(sub(opts.posWeight, 1), target), 1) : null; // 1 + (p - 1)·y
-  let loss = add(sub(input, mul(target, input)), lw ? mul(lw, sp) : sp); // (1 - y)·x + lw·softplus(-x)
+  let loss = add(mul(add(neg(target), 1), input), lw ? mul(lw, sp) : sp); // (1 - y)·x + lw·softplus(-x)
   if (opts.weight) loss = mul(loss, opts.weight);
   return reduce(loss, r);
 }

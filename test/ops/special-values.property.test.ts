@@ -460,6 +460,101 @@ const SPECS: Record<string, Spec> = {
     rule: (_ins, out) => Array.from(out, () => null),
     check: moraCheck,
   },
+  // ---- losses and optimizers (ops-loss) ----
+  ...Object.fromEntries(
+    (
+      [
+        ['mseLoss', mg.mseLoss],
+        ['l1Loss', mg.l1Loss],
+        ['smoothL1Loss', mg.smoothL1Loss],
+        ['smoothL1Loss (beta 0.5)', (x, y, o) => mg.smoothL1Loss(x, y, { ...o, beta: 0.5 })],
+        ['bceWithLogits', mg.bceWithLogits],
+      ] as [string, (x: mg.Tensor, y: mg.Tensor, o: { reduction: 'none' }) => mg.Tensor][]
+    ).map(([k, f]) => [
+      `${k} (none)`,
+      {
+        gen: shapeArb().chain((s) => fc.tuple(input(s, false), input(s, false))),
+        run: ([x, y]: mg.Tensor[]) => f(x, y, { reduction: 'none' }),
+        rule: elementwise,
+      } satisfies Spec,
+    ]),
+  ),
+  'bceWithLogits (weight, posWeight)': {
+    gen: fc
+      .tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 }))
+      .chain(([n, C]) => fc.tuple(input([n, C], false), input([n, C], false), input([C], false), input([n, C], false))),
+    run: ([x, y, pw, w]) => mg.bceWithLogits(x, y, { posWeight: pw, weight: w, reduction: 'none' }),
+    rule: elementwise,
+  },
+  'mseLoss (mean)': {
+    gen: shapeArb().chain((s) => fc.tuple(input(s, false), input(s, false))),
+    run: ([x, y]) => mg.reshape(mg.mseLoss(x, y), [1]),
+    rule: ([x, y]) => [nanIf([...x.data, ...y.data].some(Number.isNaN))],
+  },
+  nllLoss: {
+    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 })).chain(([n, C]) =>
+      fc.tuple(
+        input([n, C], false),
+        idxGen(C, n).map((d) => int(d, [n])),
+      ),
+    ),
+    run: ([x, t]) => mg.nllLoss(x, t, { reduction: 'none' }),
+    // the row's loss reads its target's entry only
+    rule: ([x, t]) => t.data.map((k, r) => nanIf(Number.isNaN(x.data[r * x.shape[1] + k]))),
+  },
+  'crossEntropy (weight, labelSmoothing)': {
+    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 })).chain(([n, C]) =>
+      fc.tuple(
+        input([n, C], false),
+        idxGen(C, n).map((d) => int(d, [n])),
+        fc.array(fc.double({ min: 0.1, max: 2, noNaN: true }), { minLength: C, maxLength: C }).map((d) => ({ data: d, shape: [C] })),
+      ),
+    ),
+    run: ([x, t, w]) => mg.crossEntropy(x, t, { weight: w, labelSmoothing: 0.1, reduction: 'none' }),
+    rule: ([x]) =>
+      Array.from({ length: x.shape[0] }, (_, r) =>
+        nanIf(x.data.slice(r * x.shape[1], (r + 1) * x.shape[1]).some((v) => Number.isNaN(v) || v === Infinity)),
+      ),
+  },
+  'crossEntropy (probabilities)': {
+    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 })).chain(([n, C]) => fc.tuple(input([n, C], false), input([n, C], false))),
+    run: ([x, y]) => mg.crossEntropy(x, y, { reduction: 'none' }),
+    // NaN or +Inf in the logits' row (log-softmax NaN), or NaN in the target's row
+    rule: ([x, y]) =>
+      Array.from({ length: x.shape[0] }, (_, r) => {
+        const row = (d: number[]) => d.slice(r * x.shape[1], (r + 1) * x.shape[1]);
+        return nanIf(row(x.data).some((v) => Number.isNaN(v) || v === Infinity) || row(y.data).some(Number.isNaN));
+      }),
+  },
+  'Adam (amsgrad, weight decay)': {
+    gen: optGen,
+    run: optStep((p) => new mg.optim.Adam([p], { lr: 0.1, weightDecay: 0.01, amsgrad: true })),
+    rule: optRule((v) => !Number.isFinite(v)),
+  },
+  'RMSprop (centered, momentum, weight decay)': {
+    gen: optGen,
+    run: optStep((p) => new mg.optim.RMSprop([p], { lr: 0.1, weightDecay: 0.01, momentum: 0.9, centered: true })),
+    rule: optRule((v) => !Number.isFinite(v)), // Inf in g: Inf/√Inf = NaN
+  },
+  RMSprop: {
+    gen: optGen,
+    run: optStep((p) => new mg.optim.RMSprop([p], { lr: 0.1 })),
+    rule: optRule((v) => !Number.isFinite(v)),
+  },
+  'Adagrad (lrDecay, weight decay)': {
+    gen: optGen,
+    run: optStep((p) => new mg.optim.Adagrad([p], { lr: 0.1, lrDecay: 0.01, weightDecay: 0.01, initialAccumulatorValue: 0.1 })),
+    rule: optRule((v) => !Number.isFinite(v)),
+  },
+  clipGradValue: {
+    gen: optGen,
+    run: ([p, g]) => {
+      p.grad = mg.clone(g);
+      mg.optim.clipGradValue([p], 0.5);
+      return mg.clone(p.grad);
+    },
+    rule: exact(([, g]) => g.data.map((v) => (Number.isNaN(v) ? NaN : Math.min(0.5, Math.max(-0.5, v))))),
+  },
 };
 
 // ---- the check ---------------------------------------------------------------------------------------
