@@ -15,7 +15,11 @@ interface Case {
   setup: () => () => void;
 }
 
-function optCase(name: string, make: (p: mg.Tensor, impl: 'fused' | 'naive') => mg.optim.Optimizer<mg.optim.BaseHyper>, impl: 'fused' | 'naive'): Case {
+function optCase(
+  name: string,
+  make: (p: mg.Tensor, impl: 'fused' | 'naive') => mg.optim.Optimizer<mg.optim.BaseHyper>,
+  impl: 'fused' | 'naive',
+): Case {
   return {
     name: `${name} ${impl}`,
     setup: () => {

@@ -75,4 +75,12 @@ export { attention, scaledMaskedSoftmax } from './ops/attention.js';
 export { dropout } from './ops/dropout.js';
 // losses (torch.nn.functional's, class dim last)
 export { nllLoss, type CrossEntropyOptions, type NllLossOptions, type Reduction } from './ops/loss.js';
-export { mseLoss, l1Loss, smoothL1Loss, bceWithLogits, type LossOptions, type SmoothL1Options, type BceWithLogitsOptions } from './ops/pointwise-loss.js';
+export {
+  mseLoss,
+  l1Loss,
+  smoothL1Loss,
+  bceWithLogits,
+  type LossOptions,
+  type SmoothL1Options,
+  type BceWithLogitsOptions,
+} from './ops/pointwise-loss.js';

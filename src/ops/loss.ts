@@ -199,7 +199,8 @@ function checkWeight(op: string, w: Tensor | undefined, x: Tensor, C: number): v
   checkTensor(op, 'weight', w);
   if (w.dtype !== 'float32' || w.ndim !== 1 || w.shape[0] !== C)
     fail(op, `weight must be a float32 tensor of shape [${C}] (one per class of ${fmtShape(x.shape)}), got ${w.describe()}`);
-  if (w.backend !== x.backend) fail(op, `weight lives on ${w.backend.name} and the input on ${x.backend.name}; move it with .to('${x.backend.name}')`);
+  if (w.backend !== x.backend)
+    fail(op, `weight lives on ${w.backend.name} and the input on ${x.backend.name}; move it with .to('${x.backend.name}')`);
 }
 
 function checkSmoothing(op: string, eps: unknown): number {
@@ -302,7 +303,8 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
  * nllLoss(logSoftmax(x))). Runs on crossEntropy's fused kernels without the log-softmax.
  */
 export function nllLoss(input: Tensor, targets: Tensor, opts: NllLossOptions = {}): Tensor {
-  if ((opts as CrossEntropyOptions).labelSmoothing !== undefined) fail('nllLoss', 'has no labelSmoothing (torch neither); use crossEntropy');
+  if ((opts as CrossEntropyOptions).labelSmoothing !== undefined)
+    fail('nllLoss', 'has no labelSmoothing (torch neither); use crossEntropy');
   const p = checkCe('nllLoss', input, targets, opts, true);
   return fusedCe(input, targets, p, opts.weight);
 }
@@ -317,7 +319,8 @@ function crossEntropyProbs(op: string, logits: Tensor, targets: Tensor, opts: Cr
       op,
       `targets must be int32 class indices of shape ${fmtShape(logits.shape.slice(0, -1))} or float32 probabilities of shape ${fmtShape(logits.shape)}, got ${targets.describe()}`,
     );
-  if (opts.ignoreIndex !== undefined) fail(op, 'ignoreIndex applies to class-index (int32) targets only, not to probability targets (as torch)');
+  if (opts.ignoreIndex !== undefined)
+    fail(op, 'ignoreIndex applies to class-index (int32) targets only, not to probability targets (as torch)');
   const reduction = checkReduction(op, opts.reduction);
   const C = logits.shape[logits.ndim - 1];
   checkWeight(op, opts.weight, logits, C);

@@ -66,7 +66,8 @@ export interface SmoothL1Options extends LossOptions {
 export function smoothL1Loss(input: Tensor, target: Tensor, opts: SmoothL1Options = {}): Tensor {
   const r = checkPair('smoothL1Loss', input, target, opts.reduction);
   const beta = opts.beta ?? 1;
-  if (typeof beta !== 'number' || !(beta >= 0) || beta === Infinity) fail('smoothL1Loss', `beta must be a finite number >= 0, got ${String(beta)}`);
+  if (typeof beta !== 'number' || !(beta >= 0) || beta === Infinity)
+    fail('smoothL1Loss', `beta must be a finite number >= 0, got ${String(beta)}`);
   const d = sub(input, target);
   const a = abs(d);
   if (beta === 0) return reduce(a, r);

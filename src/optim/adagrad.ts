@@ -9,7 +9,6 @@
 // State (torch's name): sum.
 import { noGrad } from '../autograd.js';
 import { defineKernel } from '../backend/interface.js';
-import { fail } from '../errors.js';
 import { runInPlace } from '../ops/apply.js';
 import { add, div, mul, sub } from '../ops/binary.js';
 import { fullLike } from '../ops/creation.js';
@@ -17,7 +16,16 @@ import { grid1d } from '../ops/grid.js';
 import { sqrt } from '../ops/unary.js';
 import { tidy } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
-import { assignInPlace, checkRange, implOf, type BaseHyper, type GroupSpec, Optimizer, type ParamGroup, type ParamState } from './optimizer.js';
+import {
+  assignInPlace,
+  checkRange,
+  implOf,
+  type BaseHyper,
+  type GroupSpec,
+  Optimizer,
+  type ParamGroup,
+  type ParamState,
+} from './optimizer.js';
 
 export interface AdagradHyper extends BaseHyper {
   /** The learning rate decays as lr / (1 + (t - 1)·lrDecay). */

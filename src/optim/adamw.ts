@@ -19,7 +19,16 @@ import { sqrt } from '../ops/unary.js';
 import { noGrad } from '../autograd.js';
 import { keep, tidy } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
-import { assignInPlace, checkRange, implOf, type BaseHyper, type GroupSpec, Optimizer, type ParamGroup, type ParamState } from './optimizer.js';
+import {
+  assignInPlace,
+  checkRange,
+  implOf,
+  type BaseHyper,
+  type GroupSpec,
+  Optimizer,
+  type ParamGroup,
+  type ParamState,
+} from './optimizer.js';
 
 export interface AdamWHyper extends BaseHyper {
   betas: [number, number];

@@ -14,5 +14,13 @@ export {
   type CosineOptions,
 } from './schedule.js';
 export { clipGradNorm, clipGradValue } from './clip.js';
-export { RMSprop, rmspropFused, rmspropNaive, type RMSpropHyper, type RMSpropOptions, type RMSpropStepParams, type RMSpropState } from './rmsprop.js';
+export {
+  RMSprop,
+  rmspropFused,
+  rmspropNaive,
+  type RMSpropHyper,
+  type RMSpropOptions,
+  type RMSpropStepParams,
+  type RMSpropState,
+} from './rmsprop.js';
 export { Adagrad, adagradFused, adagradNaive, type AdagradHyper, type AdagradOptions, type AdagradStepParams } from './adagrad.js';

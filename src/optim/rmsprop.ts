@@ -17,7 +17,16 @@ import { grid1d } from '../ops/grid.js';
 import { sqrt } from '../ops/unary.js';
 import { keep, tidy } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
-import { assignInPlace, checkRange, implOf, type BaseHyper, type GroupSpec, Optimizer, type ParamGroup, type ParamState } from './optimizer.js';
+import {
+  assignInPlace,
+  checkRange,
+  implOf,
+  type BaseHyper,
+  type GroupSpec,
+  Optimizer,
+  type ParamGroup,
+  type ParamState,
+} from './optimizer.js';
 
 export interface RMSpropHyper extends BaseHyper {
   /** Smoothing constant of the squared-gradient average. */
@@ -156,7 +165,15 @@ export class RMSprop extends Optimizer<RMSpropHyper> {
   }
 
   protected update(p: Tensor, grad: Tensor, st: ParamState, g: ParamGroup<RMSpropHyper>): void {
-    const u: RMSpropStepParams = { n: p.size, lr: g.lr, alpha: g.alpha, eps: g.eps, wd: g.weightDecay, momentum: g.momentum, centered: g.centered };
+    const u: RMSpropStepParams = {
+      n: p.size,
+      lr: g.lr,
+      alpha: g.alpha,
+      eps: g.eps,
+      wd: g.weightDecay,
+      momentum: g.momentum,
+      centered: g.centered,
+    };
     const b = st.buffers;
     // momentum or centering switched on after the state was created: their buffers start at 0 (as torch's fresh state)
     if (u.momentum > 0) b.momentum_buffer ??= keep(zerosLike(p));

@@ -24,7 +24,7 @@ interface LossCase {
   grads: Record<string, Num[]>;
 }
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/losses-optim.json', import.meta.url), 'utf8')) as { losses: LossCase[] };
-export const num = (v: Num): number => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : v);
+const num = (v: Num): number => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : v);
 
 type LossFn = (t: Record<string, mg.Tensor>, opts: Record<string, unknown>) => mg.Tensor;
 const FNS: Record<string, LossFn> = {

@@ -35,7 +35,9 @@ const POINTWISE: [string, Pointwise, (x: number, y: number) => number][] = [
 ];
 
 const pairData = (scale: number) =>
-  arb.shape({ minRank: 0, maxRank: 3, maxDim: 7 }).chain((s) => fc.tuple(fc.constant(s), arb.tensorData(s, { min: -scale, max: scale }), arb.tensorData(s)));
+  arb
+    .shape({ minRank: 0, maxRank: 3, maxDim: 7 })
+    .chain((s) => fc.tuple(fc.constant(s), arb.tensorData(s, { min: -scale, max: scale }), arb.tensorData(s)));
 
 describe('elementwise losses', () => {
   for (const [name, f, ref] of POINTWISE) {
@@ -47,7 +49,15 @@ describe('elementwise losses', () => {
           const yh = await y.data();
           const out = f(x, y, { reduction: r });
           expect(out.shape).toEqual(r === 'none' ? s : []);
-          expectClose(await out.data(), reduce(xd.map((v, i) => ref(v, yh[i])), r), { rtol: 1e-12, atol: 1e-13 }, `${name} ${r}`);
+          expectClose(
+            await out.data(),
+            reduce(
+              xd.map((v, i) => ref(v, yh[i])),
+              r,
+            ),
+            { rtol: 1e-12, atol: 1e-13 },
+            `${name} ${r}`,
+          );
         }),
         { numRuns: 15 },
       );
@@ -119,10 +129,16 @@ describe('elementwise losses', () => {
   it('errors name the op, the shapes and what was expected', () => {
     const x = mg.zeros([2, 3]);
     expect(() => mg.mseLoss(x, mg.zeros([3]))).toThrow(/mseLoss: target \[3\] must have the shape of input \[2, 3\]/);
-    expect(() => mg.l1Loss(x, mg.zeros([2, 3], { dtype: 'int32' }))).toThrow(/l1Loss: target must be float32, got tensor #\d+ \[2, 3\] int32/);
-    expect(() => mg.mseLoss(x, x, { reduction: 'avg' as Reduction })).toThrow(/mseLoss: reduction must be 'mean', 'sum' or 'none', got 'avg'/);
+    expect(() => mg.l1Loss(x, mg.zeros([2, 3], { dtype: 'int32' }))).toThrow(
+      /l1Loss: target must be float32, got tensor #\d+ \[2, 3\] int32/,
+    );
+    expect(() => mg.mseLoss(x, x, { reduction: 'avg' as Reduction })).toThrow(
+      /mseLoss: reduction must be 'mean', 'sum' or 'none', got 'avg'/,
+    );
     expect(() => mg.smoothL1Loss(x, x, { beta: -1 })).toThrow(/smoothL1Loss: beta must be a finite number >= 0, got -1/);
-    expect(() => mg.bceWithLogits(x, x, { posWeight: mg.ones([4]) })).toThrow(/bceWithLogits: posWeight \[4\] does not broadcast to input \[2, 3\]/);
+    expect(() => mg.bceWithLogits(x, x, { posWeight: mg.ones([4]) })).toThrow(
+      /bceWithLogits: posWeight \[4\] does not broadcast to input \[2, 3\]/,
+    );
     expect(() => mg.bceWithLogits(x, 3 as unknown as mg.Tensor)).toThrow(/bceWithLogits: target must be a Tensor, got 3/);
   });
 });
@@ -137,7 +153,14 @@ interface ClassOpts {
 }
 
 /** Float64 cross-entropy / nll from the definition (lp: log-probabilities per row, or null = log-softmax of x). */
-function classRef(x: ArrayLike<number>, t: ArrayLike<number>, w: ArrayLike<number> | null, C: number, o: ClassOpts, logp: boolean): number[] {
+function classRef(
+  x: ArrayLike<number>,
+  t: ArrayLike<number>,
+  w: ArrayLike<number> | null,
+  C: number,
+  o: ClassOpts,
+  logp: boolean,
+): number[] {
   const rows: number[] = [];
   let denom = 0;
   for (let r = 0; r < t.length; r++) {
@@ -294,13 +317,26 @@ describe('crossEntropy with probability targets', () => {
       [0.2, true, 'sum'],
       [0.05, false, 'none'],
     ] as const) {
-      const f = (x: mg.Tensor, y: mg.Tensor, w: mg.Tensor) => mg.crossEntropy(x, y, { labelSmoothing: eps, weight: weighted ? w : undefined, reduction: r });
+      const f = (x: mg.Tensor, y: mg.Tensor, w: mg.Tensor) =>
+        mg.crossEntropy(x, y, { labelSmoothing: eps, weight: weighted ? w : undefined, reduction: r });
       await fc.assert(
-        fc.asyncProperty(shapes.chain((s) => fc.tuple(fc.constant(s), arb.tensorData(s[0], { min: -4, max: 4 }), probs(s[1]), probs(s[2]))), async ([s, xd, yd, wd]) => {
-          const C = s[2][0];
-          const out = f(mg.tensor(xd, s[0], { backend: 'cpu' }), mg.tensor(yd, s[1], { backend: 'cpu' }), mg.tensor(wd, s[2], { backend: 'cpu' }));
-          expectClose(await out.data(), probRef(xd, yd, weighted ? wd : null, C, eps, r), { rtol: 1e-12, atol: 1e-13 }, `${eps} ${weighted} ${r}`);
-        }),
+        fc.asyncProperty(
+          shapes.chain((s) => fc.tuple(fc.constant(s), arb.tensorData(s[0], { min: -4, max: 4 }), probs(s[1]), probs(s[2]))),
+          async ([s, xd, yd, wd]) => {
+            const C = s[2][0];
+            const out = f(
+              mg.tensor(xd, s[0], { backend: 'cpu' }),
+              mg.tensor(yd, s[1], { backend: 'cpu' }),
+              mg.tensor(wd, s[2], { backend: 'cpu' }),
+            );
+            expectClose(
+              await out.data(),
+              probRef(xd, yd, weighted ? wd : null, C, eps, r),
+              { rtol: 1e-12, atol: 1e-13 },
+              `${eps} ${weighted} ${r}`,
+            );
+          },
+        ),
         { numRuns: 8 },
       );
       const report = await checkOp(f, { shapes, arbitraries: [undefined, probs, probs], wrt: [0, 1], numRuns: 3 });
@@ -316,8 +352,12 @@ describe('class losses: errors', () => {
     expect(() => mg.crossEntropy(x, t, { weight: mg.ones([4]) })).toThrow(
       /crossEntropy: weight must be a float32 tensor of shape \[5\] \(one per class of \[2, 3, 5\]\), got tensor #\d+ \[4\] float32/,
     );
-    expect(() => mg.crossEntropy(x, t, { weight: mg.ones([5], { backend: 'cpu' }) })).toThrow(/crossEntropy: weight lives on cpu and the input on webgpu/);
-    expect(() => mg.crossEntropy(x, t, { labelSmoothing: 1.5 })).toThrow(/crossEntropy: labelSmoothing must be a number in \[0, 1\], got 1.5/);
+    expect(() => mg.crossEntropy(x, t, { weight: mg.ones([5], { backend: 'cpu' }) })).toThrow(
+      /crossEntropy: weight lives on cpu and the input on webgpu/,
+    );
+    expect(() => mg.crossEntropy(x, t, { labelSmoothing: 1.5 })).toThrow(
+      /crossEntropy: labelSmoothing must be a number in \[0, 1\], got 1.5/,
+    );
     expect(() => mg.crossEntropy(x, mg.zeros([2, 3, 5]), { ignoreIndex: 0 })).toThrow(
       /crossEntropy: ignoreIndex applies to class-index \(int32\) targets only, not to probability targets/,
     );

@@ -517,7 +517,9 @@ const SPECS: Record<string, Spec> = {
       ),
   },
   'crossEntropy (probabilities)': {
-    gen: fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 })).chain(([n, C]) => fc.tuple(input([n, C], false), input([n, C], false))),
+    gen: fc
+      .tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 7 }))
+      .chain(([n, C]) => fc.tuple(input([n, C], false), input([n, C], false))),
     run: ([x, y]) => mg.crossEntropy(x, y, { reduction: 'none' }),
     // NaN or +Inf in the logits' row (log-softmax NaN), or NaN in the target's row
     rule: ([x, y]) =>

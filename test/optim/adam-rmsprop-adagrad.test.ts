@@ -37,7 +37,11 @@ function adamHand(h: Hand, g0: number[], o: { lr: number; betas: [number, number
     h.p[i] = p - (o.lr * h.s.m[i]) / (1 - o.betas[0] ** h.t) / (Math.sqrt(vhat) + o.eps);
   });
 }
-function rmspropHand(h: Hand, g0: number[], o: { lr: number; alpha: number; eps: number; wd: number; momentum: number; centered: boolean }) {
+function rmspropHand(
+  h: Hand,
+  g0: number[],
+  o: { lr: number; alpha: number; eps: number; wd: number; momentum: number; centered: boolean },
+) {
   h.t++;
   for (const k of ['sq', 'ga', 'buf']) h.s[k] ??= h.p.map(() => 0);
   h.p.forEach((p, i) => {
@@ -156,7 +160,12 @@ describe('Adam, RMSprop, Adagrad: fused = hand = naive, webgpu = cpu (fast-check
 
 describe('Adam, RMSprop, Adagrad: dispatches, state, errors', () => {
   const MAKERS: [string, (ps: mg.Tensor[]) => mg.optim.Optimizer<mg.optim.BaseHyper>, string[], string][] = [
-    ['Adam amsgrad', (ps) => new mg.optim.Adam(ps, { lr: 0.01, amsgrad: true, weightDecay: 0.1 }), ['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq'], 'adamw:amsgrad'],
+    [
+      'Adam amsgrad',
+      (ps) => new mg.optim.Adam(ps, { lr: 0.01, amsgrad: true, weightDecay: 0.1 }),
+      ['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq'],
+      'adamw:amsgrad',
+    ],
     ['RMSprop', (ps) => new mg.optim.RMSprop(ps), ['square_avg'], 'rmsprop:plain'],
     [
       'RMSprop centered momentum',
@@ -227,7 +236,12 @@ describe('Adam, RMSprop, Adagrad: dispatches, state, errors', () => {
       adam.step();
       expect(Object.keys(adam.stateOf(p)!.buffers).sort()).toEqual(['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq']);
       // max(0, v) = v: the amsgrad buffer holds v after its first use
-      expectClose(await adam.stateOf(p)!.buffers.max_exp_avg_sq.data(), await adam.stateOf(p)!.buffers.exp_avg_sq.data(), { rtol: 0 }, backend);
+      expectClose(
+        await adam.stateOf(p)!.buffers.max_exp_avg_sq.data(),
+        await adam.stateOf(p)!.buffers.exp_avg_sq.data(),
+        { rtol: 0 },
+        backend,
+      );
       const rms = new mg.optim.RMSprop([p]);
       rms.step();
       Object.assign(rms.groups[0], { momentum: 0.9, centered: true });
@@ -244,7 +258,9 @@ describe('Adam, RMSprop, Adagrad: dispatches, state, errors', () => {
     expect(() => new mg.optim.RMSprop([p], { alpha: 1.5 })).toThrow(/RMSprop: group 0: alpha must be in \[0, 1\], got 1.5/);
     expect(() => new mg.optim.RMSprop([p], { momentum: -1 })).toThrow(/RMSprop: group 0: momentum must be in \[0, Infinity\), got -1/);
     expect(() => new mg.optim.Adagrad([p], { lrDecay: -0.1 })).toThrow(/Adagrad: group 0: lrDecay must be in \[0, Infinity\), got -0.1/);
-    expect(() => new mg.optim.Adagrad([p], { initialAccumulatorValue: -1 })).toThrow(/Adagrad: group 0: initialAccumulatorValue must be in/);
+    expect(() => new mg.optim.Adagrad([p], { initialAccumulatorValue: -1 })).toThrow(
+      /Adagrad: group 0: initialAccumulatorValue must be in/,
+    );
     expect(() => mg.optim.clipGradValue([p], -1)).toThrow(/clipGradValue: value must be a number >= 0, got -1/);
     const opt = new mg.optim.Adagrad([p]);
     opt.groups[0].eps = -1;

@@ -44,7 +44,9 @@ async function trajectory(c: OptCase, backend: mg.BackendName, impl: 'fused' | '
     traj.push(Array.from(await p.data()));
   }
   const st = opt.stateOf(p)!;
-  const state = Object.fromEntries(await Promise.all(Object.entries(st.buffers).map(async ([k, t]) => [k, Array.from(await t.data())] as const)));
+  const state = Object.fromEntries(
+    await Promise.all(Object.entries(st.buffers).map(async ([k, t]) => [k, Array.from(await t.data())] as const)),
+  );
   opt.dispose();
   p.dispose();
   at.dispose();
@@ -55,7 +57,10 @@ describe('optimizers against PyTorch 1.13 (10 steps, g = a·p + n_t)', () => {
   it('the fixture covers each optimizer and option', () => {
     expect(new Set(cases.map((c) => c.optimizer))).toEqual(new Set(['Adam', 'AdamW', 'RMSprop', 'Adagrad']));
     for (const k of ['amsgrad', 'weightDecay', 'momentum', 'centered', 'alpha', 'lrDecay', 'initialAccumulatorValue', 'eps', 'betas'])
-      expect(cases.some((c) => k in c.opts), k).toBe(true);
+      expect(
+        cases.some((c) => k in c.opts),
+        k,
+      ).toBe(true);
   });
   for (const backend of ['cpu', 'webgpu'] as const) {
     for (const impl of ['fused', 'naive'] as const) {
