@@ -304,7 +304,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
  */
 export function nllLoss(input: Tensor, targets: Tensor, opts: NllLossOptions = {}): Tensor {
   if ((opts as CrossEntropyOptions).labelSmoothing !== undefined)
-    fail('nllLoss', 'has no labelSmoothing (torch neither); use crossEntropy');
+    fail('nllLoss', "labelSmoothing is not an option of nllLoss (torch's nll_loss has none either); use crossEntropy");
   const p = checkCe('nllLoss', input, targets, opts, true);
   return fusedCe(input, targets, p, opts.weight);
 }
@@ -320,7 +320,7 @@ function crossEntropyProbs(op: string, logits: Tensor, targets: Tensor, opts: Cr
       `targets must be int32 class indices of shape ${fmtShape(logits.shape.slice(0, -1))} or float32 probabilities of shape ${fmtShape(logits.shape)}, got ${targets.describe()}`,
     );
   if (opts.ignoreIndex !== undefined)
-    fail(op, 'ignoreIndex applies to class-index (int32) targets only, not to probability targets (as torch)');
+    fail(op, 'ignoreIndex applies to class-index (int32) targets only, not to probability targets (torch ignores it there)');
   const reduction = checkReduction(op, opts.reduction);
   const C = logits.shape[logits.ndim - 1];
   checkWeight(op, opts.weight, logits, C);
