@@ -240,9 +240,9 @@ describe('crossEntropy and nllLoss: weights, label smoothing, ignored rows', () 
     });
 
     it(`${name}: gradcheck, webgpu = cpu and fused = naive twin (checkOp) for each option combination`, async () => {
-      for (const o0 of combos) {
+      for (const [i, o0] of combos.entries()) {
         const o = logp ? { ...o0, labelSmoothing: 0 } : o0;
-        for (const C of [1, 6, 37]) {
+        for (const C of [[6, 37], [1, 37], [6, 13]][i % 3]) {
           const report = await checkOp((x, t, w) => fused(x, t, o.weighted ? w : undefined, o), {
             shapes: classShapes.map(([, lead]) => [[...lead, C], lead, [C]]),
             dtypes: ['float32', 'int32', 'float32'],
