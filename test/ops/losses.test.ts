@@ -196,6 +196,13 @@ const targetArb = (C: number, ignore: number) => (s: readonly number[]) => {
   });
 };
 
+/** Class counts per option combination (each combination over two; together 1, primes, 37). */
+const CLASS_COUNTS = [
+  [6, 37],
+  [1, 37],
+  [6, 13],
+];
+
 describe('crossEntropy and nllLoss: weights, label smoothing, ignored rows', () => {
   const combos: ClassOpts[] = [
     { reduction: 'mean', ignoreIndex: -100, labelSmoothing: 0, weighted: true },
@@ -242,7 +249,7 @@ describe('crossEntropy and nllLoss: weights, label smoothing, ignored rows', () 
     it(`${name}: gradcheck, webgpu = cpu and fused = naive twin (checkOp) for each option combination`, async () => {
       for (const [i, o0] of combos.entries()) {
         const o = logp ? { ...o0, labelSmoothing: 0 } : o0;
-        for (const C of [[6, 37], [1, 37], [6, 13]][i % 3]) {
+        for (const C of CLASS_COUNTS[i % 3]) {
           const report = await checkOp((x, t, w) => fused(x, t, o.weighted ? w : undefined, o), {
             shapes: classShapes.map(([, lead]) => [[...lead, C], lead, [C]]),
             dtypes: ['float32', 'int32', 'float32'],
