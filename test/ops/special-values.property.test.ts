@@ -220,7 +220,8 @@ function moraCheck(ins: Input[], out: ArrayLike<number>): void {
   for (let t = 0; t < T; t++) {
     const row = Array.from(out).slice(t * d, (t + 1) * d);
     const xin = x.data.slice(t * k, (t + 1) * k);
-    if (xin.some((v, i) => Number.isNaN(v) && moraUses(i, k, d, R, type))) expect(row.some(Number.isNaN), `mora row ${t} depends on a NaN input`).toBe(true);
+    if (xin.some((v, i) => Number.isNaN(v) && moraUses(i, k, d, R, type)))
+      expect(row.some(Number.isNaN), `mora row ${t} depends on a NaN input`).toBe(true);
     if (xin.every(Number.isFinite)) expect(row.every(Number.isFinite), `mora row ${t} of finite inputs`).toBe(true);
   }
 }
