@@ -187,7 +187,12 @@ export async function benchFlat(vocab: number, ids: Int32Array, steps: number, e
       if (step % every === 0) {
         await gpuSync();
         const m = b.memory();
-        samples.push({ step, liveTensors: mg.memory('webgpu').liveTensors, liveBytes: m.liveBytes, heldBytes: m.liveBytes + m.pooledBytes });
+        samples.push({
+          step,
+          liveTensors: mg.memory('webgpu').liveTensors,
+          liveBytes: m.liveBytes,
+          heldBytes: m.liveBytes + m.pooledBytes,
+        });
       }
     }
   } finally {
