@@ -49,13 +49,11 @@ function arrange(term: Term, order: string[]): Tensor {
 function parse(spec: string, tensors: readonly Tensor[]): { inputs: string[][]; output: string[] } {
   if (typeof spec !== 'string') fail(OP, `the spec must be a string such as 'ij,jk->ik', got ${typeof spec}`);
   const s = spec.replace(/\s+/g, '');
-  if (s.includes('...') || s.includes('.'))
-    fail(OP, `'${spec}': '...' (broadcast dims) is not supported; name every dim with a letter`);
+  if (s.includes('...') || s.includes('.')) fail(OP, `'${spec}': '...' (broadcast dims) is not supported; name every dim with a letter`);
   const [lhs, rhs, ...extra] = s.split('->');
   if (extra.length > 0) fail(OP, `'${spec}' has more than one '->'`);
   const terms = lhs.split(',');
-  if (terms.length !== tensors.length)
-    fail(OP, `'${spec}' names ${terms.length} operand(s) but ${tensors.length} tensor(s) were given`);
+  if (terms.length !== tensors.length) fail(OP, `'${spec}' names ${terms.length} operand(s) but ${tensors.length} tensor(s) were given`);
   if (terms.length < 1 || terms.length > 2) fail(OP, `'${spec}': one or two operands are supported, got ${terms.length}`);
   const bad = /[^a-zA-Z]/.exec(lhs.replace(/,/g, '') + (rhs ?? ''));
   if (bad) fail(OP, `'${spec}': subscripts must be letters a-z, A-Z (got '${bad[0]}')`);
@@ -63,7 +61,10 @@ function parse(spec: string, tensors: readonly Tensor[]): { inputs: string[][]; 
   inputs.forEach((labels, i) => {
     checkTensor(OP, tensors[i], `operand ${i}`);
     if (labels.length !== tensors[i].ndim)
-      fail(OP, `'${spec}': operand ${i} has subscripts '${terms[i]}' (${labels.length} dims) but ${tensors[i].describe()} has ${tensors[i].ndim}`);
+      fail(
+        OP,
+        `'${spec}': operand ${i} has subscripts '${terms[i]}' (${labels.length} dims) but ${tensors[i].describe()} has ${tensors[i].ndim}`,
+      );
   });
   const count = new Map<string, number>();
   for (const l of inputs.flat()) count.set(l, (count.get(l) ?? 0) + 1);

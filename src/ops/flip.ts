@@ -49,7 +49,8 @@ export function roll(x: Tensor, shift: number | readonly number[], axis?: number
   checkTensor(op, x);
   checkDims(op, x);
   const shifts = typeof shift === 'number' ? [shift] : shift;
-  if (!Array.isArray(shifts) || shifts.some((v) => !Number.isInteger(v))) fail(op, `shift must be an integer or an array of integers, got ${JSON.stringify(shift)}`);
+  if (!Array.isArray(shifts) || shifts.some((v) => !Number.isInteger(v)))
+    fail(op, `shift must be an integer or an array of integers, got ${JSON.stringify(shift)}`);
   if (axis === undefined) {
     if (shifts.length !== 1) fail(op, `without an axis, shift must be one integer, got [${shifts.join(', ')}]`);
     const flat = reshape(x, [x.size]);

@@ -58,7 +58,10 @@ export function indexAdd(x: Tensor, axis: number, index: Tensor, source: Tensor,
   if (index.ndim !== 1) fail(op, `index must be 1-D, got ${index.describe()}`);
   const want = x.shape.map((d, i) => (i === ax ? index.shape[0] : d));
   if (source.ndim !== x.ndim || source.shape.some((d, i) => d !== want[i]))
-    fail(op, `source ${fmtShape(source.shape)} must have shape ${fmtShape(want)} (x ${fmtShape(x.shape)} with index length ${index.shape[0]} along axis ${ax})`);
+    fail(
+      op,
+      `source ${fmtShape(source.shape)} must have shape ${fmtShape(want)} (x ${fmtShape(x.shape)} with index length ${index.shape[0]} along axis ${ax})`,
+    );
   const alpha = opts.alpha ?? 1;
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) fail(op, `alpha must be a finite number, got ${String(alpha)}`);
   const scaled = alpha === 1 ? source : mul(source, alpha);

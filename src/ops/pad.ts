@@ -20,8 +20,7 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
   checkDims(op, x);
   if (!Array.isArray(pads) || pads.length % 2 !== 0 || pads.some((p) => !Number.isInteger(p)))
     fail(op, `pads must be an even-length array of integers ((before, after) pairs from the last axis), got ${JSON.stringify(pads)}`);
-  if (pads.length / 2 > x.ndim)
-    fail(op, `pads [${pads.join(', ')}] pad ${pads.length / 2} axes; ${x.describe()} has ${x.ndim}`);
+  if (pads.length / 2 > x.ndim) fail(op, `pads [${pads.join(', ')}] pad ${pads.length / 2} axes; ${x.describe()} has ${x.ndim}`);
   if (typeof value !== 'number') fail(op, `value must be a number, got ${typeof value}`);
   const lo = x.shape.map(() => 0);
   const hi = x.shape.map(() => 0);
@@ -31,8 +30,7 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
     hi[ax] = pads[2 * k + 1];
   }
   const out = x.shape.map((d, i) => d + lo[i] + hi[i]);
-  if (out.some((d) => d < 0))
-    fail(op, `pads [${pads.join(', ')}] give ${x.describe()} the shape ${fmtShape(out)}: a size is negative`);
+  if (out.some((d) => d < 0)) fail(op, `pads [${pads.join(', ')}] give ${x.describe()} the shape ${fmtShape(out)}: a size is negative`);
   const y = full(out, value, { backend: x.backend.name, dtype: x.dtype });
   // The part of x that survives the crops, and where it lands in y.
   const part = x.shape.map((d, i) => Math.max(0, d - Math.max(0, -lo[i]) - Math.max(0, -hi[i])));

@@ -41,4 +41,3 @@ export function repeat(x: Tensor, reps: readonly number[]): Tensor {
   const inShape = x.shape;
   return record(y, op, [x], (g) => [reshape(sum(reshape(g, view), copyAxes), inShape)]);
 }
-

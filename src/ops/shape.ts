@@ -93,7 +93,10 @@ function coalesce(shape: Shape, src: Shape, dst: Shape): { shape: number[]; src:
 
 /** The smallest and largest element index a strided walk over `shape` touches (shape non-empty in elements). */
 const indexRange = (shape: Shape, strides: Shape, offset: number): [number, number] =>
-  shape.reduce<[number, number]>(([lo, hi], d, i) => [lo + (d - 1) * Math.min(strides[i], 0), hi + (d - 1) * Math.max(strides[i], 0)], [offset, offset]);
+  shape.reduce<[number, number]>(
+    ([lo, hi], d, i) => [lo + (d - 1) * Math.min(strides[i], 0), hi + (d - 1) * Math.max(strides[i], 0)],
+    [offset, offset],
+  );
 
 /** Which elements of a storage a strided copy reads or writes. */
 export interface StridedView {
@@ -321,7 +324,12 @@ export function slice(x: Tensor, axis: number, start: number, end?: number, step
     return [
       done(
         'slice.backward',
-        stridedCopy(g, { shape: g.shape, strides: stridesOf(g.shape) }, { tensor: dx, strides: region, offset: s * xs[ax] }, 'slice.backward'),
+        stridedCopy(
+          g,
+          { shape: g.shape, strides: stridesOf(g.shape) },
+          { tensor: dx, strides: region, offset: s * xs[ax] },
+          'slice.backward',
+        ),
       ),
     ];
   });

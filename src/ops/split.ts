@@ -45,8 +45,7 @@ export function split(x: Tensor, sizeOrSizes: number | readonly number[], axis =
   if (!Array.isArray(sizeOrSizes) || sizeOrSizes.some((n) => !Number.isInteger(n) || n < 0))
     fail(op, `sizes must be a number or an array of non-negative integers, got ${JSON.stringify(sizeOrSizes)}`);
   const total = sizeOrSizes.reduce((a, b) => a + b, 0);
-  if (total !== size)
-    fail(op, `sizes [${sizeOrSizes.join(', ')}] sum to ${total}, but axis ${ax} of ${x.describe()} has size ${size}`);
+  if (total !== size) fail(op, `sizes [${sizeOrSizes.join(', ')}] sum to ${total}, but axis ${ax} of ${x.describe()} has size ${size}`);
   return pieces(op, x, ax, sizeOrSizes);
 }
 

@@ -126,7 +126,9 @@ describe('einsum', () => {
     expect(() => mg.einsum('ij,jk->ik', a, b)).toThrow(
       /einsum: 'ij,jk->ik': subscript 'j' has size 3 in operand 0 \[2, 3\] and 4 in operand 1 \[4, 5\]/,
     );
-    expect(() => mg.einsum('ijk->i', a)).toThrow(/einsum: 'ijk->i': operand 0 has subscripts 'ijk' \(3 dims\) but tensor #\d+ \[2, 3\] float32 has 2/);
+    expect(() => mg.einsum('ijk->i', a)).toThrow(
+      /einsum: 'ijk->i': operand 0 has subscripts 'ijk' \(3 dims\) but tensor #\d+ \[2, 3\] float32 has 2/,
+    );
     expect(() => mg.einsum('ij->k', a)).toThrow(/einsum: 'ij->k': output subscript 'k' appears in no operand/);
     expect(() => mg.einsum('ij->ii', a)).toThrow(/einsum: 'ij->ii': the output 'ii' repeats a subscript/);
     expect(() => mg.einsum('i,j,k->ijk', a, a, a)).toThrow(/einsum: 'i,j,k->ijk': one or two operands are supported, got 3/);

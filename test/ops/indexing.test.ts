@@ -31,17 +31,12 @@ const ints = (n: number, size: number) => fc.array(fc.integer({ min: 0, max: siz
 describe('oneHot', () => {
   it('rows with one 1 at each index: reference, webgpu matches cpu', async () => {
     await fc.assert(
-      fc.asyncProperty(
-        arb.shape({ minRank: 0, maxRank: 3, maxDim: 6 }),
-        fc.integer({ min: 1, max: 13 }),
-        fc.nat(),
-        async (s, C, seed) => {
-          const idx = fc.sample(ints(numel(s), C), { numRuns: 1, seed })[0];
-          const { cpu, shape } = await both((i) => i.oneHot(C), [{ data: idx, shape: s, dtype: 'int32' }], `oneHot ${s} C ${C}`);
-          expect(shape).toEqual([...s, C]);
-          expect(cpu).toEqual(idx.flatMap((k) => Array.from({ length: C }, (_, c) => (c === k ? 1 : 0))));
-        },
-      ),
+      fc.asyncProperty(arb.shape({ minRank: 0, maxRank: 3, maxDim: 6 }), fc.integer({ min: 1, max: 13 }), fc.nat(), async (s, C, seed) => {
+        const idx = fc.sample(ints(numel(s), C), { numRuns: 1, seed })[0];
+        const { cpu, shape } = await both((i) => i.oneHot(C), [{ data: idx, shape: s, dtype: 'int32' }], `oneHot ${s} C ${C}`);
+        expect(shape).toEqual([...s, C]);
+        expect(cpu).toEqual(idx.flatMap((k) => Array.from({ length: C }, (_, c) => (c === k ? 1 : 0))));
+      }),
       { numRuns: 25 },
     );
     expect(mg.oneHot(mg.zeros([0], { dtype: 'int32' }), 3).shape).toEqual([0, 3]);
@@ -79,22 +74,26 @@ function refScatterAdd(x: number[], xs: number[], axis: number, index: number[],
 }
 
 /** x shape, axis, index shape (<= x outside the axis, <= src everywhere), src shape, and data. */
-const scatterArb = arb.shape({ minRank: 1, maxRank: 3, maxDim: 5 }).chain((xs) =>
-  fc.integer({ min: 0, max: xs.length - 1 }).chain((axis) =>
+const scatterArb = arb
+  .shape({ minRank: 1, maxRank: 3, maxDim: 5 })
+  .chain((xs) =>
     fc
-      .tuple(...xs.map((d, i) => (i === axis ? fc.integer({ min: 0, max: 7 }) : fc.integer({ min: 1, max: d }))))
-      .chain((is) =>
-        fc.tuple(
-          fc.constant(xs),
-          fc.constant(axis),
-          fc.constant(is),
-          fc.tuple(...is.map((d) => fc.integer({ min: d, max: d + 2 }))),
-          ints(numel(is), xs[axis]),
-          fc.integer({ min: 1, max: 1000 }),
-        ),
+      .integer({ min: 0, max: xs.length - 1 })
+      .chain((axis) =>
+        fc
+          .tuple(...xs.map((d, i) => (i === axis ? fc.integer({ min: 0, max: 7 }) : fc.integer({ min: 1, max: d }))))
+          .chain((is) =>
+            fc.tuple(
+              fc.constant(xs),
+              fc.constant(axis),
+              fc.constant(is),
+              fc.tuple(...is.map((d) => fc.integer({ min: d, max: d + 2 }))),
+              ints(numel(is), xs[axis]),
+              fc.integer({ min: 1, max: 1000 }),
+            ),
+          ),
       ),
-  ),
-);
+  );
 
 describe('scatterAdd', () => {
   it("torch's form x.scatterAdd(axis, index, src): reference (repeated indices sum), webgpu matches cpu", async () => {
@@ -129,10 +128,7 @@ describe('scatterAdd', () => {
         ];
         await gradsOf((t, i, u) => mg.scatterAdd(t, axis, i, u), inputs);
         // the adjoint form: zeros(shape) + the scatter of src (index with src's shape)
-        await gradsOf((u, i) => mg.scatterAdd(u, axis, i, xs), [
-          { data: f32Data(numel(is), seed + 2), shape: is },
-          inputs[1],
-        ]);
+        await gradsOf((u, i) => mg.scatterAdd(u, axis, i, xs), [{ data: f32Data(numel(is), seed + 2), shape: is }, inputs[1]]);
       }),
       { numRuns: 6 },
     );
@@ -150,22 +146,39 @@ describe('scatterAdd', () => {
     expect(() => x.scatterAdd(0, mg.zeros([1, 1], { dtype: 'int32', backend: 'cpu' }), mg.zeros([1, 1]))).toThrow(
       /scatterAdd: tensors live on different backends/,
     );
-    expect(() => mg.scatterAdd(mg.zeros([3, 4], { backend: 'cpu' }), 0, mg.tensor([[3]], [1, 1], { backend: 'cpu', dtype: 'int32' }), mg.ones([1, 1], { backend: 'cpu' }))).toThrow(
-      /scatterAdd: index value 3 at flat position 0 of index \[1, 1\] is out of range for axis 0 of size 3/,
-    );
+    expect(() =>
+      mg.scatterAdd(
+        mg.zeros([3, 4], { backend: 'cpu' }),
+        0,
+        mg.tensor([[3]], [1, 1], { backend: 'cpu', dtype: 'int32' }),
+        mg.ones([1, 1], { backend: 'cpu' }),
+      ),
+    ).toThrow(/scatterAdd: index value 3 at flat position 0 of index \[1, 1\] is out of range for axis 0 of size 3/);
   });
 });
 
 // ---- indexAdd ------------------------------------------------------------------------------------------
 
 describe('indexAdd', () => {
-  const indexAddArb = arb.shape({ minRank: 1, maxRank: 3, maxDim: 5 }).chain((xs) =>
-    fc.integer({ min: 0, max: xs.length - 1 }).chain((axis) =>
-      fc.integer({ min: 0, max: 9 }).chain((n) =>
-        fc.tuple(fc.constant(xs), fc.constant(axis), ints(n, xs[axis]), fc.constantFrom(1, -0.5, 2), fc.integer({ min: 1, max: 1000 })),
-      ),
-    ),
-  );
+  const indexAddArb = arb
+    .shape({ minRank: 1, maxRank: 3, maxDim: 5 })
+    .chain((xs) =>
+      fc
+        .integer({ min: 0, max: xs.length - 1 })
+        .chain((axis) =>
+          fc
+            .integer({ min: 0, max: 9 })
+            .chain((n) =>
+              fc.tuple(
+                fc.constant(xs),
+                fc.constant(axis),
+                ints(n, xs[axis]),
+                fc.constantFrom(1, -0.5, 2),
+                fc.integer({ min: 1, max: 1000 }),
+              ),
+            ),
+        ),
+    );
 
   it('x[.., index[j], ..] += alpha · source[.., j, ..]: reference, webgpu matches cpu', async () => {
     await fc.assert(

@@ -57,4 +57,3 @@ export async function both(
   else expect(out.webgpu, `${label} webgpu vs cpu`).toEqual(out.cpu);
   return { cpu: out.cpu, gpu: out.webgpu, shape };
 }
-

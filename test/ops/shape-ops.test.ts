@@ -105,9 +105,9 @@ describe('squeeze / unsqueeze / flatten', () => {
 // ---- split, chunk ----------------------------------------------------------------------------------
 
 describe('split / chunk', () => {
-  const splitArb = arb.shape({ minRank: 1, maxRank: 4, maxDim: 7 }).chain((s) =>
-    fc.tuple(fc.constant(s), fc.integer({ min: 0, max: s.length - 1 }), fc.integer({ min: 1, max: 8 }), seedArb),
-  );
+  const splitArb = arb
+    .shape({ minRank: 1, maxRank: 4, maxDim: 7 })
+    .chain((s) => fc.tuple(fc.constant(s), fc.integer({ min: 0, max: s.length - 1 }), fc.integer({ min: 1, max: 8 }), seedArb));
 
   /** Pieces of `sizes` along axis, cut from the reference with Array.slice. */
   const refPieces = (d: number[], s: number[], axis: number, sizes: number[]) => {
@@ -163,10 +163,11 @@ describe('split / chunk', () => {
 
   it('gradients: each piece carries its own weight back to its place', async () => {
     const shapes = shapesOf(arb.shape({ minRank: 1, maxRank: 3, maxDim: 7 }));
-    const weighted = (ps: mg.Tensor[]) => mg.concat(
-      ps.map((p, i) => p.mul(i + 1)),
-      -1,
-    );
+    const weighted = (ps: mg.Tensor[]) =>
+      mg.concat(
+        ps.map((p, i) => p.mul(i + 1)),
+        -1,
+      );
     await checkOp((x) => weighted(x.split(2, -1)), { shapes, numRuns: 4, tol: MOVE_TOL });
     await checkOp((x) => weighted(x.chunk(3, -1)), { shapes, numRuns: 4, tol: MOVE_TOL });
     // one piece used twice, another not at all
@@ -192,13 +193,11 @@ describe('split / chunk', () => {
 // ---- repeat ----------------------------------------------------------------------------------------
 
 describe('repeat', () => {
-  const repeatArb = arb.shape({ minRank: 0, maxRank: 3, maxDim: 5 }).chain((s) =>
-    fc.tuple(
-      fc.constant(s),
-      fc.array(fc.integer({ min: 0, max: 3 }), { minLength: s.length, maxLength: s.length + 2 }),
-      seedArb,
-    ),
-  );
+  const repeatArb = arb
+    .shape({ minRank: 0, maxRank: 3, maxDim: 5 })
+    .chain((s) =>
+      fc.tuple(fc.constant(s), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: s.length, maxLength: s.length + 2 }), seedArb),
+    );
 
   it('forward: tiles as torch (extra leading reps, reps of 0 and 1), webgpu matches cpu, one copy', async () => {
     await fc.assert(
@@ -241,7 +240,9 @@ describe('pad', () => {
           ...Array.from({ length: k }, (_, j) => {
             const n = s[s.length - 1 - j];
             // a crop never takes an axis below 0 elements
-            return fc.integer({ min: -n, max: 3 }).chain((lo) => fc.tuple(fc.constant(lo), fc.integer({ min: -n - Math.min(lo, 0), max: 3 })));
+            return fc
+              .integer({ min: -n, max: 3 })
+              .chain((lo) => fc.tuple(fc.constant(lo), fc.integer({ min: -n - Math.min(lo, 0), max: 3 })));
           }),
         ),
       ),
@@ -353,7 +354,9 @@ describe('flip / roll', () => {
 // ---- tril, triu ----------------------------------------------------------------------------------------
 
 describe('tril / triu', () => {
-  const triArb = arb.shape({ minRank: 2, maxRank: 4, maxDim: 7 }).chain((s) => fc.tuple(fc.constant(s), fc.integer({ min: -9, max: 9 }), seedArb));
+  const triArb = arb
+    .shape({ minRank: 2, maxRank: 4, maxDim: 7 })
+    .chain((s) => fc.tuple(fc.constant(s), fc.integer({ min: -9, max: 9 }), seedArb));
 
   it('forward over batches and diagonals (|k| beyond the matrix too), int32, webgpu matches cpu', async () => {
     await fc.assert(

@@ -28,7 +28,14 @@ const refPermute = (d: ArrayLike<number>, s: number[], p: number[]) =>
 const refExpand = (d: ArrayLike<number>, s: number[], t: number[]) =>
   remap(d, s, t, (c) => s.map((n, i) => (n === 1 ? 0 : c[c.length - s.length + i])));
 /** Python slice semantics via Array.prototype.slice (which has them: negatives count from the end, clamped), then every step-th. */
-function refSlice(d: ArrayLike<number>, s: number[], axis: number, start: number, end?: number, step = 1): { data: number[]; shape: number[] } {
+function refSlice(
+  d: ArrayLike<number>,
+  s: number[],
+  axis: number,
+  start: number,
+  end?: number,
+  step = 1,
+): { data: number[]; shape: number[] } {
   const keep = [...Array(s[axis]).keys()].slice(start, end).filter((_, i) => i % step === 0);
   const shape = s.map((n, i) => (i === axis ? keep.length : n));
   return { data: remap(d, s, shape, (c) => c.map((v, i) => (i === axis ? keep[v] : v))), shape };

@@ -9,7 +9,7 @@ import { setupBackends } from '../helpers.js';
 import { both, unravel } from './shape-helpers.js';
 
 setupBackends();
-const { arbitraries: arb, checkOp } = mg.testing;
+const { arbitraries: arb, checkOp, withKernel } = mg.testing;
 
 /** Ascending order with NaN last; 0 for ties (Array.prototype.sort keeps their order). */
 const ascending = (a: number, b: number) => +Number.isNaN(a) - +Number.isNaN(b) || (a < b ? -1 : a > b ? 1 : 0);
@@ -53,28 +53,39 @@ const sameBits = (a: number[], b: number[], label: string) =>
     label,
   ).toEqual(b.map((v) => (Object.is(v, -0) ? '-0' : String(v))));
 
+const VARIANTS = ['rank', 'bitonic'] as const;
+
 describe('sort', () => {
-  it('stable, NaN largest, both orders, any axis: reference and webgpu bit for bit', async () => {
+  it('stable, NaN largest, both orders, any axis, both kernels: reference and webgpu bit for bit', async () => {
     await fc.assert(
       fc.asyncProperty(sortArb, async ([s, axis, data, descending]) => {
         const ax = axis < 0 ? axis + s.length : axis;
         const ref = refSort(data, s, ax, descending);
-        const label = `sort ${s} axis ${axis} ${descending ? 'desc' : 'asc'}`;
-        const v = await both((x) => x.sort({ axis, descending }).values, [{ data, shape: s }], label);
-        const i = await both((x) => mg.sort(x, { axis, descending }).indices, [{ data, shape: s }], label);
-        expect(v.shape).toEqual(s);
-        sameBits(v.cpu, ref.values, `${label} values`);
-        sameBits(v.gpu, ref.values, `${label} values (webgpu)`);
-        expect(i.cpu, `${label} indices`).toEqual(ref.indices);
+        for (const variant of VARIANTS) {
+          await withKernel('sort', variant, async () => {
+            const label = `sort (${variant}) ${s} axis ${axis} ${descending ? 'desc' : 'asc'}`;
+            const v = await both((x) => x.sort({ axis, descending }).values, [{ data, shape: s }], label);
+            const i = await both((x) => mg.sort(x, { axis, descending }).indices, [{ data, shape: s }], label);
+            expect(v.shape).toEqual(s);
+            sameBits(v.cpu, ref.values, `${label} values`);
+            sameBits(v.gpu, ref.values, `${label} values (webgpu)`);
+            expect(i.cpu, `${label} indices`).toEqual(ref.indices);
+          });
+        }
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     );
   });
 
-  it('a long row (1000) and many short ones on webgpu match cpu; 0-D and empty', async () => {
-    const long = Array.from({ length: 1000 }, (_, i) => Math.fround(Math.sin(i * 7.1) * 3));
+  it('a long row (1000, bitonic: 1 + 55 + 1 dispatches) and many short ones (rank) on webgpu match cpu; 0-D and empty', async () => {
+    const long = Array.from({ length: 1000 }, (_, i) => Math.fround(Math.round(Math.sin(i * 7.1) * 30) / 10)); // ties
     const r = await both((x) => x.sort({ descending: true }).indices, [{ data: long, shape: [1000] }], 'long row');
     expect(r.cpu).toEqual(refSort(long, [1000], 0, true).indices);
+    const z = mg.zeros([3, 1000]);
+    const p = await mg.profile(() => mg.topk(z, 7).values);
+    expect(p.kernels.map((k) => k.kernel)).toEqual(['sort.bitonic_init', ...Array(55).fill('sort.bitonic_step'), 'sort.bitonic_take']);
+    const q = await mg.profile(() => mg.sort(z.reshape([1000, 3]), { axis: 1 }).values);
+    expect(q.kernels.map((k) => k.kernel)).toEqual(['sort:rank']);
     const many = await both((x) => x.sort({ axis: 0 }).indices, [{ data: long, shape: [5, 200] }], 'many rows');
     expect(many.cpu).toEqual(refSort(long, [5, 200], 0, false).indices);
     const s0 = mg.sort(mg.tensor([3], []));
@@ -97,14 +108,18 @@ describe('topk', () => {
         const ax = axis < 0 ? axis + s.length : axis;
         const k = kk % (s[ax] + 1);
         const ref = refSort(data, s, ax, largest, k);
-        const label = `topk ${s} axis ${axis} k ${k} ${largest ? 'largest' : 'smallest'}`;
-        const v = await both((x) => x.topk(k, { axis, largest }).values, [{ data, shape: s }], label);
-        const i = await both((x) => mg.topk(x, k, { axis, largest }).indices, [{ data, shape: s }], label);
-        expect(v.shape).toEqual(ref.shape);
-        sameBits(v.cpu, ref.values, `${label} values`);
-        expect(i.cpu, `${label} indices`).toEqual(ref.indices);
+        for (const variant of VARIANTS) {
+          await withKernel('sort', variant, async () => {
+            const label = `topk (${variant}) ${s} axis ${axis} k ${k} ${largest ? 'largest' : 'smallest'}`;
+            const v = await both((x) => x.topk(k, { axis, largest }).values, [{ data, shape: s }], label);
+            const i = await both((x) => mg.topk(x, k, { axis, largest }).indices, [{ data, shape: s }], label);
+            expect(v.shape).toEqual(ref.shape);
+            sameBits(v.cpu, ref.values, `${label} values`);
+            expect(i.cpu, `${label} indices`).toEqual(ref.indices);
+          });
+        }
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     );
     // defaults: the last axis, largest first
     const t = mg.tensor([1, 5, 2, 4, 3, 0], [2, 3]).topk(1);

@@ -274,7 +274,11 @@ const rowsGen1 = shapeArb(1, 2).chain((s) => input(s).map((x) => [x]));
 /** x [m, n], an index, and a source: the sums of a scatter (NaN where a NaN is added in). */
 const scatterGen = (oneD: boolean) =>
   fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 })).chain(([m, n, j]) =>
-    fc.tuple(input([m, n], false), idxGen(m, oneD ? j : j * n).map((d) => int(d, oneD ? [j] : [j, n])), input([j, n], false)),
+    fc.tuple(
+      input([m, n], false),
+      idxGen(m, oneD ? j : j * n).map((d) => int(d, oneD ? [j] : [j, n])),
+      input([j, n], false),
+    ),
   );
 const scatterRule =
   (oneD: boolean): Rule =>
@@ -294,7 +298,7 @@ const SHAPE_SPECS: Record<string, Spec> = {
   'split (last piece)': {
     gen: shapeArb(1, 3).chain((s) => input(s).map((x) => [x])),
     run: ([x]) => x.split(2, 0).at(-1)!,
-    rule: exact(([x]) => x.data.slice(((2 * Math.floor((x.shape[0] - 1) / 2)) * x.data.length) / x.shape[0])),
+    rule: exact(([x]) => x.data.slice((2 * Math.floor((x.shape[0] - 1) / 2) * x.data.length) / x.shape[0])),
   },
   'chunk (first piece)': {
     gen: shapeArb(1, 3).chain((s) => input(s).map((x) => [x])),
@@ -330,7 +334,13 @@ const SHAPE_SPECS: Record<string, Spec> = {
   'topk (values)': {
     gen: rowsGen1,
     run: ([x]) => x.topk(Math.min(2, x.shape[x.shape.length - 1])).values,
-    rule: exact(([x]) => rowsOf(x, (row, r) => sortedRows(x, true)[r].slice(0, 2).map((i) => row[i]))),
+    rule: exact(([x]) =>
+      rowsOf(x, (row, r) =>
+        sortedRows(x, true)
+          [r].slice(0, 2)
+          .map((i) => row[i]),
+      ),
+    ),
   },
   'topk (smallest, indices)': {
     gen: rowsGen1,
