@@ -107,6 +107,10 @@ export function einsum(spec: string, ...tensors: Tensor[]): Tensor {
     temps.push(t);
     return t;
   };
+  const summed = inputs.some((labels, i) => labels.some((l) => !output.includes(l) && !inputs.some((o, j) => j !== i && o.includes(l))));
+  const bad = tensors.find((t) => t.dtype !== 'float32');
+  if ((tensors.length === 2 || summed) && bad)
+    fail(OP, `'${spec}' sums or multiplies, which needs float32 operands; got ${bad.describe()} (cast it first)`);
   let terms: Term[] = inputs.map((labels, i) => {
     const d = diagonal(tensors[i], labels);
     if (d.t !== tensors[i]) keep(d.t);

@@ -135,5 +135,10 @@ describe('einsum', () => {
     expect(() => mg.einsum('ij,jk->ik', a)).toThrow(/einsum: 'ij,jk->ik' names 2 operand\(s\) but 1 tensor\(s\) were given/);
     expect(() => mg.einsum('i1->i', a)).toThrow(/einsum: 'i1->i': subscripts must be letters a-z, A-Z \(got '1'\)/);
     expect(() => mg.einsum('ij->i->j', a)).toThrow(/einsum: 'ij->i->j' has more than one '->'/);
+    const ints = mg.zeros([2, 2], { dtype: 'int32' });
+    expect(() => mg.einsum('ij->i', ints)).toThrow(
+      /einsum: 'ij->i' sums or multiplies, which needs float32 operands; got tensor #\d+ \[2, 2\] int32/,
+    );
+    expect(mg.einsum('ij->ji', ints).dtype).toBe('int32'); // pure data movement takes any dtype
   });
 });

@@ -619,6 +619,12 @@ describe('stridedCopy', () => {
       expect(() => stridedCopy(y, { shape: [2, 3], strides: [3, 1] }, { tensor: z, strides: [5, 2], offset: 1 })).toThrow(
         /stridedCopy: the destination view/,
       );
+      // negative strides walk backwards (flip); a view that walks off the front is rejected too
+      const back = stridedCopy(x, { shape: [3, 2], strides: [-4, -1], offset: 11 });
+      expect(Array.from(await back.data())).toEqual([11, 10, 7, 6, 3, 2]);
+      expect(() => stridedCopy(x, { shape: [3], strides: [-4], offset: 7 })).toThrow(
+        /stridedCopy: the source view \(shape \[3\], strides \[-4\], offset 7\) reaches element -1 of tensor/,
+      );
       // 10 dims merge to one contiguous run: fits the 8-dim kernel
       const ten = Array(10).fill(2);
       const big = mg.arange(0, 1024, 1, { backend });
