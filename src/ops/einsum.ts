@@ -6,13 +6,15 @@
 //      two operands: permute each to [batch, free, contracted] / [batch, contracted, free], reshape
 //      to [B, M, K] @ [B, K, N] (batched matmul; an outer product has K = 1), reshape the product
 //      to its labels and permute to the output order.
-// Gradients come through those ops. Reshapes are views; a permute that keeps the order is skipped.
+// Gradients come through those ops. Reshapes are views; a permute that keeps the order is skipped,
+// and an operand stored transposed ([batch, contracted, free] on the left, [batch, free,
+// contracted] on the right: 'ij,kj->ik', 'bhqd,bhkd->bhqk') is read transposed by the matmul.
 import { record } from '../autograd.js';
 import { fail, fmtShape } from '../errors.js';
 import { numel, stridesOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { zeros } from './creation.js';
-import { matmul } from './matmul.js';
+import { matmulT } from './matmul.js';
 import { sum } from './reduce.js';
 import { checkTensor, done, permute, release, reshape, stridedCopy } from './shape.js';
 
@@ -39,6 +41,8 @@ function diagonal(x: Tensor, labels: string[]): Term {
   });
   return { t: y, labels: unique };
 }
+
+const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((l, i) => l === b[i]);
 
 /** x permuted so that its labels read `order` (no copy when they already do). */
 function arrange(term: Term, order: string[]): Tensor {
@@ -107,10 +111,11 @@ export function einsum(spec: string, ...tensors: Tensor[]): Tensor {
     temps.push(t);
     return t;
   };
-  const summed = inputs.some((labels, i) => labels.some((l) => !output.includes(l) && !inputs.some((o, j) => j !== i && o.includes(l))));
-  const bad = tensors.find((t) => t.dtype !== 'float32');
-  if ((tensors.length === 2 || summed) && bad)
-    fail(OP, `'${spec}' sums or multiplies, which needs float32 operands; got ${bad.describe()} (cast it first)`);
+  /** Sums and products take float32 (pure movement, transposes and diagonals, takes any dtype). */
+  const needFloat = () => {
+    const bad = tensors.find((t) => t.dtype !== 'float32');
+    if (bad) fail(OP, `'${spec}' sums or multiplies, which needs float32 operands; got ${bad.describe()} (cast it first)`);
+  };
   let terms: Term[] = inputs.map((labels, i) => {
     const d = diagonal(tensors[i], labels);
     if (d.t !== tensors[i]) keep(d.t);
@@ -121,12 +126,14 @@ export function einsum(spec: string, ...tensors: Tensor[]): Tensor {
     const others = new Set([...output, ...terms.filter((_, j) => j !== i).flatMap((o) => o.labels)]);
     const axes = term.labels.flatMap((l, d) => (others.has(l) ? [] : [d]));
     if (axes.length === 0) return term;
+    needFloat();
     return { t: keep(sum(term.t, axes)), labels: term.labels.filter((l) => others.has(l)) };
   });
   let y: Tensor;
   if (terms.length === 1) {
     y = arrange(terms[0], output);
   } else {
+    needFloat();
     const [a, b] = terms;
     const inOut = new Set(output);
     const sizeOf = (l: string) => (a.labels.includes(l) ? a.t.shape[a.labels.indexOf(l)] : b.t.shape[b.labels.indexOf(l)]);
@@ -135,9 +142,17 @@ export function einsum(spec: string, ...tensors: Tensor[]): Tensor {
     const right = output.filter((l) => b.labels.includes(l) && !a.labels.includes(l));
     const contracted = a.labels.filter((l) => b.labels.includes(l) && !inOut.has(l));
     const n = (ls: string[]) => numel(ls.map(sizeOf));
-    const A = keep(reshape(keep(arrange(a, [...batch, ...left, ...contracted])), [n(batch), n(left), n(contracted)])); // [B, M, K]
-    const B = keep(reshape(keep(arrange(b, [...batch, ...contracted, ...right])), [n(batch), n(contracted), n(right)])); // [B, K, N]
-    const C = keep(matmul(A, B)); // [B, M, N]
+    // An operand as [B, rows, cols] for the matmul: as stored when its labels already read
+    // [batch, rows, cols], or [batch, cols, rows] (the matmul reads it transposed); else permuted.
+    const operand = (t: Term, rows: string[], cols: string[]): { m: Tensor; trans: boolean } => {
+      const trans = cols.length > 0 && rows.length > 0 && same(t.labels, [...batch, ...cols, ...rows]);
+      const order = trans ? [...batch, ...cols, ...rows] : [...batch, ...rows, ...cols];
+      const dims = trans ? [n(batch), n(cols), n(rows)] : [n(batch), n(rows), n(cols)];
+      return { m: keep(reshape(keep(arrange(t, order)), dims)), trans };
+    };
+    const A = operand(a, left, contracted); // [B, M, K] (or [B, K, M], transA)
+    const B = operand(b, contracted, right); // [B, K, N] (or [B, N, K], transB)
+    const C = keep(matmulT(A.m, B.m, { transA: A.trans, transB: B.trans })); // [B, M, N]
     const labels = [...batch, ...left, ...right];
     y = arrange({ t: keep(reshape(C, labels.map(sizeOf))), labels }, output);
   }

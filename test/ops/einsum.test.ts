@@ -45,7 +45,9 @@ const SPECS = [
   'ij->', // sum of all
   'ij->j', // column sums
   'ij,jk->ik', // matmul
-  'ij,kj->ik',
+  'ij,kj->ik', // x @ wᵀ: b read transposed
+  'ji,jk->ik', // aᵀ @ b: a read transposed
+  'bji,bkj->bik', // both transposed
   'ij,jk', // implicit output
   'bij,bjk->bik', // batched
   'bij,bkj->bki',
@@ -100,14 +102,18 @@ describe('einsum', () => {
     });
   }
 
-  it('lowers a batched contraction onto one matmul (and permutes only where the order differs)', async () => {
+  it('lowers a batched contraction onto one matmul (transposed operands read in place, permutes only where needed)', async () => {
     const a = mg.zeros([2, 3, 4]);
     const b = mg.zeros([2, 4, 5]);
     const p = await mg.profile(() => mg.einsum('bij,bjk->bik', a, b));
     expect(p.kernels.map((k) => k.shader).filter((s) => s !== 'fill')).toEqual([expect.stringMatching(/^matmul/)]);
-    const q = await mg.profile(() => mg.einsum('bij,bkj->bik', a, mg.zeros([2, 5, 4])));
-    expect(q.kernels.filter((k) => k.shader.startsWith('matmul'))).toHaveLength(1);
-    expect(q.kernels.filter((k) => k.shader === 'copy')).toHaveLength(1); // b's permute
+    // b stored [b, k, j]: read transposed by the matmul, no copy; 'ikb' needs a permute
+    const c = mg.zeros([2, 5, 4]);
+    const q = await mg.profile(() => mg.einsum('bij,bkj->bik', a, c));
+    expect(q.kernels.map((k) => k.shader)).toEqual([expect.stringMatching(/^matmul/)]);
+    const r = await mg.profile(() => mg.einsum('bij,kjb->bik', a, mg.permute(c, [1, 2, 0])));
+    expect(r.kernels.filter((k) => k.shader.startsWith('matmul'))).toHaveLength(1);
+    expect(r.kernels.filter((k) => k.shader === 'copy')).toHaveLength(2); // the test's permute and einsum's
     // 'ij->ij' returns a new tensor (a view), not the input
     const x = mg.ones([2, 2]);
     const y = mg.einsum('ij->ij', x);
