@@ -392,3 +392,37 @@ describe('tril / triu', () => {
     expect(() => mg.zeros([3, 3]).triu(0.5)).toThrow(/triu: k must be an integer, got 0.5/);
   });
 });
+
+// ---- under a tidy scope that returns the loss -----------------------------------------------------
+
+describe('the tape keeps what these ops backward reads', () => {
+  it('a loss built in tidy (intermediates handed to the tape) has the gradients of one built outside', async () => {
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      const run = async (scoped: boolean) => {
+        const x = mg.tensor(f32Data(24, 3), [4, 6], { backend, requiresGrad: true });
+        const idx = mg.tensor([2, 0, 2], [3], { backend, dtype: 'int32' });
+        const f = () => {
+          const [a, b] = x.split([2, 4], 1); // [4, 2], [4, 4]
+          const s = b.sort({ descending: true }).values.topk(3).values; // [4, 3]
+          const e = mg.einsum('ij,kj->ik', s, a.pad([0, 1]).roll(1, 0)); // [4, 4]
+          const t = e.tril().flip([1]).repeat([1, 2]).unsqueeze(0).flatten(0, 1); // [4, 8]
+          return t
+            .indexAdd(0, idx, t.slice(0, 0, 3).mul(2))
+            .squeeze()
+            .sum();
+        };
+        const loss = scoped ? mg.tidy(f) : f();
+        loss.backward();
+        const g = Array.from(await x.grad!.data());
+        loss.dispose();
+        x.dispose();
+        idx.dispose();
+        return g;
+      };
+      const outside = await run(false);
+      const inside = await run(true);
+      expect(inside, backend).toEqual(outside);
+      expect(outside.some((v) => v !== 0)).toBe(true);
+    }
+  });
+});
