@@ -73,7 +73,7 @@ describe('sort', () => {
           });
         }
       }),
-      { numRuns: 30 },
+      { numRuns: 20 },
     );
   });
 
@@ -119,7 +119,7 @@ describe('topk', () => {
           });
         }
       }),
-      { numRuns: 30 },
+      { numRuns: 20 },
     );
     // defaults: the last axis, largest first
     const t = mg.tensor([1, 5, 2, 4, 3, 0], [2, 3]).topk(1);
