@@ -22,7 +22,7 @@ export function flip(x: Tensor, axes: number | readonly number[]): Tensor {
   return record(y, op, [x], (g) => [flip(g, ax)]);
 }
 
-/** One axis: the last `s` elements (0 < s < n) move to the front. */
+/** One axis: with s = shift mod n, the last s elements move to the front (two copies, or one for s = 0). */
 function rollAxis(x: Tensor, shift: number, ax: number): Tensor {
   const op = 'roll';
   const n = x.shape[ax];
