@@ -48,7 +48,7 @@ export { sum, mean, max, min, argmax, argmin, sumTo } from './ops/reduce.js';
 export { softmax, logSoftmax, softmaxNaive } from './ops/softmax.js';
 export { matmul } from './ops/matmul.js';
 export { reshape, permute, transpose, expand, slice, concat, stack, stridedCopy } from './ops/shape.js';
-export { gather, indexSelect, scatterAdd, checkIndex } from './ops/gather.js';
+export { gather, indexSelect, checkIndex } from './ops/gather.js';
 export { checkFinite } from './ops/finite.js';
 export {
   customOp,
@@ -84,3 +84,14 @@ export {
   type SmoothL1Options,
   type BceWithLogitsOptions,
 } from './ops/pointwise-loss.js';
+// shape, indexing, einsum
+export { squeeze, unsqueeze, flatten } from './ops/view.js';
+export { split, chunk } from './ops/split.js';
+export { repeat } from './ops/repeat.js';
+export { pad } from './ops/pad.js';
+export { flip, roll } from './ops/flip.js';
+export { tril, triu } from './ops/tri.js';
+export { sort, topk, type SortResult, type SortOptions, type TopkOptions } from './ops/sort.js';
+export { oneHot } from './ops/one-hot.js';
+export { scatterAdd, indexAdd } from './ops/index-add.js';
+export { einsum } from './ops/einsum.js';

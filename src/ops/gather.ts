@@ -82,7 +82,7 @@ const gatherKernel = defineKernel<GatherParams>({
 });
 
 /** The first out-of-range value in `data` (valid: 0..size-1), or null. */
-function firstBad(data: ArrayLike<number>, size: number): BadIndex | null {
+export function firstBad(data: ArrayLike<number>, size: number): BadIndex | null {
   for (let i = 0; i < data.length; i++) if (data[i] < 0 || data[i] >= size) return { pos: i, value: data[i] };
   return null;
 }
@@ -334,8 +334,11 @@ const scatterNaiveKernel = defineKernel<ScatterParams>({
  * Deterministic (no atomics; see kernels/gather.wgsl): `impl: 'chain'` (default) runs a zero fill, a
  * link pass over the int indices and one summing pass; `'naive'` is its twin (one pass, O(numel(dx)·L)),
  * with the same summation order. Out-of-range indices throw (on webgpu at the next readback).
+ * Differentiable in `src`: its gradient picks g back at the same positions (gather / indexSelect).
+ * torch's form (x + the scatter, `x.scatterAdd(axis, index, src)`) is mg.scatterAdd (ops/index-add.ts).
  */
 // dx_(c with c_axis = k) = Σ_{j: index = k} src_(c with c_axis = j)
+//   -> dsrc = gather(g, axis, index) (index with src's shape) or indexSelect(g, axis, index) (1-D index)
 export function scatterAdd(
   src: Tensor,
   axis: number,
@@ -375,8 +378,11 @@ export function scatterAdd(
     is,
     xdims: target,
   };
-  if (opts.impl === 'naive') return run1(op, scatterNaiveKernel, [src, index], { shape: target }, { ...p, n: numel(target) });
+  const back = (g: Tensor): Tensor[] => [gatherLike ? gather(g, ax, index) : indexSelect(g, ax, index)];
+  if (opts.impl === 'naive')
+    return record(run1(op, scatterNaiveKernel, [src, index], { shape: target }, { ...p, n: numel(target) }), op, [src], back, [index]);
   const dx = zeros(target, { backend: src.backend.name });
+  record(dx, op, [src], back, [index]);
   if (src.size === 0 || dx.size === 0) return dx;
   const after = gatherLike ? numel(index.shape.slice(ax + 1)) : 1;
   const links = run1(op, linkKernel, [index], { shape: [2 * index.size], dtype: 'int32' }, { n: index.size, l: src.shape[ax], b: after });

@@ -15,6 +15,16 @@ import * as sh from './shape.js';
 import * as ga from './gather.js';
 import * as cr from './creation.js';
 import { accumulate } from './accumulate.js';
+import * as vw from './view.js';
+import * as spl from './split.js';
+import * as rep from './repeat.js';
+import * as pd from './pad.js';
+import * as fl from './flip.js';
+import * as tri from './tri.js';
+import * as srt from './sort.js';
+import * as oh from './one-hot.js';
+import * as ia from './index-add.js';
+import * as es from './einsum.js';
 
 type Other = Tensor | number;
 type Axes = number | readonly number[];
@@ -58,12 +68,30 @@ declare module '../tensor.js' {
     permute(perm: readonly number[]): Tensor;
     transpose(d0?: number, d1?: number): Tensor;
     expand(shape: readonly number[]): Tensor;
-    slice(axis: number, start: number, end?: number): Tensor;
+    slice(axis: number, start: number, end?: number, step?: number): Tensor;
     gather(axis: number, index: Tensor): Tensor;
     indexSelect(axis: number, index: Tensor): Tensor;
     clone(): Tensor;
     cast(dtype: DType): Tensor;
     to(backend: BackendName): Promise<Tensor>;
+    // shape, indexing, einsum (ops/view, split, repeat, pad, flip, tri, sort, one-hot, index-add, einsum)
+    squeeze(axes?: Axes): Tensor;
+    unsqueeze(axis: number): Tensor;
+    flatten(start?: number, end?: number): Tensor;
+    split(sizeOrSizes: number | readonly number[], axis?: number): Tensor[];
+    chunk(n: number, axis?: number): Tensor[];
+    repeat(reps: readonly number[]): Tensor;
+    pad(pads: readonly number[], value?: number): Tensor;
+    flip(axes: Axes): Tensor;
+    roll(shift: number | readonly number[], axis?: Axes): Tensor;
+    tril(k?: number): Tensor;
+    triu(k?: number): Tensor;
+    sort(opts?: srt.SortOptions): srt.SortResult;
+    topk(k: number, opts?: srt.TopkOptions): srt.SortResult;
+    oneHot(numClasses: number): Tensor;
+    scatterAdd(axis: number, index: Tensor, src: Tensor | readonly number[]): Tensor;
+    indexAdd(axis: number, index: Tensor, source: Tensor, opts?: { alpha?: number }): Tensor;
+    einsum(spec: string, ...others: Tensor[]): Tensor;
   }
 }
 
@@ -179,8 +207,8 @@ P.transpose = function (d0, d1) {
 P.expand = function (s) {
   return sh.expand(this, s);
 };
-P.slice = function (axis, start, end) {
-  return sh.slice(this, axis, start, end);
+P.slice = function (axis, start, end, step) {
+  return sh.slice(this, axis, start, end, step);
 };
 P.gather = function (axis, index) {
   return ga.gather(this, axis, index);
@@ -196,6 +224,59 @@ P.cast = function (dtype) {
 };
 P.to = function (backend) {
   return cr.to(this, backend);
+};
+
+// shape, indexing, einsum
+P.squeeze = function (axes) {
+  return vw.squeeze(this, axes);
+};
+P.unsqueeze = function (axis) {
+  return vw.unsqueeze(this, axis);
+};
+P.flatten = function (start, end) {
+  return vw.flatten(this, start, end);
+};
+P.split = function (sizeOrSizes, axis) {
+  return spl.split(this, sizeOrSizes, axis);
+};
+P.chunk = function (n, axis) {
+  return spl.chunk(this, n, axis);
+};
+P.repeat = function (reps) {
+  return rep.repeat(this, reps);
+};
+P.pad = function (pads, value) {
+  return pd.pad(this, pads, value);
+};
+P.flip = function (axes) {
+  return fl.flip(this, axes);
+};
+P.roll = function (shift, axis) {
+  return fl.roll(this, shift, axis);
+};
+P.tril = function (k) {
+  return tri.tril(this, k);
+};
+P.triu = function (k) {
+  return tri.triu(this, k);
+};
+P.sort = function (opts) {
+  return srt.sort(this, opts);
+};
+P.topk = function (k, opts) {
+  return srt.topk(this, k, opts);
+};
+P.oneHot = function (numClasses) {
+  return oh.oneHot(this, numClasses);
+};
+P.scatterAdd = function (axis, index, src) {
+  return ia.scatterAdd(this, axis, index, src);
+};
+P.indexAdd = function (axis, index, source, opts) {
+  return ia.indexAdd(this, axis, index, source, opts);
+};
+P.einsum = function (spec, ...others) {
+  return es.einsum(spec, this, ...others);
 };
 
 hooks.onesLike = (t) => cr.onesLike(t);

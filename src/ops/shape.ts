@@ -91,13 +91,17 @@ function coalesce(shape: Shape, src: Shape, dst: Shape): { shape: number[]; src:
   return { shape: s, src: a, dst: b };
 }
 
-/** The largest element index a strided walk over `shape` touches (shape non-empty in elements). */
-const lastIndex = (shape: Shape, strides: Shape, offset: number): number => shape.reduce((acc, d, i) => acc + (d - 1) * strides[i], offset);
+/** The smallest and largest element index a strided walk over `shape` touches (shape non-empty in elements). */
+const indexRange = (shape: Shape, strides: Shape, offset: number): [number, number] =>
+  shape.reduce<[number, number]>(
+    ([lo, hi], d, i) => [lo + (d - 1) * Math.min(strides[i], 0), hi + (d - 1) * Math.max(strides[i], 0)],
+    [offset, offset],
+  );
 
 /** Which elements of a storage a strided copy reads or writes. */
 export interface StridedView {
   shape: readonly number[];
-  /** Element strides (0 repeats an element: broadcast). */
+  /** Element strides (0 repeats an element: broadcast; negative walks backwards: flip). */
   strides: readonly number[];
   /** Element offset of index (0, ..., 0). Default 0. */
   offset?: number;
@@ -126,11 +130,11 @@ export function stridedCopy(
   }
   if (n > 0) {
     const check = (what: string, t: Tensor, strides: Shape, offset: number) => {
-      const last = lastIndex(shape, strides, offset);
-      if (offset < 0 || strides.some((s) => s < 0) || last >= t.size) {
+      const [first, last] = indexRange(shape, strides, offset);
+      if (first < 0 || last >= t.size) {
         fail(
           op,
-          `the ${what} view (shape ${fmtShape(shape)}, strides [${strides.join(', ')}], offset ${offset}) reaches element ${last} of ${t.describe()} (${t.size} elements)`,
+          `the ${what} view (shape ${fmtShape(shape)}, strides [${strides.join(', ')}], offset ${offset}) reaches element ${first < 0 ? first : last} of ${t.describe()} (${t.size} elements)`,
         );
       }
     };
@@ -153,6 +157,11 @@ export function stridedCopy(
 export function done(op: string, t: Tensor): Tensor {
   if (checkFiniteEnabled()) afterOp(op, t);
   return t;
+}
+
+/** Frees intermediates of a composite op that are not on the tape (those on it, the graph needs). */
+export function release(...ts: Tensor[]): void {
+  for (const t of ts) if (!t.requiresGrad) t.dispose();
 }
 
 export function checkTensor(op: string, t: unknown, what = 'the input'): asserts t is Tensor {
@@ -289,12 +298,12 @@ function sliceBounds(size: number, start: number, end: number): [number, number]
 }
 
 /**
- * Elements [start, end) along `axis` (end defaults to the axis' size). Like Python slicing: negative
- * start/end count from the end, out-of-range bounds are clamped to [0, size], and end <= start gives
- * an empty axis. Copies.
+ * Elements start, start + step, ... before end along `axis` (end defaults to the axis' size, step to
+ * 1; torch allows only positive steps). Like Python slicing: negative start/end count from the end,
+ * out-of-range bounds are clamped to [0, size], and end <= start gives an empty axis. Copies.
  */
-// y = x[.., start:end, ..]                   -> dx = zeros(x.shape) with g written into [start, end)
-export function slice(x: Tensor, axis: number, start: number, end?: number): Tensor {
+// y = x[.., start:end:step, ..]              -> dx = zeros(x.shape) with g written at start, start + step, ...
+export function slice(x: Tensor, axis: number, start: number, end?: number, step = 1): Tensor {
   const op = 'slice';
   checkTensor(op, x);
   if (x.ndim === 0) fail(op, `cannot slice ${x.describe()}: it has no axes`);
@@ -303,17 +312,24 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   const size = x.shape[ax];
   if (!Number.isInteger(start) || (end !== undefined && !Number.isInteger(end)))
     fail(op, `start and end must be integers, got ${start} and ${end}`);
+  if (!Number.isInteger(step) || step < 1) fail(op, `step must be a positive integer (as torch), got ${step}`);
   const [s, e] = sliceBounds(size, start, end ?? size);
   const xs = stridesOf(x.shape);
-  const shape = x.shape.map((d, i) => (i === ax ? e - s : d));
-  const y = stridedCopy(x, { shape, strides: xs, offset: s * xs[ax] }, undefined, op);
+  const region = xs.map((v, i) => (i === ax ? v * step : v)); // x's strides seen from y's coordinates
+  const shape = x.shape.map((d, i) => (i === ax ? Math.ceil((e - s) / step) : d));
+  const y = stridedCopy(x, { shape, strides: region, offset: s * xs[ax] }, undefined, op);
   const xShape = x.shape;
   return record(y, op, [x], (g) => {
     const dx = zeros(xShape, { backend: g.backend.name });
     return [
       done(
         'slice.backward',
-        stridedCopy(g, { shape: g.shape, strides: stridesOf(g.shape) }, { tensor: dx, strides: xs, offset: s * xs[ax] }, 'slice.backward'),
+        stridedCopy(
+          g,
+          { shape: g.shape, strides: stridesOf(g.shape) },
+          { tensor: dx, strides: region, offset: s * xs[ax] },
+          'slice.backward',
+        ),
       ),
     ];
   });

@@ -19,12 +19,13 @@ describe('kernel switches', () => {
       attention: ['softmax', 'flash'],
       scaledMaskedSoftmax: ['thread', 'split'],
       mora: ['sg', 'smem'],
+      sort: ['rank', 'bitonic'],
     });
   });
 
   it('unknown names, variants and knobs are clear errors', () => {
     expect(() => mg.testing.forceKernel('matmull', 'naive')).toThrow(
-      /forceKernel: no kernel switch 'matmull'; the switches are attention, crossEntropy, matmul, mora, norm, reduce, scaledMaskedSoftmax/,
+      /forceKernel: no kernel switch 'matmull'; the switches are attention, crossEntropy, matmul, mora, norm, reduce, scaledMaskedSoftmax, sort/,
     );
     expect(() => mg.testing.forceKernel('reduce', 'split')).toThrow(/'reduce' has no variant 'split'; its variants are naive, group/);
     expect(() => mg.testing.forceKernel('reduce', 'naive', { wg: 64 })).toThrow(

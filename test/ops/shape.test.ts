@@ -7,32 +7,13 @@ import { checkIndex, scatterAdd } from '../../src/ops/gather.js';
 import { stridedCopy } from '../../src/ops/shape.js';
 import { numel } from '../../src/shape.js';
 import { expectClose, setupBackends } from '../helpers.js';
+import { type Backend, both, f32Data, intIndex, ravel, remap, unravel } from './shape-helpers.js';
 
 setupBackends();
 const { arbitraries: arb, gradcheck } = mg.testing;
-type Backend = 'cpu' | 'webgpu';
-type Input = { data: ArrayLike<number>; shape: number[]; dtype?: mg.DType };
 
 // ---- independent references (index arithmetic written out, not shared with src/) ---------------------
 
-/** Row-major multi-index of flat position i. */
-function unravel(i: number, shape: readonly number[]): number[] {
-  const c = new Array<number>(shape.length);
-  for (let d = shape.length - 1; d >= 0; d--) {
-    c[d] = i % shape[d];
-    i = Math.floor(i / shape[d]);
-  }
-  return c;
-}
-function ravel(c: readonly number[], shape: readonly number[]): number {
-  let o = 0;
-  for (let d = 0; d < shape.length; d++) o = o * shape[d] + c[d];
-  return o;
-}
-/** out[i] = data[ravel(srcCoords(unravel(i, outShape)))] */
-function remap(data: ArrayLike<number>, shape: number[], outShape: number[], srcCoords: (c: number[]) => number[]): number[] {
-  return Array.from({ length: numel(outShape) }, (_, i) => data[ravel(srcCoords(unravel(i, outShape)), shape)]);
-}
 const refPermute = (d: ArrayLike<number>, s: number[], p: number[]) =>
   remap(
     d,
@@ -46,43 +27,18 @@ const refPermute = (d: ArrayLike<number>, s: number[], p: number[]) =>
   );
 const refExpand = (d: ArrayLike<number>, s: number[], t: number[]) =>
   remap(d, s, t, (c) => s.map((n, i) => (n === 1 ? 0 : c[c.length - s.length + i])));
-/** Python slice semantics via Array.prototype.slice (which has them: negatives count from the end, clamped). */
-function refSlice(d: ArrayLike<number>, s: number[], axis: number, start: number, end?: number): { data: number[]; shape: number[] } {
-  const keep = [...Array(s[axis]).keys()].slice(start, end);
+/** Python slice semantics via Array.prototype.slice (which has them: negatives count from the end, clamped), then every step-th. */
+function refSlice(
+  d: ArrayLike<number>,
+  s: number[],
+  axis: number,
+  start: number,
+  end?: number,
+  step = 1,
+): { data: number[]; shape: number[] } {
+  const keep = [...Array(s[axis]).keys()].slice(start, end).filter((_, i) => i % step === 0);
   const shape = s.map((n, i) => (i === axis ? keep.length : n));
   return { data: remap(d, s, shape, (c) => c.map((v, i) => (i === axis ? keep[v] : v))), shape };
-}
-
-/** Seeded float32-representable data (so cpu float64 and webgpu float32 hold the same values). */
-function f32Data(n: number, seed: number): number[] {
-  let s = seed * 2654435761 + 1;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    return Math.fround((s / 2 ** 32) * 4 - 2);
-  });
-}
-const intIndex = (n: number, size: number, seed: number): number[] =>
-  f32Data(n, seed).map((v) => Math.min(size - 1, Math.floor(((v + 2) / 4) * size)));
-
-/** Runs fn on cpu and webgpu copies of the inputs; the results must be bit-identical (pure data movement). */
-async function both(
-  fn: (...xs: mg.Tensor[]) => mg.Tensor,
-  inputs: Input[],
-  label: string,
-  tol?: { rtol: number; atol: number },
-): Promise<{ cpu: number[]; gpu: number[]; shape: readonly number[] }> {
-  const out: Record<Backend, number[]> = { cpu: [], webgpu: [] };
-  let shape: readonly number[] = [];
-  for (const backend of ['cpu', 'webgpu'] as const) {
-    const xs = inputs.map((i) => mg.tensor(i.data, i.shape, { backend, dtype: i.dtype }));
-    const y = fn(...xs);
-    shape = y.shape;
-    out[backend] = Array.from(await y.data());
-    for (const t of [...xs, y]) t.dispose();
-  }
-  if (tol) expectClose(out.webgpu, out.cpu, tol, `${label} webgpu vs cpu`);
-  else expect(out.webgpu, `${label} webgpu vs cpu`).toEqual(out.cpu);
-  return { cpu: out.cpu, gpu: out.webgpu, shape };
 }
 
 const permArb = (maxRank: number) =>
@@ -267,19 +223,20 @@ describe('slice', () => {
         fc.integer({ min: -s.length, max: s.length - 1 }),
         fc.integer({ min: -9, max: 9 }),
         fc.option(fc.integer({ min: -9, max: 9 }), { nil: undefined }),
+        fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
       ),
     );
 
-  it('forward: Python slice semantics (negatives, clamping, empty), webgpu matches cpu', async () => {
+  it('forward: Python slice semantics (negatives, clamping, empty, steps), webgpu matches cpu', async () => {
     await fc.assert(
-      fc.asyncProperty(sliceArb, fc.integer({ min: 1, max: 1000 }), async ([shape, axis, start, end], seed) => {
+      fc.asyncProperty(sliceArb, fc.integer({ min: 1, max: 1000 }), async ([shape, axis, start, end, step], seed) => {
         const data = f32Data(numel(shape), seed);
         const ax = axis < 0 ? axis + shape.length : axis;
-        const ref = refSlice(data, shape, ax, start, end);
+        const ref = refSlice(data, shape, ax, start, end, step);
         const { cpu, shape: out } = await both(
-          (x) => x.slice(axis, start, end),
+          (x) => x.slice(axis, start, end, step),
           [{ data, shape }],
-          `slice ${shape} axis ${axis} [${start}, ${end})`,
+          `slice ${shape} axis ${axis} [${start}, ${end}) step ${step}`,
         );
         expect(out).toEqual(ref.shape);
         expect(cpu).toEqual(ref.data);
@@ -294,6 +251,7 @@ describe('slice', () => {
       await gradcheck((t) => t.slice(1, 1, -1), [x], tolFor(backend));
       await gradcheck((t) => t.slice(-1, 1), [x], tolFor(backend));
       await gradcheck((t) => t.slice(0, 2, 100).mul(t.slice(0, 0, 1)), [x], tolFor(backend));
+      await gradcheck((t) => t.slice(1, 0, 4, 2).mul(t.slice(1, -4, undefined, 2)), [x], tolFor(backend));
     }
     const x = mg.tensor([1, 2, 3, 4, 5, 6], [2, 3], { requiresGrad: true });
     const y = x.slice(1, 1);
@@ -306,6 +264,8 @@ describe('slice', () => {
     const x = mg.zeros([2, 3]);
     expect(() => x.slice(2, 0)).toThrow(/slice: axis 2 is out of range for a tensor of rank 2/);
     expect(() => x.slice(0, 0.5)).toThrow(/slice: start and end must be integers, got 0.5/);
+    expect(() => x.slice(0, 0, 2, 0)).toThrow(/slice: step must be a positive integer \(as torch\), got 0/);
+    expect(() => x.slice(0, 0, 2, -1)).toThrow(/slice: step must be a positive integer/);
     expect(() => mg.zeros([]).slice(0, 0)).toThrow(/slice: cannot slice tensor #\d+ \[\] float32: it has no axes/);
   });
 });
@@ -658,6 +618,12 @@ describe('stridedCopy', () => {
       );
       expect(() => stridedCopy(y, { shape: [2, 3], strides: [3, 1] }, { tensor: z, strides: [5, 2], offset: 1 })).toThrow(
         /stridedCopy: the destination view/,
+      );
+      // negative strides walk backwards (flip); a view that walks off the front is rejected too
+      const back = stridedCopy(x, { shape: [3, 2], strides: [-4, -1], offset: 11 });
+      expect(Array.from(await back.data())).toEqual([11, 10, 7, 6, 3, 2]);
+      expect(() => stridedCopy(x, { shape: [3], strides: [-4], offset: 7 })).toThrow(
+        /stridedCopy: the source view \(shape \[3\], strides \[-4\], offset 7\) reaches element -1 of tensor/,
       );
       // 10 dims merge to one contiguous run: fits the 8-dim kernel
       const ten = Array(10).fill(2);

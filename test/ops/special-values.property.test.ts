@@ -249,6 +249,135 @@ const optRule =
   ([p, g]) =>
     p.data.map((v, i) => nanIf(Number.isNaN(v) || bad(g.data[i])));
 
+// ---- shape, indexing, einsum (ops/view, split, repeat, pad, flip, tri, sort, one-hot, index-add, einsum) --
+
+/** Stable order with NaN largest (torch.sort); 0 on ties keeps positions (Array.prototype.sort is stable). */
+const nanLast = (a: number, b: number) => +Number.isNaN(a) - +Number.isNaN(b) || (a < b ? -1 : a > b ? 1 : 0);
+/** Per row of the last axis: the positions in sorted order. */
+const sortedRows = (x: Input, descending: boolean): number[][] => {
+  const n = x.shape[x.shape.length - 1];
+  return Array.from({ length: x.data.length / n }, (_, r) =>
+    [...Array(n).keys()].sort((i, j) => (descending ? -1 : 1) * nanLast(x.data[r * n + i], x.data[r * n + j])),
+  );
+};
+const rowsOf = (x: Input, f: (row: number[], r: number) => number[]): number[] => {
+  const n = x.shape[x.shape.length - 1];
+  return Array.from({ length: x.data.length / n }, (_, r) => f(x.data.slice(r * n, (r + 1) * n), r)).flat();
+};
+const matrixGen = shapeArb(2, 2).chain((s) => input(s).map((x) => [x]));
+const triRef = (upper: boolean) =>
+  exact(([x]) => {
+    const [, n] = x.shape;
+    return x.data.map((v, i) => ((upper ? i % n >= Math.floor(i / n) : i % n <= Math.floor(i / n)) ? v : 0));
+  });
+const rowsGen1 = shapeArb(1, 2).chain((s) => input(s).map((x) => [x]));
+/** x [m, n], an index, and a source: the sums of a scatter (NaN where a NaN is added in). */
+const scatterGen = (oneD: boolean) =>
+  fc.tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 })).chain(([m, n, j]) =>
+    fc.tuple(
+      input([m, n], false),
+      idxGen(m, oneD ? j : j * n).map((d) => int(d, oneD ? [j] : [j, n])),
+      input([j, n], false),
+    ),
+  );
+const scatterRule =
+  (oneD: boolean): Rule =>
+  ([x, i, src]) => {
+    const n = x.shape[1];
+    return x.data.map((v, o) => {
+      const [r, c] = [Math.floor(o / n), o % n];
+      const added = src.data.filter((_, s) => s % n === c && i.data[oneD ? Math.floor(s / n) : s] === r);
+      return nanIf(Number.isNaN(v) || added.some(Number.isNaN));
+    });
+  };
+
+const SHAPE_SPECS: Record<string, Spec> = {
+  squeeze: { gen: unaryGen, run: ([x]) => mg.squeeze(x), rule: exact(([x]) => x.data) },
+  unsqueeze: { gen: unaryGen, run: ([x]) => x.unsqueeze(0), rule: exact(([x]) => x.data) },
+  flatten: { gen: unaryGen, run: ([x]) => x.flatten(), rule: exact(([x]) => x.data) },
+  'split (last piece)': {
+    gen: shapeArb(1, 3).chain((s) => input(s).map((x) => [x])),
+    run: ([x]) => x.split(2, 0).at(-1)!,
+    rule: exact(([x]) => x.data.slice((2 * Math.floor((x.shape[0] - 1) / 2) * x.data.length) / x.shape[0])),
+  },
+  'chunk (first piece)': {
+    gen: shapeArb(1, 3).chain((s) => input(s).map((x) => [x])),
+    run: ([x]) => mg.chunk(x, 3, 0)[0],
+    rule: exact(([x]) => x.data.slice(0, (Math.ceil(x.shape[0] / 3) * x.data.length) / x.shape[0])),
+  },
+  repeat: { gen: unaryGen, run: ([x]) => x.repeat([2, ...x.shape.map(() => 1)]), rule: exact(([x]) => [...x.data, ...x.data]) },
+  pad: {
+    gen: shapeArb(1, 1).chain((s) => input(s).map((x) => [x])),
+    run: ([x]) => x.pad([1, 2], -1.5),
+    rule: exact(([x]) => [-1.5, ...x.data, -1.5, -1.5]),
+  },
+  'pad (crop)': { gen: rowsGen1, run: ([x]) => x.pad([-1, 0]), rule: exact(([x]) => rowsOf(x, (row) => row.slice(1))) },
+  flip: { gen: unaryGen, run: ([x]) => x.flip([...x.shape.keys()]), rule: exact(([x]) => [...x.data].reverse()) },
+  roll: { gen: unaryGen, run: ([x]) => x.roll(1), rule: exact(([x]) => [...x.data.slice(-1), ...x.data.slice(0, -1)]) },
+  tril: { gen: matrixGen, run: ([x]) => x.tril(), rule: triRef(false) },
+  triu: { gen: matrixGen, run: ([x]) => mg.triu(x), rule: triRef(true) },
+  'slice (step 2)': {
+    gen: rowsGen1,
+    run: ([x]) => x.slice(-1, 0, undefined, 2),
+    rule: exact(([x]) => rowsOf(x, (row) => row.filter((_, i) => i % 2 === 0))),
+  },
+  'sort (values)': {
+    gen: rowsGen1,
+    run: ([x]) => x.sort().values,
+    rule: exact(([x]) => rowsOf(x, (row, r) => sortedRows(x, false)[r].map((i) => row[i]))),
+  },
+  'sort (descending indices)': {
+    gen: rowsGen1,
+    run: ([x]) => mg.cast(x.sort({ descending: true }).indices, 'float32'),
+    rule: exact(([x]) => sortedRows(x, true).flat()),
+  },
+  'topk (values)': {
+    gen: rowsGen1,
+    run: ([x]) => x.topk(Math.min(2, x.shape[x.shape.length - 1])).values,
+    rule: exact(([x]) =>
+      rowsOf(x, (row, r) =>
+        sortedRows(x, true)
+          [r].slice(0, 2)
+          .map((i) => row[i]),
+      ),
+    ),
+  },
+  'topk (smallest, indices)': {
+    gen: rowsGen1,
+    run: ([x]) => mg.cast(mg.topk(x, 1, { largest: false }).indices, 'float32'),
+    rule: exact(([x]) => sortedRows(x, false).map((r) => r[0])),
+  },
+  oneHot: {
+    gen: fc.integer({ min: 1, max: 6 }).chain((n) => idxGen(4, n).map((d) => [int(d, [n])])),
+    run: ([i]) => i.oneHot(4),
+    rule: exact(([i]) => i.data.flatMap((k) => [0, 1, 2, 3].map((c) => +(c === k)))),
+  },
+  'scatterAdd (torch form)': { gen: scatterGen(false), run: ([x, i, src]) => x.scatterAdd(0, i, src), rule: scatterRule(false) },
+  indexAdd: { gen: scatterGen(true), run: ([x, i, src]) => x.indexAdd(0, i, src), rule: scatterRule(true) },
+  'einsum (transpose)': {
+    gen: matrixGen,
+    run: ([x]) => mg.einsum('ij->ji', x),
+    rule: exact(([x]) => {
+      const [m, n] = x.shape;
+      return Array.from({ length: m * n }, (_, o) => x.data[(o % m) * n + Math.floor(o / m)]);
+    }),
+  },
+  'einsum (matmul)': {
+    gen: matGen,
+    run: ([a, b]) => mg.einsum('bmk,kn->bmn', a, b),
+    // a NaN in row i of a or column j of b makes y_ij NaN (as matmul)
+    rule: ([a, b], _o, s) => {
+      const [, m, k] = a.shape;
+      const n = b.shape[1];
+      return Array.from({ length: numel(s) }, (_, o) => {
+        const [bi, i, j] = [Math.floor(o / (m * n)), Math.floor(o / n) % m, o % n];
+        const rowNaN = a.data.slice((bi * m + i) * k, (bi * m + i + 1) * k).some(Number.isNaN);
+        return nanIf(rowNaN || Array.from({ length: k }, (_, t) => b.data[t * n + j]).some(Number.isNaN));
+      });
+    },
+  },
+};
+
 const SPECS: Record<string, Spec> = {
   ...Object.fromEntries(
     Object.entries(UNARY).map(([k, f]) => [k, { gen: unaryGen, run: ([x]: mg.Tensor[]) => f(x), rule: elementwise } satisfies Spec]),
@@ -558,6 +687,7 @@ const SPECS: Record<string, Spec> = {
     },
     rule: exact(([, g]) => g.data.map((v) => (Number.isNaN(v) ? NaN : Math.min(0.5, Math.max(-0.5, v))))),
   },
+  ...SHAPE_SPECS,
 };
 
 // ---- the check ---------------------------------------------------------------------------------------
