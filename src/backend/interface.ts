@@ -2,7 +2,7 @@
 // storages and run named kernels (`KernelDef`), each of which carries its float64 cpu loop and its
 // WGSL binding side by side (see src/ops/*). The backend knows no model and no op by name.
 import type { DType } from '../dtype.js';
-import type { MoragradError } from '../errors.js';
+import { fail, type MoragradError } from '../errors.js';
 
 /** Host-side arrays: float tensors are Float64Array on the cpu backend, Float32Array when read back from the GPU. */
 export type HostArray = Float64Array | Float32Array | Int32Array;
@@ -49,6 +49,24 @@ export interface KernelDef<P> {
    * records the first bad index it meets (kernels/gather.wgsl); the backend throws at the next readback.
    */
   indexError?: (p: P, bad: BadIndex) => MoragradError;
+  /**
+   * How the kernel takes float16 tensors (absent: it does not, and a float16 storage is an error).
+   * 'alias': its WGSL declares the element type of its float buffers as `alias T = f32;`, loads them
+   * as `f32(x[i])` and stores `T(v)`; a call with a float16 storage runs it with `enable f16;
+   * alias T = f16;` instead (src/backend/webgpu/shaders.ts), accumulating in f32 either way. The cpu
+   * loop is the same, the cpu backend rounds its float16 outputs. 'own': its WGSL names f16 types
+   * itself (the casts).
+   */
+  f16?: 'alias' | 'own';
+}
+
+/** The suffix of a shader name built for float16 storages (`unary#NEG=0@f16`). */
+export const F16_SUFFIX = '@f16';
+
+/** Fails unless `k` takes float16 when one of its bindings' `dtypes` is float16 (ops and both backends check the same). */
+export function checkF16<P>(k: KernelDef<P>, dtypes: readonly DType[], op: string = k.name): void {
+  if (!k.f16 && dtypes.includes('float16'))
+    fail(op, `the '${k.name}' kernel does not support float16 tensors (cast to float32 with .cast('float32') first)`);
 }
 
 /** An out-of-range index a kernel met: its value and its flat position in the index tensor. */

@@ -1,7 +1,7 @@
 // The one path from an op to a backend: check the inputs, allocate outputs on their backend, run the
 // kernel, and (opt-in) check the outputs for NaN/Inf.
-import type { Backend, KernelDef } from '../backend/interface.js';
-import type { DType } from '../dtype.js';
+import { type Backend, checkF16, type KernelDef } from '../backend/interface.js';
+import { type DType, isFloat } from '../dtype.js';
 import { fail } from '../errors.js';
 import { numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -24,7 +24,23 @@ export function backendOf(op: string, inputs: readonly Tensor[], fallback?: Back
 
 export interface OutSpec {
   shape: readonly number[];
+  /** The float dtype of the inputs (float32 without float inputs) by default. */
   dtype?: DType;
+}
+
+/**
+ * The one float dtype of `inputs` (float32 when none is float). Mixing float16 and float32 is an
+ * error naming the op: nothing is promoted silently.
+ */
+export function floatDtypeOf(op: string, inputs: readonly Tensor[]): DType {
+  let dt: DType | null = null;
+  for (const t of inputs) {
+    if (!isFloat(t.dtype)) continue;
+    if (dt && t.dtype !== dt)
+      fail(op, `mixes float dtypes (${inputs.map((x) => x.describe()).join(', ')}); cast one with .cast('${dt}')`);
+    dt = t.dtype;
+  }
+  return dt ?? 'float32';
 }
 
 /** Runs `kernel` on `inputs` and returns fresh output tensors of the given shapes. */
@@ -37,8 +53,11 @@ export function runKernel<P>(
   backend?: Backend,
 ): Tensor[] {
   const b = backend ?? backendOf(op, inputs);
-  const storages = outs.map((o) => b.alloc(numel(o.shape), o.dtype ?? 'float32'));
-  const results = outs.map((o, i) => new Tensor(storages[i], o.shape, o.dtype ?? 'float32'));
+  const dt = floatDtypeOf(op, inputs);
+  const dtypes = outs.map((o) => o.dtype ?? dt);
+  checkF16(kernel, [...inputs.map((t) => t.dtype), ...dtypes], op);
+  const storages = outs.map((o, i) => b.alloc(numel(o.shape), dtypes[i]));
+  const results = outs.map((o, i) => new Tensor(storages[i], o.shape, dtypes[i]));
   if (storages.every((s) => s.numel > 0)) {
     b.run({ kernel, inputs: inputs.map((t) => t.storage), outputs: storages, params, shapes: inputs.map((t) => t.shape) });
   }
@@ -58,6 +77,7 @@ export function run1<P>(op: string, kernel: KernelDef<P>, inputs: readonly Tenso
 export function runInPlace<P>(op: string, kernel: KernelDef<P>, inputs: readonly Tensor[], outputs: readonly Tensor[], params: P): void {
   const b = backendOf(op, [...inputs, ...outputs]);
   if (outputs.some((o) => o.size === 0)) return;
+  checkF16(kernel, [...inputs, ...outputs].map((t) => t.dtype), op);
   b.run({
     kernel,
     inputs: inputs.map((t) => t.storage),

@@ -2,7 +2,7 @@
 // moves between backends. Constants are written by a kernel (no host upload, no flush).
 import type { Backend } from '../backend/interface.js';
 import { defineKernel } from '../backend/interface.js';
-import type { DType } from '../dtype.js';
+import { type DType, isFloat, numberToF16Bits } from '../dtype.js';
 import { fail, fmtShape } from '../errors.js';
 import { checkShape, numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
@@ -22,6 +22,7 @@ export interface CreateOptions {
 const f32 = new Float32Array(1);
 const asBits = (v: number, dtype: DType): number => {
   if (dtype === 'int32') return v | 0;
+  if (dtype === 'float16') return (numberToF16Bits(v) * 0x10001) >>> 0; // the half twice: a word holds two
   f32[0] = v;
   return new Uint32Array(f32.buffer)[0];
 };
@@ -35,48 +36,60 @@ interface FillParams {
   mode: 'fill' | 'arange';
 }
 
+/** 32-bit words of n elements of `dtype` (float16 packs two per word). */
+const words = (n: number, dtype: DType): number => (dtype === 'float16' ? Math.ceil(n / 2) : n);
+
 const fillKernel = defineKernel<FillParams>({
   name: 'fill',
   label: (p) => p.mode,
   cpu: (_in, [y], p) => {
     for (let i = 0; i < p.n; i++) y[i] = p.mode === 'fill' ? p.value : p.start + i * p.step;
   },
+  f16: 'own', // fill writes whole words: for float16 the half twice, ceil(n / 2) words
   gpu: {
     shader: 'fill',
     entry: 'fill',
     constants: (p) => ({ INT: p.dtype === 'int32' ? 1 : 0 }),
     uniforms: (p) => [
-      ['u32', p.n],
+      ['u32', words(p.n, p.dtype)],
       ['u32', asBits(p.value, p.dtype)],
       ['f32', p.start],
       ['f32', p.step],
     ],
-    workgroups: (p) => grid1d(p.n, 256),
+    workgroups: (p) => grid1d(words(p.n, p.dtype), 256),
   },
 });
-// `fill` and `arange` share a file and a Params struct but are two entry points.
-const arangeKernel = defineKernel<FillParams>({ ...fillKernel, gpu: { ...fillKernel.gpu, entry: 'arange' } });
+// `fill` and `arange` share a file and a Params struct but are two entry points; arange writes f32
+// or i32 (float16 is arange's float32 cast).
+const arangeKernel = defineKernel<FillParams>({ ...fillKernel, f16: undefined, gpu: { ...fillKernel.gpu, entry: 'arange' } });
 
 function make(shape: readonly number[], opts: CreateOptions, op: string): { backend: Backend; dtype: DType; shape: number[] } {
   const s = checkShape(op, shape);
   const dtype = opts.dtype ?? 'float32';
-  if (dtype !== 'float32' && dtype !== 'int32') fail(op, `unknown dtype '${String(dtype)}' (expected 'float32' or 'int32')`);
+  if (dtype !== 'float32' && dtype !== 'float16' && dtype !== 'int32')
+    fail(op, `unknown dtype '${String(dtype)}' (expected 'float32', 'float16' or 'int32')`);
   return { backend: getBackend(opts.backend), dtype, shape: s }; // sizes beyond the backend's limit: its alloc throws
 }
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 const FLOAT32_MAX = 3.4028234663852886e38;
+/** The smallest magnitude that rounds to Inf in float16 (65504 + half an ulp). */
+const FLOAT16_OVERFLOW = 65520;
 
 /**
  * Checks one value for `dtype`: a number; for int32 an integer in [-2^31, 2^31 - 1]; for float32
- * NaN, ±Inf or a finite value within float32's range (beyond it the value would silently become Inf).
+ * NaN, ±Inf or a finite value within float32's range (beyond it the value would silently become Inf);
+ * for float16 likewise within float16's (a finite value that would round to Inf).
  */
 function checkValue(op: string, v: unknown, dtype: DType, where: string): void {
   if (typeof v !== 'number') fail(op, `${where} must be a number, got ${typeof v} ${JSON.stringify(v) ?? String(v)}`);
   if (dtype === 'int32') {
     if (!Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX)
       fail(op, `${where} = ${v} is not an int32 (an integer in [${INT32_MIN}, ${INT32_MAX}])`);
+  } else if (dtype === 'float16') {
+    if (Number.isFinite(v) && Math.abs(v) >= FLOAT16_OVERFLOW)
+      fail(op, `${where} = ${v} is outside float16 range (largest finite float16 65504)`);
   } else if (Number.isFinite(v) && Math.abs(v) > FLOAT32_MAX) {
     fail(op, `${where} = ${v} is outside float32 range (largest finite float32 ${FLOAT32_MAX})`);
   }
@@ -84,7 +97,7 @@ function checkValue(op: string, v: unknown, dtype: DType, where: string): void {
 
 function finish(t: Tensor, opts: CreateOptions, op: string): Tensor {
   if (opts.requiresGrad) {
-    if (t.dtype !== 'float32') fail(op, 'only float32 tensors can require grad');
+    if (!isFloat(t.dtype)) fail(op, `only float tensors can require grad, got ${t.describe()}`);
     t.requiresGrad = true;
   }
   return t;
@@ -152,6 +165,7 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
     if (typeof v !== 'number' || !Number.isFinite(v)) fail('arange', `${k} must be a finite number, got ${String(v)}`);
   const n = Math.max(0, Math.ceil((end - start) / step));
   const { backend, dtype } = make([n], opts, 'arange');
+  if (dtype === 'float16') return finish(castNoGrad(arange(start, end, step, { ...opts, dtype: 'float32', requiresGrad: false }), 'float16'), opts, 'arange');
   if (n > 0)
     for (const [k, v] of [
       ['start', start],
@@ -196,10 +210,11 @@ const randomKernel = defineKernel<RandomParams>({
 
 function random(op: string, shape: readonly number[], opts: RandomOptions, normal: boolean, a: number, b: number): Tensor {
   const { backend, shape: s } = make(shape, { ...opts, dtype: 'float32' }, op);
-  if (opts.dtype && opts.dtype !== 'float32') fail(op, 'random tensors are float32');
+  if (opts.dtype && !isFloat(opts.dtype)) fail(op, `random tensors are float32 or float16, got dtype '${String(opts.dtype)}'`);
   const key = streamKey(opts.seed ?? nextSeed());
   const t = run1(op, randomKernel, [], { shape: s }, { n: numel(s), key, a, b, normal }, backend);
-  return finish(t, opts, op);
+  // float16: the float32 stream rounded to half (the same values, rounded, on every backend)
+  return finish(opts.dtype === 'float16' ? castNoGrad(t, 'float16', true) : t, opts, op);
 }
 
 /** Uniform in [low, high). */
@@ -213,38 +228,67 @@ export const randn = (shape: readonly number[], opts: RandomOptions & { mean?: n
 /** float -> int32 as kernels/cast.wgsl: truncation toward zero, saturating at the int32 range, NaN -> 0. */
 const toInt32 = (v: number): number => (Number.isNaN(v) ? 0 : Math.min(2 ** 31 - 1, Math.max(-(2 ** 31), Math.trunc(v))));
 
-const castKernel = defineKernel<{ n: number; toInt: boolean }>({
+/** kernels/cast.wgsl's MODE. */
+const CAST_MODE = { i32ToF32: 0, f32ToI32: 1, copy32: 2, f32ToF16: 3, f16ToF32: 4, copy16: 5 } as const;
+type CastMode = keyof typeof CAST_MODE;
+
+const castKernel = defineKernel<{ n: number; mode: CastMode }>({
   name: 'cast',
+  label: (p) => `cast:${p.mode}`,
+  // float16 outputs are rounded by the cpu backend (round to nearest even, as the kernel)
   cpu: ([x], [y], p) => {
-    for (let i = 0; i < p.n; i++) y[i] = p.toInt ? toInt32(x[i]) : x[i];
+    if (p.mode === 'f32ToI32') for (let i = 0; i < p.n; i++) y[i] = toInt32(x[i]);
+    else y.set(x.subarray(0, p.n));
   },
+  f16: 'own', // float16 buffers as u32 words of two halves, converted bit by bit
   gpu: {
     shader: 'cast',
-    constants: (p) => ({ TO_INT: p.toInt ? 1 : 0 }),
+    constants: (p) => ({ MODE: CAST_MODE[p.mode] }),
     uniforms: (p) => [['u32', p.n]],
-    workgroups: (p) => grid1d(p.n, 256),
+    // modes writing halves run one invocation per output word
+    workgroups: (p) => grid1d(p.mode === 'f32ToF16' || p.mode === 'copy16' ? Math.ceil(p.n / 2) : p.n, 256),
   },
 });
 
-/**
- * A copy converted to `dtype` (float -> int truncates toward zero and saturates at the int32 range;
- * NaN becomes 0, where torch leaves it undefined). Not differentiable.
- */
-export function cast(x: Tensor, dtype: DType): Tensor {
-  if (dtype === x.dtype) return clone(x);
-  return run1('cast', castKernel, [x], { shape: x.shape, dtype }, { n: x.size, toInt: dtype === 'int32' });
+/** The cast kernel's mode from one dtype to another (int32 <-> float16 goes through float32). */
+function castMode(from: DType, to: DType): CastMode {
+  if (from === to) return from === 'float16' ? 'copy16' : 'copy32';
+  if (to === 'int32') return 'f32ToI32';
+  if (from === 'int32') return 'i32ToF32';
+  return to === 'float16' ? 'f32ToF16' : 'f16ToF32';
 }
 
-const copyKernel = defineKernel<{ n: number }>({
-  name: 'copy',
-  cpu: ([x], [y], p) => y.set(x.subarray(0, p.n)),
-  gpu: { shader: 'cast', constants: () => ({ TO_INT: 2 }), uniforms: (p) => [['u32', p.n]], workgroups: (p) => grid1d(p.n, 256) },
-});
+/** `cast` without recording the tape; `dispose` frees x (an intermediate). */
+function castNoGrad(x: Tensor, dtype: DType, dispose = false): Tensor {
+  if ((x.dtype === 'int32' && dtype === 'float16') || (x.dtype === 'float16' && dtype === 'int32')) {
+    // exact through float32: every int32 with |v| <= 65504 is a float32, beyond it float16 is Inf
+    return castNoGrad(castNoGrad(x, 'float32', dispose), dtype, true);
+  }
+  const y = run1('cast', castKernel, [x], { shape: x.shape, dtype }, { n: x.size, mode: castMode(x.dtype, dtype) });
+  if (dispose) x.dispose();
+  return y;
+}
+
+// d/dx cast(x) = 1 (between float dtypes)  -> dx = cast(dy, x.dtype)
+/**
+ * A copy converted to `dtype`. float32 -> float16 rounds to nearest even (beyond ±65504 by half an
+ * ulp: ±Inf, as torch); float16 -> float32 is exact. float -> int truncates toward zero and
+ * saturates at the int32 range; NaN becomes 0, where torch leaves it undefined. Differentiable
+ * between float dtypes (the gradient is cast back); casts to or from int32 are not.
+ */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  if (dtype !== 'float32' && dtype !== 'float16' && dtype !== 'int32')
+    fail('cast', `unknown dtype '${String(dtype)}' (expected 'float32', 'float16' or 'int32')`);
+  if (dtype === x.dtype) return clone(x);
+  const y = castNoGrad(x, dtype);
+  if (!isFloat(x.dtype) || !isFloat(dtype)) return y;
+  return record(y, 'cast', [x], (g) => [castNoGrad(g, x.dtype)]);
+}
 
 // d/dx clone(x) = 1                  -> dx = dy
 /** A copy with its own storage (differentiable). */
 export function clone(x: Tensor): Tensor {
-  const y = run1('clone', copyKernel, [x], { shape: x.shape, dtype: x.dtype }, { n: x.size });
+  const y = run1('clone', castKernel, [x], { shape: x.shape, dtype: x.dtype }, { n: x.size, mode: castMode(x.dtype, x.dtype) });
   return record(y, 'clone', [x], (g) => [g]);
 }
 

@@ -1,9 +1,11 @@
 // The float64 reference backend: plain loops, the oracle every GPU kernel is tested against.
 // Float tensors live in Float64Array, int32 tensors in Int32Array. Each kernel's loop is its `cpu`
-// field (in src/ops), so this file only owns memory and bookkeeping.
-import type { DType } from '../../dtype.js';
+// field (in src/ops), so this file only owns memory and bookkeeping. float16 tensors hold float64
+// values rounded to binary16 on every write (upload, and each kernel's outputs after it ran), so
+// the loops compute in float64 and store what a half buffer could hold.
+import { type DType, f16round } from '../../dtype.js';
 import { fail } from '../../errors.js';
-import { shaderOf, type Backend, type HostArray, type MemoryInfo, type RunRequest, type Storage, type TraceEntry } from '../interface.js';
+import { checkF16, shaderOf, type Backend, type HostArray, type MemoryInfo, type RunRequest, type Storage, type TraceEntry } from '../interface.js';
 
 export class CpuStorage implements Storage {
   refs = 0;
@@ -40,6 +42,7 @@ export class CpuBackend implements Backend {
   upload(data: ArrayLike<number>, dtype: DType): CpuStorage {
     const s = this.alloc(data.length, dtype);
     s.data.set(data as ArrayLike<number>);
+    if (dtype === 'float16') roundF16(s.data);
     return s;
   }
 
@@ -59,10 +62,14 @@ export class CpuBackend implements Backend {
   }
 
   run<P>(req: RunRequest<P>): void {
+    checkF16(req.kernel, [...req.inputs, ...req.outputs].map((s) => s.dtype));
     this.dispatches++;
     const ins = req.inputs.map((s) => this.own(s).data);
     const outs = req.outputs.map((s) => this.own(s).data);
     req.kernel.cpu(ins, outs, req.params);
+    req.outputs.forEach((s, i) => {
+      if (s.dtype === 'float16') roundF16(outs[i]);
+    });
     this.trace?.push({
       kernel: req.kernel.label?.(req.params) ?? req.kernel.name,
       shader: shaderOf(req.kernel, req.params),
@@ -91,4 +98,9 @@ export class CpuBackend implements Backend {
     if (!(s instanceof CpuStorage) || s.backend !== this) fail('cpu', 'storage belongs to another backend');
     return s;
   }
+}
+
+/** Rounds every value to binary16 in place. */
+function roundF16(a: Float64Array | Int32Array): void {
+  for (let i = 0; i < a.length; i++) a[i] = f16round(a[i]);
 }

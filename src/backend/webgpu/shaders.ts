@@ -8,12 +8,17 @@
 // the names of the ops' code tables (`withConstants` in backend/interface.ts: `case GELU_TANH:`).
 // Constant names are checked both ways: an UPPER_CASE name the kernel uses that nothing declares,
 // and an injected constant the kernel never uses, are errors here (not a WGSL compile error later).
+// A name ending in `@f16` is the float16 specialisation of a kernel that declares the element type
+// of its float buffers as `alias T = f32;` (KernelDef.f16 = 'alias'): that line becomes
+// `alias T = f16;` and `enable f16;` goes on top; a kernel without the alias line has no such
+// specialisation (an error here, never an f32 kernel reading half buffers).
 // Shaders registered at run time (the users' kernels of mg.customOp) are used verbatim, so the
 // compiler's line numbers are the user's; their compile errors are reported against their origin.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fail } from '../../errors.js';
+import { F16_SUFFIX } from '../interface.js';
 
 /** The package's kernels/ folder (works from src/ under tsx/vitest and from dist/). */
 export const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'kernels');
@@ -57,17 +62,23 @@ export async function compileErrors(module: GPUShaderModule, source: string, ori
 export function wgslSource(name: string): string {
   let src = sources.get(name);
   if (src === undefined) {
-    const [files, ...defs] = name.split('#');
+    const f16 = name.endsWith(F16_SUFFIX);
+    const [files, ...defs] = (f16 ? name.slice(0, -F16_SUFFIX.length) : name).split('#');
     const consts = defs.map((d) => {
       const m = /^([A-Za-z_]\w*)=(\d+)$/.exec(d);
       if (!m) fail('kernels', `shader '${name}': a module constant is written #NAME=<u32>, got '#${d}'`);
       return `const ${m[1]}: u32 = ${m[2]}u;`;
     });
     const seen = new Set<string>();
-    const body = files
+    let body = files
       .split('+')
       .map((part) => expand(part, seen))
       .join('\n');
+    if (f16) {
+      const alias = /^alias T = \w+;/m;
+      if (!alias.test(body)) fail('kernels', `shader '${name}': the kernel declares no \`alias T = f32;\`, so it has no float16 variant`);
+      body = `enable f16;\n${body.replace(alias, 'alias T = f16;')}`;
+    }
     const enables = new Set<string>();
     const rest = body.replace(/^enable [\w\s,]+;[^\S\n]*$/gm, (line) => {
       enables.add(line.trim());

@@ -5,9 +5,11 @@
 // state; the pool, the shader loader and the polling back-off already live in their own files.
 import { readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
-import type { DType } from '../../dtype.js';
+import { bytesPer, type DType, f16BitsToNumber, numberToF16Bits } from '../../dtype.js';
 import { fail, MoragradError } from '../../errors.js';
 import {
+  checkF16,
+  F16_SUFFIX,
   isCpuAdapter,
   shaderOf,
   type Backend,
@@ -73,6 +75,8 @@ const dawnHandles = new WeakMap<WebGpuBackend, readonly [GPU, GPUAdapter]>();
 export interface WebGpuOptions {
   /** Extra Dawn toggles for `create()`. */
   dawnFlags?: string[];
+  /** Optional features not to request even where the adapter has them (tests of the paths without them). */
+  withoutFeatures?: GPUFeatureName[];
 }
 
 export class WebGpuBackend implements Backend {
@@ -121,6 +125,8 @@ export class WebGpuBackend implements Backend {
   private querySet: GPUQuerySet | null = null;
   private timingReads: Promise<void>[] = [];
   readonly hasTimestamps: boolean;
+  /** The device has `shader-f16`: float16 tensors are possible. */
+  readonly hasF16: boolean;
 
   private constructor(
     gpu: GPU,
@@ -147,6 +153,7 @@ export class WebGpuBackend implements Backend {
     this.uniformGpu = device.createBuffer({ size: this.slot * MAX_BATCH, usage: U.UNIFORM | U.COPY_DST, label: 'uniform-arena' });
     this.errorBuffer = device.createBuffer({ size: 16, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, label: 'index-errors' });
     this.hasTimestamps = device.features.has('timestamp-query');
+    this.hasF16 = device.features.has('shader-f16');
     device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       this.deviceError ??= msg;
@@ -176,7 +183,7 @@ export class WebGpuBackend implements Backend {
     // core from the adapter's own threads: back it off during waits (polling.ts)
     if (isCpuAdapter(`${info.description} ${info.device}`)) enableBackoff();
     const wanted: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
-    const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+    const requiredFeatures = wanted.filter((f) => adapter.features.has(f) && !opts.withoutFeatures?.includes(f));
     const L = adapter.limits;
     const device = await adapter.requestDevice({
       requiredFeatures,
@@ -203,7 +210,13 @@ export class WebGpuBackend implements Backend {
         `${numel} elements (${numel * 4} bytes) exceed the device's maxStorageBufferBindingSize of ${this.maxElements * 4} bytes; split the tensor`,
       );
     }
-    const buffer = this.pool.acquire(Math.max(numel, 1) * 4);
+    if (dtype === 'float16' && !this.hasF16) {
+      fail(
+        'float16',
+        `this WebGPU device lacks the 'shader-f16' feature (adapter: ${this.description}), so it cannot hold float16 tensors; use float32`,
+      );
+    }
+    const buffer = this.pool.acquire(storageBytes(numel, dtype));
     this.live++;
     this.liveBytes += buffer.size;
     return new GpuStorage(this, buffer, numel, dtype);
@@ -231,7 +244,7 @@ export class WebGpuBackend implements Backend {
     // queue.writeBuffer runs ahead of commands still in the open encoder, which may use this
     // recycled buffer: submit them first.
     this.flush();
-    const host = dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data);
+    const host = dtype === 'int32' ? Int32Array.from(data) : dtype === 'float16' ? toF16Bits(data) : Float32Array.from(data);
     if (host.byteLength > 0) this.device.queue.writeBuffer(s.buffer, 0, host);
     return s;
   }
@@ -249,7 +262,7 @@ export class WebGpuBackend implements Backend {
    */
   async read(s: Storage): Promise<HostArray> {
     const g = this.own(s);
-    const bytes = Math.max(g.numel, 1) * 4;
+    const bytes = storageBytes(g.numel, g.dtype);
     const checkUpTo = this.indexChecks.size > 0 ? this.nextTag : 0; // tags below it ran before the copy
     const total = bytes + (checkUpTo ? 16 : 0);
     const staging = this.stagingPool.acquire(total);
@@ -263,6 +276,7 @@ export class WebGpuBackend implements Backend {
     await this.checkUserKernels();
     this.throwIfDeviceError();
     if (checkUpTo) this.throwIfBadIndex(new Uint32Array(copy, bytes, 4), checkUpTo);
+    if (g.dtype === 'float16') return fromF16Bits(new Uint16Array(copy, 0, g.numel));
     const out = g.dtype === 'int32' ? new Int32Array(copy, 0, bytes / 4) : new Float32Array(copy, 0, bytes / 4); // no copy: the error words stay past the end
     return out.subarray(0, g.numel);
   }
@@ -307,7 +321,10 @@ export class WebGpuBackend implements Backend {
         `dispatch of [${x}, ${y}, ${z}] workgroups exceeds the device limit ${maxWg} per dimension (shapes ${req.shapes.map((s) => `[${s}]`).join(', ')})`,
       );
     }
-    const shader = shaderOf(kernel, params);
+    const storages = [...req.inputs, ...req.outputs];
+    checkF16(kernel, storages.map((s) => s.dtype));
+    const base = shaderOf(kernel, params);
+    const shader = kernel.f16 === 'alias' && storages.some((s) => s.dtype === 'float16') ? base + F16_SUFFIX : base;
     // A user's kernel (mg.customOp) is submitted on its own inside an error scope until one of its
     // dispatches has passed validation: a shader that does not compile or bindings that do not match
     // its declarations come back (at the next read) naming the kernel and the user's file and line,
@@ -512,4 +529,23 @@ export class WebGpuBackend implements Backend {
     if (s.refs < 0) fail('webgpu', 'storage used after release');
     return s;
   }
+}
+
+/** Bytes of a buffer holding `numel` elements of `dtype`: at least one element, a multiple of 4 (float16 pads). */
+function storageBytes(numel: number, dtype: DType): number {
+  return Math.ceil((Math.max(numel, 1) * bytesPer(dtype)) / 4) * 4;
+}
+
+/** Host numbers -> binary16 bits, padded to a whole number of 32-bit words. */
+function toF16Bits(data: ArrayLike<number>): Uint16Array {
+  const out = new Uint16Array(storageBytes(data.length, 'float16') / 2);
+  for (let i = 0; i < data.length; i++) out[i] = numberToF16Bits(data[i]);
+  return out;
+}
+
+/** binary16 bits -> float32 values (exact). */
+function fromF16Bits(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = f16BitsToNumber(bits[i]);
+  return out;
 }
