@@ -7,15 +7,17 @@
 // re-composed with a's and b's broadcast strides (stride 0 on broadcast dims).
 #include "common.wgsl"
 
+alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
+
 override OP: u32 = ADD;
 override SAME: u32 = 0u;
 override SUFFIX: u32 = 0u;
 const WG: u32 = 256u;
 
 struct Params { n: u32, rank: u32, na: u32, nb: u32, out_dims: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> a: array<T>;
+@group(0) @binding(1) var<storage, read> b: array<T>;
+@group(0) @binding(2) var<storage, read_write> y: array<T>;
 @group(0) @binding(3) var<uniform> u: Params;
 
 fn nan2(x: f32, z: f32) -> bool { return is_nan(x) || is_nan(z); }
@@ -53,11 +55,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = linear_id(gid, nwg, WG);
   if (i >= u.n) { return; }
   if (SAME == 1u) {
-    y[i] = op(a[i], b[i]);
+    y[i] = T(op(f32(a[i]), f32(b[i])));
     return;
   }
   if (SUFFIX == 1u) {
-    y[i] = op(a[i % u.na], b[i % u.nb]);
+    y[i] = T(op(f32(a[i % u.na]), f32(b[i % u.nb])));
     return;
   }
   var rem = i;
@@ -70,5 +72,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     ia += c * dim(u.sa, u32(d));
     ib += c * dim(u.sb, u32(d));
   }
-  y[i] = op(a[ia], b[ib]);
+  y[i] = T(op(f32(a[ia]), f32(b[ib])));
 }

@@ -29,6 +29,8 @@
 // none faster on lavapipe (more rows spill registers); docs/performance.md has the sweep.
 #include "common.wgsl"
 
+alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
+
 // Rows of C per invocation: the register tile height (<= MAX_RM; a multiple of 4 for main_vec4).
 override RM: u32 = 8u;
 const MAX_RM: u32 = 8u;
@@ -51,14 +53,14 @@ struct Params {
   b_bs: array<vec4<u32>, 2>,    // B's batch strides
 }
 
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@group(0) @binding(0) var<storage, read> A: array<T>;
+@group(0) @binding(1) var<storage, read> B: array<T>;
+@group(0) @binding(2) var<storage, read_write> C: array<T>;
 @group(0) @binding(3) var<uniform> u: Params;
 
-@group(0) @binding(0) var<storage, read> A4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> B4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> C4: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> A4: array<vec4<T>>;
+@group(0) @binding(1) var<storage, read> B4: array<vec4<T>>;
+@group(0) @binding(2) var<storage, read_write> C4: array<vec4<T>>;
 
 // Element offsets of batch entry `bi` in A (x) and B (y).
 fn batch_offsets(bi: u32) -> vec2<u32> {
@@ -82,10 +84,10 @@ fn store_block(acc: ptr<function, array<vec4<f32>, MAX_RM>>, c_off: u32, row0: u
     if (i >= u.m) { return; }
     let base = c_off + i * u.n + col0;
     let v = (*acc)[r];
-    C[base] = v.x;
-    if (cols > 1u) { C[base + 1u] = v.y; }
-    if (cols > 2u) { C[base + 2u] = v.z; }
-    if (cols > 3u) { C[base + 3u] = v.w; }
+    C[base] = T(v.x);
+    if (cols > 1u) { C[base + 1u] = T(v.y); }
+    if (cols > 2u) { C[base + 2u] = T(v.z); }
+    if (cols > 3u) { C[base + 3u] = T(v.w); }
   }
 }
 
@@ -110,9 +112,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
   var pa = 0u;
   var pb = 0u;
   for (var p = 0u; p < u.k; p++) {
-    let b = vec4<f32>(B[b_col.x + pb], B[b_col.y + pb], B[b_col.z + pb], B[b_col.w + pb]);
+    let b = vec4<f32>(f32(B[b_col.x + pb]), f32(B[b_col.y + pb]), f32(B[b_col.z + pb]), f32(B[b_col.w + pb]));
     for (var r = 0u; r < RM; r++) {
-      acc[r] = fma(vec4<f32>(A[a_row[r] + pa]), b, acc[r]);
+      acc[r] = fma(vec4<f32>(f32(A[a_row[r] + pa])), b, acc[r]);
     }
     pa += u.a_cs;
     pb += u.b_rs;
@@ -149,26 +151,26 @@ fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invoc
     // b[q] = B[4·p4 + q, 4·c4 .. 4·c4+3]
     var b: array<vec4<f32>, 4>;
     if (TRANS_B) {
-      let t0 = B4[b_idx.x + p4];
-      let t1 = B4[b_idx.y + p4];
-      let t2 = B4[b_idx.z + p4];
-      let t3 = B4[b_idx.w + p4];
+      let t0 = vec4<f32>(B4[b_idx.x + p4]);
+      let t1 = vec4<f32>(B4[b_idx.y + p4]);
+      let t2 = vec4<f32>(B4[b_idx.z + p4]);
+      let t3 = vec4<f32>(B4[b_idx.w + p4]);
       b[0] = vec4<f32>(t0.x, t1.x, t2.x, t3.x);
       b[1] = vec4<f32>(t0.y, t1.y, t2.y, t3.y);
       b[2] = vec4<f32>(t0.z, t1.z, t2.z, t3.z);
       b[3] = vec4<f32>(t0.w, t1.w, t2.w, t3.w);
     } else {
       let base = b_idx.x + 4u * p4 * n4;
-      b[0] = B4[base];
-      b[1] = B4[base + n4];
-      b[2] = B4[base + 2u * n4];
-      b[3] = B4[base + 3u * n4];
+      b[0] = vec4<f32>(B4[base]);
+      b[1] = vec4<f32>(B4[base + n4]);
+      b[2] = vec4<f32>(B4[base + 2u * n4]);
+      b[3] = vec4<f32>(B4[base + 3u * n4]);
     }
     if (TRANS_A) {
       for (var q = 0u; q < 4u; q++) {
         let row = (4u * p4 + q) * m4;
         for (var t = 0u; t < RM / 4u; t++) {
-          let a = A4[a_idx[t] + row];  // A[4t .. 4t+3 (rows), 4·p4 + q]
+          let a = vec4<f32>(A4[a_idx[t] + row]);  // A[4t .. 4t+3 (rows), 4·p4 + q]
           acc[4u * t] = fma(vec4<f32>(a.x), b[q], acc[4u * t]);
           acc[4u * t + 1u] = fma(vec4<f32>(a.y), b[q], acc[4u * t + 1u]);
           acc[4u * t + 2u] = fma(vec4<f32>(a.z), b[q], acc[4u * t + 2u]);
@@ -177,7 +179,7 @@ fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invoc
       }
     } else {
       for (var r = 0u; r < RM; r++) {
-        let a = A4[a_idx[r] + p4];  // A[row0 + r, 4·p4 .. 4·p4+3]
+        let a = vec4<f32>(A4[a_idx[r] + p4]);  // A[row0 + r, 4·p4 .. 4·p4+3]
         acc[r] = fma(vec4<f32>(a.x), b[0], acc[r]);
         acc[r] = fma(vec4<f32>(a.y), b[1], acc[r]);
         acc[r] = fma(vec4<f32>(a.z), b[2], acc[r]);
@@ -188,7 +190,7 @@ fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invoc
   let c_off = bi * u.m * n4;
   for (var r = 0u; r < RM; r++) {
     if (row0 + r >= u.m) { break; }
-    C4[c_off + (row0 + r) * n4 + c4] = acc[r];
+    C4[c_off + (row0 + r) * n4 + c4] = vec4<T>(acc[r]);
   }
 }
 
@@ -219,7 +221,7 @@ fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation
       let gi = tile_row + i;
       let gk = k0 + kk;
       var v = 0.0;
-      if (gi < u.m && gk < u.k) { v = A[off.x + gi * u.a_rs + gk * u.a_cs]; }
+      if (gi < u.m && gk < u.k) { v = f32(A[off.x + gi * u.a_rs + gk * u.a_cs]); }
       As[kk * TM + i] = v;
     }
     for (var e = li; e < TK * TN; e += threads) {
@@ -228,7 +230,7 @@ fn tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation
       let gj = tile_col + j;
       let gk = k0 + kk;
       var v = 0.0;
-      if (gj < u.n && gk < u.k) { v = B[off.y + gk * u.b_rs + gj * u.b_cs]; }
+      if (gj < u.n && gk < u.k) { v = f32(B[off.y + gk * u.b_rs + gj * u.b_cs]); }
       Bs[kk * TN + j] = v;
     }
     workgroupBarrier();

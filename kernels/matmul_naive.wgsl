@@ -4,6 +4,8 @@
 // and against the float64 loop in src/ops/matmul.ts.
 #include "common.wgsl"
 
+alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
+
 const WG: u32 = 64u;
 
 struct Params {
@@ -15,9 +17,9 @@ struct Params {
   b_bs: array<vec4<u32>, 2>,
 }
 
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@group(0) @binding(0) var<storage, read> A: array<T>;
+@group(0) @binding(1) var<storage, read> B: array<T>;
+@group(0) @binding(2) var<storage, read_write> C: array<T>;
 @group(0) @binding(3) var<uniform> u: Params;
 
 @compute @workgroup_size(WG)
@@ -41,7 +43,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
   var acc = 0.0;
   for (var p = 0u; p < u.k; p++) {
-    acc += A[oa + i * u.a_rs + p * u.a_cs] * B[ob + p * u.b_rs + j * u.b_cs];
+    acc += f32(A[oa + i * u.a_rs + p * u.a_cs]) * f32(B[ob + p * u.b_rs + j * u.b_cs]);
   }
-  C[idx] = acc;
+  C[idx] = T(acc);
 }

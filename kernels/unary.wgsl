@@ -4,12 +4,14 @@
 // a, b: scalar parameters (pow exponent, affine scale/shift).
 #include "common.wgsl"
 
+alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
+
 override OP: u32 = NEG;
 const WG: u32 = 256u;
 
 struct Params { n: u32, a: f32, b: f32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read_write> y: array<T>;
 @group(0) @binding(2) var<uniform> u: Params;
 
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
@@ -112,6 +114,6 @@ fn f(v: f32) -> f32 {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_id(gid, nwg, WG);
   if (i < u.n) {
-    y[i] = f(x[i]);
+    y[i] = T(f(f32(x[i])));
   }
 }

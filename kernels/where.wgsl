@@ -1,13 +1,15 @@
 // out = cond != 0 ? a : b, with NumPy broadcasting of all three (strides 0 on broadcast dims).
 #include "common.wgsl"
 
+alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
+
 const WG: u32 = 256u;
 
 struct Params { n: u32, rank: u32, out_dims: array<vec4<u32>, 2>, sc: array<vec4<u32>, 2>, sa: array<vec4<u32>, 2>, sb: array<vec4<u32>, 2> }
-@group(0) @binding(0) var<storage, read> cond: array<f32>;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> cond: array<T>;
+@group(0) @binding(1) var<storage, read> a: array<T>;
+@group(0) @binding(2) var<storage, read> b: array<T>;
+@group(0) @binding(3) var<storage, read_write> y: array<T>;
 @group(0) @binding(4) var<uniform> u: Params;
 
 @compute @workgroup_size(WG)
@@ -26,5 +28,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     ia += c * dim(u.sa, u32(d));
     ib += c * dim(u.sb, u32(d));
   }
-  y[i] = select(b[ib], a[ia], nonzero(cond[ic]));   // NaN counts as true (the cpu loop's c !== 0)
+  y[i] = T(select(f32(b[ib]), f32(a[ia]), nonzero(f32(cond[ic]))));   // NaN counts as true (the cpu loop's c !== 0)
 }

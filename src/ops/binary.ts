@@ -3,6 +3,7 @@
 // the fill kernel, or for + - × ÷ folds into the unary affine kernel (one dispatch).
 import { record } from '../autograd.js';
 import { defineKernel, withConstants } from '../backend/interface.js';
+import { f16round, isFloat } from '../dtype.js';
 import { fail, fmtShape } from '../errors.js';
 import { broadcastShapes, broadcastStrides, numel, sameShape, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -99,6 +100,7 @@ const binaryKernel = defineKernel<BroadcastParams & { op: BinaryOp }>({
       y[i] = f(a[off[0]], b[off[1]]);
     }
   },
+  f16: 'alias',
   gpu: {
     shader: SHADER,
     constants: (p) => ({ OP: OPS[p.op][0], SAME: p.same ? 1 : 0, SUFFIX: p.suffix && !p.same ? 1 : 0 }),
@@ -116,7 +118,11 @@ const binaryKernel = defineKernel<BroadcastParams & { op: BinaryOp }>({
 });
 
 function asTensor(op: string, like: Tensor, v: Tensor | number): Tensor {
-  if (typeof v === 'number') return full([], v, { backend: like.backend.name });
+  if (typeof v === 'number') {
+    // a number operand takes the tensor's float dtype (rounded to half for float16: beyond its range ±Inf, as torch)
+    if (like.dtype === 'float16') return full([], f16round(v), { backend: like.backend.name, dtype: 'float16' });
+    return full([], v, { backend: like.backend.name });
+  }
   if (!v || typeof v !== 'object' || !('shape' in v)) fail(op, `expects a Tensor or a number, got ${String(v)}`);
   return v;
 }
@@ -124,7 +130,7 @@ function asTensor(op: string, like: Tensor, v: Tensor | number): Tensor {
 /** a ∘ b with broadcasting, without recording the tape. */
 export function binary(op: BinaryOp, a: Tensor, b: Tensor | number): Tensor {
   const bt = asTensor(op, a, b);
-  if (a.dtype !== 'float32' || bt.dtype !== 'float32') fail(op, `expects float32 tensors, got ${a.describe()} and ${bt.describe()}`);
+  if (!isFloat(a.dtype) || !isFloat(bt.dtype)) fail(op, `expects float tensors, got ${a.describe()} and ${bt.describe()}`);
   const p = broadcastParams(op, [a.shape, bt.shape]);
   const y = run1(op, binaryKernel, [a, bt], { shape: p.out }, { ...p, op });
   if (bt !== b) bt.dispose();
@@ -201,7 +207,7 @@ function extremum(op: 'maximum' | 'minimum', a: Tensor, b: Tensor | number): Ten
 export const maximum = (a: Tensor, b: Tensor | number): Tensor => extremum('maximum', a, b);
 export const minimum = (a: Tensor, b: Tensor | number): Tensor => extremum('minimum', a, b);
 
-// Comparisons give float32 masks (1 where true, else 0) and are not differentiable.
+// Comparisons give float masks of the operands' dtype (1 where true, else 0) and are not differentiable.
 export const lt = (a: Tensor, b: Tensor | number): Tensor => binary('lt', a, b);
 export const le = (a: Tensor, b: Tensor | number): Tensor => binary('le', a, b);
 export const gt = (a: Tensor, b: Tensor | number): Tensor => binary('gt', a, b);
@@ -218,6 +224,7 @@ const whereKernel = defineKernel<BroadcastParams>({
       y[i] = c[off[0]] !== 0 ? a[off[1]] : b[off[2]];
     }
   },
+  f16: 'alias',
   gpu: {
     shader: 'where',
     uniforms: (p) => [
@@ -240,7 +247,7 @@ function whereRaw(cond: Tensor, a: Tensor, b: Tensor): Tensor {
 // where(c, a, b): ga = where(c, g, 0), gb = where(c, 0, g)
 /** cond ? a : b elementwise (cond: a float mask, nonzero = true), with broadcasting. */
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
-  if (cond.dtype !== 'float32') fail('where', `cond must be a float32 mask (e.g. from x.gt(0)), got ${cond.describe()}`);
+  if (!isFloat(cond.dtype)) fail('where', `cond must be a float mask (e.g. from x.gt(0)), got ${cond.describe()}`);
   const at = asTensor('where', cond, a);
   const bt = asTensor('where', cond, b);
   const y = whereRaw(cond, at, bt);
@@ -250,7 +257,7 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
     'where',
     inputs,
     (g) => {
-      const zero = full([], 0, { backend: g.backend.name });
+      const zero = full([], 0, { backend: g.backend.name, dtype: g.dtype });
       const grads: Tensor[] = [];
       if (at === a) grads.push(reduceTo(whereRaw(cond, g, zero), at.shape));
       if (bt === b) grads.push(reduceTo(whereRaw(cond, zero, g), bt.shape));

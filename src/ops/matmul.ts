@@ -16,6 +16,7 @@
 // torch.matmul shape rules, which are clearest side by side.
 import { record } from '../autograd.js';
 import { defineKernel, isCpuAdapter, type Backend, type KernelDef, type UniformField } from '../backend/interface.js';
+import { isFloat } from '../dtype.js';
 import { fail, fmtShape } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
 import { broadcastShapes, numel, sameShape, stridesOf } from '../shape.js';
@@ -134,6 +135,7 @@ const KERNELS: Record<MatmulParams['variant'], KernelDef<MatmulParams>> = {
     name: 'matmul',
     label,
     cpu: cpuMatmul,
+    f16: 'alias',
     gpu: {
       shader: 'matmul',
       entry: 'main',
@@ -146,6 +148,7 @@ const KERNELS: Record<MatmulParams['variant'], KernelDef<MatmulParams>> = {
     name: 'matmul',
     label,
     cpu: cpuMatmul,
+    f16: 'alias',
     gpu: {
       shader: 'matmul',
       entry: 'main_vec4',
@@ -158,6 +161,7 @@ const KERNELS: Record<MatmulParams['variant'], KernelDef<MatmulParams>> = {
     name: 'matmul',
     label,
     cpu: cpuMatmul,
+    f16: 'alias',
     gpu: {
       shader: 'matmul',
       entry: 'tiled',
@@ -170,6 +174,7 @@ const KERNELS: Record<MatmulParams['variant'], KernelDef<MatmulParams>> = {
     name: 'matmul',
     label,
     cpu: cpuMatmul,
+    f16: 'alias',
     gpu: {
       shader: 'matmul_naive',
       uniforms,
@@ -325,7 +330,7 @@ function checkOperands(op: string, a: Tensor, b: Tensor, minRank: number): void 
     [b, 'right'],
   ] as const) {
     if (!(t instanceof Tensor)) fail(op, `the ${side} operand must be a Tensor, got ${String(t)}`);
-    if (t.dtype !== 'float32') fail(op, `expects float32 tensors, got ${t.describe()} on the ${side} (cast int32 with .cast('float32'))`);
+    if (!isFloat(t.dtype)) fail(op, `expects float tensors, got ${t.describe()} on the ${side} (cast int32 with .cast('float32'))`);
     if (t.ndim < minRank) {
       fail(
         op,
@@ -388,7 +393,7 @@ function product(
 /**
  * Matrix product with torch.matmul semantics: [..., m, k] @ [..., k, n] -> [..., m, n], batch dims
  * broadcast (NumPy rules); a 1-D left operand is a row vector and a 1-D right operand a column
- * vector, the added dim dropped from the result. float32 only.
+ * vector, the added dim dropped from the result. float32 or float16 (both operands the same; f32 accumulation).
  */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   const op = 'matmul';

@@ -2,6 +2,7 @@
 // by the override constant OP; the float64 loop below is the reference it is tested against.
 import { record } from '../autograd.js';
 import { defineKernel, withConstants } from '../backend/interface.js';
+import { isFloat } from '../dtype.js';
 import { fail } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { run1 } from './apply.js';
@@ -70,6 +71,7 @@ const unaryKernel = defineKernel<UnaryParams>({
     const f = OPS[op][1] as (v: number, a: number, b: number) => number;
     for (let i = 0; i < n; i++) y[i] = f(x[i], a, b);
   },
+  f16: 'alias',
   gpu: {
     shader: SHADER,
     constants: (p) => ({ OP: OPS[p.op][0] }),
@@ -84,7 +86,7 @@ const unaryKernel = defineKernel<UnaryParams>({
 
 /** y = f(x) without recording the tape (the building block; backward formulas use it too). */
 export function unary(op: UnaryOp, x: Tensor, a = 0, b = 0): Tensor {
-  if (x.dtype !== 'float32') fail(op, `expects a float32 tensor, got ${x.describe()}`);
+  if (!isFloat(x.dtype)) fail(op, `expects a float tensor, got ${x.describe()}`);
   return run1(op, unaryKernel, [x], { shape: x.shape }, { op, n: x.size, a, b });
 }
 
