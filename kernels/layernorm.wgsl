@@ -16,6 +16,8 @@
 #include "common.wgsl"
 #include "row_sum.wgsl"
 
+alias T = f32;   // element type of x, w, b, y and their gradients (f16 in the float16 specialisation); row stats stay f32
+
 override WG: u32 = 64u;    // threads per workgroup
 override TPR: u32 = 1u;    // threads per row (forward, backward)
 const CW: u32 = 32u;       // columns per workgroup (params)
@@ -24,30 +26,30 @@ const CW: u32 = 32u;       // columns per workgroup (params)
 struct Params { rows: u32, len: u32, eps: f32, has_w: u32, has_b: u32 }
 
 // forward
-@group(0) @binding(0) var<storage, read> x: array<f32>;              // (rows, C)
-@group(0) @binding(1) var<storage, read> w: array<f32>;              // (C)
-@group(0) @binding(2) var<storage, read> bias: array<f32>;           // (C)
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;        // (rows, C)
+@group(0) @binding(0) var<storage, read> x: array<T>;              // (rows, C)
+@group(0) @binding(1) var<storage, read> w: array<T>;              // (C)
+@group(0) @binding(2) var<storage, read> bias: array<T>;           // (C)
+@group(0) @binding(3) var<storage, read_write> y: array<T>;        // (rows, C)
 @group(0) @binding(4) var<storage, read_write> mean_out: array<f32>; // (rows)
 @group(0) @binding(5) var<storage, read_write> rstd_out: array<f32>; // (rows)
 @group(0) @binding(6) var<uniform> u: Params;
 
 // backward (dx)
-@group(0) @binding(0) var<storage, read> g: array<f32>;              // (rows, C)
-@group(0) @binding(1) var<storage, read> xb: array<f32>;             // (rows, C)
-@group(0) @binding(2) var<storage, read> wb: array<f32>;             // (C)
+@group(0) @binding(0) var<storage, read> g: array<T>;              // (rows, C)
+@group(0) @binding(1) var<storage, read> xb: array<T>;             // (rows, C)
+@group(0) @binding(2) var<storage, read> wb: array<T>;             // (C)
 @group(0) @binding(3) var<storage, read> mean_b: array<f32>;         // (rows)
 @group(0) @binding(4) var<storage, read> rstd_b: array<f32>;         // (rows)
-@group(0) @binding(5) var<storage, read_write> dx: array<f32>;       // (rows, C)
+@group(0) @binding(5) var<storage, read_write> dx: array<T>;       // (rows, C)
 @group(0) @binding(6) var<uniform> ub: Params;
 
 // params (dw, db)
-@group(0) @binding(0) var<storage, read> gp: array<f32>;             // (rows, C)
-@group(0) @binding(1) var<storage, read> xp: array<f32>;             // (rows, C)
+@group(0) @binding(0) var<storage, read> gp: array<T>;             // (rows, C)
+@group(0) @binding(1) var<storage, read> xp: array<T>;             // (rows, C)
 @group(0) @binding(2) var<storage, read> mean_p: array<f32>;         // (rows)
 @group(0) @binding(3) var<storage, read> rstd_p: array<f32>;         // (rows)
-@group(0) @binding(4) var<storage, read_write> dw: array<f32>;       // (C)
-@group(0) @binding(5) var<storage, read_write> db: array<f32>;       // (C)
+@group(0) @binding(4) var<storage, read_write> dw: array<T>;       // (C)
+@group(0) @binding(5) var<storage, read_write> db: array<T>;       // (C)
 @group(0) @binding(6) var<uniform> up: Params;
 
 var<workgroup> red2: array<f32, WG>;
@@ -63,19 +65,19 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   let base = q * u.len;
   let n = f32(u.len);
   var s = 0.0;
-  for (var c = lane; c < len; c += TPR) { s += x[base + c]; }
+  for (var c = lane; c < len; c += TPR) { s += f32(x[base + c]); }
   let mu = row_sum(t, lane, s) / n;
   var s2 = 0.0;
   for (var c = lane; c < len; c += TPR) {
-    let d = x[base + c] - mu;
+    let d = f32(x[base + c]) - mu;
     s2 += d * d;
   }
   let rstd = rsqrt_f(row_sum(t, lane, s2) / n + u.eps);
   for (var c = lane; c < len; c += TPR) {
-    var v = (x[base + c] - mu) * rstd;          // x̂
-    if (u.has_w == 1u) { v *= w[c]; }
-    if (u.has_b == 1u) { v += bias[c]; }
-    y[base + c] = v;
+    var v = (f32(x[base + c]) - mu) * rstd;          // x̂
+    if (u.has_w == 1u) { v *= f32(w[c]); }
+    if (u.has_b == 1u) { v += f32(bias[c]); }
+    y[base + c] = T(v);
   }
   if (live && lane == 0u) {
     mean_out[q] = mu;
@@ -101,19 +103,19 @@ fn backward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: 
   var a = 0.0;
   var b = 0.0;
   for (var c = lane; c < len; c += TPR) {
-    var gw = g[base + c];
-    if (ub.has_w == 1u) { gw *= wb[c]; }
+    var gw = f32(g[base + c]);
+    if (ub.has_w == 1u) { gw *= f32(wb[c]); }
     a += gw;
-    b += gw * (xb[base + c] - mu) * rstd;
+    b += gw * (f32(xb[base + c]) - mu) * rstd;
   }
   let n = f32(ub.len);
   let mean_gw = row_sum(t, lane, a) / n;
   let mean_gwx = row_sum(t, lane, b) / n;
   for (var c = lane; c < len; c += TPR) {
-    var gw = g[base + c];
-    if (ub.has_w == 1u) { gw *= wb[c]; }
-    let xh = (xb[base + c] - mu) * rstd;
-    dx[base + c] = rstd * (gw - mean_gw - xh * mean_gwx);
+    var gw = f32(g[base + c]);
+    if (ub.has_w == 1u) { gw *= f32(wb[c]); }
+    let xh = (f32(xb[base + c]) - mu) * rstd;
+    dx[base + c] = T(rstd * (gw - mean_gw - xh * mean_gwx));
   }
 }
 
@@ -126,8 +128,8 @@ fn params(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: ve
   var sb = 0.0;
   if (c < up.len) {
     for (var r = lane; r < up.rows; r += lanes) {
-      let gv = gp[r * up.len + c];
-      sw += gv * (xp[r * up.len + c] - mean_p[r]) * rstd_p[r];
+      let gv = f32(gp[r * up.len + c]);
+      sw += gv * (f32(xp[r * up.len + c]) - mean_p[r]) * rstd_p[r];
       sb += gv;
     }
   }
@@ -142,7 +144,7 @@ fn params(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: ve
     workgroupBarrier();
   }
   if (lane == 0u && c < up.len) {
-    dw[c] = red[t];
-    db[c] = red2[t];
+    dw[c] = T(red[t]);
+    db[c] = T(red2[t]);
   }
 }

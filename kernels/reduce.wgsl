@@ -21,6 +21,8 @@
 // pick the first index on ties, like torch; sum uses compensated (Kahan) accumulation per thread.
 #include "common.wgsl"
 
+alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
+
 override OP: u32 = SUM;      // SUM, MAX, MIN: module constants from src/ops/reduce.ts
 override WG: u32 = 256u;    // threads per workgroup (group variants)
 override OPW: u32 = 1u;     // outputs per workgroup (group variants); WG / OPW lanes per output
@@ -49,13 +51,13 @@ struct ExpandParams {
   scale: f32,
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read_write> y: array<T>;
 @group(0) @binding(2) var<uniform> u: Params;                  // reduce_*
 @group(0) @binding(2) var<storage, read_write> idx: array<i32>; // arg_*
 @group(0) @binding(3) var<uniform> ua: Params;                 // arg_*
 @group(0) @binding(1) var<storage, read> xi: array<i32>;       // arg_combine, expand_arg
-@group(0) @binding(2) var<storage, read_write> yc: array<f32>; // arg_combine, expand_arg
+@group(0) @binding(2) var<storage, read_write> yc: array<T>; // arg_combine, expand_arg
 @group(0) @binding(3) var<storage, read_write> idxc: array<i32>; // arg_combine
 @group(0) @binding(4) var<uniform> uc: Params;                 // arg_combine
 @group(0) @binding(2) var<uniform> ue: ExpandParams;           // expand
@@ -129,7 +131,7 @@ fn reduce_range(p: Params, o: u32, start: u32, end: u32, step: u32) -> Acc {
   var a = acc_init();
   let base = kept_offset(p, o);
   for (var r = start; r < end; r += step) {
-    a = acc_add(a, x[base + red_offset(p, r)], i32(r), p.zero);
+    a = acc_add(a, f32(x[base + red_offset(p, r)]), i32(r), p.zero);
   }
   return a;
 }
@@ -177,7 +179,7 @@ fn reduce_group(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) 
   if (g.lane == 0u && g.slot != 0xffffffffu) {
     var v = g.a.v;
     if (OP == SUM) { v *= u.scale; }
-    y[g.slot] = v;
+    y[g.slot] = T(v);
   }
 }
 
@@ -187,7 +189,7 @@ fn arg_group(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg:
   if (wid >= ((ua.n_out + OPW - 1u) / OPW) * ua.splits) { return; }
   let g = group_reduce(ua, t, wg, nwg);
   if (g.lane == 0u && g.slot != 0xffffffffu) {
-    y[g.slot] = g.a.v;
+    y[g.slot] = T(g.a.v);
     idx[g.slot] = g.a.i;
   }
 }
@@ -202,7 +204,7 @@ fn naive_reduce(p: Params, o: u32) -> Acc {
 fn reduce_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let o = linear_id(gid, nwg, NWG);
   if (o < u.n_out) {
-    y[o] = naive_reduce(u, o).v;
+    y[o] = T(naive_reduce(u, o).v);
   }
 }
 
@@ -211,7 +213,7 @@ fn arg_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   let o = linear_id(gid, nwg, NWG);
   if (o < ua.n_out) {
     let a = naive_reduce(ua, o);
-    y[o] = a.v;
+    y[o] = T(a.v);
     idx[o] = a.i;
   }
 }
@@ -223,9 +225,9 @@ fn arg_combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   if (o < uc.n_out) {
     var a = acc_init();
     for (var r = 0u; r < uc.r_len; r++) {
-      a = acc_add(a, x[o * uc.r_len + r], xi[o * uc.r_len + r], 0u);
+      a = acc_add(a, f32(x[o * uc.r_len + r]), xi[o * uc.r_len + r], 0u);
     }
-    yc[o] = a.v;
+    yc[o] = T(a.v);
     idxc[o] = a.i;
   }
 }
@@ -250,7 +252,7 @@ fn locate(p: ExpandParams, i: u32) -> vec2<u32> {
 fn expand(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = linear_id(gid, nwg, 256u);
   if (i < ue.n) {
-    y[i] = x[locate(ue, i).x] * ue.scale;
+    y[i] = T(f32(x[locate(ue, i).x]) * ue.scale);
   }
 }
 
@@ -260,6 +262,6 @@ fn expand_arg(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let i = linear_id(gid, nwg, 256u);
   if (i < uea.n) {
     let l = locate(uea, i);
-    yc[i] = select(0.0, x[l.x], i32(l.y) == xi[l.x]);
+    yc[i] = T(select(0.0, f32(x[l.x]), i32(l.y) == xi[l.x]));
   }
 }

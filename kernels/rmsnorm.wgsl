@@ -10,6 +10,8 @@
 #include "common.wgsl"
 #include "row_sum.wgsl"
 
+alias T = f32;   // element type of x, w, y and their gradients (f16 in the float16 specialisation); row stats stay f32
+
 override WG: u32 = 64u;    // threads per workgroup
 override TPR: u32 = 1u;    // threads per row (forward, backward)
 const CW: u32 = 32u;       // columns per workgroup (params)
@@ -18,25 +20,25 @@ const CW: u32 = 32u;       // columns per workgroup (params)
 struct Params { rows: u32, len: u32, eps: f32, has_w: u32, has_b: u32 }  // has_b: unused (shared layout with layernorm)
 
 // forward
-@group(0) @binding(0) var<storage, read> x: array<f32>;              // (rows, C)
-@group(0) @binding(1) var<storage, read> w: array<f32>;              // (C)
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;        // (rows, C)
+@group(0) @binding(0) var<storage, read> x: array<T>;              // (rows, C)
+@group(0) @binding(1) var<storage, read> w: array<T>;              // (C)
+@group(0) @binding(2) var<storage, read_write> y: array<T>;        // (rows, C)
 @group(0) @binding(3) var<storage, read_write> rstd_out: array<f32>; // (rows)
 @group(0) @binding(4) var<uniform> u: Params;
 
 // backward (dx)
-@group(0) @binding(0) var<storage, read> g: array<f32>;              // (rows, C)
-@group(0) @binding(1) var<storage, read> xb: array<f32>;             // (rows, C)
-@group(0) @binding(2) var<storage, read> wb: array<f32>;             // (C)
+@group(0) @binding(0) var<storage, read> g: array<T>;              // (rows, C)
+@group(0) @binding(1) var<storage, read> xb: array<T>;             // (rows, C)
+@group(0) @binding(2) var<storage, read> wb: array<T>;             // (C)
 @group(0) @binding(3) var<storage, read> rstd_b: array<f32>;         // (rows)
-@group(0) @binding(4) var<storage, read_write> dx: array<f32>;       // (rows, C)
+@group(0) @binding(4) var<storage, read_write> dx: array<T>;       // (rows, C)
 @group(0) @binding(5) var<uniform> ub: Params;
 
 // params (dw)
-@group(0) @binding(0) var<storage, read> gp: array<f32>;             // (rows, C)
-@group(0) @binding(1) var<storage, read> xp: array<f32>;             // (rows, C)
+@group(0) @binding(0) var<storage, read> gp: array<T>;             // (rows, C)
+@group(0) @binding(1) var<storage, read> xp: array<T>;             // (rows, C)
 @group(0) @binding(2) var<storage, read> rstd_p: array<f32>;         // (rows)
-@group(0) @binding(3) var<storage, read_write> dw: array<f32>;       // (C)
+@group(0) @binding(3) var<storage, read_write> dw: array<T>;       // (C)
 @group(0) @binding(4) var<uniform> up: Params;
 
 
@@ -51,14 +53,14 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   let base = q * u.len;
   var s2 = 0.0;
   for (var c = lane; c < len; c += TPR) {
-    let v = x[base + c];
+    let v = f32(x[base + c]);
     s2 += v * v;
   }
   let rstd = rsqrt_f(row_sum(t, lane, s2) / f32(u.len) + u.eps);
   for (var c = lane; c < len; c += TPR) {
-    var v = x[base + c] * rstd;                 // x̂
-    if (u.has_w == 1u) { v *= w[c]; }
-    y[base + c] = v;
+    var v = f32(x[base + c]) * rstd;                 // x̂
+    if (u.has_w == 1u) { v *= f32(w[c]); }
+    y[base + c] = T(v);
   }
   if (live && lane == 0u) { rstd_out[q] = rstd; }
 }
@@ -77,15 +79,15 @@ fn backward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: 
   let base = q * ub.len;
   var b = 0.0;
   for (var c = lane; c < len; c += TPR) {
-    var gw = g[base + c];
-    if (ub.has_w == 1u) { gw *= wb[c]; }
-    b += gw * xb[base + c] * rstd;
+    var gw = f32(g[base + c]);
+    if (ub.has_w == 1u) { gw *= f32(wb[c]); }
+    b += gw * f32(xb[base + c]) * rstd;
   }
   let mean_gwx = row_sum(t, lane, b) / f32(ub.len);
   for (var c = lane; c < len; c += TPR) {
-    var gw = g[base + c];
-    if (ub.has_w == 1u) { gw *= wb[c]; }
-    dx[base + c] = rstd * (gw - xb[base + c] * rstd * mean_gwx);
+    var gw = f32(g[base + c]);
+    if (ub.has_w == 1u) { gw *= f32(wb[c]); }
+    dx[base + c] = T(rstd * (gw - f32(xb[base + c]) * rstd * mean_gwx));
   }
 }
 
@@ -97,7 +99,7 @@ fn params(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: ve
   var sw = 0.0;
   if (c < up.len) {
     for (var r = lane; r < up.rows; r += lanes) {
-      sw += gp[r * up.len + c] * xp[r * up.len + c] * rstd_p[r];
+      sw += f32(gp[r * up.len + c]) * f32(xp[r * up.len + c]) * rstd_p[r];
     }
   }
   red[t] = sw;
@@ -106,5 +108,5 @@ fn params(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: ve
     if (lane < stride) { red[t] += red[t + stride * CW]; }
     workgroupBarrier();
   }
-  if (lane == 0u && c < up.len) { dw[c] = red[t]; }
+  if (lane == 0u && c < up.len) { dw[c] = T(red[t]); }
 }

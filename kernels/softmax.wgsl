@@ -9,16 +9,18 @@
 // backward (g, y -> dx): MODE_SOFTMAX: dx = y * (g - Σ g*y);  MODE_LOG: dx = g - exp(y) * Σ g.
 #include "common.wgsl"
 
+alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
+
 override MODE: u32 = 0u;  // MODE_SOFTMAX or MODE_LOG (codes injected by src/ops/softmax.ts)
 override WG: u32 = 256u;  // threads per row
 
 struct Params { rows: u32, len: u32, inner: u32 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;         // forward: x; backward: g
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;   // forward
+@group(0) @binding(0) var<storage, read> x: array<T>;         // forward: x; backward: g
+@group(0) @binding(1) var<storage, read_write> y: array<T>;   // forward
 @group(0) @binding(2) var<uniform> u: Params;                   // forward
-@group(0) @binding(1) var<storage, read> yb: array<f32>;        // backward: the forward's y
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;  // backward
+@group(0) @binding(1) var<storage, read> yb: array<T>;        // backward: the forward's y
+@group(0) @binding(2) var<storage, read_write> dx: array<T>;  // backward
 @group(0) @binding(3) var<uniform> ub: Params;                  // backward
 
 var<workgroup> sm: array<f32, WG>;
@@ -35,7 +37,7 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   let base = row_base(u, q);
   var ms = vec2<f32>(neg_inf(), 0.0);
   for (var l = t; l < u.len; l += WG) {
-    ms = lse_push(ms, x[base + l * u.inner]);
+    ms = lse_push(ms, f32(x[base + l * u.inner]));
   }
   sm[t] = ms.x;
   ss[t] = ms.y;
@@ -56,9 +58,10 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   let inv = 1.0 / sum;
   for (var l = t; l < u.len; l += WG) {
     let i = base + l * u.inner;
-    var v = exp_f(x[i] - mx) * inv;                                   // x = -Inf: 0
-    if (MODE == MODE_LOG) { v = x[i] - mx - log_sum; }
-    y[i] = select(v, nan_f32(), bad);
+    let xi = f32(x[i]);
+    var v = exp_f(xi - mx) * inv;                                     // x = -Inf: 0
+    if (MODE == MODE_LOG) { v = xi - mx - log_sum; }
+    y[i] = T(select(v, nan_f32(), bad));
   }
 }
 
@@ -70,7 +73,7 @@ fn backward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: 
   var acc = 0.0;
   for (var l = t; l < ub.len; l += WG) {
     let i = base + l * ub.inner;
-    if (MODE == MODE_SOFTMAX) { acc += x[i] * yb[i]; } else { acc += x[i]; }
+    if (MODE == MODE_SOFTMAX) { acc += f32(x[i]) * f32(yb[i]); } else { acc += f32(x[i]); }
   }
   ss[t] = acc;
   workgroupBarrier();
@@ -81,6 +84,6 @@ fn backward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: 
   let dot = ss[0];
   for (var l = t; l < ub.len; l += WG) {
     let i = base + l * ub.inner;
-    if (MODE == MODE_SOFTMAX) { dx[i] = yb[i] * (x[i] - dot); } else { dx[i] = x[i] - exp(yb[i]) * dot; }
+    if (MODE == MODE_SOFTMAX) { dx[i] = T(f32(yb[i]) * (f32(x[i]) - dot)); } else { dx[i] = T(f32(x[i]) - exp(f32(yb[i])) * dot); }
   }
 }

@@ -24,20 +24,26 @@ export function backendOf(op: string, inputs: readonly Tensor[], fallback?: Back
 
 export interface OutSpec {
   shape: readonly number[];
-  /** The float dtype of the inputs (float32 without float inputs) by default. */
+  /** The dtype of the first float input (float32 without one) by default. */
   dtype?: DType;
 }
 
 /**
- * The one float dtype of `inputs` (float32 when none is float). Mixing float16 and float32 is an
- * error naming the op: nothing is promoted silently.
+ * The one float dtype of `tensors` (float32 when none is float). Mixing float16 and float32 is an
+ * error naming the op: nothing is promoted silently. Ops call it on their user-facing inputs.
  */
-export function floatDtypeOf(op: string, inputs: readonly Tensor[]): DType {
+export function floatDtypeOf(op: string, tensors: readonly (Tensor | null | undefined)[]): DType {
   let dt: DType | null = null;
-  for (const t of inputs) {
-    if (!isFloat(t.dtype)) continue;
+  for (const t of tensors) {
+    if (!t || !isFloat(t.dtype)) continue;
     if (dt && t.dtype !== dt)
-      fail(op, `mixes float dtypes (${inputs.map((x) => x.describe()).join(', ')}); cast one with .cast('${dt}')`);
+      fail(
+        op,
+        `mixes float dtypes (${tensors
+          .filter((x): x is Tensor => !!x)
+          .map((x) => x.describe())
+          .join(', ')}); cast one with .cast('${dt}')`,
+      );
     dt = t.dtype;
   }
   return dt ?? 'float32';
@@ -53,7 +59,7 @@ export function runKernel<P>(
   backend?: Backend,
 ): Tensor[] {
   const b = backend ?? backendOf(op, inputs);
-  const dt = floatDtypeOf(op, inputs);
+  const dt = inputs.find((t) => isFloat(t.dtype))?.dtype ?? 'float32';
   const dtypes = outs.map((o) => o.dtype ?? dt);
   checkF16(kernel, [...inputs.map((t) => t.dtype), ...dtypes], op);
   const storages = outs.map((o, i) => b.alloc(numel(o.shape), dtypes[i]));

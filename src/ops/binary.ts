@@ -7,7 +7,7 @@ import { f16round, isFloat } from '../dtype.js';
 import { fail, fmtShape } from '../errors.js';
 import { broadcastShapes, broadcastStrides, numel, sameShape, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { run1 } from './apply.js';
+import { floatDtypeOf, run1 } from './apply.js';
 import { full } from './creation.js';
 import { grid1d } from './grid.js';
 import { sumTo } from './reduce.js';
@@ -131,6 +131,7 @@ function asTensor(op: string, like: Tensor, v: Tensor | number): Tensor {
 export function binary(op: BinaryOp, a: Tensor, b: Tensor | number): Tensor {
   const bt = asTensor(op, a, b);
   if (!isFloat(a.dtype) || !isFloat(bt.dtype)) fail(op, `expects float tensors, got ${a.describe()} and ${bt.describe()}`);
+  floatDtypeOf(op, [a, bt]);
   const p = broadcastParams(op, [a.shape, bt.shape]);
   const y = run1(op, binaryKernel, [a, bt], { shape: p.out }, { ...p, op });
   if (bt !== b) bt.dispose();
@@ -240,6 +241,7 @@ const whereKernel = defineKernel<BroadcastParams>({
 });
 
 function whereRaw(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  floatDtypeOf('where', [cond, a, b]);
   const p = broadcastParams('where', [cond.shape, a.shape, b.shape]);
   return run1('where', whereKernel, [cond, a, b], { shape: p.out }, p);
 }

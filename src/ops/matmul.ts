@@ -21,7 +21,7 @@ import { fail, fmtShape } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
 import { broadcastShapes, numel, sameShape, stridesOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { backendOf, runKernel } from './apply.js';
+import { backendOf, floatDtypeOf, runKernel } from './apply.js';
 import { grid1d } from './grid.js';
 import { sumTo } from './reduce.js';
 
@@ -325,6 +325,7 @@ function toOperand(g: Tensor, mat: readonly number[], shape: readonly number[]):
 }
 
 function checkOperands(op: string, a: Tensor, b: Tensor, minRank: number): void {
+  if (a instanceof Tensor && b instanceof Tensor) floatDtypeOf(op, [a, b]);
   for (const [t, side] of [
     [a, 'left'],
     [b, 'right'],

@@ -5,10 +5,11 @@
 // functions from primitive ops: the twins the fused kernels are tested against.
 import { record } from '../autograd.js';
 import { defineKernel } from '../backend/interface.js';
+import { isFloat } from '../dtype.js';
 import { fail, fmtShape } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
 import type { Tensor } from '../tensor.js';
-import { runKernel } from './apply.js';
+import { floatDtypeOf, runKernel } from './apply.js';
 import { add, mul, sub } from './binary.js';
 import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
 import { mean } from './reduce.js';
@@ -73,6 +74,7 @@ const lnForward = defineKernel<NormParams>({
       rs[r] = rstd;
     }
   },
+  f16: 'alias',
   gpu: {
     shader: 'layernorm',
     entry: 'forward',
@@ -104,6 +106,7 @@ const lnBackward = defineKernel<NormParams>({
       }
     }
   },
+  f16: 'alias',
   gpu: {
     shader: 'layernorm',
     entry: 'backward',
@@ -127,6 +130,7 @@ const lnParams = defineKernel<NormParams>({
       }
     }
   },
+  f16: 'alias',
   gpu: { shader: 'layernorm', entry: 'params', constants: () => ({ WG: 256 }), uniforms, workgroups: colGrid },
 });
 
@@ -145,6 +149,7 @@ const rmsForward = defineKernel<NormParams>({
       rs[r] = rstd;
     }
   },
+  f16: 'alias',
   gpu: {
     shader: 'rmsnorm',
     entry: 'forward',
@@ -169,6 +174,7 @@ const rmsBackward = defineKernel<NormParams>({
       }
     }
   },
+  f16: 'alias',
   gpu: {
     shader: 'rmsnorm',
     entry: 'backward',
@@ -185,6 +191,7 @@ const rmsParams = defineKernel<NormParams>({
     dw.fill(0);
     for (let r = 0; r < p.rows; r++) for (let c = 0; c < C; c++) dw[c] += g[r * C + c] * x[r * C + c] * rs[r];
   },
+  f16: 'alias',
   gpu: { shader: 'rmsnorm', entry: 'params', constants: () => ({ WG: 256 }), uniforms, workgroups: colGrid },
 });
 
@@ -192,12 +199,13 @@ const rmsParams = defineKernel<NormParams>({
 
 function checkNorm(op: string, x: Tensor, params: [string, Tensor | null][], eps: number): NormParams {
   if (!x || typeof x !== 'object' || !('shape' in x)) fail(op, `expects a Tensor, got ${String(x)}`);
-  if (x.dtype !== 'float32') fail(op, `expects a float32 tensor, got ${x.describe()}`);
+  if (!isFloat(x.dtype)) fail(op, `expects a float tensor, got ${x.describe()}`);
+  floatDtypeOf(op, [x, ...params.map(([, t]) => t)]);
   if (x.ndim === 0) fail(op, `normalises over the last dim; got a 0-d tensor ${fmtShape(x.shape)}`);
   const C = x.shape[x.ndim - 1];
   for (const [name, t] of params) {
     if (t === null || t === undefined) continue;
-    if (t.dtype !== 'float32') fail(op, `${name} must be float32, got ${t.describe()}`);
+    if (!isFloat(t.dtype)) fail(op, `${name} must be a float tensor, got ${t.describe()}`);
     if (t.ndim !== 1 || t.shape[0] !== C)
       fail(op, `${name} must have shape [${C}] (the last dim of x ${fmtShape(x.shape)}), got ${fmtShape(t.shape)}`);
   }
@@ -234,7 +242,7 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
   );
   const w = weight ?? x; // bound in the unused slot (has_w = 0): never read
   const b = bias ?? x;
-  const [y, mu, rstd] = runKernel('layerNorm', lnForward, [x, w, b], [{ shape: x.shape }, { shape: [p.rows] }, { shape: [p.rows] }], p);
+  const [y, mu, rstd] = runKernel('layerNorm', lnForward, [x, w, b], [{ shape: x.shape }, { shape: [p.rows], dtype: 'float32' }, { shape: [p.rows], dtype: 'float32' }], p); // y, f32 row stats
   const inputs = [x, weight, bias].filter((t): t is Tensor => !!t);
   const out = record(
     y,
@@ -277,7 +285,7 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
 export function rmsNorm(x: Tensor, weight: Tensor | null = null, eps = 1e-6): Tensor {
   const p = checkNorm('rmsNorm', x, [['weight', weight]], eps);
   const w = weight ?? x; // bound in the unused slot (has_w = 0): never read
-  const [y, rstd] = runKernel('rmsNorm', rmsForward, [x, w], [{ shape: x.shape }, { shape: [p.rows] }], p);
+  const [y, rstd] = runKernel('rmsNorm', rmsForward, [x, w], [{ shape: x.shape }, { shape: [p.rows], dtype: 'float32' }], p); // y, f32 row stats
   const inputs = weight ? [x, weight] : [x];
   const out = record(
     y,

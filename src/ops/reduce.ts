@@ -11,6 +11,7 @@
 // backward share one layout planner (`plan`), and reading them apart would hide why each is chosen.
 import { isGradEnabled, record } from '../autograd.js';
 import { defineKernel, withConstants, type Backend, type HostArray, type KernelDef, type UniformField } from '../backend/interface.js';
+import { isFloat } from '../dtype.js';
 import { fail, fmtShape } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
 import { normAxes, normAxis, numel, reducedShape, stridesOf } from '../shape.js';
@@ -167,6 +168,7 @@ const reduceKernel = defineKernel<ReduceParams>({
       }
     }
   },
+  f16: 'alias',
   gpu: {
     shader: SHADER,
     constants: (p): Record<string, number> => (p.variant === 'group' ? { OP: OP_CODE[p.op], WG: p.wg, OPW: p.opw } : { OP: OP_CODE[p.op] }),
@@ -294,8 +296,10 @@ function reduceCore(
     const [y, idx] = runKernel(op, reduceKernelFor({ variant: c.variant, arg }), [x], outs(outShape), { ...base, ...c, scale });
     return { y, idx: idx ?? null };
   }
-  // pass 1: partials (nOut, splits), unscaled
-  const parts = runKernel(op, reduceKernelFor({ variant: c.variant, arg }), [x], outs([L.nOut, c.splits]), { ...base, ...c, scale: 1 });
+  // pass 1: partials (nOut, splits), unscaled; float16 partials are scaled (a mean's partial sums
+  // could pass float16's 65504 where the mean does not), each an f32 sum rounded once to half
+  const s1 = x.dtype === 'float16' ? scale : 1;
+  const parts = runKernel(op, reduceKernelFor({ variant: c.variant, arg }), [x], outs([L.nOut, c.splits]), { ...base, ...c, scale: s1 });
   // pass 2: reduce the partials along their last axis
   const S = c.splits;
   const p2 = {
@@ -311,7 +315,7 @@ function reduceCore(
     chunk: S,
     wg: 64,
     opw: 1,
-    scale,
+    scale: scale / s1,
   };
   const variant = arg ? ('combine' as const) : ('naive' as const);
   const res = runKernel(op, reduceKernelFor({ variant, arg }), parts, outs(outShape), { ...p2, variant });
@@ -352,6 +356,7 @@ const expandKernel = defineKernel<ExpandParams>({
       dx[i] = p.arg ? (idx[o] === r ? g[o] : 0) : g[o] * p.scale;
     }
   },
+  f16: 'alias',
   gpu: {
     shader: SHADER,
     entry: 'expand',
@@ -395,7 +400,7 @@ function expandArgBack(op: string, g: Tensor, idx: Tensor, xShape: readonly numb
 // ---- ops -------------------------------------------------------------------------------------------
 
 function checkFloat(op: string, x: Tensor): void {
-  if (x.dtype !== 'float32') fail(op, `expects a float32 tensor, got ${x.describe()}; convert with .cast('float32')`);
+  if (!isFloat(x.dtype)) fail(op, `expects a float tensor, got ${x.describe()}; convert with .cast('float32')`);
 }
 
 function sumOrMean(op: 'sum' | 'mean', x: Tensor, axes: Axes | undefined, keepdim: boolean): Tensor {

@@ -5,6 +5,7 @@
 // (max, sub, exp, sum, div): the twin the fused kernel is tested against.
 import { record } from '../autograd.js';
 import { defineKernel, withConstants } from '../backend/interface.js';
+import { isFloat } from '../dtype.js';
 import { fail } from '../errors.js';
 import { normAxis, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -52,6 +53,7 @@ const forwardKernel = defineKernel<SoftmaxParams>({
       }
     }
   },
+  f16: 'alias',
   gpu: {
     shader: SHADER,
     entry: 'forward',
@@ -82,6 +84,7 @@ const backwardKernel = defineKernel<SoftmaxParams>({
       }
     }
   },
+  f16: 'alias',
   gpu: {
     shader: SHADER,
     entry: 'backward',
@@ -97,7 +100,7 @@ const backwardKernel = defineKernel<SoftmaxParams>({
 
 /** The (outer, L, inner) view of x along `axis` (a 0-d tensor is one row of length 1). */
 function rowsOf(op: string, x: Tensor, axis: number, log: boolean): SoftmaxParams {
-  if (x.dtype !== 'float32') fail(op, `expects a float32 tensor, got ${x.describe()}`);
+  if (!isFloat(x.dtype)) fail(op, `expects a float tensor, got ${x.describe()}`);
   if (typeof axis !== 'number') fail(op, `axis must be an integer, got ${String(axis)}`);
   if (x.ndim === 0) {
     if (axis !== 0 && axis !== -1) fail(op, `axis ${axis} is out of range for a tensor of rank 0 (expected -1 or 0)`);

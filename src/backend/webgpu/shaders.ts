@@ -9,9 +9,10 @@
 // Constant names are checked both ways: an UPPER_CASE name the kernel uses that nothing declares,
 // and an injected constant the kernel never uses, are errors here (not a WGSL compile error later).
 // A name ending in `@f16` is the float16 specialisation of a kernel that declares the element type
-// of its float buffers as `alias T = f32;` (KernelDef.f16 = 'alias'): that line becomes
-// `alias T = f16;` and `enable f16;` goes on top; a kernel without the alias line has no such
-// specialisation (an error here, never an f32 kernel reading half buffers).
+// of its float buffers as `alias T = f32;` (KernelDef.f16 = 'alias'; raw 32-bit words that move
+// float32 and int32 alike: `alias W = u32;`): each such line becomes `alias T = f16;` and
+// `enable f16;` goes on top; a kernel without an alias line has no such specialisation (an error
+// here, never an f32 kernel reading half buffers).
 // Shaders registered at run time (the users' kernels of mg.customOp) are used verbatim, so the
 // compiler's line numbers are the user's; their compile errors are reported against their origin.
 import { readFileSync } from 'node:fs';
@@ -75,9 +76,9 @@ export function wgslSource(name: string): string {
       .map((part) => expand(part, seen))
       .join('\n');
     if (f16) {
-      const alias = /^alias T = \w+;/m;
+      const alias = /^alias (\w+) = (?:f32|u32);/gm;
       if (!alias.test(body)) fail('kernels', `shader '${name}': the kernel declares no \`alias T = f32;\`, so it has no float16 variant`);
-      body = `enable f16;\n${body.replace(alias, 'alias T = f16;')}`;
+      body = `enable f16;\n${body.replace(alias, 'alias $1 = f16;')}`;
     }
     const enables = new Set<string>();
     const rest = body.replace(/^enable [\w\s,]+;[^\S\n]*$/gm, (line) => {
