@@ -5,9 +5,12 @@
 //
 // src strides may be 0 (expand: a broadcast dim reads the same element again); dst strides and
 // dst_offset let the copy write into a region of a larger tensor (concat, slice backward). Elements
-// move as raw 32-bit words (array<u32>), so one pipeline serves float32 and int32 bit-exactly.
+// move as raw 32-bit words (array<W>, W = u32), so one pipeline serves float32 and int32 bit-exactly;
+// the float16 specialisation moves halves (W = f16).
 // The host merges contiguous dims before dispatch (src/ops/shape.ts), so a plain copy runs at rank 1.
 #include "common.wgsl"
+
+alias W = u32;
 
 const WG: u32 = 256u;
 // The rank as a pipeline constant: the loop below unrolls and reads the dims at constant indices (a
@@ -23,8 +26,8 @@ struct Params {
   src: array<vec4<u32>, 2>,     // strides into x (0 = broadcast)
   dst: array<vec4<u32>, 2>,     // strides into y
 }
-@group(0) @binding(0) var<storage, read> x: array<u32>;
-@group(0) @binding(1) var<storage, read_write> y: array<u32>;
+@group(0) @binding(0) var<storage, read> x: array<W>;
+@group(0) @binding(1) var<storage, read_write> y: array<W>;
 @group(0) @binding(2) var<uniform> u: Params;
 
 @compute @workgroup_size(WG)

@@ -25,6 +25,11 @@
 // throws the op's error (src/ops/gather.ts), the one the cpu backend throws at once.
 #include "common.wgsl"
 
+// Element types (f16 both in the float16 specialisation): W, the raw 32-bit words gather moves for
+// float32 and int32 alike; T, the float buffers scatter accumulates (in f32).
+alias W = u32;
+alias T = f32;
+
 const WG: u32 = 256u;
 // The rank as a pipeline constant (every entry point): the coordinate loops unroll and read the dims
 // at constant indices (a dynamic index into the uniform arrays costs lavapipe more than the gather).
@@ -42,9 +47,9 @@ struct GatherParams {
   is: array<vec4<u32>, 2>,     // index strides over the output coordinates
   tag: u32,                    // names this dispatch in the error buffer
 }
-@group(0) @binding(0) var<storage, read> gx: array<u32>;
+@group(0) @binding(0) var<storage, read> gx: array<W>;
 @group(0) @binding(1) var<storage, read> gindex: array<i32>;
-@group(0) @binding(2) var<storage, read_write> gy: array<u32>;
+@group(0) @binding(2) var<storage, read_write> gy: array<W>;
 @group(0) @binding(3) var<storage, read_write> gerr: array<atomic<u32>, 4>;
 @group(0) @binding(4) var<uniform> gu: GatherParams;
 
@@ -64,7 +69,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
   }
   let k = gindex[io];
   if (k < 0 || u32(k) >= gu.size) {
-    gy[i] = 0u; // out of range: 0 (the bit pattern of 0.0 and of int 0), and an error at readback
+    gy[i] = W(0); // out of range: 0 (the bit pattern of 0.0 and of int 0), and an error at readback
     if (atomicLoad(&gerr[0]) == 0u && atomicExchange(&gerr[0], 1u) == 0u) {
       atomicStore(&gerr[1], gu.tag);
       atomicStore(&gerr[2], bitcast<u32>(k));
@@ -116,10 +121,10 @@ struct ScatterParams {
   xdims: array<vec4<u32>, 2>,  // dx shape
   tag: u32,
 }
-@group(0) @binding(0) var<storage, read> sg: array<f32>;
+@group(0) @binding(0) var<storage, read> sg: array<T>;
 @group(0) @binding(1) var<storage, read> sindex: array<i32>;
 @group(0) @binding(2) var<storage, read> slinks: array<i32>;
-@group(0) @binding(3) var<storage, read_write> sdx: array<f32>; // zero-filled before
+@group(0) @binding(3) var<storage, read_write> sdx: array<T>; // zero-filled before
 @group(0) @binding(4) var<storage, read_write> serr: array<atomic<u32>, 4>;
 @group(0) @binding(5) var<uniform> su: ScatterParams;
 
@@ -150,20 +155,20 @@ fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   }
   let g_step = dim(su.gs, su.axis);
   let i_step = dim(su.is, su.axis);
-  var acc = sg[i];
+  var acc = f32(sg[i]);
   var next = slinks[2u * io];
   while (next >= 0) {
     let dj = u32(next) - j;
-    acc += sg[i + dj * g_step];
+    acc += f32(sg[i + dj * g_step]);
     next = slinks[2u * (io + dj * i_step)];
   }
-  sdx[xo + u32(k) * dim(su.xs, su.axis)] = acc;
+  sdx[xo + u32(k) * dim(su.xs, su.axis)] = T(acc);
 }
 
 // The naive twin (no link pass, no zero fill): one thread per dx element scans its whole line.
-@group(0) @binding(0) var<storage, read> ng: array<f32>;
+@group(0) @binding(0) var<storage, read> ng: array<T>;
 @group(0) @binding(1) var<storage, read> nindex: array<i32>;
-@group(0) @binding(2) var<storage, read_write> ndx: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ndx: array<T>;
 @group(0) @binding(3) var<storage, read_write> nerr: array<atomic<u32>, 4>;
 @group(0) @binding(4) var<uniform> nu: ScatterParams;
 
@@ -194,7 +199,7 @@ fn scatter_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let i_step = dim(nu.is, nu.axis);
     for (var t = 0u; t < nu.l; t++) {
       let v = nindex[ibase + t * i_step];
-      if (v == i32(k)) { acc += ng[gbase + t * g_step]; }
+      if (v == i32(k)) { acc += f32(ng[gbase + t * g_step]); }
       if ((v < 0 || u32(v) >= nu.size) && atomicLoad(&nerr[0]) == 0u && atomicExchange(&nerr[0], 1u) == 0u) {
         atomicStore(&nerr[1], nu.tag);
         atomicStore(&nerr[2], bitcast<u32>(v));
@@ -202,5 +207,5 @@ fn scatter_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
       }
     }
   }
-  ndx[i] = acc;
+  ndx[i] = T(acc);
 }

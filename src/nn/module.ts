@@ -19,6 +19,8 @@ import { fail, fmtShape } from '../errors.js';
 import { keep, type BackendName } from '../runtime.js';
 import { sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
+import { noGrad } from '../autograd.js';
+import { cast as castTensor } from '../ops/creation.js';
 import { stridedCopy } from '../ops/shape.js';
 import { stridesOf } from '../shape.js';
 import type { CpuBackend } from '../backend/cpu/cpu.js';
@@ -34,7 +36,7 @@ export class Parameter extends Tensor {
    */
   constructor(t: Tensor, opts: { name?: string; requiresGrad?: boolean } = {}) {
     if (!(t instanceof Tensor)) fail('Parameter', `expects a Tensor, got ${String(t)}`);
-    if (t.dtype !== 'float32') fail('Parameter', `parameters must be float32, got ${t.describe()}`);
+    if (t.dtype !== 'float32' && t.dtype !== 'float16') fail('Parameter', `parameters must be float32 or float16, got ${t.describe()}`);
     super(t.storage, t.shape, t.dtype);
     t.dispose();
     this.requiresGrad = opts.requiresGrad ?? true;
@@ -235,6 +237,31 @@ export abstract class Module {
       if (t !== undefined && t !== p) copyInto(p, t);
     }
     return { missingKeys, unexpectedKeys };
+  }
+
+  /**
+   * Converts every parameter to `dtype` (torch's `model.half()` / `model.float()`): each becomes a
+   * new Parameter (same name and requiresGrad, no gradient) in every field that held the old one,
+   * so tied weights stay tied; the old ones are disposed. Build optimizers after casting (they hold
+   * the Parameter objects). float32 -> float16 rounds to nearest even.
+   */
+  cast(dtype: 'float32' | 'float16'): this {
+    if (dtype !== 'float32' && dtype !== 'float16') fail('Module.cast', `dtype must be 'float32' or 'float16', got '${String(dtype)}'`);
+    const moved = new Map<Parameter, Parameter>();
+    for (const [, m] of this.namedModules()) {
+      const fields = m as unknown as Container;
+      for (const [k, p] of m.namedOwnParameters()) {
+        if (p.dtype === dtype) continue;
+        let q = moved.get(p);
+        if (!q) {
+          q = new Parameter(noGrad(() => castTensor(p, dtype)), { name: p.name, requiresGrad: p.requiresGrad });
+          moved.set(p, q);
+        }
+        fields[k] = q;
+      }
+    }
+    for (const p of moved.keys()) p.dispose();
+    return this;
   }
 
   /** requiresGrad = false on every parameter (grads are freed); returns this. */

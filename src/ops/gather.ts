@@ -5,6 +5,7 @@
 import { record } from '../autograd.js';
 import type { CpuBackend } from '../backend/cpu/cpu.js';
 import { defineKernel, type BadIndex, type UniformField } from '../backend/interface.js';
+import { isFloat } from '../dtype.js';
 import { fail, fmtShape, MoragradError } from '../errors.js';
 import { normAxis, numel, sameShape, stridesOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -63,6 +64,7 @@ const gatherKernel = defineKernel<GatherParams>({
       y[i] = x[xo + k * p.xs[p.axis]];
     }
   },
+  f16: 'alias', // moves raw elements: 32-bit words, or halves for float16
   gpu: {
     shader: 'gather',
     entry: 'gather',
@@ -274,6 +276,7 @@ const scatterKernel = defineKernel<ScatterParams>({
       dx[xo + k * p.xs[p.axis]] = acc;
     }
   },
+  f16: 'alias',
   gpu: {
     shader: 'gather',
     entry: 'scatter',
@@ -316,6 +319,7 @@ const scatterNaiveKernel = defineKernel<ScatterParams>({
       dx[i] = acc;
     }
   },
+  f16: 'alias',
   gpu: {
     shader: 'gather',
     entry: 'scatter_naive',
@@ -349,7 +353,7 @@ export function scatterAdd(
   const op = 'scatterAdd';
   checkTensor(op, src, 'src');
   checkIndexTensor(op, src, index);
-  if (src.dtype !== 'float32') fail(op, `src must be float32, got ${src.describe()}`);
+  if (!isFloat(src.dtype)) fail(op, `src must be a float tensor, got ${src.describe()}`);
   const ax = normAxis(op, axis, src.ndim);
   const target = [...shape];
   if (target.length !== src.ndim) fail(op, `shape ${fmtShape(target)} must have the rank of src ${fmtShape(src.shape)}`);
@@ -381,7 +385,7 @@ export function scatterAdd(
   const back = (g: Tensor): Tensor[] => [gatherLike ? gather(g, ax, index) : indexSelect(g, ax, index)];
   if (opts.impl === 'naive')
     return record(run1(op, scatterNaiveKernel, [src, index], { shape: target }, { ...p, n: numel(target) }), op, [src], back, [index]);
-  const dx = zeros(target, { backend: src.backend.name });
+  const dx = zeros(target, { backend: src.backend.name, dtype: src.dtype });
   record(dx, op, [src], back, [index]);
   if (src.size === 0 || dx.size === 0) return dx;
   const after = gatherLike ? numel(index.shape.slice(ax + 1)) : 1;

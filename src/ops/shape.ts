@@ -50,6 +50,7 @@ const copyKernel = defineKernel<CopyParams>({
       y[di] = x[si];
     }
   },
+  f16: 'alias', // moves raw elements: 32-bit words, or halves for float16
   gpu: {
     shader: 'copy',
     constants: (p) => ({ RANK: p.shape.length }),
@@ -320,7 +321,7 @@ export function slice(x: Tensor, axis: number, start: number, end?: number, step
   const y = stridedCopy(x, { shape, strides: region, offset: s * xs[ax] }, undefined, op);
   const xShape = x.shape;
   return record(y, op, [x], (g) => {
-    const dx = zeros(xShape, { backend: g.backend.name });
+    const dx = zeros(xShape, { backend: g.backend.name, dtype: g.dtype });
     return [
       done(
         'slice.backward',

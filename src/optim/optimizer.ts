@@ -69,7 +69,7 @@ export abstract class Optimizer<H extends BaseHyper> {
       g.params.forEach((p, pi) => {
         if (!(p instanceof Tensor)) fail(name, `group ${gi} params[${pi}] is not a Tensor (${String(p)})`);
         if (p.isDisposed) fail(name, `group ${gi} params[${pi}] was disposed`);
-        if (p.dtype !== 'float32') fail(name, `parameters must be float32, got ${p.describe()}`);
+        if (p.dtype !== 'float32' && p.dtype !== 'float16') fail(name, `parameters must be float32 or float16, got ${p.describe()}`);
         if (p.node) fail(name, `${p.describe()} is not a leaf (it was computed by '${p.node.op}'); optimize leaves (parameters) only`);
         const before = seen.get(p);
         if (before !== undefined)
