@@ -13,6 +13,8 @@
 // the fastest at T = 64 on lavapipe (docs/kernels.md).
 #include "common.wgsl"
 
+alias T = f32;   // element type of scores, P and their gradients (f16 in the float16 specialisation); pad stays f32
+
 override WG: u32 = 64u;
 override TPR: u32 = 1u;    // threads per row
 
@@ -20,15 +22,15 @@ override TPR: u32 = 1u;    // threads per row
 struct Params { rows: u32, tq: u32, tk: u32, htq: u32, scale: f32, causal: u32, has_pad: u32 }
 
 // forward
-@group(0) @binding(0) var<storage, read> s: array<f32>;          // (B, H, Tq, Tk)
+@group(0) @binding(0) var<storage, read> s: array<T>;          // (B, H, Tq, Tk)
 @group(0) @binding(1) var<storage, read> pad: array<f32>;        // (B, Tk): 1 keep, 0 pad
-@group(0) @binding(2) var<storage, read_write> p: array<f32>;    // (B, H, Tq, Tk)
+@group(0) @binding(2) var<storage, read_write> p: array<T>;    // (B, H, Tq, Tk)
 @group(0) @binding(3) var<uniform> u: Params;
 
 // backward
-@group(0) @binding(0) var<storage, read> g: array<f32>;          // (B, H, Tq, Tk)
-@group(0) @binding(1) var<storage, read> pb: array<f32>;         // (B, H, Tq, Tk): the forward's P
-@group(0) @binding(2) var<storage, read_write> ds: array<f32>;   // (B, H, Tq, Tk)
+@group(0) @binding(0) var<storage, read> g: array<T>;          // (B, H, Tq, Tk)
+@group(0) @binding(1) var<storage, read> pb: array<T>;         // (B, H, Tq, Tk): the forward's P
+@group(0) @binding(2) var<storage, read_write> ds: array<T>;   // (B, H, Tq, Tk)
 @group(0) @binding(3) var<uniform> ub: Params;
 
 var<workgroup> sm: array<f32, WG>;
@@ -59,7 +61,7 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   if (live) { end = key_end(r); }
   var ms = vec2<f32>(neg_inf(), 0.0);
   for (var j = lane; j < end; j += TPR) {
-    if (visible(b, j)) { ms = lse_push(ms, s[base + j] * u.scale); }
+    if (visible(b, j)) { ms = lse_push(ms, f32(s[base + j]) * u.scale); }
   }
   if (TPR > 1u) {
     sm[t] = ms.x;
@@ -81,10 +83,10 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   let inv = select(1.0 / l, 0.0, l == 0.0);     // every key masked: l = 0 -> a zero row
   for (var j = lane; j < u.tk; j += TPR) {
     var y = 0.0;
-    if (j < end && l != 0.0 && visible(b, j)) { y = exp_f(s[base + j] * u.scale - m) * inv; }
+    if (j < end && l != 0.0 && visible(b, j)) { y = exp_f(f32(s[base + j]) * u.scale - m) * inv; }
     // a NaN or +Inf score among the visible keys: a NaN row over them (as torch's softmax)
     if (is_nan(l) && j < end && visible(b, j)) { y = nan_f32(); }
-    p[base + j] = y;
+    p[base + j] = T(y);
   }
 }
 
@@ -97,7 +99,7 @@ fn backward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: 
   var n = 0u;
   if (live) { n = ub.tk; }
   var dot = 0.0;
-  for (var j = lane; j < n; j += TPR) { dot += g[base + j] * pb[base + j]; }
+  for (var j = lane; j < n; j += TPR) { dot += f32(g[base + j]) * f32(pb[base + j]); }
   if (TPR > 1u) {
     ss[t] = dot;
     workgroupBarrier();
@@ -109,6 +111,6 @@ fn backward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: 
   }
   for (var j = lane; j < n; j += TPR) {
     let i = base + j;
-    ds[i] = ub.scale * pb[i] * (g[i] - dot);
+    ds[i] = T(ub.scale * f32(pb[i]) * (f32(g[i]) - dot));
   }
 }

@@ -5,11 +5,13 @@
 //   backward: the same kernel on g with the same key: dx = g·mask·scale
 #include "common.wgsl"
 
+alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
+
 const WG: u32 = 256u;
 
 struct Params { n: u32, key: u32, threshold: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(1) var<storage, read_write> y: array<T>;
 @group(0) @binding(2) var<uniform> u: Params;
 
 fn pcg(v: u32) -> u32 {
@@ -23,5 +25,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = linear_id(gid, nwg, WG);
   if (i >= u.n) { return; }
   let keep = (pcg(pcg(i) ^ u.key) >> 8u) >= u.threshold;
-  y[i] = select(0.0, x[i] * u.scale, keep);
+  y[i] = T(select(0.0, f32(x[i]) * u.scale, keep));
 }

@@ -12,11 +12,12 @@
 // for a small gain per step (docs/performance.md).
 import { record } from '../autograd.js';
 import { defineKernel } from '../backend/interface.js';
+import { isFloat } from '../dtype.js';
 import { fail, fmtShape } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
 import { numel } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { backendOf, run1, runInPlace, runKernel } from './apply.js';
+import { backendOf, floatDtypeOf, run1, runInPlace, runKernel } from './apply.js';
 import { mul, where } from './binary.js';
 import { tensor } from './creation.js';
 import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
@@ -110,6 +111,7 @@ const smForward = defineKernel<SmParams>({
       }
     }
   },
+  f16: 'alias', // scores and P in the scores' dtype; keyPadding stays a float32 mask
   gpu: { shader: 'attention', entry: 'forward', constants: smConstants, uniforms: smUniforms, workgroups: smGrid },
 });
 
@@ -123,6 +125,7 @@ const smBackward = defineKernel<SmParams>({
       for (let j = 0; j < p.tk; j++) ds[base + j] = p.scale * y[base + j] * (g[base + j] - dot);
     }
   },
+  f16: 'alias',
   gpu: { shader: 'attention', entry: 'backward', constants: smConstants, uniforms: smUniforms, workgroups: smGrid },
 });
 
@@ -259,7 +262,7 @@ function checkPad(op: string, pad: Tensor | undefined, B: number, tk: number, wh
 export function scaledMaskedSoftmax(scores: Tensor, opts: MaskedSoftmaxOptions = {}): Tensor {
   const op = 'scaledMaskedSoftmax';
   if (!isTensor(scores)) fail(op, `expects a Tensor, got ${String(scores)}`);
-  if (scores.dtype !== 'float32') fail(op, `expects float32 scores, got ${scores.describe()}`);
+  if (!isFloat(scores.dtype)) fail(op, `expects float scores, got ${scores.describe()}`);
   if (scores.ndim < 2) fail(op, `expects scores [..., Tq, Tk], got ${fmtShape(scores.shape)}`);
   const scale = opts.scale ?? 1;
   checkScale(op, scale);
@@ -302,9 +305,10 @@ function checkAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     ['v', v],
   ] as const) {
     if (!isTensor(t)) fail(op, `${name} must be a Tensor, got ${String(t)}`);
-    if (t.dtype !== 'float32') fail(op, `${name} must be float32, got ${t.describe()}`);
+    if (!isFloat(t.dtype)) fail(op, `${name} must be a float tensor, got ${t.describe()}`);
     if (t.ndim !== 4) fail(op, `${name} must have shape [B, nh, T, hs], got ${fmtShape(t.shape)}`);
   }
+  floatDtypeOf(op, [q, k, v]);
   const [B, H, tq, hs] = q.shape;
   const tk = k.shape[2];
   const want = [B, H, tk, hs].join();
