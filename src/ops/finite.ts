@@ -15,6 +15,7 @@ const finiteKernel = defineKernel<{ n: number }>({
     for (let i = 0; i < n; i++) if (!Number.isFinite(x[i])) bad++;
     flag[0] = bad;
   },
+  f16: 'alias',
   gpu: { shader: 'finite', uniforms: ({ n }) => [['u32', n]], workgroups: () => [1, 1, 1] },
 });
 
@@ -22,7 +23,7 @@ const pending: { op: string; shape: readonly number[]; flag: Tensor }[] = [];
 
 /** Records a finite check of an op's output (called by runKernel when the check is on). */
 export function afterOp(op: string, out: Tensor): void {
-  if (out.dtype !== 'float32' || out.size === 0) return;
+  if (out.dtype === 'int32' || out.size === 0) return;
   const b = out.backend;
   const flag = b.alloc(1, 'int32');
   b.run({ kernel: finiteKernel, inputs: [out.storage], outputs: [flag], params: { n: out.size }, shapes: [out.shape] });
