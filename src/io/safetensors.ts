@@ -9,7 +9,8 @@
 // order of the byte ranges is what is checked.
 //
 // Reading converts every dtype to what moragrad holds: float dtypes (F64, F32, F16, BF16) become a
-// Float32Array (F64 is rounded to float32; a finite F64 beyond float32's range is an error), integer
+// Float32Array (exact but for F64, rounded to float32; a finite F64 beyond float32's range is an
+// error; loadSafetensors makes F16 a float16 tensor, the others float32), integer
 // dtypes (I64, I32, I8, U8, BOOL) become an Int32Array (an I64 outside int32 range, or a BOOL byte
 // other than 0/1, is an error). Writing supports F32, I32, F16 and BF16 (round to nearest even).
 // One file for one format: the writer, the reader and the header validation they share (dtype table,
@@ -18,6 +19,7 @@ import fs, { type FileHandle } from 'node:fs/promises';
 import type { Tensor } from '../tensor.js';
 import type { BackendName } from '../runtime.js';
 import { tensor } from '../ops/creation.js';
+import { bf16BitsToNumber, f16BitsToNumber, float32ToBf16Bits, numberToF16Bits } from '../dtype.js';
 import { fail, fmtShape, MoragradError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { readRegularFile, requireRegularFile } from './files.js';
@@ -161,58 +163,14 @@ function writeData(view: DataView, pos: number, dtype: WritableDType, data: Arra
   }
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** float -> IEEE half bits, round to nearest even (via float32). */
-export function toF16(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | (mant ? 0x7e00 : 0x7c00); // NaN / inf
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00; // overflow -> inf
-  if (e <= 0) {
-    if (e < -10) return sign; // below half the smallest subnormal -> 0
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    let h = m >>> shift;
-    const rem = m & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry rolls into the exponent (up to inf)
-  return sign | h;
-}
-
-/** IEEE half bits -> number. */
-export function fromF16(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return sign * f * 2 ** -24;
-  if (e === 31) return f ? NaN : sign * Infinity;
-  return sign * (1 + f / 1024) * 2 ** (e - 15);
-}
-
-/** float -> bfloat16 bits (the top half of float32), round to nearest even. */
-export function toBF16(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff; // quiet NaN
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-/** bfloat16 bits -> number. */
-export function fromBF16(h: number): number {
-  u32[0] = (h & 0xffff) << 16;
-  return f32[0];
-}
+/** float -> IEEE half bits, round to nearest even from the exact value (src/dtype.ts). */
+export const toF16 = numberToF16Bits;
+/** IEEE half bits -> number (exact). */
+export const fromF16 = f16BitsToNumber;
+/** float (rounded to float32 first) -> bfloat16 bits, round to nearest even; NaN -> 0x7fc0 (as torch). */
+export const toBF16 = float32ToBf16Bits;
+/** bfloat16 bits -> number (exact). */
+export const fromBF16 = bf16BitsToNumber;
 
 // ---------------------------------------------------------------------------------------------
 // Decoding
@@ -567,7 +525,8 @@ export interface SaveOptions {
 
 /**
  * Saves tensors (read back from their backend) to `path` atomically. float32 tensors are written as
- * F32 (or `floatDtype`), int32 tensors as I32. Metadata values must be strings.
+ * F32 (or `floatDtype`, rounded to nearest even), float16 tensors as F16 (exact), int32 tensors as
+ * I32. Metadata values must be strings.
  */
 export async function saveSafetensors(
   path: string,
@@ -582,7 +541,8 @@ export async function saveSafetensors(
   for (const [name, t] of Object.entries(tensors)) {
     if (!t || typeof t.data !== 'function') fail(op, `'${name}' is not a Tensor`);
     if (t.isDisposed) fail(op, `'${name}' (${t.describe()}) was disposed`);
-    setOwn(entries, name, { dtype: t.dtype === 'int32' ? 'I32' : floatDtype, shape: t.shape, data: await t.data() });
+    const dtype = t.dtype === 'int32' ? 'I32' : t.dtype === 'float16' ? 'F16' : floatDtype;
+    setOwn(entries, name, { dtype, shape: t.shape, data: await t.data() });
   }
   let bytes: Uint8Array;
   try {
@@ -600,6 +560,8 @@ export interface LoadOptions {
   names?: readonly string[];
   /** Accept NaN / ±Inf in float tensors (to inspect a broken file); by default they are an error naming the tensor. */
   allowNonFinite?: boolean;
+  /** 'float32': load F16 tensors as float32 too (exact); by default they load as float16. */
+  float16As?: 'float16' | 'float32';
 }
 
 /** Throws from `op` naming the first float tensor holding NaN or ±Inf: its name, the count and the first index. */
@@ -625,8 +587,9 @@ export function checkFiniteHost(tensors: Record<string, { data: Float32Array | I
 }
 
 /**
- * Loads every tensor of a safetensors file (float dtypes as float32, integer dtypes as int32). The
- * whole file is validated before any tensor is created, finiteness included (unless allowNonFinite).
+ * Loads every tensor of a safetensors file: F16 as float16 (or float32 with `float16As`), the other
+ * float dtypes as float32 (BF16 exactly; F64 rounded), integer dtypes as int32. The whole file is
+ * validated before any tensor is created, finiteness included (unless allowNonFinite).
  */
 export async function loadSafetensors(path: string, opts: LoadOptions = {}): Promise<Record<string, Tensor>> {
   const op = `loadSafetensors(${path})`;
@@ -644,8 +607,8 @@ export async function loadSafetensors(path: string, opts: LoadOptions = {}): Pro
   try {
     for (const name of wanted) {
       const t = tensors[name];
-      const isFloat = t.data instanceof Float32Array;
-      setOwn(out, name, tensor(t.data, t.shape, { dtype: isFloat ? 'float32' : 'int32', backend: opts.backend }));
+      const dtype = !(t.data instanceof Float32Array) ? 'int32' : t.dtype === 'F16' ? (opts.float16As ?? 'float16') : 'float32';
+      setOwn(out, name, tensor(t.data, t.shape, { dtype, backend: opts.backend }));
     }
   } catch (e) {
     for (const t of Object.values(out)) t.dispose();
