@@ -11,6 +11,7 @@ const accumulateKernel = defineKernel<{ n: number }>({
   cpu: ([x], [acc], { n }) => {
     for (let i = 0; i < n; i++) acc[i] += x[i];
   },
+  f16: 'alias',
   gpu: {
     shader: 'accumulate',
     uniforms: (p) => [['u32', p.n]],
@@ -18,12 +19,12 @@ const accumulateKernel = defineKernel<{ n: number }>({
   },
 });
 
-/** acc ← acc + x (same shape, float32); `acc` must not share its storage with another tensor. */
+/** acc ← acc + x (same shape, one float dtype); `acc` must not share its storage with another tensor. */
 export function accumulate(acc: Tensor, x: Tensor): void {
-  if (acc.shape.join() !== x.shape.join() || acc.dtype !== 'float32' || x.dtype !== 'float32')
+  if (acc.shape.join() !== x.shape.join() || acc.dtype !== x.dtype || acc.dtype === 'int32')
     fail(
       'accumulate',
-      `needs two float32 tensors of one shape, got ${fmtShape(acc.shape)} ${acc.dtype} and ${fmtShape(x.shape)} ${x.dtype}`,
+      `needs two float tensors of one shape and dtype, got ${fmtShape(acc.shape)} ${acc.dtype} and ${fmtShape(x.shape)} ${x.dtype}`,
     );
   if (acc.storage.refs !== 1) fail('accumulate', `${acc.describe()} shares its storage with a view; accumulating in place would change it`);
   runInPlace('accumulate', accumulateKernel, [x], [acc], { n: acc.size });
