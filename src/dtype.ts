@@ -45,8 +45,9 @@ export function numberToF16Bits(v: number): number {
     // subnormal range: units of 2^-24, rounded to nearest even (a result of 1024 units is the smallest normal)
     return sign | roundEven(a * 2 ** 24);
   }
+  // Math.log2 may be off by one beside a power of two: 2^e <= a < 2^(e+1) is made exact
   let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e--; // log2 may round up just below a power of two
+  if (2 ** e > a) e--;
   else if (2 ** (e + 1) <= a) e++;
   // a = (1 + f) 2^e; the 10-bit mantissa in units of 2^(e-10)
   let q = roundEven(a * 2 ** (10 - e)); // in [1024, 2048]

@@ -63,10 +63,19 @@ export interface KernelDef<P> {
 /** The suffix of a shader name built for float16 storages (`unary#NEG=0@f16`). */
 export const F16_SUFFIX = '@f16';
 
-/** Fails unless `k` takes float16 when one of its bindings' `dtypes` is float16 (ops and both backends check the same). */
-export function checkF16<P>(k: KernelDef<P>, dtypes: readonly DType[], op: string = k.name): void {
-  if (!k.f16 && dtypes.includes('float16'))
-    fail(op, `the '${k.name}' kernel does not support float16 tensors (cast to float32 with .cast('float32') first)`);
+/**
+ * Whether any of `groups`' entries (storages, tensors) is float16; fails naming `op` when it is and
+ * `k` does not take float16 (ops and both backends check the same).
+ */
+export function checkF16<P>(k: KernelDef<P>, groups: readonly (readonly { readonly dtype: DType }[])[], op: string = k.name): boolean {
+  for (const g of groups) {
+    for (const s of g) {
+      if (s.dtype !== 'float16') continue;
+      if (!k.f16) fail(op, `the '${k.name}' kernel does not support float16 tensors (cast to float32 with .cast('float32') first)`);
+      return true;
+    }
+  }
+  return false;
 }
 
 /** An out-of-range index a kernel met: its value and its flat position in the index tensor. */

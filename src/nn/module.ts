@@ -254,7 +254,10 @@ export abstract class Module {
         if (p.dtype === dtype) continue;
         let q = moved.get(p);
         if (!q) {
-          q = new Parameter(noGrad(() => castTensor(p, dtype)), { name: p.name, requiresGrad: p.requiresGrad });
+          q = new Parameter(
+            noGrad(() => castTensor(p, dtype)),
+            { name: p.name, requiresGrad: p.requiresGrad },
+          );
           moved.set(p, q);
         }
         fields[k] = q;

@@ -61,7 +61,7 @@ export function runKernel<P>(
   const b = backend ?? backendOf(op, inputs);
   const dt = inputs.find((t) => isFloat(t.dtype))?.dtype ?? 'float32';
   const dtypes = outs.map((o) => o.dtype ?? dt);
-  checkF16(kernel, [...inputs.map((t) => t.dtype), ...dtypes], op);
+  checkF16(kernel, [inputs, dtypes.map((dtype) => ({ dtype }))], op);
   const storages = outs.map((o, i) => b.alloc(numel(o.shape), dtypes[i]));
   const results = outs.map((o, i) => new Tensor(storages[i], o.shape, dtypes[i]));
   if (storages.every((s) => s.numel > 0)) {
@@ -83,7 +83,7 @@ export function run1<P>(op: string, kernel: KernelDef<P>, inputs: readonly Tenso
 export function runInPlace<P>(op: string, kernel: KernelDef<P>, inputs: readonly Tensor[], outputs: readonly Tensor[], params: P): void {
   const b = backendOf(op, [...inputs, ...outputs]);
   if (outputs.some((o) => o.size === 0)) return;
-  checkF16(kernel, [...inputs, ...outputs].map((t) => t.dtype), op);
+  checkF16(kernel, [inputs, outputs], op);
   b.run({
     kernel,
     inputs: inputs.map((t) => t.storage),

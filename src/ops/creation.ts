@@ -165,7 +165,8 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
     if (typeof v !== 'number' || !Number.isFinite(v)) fail('arange', `${k} must be a finite number, got ${String(v)}`);
   const n = Math.max(0, Math.ceil((end - start) / step));
   const { backend, dtype } = make([n], opts, 'arange');
-  if (dtype === 'float16') return finish(castNoGrad(arange(start, end, step, { ...opts, dtype: 'float32', requiresGrad: false }), 'float16'), opts, 'arange');
+  if (dtype === 'float16')
+    return finish(castNoGrad(arange(start, end, step, { ...opts, dtype: 'float32', requiresGrad: false }), 'float16'), opts, 'arange');
   if (n > 0)
     for (const [k, v] of [
       ['start', start],

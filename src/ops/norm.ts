@@ -242,7 +242,13 @@ export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor 
   );
   const w = weight ?? x; // bound in the unused slot (has_w = 0): never read
   const b = bias ?? x;
-  const [y, mu, rstd] = runKernel('layerNorm', lnForward, [x, w, b], [{ shape: x.shape }, { shape: [p.rows], dtype: 'float32' }, { shape: [p.rows], dtype: 'float32' }], p); // y, f32 row stats
+  const [y, mu, rstd] = runKernel(
+    'layerNorm',
+    lnForward,
+    [x, w, b],
+    [{ shape: x.shape }, { shape: [p.rows], dtype: 'float32' }, { shape: [p.rows], dtype: 'float32' }],
+    p,
+  ); // y, f32 row stats
   const inputs = [x, weight, bias].filter((t): t is Tensor => !!t);
   const out = record(
     y,

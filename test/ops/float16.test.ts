@@ -24,10 +24,14 @@ const HALF = { rtol: 4e-3, atol: 4e-3 };
 async function check16(fn: (...xs: mg.Tensor[]) => mg.Tensor, inputs: In[], tol = HALF, label = ''): Promise<void> {
   const make = (backend: 'cpu' | 'webgpu', half: boolean) =>
     inputs.map((i) =>
-      mg.tensor(Array.from(i.data, (v) => (i.dtype === 'int32' ? v : f16round(v))), i.shape, {
-        backend,
-        dtype: i.dtype ?? (half ? 'float16' : 'float32'),
-      }),
+      mg.tensor(
+        Array.from(i.data, (v) => (i.dtype === 'int32' ? v : f16round(v))),
+        i.shape,
+        {
+          backend,
+          dtype: i.dtype ?? (half ? 'float16' : 'float32'),
+        },
+      ),
     );
   const run = async (backend: 'cpu' | 'webgpu', half: boolean) => {
     const xs = make(backend, half);
@@ -44,7 +48,16 @@ async function check16(fn: (...xs: mg.Tensor[]) => mg.Tensor, inputs: In[], tol 
   expectClose(gpu, cpu, tol, `${label} webgpu vs cpu float16`);
 }
 
-const data = (shape: number[], seed: number, scale = 1) => ({ data: Array.from(randData(shape.reduce((a, b) => a * b, 1), seed), (v) => v * scale), shape });
+const data = (shape: number[], seed: number, scale = 1) => ({
+  data: Array.from(
+    randData(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+    (v) => v * scale,
+  ),
+  shape,
+});
 
 describe('float16 ops: cpu (rounded float64) vs the float64 answer, webgpu vs cpu', () => {
   it('elementwise unary and binary ops with broadcasting', async () => {
@@ -77,7 +90,12 @@ describe('float16 ops: cpu (rounded float64) vs the float64 answer, webgpu vs cp
           await check16((a, b) => a.matmul(b), [data([m, k], seed), data([k, n], seed + 1)], tol, 'matmul');
           await check16((a, b) => a.matmul(b), [data([2, m, k], seed), data([k, n], seed + 2)], tol, 'batched matmul');
           await check16((a, b) => mg.ops.matmulT(a, b, { transB: true }), [data([m, k], seed), data([n, k], seed + 3)], tol, 'matmulT');
-          await check16((a, b) => mg.ops.matmulT(a, b, { transA: true }), [data([k, m], seed), data([k, n], seed + 4)], tol, 'matmulT transA');
+          await check16(
+            (a, b) => mg.ops.matmulT(a, b, { transA: true }),
+            [data([k, m], seed), data([k, n], seed + 4)],
+            tol,
+            'matmulT transA',
+          );
         },
       ),
       { numRuns: 4 },
@@ -89,7 +107,12 @@ describe('float16 ops: cpu (rounded float64) vs the float64 answer, webgpu vs cp
     for (const variant of ['scalar', 'vec4', 'tiled', 'naive']) {
       await mg.testing.withKernel('matmul', variant, async () => {
         await check16((a, b) => a.matmul(b), [data([12, 16], 1), data([16, 8], 2)], tol, `${variant}`);
-        await check16((a, b) => mg.ops.matmulT(a, b, { transA: true, transB: true }), [data([16, 12], 3), data([8, 16], 4)], tol, `${variant} tA tB`);
+        await check16(
+          (a, b) => mg.ops.matmulT(a, b, { transA: true, transB: true }),
+          [data([16, 12], 3), data([8, 16], 4)],
+          tol,
+          `${variant} tA tB`,
+        );
         await check16((a, b) => a.matmul(b), [data([3, 5, 7], 5), data([7, 9], 6)], tol, `${variant} odd`);
       });
     }
@@ -182,7 +205,25 @@ describe('float16 ops: cpu (rounded float64) vs the float64 answer, webgpu vs cp
 
 describe('cast', () => {
   it('float32 -> float16 rounds to nearest even, float16 -> float32 is exact, on both backends', async () => {
-    const vals = [0, -0, 1, -2.5, 0.1, 2 ** -24, 2 ** -25, 3 * 2 ** -25, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 65504, 65519, 65520, -1e6, NaN, Infinity, -Infinity];
+    const vals = [
+      0,
+      -0,
+      1,
+      -2.5,
+      0.1,
+      2 ** -24,
+      2 ** -25,
+      3 * 2 ** -25,
+      1 + 2 ** -11,
+      1 + 3 * 2 ** -11,
+      65504,
+      65519,
+      65520,
+      -1e6,
+      NaN,
+      Infinity,
+      -Infinity,
+    ];
     const want = vals.map(f16round);
     for (const backend of ['cpu', 'webgpu'] as const) {
       const x = mg.tensor(vals, [vals.length], { backend });
@@ -191,7 +232,9 @@ describe('cast', () => {
       expect(h.dtype).toBe('float16');
       expect(back.dtype).toBe('float32');
       const got = Array.from(await back.data());
-      got.forEach((v, i) => expect(Object.is(v, want[i]) || (Number.isNaN(v) && Number.isNaN(want[i])), `${backend} ${vals[i]} -> ${v}`).toBe(true));
+      got.forEach((v, i) =>
+        expect(Object.is(v, want[i]) || (Number.isNaN(v) && Number.isNaN(want[i])), `${backend} ${vals[i]} -> ${v}`).toBe(true),
+      );
       expect(Array.from(await h.data())).toEqual(got);
       for (const t of [x, h, back]) t.dispose();
     }
@@ -212,7 +255,10 @@ describe('cast', () => {
   it('the gradient of a cast is cast back (master weights in float32)', async () => {
     for (const backend of ['cpu', 'webgpu'] as const) {
       const w = mg.tensor([0.1, -2, 3.3], [3], { backend, requiresGrad: true });
-      const y = w.cast('float16').mul(mg.tensor([1, 2, 0.5], [3], { backend, dtype: 'float16' })).sum();
+      const y = w
+        .cast('float16')
+        .mul(mg.tensor([1, 2, 0.5], [3], { backend, dtype: 'float16' }))
+        .sum();
       expect(y.dtype).toBe('float16');
       y.backward();
       expect(w.grad!.dtype).toBe('float32');
@@ -234,8 +280,16 @@ describe('a GPT training step in float16', () => {
       if (dtype === 'float16') model.cast('float16');
       expect(model.parameters().every((p) => p.dtype === dtype)).toBe(true);
       const opt = new mg.optim.AdamW(model.parameters(), { lr: 3e-3 });
-      const idx = mg.tensor(ids.map((r) => r.slice(0, 7)), [2, 7], { dtype: 'int32', backend });
-      const tgt = mg.tensor(ids.map((r) => r.slice(1)), [2, 7], { dtype: 'int32', backend });
+      const idx = mg.tensor(
+        ids.map((r) => r.slice(0, 7)),
+        [2, 7],
+        { dtype: 'int32', backend },
+      );
+      const tgt = mg.tensor(
+        ids.map((r) => r.slice(1)),
+        [2, 7],
+        { dtype: 'int32', backend },
+      );
       const losses: number[] = [];
       for (let step = 0; step < 3; step++) {
         const loss = mg.tidy(() => {
@@ -250,7 +304,8 @@ describe('a GPT training step in float16', () => {
         model.zeroGrad();
       }
       for (const p of model.parameters()) for (const v of await p.data()) expect(Number.isFinite(v)).toBe(true);
-      if (dtype === 'float16') expect(Object.values(opt.stateOf(model.parameters()[0])?.buffers ?? {}).every((t) => t.dtype === 'float32')).toBe(true);
+      if (dtype === 'float16')
+        expect(Object.values(opt.stateOf(model.parameters()[0])?.buffers ?? {}).every((t) => t.dtype === 'float32')).toBe(true);
       model.dispose();
       opt.resetState();
       idx.dispose();
@@ -271,7 +326,9 @@ describe('float16 errors', () => {
     const a = mg.ones([2], { dtype: 'float16', backend: 'cpu' });
     const b = mg.ones([2], { backend: 'cpu' });
     expect(() => a.add(b)).toThrow(/add: mixes float dtypes.*float16.*float32/);
-    expect(() => mg.ones([2, 2], { dtype: 'float16', backend: 'cpu' }).matmul(mg.ones([2, 2], { backend: 'cpu' }))).toThrow(/matmul: mixes float dtypes/);
+    expect(() => mg.ones([2, 2], { dtype: 'float16', backend: 'cpu' }).matmul(mg.ones([2, 2], { backend: 'cpu' }))).toThrow(
+      /matmul: mixes float dtypes/,
+    );
   });
 
   it('an op without a float16 kernel fails naming the op and the dtype, on both backends', () => {
@@ -290,9 +347,11 @@ describe('float16 errors', () => {
 
   it('a kernel without an f16 specialisation cannot be built for float16', () => {
     expect(() => wgslSource('fill@f16')).toThrow(/declares no `alias T = f32;`/);
-    expect(wgslSource('unary#NEG=0#EXP=1#LOG=2#SQRT=3#RSQRT=4#ABS=5#RELU=6#GELU_TANH=7#GELU_ERF=8#SILU=9#SIGMOID=10#TANH=11#POW=12#AFFINE=13#SIGN=14#STEP=15#GELU_TANH_GRAD=16#GELU_ERF_GRAD=17#SILU_GRAD=18@f16')).toMatch(
-      /^enable f16;[\s\S]*alias T = f16;/,
-    );
+    expect(
+      wgslSource(
+        'unary#NEG=0#EXP=1#LOG=2#SQRT=3#RSQRT=4#ABS=5#RELU=6#GELU_TANH=7#GELU_ERF=8#SILU=9#SIGMOID=10#TANH=11#POW=12#AFFINE=13#SIGN=14#STEP=15#GELU_TANH_GRAD=16#GELU_ERF_GRAD=17#SILU_GRAD=18@f16',
+      ),
+    ).toMatch(/^enable f16;[\s\S]*alias T = f16;/);
   });
 
   it("an adapter without 'shader-f16' refuses float16 tensors, naming the feature", async () => {

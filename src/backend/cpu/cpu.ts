@@ -5,7 +5,16 @@
 // the loops compute in float64 and store what a half buffer could hold.
 import { type DType, f16round } from '../../dtype.js';
 import { fail } from '../../errors.js';
-import { checkF16, shaderOf, type Backend, type HostArray, type MemoryInfo, type RunRequest, type Storage, type TraceEntry } from '../interface.js';
+import {
+  checkF16,
+  shaderOf,
+  type Backend,
+  type HostArray,
+  type MemoryInfo,
+  type RunRequest,
+  type Storage,
+  type TraceEntry,
+} from '../interface.js';
 
 export class CpuStorage implements Storage {
   refs = 0;
@@ -62,14 +71,12 @@ export class CpuBackend implements Backend {
   }
 
   run<P>(req: RunRequest<P>): void {
-    checkF16(req.kernel, [...req.inputs, ...req.outputs].map((s) => s.dtype));
+    const half = checkF16(req.kernel, [req.inputs, req.outputs]);
     this.dispatches++;
     const ins = req.inputs.map((s) => this.own(s).data);
     const outs = req.outputs.map((s) => this.own(s).data);
     req.kernel.cpu(ins, outs, req.params);
-    req.outputs.forEach((s, i) => {
-      if (s.dtype === 'float16') roundF16(outs[i]);
-    });
+    if (half) req.outputs.forEach((s, i) => s.dtype === 'float16' && roundF16(outs[i]));
     this.trace?.push({
       kernel: req.kernel.label?.(req.params) ?? req.kernel.name,
       shader: shaderOf(req.kernel, req.params),

@@ -321,10 +321,9 @@ export class WebGpuBackend implements Backend {
         `dispatch of [${x}, ${y}, ${z}] workgroups exceeds the device limit ${maxWg} per dimension (shapes ${req.shapes.map((s) => `[${s}]`).join(', ')})`,
       );
     }
-    const storages = [...req.inputs, ...req.outputs];
-    checkF16(kernel, storages.map((s) => s.dtype));
+    const half = checkF16(kernel, [req.inputs, req.outputs]);
     const base = shaderOf(kernel, params);
-    const shader = kernel.f16 === 'alias' && storages.some((s) => s.dtype === 'float16') ? base + F16_SUFFIX : base;
+    const shader = half && kernel.f16 === 'alias' ? base + F16_SUFFIX : base;
     // A user's kernel (mg.customOp) is submitted on its own inside an error scope until one of its
     // dispatches has passed validation: a shader that does not compile or bindings that do not match
     // its declarations come back (at the next read) naming the kernel and the user's file and line,
