@@ -235,7 +235,7 @@ type CastMode = keyof typeof CAST_MODE;
 
 const castKernel = defineKernel<{ n: number; mode: CastMode }>({
   name: 'cast',
-  label: (p) => `cast:${p.mode}`,
+  label: (p) => (p.mode === 'copy32' || p.mode === 'copy16' ? 'clone' : `cast:${p.mode}`),
   // float16 outputs are rounded by the cpu backend (round to nearest even, as the kernel)
   cpu: ([x], [y], p) => {
     if (p.mode === 'f32ToI32') for (let i = 0; i < p.n; i++) y[i] = toInt32(x[i]);
