@@ -262,7 +262,7 @@ function checkPad(op: string, pad: Tensor | undefined, B: number, tk: number, wh
 export function scaledMaskedSoftmax(scores: Tensor, opts: MaskedSoftmaxOptions = {}): Tensor {
   const op = 'scaledMaskedSoftmax';
   if (!isTensor(scores)) fail(op, `expects a Tensor, got ${String(scores)}`);
-  if (!isFloat(scores.dtype)) fail(op, `expects float scores, got ${scores.describe()}`);
+  if (!isFloat(scores.dtype)) fail(op, `expects float32 or float16 scores, got ${scores.describe()}`);
   if (scores.ndim < 2) fail(op, `expects scores [..., Tq, Tk], got ${fmtShape(scores.shape)}`);
   const scale = opts.scale ?? 1;
   checkScale(op, scale);
@@ -305,7 +305,7 @@ function checkAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     ['v', v],
   ] as const) {
     if (!isTensor(t)) fail(op, `${name} must be a Tensor, got ${String(t)}`);
-    if (!isFloat(t.dtype)) fail(op, `${name} must be a float tensor, got ${t.describe()}`);
+    if (!isFloat(t.dtype)) fail(op, `${name} must be float32 or float16, got ${t.describe()}`);
     if (t.ndim !== 4) fail(op, `${name} must have shape [B, nh, T, hs], got ${fmtShape(t.shape)}`);
   }
   floatDtypeOf(op, [q, k, v]);

@@ -130,7 +130,7 @@ function asTensor(op: string, like: Tensor, v: Tensor | number): Tensor {
 /** a ∘ b with broadcasting, without recording the tape. */
 export function binary(op: BinaryOp, a: Tensor, b: Tensor | number): Tensor {
   const bt = asTensor(op, a, b);
-  if (!isFloat(a.dtype) || !isFloat(bt.dtype)) fail(op, `expects float tensors, got ${a.describe()} and ${bt.describe()}`);
+  if (!isFloat(a.dtype) || !isFloat(bt.dtype)) fail(op, `expects float32 or float16 tensors, got ${a.describe()} and ${bt.describe()}`);
   floatDtypeOf(op, [a, bt]);
   const p = broadcastParams(op, [a.shape, bt.shape]);
   const y = run1(op, binaryKernel, [a, bt], { shape: p.out }, { ...p, op });

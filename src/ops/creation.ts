@@ -97,7 +97,7 @@ function checkValue(op: string, v: unknown, dtype: DType, where: string): void {
 
 function finish(t: Tensor, opts: CreateOptions, op: string): Tensor {
   if (opts.requiresGrad) {
-    if (!isFloat(t.dtype)) fail(op, `only float tensors can require grad, got ${t.describe()}`);
+    if (!isFloat(t.dtype)) fail(op, `only float32 and float16 tensors can require grad, got ${t.describe()}`);
     t.requiresGrad = true;
   }
   return t;

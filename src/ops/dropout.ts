@@ -50,7 +50,7 @@ const dropoutKernel = defineKernel<DropoutParams>({
 
 function checkDropout(op: string, x: Tensor, p: number, opts: DropoutOptions): void {
   if (!x || typeof x !== 'object' || !('shape' in x)) fail(op, `expects a Tensor, got ${String(x)}`);
-  if (x.dtype !== 'float32' && x.dtype !== 'float16') fail(op, `expects a float tensor, got ${x.describe()}`);
+  if (x.dtype !== 'float32' && x.dtype !== 'float16') fail(op, `expects a float32 or float16 tensor, got ${x.describe()}`);
   if (typeof p !== 'number' || !(p >= 0 && p <= 1)) fail(op, `p must be a probability in [0, 1], got ${String(p)} (for ${x.describe()})`);
   if (opts.seed !== undefined && !Number.isInteger(opts.seed)) fail(op, `seed must be an integer, got ${String(opts.seed)}`);
 }

@@ -353,7 +353,7 @@ export function scatterAdd(
   const op = 'scatterAdd';
   checkTensor(op, src, 'src');
   checkIndexTensor(op, src, index);
-  if (!isFloat(src.dtype)) fail(op, `src must be a float tensor, got ${src.describe()}`);
+  if (!isFloat(src.dtype)) fail(op, `src must be float32 or float16, got ${src.describe()}`);
   const ax = normAxis(op, axis, src.ndim);
   const target = [...shape];
   if (target.length !== src.ndim) fail(op, `shape ${fmtShape(target)} must have the rank of src ${fmtShape(src.shape)}`);

@@ -199,13 +199,13 @@ const rmsParams = defineKernel<NormParams>({
 
 function checkNorm(op: string, x: Tensor, params: [string, Tensor | null][], eps: number): NormParams {
   if (!x || typeof x !== 'object' || !('shape' in x)) fail(op, `expects a Tensor, got ${String(x)}`);
-  if (!isFloat(x.dtype)) fail(op, `expects a float tensor, got ${x.describe()}`);
+  if (!isFloat(x.dtype)) fail(op, `expects a float32 or float16 tensor, got ${x.describe()}`);
   floatDtypeOf(op, [x, ...params.map(([, t]) => t)]);
   if (x.ndim === 0) fail(op, `normalises over the last dim; got a 0-d tensor ${fmtShape(x.shape)}`);
   const C = x.shape[x.ndim - 1];
   for (const [name, t] of params) {
     if (t === null || t === undefined) continue;
-    if (!isFloat(t.dtype)) fail(op, `${name} must be a float tensor, got ${t.describe()}`);
+    if (!isFloat(t.dtype)) fail(op, `${name} must be float32 or float16, got ${t.describe()}`);
     if (t.ndim !== 1 || t.shape[0] !== C)
       fail(op, `${name} must have shape [${C}] (the last dim of x ${fmtShape(x.shape)}), got ${fmtShape(t.shape)}`);
   }

@@ -400,7 +400,7 @@ function expandArgBack(op: string, g: Tensor, idx: Tensor, xShape: readonly numb
 // ---- ops -------------------------------------------------------------------------------------------
 
 function checkFloat(op: string, x: Tensor): void {
-  if (!isFloat(x.dtype)) fail(op, `expects a float tensor, got ${x.describe()}; convert with .cast('float32')`);
+  if (!isFloat(x.dtype)) fail(op, `expects a float32 or float16 tensor, got ${x.describe()}; convert with .cast('float32')`);
 }
 
 function sumOrMean(op: 'sum' | 'mean', x: Tensor, axes: Axes | undefined, keepdim: boolean): Tensor {

@@ -100,7 +100,7 @@ const backwardKernel = defineKernel<SoftmaxParams>({
 
 /** The (outer, L, inner) view of x along `axis` (a 0-d tensor is one row of length 1). */
 function rowsOf(op: string, x: Tensor, axis: number, log: boolean): SoftmaxParams {
-  if (!isFloat(x.dtype)) fail(op, `expects a float tensor, got ${x.describe()}`);
+  if (!isFloat(x.dtype)) fail(op, `expects a float32 or float16 tensor, got ${x.describe()}`);
   if (typeof axis !== 'number') fail(op, `axis must be an integer, got ${String(axis)}`);
   if (x.ndim === 0) {
     if (axis !== 0 && axis !== -1) fail(op, `axis ${axis} is out of range for a tensor of rank 0 (expected -1 or 0)`);

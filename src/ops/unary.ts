@@ -86,7 +86,7 @@ const unaryKernel = defineKernel<UnaryParams>({
 
 /** y = f(x) without recording the tape (the building block; backward formulas use it too). */
 export function unary(op: UnaryOp, x: Tensor, a = 0, b = 0): Tensor {
-  if (!isFloat(x.dtype)) fail(op, `expects a float tensor, got ${x.describe()}`);
+  if (!isFloat(x.dtype)) fail(op, `expects a float32 or float16 tensor, got ${x.describe()}`);
   return run1(op, unaryKernel, [x], { shape: x.shape }, { op, n: x.size, a, b });
 }
 

@@ -132,7 +132,7 @@ describe('dropout: errors', () => {
     expect(() => dropout(x, -0.1)).toThrow(/dropout: p must be a probability in \[0, 1\], got -0.1/);
     expect(() => dropout(x, NaN)).toThrow(/dropout: p must be a probability in \[0, 1\], got NaN/);
     expect(() => dropout(mg.tensor([1, 2], [2], { dtype: 'int32' }), 0.5)).toThrow(
-      /dropout: expects a float32 tensor, got tensor #\d+ \[2\] int32/,
+      /dropout: expects a float32 or float16 tensor, got tensor #\d+ \[2\] int32/,
     );
     expect(() => dropout(x, 0.5, { seed: 1.5 })).toThrow(/dropout: seed must be an integer, got 1.5/);
   });
