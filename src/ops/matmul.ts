@@ -331,7 +331,8 @@ function checkOperands(op: string, a: Tensor, b: Tensor, minRank: number): void 
     [b, 'right'],
   ] as const) {
     if (!(t instanceof Tensor)) fail(op, `the ${side} operand must be a Tensor, got ${String(t)}`);
-    if (!isFloat(t.dtype)) fail(op, `expects float32 or float16 tensors, got ${t.describe()} on the ${side} (cast int32 with .cast('float32'))`);
+    if (!isFloat(t.dtype))
+      fail(op, `expects float32 or float16 tensors, got ${t.describe()} on the ${side} (cast int32 with .cast('float32'))`);
     if (t.ndim < minRank) {
       fail(
         op,

@@ -505,7 +505,9 @@ describe('reductions: errors', () => {
     expect(() => x.sum([0, -2])).toThrow(/sum: axes \[0, -2\] repeat an axis/);
     expect(() => x.max(0.5)).toThrow(/max: axis 0.5 is out of range/);
     expect(() => x.argmax(2)).toThrow(/argmax: axis 2 is out of range/);
-    expect(() => mg.tensor([1, 2], [2], { dtype: 'int32' }).sum()).toThrow(/sum: expects a float32 or float16 tensor, got tensor #\d+ \[2\] int32/);
+    expect(() => mg.tensor([1, 2], [2], { dtype: 'int32' }).sum()).toThrow(
+      /sum: expects a float32 or float16 tensor, got tensor #\d+ \[2\] int32/,
+    );
     expect(() => mg.zeros([2, 0]).max(1)).toThrow(/max: cannot reduce tensor #\d+ \[2, 0\] float32 over axes \[1\]/);
     expect(() => mg.zeros([0]).argmax(0)).toThrow(/argmax: cannot reduce/);
     expect(() => mg.sumTo(x, [4])).toThrow(/sumTo: cannot sum tensor #\d+ \[2, 3\] float32 to shape \[4\]: dim 1 is 3, the target's is 4/);
