@@ -15,6 +15,7 @@ import { concat, slice } from '../ops/shape.js';
 import { neg } from '../ops/unary.js';
 import { keep } from '../runtime.js';
 import type { Backend } from '../backend/interface.js';
+import type { DType } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
 
 interface Tables {
@@ -43,8 +44,8 @@ export function rotaryTables(len: number, hs: number, base = 10000): { cos: Floa
   return { cos, sin };
 }
 
-function tables(backend: Backend, len: number, hs: number, base: number): Tables {
-  const key = `${backend.name}:${hs}:${base}`;
+function tables(backend: Backend, len: number, hs: number, base: number, dtype: DType): Tables {
+  const key = `${backend.name}:${hs}:${base}:${dtype}`;
   let t = cache.get(key);
   if (!t || t.len < len) {
     // Grow to a power of two so growing sequences re-upload rarely. Graphs never hold these tables
@@ -57,8 +58,8 @@ function tables(backend: Backend, len: number, hs: number, base: number): Tables
     const h = rotaryTables(n, hs, base);
     t = {
       len: n,
-      cos: keep(tensor(h.cos, [n, hs], { backend: backend.name })),
-      sin: keep(tensor(h.sin, [n, hs], { backend: backend.name })),
+      cos: keep(tensor(h.cos, [n, hs], { backend: backend.name, dtype })), // in x's float dtype
+      sin: keep(tensor(h.sin, [n, hs], { backend: backend.name, dtype })),
     };
     cache.set(key, t);
   }
@@ -85,7 +86,7 @@ export function applyRotary(x: Tensor, offset = 0, opts: { base?: number } = {})
   if (hs % 2 !== 0) fail(op, `the head size must be even, got ${hs} (x ${fmtShape(x.shape)})`);
   if (!Number.isInteger(offset) || offset < 0) fail(op, `offset must be a non-negative integer, got ${offset}`);
   const base = opts.base ?? 10000;
-  const tb = tables(x.backend, offset + T, hs, base);
+  const tb = tables(x.backend, offset + T, hs, base, x.dtype);
   const cos = slice(tb.cos, 0, offset, offset + T); // (T, hs)
   const sin = slice(tb.sin, 0, offset, offset + T); // (T, hs)
   const half = hs / 2;

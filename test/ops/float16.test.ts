@@ -321,6 +321,44 @@ describe('a GPT training step in float16', () => {
   });
 });
 
+describe('a LLaMA-style GPT in float16', () => {
+  it('rotary positions, rmsNorm and SwiGLU: the forward loss and a gradient close to float32', async () => {
+    const cfg = {
+      vocabSize: 11,
+      blockSize: 8,
+      nLayer: 1,
+      nHead: 2,
+      nEmbd: 8,
+      seed: 5,
+      positions: 'rotary',
+      norm: 'rmsnorm',
+      mlp: 'swiglu',
+      bias: false,
+    } as const;
+    const idx = [
+      [1, 2, 3, 4, 5, 6],
+      [6, 5, 4, 3, 2, 10],
+    ];
+    const run = async (backend: 'cpu' | 'webgpu', dtype: 'float32' | 'float16') => {
+      const model = new mg.nn.GPT({ ...cfg, backend });
+      model.cast(dtype);
+      const ids = mg.tensor(idx, [2, 6], { dtype: 'int32', backend });
+      const loss = model.forward(ids, ids).loss!;
+      loss.backward();
+      const out = { loss: await loss.item(), grad: Array.from(await model.wte.weight.grad!.data()) };
+      for (const t of [loss, ids]) t.dispose();
+      model.dispose();
+      return out;
+    };
+    const ref = await run('cpu', 'float32');
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      const half = await run(backend, 'float16');
+      expect(Math.abs(half.loss - ref.loss), `${backend} loss ${half.loss} vs ${ref.loss}`).toBeLessThan(5e-3);
+      expectClose(half.grad, ref.grad, { rtol: 2e-2, atol: 2e-3 }, `${backend} dL/dwte`);
+    }
+  });
+});
+
 describe('float16 errors', () => {
   it('mixing float16 and float32 fails naming the op (nothing is promoted silently)', () => {
     const a = mg.ones([2], { dtype: 'float16', backend: 'cpu' });
