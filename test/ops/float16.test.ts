@@ -203,6 +203,40 @@ describe('float16 ops: cpu (rounded float64) vs the float64 answer, webgpu vs cp
   });
 });
 
+describe('float16 special values', () => {
+  it('NaN, ±Inf, ±0, ±65504 and a subnormal give the same answers on webgpu as on the cpu backend', async () => {
+    const X = [NaN, Infinity, -Infinity, 0, -0, 65504, -65504, 1.5, -1.5, 0.25, 12, -12, 2 ** -24];
+    const ops: [string, (t: mg.Tensor) => mg.Tensor][] = [
+      ['exp', (t) => t.exp()],
+      ['log', (t) => t.log()],
+      ['rsqrt', (t) => t.rsqrt()],
+      ['relu', (t) => t.relu()],
+      ['tanh', (t) => t.tanh()],
+      ['sigmoid', (t) => t.sigmoid()],
+      ['pow(-1)', (t) => t.pow(-1)],
+      ['square (overflows)', (t) => t.mul(t)],
+      ['div by 0', (t) => t.div(mg.zeros([], { dtype: 'float16', backend: t.backend.name }))],
+      ['max', (t) => t.max()],
+      ['softmax', (t) => t.softmax(-1)],
+      ['cast', (t) => t.cast('float32').mul(1e6).cast('float16')],
+    ];
+    for (const [name, f] of ops) {
+      const [cpu, gpu] = await Promise.all(
+        (['cpu', 'webgpu'] as const).map(async (backend) => {
+          const x = mg.tensor(X, [X.length], { dtype: 'float16', backend });
+          const y = f(x);
+          const d = Array.from(await y.data());
+          x.dispose();
+          y.dispose();
+          return d;
+        }),
+      );
+      // within a few half ulps; a subnormal result may differ by one subnormal step (2^-24)
+      expectClose(gpu, cpu, { rtol: 2e-3, atol: 2 ** -23 }, name);
+    }
+  });
+});
+
 describe('cast', () => {
   it('float32 -> float16 rounds to nearest even, float16 -> float32 is exact, on both backends', async () => {
     const vals = [
