@@ -28,6 +28,8 @@
 // Without HAS_W (or SMOOTH) the weight (wsum) binding holds a dummy that is never read.
 #include "common.wgsl"
 
+alias T = f32;   // logits, row losses, the loss and the gradients (f16 in the float16 specialisation); lse, count and weights stay f32
+
 override MODE: u32 = 0u;   // MODE_MEAN, MODE_NONE, or 'sum' (codes injected by src/ops/loss.ts)
 override WG: u32 = 256u;   // threads per workgroup (forward, reduce)
 override TPR: u32 = 1u;    // threads per row (forward)
@@ -38,32 +40,32 @@ override LOGP: u32 = 0u;   // the input is log-probabilities (nllLoss)
 struct Params { rows: u32, len: u32, ignore: i32, inv_len: f32, eps: f32, tag: u32 } // tag: forward only
 
 // forward
-@group(0) @binding(0) var<storage, read> x: array<f32>;             // (rows, C)
+@group(0) @binding(0) var<storage, read> x: array<T>;             // (rows, C)
 @group(0) @binding(1) var<storage, read> tgt: array<i32>;           // (rows)
 @group(0) @binding(2) var<storage, read> wf: array<f32>;            // (C) class weights
 @group(0) @binding(3) var<storage, read> wsum_f: array<f32>;        // (1) Σ weights
-@group(0) @binding(4) var<storage, read_write> loss: array<f32>;    // (rows)
+@group(0) @binding(4) var<storage, read_write> loss: array<T>;    // (rows)
 @group(0) @binding(5) var<storage, read_write> lse_out: array<f32>; // (rows, 2): m, log Σ
 @group(0) @binding(6) var<storage, read_write> err: array<atomic<u32>, 4>;
 @group(0) @binding(7) var<uniform> u: Params;
 
 // reduce
-@group(0) @binding(0) var<storage, read> loss_r: array<f32>;        // (rows)
+@group(0) @binding(0) var<storage, read> loss_r: array<T>;        // (rows)
 @group(0) @binding(1) var<storage, read> tgt_r: array<i32>;         // (rows)
 @group(0) @binding(2) var<storage, read> wr: array<f32>;            // (C)
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;     // (1)
+@group(0) @binding(3) var<storage, read_write> out: array<T>;     // (1)
 @group(0) @binding(4) var<storage, read_write> count: array<f32>;   // (1)
 @group(0) @binding(5) var<uniform> ur: Params;
 
 // backward
-@group(0) @binding(0) var<storage, read> xb: array<f32>;            // (rows, C)
+@group(0) @binding(0) var<storage, read> xb: array<T>;            // (rows, C)
 @group(0) @binding(1) var<storage, read> tgt_b: array<i32>;         // (rows)
 @group(0) @binding(2) var<storage, read> lse_b: array<f32>;         // (rows, 2): m, log Σ
-@group(0) @binding(3) var<storage, read> gb: array<f32>;            // (1) or (rows) for 'none'
+@group(0) @binding(3) var<storage, read> gb: array<T>;            // (1) or (rows) for 'none'
 @group(0) @binding(4) var<storage, read> count_b: array<f32>;       // (1) ('mean'; a dummy otherwise)
 @group(0) @binding(5) var<storage, read> wb: array<f32>;            // (C)
 @group(0) @binding(6) var<storage, read> wsum_b: array<f32>;        // (1)
-@group(0) @binding(7) var<storage, read_write> dlogits: array<f32>; // (rows, C)
+@group(0) @binding(7) var<storage, read_write> dlogits: array<T>; // (rows, C)
 @group(0) @binding(8) var<uniform> ub: Params;
 
 var<workgroup> sm: array<f32, WG>;
@@ -84,7 +86,7 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
   var ms = vec2<f32>(neg_inf(), 0.0);
   var wx = 0.0;                               // Σ w_c x_c (SMOOTH)
   for (var c = lane; c < len; c += TPR) {
-    let v = x[base + c];
+    let v = f32(x[base + c]);
     ms = lse_push(ms, v);
     if (SMOOTH != 0u) {
       if (HAS_W != 0u) { wx += wf[c] * v; } else { wx += v; }
@@ -119,9 +121,9 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
       lse_out[2u * q + 1u] = log_sum;
     }
     if (k == u.ignore) {
-      loss[q] = 0.0;
+      loss[q] = T(0.0);
     } else if (k < 0 || k >= i32(u.len)) {
-      loss[q] = nan_f32();
+      loss[q] = T(nan_f32());
       if (atomicLoad(&err[0]) == 0u && atomicExchange(&err[0], 1u) == 0u) {
         atomicStore(&err[1], u.tag);
         atomicStore(&err[2], bitcast<u32>(k));
@@ -131,15 +133,15 @@ fn forward(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: v
       var wt = 1.0;
       if (HAS_W != 0u) { wt = wf[u32(k)]; }
       if (LOGP != 0u) {
-        loss[q] = -wt * x[base + u32(k)];
+        loss[q] = T(-wt * f32(x[base + u32(k)]));
       } else {
-        var l = wt * (log_sum - (x[base + u32(k)] - ms.x));
+        var l = wt * (log_sum - (f32(x[base + u32(k)]) - ms.x));
         if (SMOOTH != 0u) {
           var W = f32(u.len);
           if (HAS_W != 0u) { W = wsum_f[0]; }
           l = (1.0 - u.eps) * l + u.eps * u.inv_len * (W * (ms.x + log_sum) - wx);
         }
-        loss[q] = l;
+        loss[q] = T(l);
       }
     }
   }
@@ -150,7 +152,7 @@ fn reduce(@builtin(local_invocation_index) t: u32) {
   var s = 0.0;
   var n = 0.0;
   for (var r = t; r < ur.rows; r += WG) {
-    s += loss_r[r];
+    s += f32(loss_r[r]);
     let k = tgt_r[r];
     if (k != ur.ignore) {
       if (HAS_W != 0u) { n += wr[cls(k, ur.len)]; } else { n += 1.0; }
@@ -171,9 +173,9 @@ fn reduce(@builtin(local_invocation_index) t: u32) {
     let cnt = ss[0];
     count[0] = cnt;
     if (MODE == MODE_MEAN) {
-      out[0] = select(total / cnt, nan_f32(), cnt == 0.0);
+      out[0] = T(select(total / cnt, nan_f32(), cnt == 0.0));
     } else {
-      out[0] = total;
+      out[0] = T(total);
     }
   }
 }
@@ -182,7 +184,7 @@ fn reduce(@builtin(local_invocation_index) t: u32) {
 fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   // Scalars first, before any branch: on lavapipe a load from a lane-uniform address is one cheap
   // load only where every lane is certainly active; after a divergent branch it goes lane by lane.
-  let g0 = gb[0];
+  let g0 = f32(gb[0]);
   let cnt = count_b[0];
   var W = f32(ub.len);
   if (HAS_W != 0u && SMOOTH != 0u) { W = wsum_b[0]; }
@@ -198,7 +200,7 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   let k = tgt_b[q];
   var s = g0;                                      // 'sum'
   if (MODE == MODE_MEAN) { s = g0 / cnt; }                // 'mean' (count_b is only used here)
-  if (MODE == MODE_NONE) { s = gb[q]; }                   // 'none'
+  if (MODE == MODE_NONE) { s = f32(gb[q]); }                   // 'none'
   let hot = select(0.0, 1.0, i32(c) == k);
   var wt = 1.0;
   var wc = 1.0;
@@ -210,10 +212,10 @@ fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
   if (LOGP != 0u) {
     d = -wt * hot * s;
   } else {
-    let p = exp_f((xb[ii] - lse_b[2u * q]) - lse_b[2u * q + 1u]);
+    let p = exp_f((f32(xb[ii]) - lse_b[2u * q]) - lse_b[2u * q + 1u]);
     d = wt * (p - hot);
     if (SMOOTH != 0u) { d = (1.0 - ub.eps) * d + ub.eps * ub.inv_len * (W * p - wc); }
     d = d * s;
   }
-  if (i < n) { dlogits[i] = select(d, 0.0, k == ub.ignore); }
+  if (i < n) { dlogits[i] = T(select(d, 0.0, k == ub.ignore)); }
 }

@@ -8,6 +8,7 @@
 // kernels are tested against.
 import { record } from '../autograd.js';
 import { defineKernel, withConstants, type BadIndex } from '../backend/interface.js';
+import { isFloat } from '../dtype.js';
 import { fail, fmtShape, MoragradError } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
 import type { Tensor } from '../tensor.js';
@@ -113,6 +114,7 @@ const forwardKernel = defineKernel<CeParams>({
       loss[q] = p.eps > 0 ? (1 - p.eps) * nll + (p.eps / C) * (W * (m + lse[2 * q + 1]) - wx) : nll;
     }
   },
+  f16: 'alias', // logits, row losses, the loss and the gradients in the logits' dtype; lse, count, weights f32
   gpu: {
     shader: SHADER,
     entry: 'forward',
@@ -136,6 +138,7 @@ const reduceKernel = defineKernel<CeParams>({
     count[0] = n;
     out[0] = p.reduction === 'mean' ? (n === 0 ? NaN : s / n) : s; // every row ignored (or Σw = 0): NaN, as torch
   },
+  f16: 'alias', // logits, row losses, the loss and the gradients in the logits' dtype; lse, count, weights f32
   gpu: {
     shader: SHADER,
     entry: 'reduce',
@@ -174,6 +177,7 @@ const backwardKernel = defineKernel<CeParams>({
       }
     }
   },
+  f16: 'alias', // logits, row losses, the loss and the gradients in the logits' dtype; lse, count, weights f32
   gpu: {
     shader: SHADER,
     entry: 'backward',
@@ -213,7 +217,7 @@ function checkCe(op: string, logits: Tensor, targets: Tensor, opts: CrossEntropy
   const what = logp ? 'input' : 'logits';
   checkTensor(op, what, logits);
   checkTensor(op, 'targets', targets);
-  if (logits.dtype !== 'float32') fail(op, `${what} must be float32, got ${logits.describe()}`);
+  if (!isFloat(logits.dtype)) fail(op, `${what} must be float32 or float16, got ${logits.describe()}`);
   if (targets.dtype !== 'int32') fail(op, `targets must be int32 class indices, got ${targets.describe()}`);
   if (logits.ndim === 0) fail(op, `${what} must have a class dim (shape [..., C]), got ${fmtShape(logits.shape)}`);
   const lead = logits.shape.slice(0, -1);
@@ -245,17 +249,29 @@ function checkCe(op: string, logits: Tensor, targets: Tensor, opts: CrossEntropy
 function fusedCe(logits: Tensor, targets: Tensor, p: CeParams, weight: Tensor | undefined): Tensor {
   const outShape = p.reduction === 'none' ? targets.shape : [];
   if (p.rows === 0) {
-    const empty = full(outShape, p.reduction === 'mean' ? NaN : 0, { backend: logits.backend.name });
+    const empty = full(outShape, p.reduction === 'mean' ? NaN : 0, { backend: logits.backend.name, dtype: logits.dtype });
     return record(empty, p.op, [logits], () => [zerosLike(logits)]);
   }
   const wsum = weight && p.eps > 0 ? sum(weight) : null; // (): W, read only with weights and smoothing
   const w = weight ?? logits; // dummies bind in the slots their flags leave unread
   const ws = wsum ?? logits;
-  const [rowLoss, lse] = runKernel(p.op, forwardKernel, [logits, targets, w, ws], [{ shape: targets.shape }, { shape: [p.rows, 2] }], p); // (...), (rows, 2): max and log Σ exp(x - max)
+  const [rowLoss, lse] = runKernel(
+    p.op,
+    forwardKernel,
+    [logits, targets, w, ws],
+    [{ shape: targets.shape }, { shape: [p.rows, 2], dtype: 'float32' }],
+    p,
+  ); // (...), (rows, 2): max and log Σ exp(x - max)
   let out = rowLoss;
   let count: Tensor | null = null;
   if (p.reduction !== 'none') {
-    [out, count] = runKernel(`${p.op}.${p.reduction}`, reduceKernel, [rowLoss, targets, w], [{ shape: [] }, { shape: [] }], p);
+    [out, count] = runKernel(
+      `${p.op}.${p.reduction}`,
+      reduceKernel,
+      [rowLoss, targets, w],
+      [{ shape: [] }, { shape: [], dtype: 'float32' }],
+      p,
+    );
     rowLoss.dispose();
   }
   const cnt = count ?? lse; // 'none' binds lse in the count slot (never read)
