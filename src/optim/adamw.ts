@@ -12,7 +12,7 @@
 import { defineKernel } from '../backend/interface.js';
 import { fail } from '../errors.js';
 import { add, div, maximum, mul } from '../ops/binary.js';
-import { zerosLike } from '../ops/creation.js';
+import { cast, zerosLike } from '../ops/creation.js';
 import { runInPlace } from '../ops/apply.js';
 import { grid1d } from '../ops/grid.js';
 import { sqrt } from '../ops/unary.js';
@@ -94,6 +94,7 @@ export const adamwKernel = defineKernel<AdamWStepParams>({
       p[i] = p[i] * u.decay - (u.stepSize * m1) / (Math.sqrt(vv) * u.invSqrtBc2 + u.eps);
     }
   },
+  f16: 'alias', // a float16 parameter and gradient; the moments are float32 (initState)
   gpu: {
     shader: 'adamw',
     entry: 'main',
@@ -123,21 +124,23 @@ export function adamwFused(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, u: Ada
   else runInPlace('adamw', adamwKernel, [grad], [p, m, v], u);
 }
 
-/** The same update from primitive ops (new tensors, then copied into p, m, v, vmax). */
-export function adamwNaive(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, u: AdamWStepParams, vmax?: Tensor): void {
+/** The same update from primitive ops (new tensors, then copied into p, m, v, vmax); a float16 p and grad are computed in float32. */
+export function adamwNaive(p16: Tensor, grad16: Tensor, m: Tensor, v: Tensor, u: AdamWStepParams, vmax?: Tensor): void {
   checkAmsgrad('adamwNaive', u, vmax);
   noGrad(() =>
     tidy(() => {
+      const [p, grad] = [p16, grad16].map((t) => (t.dtype === 'float32' ? t : cast(t, 'float32')));
       const g = u.l2 === 0 ? grad : add(grad, mul(p, u.l2)); // g + l2·p
       const m1 = add(mul(m, u.beta1), mul(g, 1 - u.beta1)); // β1·m + (1-β1)·g
       const v1 = add(mul(v, u.beta2), mul(mul(g, g), 1 - u.beta2)); // β2·v + (1-β2)·g²
       const vm = u.amsgrad ? maximum(vmax!, v1) : v1; // max(vmax, v)
       const denom = add(mul(sqrt(vm), u.invSqrtBc2), u.eps); // √v/√bc2 + eps
-      const p1 = add(mul(p, u.decay), mul(div(m1, denom), -u.stepSize)); // p·decay - stepSize·m/denom
+      const p1f = add(mul(p, u.decay), mul(div(m1, denom), -u.stepSize)); // p·decay - stepSize·m/denom
+      const p1 = p16.dtype === 'float32' ? p1f : cast(p1f, p16.dtype);
       const pairs: [Tensor, Tensor][] = [
         [m1, m],
         [v1, v],
-        [p1, p],
+        [p1, p16],
       ];
       if (u.amsgrad) pairs.push([vm, vmax!]);
       assignInPlace('adamwNaive', pairs);
@@ -167,15 +170,17 @@ abstract class AdamFamily extends Optimizer<AdamWHyper> {
   }
 
   protected initState(p: Tensor, g: ParamGroup<AdamWHyper>): Record<string, Tensor> {
-    const st: Record<string, Tensor> = { exp_avg: zerosLike(p), exp_avg_sq: zerosLike(p) };
-    if (g.amsgrad) st.max_exp_avg_sq = zerosLike(p);
+    // float32 moments for float16 parameters too: (1-β2)·g² underflows half's 6e-8 for |g| < ~1e-3
+    const f32 = { dtype: 'float32' } as const;
+    const st: Record<string, Tensor> = { exp_avg: zerosLike(p, f32), exp_avg_sq: zerosLike(p, f32) };
+    if (g.amsgrad) st.max_exp_avg_sq = zerosLike(p, f32);
     return st;
   }
 
   protected update(p: Tensor, grad: Tensor, st: ParamState, g: ParamGroup<AdamWHyper>): void {
     const u = adamwStepParams(p.size, g, st.step, this.coupled);
     // amsgrad switched on after the state was created: vmax starts at 0, so max(0, v) = v (as torch)
-    if (u.amsgrad && !st.buffers.max_exp_avg_sq) st.buffers.max_exp_avg_sq = keep(zerosLike(p));
+    if (u.amsgrad && !st.buffers.max_exp_avg_sq) st.buffers.max_exp_avg_sq = keep(zerosLike(p, { dtype: 'float32' }));
     const b = st.buffers;
     (this.impl === 'naive' ? adamwNaive : adamwFused)(p, grad, b.exp_avg, b.exp_avg_sq, u, b.max_exp_avg_sq);
   }
