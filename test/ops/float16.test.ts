@@ -355,6 +355,37 @@ describe('a GPT training step in float16', () => {
   });
 });
 
+describe('optimizers on float16 parameters', () => {
+  it('Adam (amsgrad) and AdamW, fused and naive: float32 moments, updates within half rounding of float32', async () => {
+    const w0 = [0.5, -1.25, 2, 0.001, -3];
+    const g0 = [0.1, -0.2, 0.3, 1e-4, 0];
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      for (const [Opt, opts] of [
+        [mg.optim.Adam, { lr: 0.1, amsgrad: true, weightDecay: 0.01 }],
+        [mg.optim.AdamW, { lr: 0.1, impl: 'naive' as const }],
+        [mg.optim.AdamW, { lr: 0.1 }],
+      ] as const) {
+        const result = async (dtype: 'float32' | 'float16') => {
+          const p = new mg.nn.Parameter(mg.tensor(w0, [5], { backend, dtype }));
+          const opt = new Opt([p], opts);
+          for (let s = 0; s < 2; s++) {
+            p.grad = mg.tensor(g0, [5], { backend, dtype });
+            opt.step();
+          }
+          expect(p.dtype).toBe(dtype);
+          for (const t of Object.values(opt.stateOf(p)!.buffers)) expect(t.dtype).toBe('float32');
+          const d = Array.from(await p.data());
+          opt.resetState();
+          p.dispose();
+          return d;
+        };
+        const ref = (await result('float32')).map(f16round);
+        expectClose(await result('float16'), ref, { rtol: 2e-3, atol: 1e-4 }, `${backend} ${Opt.name}`);
+      }
+    }
+  });
+});
+
 describe('a LLaMA-style GPT in float16', () => {
   it('rotary positions, rmsNorm and SwiGLU: the forward loss and a gradient close to float32', async () => {
     const cfg = {
