@@ -249,7 +249,7 @@ function whereRaw(cond: Tensor, a: Tensor, b: Tensor): Tensor {
 // where(c, a, b): ga = where(c, g, 0), gb = where(c, 0, g)
 /** cond ? a : b elementwise (cond: a float mask, nonzero = true), with broadcasting. */
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
-  if (!isFloat(cond.dtype)) fail('where', `cond must be a float mask (e.g. from x.gt(0)), got ${cond.describe()}`);
+  if (!isFloat(cond.dtype)) fail('where', `cond must be a float32 or float16 mask (e.g. from x.gt(0)), got ${cond.describe()}`);
   const at = asTensor('where', cond, a);
   const bt = asTensor('where', cond, b);
   const y = whereRaw(cond, at, bt);

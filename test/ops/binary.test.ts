@@ -166,6 +166,6 @@ describe('binary ops with broadcasting', () => {
     expect(() => a.add(b)).toThrow(/add: shapes \[2, 3\] and \[4\] cannot be broadcast/);
     expect(() => a.mul(mg.zeros([2, 3], { backend: 'cpu' }))).toThrow(/mul: tensors live on different backends \(webgpu and cpu\)/);
     expect(() => a.add('x' as never)).toThrow(/add: expects a Tensor or a number/);
-    expect(() => mg.where(mg.zeros([2], { dtype: 'int32' }), a, a)).toThrow(/where: cond must be a float32 mask/);
+    expect(() => mg.where(mg.zeros([2], { dtype: 'int32' }), a, a)).toThrow(/where: cond must be a float32 or float16 mask/);
   });
 });
