@@ -155,7 +155,7 @@ fn f(v: f32) -> f32 {
     case LEAKY_RELU: { return select(v * u.a, v, v > 0.0 || is_nan(v)); }    // a = negative slope
     case LEAKY_RELU_GRAD: { return select(u.a, 1.0, v > 0.0 && !is_nan(v)); }
     case ELU: { return select(u.a * expm1_f(v), v, v > 0.0 || is_nan(v)); } // a = alpha
-    case ELU_GRAD: { return select(1.0, u.a * exp_f(v), v <= 0.0 && !is_nan(v)); }
+    case ELU_GRAD: { return select(u.a * exp_f(v), 1.0, v > 0.0 && !is_nan(v)); }   // NaN at NaN
     case CLAMP: {                                                // a = min, b = max (±Inf: none)
       if (is_nan(v)) { return v; }
       let r = select(v, u.a, v < u.a);

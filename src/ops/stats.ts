@@ -9,7 +9,7 @@ import { fail } from '../errors.js';
 import { normAxes, numel, reducedShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { run1 } from './apply.js';
-import { div, eq, mul, ne, sub, where } from './binary.js';
+import { div, eq, maximum, mul, ne, sub, where } from './binary.js';
 import { full } from './creation.js';
 import { grid1d } from './grid.js';
 import { max, mean, min, sum } from './reduce.js';
@@ -258,7 +258,7 @@ export function std(x: Tensor, axes?: Axes, opts: VarOptions = {}): Tensor {
  */
 // p = 2:   ∂y/∂x = x / y                     (0 where y = 0, as torch)
 // p = 1:   ∂y/∂x = sign(x)
-// p = Inf: ∂y/∂x = sign(x) [|x| = y] / #{|x| = y}   (shared evenly among ties, as torch)
+// p = Inf: ∂y/∂x = sign(x) [|x| = y] / #{|x| = y}   (shared evenly among ties, as torch; 0 in a NaN group)
 // else:    ∂y/∂x = sign(x) |x|^(p-1) / y^(p-1)      (0 where y = 0 or x = 0)
 export function norm(x: Tensor, p = 2, axes?: Axes, keepdim = false): Tensor {
   if (typeof p !== 'number' || !(p > 0)) fail('norm', `p must be a positive number or Infinity, got ${String(p)}`);
@@ -274,8 +274,8 @@ export function norm(x: Tensor, p = 2, axes?: Axes, keepdim = false): Tensor {
       if (p === 1) return [mul(gk, sign(x))];
       if (p === 2) return [mul(x, where(eq(yk, 0), 0, div(gk, yk)))];
       if (p === Infinity) {
-        const hit = eq(abs(x), yk);
-        return [mul(mul(sign(x), hit), div(gk, sum(hit, pl.ax, true)))];
+        const hit = eq(abs(x), yk); // none in a NaN group: gradient 0 there (as torch)
+        return [mul(mul(sign(x), hit), div(gk, maximum(sum(hit, pl.ax, true), 1)))];
       }
       const scale = where(eq(yk, 0), 0, div(gk, pow(yk, p - 1)));
       return [mul(where(eq(x, 0), 0, mul(sign(x), pow(abs(x), p - 1))), scale)];

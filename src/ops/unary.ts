@@ -69,7 +69,7 @@ const OPS = {
   leaky_relu: [29, (v: number, slope: number) => (v > 0 ? v : v * slope)],
   leaky_relu_grad: [30, (v: number, slope: number) => (v > 0 ? 1 : slope)],
   elu: [31, (v: number, alpha: number) => (v > 0 ? v : alpha * Math.expm1(v))],
-  elu_grad: [32, (v: number, alpha: number) => (v <= 0 ? alpha * Math.exp(v) : 1)], // 1 at NaN, as torch
+  elu_grad: [32, (v: number, alpha: number) => (v > 0 ? 1 : alpha * Math.exp(v))], // NaN at NaN, as torch
   // a = min, b = max (±Infinity when absent); NaN stays NaN; min > max gives max everywhere (torch)
   clamp: [33, (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi)],
   clamp_mask: [34, (v: number, lo: number, hi: number) => +(v >= lo && v <= hi)],
