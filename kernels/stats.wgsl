@@ -1,75 +1,106 @@
-// Statistics of each row of a contiguous [rows, len] tensor, one thread per row (src/ops/stats.ts
-// moves the reduced axes last first). OP (module constants from the table in stats.ts):
+// Statistics of each row of a contiguous [rows, len] tensor (src/ops/stats.ts moves the reduced axes
+// last first). TPR threads per row (1: a thread per row, no barriers; more: each lane folds a strided
+// part of the row into a partial state, then a shared-memory tree merges the lanes' states), WG / TPR
+// rows per workgroup. OP (module constants from the table in stats.ts):
 //   PROD         y[r] = Π_i x[r, i]                               (empty row: 1)
-//   LSE          y[r] = log Σ_i exp(x[r, i]), max-shifted online (lse_push); NaN anywhere: NaN,
-//                else +Inf anywhere: +Inf; a row of -Inf (or empty): -Inf (torch.logsumexp)
-//   VAR          y[r] = Σ_i (x[r, i] - mean)² / max(len - a, 0), a = correction; Welford's one
-//                pass (no overflow of the running sum); a zero divisor gives NaN (0/0) or +Inf
-//   NORM         y[r] = (Σ_i |x[r, i]|^a)^(1/a), a = p (Infinity: max |x|); the powers are of
-//                |x| / max |x|, so no overflow or underflow before the last multiply
+//   LSE          y[r] = log Σ_i exp(x[r, i]), max-shifted online (lse_push / lse_merge); NaN
+//                anywhere: NaN, else +Inf anywhere: +Inf; a row of -Inf (or empty): -Inf
+//   VAR          y[r] = Σ_i (x[r, i] - mean)² / max(len - a, 0), a = correction: Welford's update per
+//                lane, Chan's merge across lanes (no running sum to overflow); a zero divisor gives
+//                NaN (0/0) or +Inf
+//   NORM         y[r] = (Σ_i |x[r, i]|^a)^(1/a), a = p (Infinity: max |x|): pass 1 finds m = max |x|,
+//                pass 2 sums (|x| / m)^p, so no power overflows or underflows
 //   PROD_OTHERS  y[r, i] = Π_{j≠i} x[r, j]: prod's gradient without dividing (exact with zeros),
-//                exclusive prefix times suffix products
+//                exclusive prefix times suffix products; one thread per row (TPR = 1)
 #include "common.wgsl"
 
 override OP: u32 = PROD;
-const WG: u32 = 64u;
+override WG: u32 = 64u;    // threads per workgroup
+override TPR: u32 = 1u;    // threads per row (a power of two dividing WG)
 
 struct Params { rows: u32, len: u32, a: f32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> u: Params;
 
-fn row_prod(base: u32) -> f32 {
-  var p = 1.0;
-  for (var i = 0u; i < u.len; i++) { p *= x[base + i]; }
-  return p;
+var<workgroup> sh: array<vec4<f32>, WG>;
+
+// A partial state, by OP: PROD (product); LSE (max m, Σ exp(x - m), 1 if +Inf seen / 2 if NaN seen);
+// VAR (count, mean, M2); NORM (max |x|, 1 if NaN seen, pass 2's Σ (|x| / m)^p).
+fn init() -> vec4<f32> {
+  if (OP == PROD) { return vec4<f32>(1.0, 0.0, 0.0, 0.0); }
+  if (OP == LSE) { return vec4<f32>(neg_inf(), 0.0, 0.0, 0.0); }
+  return vec4<f32>(0.0);
 }
 
-fn row_lse(base: u32) -> f32 {
-  var ms = vec2<f32>(neg_inf(), 0.0);
-  var nan = false;
-  var inf = false;
-  for (var i = 0u; i < u.len; i++) {
-    let v = x[base + i];
-    if (is_nan(v)) { nan = true; } else if (v == pos_inf()) { inf = true; } else { ms = lse_push(ms, v); }
+fn push(s: vec4<f32>, v: f32) -> vec4<f32> {
+  switch OP {
+    case PROD: { return vec4<f32>(s.x * v, 0.0, 0.0, 0.0); }
+    case LSE: {
+      if (is_nan(v)) { return vec4<f32>(s.xy, 2.0, 0.0); }
+      if (v == pos_inf()) { return vec4<f32>(s.xy, max(s.z, 1.0), 0.0); }
+      return vec4<f32>(lse_push(s.xy, v), s.z, 0.0);
+    }
+    case VAR: {
+      let n = s.x + 1.0;
+      let d = v - s.y;
+      let mean = s.y + d / n;
+      return vec4<f32>(n, mean, s.z + d * (v - mean), 0.0);
+    }
+    default: {                                                 // NORM, pass 1
+      let a = abs(v);
+      if (is_nan(a)) { return vec4<f32>(s.x, 1.0, s.z, 0.0); }
+      return vec4<f32>(max(s.x, a), s.y, s.z, 0.0);
+    }
   }
-  if (nan) { return nan_f32(); }
-  if (inf) { return pos_inf(); }
-  if (ms.x == neg_inf()) { return neg_inf(); }
-  return ms.x + log(ms.y);                                  // ms.y >= 1
 }
 
-fn row_var(base: u32) -> f32 {
-  if (u.len == 0u) { return nan_f32(); }
-  var m = 0.0;
-  var m2 = 0.0;
-  for (var i = 0u; i < u.len; i++) {
-    let v = x[base + i];
-    let d = v - m;
-    m += d / f32(i + 1u);
-    m2 += d * (v - m);
+fn merge(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+  switch OP {
+    case PROD: { return vec4<f32>(a.x * b.x, 0.0, 0.0, 0.0); }
+    case LSE: { return vec4<f32>(lse_merge(a.xy, b.xy), max(a.z, b.z), 0.0); }
+    case VAR: {
+      if (a.x == 0.0) { return b; }
+      if (b.x == 0.0) { return a; }
+      let n = a.x + b.x;
+      let d = b.y - a.y;
+      return vec4<f32>(n, a.y + d * (b.x / n), a.z + b.z + d * d * (a.x * (b.x / n)), 0.0);
+    }
+    default: { return vec4<f32>(max(a.x, b.x), max(a.y, b.y), a.z + b.z, 0.0); }   // NORM, both passes
   }
-  let den = max(f32(u.len) - u.a, 0.0);
-  if (den == 0.0) { return select(pos_inf(), nan_f32(), m2 == 0.0 || is_nan(m2)); }
-  return m2 / den;
 }
 
-fn row_norm(base: u32) -> f32 {
-  var m = 0.0;
-  for (var i = 0u; i < u.len; i++) {
-    let v = abs(x[base + i]);
-    if (is_nan(v)) { return v; }
-    m = max(m, v);
+// The merged state of the TPR lanes of a row (every lane gets it); lane = t % TPR.
+fn row_reduce(t: u32, lane: u32, s: vec4<f32>) -> vec4<f32> {
+  if (TPR == 1u) { return s; }
+  sh[t] = s;
+  workgroupBarrier();
+  for (var stride = TPR / 2u; stride > 0u; stride >>= 1u) {
+    if (lane < stride) { sh[t] = merge(sh[t], sh[t + stride]); }
+    workgroupBarrier();
   }
-  if (u.a == pos_inf() || m == 0.0 || m == pos_inf()) { return m; }
-  var s = 0.0;
-  for (var i = 0u; i < u.len; i++) {
-    let t = abs(x[base + i]) / m;                          // in [0, 1]
-    if (u.a == 1.0) { s += t; } else if (u.a == 2.0) { s += t * t; } else if (t > 0.0) { s += pow(t, u.a); }
+  let r = sh[t - lane];
+  workgroupBarrier();
+  return r;
+}
+
+fn finish(s: vec4<f32>) -> f32 {
+  switch OP {
+    case PROD: { return s.x; }
+    case LSE: {
+      if (s.z == 2.0) { return nan_f32(); }
+      if (s.z == 1.0) { return pos_inf(); }
+      if (s.x == neg_inf()) { return neg_inf(); }
+      return s.x + log(s.y);                                  // s.y >= 1
+    }
+    case VAR: {
+      if (s.x == 0.0) { return nan_f32(); }
+      let den = max(s.x - u.a, 0.0);
+      if (den == 0.0) { return select(pos_inf(), nan_f32(), s.z == 0.0 || is_nan(s.z)); }
+      return s.z / den;
+    }
+    default: { return s.x; }
   }
-  if (u.a == 1.0) { return m * s; }
-  if (u.a == 2.0) { return m * sqrt(s); }
-  return m * pow(s, 1.0 / u.a);                            // s >= 1
 }
 
 fn prod_others(base: u32) {
@@ -86,16 +117,38 @@ fn prod_others(base: u32) {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = linear_id(gid, nwg, WG);
-  if (r >= u.rows) { return; }
-  let base = r * u.len;
-  switch OP {
-    case PROD: { y[r] = row_prod(base); }
-    case LSE: { y[r] = row_lse(base); }
-    case VAR: { y[r] = row_var(base); }
-    case NORM: { y[r] = row_norm(base); }
-    case PROD_OTHERS: { prod_others(base); }
-    default: {}
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let q = (wg.x + wg.y * nwg.x) * (WG / TPR) + t / TPR;
+  let lane = t % TPR;
+  let live = q < u.rows;
+  var len = 0u;
+  if (live) { len = u.len; }
+  let base = q * u.len;
+  if (OP == PROD_OTHERS) {
+    if (live && lane == 0u) { prod_others(base); }
+    return;
   }
+  var s = init();
+  for (var i = lane; i < len; i += TPR) { s = push(s, x[base + i]); }
+  s = row_reduce(t, lane, s);
+  var r = finish(s);
+  if (OP == NORM) {
+    // pass 2 over the row scaled by m = max |x| (skipped where the answer is already known)
+    let m = s.x;
+    let known = s.y > 0.0 || u.a == pos_inf() || m == 0.0 || m == pos_inf();
+    var acc = 0.0;
+    if (!known) {
+      for (var i = lane; i < len; i += TPR) {
+        let v = abs(x[base + i]) / m;                          // in [0, 1]
+        if (u.a == 1.0) { acc += v; } else if (u.a == 2.0) { acc += v * v; } else if (v > 0.0) { acc += pow(v, u.a); }
+      }
+    }
+    let sum = row_reduce(t, lane, vec4<f32>(0.0, 0.0, acc, 0.0)).z;
+    if (s.y > 0.0) { r = nan_f32(); }
+    else if (known) { r = m; }
+    else if (u.a == 1.0) { r = m * sum; }
+    else if (u.a == 2.0) { r = m * sqrt(sum); }
+    else { r = m * pow(sum, 1.0 / u.a); }                      // sum >= 1
+  }
+  if (live && lane == 0u) { y[q] = r; }
 }

@@ -1,17 +1,19 @@
 // Reductions beyond sum/mean/max/min: prod, logsumexp, var, std, norm, and all/any on masks. The
 // reduced axes are moved last (a view when they already are, else one permute copy) and each row of
-// the [rows, len] result is reduced by one thread of kernels/stats.wgsl; all/any are exact
-// compositions of a comparison and max/min (reduce.ts). Backward formulas are elementwise ops on
-// x's shape with the output's gradient broadcast back (keepdim shape).
+// the [rows, len] result is reduced by kernels/stats.wgsl: a thread per row, or a workgroup's lanes
+// for few long rows (switch `stats`). all/any are exact compositions of a comparison and max/min
+// (reduce.ts). Backward formulas are elementwise ops on x's shape with the output's gradient
+// broadcast back (keepdim shape).
 import { noGrad, record } from '../autograd.js';
 import { defineKernel, withConstants } from '../backend/interface.js';
 import { fail } from '../errors.js';
+import { defineKernelSwitch } from '../kernel-switches.js';
 import { normAxes, numel, reducedShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { run1 } from './apply.js';
 import { div, eq, maximum, mul, ne, sub, where } from './binary.js';
 import { full } from './creation.js';
-import { grid1d } from './grid.js';
+import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
 import { max, mean, min, sum } from './reduce.js';
 import { permute, reshape } from './shape.js';
 import { abs, exp, pow, sign, unary } from './unary.js';
@@ -82,11 +84,27 @@ interface StatsParams {
   rows: number;
   len: number;
   a: number;
+  /** Threads per row (TPR in the WGSL) and per workgroup. */
+  tpr: number;
+  wg: number;
+}
+
+/** `mg.testing.forceKernel('stats', 'thread' | 'split', { tpr })`: threads per row of kernels/stats.wgsl. */
+const statsSwitch = defineKernelSwitch('stats', ROW_VARIANTS);
+
+/**
+ * Threads per row: forced by the switch, else one (no barriers) except for few long rows, which
+ * split over a workgroup of 256 (the norm of a whole tensor is one row). prod's gradient: one.
+ */
+function mapping(op: StatOp, rows: number, len: number): { tpr: number; wg: number } {
+  if (op === 'prod_others') return { tpr: 1, wg: 64 };
+  const tpr = statsSwitch.forced() ? threadsPerRow(statsSwitch, rows, len) : rows < 128 && len > 1024 ? 256 : 1;
+  return { tpr, wg: Math.max(64, tpr) };
 }
 
 const statsKernel = defineKernel<StatsParams>({
   name: 'stats',
-  label: (p) => `stats:${p.op}`,
+  label: (p) => `stats:${p.op}${p.tpr > 1 ? `/split${p.tpr}` : ''}`,
   cpu: ([x], [y], { op, rows, len, a }) => {
     if (op === 'prod_others') {
       // y[r, i] = (Π_{j<i} x[r, j]) · (Π_{j>i} x[r, j])
@@ -110,13 +128,13 @@ const statsKernel = defineKernel<StatsParams>({
   },
   gpu: {
     shader: SHADER,
-    constants: (p) => ({ OP: OPS[p.op][0] }),
+    constants: (p) => ({ OP: OPS[p.op][0], WG: p.wg, TPR: p.tpr }),
     uniforms: (p) => [
       ['u32', p.rows],
       ['u32', p.len],
       ['f32', p.a],
     ],
-    workgroups: (p) => grid1d(p.rows, 64),
+    workgroups: (p) => grid1d(Math.ceil(p.rows / (p.wg / p.tpr)), 1),
   },
 });
 
@@ -152,7 +170,7 @@ function runRows(op: string, stat: StatOp, x: Tensor, p: Plan, a: number, shape:
   return noGrad(() => {
     const moved = p.perm ? permute(x, p.perm) : x;
     const rows = reshape(moved, [p.rows, p.len]); // (rows, len): a view
-    const y = run1(op, statsKernel, [rows], { shape }, { op: stat, rows: p.rows, len: p.len, a });
+    const y = run1(op, statsKernel, [rows], { shape }, { op: stat, rows: p.rows, len: p.len, a, ...mapping(stat, p.rows, p.len) });
     rows.dispose();
     if (moved !== x) moved.dispose();
     return y;

@@ -3,7 +3,7 @@
 // float64 with webgpu's against cpu's (mg.testing.checkOp, axes trailing or not), the gradients torch
 // defines at zeros and ties, torch's special values, and errors.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
 import { expectClose, parity, setupBackends } from '../helpers.js';
 
@@ -201,6 +201,49 @@ describe('reductions: prod logsumexp var std norm all any', () => {
       const x = mg.randn([3], { backend, requiresGrad: true });
       expect(x.gt(0).any().requiresGrad).toBe(false);
     }
+  });
+});
+
+describe('stats kernels: a thread per row and split rows agree', () => {
+  afterEach(() => mg.testing.resetKernels());
+
+  it('every op, thread vs split over 2, 32 and 256 lanes, rows of length 1 to 3000 with NaN, ±Inf and ties', async () => {
+    const ops = Object.entries(REDUCTIONS).filter(([n]) => n !== 'all' && n !== 'any');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 9 }),
+        fc.oneof(fc.constantFrom(1, 2, 31, 33, 257, 3000), fc.integer({ min: 1, max: 600 })),
+        fc.integer({ min: 1, max: 1e6 }),
+        fc.boolean(),
+        async (rows, len, seed, specials) => {
+          const rng = new mg.HostRng(seed);
+          const data = Array.from({ length: rows * len }, () => {
+            const v = rng.next();
+            if (specials && v < 0.01) return NaN;
+            if (specials && v < 0.02) return v < 0.015 ? Infinity : -Infinity;
+            return specials && v < 0.3 ? 0.5 : 0.5 + rng.next(); // ties
+          });
+          const x = mg.tensor(data, [rows, len], { backend: 'webgpu' });
+          for (const [name, [op]] of ops) {
+            const cpu = await op(mg.tensor(data, [rows, len], { backend: 'cpu' }), [1], false).data();
+            for (const tpr of [1, 2, 32, 256]) {
+              mg.testing.forceKernel('stats', tpr === 1 ? 'thread' : 'split', tpr === 1 ? {} : { tpr });
+              const tol = name === 'prod' ? { rtol: 1e-4, atol: 1e-30 } : { rtol: 1e-4, atol: 1e-5 };
+              expectClose(await op(x, [1], false).data(), Array.from(cpu, Math.fround), tol, `${name} tpr ${tpr} [${rows}, ${len}]`);
+            }
+          }
+          x.dispose();
+        },
+      ),
+      { numRuns: 10 },
+    );
+  });
+
+  it('few long rows split automatically', async () => {
+    const x = mg.rand([2, 5000], { seed: 5 });
+    const { kernels } = await mg.profile(() => x.norm(2, 1));
+    expect(kernels.map((k) => k.kernel)).toEqual(['stats:norm/split256']);
+    await parity((t) => t.norm(2, 1), [{ data: await x.data(), shape: [2, 5000] }], { rtol: 1e-5, atol: 1e-5 }, 'norm of long rows');
   });
 });
 
