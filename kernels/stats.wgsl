@@ -11,12 +11,13 @@
 //   NORM         y[r] = (Σ_i |x[r, i]|^a)^(1/a), a = p (Infinity: max |x|): pass 1 finds m = max |x|,
 //                pass 2 sums (|x| / m)^p, so no power overflows or underflows
 //   PROD_OTHERS  y[r, i] = Π_{j≠i} x[r, j]: prod's gradient without dividing (exact with zeros),
-//                exclusive prefix times suffix products; one thread per row (TPR = 1)
+//                exclusive prefix times suffix products
 #include "common.wgsl"
 
 override OP: u32 = PROD;
 override WG: u32 = 64u;    // threads per workgroup
 override TPR: u32 = 1u;    // threads per row (a power of two dividing WG)
+#include "lane_scan.wgsl"
 
 struct Params { rows: u32, len: u32, a: f32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -103,14 +104,25 @@ fn finish(s: vec4<f32>) -> f32 {
   }
 }
 
-fn prod_others(base: u32) {
+// The row in TPR contiguous chunks: each lane's chunk product, the products of the chunks before and
+// after it (lane_scan.wgsl), then prefix and suffix walks through the chunk.
+fn prod_others(t: u32, lane: u32, base: u32, len: u32) {
+  let chunk = (len + TPR - 1u) / TPR;
+  let lo = min(lane * chunk, len);
+  let hi = min(lo + chunk, len);
   var p = 1.0;
-  for (var i = 0u; i < u.len; i++) {
+  if (TPR > 1u) {
+    for (var i = lo; i < hi; i++) { p *= x[base + i]; }
+  }
+  let before = lanes_exclusive(t, lane, p, true, false);
+  let after = lanes_exclusive(t, lane, p, true, true);
+  p = before;
+  for (var i = lo; i < hi; i++) {
     y[base + i] = p;
     p *= x[base + i];
   }
-  p = 1.0;
-  for (var i = u.len; i > 0u; i--) {
+  p = after;
+  for (var i = hi; i > lo; i--) {
     y[base + i - 1u] *= p;
     p *= x[base + i - 1u];
   }
@@ -125,7 +137,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3
   if (live) { len = u.len; }
   let base = q * u.len;
   if (OP == PROD_OTHERS) {
-    if (live && lane == 0u) { prod_others(base); }
+    prod_others(t, lane, base, len);
     return;
   }
   var s = init();

@@ -1,11 +1,13 @@
-// Scans along one axis: cumsum. kernels/scan.wgsl walks each line of the axis in one thread.
+// Scans along one axis: cumsum. kernels/scan.wgsl walks each line of the axis in one thread, or for
+// few long lines in a workgroup's lanes, a chunk each (switch `scan`).
 import { record } from '../autograd.js';
 import { defineKernel } from '../backend/interface.js';
 import { fail } from '../errors.js';
+import { defineKernelSwitch } from '../kernel-switches.js';
 import { normAxis, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { run1 } from './apply.js';
-import { grid1d } from './grid.js';
+import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
 
 interface ScanParams {
   /** x seen as [outer, len, inner]: lines = outer · inner. */
@@ -14,11 +16,23 @@ interface ScanParams {
   inner: number;
   /** 1: sum from the end of each line (the gradient). */
   reverse: number;
+  /** Threads per line (TPR in the WGSL) and per workgroup. */
+  tpr: number;
+  wg: number;
+}
+
+/** `mg.testing.forceKernel('scan', 'thread' | 'split', { tpr })`: threads per line of kernels/scan.wgsl. */
+const scanSwitch = defineKernelSwitch('scan', ROW_VARIANTS);
+
+/** Threads per line: forced by the switch, else one except for few long lines (256 lanes, chunked). */
+function mapping(lines: number, len: number): { tpr: number; wg: number } {
+  const tpr = scanSwitch.forced() ? threadsPerRow(scanSwitch, lines, len) : lines < 128 && len > 1024 ? 256 : 1;
+  return { tpr, wg: Math.max(64, tpr) };
 }
 
 const scanKernel = defineKernel<ScanParams>({
   name: 'scan',
-  label: (p) => (p.reverse ? 'scan:cumsum_reverse' : 'scan:cumsum'),
+  label: (p) => `scan:cumsum${p.reverse ? '_reverse' : ''}${p.tpr > 1 ? `/split${p.tpr}` : ''}`,
   cpu: ([x], [y], { lines, len, inner, reverse }) => {
     for (let l = 0; l < lines; l++) {
       const base = Math.floor(l / inner) * len * inner + (l % inner);
@@ -32,23 +46,24 @@ const scanKernel = defineKernel<ScanParams>({
   },
   gpu: {
     shader: 'scan',
+    constants: (p) => ({ WG: p.wg, TPR: p.tpr }),
     uniforms: (p) => [
       ['u32', p.lines],
       ['u32', p.len],
       ['u32', p.inner],
       ['u32', p.reverse],
     ],
-    workgroups: (p) => grid1d(p.lines, 64),
+    workgroups: (p) => grid1d(Math.ceil(p.lines / (p.wg / p.tpr)), 1),
   },
 });
 
 function scan(op: string, x: Tensor, axis: number, reverse: boolean): Tensor {
-  if (x.ndim === 0) return run1(op, scanKernel, [x], { shape: x.shape }, { lines: 1, len: 1, inner: 1, reverse: +reverse });
-  const a = normAxis(op, axis, x.ndim);
-  const len = x.shape[a];
+  const a = x.ndim === 0 ? 0 : normAxis(op, axis, x.ndim);
+  const len = x.shape[a] ?? 1;
   const inner = numel(x.shape.slice(a + 1));
   const lines = numel(x.shape.slice(0, a)) * inner;
-  return run1(op, scanKernel, [x], { shape: x.shape }, { lines, len, inner: Math.max(inner, 1), reverse: +reverse });
+  const p = { lines, len, inner: Math.max(inner, 1), reverse: +reverse, ...mapping(lines, len) };
+  return run1(op, scanKernel, [x], { shape: x.shape }, p);
 }
 
 /** Running sums along `axis` (negative counts from the end): y_i = Σ_{j <= i} x_j (torch.cumsum). */

@@ -94,10 +94,9 @@ const statsSwitch = defineKernelSwitch('stats', ROW_VARIANTS);
 
 /**
  * Threads per row: forced by the switch, else one (no barriers) except for few long rows, which
- * split over a workgroup of 256 (the norm of a whole tensor is one row). prod's gradient: one.
+ * split over a workgroup of 256 (the norm of a whole tensor is one row).
  */
-function mapping(op: StatOp, rows: number, len: number): { tpr: number; wg: number } {
-  if (op === 'prod_others') return { tpr: 1, wg: 64 };
+function mapping(rows: number, len: number): { tpr: number; wg: number } {
   const tpr = statsSwitch.forced() ? threadsPerRow(statsSwitch, rows, len) : rows < 128 && len > 1024 ? 256 : 1;
   return { tpr, wg: Math.max(64, tpr) };
 }
@@ -170,7 +169,7 @@ function runRows(op: string, stat: StatOp, x: Tensor, p: Plan, a: number, shape:
   return noGrad(() => {
     const moved = p.perm ? permute(x, p.perm) : x;
     const rows = reshape(moved, [p.rows, p.len]); // (rows, len): a view
-    const y = run1(op, statsKernel, [rows], { shape }, { op: stat, rows: p.rows, len: p.len, a, ...mapping(stat, p.rows, p.len) });
+    const y = run1(op, statsKernel, [rows], { shape }, { op: stat, rows: p.rows, len: p.len, a, ...mapping(p.rows, p.len) });
     rows.dispose();
     if (moved !== x) moved.dispose();
     return y;

@@ -239,6 +239,28 @@ describe('stats kernels: a thread per row and split rows agree', () => {
     );
   });
 
+  it("prod's gradient (prefix × suffix products), thread vs split, with zeros", async () => {
+    for (const [rows, len] of [
+      [3, 1],
+      [2, 37],
+      [4, 300],
+      [1, 3001],
+    ]) {
+      const rng = new mg.HostRng(rows * len);
+      const data = Array.from({ length: rows * len }, () => (rng.next() < 0.002 ? 0 : 0.999 + 0.002 * rng.next()));
+      const grad = async (backend: 'cpu' | 'webgpu') => {
+        const x = mg.tensor(data, [rows, len], { backend, requiresGrad: true });
+        x.prod(1).sum().backward();
+        return Array.from(await x.grad!.data());
+      };
+      const want = (await grad('cpu')).map(Math.fround);
+      for (const tpr of [1, 4, 256]) {
+        mg.testing.forceKernel('stats', tpr === 1 ? 'thread' : 'split', tpr === 1 ? {} : { tpr });
+        expectClose(await grad('webgpu'), want, { rtol: 1e-4, atol: 1e-6 }, `prod grad tpr ${tpr} [${rows}, ${len}]`);
+      }
+    }
+  });
+
   it('few long rows split automatically', async () => {
     const x = mg.rand([2, 5000], { seed: 5 });
     const { kernels } = await mg.profile(() => x.norm(2, 1));
@@ -294,6 +316,33 @@ describe('cumsum', () => {
       });
       expect(r.gradcheck.compared).toBeGreaterThan(0);
     }
+  });
+
+  it('a thread per line and split lines agree (forward and the reversed scan of the gradient)', async () => {
+    for (const [shape, axis] of [
+      [[3, 2000], 1],
+      [[1, 4099], -1],
+      [[2500, 3], 0],
+      [[5, 7], 1],
+    ] as [number[], number][]) {
+      const x = mg.rand(shape, { seed: shape[0], low: -1, high: 1, backend: 'cpu' });
+      const data = await x.data();
+      const want = cumsumRef(data, shape, axis);
+      const g = mg.rand(shape, { seed: 7, low: -1, high: 1, backend: 'cpu' });
+      const gd = await g.data();
+      for (const tpr of [1, 2, 32, 256]) {
+        mg.testing.forceKernel('scan', tpr === 1 ? 'thread' : 'split', tpr === 1 ? {} : { tpr });
+        const xg = mg.tensor(data, shape, { backend: 'webgpu', requiresGrad: true });
+        const y = xg.cumsum(axis);
+        expectClose(await y.data(), want, { rtol: 1e-5, atol: 1e-4 }, `cumsum tpr ${tpr} ${JSON.stringify(shape)}`);
+        y.backward(mg.tensor(gd, shape, { backend: 'webgpu' }));
+        const flipped = cumsumRef(Array.from(gd).reverse(), shape, axis).reverse(); // valid: reversing all dims reverses each line
+        expectClose(await xg.grad!.data(), flipped, { rtol: 1e-5, atol: 1e-4 }, `cumsum grad tpr ${tpr} ${JSON.stringify(shape)}`);
+      }
+      mg.testing.resetKernels();
+    }
+    const { kernels } = await mg.profile(() => mg.zeros([2, 5000]).cumsum(1));
+    expect(kernels.map((k) => k.kernel)).toContain('scan:cumsum/split256');
   });
 
   it('0-d tensors, NaN and Inf propagate forward from their position', async () => {
