@@ -20,6 +20,8 @@ describe('kernel switches', () => {
       scaledMaskedSoftmax: ['thread', 'split'],
       mora: ['sg', 'smem'],
       sort: ['rank', 'bitonic'],
+      stats: ['thread', 'split'],
+      scan: ['thread', 'split'],
     });
   });
 
