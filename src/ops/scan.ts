@@ -24,9 +24,9 @@ interface ScanParams {
 /** `mg.testing.forceKernel('scan', 'thread' | 'split', { tpr })`: threads per line of kernels/scan.wgsl. */
 const scanSwitch = defineKernelSwitch('scan', ROW_VARIANTS);
 
-/** Threads per line: forced by the switch, else one except for few long lines (256 lanes, chunked). */
+/** Threads per line (the row kernels' rule: one, but 32 chunks for few long lines). */
 function mapping(lines: number, len: number): { tpr: number; wg: number } {
-  const tpr = scanSwitch.forced() ? threadsPerRow(scanSwitch, lines, len) : lines < 128 && len > 1024 ? 256 : 1;
+  const tpr = threadsPerRow(scanSwitch, lines, len);
   return { tpr, wg: Math.max(64, tpr) };
 }
 

@@ -92,12 +92,9 @@ interface StatsParams {
 /** `mg.testing.forceKernel('stats', 'thread' | 'split', { tpr })`: threads per row of kernels/stats.wgsl. */
 const statsSwitch = defineKernelSwitch('stats', ROW_VARIANTS);
 
-/**
- * Threads per row: forced by the switch, else one (no barriers) except for few long rows, which
- * split over a workgroup of 256 (the norm of a whole tensor is one row).
- */
+/** Threads per row (the row kernels' rule: one, but 32 for few long rows; the norm of a whole tensor is one row). */
 function mapping(rows: number, len: number): { tpr: number; wg: number } {
-  const tpr = statsSwitch.forced() ? threadsPerRow(statsSwitch, rows, len) : rows < 128 && len > 1024 ? 256 : 1;
+  const tpr = threadsPerRow(statsSwitch, rows, len);
   return { tpr, wg: Math.max(64, tpr) };
 }
 
@@ -232,7 +229,7 @@ function varOpts(op: string, opts: VarOptions): { keepdim: boolean; correction: 
   return { keepdim: opts.keepdim ?? false, correction };
 }
 
-/** (x - mean) · scale, with the mean over the plan's axes: the common factor of var's and std's gradients. */
+/** x - mean over the plan's axes (kept): the common factor of var's and std's gradients. */
 const centered = (x: Tensor, p: Plan): Tensor => sub(x, mean(x, p.ax, true));
 
 /**
