@@ -1,12 +1,12 @@
 // Scans along one axis: cumsum. kernels/scan.wgsl walks each line of the axis in one thread, or for
 // few long lines in a workgroup's lanes, a chunk each (switch `scan`).
 import { record } from '../autograd.js';
-import { defineKernel } from '../backend/interface.js';
+import { type Backend, defineKernel, isCpuAdapter } from '../backend/interface.js';
 import { fail } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
 import { normAxis, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { run1 } from './apply.js';
+import { backendOf, run1 } from './apply.js';
 import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
 
 interface ScanParams {
@@ -24,9 +24,12 @@ interface ScanParams {
 /** `mg.testing.forceKernel('scan', 'thread' | 'split', { tpr })`: threads per line of kernels/scan.wgsl. */
 const scanSwitch = defineKernelSwitch('scan', ROW_VARIANTS);
 
-/** Threads per line (the row kernels' rule: one, but 32 chunks for few long lines). */
-function mapping(lines: number, len: number): { tpr: number; wg: number } {
-  const tpr = threadsPerRow(scanSwitch, lines, len);
+/**
+ * Threads per line: the row kernels' rule (one, but 32 chunks for few long lines), except on CPU
+ * adapters, where a thread per line measured faster even for four lines of 2^18 (docs/performance.md).
+ */
+function mapping(b: Backend, lines: number, len: number): { tpr: number; wg: number } {
+  const tpr = !scanSwitch.forced() && isCpuAdapter(b.description) ? 1 : threadsPerRow(scanSwitch, lines, len);
   return { tpr, wg: Math.max(64, tpr) };
 }
 
@@ -62,7 +65,7 @@ function scan(op: string, x: Tensor, axis: number, reverse: boolean): Tensor {
   const len = x.shape[a] ?? 1;
   const inner = numel(x.shape.slice(a + 1));
   const lines = numel(x.shape.slice(0, a)) * inner;
-  const p = { lines, len, inner: Math.max(inner, 1), reverse: +reverse, ...mapping(lines, len) };
+  const p = { lines, len, inner: Math.max(inner, 1), reverse: +reverse, ...mapping(backendOf(op, [x]), lines, len) };
   return run1(op, scanKernel, [x], { shape: x.shape }, p);
 }
 
