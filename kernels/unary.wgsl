@@ -50,12 +50,19 @@ fn tanh_f(v: f32) -> f32 {
 
 // sin(v) (shift 0) or cos(v) = sin(v + π/2) (shift 1): v reduced by k·π/2 with π/2 split in three
 // parts (Cody-Waite; k·P1 is exact for |k| < 2^16), then Cephes' sinf/cosf polynomials on
-// [-π/4, π/4]. Absolute error ~1e-7 for |v| <= 1e4, growing as |v|·1e-11 beyond. sin(±Inf) is NaN.
+// [-π/4, π/4]. Absolute error ~1e-7 for |v| <= 1e4, growing as |v|·1e-11 beyond. Past ~1e7 the
+// float32 product k·P1 is inexact and one step leaves |r| > π/4: the step repeats (at most 8 times,
+// enough from 3.4e38), so the result is in [-1, 1] but its phase is lost. sin(±Inf) is NaN.
 fn sincos_f(v: f32, shift: u32) -> f32 {
   if (non_finite(v)) { return nan_f32(); }
-  let k = round(v * 0.6366197723675814);
-  let r = ((v - k * 1.5703125) - k * 4.837512969970703125e-4) - k * 7.54978995489188216e-8;
-  let q = (u32(k - 4.0 * floor(k * 0.25)) + shift) & 3u;   // quadrant, exact for any f32 k
+  var r = v;
+  var q = shift;
+  for (var step = 0; step < 8 && abs(r) > 0.7853982; step++) {
+    let k = round(r * 0.6366197723675814);
+    r = ((r - k * 1.5703125) - k * 4.837512969970703125e-4) - k * 7.54978995489188216e-8;
+    q += u32(k - 4.0 * floor(k * 0.25));                     // k mod 4, exact for any f32 k
+  }
+  q &= 3u;                                                   // the quadrant
   let z = r * r;
   let s = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * r + r;
   let c = ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0;
