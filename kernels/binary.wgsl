@@ -6,6 +6,7 @@
 // lavapipe runs lane by lane). Otherwise each output index is decomposed over out's dims and
 // re-composed with a's and b's broadcast strides (stride 0 on broadcast dims).
 #include "common.wgsl"
+#include "pow.wgsl"
 
 alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
 
@@ -46,6 +47,15 @@ fn op(x: f32, z: f32) -> f32 {
     case GE: { return select(0.0, 1.0, x >= z && !nan2(x, z)); }
     case EQ: { return select(0.0, 1.0, x == z && !nan2(x, z)); }
     case NE: { return select(0.0, 1.0, x != z || nan2(x, z)); }
+    case POW: { return pow_c(x, z); }                       // C's pow: pow.wgsl
+    case POW_GRAD_BASE: {                                   // z·x^(z-1), 0 where z = 0
+      if (z == 0.0 && !is_nan(z)) { return 0.0; }
+      return z * pow_c(x, z - 1.0);
+    }
+    case POW_GRAD_EXP: {                                    // x^z·ln x, 0 where x = 0 and z >= 0
+      if (x == 0.0 && z >= 0.0 && !nan2(x, z)) { return 0.0; }
+      return pow_c(x, z) * log_f(x);
+    }
     default: { return x; }
   }
 }

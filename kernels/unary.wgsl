@@ -3,6 +3,7 @@
 // is folded when the pipeline is specialised, so each op compiles to its own straight-line kernel.
 // a, b: scalar parameters (pow exponent, affine scale/shift).
 #include "common.wgsl"
+#include "pow.wgsl"
 
 alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
 
@@ -46,29 +47,63 @@ fn tanh_f(v: f32) -> f32 {
   return tanh(clamp(v, -15.0, 15.0));
 }
 
-// v^p for p != 0 (torch's and C's pow): 0^p is 0 for p > 0 and +Inf for p < 0, Inf^p the other
-// way round; odd integer exponents keep the sign (also of ±0 and ±Inf); other exponents of finite
-// negatives are NaN. Exponents ±0.5 are sqrt and rsqrt, as in torch (so (-Inf)^0.5 is NaN, not
-// C's +Inf).
-fn pow_f(v: f32, p: f32) -> f32 {
-  if (p == 0.5) { return sqrt_f(v); }
-  if (p == -0.5) { return rsqrt_f(v); }
-  if (is_nan(v)) { return v; }
-  let neg = v < 0.0 || neg_zero(v);
-  let odd = fract(p) == 0.0 && fract(p * 0.5) != 0.0;
-  let a = abs(v);
-  var r = 0.0;
-  if (a == pos_inf()) {
-    r = select(pos_inf(), 0.0, p < 0.0);
-  } else if (v < 0.0 && fract(p) != 0.0) {
-    return nan_f32();
-  } else if (a == 0.0) {
-    r = select(0.0, pos_inf(), p < 0.0);
-  } else {
-    let e = p * log2(a);                                 // r = 2^e, overflow and underflow explicit
-    if (e >= 128.0) { r = pos_inf(); } else if (e < -150.0) { r = 0.0; } else { r = pow(a, p); }
+// ---- sin cos erf log1p expm1 (WGSL's sin/cos promise accuracy on [-π, π] only; log1p, expm1 and
+// erf lose all relative precision near 0 when written from exp/log) ----
+
+// sin(v) (shift 0) or cos(v) = sin(v + π/2) (shift 1): v reduced by k·π/2 with π/2 split in three
+// parts (Cody-Waite; k·P1 is exact for |k| < 2^16), then Cephes' sinf/cosf polynomials on
+// [-π/4, π/4]. Measured absolute error: 1.2e-7 for |v| <= 1e4, 1e-6 to 1e5, 3e-2 to 1e6 (k·P1 is
+// inexact from |k| = 2^16). Past ~1e7 one step can leave |r| > π/4: the step repeats (at most 8
+// times, enough from 3.4e38), so the result stays in [-1, 1] though its phase is lost. sin(±Inf) is NaN.
+fn sincos_f(v: f32, shift: u32) -> f32 {
+  if (non_finite(v)) { return nan_f32(); }
+  var r = v;
+  var q = shift;
+  for (var step = 0; step < 8 && abs(r) > 0.7853982; step++) {
+    let k = round(r * 0.6366197723675814);
+    r = ((r - k * 1.5703125) - k * 4.837512969970703125e-4) - k * 7.54978995489188216e-8;
+    q += u32(k - 4.0 * floor(k * 0.25));                     // k mod 4, exact for any f32 k
   }
-  return select(r, -r, neg && odd);
+  q &= 3u;                                                   // the quadrant
+  let z = r * r;
+  let s = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * r + r;
+  let c = ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0;
+  switch (q) {
+    case 0u: { return s; }
+    case 1u: { return c; }
+    case 2u: { return -s; }
+    default: { return -c; }
+  }
+}
+
+// log(1 + v): 2·atanh(s), s = v / (2 + v), by its series for |v| < 0.5 (|s| <= 1/3, 9 terms), else log.
+fn log1p_f(v: f32) -> f32 {
+  if (is_nan(v) || v < -1.0) { return nan_f32(); }
+  if (v == -1.0) { return neg_inf(); }
+  if (abs(v) >= 0.5) { return log_f(1.0 + v); }
+  let s = v / (2.0 + v);
+  let z = s * s;
+  let t = 1.0 / 15.0 + z * (1.0 / 17.0);
+  return 2.0 * s * (1.0 + z * (1.0 / 3.0 + z * (1.0 / 5.0 + z * (1.0 / 7.0 + z * (1.0 / 9.0 + z * (1.0 / 11.0 + z * (1.0 / 13.0 + z * t)))))));
+}
+
+// exp(v) - 1: Taylor to v^10/10! for |v| < 0.5, else exp(v) - 1 (no cancellation there).
+fn expm1_f(v: f32) -> f32 {
+  if (is_nan(v)) { return v; }
+  if (abs(v) >= 0.5) { return exp_f(v) - 1.0; }
+  var t = 1.0 + v / 10.0;
+  for (var k = 9.0; k >= 2.0; k -= 1.0) { t = 1.0 + v / k * t; }
+  return v * t;
+}
+
+// erf: its Maclaurin series below 0.5 (relative accuracy near 0), erf_approx beyond.
+fn erf_f(v: f32) -> f32 {
+  if (is_nan(v)) { return v; }
+  if (abs(v) >= 0.5) { return erf_approx(v); }
+  let z = v * v;
+  // 2/√π (v - v³/3 + v⁵/10 - v⁷/42 + v⁹/216 - v¹¹/1320 + v¹³/9360)
+  let p = 1.0 - z * (1.0 / 3.0 - z * (1.0 / 10.0 - z * (1.0 / 42.0 - z * (1.0 / 216.0 - z * (1.0 / 1320.0 - z * (1.0 / 9360.0))))));
+  return 1.1283791670955126 * v * p;
 }
 
 fn f(v: f32) -> f32 {
@@ -106,6 +141,36 @@ fn f(v: f32) -> f32 {
       return 0.5 * (1.0 + erf_approx(v * INV_SQRT_2)) + v * exp_f(-0.5 * v * v) * INV_SQRT_2PI;
     }
     case SILU_GRAD: { let s = sigmoid_f(v); return s * (1.0 + v * (1.0 - s)); }
+    // sin ... clamp_mask: a = the op's first parameter (beta, slope, alpha, min), b = its second
+    case SIN: { return sincos_f(v, 0u); }
+    case COS: { return sincos_f(v, 1u); }
+    case ERF: { return erf_f(v); }
+    case ERF_GRAD: { return select(1.1283791670955126 * exp_f(-v * v), v, is_nan(v)); }
+    case LOG1P: { return log1p_f(v); }
+    case EXPM1: { return expm1_f(v); }
+    case FLOOR: { return select(floor(v), v, non_finite(v)); }
+    case ROUND: { return select(round(v), v, non_finite(v)); }       // halves to even, as torch
+    case SOFTPLUS: {                                             // a = beta, b = threshold
+      if (is_nan(v)) { return v; }
+      let z = v * u.a;
+      if (z > u.b) { return v; }
+      return log1p_f(exp_f(z)) / u.a;
+    }
+    case SOFTPLUS_GRAD: {
+      if (is_nan(v)) { return v; }
+      let z = v * u.a;
+      return select(sigmoid_f(z), 1.0, z > u.b);
+    }
+    case LEAKY_RELU: { return select(v * u.a, v, v > 0.0 || is_nan(v)); }    // a = negative slope
+    case LEAKY_RELU_GRAD: { return select(u.a, 1.0, v > 0.0 && !is_nan(v)); }
+    case ELU: { return select(u.a * expm1_f(v), v, v > 0.0 || is_nan(v)); } // a = alpha
+    case ELU_GRAD: { return select(u.a * exp_f(v), 1.0, v > 0.0 && !is_nan(v)); }   // NaN at NaN
+    case CLAMP: {                                                // a = min, b = max (±Inf: none)
+      if (is_nan(v)) { return v; }
+      let r = select(v, u.a, v < u.a);
+      return select(r, u.b, r > u.b);
+    }
+    case CLAMP_MASK: { return select(0.0, 1.0, v >= u.a && v <= u.b && !is_nan(v)); }
     default: { return v; }
   }
 }

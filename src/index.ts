@@ -69,6 +69,10 @@ export * as optim from './optim/index.js';
 export * as peft from './adapters/index.js';
 export * as mora from './mora/index.js';
 export * as ops from './ops/index.js';
+// elementwise ops and reductions (issue 15)
+export { sin, cos, erf, log1p, expm1, square, sign, floor, round, clamp, softplus, leakyRelu, elu } from './ops/unary.js';
+export { prod, logsumexp, variance, variance as var, std, norm, all, any } from './ops/stats.js';
+export { cumsum } from './ops/scan.js';
 export { layerNorm, rmsNorm } from './ops/norm.js';
 export { crossEntropy } from './ops/loss.js';
 export { attention, scaledMaskedSoftmax } from './ops/attention.js';

@@ -13,6 +13,12 @@ import { grid1d } from './grid.js';
 import { sumTo } from './reduce.js';
 import { unary } from './unary.js';
 
+/** C's pow (torch.pow of two tensors): JS's ** but 1^NaN, 1^±Inf and (-1)^±Inf are 1. */
+function cpow(x: number, z: number): number {
+  if (z === 0 || x === 1 || (x === -1 && Math.abs(z) === Infinity)) return 1;
+  return x ** z;
+}
+
 /** Op code (the OP constant of kernels/binary.wgsl) and the float64 reference. */
 const OPS = {
   add: [0, (x: number, z: number) => x + z],
@@ -30,6 +36,11 @@ const OPS = {
   ge: [9, (x: number, z: number) => +(x >= z)],
   eq: [10, (x: number, z: number) => +(x === z)],
   ne: [11, (x: number, z: number) => +(x !== z)],
+  pow: [12, cpow],
+  // d/dx x^z = z·x^(z-1), 0 where z = 0 (torch)
+  pow_grad_base: [13, (x: number, z: number) => (z === 0 ? 0 : z * cpow(x, z - 1))],
+  // d/dz x^z = x^z·ln x, 0 where x = 0 and z >= 0 (torch)
+  pow_grad_exp: [14, (x: number, z: number) => (x === 0 && z >= 0 ? 0 : cpow(x, z) * Math.log(x))],
 } as const satisfies Record<string, readonly [number, (x: number, z: number) => number]>;
 
 export type BinaryOp = keyof typeof OPS;
@@ -271,4 +282,21 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
   if (at !== a) at.dispose();
   if (bt !== b) bt.dispose();
   return res;
+}
+
+/** x^p elementwise with broadcasting, both operands tensors (C's pow; `pow` in unary.ts dispatches here). */
+// d(a^b) = b·a^(b-1) da + a^b·ln(a) db    -> ga = g·b·a^(b-1) (0 where b = 0),
+//                                            gb = g·a^b·ln(a) (0 where a = 0 and b >= 0), as torch
+export function powTensor(a: Tensor, b: Tensor): Tensor {
+  if (!b || typeof b !== 'object' || !('shape' in b)) fail('pow', `the exponent must be a number or a Tensor, got ${String(b)}`);
+  return record(
+    binary('pow', a, b),
+    'pow',
+    [a, b],
+    (g) => [
+      reduceTo(binary('mul', g, binary('pow_grad_base', a, b)), a.shape),
+      reduceTo(binary('mul', g, binary('pow_grad_exp', a, b)), b.shape),
+    ],
+    [a, b],
+  );
 }

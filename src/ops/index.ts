@@ -24,3 +24,5 @@ export { sort, topk, type SortResult, type SortOptions, type TopkOptions } from 
 export { oneHot } from './one-hot.js';
 export { scatterAdd, indexAdd } from './index-add.js';
 export { einsum } from './einsum.js';
+export { prod, logsumexp, variance, variance as var, std, norm, all, any } from './stats.js';
+export { cumsum } from './scan.js';

@@ -25,6 +25,8 @@ import * as srt from './sort.js';
 import * as oh from './one-hot.js';
 import * as ia from './index-add.js';
 import * as es from './einsum.js';
+import * as st from './stats.js';
+import * as sc from './scan.js';
 
 type Other = Tensor | number;
 type Axes = number | readonly number[];
@@ -42,7 +44,7 @@ declare module '../tensor.js' {
     silu(): Tensor;
     sigmoid(): Tensor;
     tanh(): Tensor;
-    pow(p: number): Tensor;
+    pow(p: number | Tensor): Tensor;
     add(o: Other): Tensor;
     sub(o: Other): Tensor;
     mul(o: Other): Tensor;
@@ -92,6 +94,28 @@ declare module '../tensor.js' {
     scatterAdd(axis: number, index: Tensor, src: Tensor | readonly number[]): Tensor;
     indexAdd(axis: number, index: Tensor, source: Tensor, opts?: { alpha?: number }): Tensor;
     einsum(spec: string, ...others: Tensor[]): Tensor;
+    // elementwise ops and reductions (issue 15)
+    sin(): Tensor;
+    cos(): Tensor;
+    erf(): Tensor;
+    log1p(): Tensor;
+    expm1(): Tensor;
+    square(): Tensor;
+    sign(): Tensor;
+    floor(): Tensor;
+    round(): Tensor;
+    clamp(min?: number, max?: number): Tensor;
+    softplus(beta?: number, threshold?: number): Tensor;
+    leakyRelu(slope?: number): Tensor;
+    elu(alpha?: number): Tensor;
+    var(axes?: Axes, opts?: st.VarOptions): Tensor;
+    std(axes?: Axes, opts?: st.VarOptions): Tensor;
+    logsumexp(axes?: Axes, keepdim?: boolean): Tensor;
+    norm(p?: number, axes?: Axes, keepdim?: boolean): Tensor;
+    cumsum(axis: number): Tensor;
+    prod(axes?: Axes, keepdim?: boolean): Tensor;
+    all(axes?: Axes, keepdim?: boolean): Tensor;
+    any(axes?: Axes, keepdim?: boolean): Tensor;
   }
 }
 
@@ -277,6 +301,71 @@ P.indexAdd = function (axis, index, source, opts) {
 };
 P.einsum = function (spec, ...others) {
   return es.einsum(spec, this, ...others);
+};
+
+// elementwise ops and reductions (issue 15)
+P.sin = function () {
+  return u.sin(this);
+};
+P.cos = function () {
+  return u.cos(this);
+};
+P.erf = function () {
+  return u.erf(this);
+};
+P.log1p = function () {
+  return u.log1p(this);
+};
+P.expm1 = function () {
+  return u.expm1(this);
+};
+P.square = function () {
+  return u.square(this);
+};
+P.sign = function () {
+  return u.sign(this);
+};
+P.floor = function () {
+  return u.floor(this);
+};
+P.round = function () {
+  return u.round(this);
+};
+P.clamp = function (min, max) {
+  return u.clamp(this, min, max);
+};
+P.softplus = function (beta, threshold) {
+  return u.softplus(this, beta, threshold);
+};
+P.leakyRelu = function (slope) {
+  return u.leakyRelu(this, slope);
+};
+P.elu = function (alpha) {
+  return u.elu(this, alpha);
+};
+P.var = function (axes, opts) {
+  return st.variance(this, axes, opts);
+};
+P.std = function (axes, opts) {
+  return st.std(this, axes, opts);
+};
+P.logsumexp = function (axes, keepdim) {
+  return st.logsumexp(this, axes, keepdim);
+};
+P.norm = function (p, axes, keepdim) {
+  return st.norm(this, p, axes, keepdim);
+};
+P.cumsum = function (axis) {
+  return sc.cumsum(this, axis);
+};
+P.prod = function (axes, keepdim) {
+  return st.prod(this, axes, keepdim);
+};
+P.all = function (axes, keepdim) {
+  return st.all(this, axes, keepdim);
+};
+P.any = function (axes, keepdim) {
+  return st.any(this, axes, keepdim);
 };
 
 hooks.onesLike = (t) => cr.onesLike(t);

@@ -6,12 +6,18 @@ import { isFloat } from '../dtype.js';
 import { fail } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { run1 } from './apply.js';
-import { div, mul } from './binary.js';
+import { add, div, mul, powTensor } from './binary.js';
 import { zerosLike } from './creation.js';
 import { grid1d } from './grid.js';
-import { erf } from './special.js';
+import { erf as erf64 } from './special.js';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** Nearest integer, halves to even (torch.round, WGSL's round); -0 and ±Inf kept. */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v); // halves up
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
 
 /**
  * Op code (the OP constant of kernels/unary.wgsl, which names each code by the key in upper case:
@@ -26,7 +32,7 @@ const OPS = {
   abs: [5, Math.abs],
   relu: [6, (v: number) => Math.max(v, 0)],
   gelu_tanh: [7, (v: number) => 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v ** 3)))],
-  gelu_erf: [8, (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2))],
+  gelu_erf: [8, (v: number) => 0.5 * v * (1 + erf64(v / Math.SQRT2))],
   silu: [9, (v: number) => v / (1 + Math.exp(-v))],
   sigmoid: [10, (v: number) => 1 / (1 + Math.exp(-v))],
   tanh: [11, Math.tanh],
@@ -42,7 +48,7 @@ const OPS = {
       return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * v * v);
     },
   ],
-  gelu_erf_grad: [17, (v: number) => 0.5 * (1 + erf(v / Math.SQRT2)) + (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI)],
+  gelu_erf_grad: [17, (v: number) => 0.5 * (1 + erf64(v / Math.SQRT2)) + (v * Math.exp(-0.5 * v * v)) / Math.sqrt(2 * Math.PI)],
   silu_grad: [
     18,
     (v: number) => {
@@ -50,6 +56,24 @@ const OPS = {
       return s * (1 + v * (1 - s));
     },
   ],
+  sin: [19, Math.sin],
+  cos: [20, Math.cos],
+  erf: [21, erf64],
+  erf_grad: [22, (v: number) => (2 / Math.sqrt(Math.PI)) * Math.exp(-v * v)],
+  log1p: [23, Math.log1p],
+  expm1: [24, Math.expm1],
+  floor: [25, Math.floor],
+  round: [26, roundHalfEven],
+  // a = beta, b = threshold: x where beta·x > threshold (as torch), else log(1 + exp(beta·x)) / beta
+  softplus: [27, (v: number, beta: number, th: number) => (v * beta > th ? v : Math.log1p(Math.exp(v * beta)) / beta)],
+  softplus_grad: [28, (v: number, beta: number, th: number) => (v * beta > th ? 1 : 1 / (1 + Math.exp(-v * beta)))],
+  leaky_relu: [29, (v: number, slope: number) => (v > 0 ? v : v * slope)],
+  leaky_relu_grad: [30, (v: number, slope: number) => (v > 0 ? 1 : slope)],
+  elu: [31, (v: number, alpha: number) => (v > 0 ? v : alpha * Math.expm1(v))],
+  elu_grad: [32, (v: number, alpha: number) => (v > 0 ? 1 : alpha * Math.exp(v))], // NaN at NaN, as torch
+  // a = min, b = max (±Infinity when absent); NaN stays NaN; min > max gives max everywhere (torch)
+  clamp: [33, (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi)],
+  clamp_mask: [34, (v: number, lo: number, hi: number) => +(v >= lo && v <= hi)],
 } as const satisfies Record<string, readonly [number, (v: number, a: number, b: number) => number]>;
 
 export type UnaryOp = keyof typeof OPS;
@@ -147,14 +171,101 @@ export function tanh(x: Tensor): Tensor {
   return record(y, 'tanh', [x], (g) => [mul(g, unary('affine', unary('pow', y, 2), -1, 1))], [y]);
 }
 
+/**
+ * x^p elementwise. p a number: a finite exponent (±0.5 are sqrt and rsqrt, as torch). p a tensor:
+ * C's pow with broadcasting and a gradient for both operands (powTensor in binary.ts).
+ */
 // d/dx x^p = p·x^(p-1)                -> dx = dy * p * x^(p-1)
 // p = 0: x^0 = 1 everywhere (also at 0 and NaN), dx = 0 (as torch; p·x^(-1) would be NaN at 0)
-export function pow(x: Tensor, p: number): Tensor {
-  if (typeof p !== 'number' || !Number.isFinite(p)) fail('pow', `the exponent must be a finite number, got ${String(p)}`);
+export function pow(x: Tensor, p: number | Tensor): Tensor {
+  if (typeof p === 'object' && p !== null) return powTensor(x, p);
+  if (typeof p !== 'number' || !Number.isFinite(p)) fail('pow', `the exponent must be a finite number or a Tensor, got ${String(p)}`);
   return record(unary('pow', x, p), 'pow', [x], (g) => [p === 0 ? zerosLike(g) : mul(mul(g, unary('pow', x, p - 1)), p)], [x]);
 }
 
 // y = a·x + b;  d/dx = a               -> dx = a * dy
 export function affine(x: Tensor, a: number, b: number): Tensor {
   return record(unary('affine', x, a, b), 'affine', [x], (g) => [unary('affine', g, a, 0)]);
+}
+
+// ---- sin cos erf log1p expm1 square sign floor round clamp softplus leakyRelu elu ---------------
+
+// d/dx sin(x) = cos(x)                -> dx = dy * cos(x)
+export const sin = (x: Tensor): Tensor => record(unary('sin', x), 'sin', [x], (g) => [mul(g, unary('cos', x))], [x]);
+
+// d/dx cos(x) = -sin(x)               -> dx = -dy * sin(x)
+export const cos = (x: Tensor): Tensor =>
+  record(unary('cos', x), 'cos', [x], (g) => [mul(g, unary('affine', unary('sin', x), -1, 0))], [x]);
+
+// d/dx erf(x) = 2/√π · exp(-x²)       -> dx = dy * erf_grad(x)
+export const erf = (x: Tensor): Tensor => record(unary('erf', x), 'erf', [x], (g) => [mul(g, unary('erf_grad', x))], [x]);
+
+// d/dx log(1 + x) = 1 / (1 + x)       -> dx = dy / (x + 1)
+export const log1p = (x: Tensor): Tensor => record(unary('log1p', x), 'log1p', [x], (g) => [div(g, add(x, 1))], [x]);
+
+// d/dx (exp(x) - 1) = exp(x) = y + 1  -> dx = dy * (y + 1)
+export function expm1(x: Tensor): Tensor {
+  const y = unary('expm1', x);
+  return record(y, 'expm1', [x], (g) => [mul(g, unary('affine', y, 1, 1))], [y]);
+}
+
+// d/dx x² = 2x                        -> dx = 2 * dy * x
+export const square = (x: Tensor): Tensor => record(unary('pow', x, 2), 'square', [x], (g) => [mul(mul(g, x), 2)], [x]);
+
+/** A piecewise-constant op: its gradient is zero everywhere (torch's sign, floor and round). */
+const constantGrad = (op: 'sign' | 'floor' | 'round', x: Tensor): Tensor => record(unary(op, x), op, [x], (g) => [zerosLike(g)]);
+
+/** -1, 0 or 1 by the sign of x (0 at ±0 and NaN, as torch). Zero gradient. */
+// d/dx sign(x) = 0 (almost everywhere) -> dx = 0
+export const sign = (x: Tensor): Tensor => constantGrad('sign', x);
+
+/** The largest integer <= x (±Inf and NaN kept). Zero gradient. */
+// d/dx floor(x) = 0 (almost everywhere) -> dx = 0
+export const floor = (x: Tensor): Tensor => constantGrad('floor', x);
+
+/** The nearest integer, halves to even (torch.round). Zero gradient. */
+// d/dx round(x) = 0 (almost everywhere) -> dx = 0
+export const round = (x: Tensor): Tensor => constantGrad('round', x);
+
+function checkParam(op: string, name: string, v: number, ok: (v: number) => boolean, expected: string): void {
+  if (typeof v !== 'number' || !ok(v)) fail(op, `${name} must be ${expected}, got ${String(v)}`);
+}
+
+/**
+ * min(max(x, min), max) elementwise; either bound may be omitted (undefined), not both. NaN stays
+ * NaN; min > max gives max everywhere (as torch).
+ */
+// d/dx clamp(x) = [min <= x <= max]   -> dx = dy where min <= x <= max, else 0 (as torch, ends included)
+export function clamp(x: Tensor, min?: number, max?: number): Tensor {
+  if (min === undefined && max === undefined) fail('clamp', 'needs at least one of min and max');
+  const lo = min ?? -Infinity;
+  const hi = max ?? Infinity;
+  checkParam('clamp', 'min', lo, (v) => !Number.isNaN(v), 'a number (not NaN)');
+  checkParam('clamp', 'max', hi, (v) => !Number.isNaN(v), 'a number (not NaN)');
+  return record(unary('clamp', x, lo, hi), 'clamp', [x], (g) => [mul(g, unary('clamp_mask', x, lo, hi))], [x]);
+}
+
+/**
+ * softplus(x) = log(1 + exp(beta·x)) / beta, and x itself where beta·x > threshold (torch's
+ * linear region, which also keeps exp from overflowing).
+ */
+// d/dx = σ(beta·x) (1 where beta·x > threshold)   -> dx = dy * softplus_grad(x)
+export function softplus(x: Tensor, beta = 1, threshold = 20): Tensor {
+  checkParam('softplus', 'beta', beta, (v) => Number.isFinite(v) && v !== 0, 'a finite nonzero number');
+  checkParam('softplus', 'threshold', threshold, Number.isFinite, 'a finite number');
+  return record(unary('softplus', x, beta, threshold), 'softplus', [x], (g) => [mul(g, unary('softplus_grad', x, beta, threshold))], [x]);
+}
+
+/** x where x > 0, else slope·x (torch.nn.functional.leaky_relu, negative_slope). */
+// d/dx = 1 where x > 0, else slope    -> dx = dy * leaky_relu_grad(x)
+export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
+  checkParam('leakyRelu', 'slope', slope, Number.isFinite, 'a finite number');
+  return record(unary('leaky_relu', x, slope), 'leakyRelu', [x], (g) => [mul(g, unary('leaky_relu_grad', x, slope))], [x]);
+}
+
+/** x where x > 0, else alpha·(exp(x) - 1) (torch.nn.functional.elu). */
+// d/dx = 1 where x > 0, else alpha·exp(x)   -> dx = dy * elu_grad(x)
+export function elu(x: Tensor, alpha = 1): Tensor {
+  checkParam('elu', 'alpha', alpha, Number.isFinite, 'a finite number');
+  return record(unary('elu', x, alpha), 'elu', [x], (g) => [mul(g, unary('elu_grad', x, alpha))], [x]);
 }

@@ -20,12 +20,14 @@ describe('kernel switches', () => {
       scaledMaskedSoftmax: ['thread', 'split'],
       mora: ['sg', 'smem'],
       sort: ['rank', 'bitonic'],
+      stats: ['thread', 'split'],
+      scan: ['thread', 'split'],
     });
   });
 
   it('unknown names, variants and knobs are clear errors', () => {
     expect(() => mg.testing.forceKernel('matmull', 'naive')).toThrow(
-      /forceKernel: no kernel switch 'matmull'; the switches are attention, crossEntropy, matmul, mora, norm, reduce, scaledMaskedSoftmax, sort/,
+      /forceKernel: no kernel switch 'matmull'; the switches are attention, crossEntropy, matmul, mora, norm, reduce, scaledMaskedSoftmax, scan, sort, stats/,
     );
     expect(() => mg.testing.forceKernel('reduce', 'split')).toThrow(/'reduce' has no variant 'split'; its variants are naive, group/);
     expect(() => mg.testing.forceKernel('reduce', 'naive', { wg: 64 })).toThrow(

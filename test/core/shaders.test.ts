@@ -45,10 +45,26 @@ describe('WGSL loader', () => {
       /shader 'unary#RELU=6' uses NEG, EXP, .*GELU_TANH.*, which nothing declares/,
     );
     expect(() => wgslSource(withConstants('mora_delta', { TYPE_1: 1 }))).toThrow(/uses .*TYPE_6.*, which nothing declares/);
-    const binary = { ADD: 0, SUB: 1, MUL: 2, DIV: 3, MAXIMUM: 4, MINIMUM: 5, LT: 6, LE: 7, GT: 8, GE: 9, EQ: 10, NE: 11 };
+    const binary = {
+      ADD: 0,
+      SUB: 1,
+      MUL: 2,
+      DIV: 3,
+      MAXIMUM: 4,
+      MINIMUM: 5,
+      LT: 6,
+      LE: 7,
+      GT: 8,
+      GE: 9,
+      EQ: 10,
+      NE: 11,
+      POW: 12,
+      POW_GRAD_BASE: 13,
+      POW_GRAD_EXP: 14,
+    };
     expect(() => wgslSource(withConstants('binary', binary))).not.toThrow();
-    expect(() => wgslSource(withConstants('binary', { ...binary, POW: 12 }))).toThrow(
-      /module constant\(s\) POW are not used by the kernel/,
+    expect(() => wgslSource(withConstants('binary', { ...binary, ATAN2: 15 }))).toThrow(
+      /module constant\(s\) ATAN2 are not used by the kernel/,
     );
     expect(() => wgslSource(withConstants('binary', { ...binary, WG: 64 }))).toThrow(/WG are also declared by the kernel/);
   });

@@ -378,6 +378,24 @@ const SHAPE_SPECS: Record<string, Spec> = {
   },
 };
 
+/** The elementwise ops of issue 15; false: no ±3e38 inputs (sin and cos reduce huge arguments in float32 on webgpu). */
+const NEW_UNARY: Record<string, [(x: mg.Tensor) => mg.Tensor, boolean]> = {
+  sin: [(x) => x.sin(), false],
+  cos: [(x) => x.cos(), false],
+  erf: [(x) => x.erf(), true],
+  log1p: [(x) => x.log1p(), true],
+  expm1: [(x) => x.expm1(), true],
+  square: [(x) => x.square(), true],
+  floor: [(x) => x.floor(), true],
+  round: [(x) => x.round(), true],
+  'clamp(-1, 2)': [(x) => x.clamp(-1, 2), true],
+  'clamp(min 0)': [(x) => x.clamp(0), true],
+  softplus: [(x) => x.softplus(), true],
+  'softplus(2, 5)': [(x) => x.softplus(2, 5), true],
+  leakyRelu: [(x) => x.leakyRelu(0.1), true],
+  elu: [(x) => x.elu(), true],
+};
+
 const SPECS: Record<string, Spec> = {
   ...Object.fromEntries(
     Object.entries(UNARY).map(([k, f]) => [k, { gen: unaryGen, run: ([x]: mg.Tensor[]) => f(x), rule: elementwise } satisfies Spec]),
@@ -688,6 +706,78 @@ const SPECS: Record<string, Spec> = {
     rule: exact(([, g]) => g.data.map((v) => (Number.isNaN(v) ? NaN : Math.min(0.5, Math.max(-0.5, v))))),
   },
   ...SHAPE_SPECS,
+  // ---- elementwise ops and reductions of issue 15 ----
+  ...Object.fromEntries(
+    Object.entries(NEW_UNARY).map(([k, [f, huge]]) => [
+      k,
+      { gen: shapeArb().chain((s) => input(s, huge).map((x) => [x])), run: ([x]: mg.Tensor[]) => f(x), rule: elementwise } satisfies Spec,
+    ]),
+  ),
+  sign: { gen: unaryGen, run: ([x]) => x.sign(), rule: exact(([x]) => x.data.map((v) => (v > 0 ? 1 : v < 0 ? -1 : 0))) }, // 0 at NaN (torch)
+  'pow(tensor, tensor)': {
+    gen: pairGen,
+    run: ([a, b]) => mg.pow(a, b),
+    // C's pow: x^0 = 1 and 1^z = 1 even for NaN; any other NaN operand gives NaN
+    rule: ([a, b], _o, s) =>
+      Array.from({ length: numel(s) }, (_, o) => {
+        const [x, z] = [a.data[bcast(o, s, a.shape)], b.data[bcast(o, s, b.shape)]];
+        return z === 0 || x === 1 ? 1 : nanIf(Number.isNaN(x) || Number.isNaN(z));
+      }),
+  },
+  prod: reduceSpec(
+    (x, a) => mg.prod(x, a),
+    false,
+    (g, x) => nanIf(anyNaN(g, x)),
+  ),
+  logsumexp: reduceSpec(
+    (x, a) => mg.logsumexp(x, a, true),
+    true,
+    (g, x) => (anyNaN(g, x) ? 'nan' : g.some((i) => x.data[i] === Infinity) ? Infinity : null),
+  ),
+  // ±Inf in a group: Inf - Inf in the deviations; one element over a divisor of 0: 0/0
+  var: reduceSpec(
+    (x, a) => mg.var(x, a),
+    false,
+    (g, x) => nanIf(g.length <= 1 || g.some((i) => !Number.isFinite(x.data[i]))),
+  ),
+  'std (correction 0)': reduceSpec(
+    (x, a) => mg.std(x, a, { correction: 0 }),
+    false,
+    (g, x) => (g.some((i) => !Number.isFinite(x.data[i])) ? 'nan' : g.length === 1 ? 0 : null),
+  ),
+  ...Object.fromEntries(
+    [1, 2, 3, Infinity].map((p) => [
+      `norm(${p})`,
+      reduceSpec(
+        (x, a) => mg.norm(x, p, a),
+        true,
+        (g, x) => (anyNaN(g, x) ? 'nan' : g.some((i) => Math.abs(x.data[i]) === Infinity) ? Infinity : null),
+      ),
+    ]),
+  ),
+  all: reduceSpec(
+    (x, a) => mg.all(x, a),
+    true,
+    (g, x) => +g.every((i) => x.data[i] !== 0), // NaN counts as nonzero (torch's bool)
+  ),
+  any: reduceSpec(
+    (x, a) => mg.any(x, a),
+    true,
+    (g, x) => +g.some((i) => x.data[i] !== 0),
+  ),
+  cumsum: {
+    gen: axisGen(false).map(([x, a]) => [x, param(a)]),
+    run: ([x, a]) => mg.cumsum(x, a[0]),
+    // a NaN reaches every later position of its line
+    rule: ([x, a]) => {
+      const axis = a.data[0];
+      const inner = numel(x.shape.slice(axis + 1));
+      return x.data.map((_, i) => {
+        const k = Math.floor(i / inner) % x.shape[axis];
+        return nanIf(Array.from({ length: k + 1 }, (_, j) => x.data[i - j * inner]).some(Number.isNaN));
+      });
+    },
+  },
 };
 
 // ---- the check ---------------------------------------------------------------------------------------
