@@ -1,6 +1,9 @@
 // Multi-head self-attention: four Linear layers named q, k, v, o (so adapters can wrap them by name),
 // optional rotary positions on q and k, the fused attention op (src/ops/attention.ts) with a causal
-// mask and/or a key-padding mask, and dropout on the output projection.
+// mask and/or a key-padding mask, attention dropout, and dropout on the output projection. The
+// projections' [B, T, n·hs] outputs are read by attention as [B, T, n, hs] (a free reshape) and the
+// output comes back so: no head split / merge copies. With a KV cache (src/nn/kv-cache.ts) the new
+// tokens' keys and values are appended and the queries attend over the whole cache.
 //
 // Grouped-query attention (LLaMA 2/3, SmolLM, TinyLlama): k and v have nKvHead <= nHead heads and
 // query head h reads key/value head floor(h / (nHead / nKvHead)) (HF's repeat_kv); nKvHead = nHead
@@ -8,11 +11,12 @@
 // projections, shared with modules that name their projections differently (Hugging Face models).
 import { fail, fmtShape } from '../errors.js';
 import { attention } from '../ops/attention.js';
-import { expand, permute, reshape } from '../ops/shape.js';
+import { expand, reshape } from '../ops/shape.js';
 import type { Tensor } from '../tensor.js';
 import { Dropout } from './dropout.js';
 import { Linear, type LinearOptions } from './linear.js';
 import { Module, type ModuleOptions, subSeed } from './module.js';
+import type { LayerKVCache } from './kv-cache.js';
 import { applyRotary } from './rotary.js';
 
 export interface AttentionOptions extends ModuleOptions {
@@ -27,6 +31,8 @@ export interface AttentionOptions extends ModuleOptions {
   bias?: boolean;
   /** Dropout probability on the output (after o). Default 0. */
   dropout?: number;
+  /** Dropout probability on the attention weights (training only). Default 0. */
+  attnDropout?: number;
   /** Init of the Linear layers (default torch's kaiming); `oInit` overrides it for `o`. */
   init?: LinearOptions['init'];
   oInit?: LinearOptions['init'];
@@ -35,8 +41,12 @@ export interface AttentionOptions extends ModuleOptions {
 export interface AttentionCallOptions {
   /** [B, T] float, 1 = attend to this key, 0 = padding (ignored as a key). */
   keyPadding?: Tensor;
-  /** Position of x's first token (rotary only; e.g. when decoding with a prefix). Default 0. */
+  /** Position of x's first token (rotary only; e.g. when decoding with a prefix). Default 0, or the cache's length. */
   offset?: number;
+  /** Keys and values of the earlier positions: x's are appended and attended over with them. */
+  cache?: LayerKVCache;
+  /** Attention-weight dropout probability for this call (0 in eval). */
+  attnDropout?: number;
 }
 
 /** How projected q, k, v split into heads and attend. */
@@ -61,22 +71,34 @@ export function repeatKvHeads(x: Tensor, groups: number): Tensor {
 
 /**
  * Attention between projections: q [B, T, nHead·hs], k and v [B, T, nKvHead·hs] -> [B, T, nHead·hs]
- * (heads merged, before the output projection). Rotary positions (rotate-half layout) on q and k at
- * offset..offset+T-1, scale 1/√hs.
+ * (heads merged, before the output projection). The heads are read in place as [B, T, n, hs] (query
+ * head h uses key/value head floor(h / (nHead / nKvHead))). Rotary positions (rotate-half layout) on
+ * q and k at offset..offset+T-1, scale 1/√hs. With `cache`, offset is the cache's length, and k, v
+ * are appended to it before attending (Tk = length + T, causal bottom-right aligned).
  */
 export function attendHeads(q: Tensor, k: Tensor, v: Tensor, l: HeadLayout, opts: AttentionCallOptions = {}): Tensor {
   const [B, T] = q.shape;
-  const heads = (t: Tensor, n: number) => permute(reshape(t, [B, T, n, l.headSize]), [0, 2, 1, 3]); // (B, n, T, hs)
+  const cache = opts.cache;
+  if (cache && opts.keyPadding) fail('attention', 'keyPadding with a KV cache is not supported (the cache holds every position)');
+  if (cache && opts.offset !== undefined && opts.offset !== cache.length)
+    fail('attention', `offset ${opts.offset} disagrees with the KV cache's length ${cache.length}`);
+  const offset = cache ? cache.length : (opts.offset ?? 0);
+  const heads = (t: Tensor, n: number) => reshape(t, [B, T, n, l.headSize]); // (B, T, n, hs), a view
   let qh = heads(q, l.nHead);
   let kh = heads(k, l.nKvHead);
-  const vh = heads(v, l.nKvHead);
+  let vh = heads(v, l.nKvHead);
   if (l.rotary) {
-    qh = applyRotary(qh, opts.offset ?? 0, { base: l.rotaryBase });
-    kh = applyRotary(kh, opts.offset ?? 0, { base: l.rotaryBase });
+    qh = applyRotary(qh, offset, { base: l.rotaryBase, tokensFirst: true });
+    kh = applyRotary(kh, offset, { base: l.rotaryBase, tokensFirst: true });
   }
-  const groups = l.nHead / l.nKvHead;
-  const y = attention(qh, repeatKvHeads(kh, groups), repeatKvHeads(vh, groups), { causal: l.causal, keyPadding: opts.keyPadding }); // (B, nH, T, hs)
-  return reshape(permute(y, [0, 2, 1, 3]), [B, T, l.nHead * l.headSize]); // (B, T, nH·hs)
+  if (cache) ({ k: kh, v: vh } = cache.append(kh, vh)); // (B, length + T, nKv, hs)
+  const y = attention(qh, kh, vh, {
+    causal: l.causal,
+    keyPadding: opts.keyPadding,
+    layout: 'bthd',
+    dropout: opts.attnDropout ?? 0,
+  }); // (B, T, nH, hs)
+  return reshape(y, [B, T, l.nHead * l.headSize]); // (B, T, nH·hs), a view
 }
 
 export class MultiHeadAttention extends Module {
@@ -86,6 +108,8 @@ export class MultiHeadAttention extends Module {
   o: Linear;
   drop: Dropout;
   readonly layout: HeadLayout;
+  /** Attention-weight dropout probability (applied in training mode). */
+  readonly attnDropout: number;
 
   constructor(
     readonly dim: number,
@@ -122,6 +146,8 @@ export class MultiHeadAttention extends Module {
     this.v = new Linear(dim, kvDim, lin(2));
     this.o = new Linear(dim, dim, lin(3, opts.oInit ?? opts.init));
     this.drop = new Dropout(opts.dropout ?? 0, { seed: subSeed(opts.seed, 4) });
+    this.attnDropout = opts.attnDropout ?? 0;
+    if (!(this.attnDropout >= 0 && this.attnDropout <= 1)) fail('MultiHeadAttention', `attnDropout must be in [0, 1], got ${this.attnDropout}`);
   }
 
   /** x [B, T, dim] -> [B, T, dim]. */
@@ -131,7 +157,8 @@ export class MultiHeadAttention extends Module {
     if (opts.keyPadding && (opts.keyPadding.ndim !== 2 || opts.keyPadding.shape[0] !== B || opts.keyPadding.shape[1] !== T)) {
       fail('MultiHeadAttention', `keyPadding must be [B, T] = [${B}, ${T}] (float, 1 = keep), got ${fmtShape(opts.keyPadding.shape)}`);
     }
-    const merged = attendHeads(this.q.forward(x), this.k.forward(x), this.v.forward(x), this.layout, opts); // (B, T, dim)
+    const attnDropout = this.training ? this.attnDropout : 0;
+    const merged = attendHeads(this.q.forward(x), this.k.forward(x), this.v.forward(x), this.layout, { ...opts, attnDropout: opts.attnDropout ?? attnDropout }); // (B, T, dim)
     return this.drop.forward(this.o.forward(merged));
   }
 }

@@ -11,7 +11,7 @@
 import { fail, fmtShape } from '../errors.js';
 import { add, mul } from '../ops/binary.js';
 import { tensor } from '../ops/creation.js';
-import { concat, slice } from '../ops/shape.js';
+import { concat, reshape, slice } from '../ops/shape.js';
 import { neg } from '../ops/unary.js';
 import { keep } from '../runtime.js';
 import type { Backend } from '../backend/interface.js';
@@ -76,22 +76,29 @@ export function clearRotaryCache(): void {
 }
 
 /**
- * Rotates q or k: x [B, nh, T, hs] (any leading dims; hs even) at positions offset..offset+T-1.
+ * Rotates q or k at positions offset..offset+T-1: x [B, nh, T, hs] (any leading dims; hs even), or
+ * with `tokensFirst` x [B, T, nh, hs] (the layout attention reads without head copies). `offset` is
+ * the absolute position of x's first token (a KV cache's length when decoding).
  */
-export function applyRotary(x: Tensor, offset = 0, opts: { base?: number } = {}): Tensor {
+export function applyRotary(x: Tensor, offset = 0, opts: { base?: number; tokensFirst?: boolean } = {}): Tensor {
   const op = 'applyRotary';
-  if (x.ndim < 2) fail(op, `expects [..., T, hs], got ${fmtShape(x.shape)}`);
-  const T = x.shape[x.ndim - 2];
+  const tAxis = opts.tokensFirst ? x.ndim - 3 : x.ndim - 2;
+  if (tAxis < 0) fail(op, `expects ${opts.tokensFirst ? '[..., T, nh, hs]' : '[..., T, hs]'}, got ${fmtShape(x.shape)}`);
+  const T = x.shape[tAxis];
   const hs = x.shape[x.ndim - 1];
   if (hs % 2 !== 0) fail(op, `the head size must be even, got ${hs} (x ${fmtShape(x.shape)})`);
   if (!Number.isInteger(offset) || offset < 0) fail(op, `offset must be a non-negative integer, got ${offset}`);
   const base = opts.base ?? 10000;
   const tb = tables(x.backend, offset + T, hs, base, x.dtype);
-  const cos = slice(tb.cos, 0, offset, offset + T); // (T, hs)
-  const sin = slice(tb.sin, 0, offset, offset + T); // (T, hs)
+  const cut = (t: Tensor) => {
+    const c = slice(t, 0, offset, offset + T); // (T, hs)
+    return opts.tokensFirst ? reshape(c, [T, 1, hs]) : c; // (T, 1, hs) broadcasts over the heads
+  };
+  const cos = cut(tb.cos);
+  const sin = cut(tb.sin);
   const half = hs / 2;
-  const x1 = slice(x, -1, 0, half); // (..., T, hs/2)
-  const x2 = slice(x, -1, half, hs); // (..., T, hs/2)
-  const rot = concat([neg(x2), x1], -1); // (..., T, hs)
-  return add(mul(x, cos), mul(rot, sin)); // (..., T, hs)
+  const x1 = slice(x, -1, 0, half); // (..., hs/2)
+  const x2 = slice(x, -1, half, hs); // (..., hs/2)
+  const rot = concat([neg(x2), x1], -1); // (..., hs)
+  return add(mul(x, cos), mul(rot, sin)); // x's shape
 }

@@ -1,53 +1,82 @@
-// Scaled dot-product attention, out = softmax(scale·q@kᵀ + mask) @ v, three ways:
-//   'softmax' (default) matmulT(q, k, transB) -> scaledMaskedSoftmax (one fused scale + mask +
-//             softmax kernel, kernels/attention.wgsl, with its fused backward) -> matmul(P, v):
-//             three dispatches forward, five backward; any head size.
+// Scaled dot-product attention, out = dropout(softmax(scale·q@kᵀ + mask)) @ v, three ways:
+//   'softmax' (default) the head product q kᵀ (src/ops/attention-product.ts), scaledMaskedSoftmax
+//             (one fused scale + masks + softmax + dropout kernel, kernels/attention.wgsl, with its
+//             fused backward), the head product P v: three dispatches forward, five backward; any
+//             head size. The products read q, k, v and write the output through strides, in either
+//             layout ('bhtd' [B, nh, T, hs] or 'bthd' [B, T, nh, hs], the Linear layers' own: no
+//             head split / merge copies), and share key/value heads between query heads (GQA).
 //   'flash'   kernels/flash_attention.wgsl: one dispatch forward (a thread per block of query rows,
 //             online softmax, the (Tq, Tk) scores never stored), two backward (dq, then dk/dv);
-//             head sizes that are multiples of 4 up to 64.
-//   attentionNaive: the same function from primitive ops (matmul, mul, where of a -inf mask,
-//             softmax, where, matmul): the twin both fused paths are tested against.
+//             'bhtd', nkv = nh, causal / keyPadding only, head sizes multiples of 4 up to 64.
+//   attentionNaive: the same function from primitive ops (permute, matmul, mul, add, where of a -inf
+//             mask, softmax, dropout, matmul): the twin both fused paths are tested against.
 // 'softmax' is the default and 'flash' opt-in (`impl: 'flash'`, or mg.testing.forceKernel('attention',
-// 'flash') for every call): flash's head-size-specialised kernels are slow to build on CPU adapters
-// for a small gain per step (docs/performance.md).
+// 'flash') for every call it supports): flash's head-size-specialised kernels are slow to build on CPU
+// adapters for a small gain per step (docs/performance.md).
 import { record } from '../autograd.js';
 import { defineKernel } from '../backend/interface.js';
 import { isFloat } from '../dtype.js';
 import { fail, fmtShape } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
-import { numel } from '../shape.js';
+import { broadcastShapes, numel, stridesOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { backendOf, floatDtypeOf, run1, runInPlace, runKernel } from './apply.js';
-import { mul, where } from './binary.js';
+import { emptyLike, headProduct, headStrides } from './attention-product.js';
+import { add, mul, where } from './binary.js';
 import { tensor } from './creation.js';
+import { dropout as dropoutOp } from './dropout.js';
 import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
-import { matmul, matmulT } from './matmul.js';
-import { reshape, transpose } from './shape.js';
+import { matmul } from './matmul.js';
+import { bits, nextSeed, streamKey } from './random.js';
+import { sumTo } from './reduce.js';
+import { expand, permute, reshape, transpose } from './shape.js';
 import { softmax } from './softmax.js';
 
 export type AttentionImpl = 'flash' | 'softmax';
+/** 'bhtd': [B, nh, T, hs] (torch's scaled_dot_product_attention); 'bthd': [B, T, nh, hs] (flash-attn's, a Linear output reshaped). */
+export type AttentionLayout = 'bhtd' | 'bthd';
 
 export interface AttentionOptions {
   /** Mask key j from query i when j > i + Tk - Tq (bottom-right aligned; j > i when Tq = Tk). */
   causal?: boolean;
   /** [B, Tk] float: 1 = keep, 0 = pad (masked for every query). */
   keyPadding?: Tensor;
+  /**
+   * Additive float mask (torch's float attn_mask) added to scale·q·k before the softmax, broadcast
+   * to [B, nh, Tq, Tk] (e.g. [Tq, Tk], [B, 1, Tq, Tk], [B, nh, Tq, Tk]); -Infinity masks a key.
+   * Combines with `causal` and `keyPadding`. Differentiable (relative position biases, ALiBi slopes).
+   */
+  mask?: Tensor;
+  /** Dropout probability on the attention weights P (training only: pass 0 in eval). Default 0. */
+  dropout?: number;
+  /** Seed of the dropout mask (default: the next of the global sequence, mg.manualSeed). */
+  seed?: number;
   /** Multiplies q·k; default 1/√hs. */
   scale?: number;
   /** Which fused path: 'softmax' (default) or 'flash' (head sizes that are multiples of 4 up to 64). */
   impl?: AttentionImpl;
+  /** Layout of q, k, v and the output (default 'bhtd'). */
+  layout?: AttentionLayout;
 }
 
 export interface MaskedSoftmaxOptions {
   scale?: number;
   causal?: boolean;
   keyPadding?: Tensor;
+  /** Additive float mask broadcast to the scores (rank <= 4). */
+  mask?: Tensor;
+  /** Dropout probability on the result (the mask regenerated from `seed` in the backward). */
+  dropout?: number;
+  seed?: number;
 }
 
 /** `mg.testing.forceKernel('attention', impl)`: the path `attention` takes when the call names none. */
 const attentionSwitch = defineKernelSwitch<AttentionImpl>('attention', {
-  softmax: { about: 'matmulT -> scaledMaskedSoftmax -> matmul (the default)' },
-  flash: { about: 'kernels/flash_attention.wgsl, one dispatch forward (head sizes 4..64, multiples of 4; softmax otherwise)' },
+  softmax: { about: 'head product q kᵀ -> scaledMaskedSoftmax -> head product P v (the default)' },
+  flash: {
+    about:
+      'kernels/flash_attention.wgsl, one dispatch forward (bhtd, head sizes 4..64 multiples of 4, no mask / dropout / GQA; softmax otherwise)',
+  },
 });
 /** `mg.testing.forceKernel('scaledMaskedSoftmax', 'thread' | 'split', { tpr })`: threads per row. */
 const smSwitch = defineKernelSwitch('scaledMaskedSoftmax', ROW_VARIANTS);
@@ -79,6 +108,15 @@ const visible = (p: MaskParams, pad: ArrayLike<number>, r: number, j: number): b
 interface SmParams extends MaskParams {
   tpr: number;
   wg: number;
+  /** Heads H (row r = (b·H + h)·Tq + i); the additive mask's element strides over (b, h, i, j), 0 where broadcast. */
+  heads: number;
+  hasMask: boolean;
+  mStrides: [number, number, number, number];
+  /** Dropout: key j of row r kept iff (bits(key, r·Tk + j) >> 8) >= threshold; kept values times dScale. */
+  drop: boolean;
+  key: number;
+  threshold: number;
+  dScale: number;
 }
 
 const smConstants = (p: SmParams) => ({ WG: p.wg, TPR: p.tpr });
@@ -90,43 +128,92 @@ const smUniforms = (p: SmParams): ['u32' | 'f32', number][] => [
   ['f32', p.scale],
   ['u32', +p.causal],
   ['u32', +p.hasPad],
+  ['u32', p.heads],
+  ['u32', +p.hasMask],
+  ...p.mStrides.map((v): ['u32', number] => ['u32', v]),
+  ['u32', p.key],
+  ['u32', p.threshold],
+  ['f32', p.dScale],
+  ['u32', +p.drop],
 ];
 const smGrid = (p: SmParams) => grid1d(Math.ceil(p.rows / (p.wg / p.tpr)), 1);
 
+/** Offset of the additive mask's (r, j) element. */
+function maskOffset(p: SmParams, r: number, j: number): number {
+  const i = r % p.tq;
+  const h = Math.floor(r / p.tq) % p.heads;
+  const b = Math.floor(r / p.htq);
+  const [sb, sh, si, sj] = p.mStrides;
+  return b * sb + h * sh + i * si + j * sj;
+}
+
+const kept = (p: SmParams, idx: number): boolean => bits(p.key, idx) >>> 8 >= p.threshold;
+
+/** Writes P (and, with dropout, Y = P·keep·dScale) of every row. */
+function cpuSoftmaxRows(
+  s: ArrayLike<number>,
+  pad: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  P: { [i: number]: number },
+  Y: { [i: number]: number } | null,
+  p: SmParams,
+): void {
+  const z = new Float64Array(p.tk);
+  for (let r = 0; r < p.rows; r++) {
+    const base = r * p.tk;
+    // as the WGSL: NaN or +Inf logits make the visible row NaN, -Inf logits count as masked, no
+    // visible key -> 0
+    let m = -Infinity;
+    let l = 0;
+    for (let j = 0; j < p.tk; j++) {
+      z[j] = s[base + j] * p.scale + (p.hasMask ? mask[maskOffset(p, r, j)] : 0);
+      if (visible(p, pad, r, j)) m = Math.max(m, z[j]);
+    }
+    for (let j = 0; j < p.tk; j++) if (visible(p, pad, r, j) && z[j] !== -Infinity) l += Math.exp(z[j] - m);
+    for (let j = 0; j < p.tk; j++) {
+      const v = z[j];
+      const y = visible(p, pad, r, j) && l !== 0 && (v !== -Infinity || Number.isNaN(l)) ? Math.exp(v - m) / l : 0;
+      P[base + j] = y;
+      if (Y) Y[base + j] = kept(p, base + j) ? y * p.dScale : 0;
+    }
+  }
+}
+
+const gpuSm = (entry: string) => ({ shader: 'attention', entry, constants: smConstants, uniforms: smUniforms, workgroups: smGrid });
+
 const smForward = defineKernel<SmParams>({
   name: 'scaledMaskedSoftmax',
-  cpu: ([s, pad], [y], p) => {
-    for (let r = 0; r < p.rows; r++) {
-      const base = r * p.tk;
-      // as the WGSL: NaN or +Inf scores make the visible row NaN, -Inf scores count as masked, no
-      // visible key -> 0
-      let m = -Infinity;
-      let l = 0;
-      for (let j = 0; j < p.tk; j++) if (visible(p, pad, r, j)) m = Math.max(m, s[base + j] * p.scale);
-      for (let j = 0; j < p.tk; j++)
-        if (visible(p, pad, r, j) && s[base + j] * p.scale !== -Infinity) l += Math.exp(s[base + j] * p.scale - m);
-      for (let j = 0; j < p.tk; j++) {
-        const v = s[base + j] * p.scale;
-        y[base + j] = visible(p, pad, r, j) && l !== 0 && (v !== -Infinity || Number.isNaN(l)) ? Math.exp(v - m) / l : 0;
-      }
-    }
-  },
-  f16: 'alias', // scores and P in the scores' dtype; keyPadding stays a float32 mask
-  gpu: { shader: 'attention', entry: 'forward', constants: smConstants, uniforms: smUniforms, workgroups: smGrid },
+  cpu: ([s, pad, mask], [P], p) => cpuSoftmaxRows(s, pad, mask, P, null, p),
+  f16: 'alias', // scores, mask, P (and Y) in the scores' dtype; keyPadding stays a float32 mask
+  gpu: gpuSm('forward'),
 });
+
+const smForwardDrop = defineKernel<SmParams>({
+  name: 'scaledMaskedSoftmax.dropout',
+  cpu: ([s, pad, mask], [P, Y], p) => cpuSoftmaxRows(s, pad, mask, P, Y, p),
+  f16: 'alias',
+  gpu: gpuSm('forward_drop'),
+});
+
+// g' = g·keep·dScale (dropout) or g; dZ = P ⊙ (g' - Σ_j g'_j P_j); dS = scale·dZ
+function cpuSoftmaxBackward(g: ArrayLike<number>, P: ArrayLike<number>, ds: { [i: number]: number }, p: SmParams): void {
+  const gd = new Float64Array(p.tk);
+  for (let r = 0; r < p.rows; r++) {
+    const base = r * p.tk;
+    let dot = 0;
+    for (let j = 0; j < p.tk; j++) {
+      gd[j] = p.drop ? (kept(p, base + j) ? g[base + j] * p.dScale : 0) : g[base + j];
+      dot += gd[j] * P[base + j];
+    }
+    for (let j = 0; j < p.tk; j++) ds[base + j] = p.scale * P[base + j] * (gd[j] - dot);
+  }
+}
 
 const smBackward = defineKernel<SmParams>({
   name: 'scaledMaskedSoftmax.backward',
-  cpu: ([g, y], [ds], p) => {
-    for (let r = 0; r < p.rows; r++) {
-      const base = r * p.tk;
-      let dot = 0;
-      for (let j = 0; j < p.tk; j++) dot += g[base + j] * y[base + j];
-      for (let j = 0; j < p.tk; j++) ds[base + j] = p.scale * y[base + j] * (g[base + j] - dot);
-    }
-  },
+  cpu: ([g, P], [ds], p) => cpuSoftmaxBackward(g, P, ds, p),
   f16: 'alias',
-  gpu: { shader: 'attention', entry: 'backward', constants: smConstants, uniforms: smUniforms, workgroups: smGrid },
+  gpu: gpuSm('backward'),
 });
 
 // ---- flash kernels -----------------------------------------------------------------------------------
@@ -249,16 +336,89 @@ function checkPad(op: string, pad: Tensor | undefined, B: number, tk: number, wh
   }
 }
 
+/** The additive mask's element strides over (b, h, i, j) of scores [B, H, Tq, Tk] (0 on broadcast dims). */
+function maskStrides(op: string, mask: Tensor, scores: readonly number[]): [number, number, number, number] {
+  if (!isTensor(mask)) fail(op, `mask must be a float32 Tensor, got ${String(mask)}`);
+  if (!isFloat(mask.dtype)) fail(op, `mask must be an additive float mask (0 keep, -Infinity mask), got ${mask.describe()}`);
+  let ok = mask.ndim <= scores.length;
+  try {
+    ok = ok && broadcastShapes(op, mask.shape, scores).join() === scores.join();
+  } catch {
+    ok = false;
+  }
+  if (!ok) fail(op, `mask ${fmtShape(mask.shape)} must broadcast to the scores [B, nh, Tq, Tk] = ${fmtShape(scores)}`);
+  const full = [...new Array(4 - mask.ndim).fill(1), ...mask.shape];
+  const st = stridesOf(full);
+  return full.map((d, i) => (d === 1 ? 0 : st[i])) as [number, number, number, number];
+}
+
+function checkDropout(op: string, p: number, seed: number | undefined): void {
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) fail(op, `dropout must be a probability in [0, 1], got ${String(p)}`);
+  if (seed !== undefined && !Number.isInteger(seed)) fail(op, `seed must be an integer, got ${String(seed)}`);
+}
+
 // ---- scaledMaskedSoftmax -------------------------------------------------------------------------------
 
+/** The kernel parameters of scores [B, H, Tq, Tk] (leading dims as B = 1, H = 1 below rank 4). */
+function smParams(op: string, shape: readonly number[], o: MaskedSoftmaxOptions, scale: number): SmParams {
+  const [tq, tk] = shape.slice(-2);
+  const rows = numel(shape.slice(0, -1));
+  const full = [...new Array(Math.max(0, 4 - shape.length)).fill(1), ...shape];
+  const p = o.dropout ?? 0;
+  const tpr = threadsPerRow(smSwitch, rows, tk);
+  return {
+    rows,
+    tq,
+    tk,
+    htq: o.keyPadding ? rows / shape[0] : Math.max(rows, 1),
+    scale,
+    causal: o.causal === true,
+    hasPad: !!o.keyPadding,
+    tpr,
+    wg: Math.max(64, tpr),
+    heads: Math.max(1, full[full.length - 3]),
+    hasMask: !!o.mask,
+    mStrides: o.mask ? maskStrides(op, o.mask, full) : [0, 0, 0, 0],
+    drop: p > 0,
+    key: p > 0 ? streamKey(o.seed ?? nextSeed()) : 0,
+    threshold: Math.ceil(p * 2 ** 24), // exact, as ops/dropout.ts
+    dScale: p === 1 ? 0 : 1 / (1 - p),
+  };
+}
+
+/** The forward without the tape: P, and Y = dropout(P) when p.drop (else Y = P). */
+function smRaw(op: string, scores: Tensor, o: MaskedSoftmaxOptions, p: SmParams): { P: Tensor; Y: Tensor } {
+  const ins = [scores, o.keyPadding ?? scores, o.mask ?? scores]; // unused slots bind scores (never read)
+  if (!p.drop) {
+    const P = run1(op, smForward, ins, { shape: scores.shape }, p);
+    return { P, Y: P };
+  }
+  const [P, Y] = runKernel(op, smForwardDrop, ins, [{ shape: scores.shape }, { shape: scores.shape }], p);
+  return { P, Y };
+}
+
 /**
- * P = softmax over the last dim of scale·scores, with masked keys set to exactly 0: scores
- * [B, H, Tq, Tk] (any rank >= 2 without keyPadding; rank 4 with it). `causal` masks key j for query i
- * when j > i + Tk - Tq; `keyPadding` [B, Tk] masks keys where it is 0. A row with every key masked
- * is all zeros (not NaN), and so is its gradient. One dispatch forward, one backward.
+ * dS (the scores' gradient) and, when the mask needs one, dMask = sumTo(dZ, mask.shape) with
+ * dZ = dS / scale (the gradient of the logits scale·S + mask).
  */
-// y_j = exp(scale·s_j - m) / Σ_visible exp(scale·s - m)  (0 where masked)
-// dS = scale·P ⊙ (g - Σ_j g_j P_j)     (masked entries have P = 0)
+function smGrads(op: string, g: Tensor, P: Tensor, p: SmParams, mask: Tensor | undefined): { dS: Tensor; dMask: Tensor | null } {
+  if (!mask?.requiresGrad) return { dS: run1(op, smBackward, [g, P], { shape: P.shape }, p), dMask: null };
+  const dZ = run1(op, smBackward, [g, P], { shape: P.shape }, { ...p, scale: 1 });
+  const dMask = sumTo(dZ, mask.shape);
+  return { dS: mul(dZ, p.scale), dMask };
+}
+
+/**
+ * Y = dropout(softmax over the last dim of scale·scores + mask), masked keys exactly 0: scores
+ * [B, H, Tq, Tk] (any rank >= 2 without keyPadding, <= 4 with a mask; rank 4 with keyPadding).
+ * `causal` masks key j for query i when j > i + Tk - Tq; `keyPadding` [B, Tk] masks keys where it is
+ * 0; `mask` is added to the scaled scores (broadcast; -Infinity masks); `dropout` zeroes each weight
+ * with probability p (the same mask as ops/dropout.ts with `seed` on the flat index) and scales the
+ * rest by 1/(1 - p). A row with every key masked is all zeros (not NaN), and so is its gradient.
+ * One dispatch forward, one backward (plus a reduction for the mask's gradient when it needs one).
+ */
+// z = scale·s + mask;  P = softmax_visible(z);  Y = P·m/(1 - p)
+// g' = g·m/(1 - p);  dz = P ⊙ (g' - Σ_j g'_j P_j);  ds = scale·dz;  dmask = sumTo(dz)
 export function scaledMaskedSoftmax(scores: Tensor, opts: MaskedSoftmaxOptions = {}): Tensor {
   const op = 'scaledMaskedSoftmax';
   if (!isTensor(scores)) fail(op, `expects a Tensor, got ${String(scores)}`);
@@ -266,39 +426,47 @@ export function scaledMaskedSoftmax(scores: Tensor, opts: MaskedSoftmaxOptions =
   if (scores.ndim < 2) fail(op, `expects scores [..., Tq, Tk], got ${fmtShape(scores.shape)}`);
   const scale = opts.scale ?? 1;
   checkScale(op, scale);
-  const pad = opts.keyPadding;
-  if (pad !== undefined && pad !== null && scores.ndim !== 4)
-    fail(op, `keyPadding needs scores [B, H, Tq, Tk], got ${fmtShape(scores.shape)}`);
-  const [tq, tk] = scores.shape.slice(-2);
-  checkPad(op, pad, scores.shape[0], tk, `scores ${fmtShape(scores.shape)}`);
-  const rows = numel(scores.shape.slice(0, -1));
-  const tpr = threadsPerRow(smSwitch, rows, tk);
-  const p: SmParams = {
-    rows,
-    tq,
-    tk,
-    htq: pad ? rows / scores.shape[0] : Math.max(rows, 1),
-    scale,
-    causal: opts.causal === true,
-    hasPad: !!pad,
-    tpr,
-    wg: Math.max(64, tpr),
-  };
-  const y = run1(op, smForward, [scores, pad ?? scores], { shape: scores.shape }, p);
-  return record(y, op, [scores], (g) => [run1(`${op}.backward`, smBackward, [g, y], { shape: scores.shape }, p)], [y]);
+  checkDropout(op, opts.dropout ?? 0, opts.seed);
+  floatDtypeOf(op, [scores, opts.mask]); // the mask in the scores' dtype (as torch's float attn_mask)
+  const pad = opts.keyPadding ?? undefined;
+  if (pad && scores.ndim !== 4) fail(op, `keyPadding needs scores [B, H, Tq, Tk], got ${fmtShape(scores.shape)}`);
+  if (opts.mask && scores.ndim > 4) fail(op, `a mask needs scores of rank <= 4 ([B, H, Tq, Tk]), got ${fmtShape(scores.shape)}`);
+  checkPad(op, pad, scores.shape[0], scores.shape[scores.ndim - 1], `scores ${fmtShape(scores.shape)}`);
+  const o = { ...opts, keyPadding: pad };
+  const p = smParams(op, scores.shape, o, scale);
+  const { P, Y } = smRaw(op, scores, o, p);
+  const inputs = opts.mask ? [scores, opts.mask] : [scores];
+  const out = record(
+    Y,
+    op,
+    inputs,
+    (g) => {
+      const { dS, dMask } = smGrads(`${op}.backward`, g, P, p, opts.mask);
+      return [dS, dMask];
+    },
+    [P],
+  );
+  if (Y !== P && !out.requiresGrad) P.dispose();
+  return out;
 }
 
 // ---- attention -----------------------------------------------------------------------------------------
 
 interface Dims {
   B: number;
+  /** Query heads, key/value heads (a divisor of H). */
   H: number;
+  Hkv: number;
   tq: number;
   tk: number;
   hs: number;
+  layout: AttentionLayout;
 }
 
 function checkAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Dims {
+  const layout = opts.layout ?? 'bhtd';
+  if (layout !== 'bhtd' && layout !== 'bthd') fail(op, `layout must be 'bhtd' or 'bthd', got '${String(layout)}'`);
+  const want = layout === 'bhtd' ? '[B, nh, T, hs]' : '[B, T, nh, hs]';
   for (const [name, t] of [
     ['q', q],
     ['k', k],
@@ -306,23 +474,30 @@ function checkAttention(op: string, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   ] as const) {
     if (!isTensor(t)) fail(op, `${name} must be a Tensor, got ${String(t)}`);
     if (!isFloat(t.dtype)) fail(op, `${name} must be float32 or float16, got ${t.describe()}`);
-    if (t.ndim !== 4) fail(op, `${name} must have shape [B, nh, T, hs], got ${fmtShape(t.shape)}`);
+    if (t.ndim !== 4) fail(op, `${name} must have shape ${want} (layout '${layout}'), got ${fmtShape(t.shape)}`);
   }
-  floatDtypeOf(op, [q, k, v]);
-  const [B, H, tq, hs] = q.shape;
-  const tk = k.shape[2];
-  const want = [B, H, tk, hs].join();
-  if (k.shape.join() !== want || v.shape.join() !== want) {
+  floatDtypeOf(op, [q, k, v, opts.mask]);
+  const [hAx, tAx] = layout === 'bhtd' ? [1, 2] : [2, 1];
+  const [B, , , hs] = q.shape;
+  const H = q.shape[hAx];
+  const tq = q.shape[tAx];
+  const Hkv = k.shape[hAx];
+  const tk = k.shape[tAx];
+  const kvOk = k.shape.join() === v.shape.join() && k.shape[0] === B && k.shape[3] === hs && Hkv > 0 && H % Hkv === 0;
+  if (!kvOk) {
+    const kv = layout === 'bhtd' ? `[${B}, nkv, Tk, ${hs}]` : `[${B}, Tk, nkv, ${hs}]`;
     fail(
       op,
-      `k and v must have shape [${B}, ${H}, Tk, ${hs}] to match q ${fmtShape(q.shape)}; got k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`,
+      `k and v must both have shape ${kv} with nkv dividing the ${H} query heads, to match q ${fmtShape(q.shape)} (layout '${layout}'); got k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`,
     );
   }
   if (opts.scale !== undefined) checkScale(op, opts.scale);
+  checkDropout(op, opts.dropout ?? 0, opts.seed);
   checkPad(op, opts.keyPadding, B, tk, `k ${fmtShape(k.shape)}`);
+  if (opts.mask !== undefined && opts.mask !== null) maskStrides(op, opts.mask, [B, H, tq, tk]);
   if (opts.impl !== undefined && opts.impl !== 'flash' && opts.impl !== 'softmax')
     fail(op, `impl must be 'flash' or 'softmax', got '${String(opts.impl)}'`);
-  return { B, H, tq, tk, hs };
+  return { B, H, Hkv, tq, tk, hs, layout };
 }
 
 /** The flash path: one dispatch forward, two backward (dq + D, then dk and dv). */
@@ -348,61 +523,147 @@ function flashAttention(q: Tensor, k: Tensor, v: Tensor, d: Dims, scale: number,
   return out;
 }
 
-/** The softmax path: matmulT -> scaledMaskedSoftmax -> matmul (each differentiable). */
-function softmaxAttention(q: Tensor, k: Tensor, v: Tensor, scale: number, causal: boolean, pad: Tensor | undefined): Tensor {
-  const scores = matmulT(q, k, { transB: true }); // (B, H, Tq, Tk)
-  const P = scaledMaskedSoftmax(scores, { scale, causal, keyPadding: pad }); // (B, H, Tq, Tk)
-  const out = matmul(P, v); // (B, H, Tq, hs)
-  if (!out.requiresGrad) {
-    scores.dispose();
+/**
+ * The softmax path over either layout: S = q kᵀ (head product) -> scaledMaskedSoftmax (P, and
+ * Y = dropout(P)) -> out = Y v (head product, written in q's layout). One tape node.
+ *   dY = g vᵀ;  dS = scaledMaskedSoftmax backward (dY, P);  dq = dS k
+ *   dk = Σ_group dSᵀ q;  dv = Σ_group Yᵀ g   (the block sums add the query heads sharing a kv head)
+ */
+function softmaxAttention(q: Tensor, k: Tensor, v: Tensor, d: Dims, sm: MaskedSoftmaxOptions): Tensor {
+  const op = 'attention';
+  const { B, H, Hkv, tq, tk, hs } = d;
+  const G = H / Hkv;
+  const qs = headStrides(d.layout, tq, H, hs); // q, the output and its gradient
+  const ks = headStrides(d.layout, tk, Hkv, hs); // k, v and their gradients
+  const ss = { b: H * tq * tk, h: tq * tk }; // scores (B, H, Tq, Tk), contiguous
+  const rowsOf = (s: { b: number; h: number; t: number }, hdiv: number) => ({ b: s.b, h: s.h, hdiv, blk: 0, rs: s.t, cs: 1 });
+  const colsOf = (s: { b: number; h: number; t: number }, hdiv: number) => ({ b: s.b, h: s.h, hdiv, blk: 0, rs: 1, cs: s.t });
+  const scoresRows = { b: ss.b, h: ss.h, hdiv: 1, blk: 0, rs: tk, cs: 1 };
+  const sDims = { m: tq, n: tk, k: hs, nblk: 1, heads: H, batch: B * H };
+  const oDims = { m: tq, n: hs, k: tk, nblk: 1, heads: H, batch: B * H };
+  const sShape = [B, H, tq, tk];
+
+  const S = emptyLike(q, sShape); // (B, H, Tq, Tk)
+  headProduct(op, q, k, S, sDims, rowsOf(qs, 1), colsOf(ks, G), { b: ss.b, h: ss.h, rs: tk });
+  const p = smParams(op, sShape, sm, sm.scale ?? 1);
+  const { P, Y } = smRaw('scaledMaskedSoftmax', S, sm, p);
+  S.dispose();
+  const out = emptyLike(q, q.shape); // q's layout
+  headProduct(op, Y, v, out, oDims, scoresRows, rowsOf(ks, G), { b: qs.b, h: qs.h, rs: qs.t });
+
+  const mask = sm.mask;
+  const inputs = mask ? [q, k, v, mask] : [q, k, v];
+  const res = record(
+    out,
+    op,
+    inputs,
+    (g) => {
+      const bop = `${op}.backward`;
+      const dY = emptyLike(g, sShape); // (B, H, Tq, Tk)
+      headProduct(bop, g, v, dY, sDims, rowsOf(qs, 1), colsOf(ks, G), { b: ss.b, h: ss.h, rs: tk });
+      const { dS, dMask } = smGrads(bop, dY, P, p, mask);
+      dY.dispose();
+      let dq: Tensor | null = null;
+      let dk: Tensor | null = null;
+      let dv: Tensor | null = null;
+      if (q.requiresGrad) {
+        dq = emptyLike(g, q.shape);
+        headProduct(bop, dS, k, dq, oDims, scoresRows, rowsOf(ks, G), { b: qs.b, h: qs.h, rs: qs.t });
+      }
+      // kv head h' sums query heads h'·G + g: A's block stride is one head of scores, B's one head of q
+      const kvDims = { m: tk, n: hs, k: tq, nblk: G, heads: Hkv, batch: B * Hkv };
+      const scoresCols = { b: ss.b, h: G * ss.h, hdiv: 1, blk: ss.h, rs: 1, cs: tk };
+      const qRows = { b: qs.b, h: G * qs.h, hdiv: 1, blk: qs.h, rs: qs.t, cs: 1 };
+      const kvOut = { b: ks.b, h: ks.h, rs: ks.t };
+      if (k.requiresGrad) {
+        dk = emptyLike(g, k.shape);
+        headProduct(bop, dS, q, dk, kvDims, scoresCols, qRows, kvOut);
+      }
+      if (v.requiresGrad) {
+        dv = emptyLike(g, v.shape);
+        headProduct(bop, Y, g, dv, kvDims, scoresCols, qRows, kvOut);
+      }
+      dS.dispose();
+      return [dq, dk, dv, dMask];
+    },
+    Y === P ? [q, k, v, P] : [q, k, v, P, Y],
+  );
+  if (!res.requiresGrad) {
     P.dispose();
+    if (Y !== P) Y.dispose();
   }
-  return out;
+  return res;
 }
 
 /**
- * Scaled dot-product attention: softmax(scale·q@kᵀ + mask) @ v with q [B, nh, Tq, hs], k/v
- * [B, nh, Tk, hs] -> [B, nh, Tq, hs]; scale defaults to 1/√hs. `causal` masks key j from query i
- * when j > i + Tk - Tq (bottom-right aligned, as flash-attention; the usual j > i when Tq = Tk;
- * torch's is_causal aligns top-left when Tq != Tk). `keyPadding` [B, Tk] masks keys where it is 0.
- * A query row with every key masked gives zeros (not NaN) and zero gradients.
+ * Scaled dot-product attention: dropout(softmax(scale·q@kᵀ + mask)) @ v. Layout 'bhtd' (default): q
+ * [B, nh, Tq, hs], k/v [B, nkv, Tk, hs] -> [B, nh, Tq, hs]; 'bthd': q [B, Tq, nh, hs], k/v
+ * [B, Tk, nkv, hs] -> [B, Tq, nh, hs], read and written in place (no permute copies). nkv divides nh:
+ * query head h reads key/value head floor(h / (nh / nkv)) (grouped-query attention; nkv = nh is
+ * plain multi-head). scale defaults to 1/√hs. `causal` masks key j from query i when
+ * j > i + Tk - Tq (bottom-right aligned, as flash-attention: a query block that continues a cached
+ * prefix of Tk - Tq keys; the usual j > i when Tq = Tk; torch's is_causal aligns top-left when
+ * Tq != Tk). `keyPadding` [B, Tk] masks keys where it is 0; `mask` is an additive float mask
+ * broadcast to [B, nh, Tq, Tk]; `dropout` drops attention weights (seeded, as ops/dropout.ts). A
+ * query row with every key masked gives zeros (not NaN) and zero gradients.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const d = checkAttention('attention', q, k, v, opts);
   const scale = opts.scale ?? 1 / Math.sqrt(d.hs);
   const causal = opts.causal === true;
   const pad = opts.keyPadding ?? undefined;
+  const mask = opts.mask ?? undefined;
+  const drop = opts.dropout ?? 0;
+  const flashOk = flashSupports(d.hs) && d.layout === 'bhtd' && d.H === d.Hkv && !mask && drop === 0 && q.dtype === 'float32';
   let impl = opts.impl ?? attentionSwitch.forced()?.variant ?? 'softmax';
-  if (impl === 'flash' && !flashSupports(d.hs)) {
-    if (opts.impl === 'flash')
-      fail('attention', `impl 'flash' supports head sizes that are multiples of 4 up to ${FLASH_MAX_HS}, got q ${fmtShape(q.shape)}`);
+  if (impl === 'flash' && !flashOk) {
+    if (opts.impl === 'flash') {
+      fail(
+        'attention',
+        `impl 'flash' supports float32, layout 'bhtd', nkv = nh, no mask or dropout, and head sizes that are multiples of 4 up to ${FLASH_MAX_HS}; got q ${q.describe()}, k ${fmtShape(k.shape)}, layout '${d.layout}'${mask ? ', a mask' : ''}${drop ? ', dropout' : ''} (use impl 'softmax')`,
+      );
+    }
     impl = 'softmax';
   }
-  return impl === 'flash' ? flashAttention(q, k, v, d, scale, causal, pad) : softmaxAttention(q, k, v, scale, causal, pad);
+  if (impl === 'flash') return flashAttention(q, k, v, d, scale, causal, pad);
+  return softmaxAttention(q, k, v, d, { scale, causal, keyPadding: pad, mask, dropout: drop, seed: opts.seed });
 }
 
 /**
- * Attention from primitive ops: scores = (q @ kᵀ)·scale, masked with where(mask, scores, -inf),
- * softmax, where(mask, P, 0) (zeros, not NaN, for fully masked rows), @ v. The twin of both fused
- * paths. The causal mask is built on the host and uploaded.
+ * Attention from primitive ops: (for 'bthd', permute to [B, nh, T, hs]; k and v heads repeated for
+ * GQA) scores = (q @ kᵀ)·scale (+ mask), masked with where(visible, scores, -inf), softmax,
+ * where(visible, P, 0) (zeros, not NaN, for fully masked rows), dropout (ops/dropout.ts, the same
+ * seed), @ v (and back to 'bthd'). The twin of both fused paths. The causal mask is built on the
+ * host and uploaded. (A row whose mask is -Infinity at every visible key is NaN here, as torch; the
+ * fused paths give zeros, as for any fully masked row.)
  */
 export function attentionNaive(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const d = checkAttention('attentionNaive', q, k, v, opts);
   const scale = opts.scale ?? 1 / Math.sqrt(d.hs);
   const backend = q.backend.name;
-  const kT = transpose(k, -2, -1); // (B, H, hs, Tk)
-  const scores = mul(matmul(q, kT), scale); // (B, H, Tq, Tk)
-  let mask: Tensor | null = null; // 1 = visible, broadcast to (B, H, Tq, Tk)
+  const toHeads = (t: Tensor) => (d.layout === 'bthd' ? permute(t, [0, 2, 1, 3]) : t); // (B, n, T, hs)
+  const G = d.H / d.Hkv;
+  const repeat = (t: Tensor) => {
+    if (G === 1) return t;
+    const [B, n, T, hs] = t.shape;
+    const e = expand(reshape(t, [B, n, 1, T, hs]), [B, n, G, T, hs]); // (B, n, G, T, hs)
+    return reshape(e, [B, n * G, T, hs]); // (B, nh, T, hs)
+  };
+  const kT = transpose(repeat(toHeads(k)), -2, -1); // (B, H, hs, Tk)
+  let scores = mul(matmul(toHeads(q), kT), scale); // (B, H, Tq, Tk)
+  if (opts.mask) scores = add(scores, opts.mask);
+  let visibleM: Tensor | null = null; // 1 = visible, broadcast to (B, H, Tq, Tk)
   if (opts.causal) {
     const m = new Float32Array(d.tq * d.tk);
     for (let i = 0; i < d.tq; i++) for (let j = 0; j < d.tk; j++) m[i * d.tk + j] = j <= i + d.tk - d.tq ? 1 : 0;
-    mask = tensor(m, [d.tq, d.tk], { backend }); // (Tq, Tk)
+    visibleM = tensor(m, [d.tq, d.tk], { backend }); // (Tq, Tk)
   }
   if (opts.keyPadding) {
     const padM = reshape(opts.keyPadding, [d.B, 1, 1, d.tk]); // (B, 1, 1, Tk)
-    mask = mask ? mul(mask, padM) : padM; // (B, 1, Tq, Tk) or (B, 1, 1, Tk)
+    visibleM = visibleM ? mul(visibleM, padM) : padM; // (B, 1, Tq, Tk) or (B, 1, 1, Tk)
   }
-  if (!mask) return matmul(softmax(scores, -1), v);
-  const P = where(mask, softmax(where(mask, scores, -Infinity), -1), 0); // (B, H, Tq, Tk)
-  return matmul(P, v); // (B, H, Tq, hs)
+  let P = visibleM ? where(visibleM, softmax(where(visibleM, scores, -Infinity), -1), 0) : softmax(scores, -1); // (B, H, Tq, Tk)
+  P = dropoutOp(P, opts.dropout ?? 0, { seed: opts.seed });
+  const out = matmul(P, repeat(toHeads(v))); // (B, H, Tq, hs)
+  return d.layout === 'bthd' ? permute(out, [0, 2, 1, 3]) : out;
 }

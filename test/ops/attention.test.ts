@@ -224,16 +224,16 @@ describe('attention: fused paths vs naive twin from primitive ops', () => {
     );
   });
 
-  it('dispatches: the default path is matmul, one fused softmax, matmul; flash is one kernel forward and two backward', async () => {
+  it('dispatches: the default path is the head product, one fused softmax, the head product; flash is one kernel forward and two backward', async () => {
     const c: Case = { B: 2, H: 2, tq: 8, tk: 8, hs: 8, causal: true, pad: [1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1] };
     const { q, k, v, pad } = makeQKV(c, 1, 'webgpu', true);
     const g = mg.randn([2, 2, 8, 8], { seed: 5 });
     const s = await mg.profile(() => attention(q, k, v, { causal: true, keyPadding: pad }));
     const names = s.kernels.map((x) => x.kernel);
     expect(names.length).toBe(3);
-    expect(names[0]).toMatch(/^matmul/);
+    expect(names[0]).toMatch(/^attention\.product/);
     expect(names[1]).toBe('scaledMaskedSoftmax');
-    expect(names[2]).toMatch(/^matmul/);
+    expect(names[2]).toMatch(/^attention\.product/);
     const sb = await mg.profile(() => s.result.backward(g));
     expect(sb.kernels.filter((x) => x.kernel === 'scaledMaskedSoftmax.backward').length).toBe(1);
     expect(sb.kernels.length).toBe(5);
@@ -386,9 +386,16 @@ describe('scaledMaskedSoftmax', () => {
 describe('attention: errors', () => {
   it('bad shapes, dtypes and options name the op and the shapes', () => {
     const q = mg.randn([2, 3, 4, 8]);
+    expect(() => attention(q, mg.randn([2, 2, 5, 8]), mg.randn([2, 2, 5, 8]))).toThrow(/nkv dividing the 3 query heads/);
+    expect(() => attention(q, q, q, { mask: mg.zeros([3, 4]) })).toThrow(
+      /attention: mask \[3, 4\] must broadcast to the scores \[B, nh, Tq, Tk\] = \[2, 3, 4, 4\]/,
+    );
+    expect(() => attention(q, q, q, { dropout: 1.5 })).toThrow(/attention: dropout must be a probability in \[0, 1\], got 1.5/);
+    expect(() => attention(q, q, q, { layout: 'bht' as never })).toThrow(/attention: layout must be 'bhtd' or 'bthd'/);
+    expect(() => attention(q, q, q, { dropout: 0.1, impl: 'flash' })).toThrow(/impl 'flash' supports .* got .*dropout/);
     const k = mg.randn([2, 3, 5, 8]);
     expect(() => attention(q, mg.randn([2, 3, 5, 7]), k)).toThrow(
-      /attention: k and v must have shape \[2, 3, Tk, 8\] to match q \[2, 3, 4, 8\]; got k \[2, 3, 5, 7\], v \[2, 3, 5, 8\]/,
+      /attention: k and v must both have shape \[2, nkv, Tk, 8\] with nkv dividing the 3 query heads, to match q \[2, 3, 4, 8\] \(layout 'bhtd'\); got k \[2, 3, 5, 7\], v \[2, 3, 5, 8\]/,
     );
     expect(() => attention(mg.randn([3, 4, 8]), k, k)).toThrow(/attention: q must have shape \[B, nh, T, hs\], got \[3, 4, 8\]/);
     expect(() => attention(q, k, k, { keyPadding: mg.ones([2, 4]) })).toThrow(
@@ -400,7 +407,7 @@ describe('attention: errors', () => {
     expect(() => attention(q, k, k, { scale: NaN })).toThrow(/attention: scale must be a finite number, got NaN/);
     const q6 = mg.randn([1, 1, 2, 6]);
     expect(() => attention(q6, q6, q6, { impl: 'flash' })).toThrow(
-      /attention: impl 'flash' supports head sizes that are multiples of 4 up to 64, got q \[1, 1, 2, 6\]/,
+      /attention: impl 'flash' supports layout 'bhtd', nkv = nh, no mask or dropout, and head sizes that are multiples of 4 up to 64; got q \[1, 1, 2, 6\]/,
     );
     expect(() => scaledMaskedSoftmax(mg.randn([3]))).toThrow(/scaledMaskedSoftmax: expects scores \[\.\.\., Tq, Tk\], got \[3\]/);
     expect(() => scaledMaskedSoftmax(mg.randn([3, 4]), { keyPadding: mg.ones([1, 4]) })).toThrow(
