@@ -370,7 +370,7 @@ function smParams(op: string, shape: readonly number[], o: MaskedSoftmaxOptions,
     rows,
     tq,
     tk,
-    htq: o.keyPadding ? rows / shape[0] : Math.max(rows, 1),
+    htq: Math.max(1, rows / Math.max(1, full[0])), // rows per batch entry b
     scale,
     causal: o.causal === true,
     hasPad: !!o.keyPadding,
