@@ -147,7 +147,8 @@ export class MultiHeadAttention extends Module {
     this.o = new Linear(dim, dim, lin(3, opts.oInit ?? opts.init));
     this.drop = new Dropout(opts.dropout ?? 0, { seed: subSeed(opts.seed, 4) });
     this.attnDropout = opts.attnDropout ?? 0;
-    if (!(this.attnDropout >= 0 && this.attnDropout <= 1)) fail('MultiHeadAttention', `attnDropout must be in [0, 1], got ${this.attnDropout}`);
+    if (!(this.attnDropout >= 0 && this.attnDropout <= 1))
+      fail('MultiHeadAttention', `attnDropout must be in [0, 1], got ${this.attnDropout}`);
   }
 
   /** x [B, T, dim] -> [B, T, dim]. */
@@ -158,7 +159,10 @@ export class MultiHeadAttention extends Module {
       fail('MultiHeadAttention', `keyPadding must be [B, T] = [${B}, ${T}] (float, 1 = keep), got ${fmtShape(opts.keyPadding.shape)}`);
     }
     const attnDropout = this.training ? this.attnDropout : 0;
-    const merged = attendHeads(this.q.forward(x), this.k.forward(x), this.v.forward(x), this.layout, { ...opts, attnDropout: opts.attnDropout ?? attnDropout }); // (B, T, dim)
+    const merged = attendHeads(this.q.forward(x), this.k.forward(x), this.v.forward(x), this.layout, {
+      ...opts,
+      attnDropout: opts.attnDropout ?? attnDropout,
+    }); // (B, T, dim)
     return this.drop.forward(this.o.forward(merged));
   }
 }

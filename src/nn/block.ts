@@ -23,6 +23,8 @@ export interface BlockOptions extends ModuleOptions {
   mlpHidden?: number;
   bias?: boolean;
   dropout?: number;
+  /** Dropout on the attention weights (MultiHeadAttention's attnDropout). Default 0. */
+  attnDropout?: number;
   /** Linear init; `residualInit` overrides it for the residual projections (attn.o, mlp.down). */
   init?: LinearOptions['init'];
   residualInit?: LinearOptions['init'];
@@ -62,6 +64,7 @@ export class TransformerBlock extends Module {
       rotaryBase: opts.rotaryBase,
       bias: opts.bias,
       dropout: opts.dropout,
+      attnDropout: opts.attnDropout,
       backend: opts.backend,
       seed: subSeed(opts.seed, 0),
       init: opts.init,

@@ -20,6 +20,7 @@ import type { Tensor } from '../tensor.js';
 import { TransformerBlock, makeNorm, type NormKind } from './block.js';
 import { Dropout } from './dropout.js';
 import { Embedding } from './embedding.js';
+import { KVCache } from './kv-cache.js';
 import { Linear } from './linear.js';
 import type { Activation } from './mlp.js';
 import { Module, type ModuleOptions, subSeed } from './module.js';
@@ -61,6 +62,11 @@ export interface GenerateOptions {
   topK?: number;
   /** Seed of the host sampler (default 0). */
   seed?: number;
+  /**
+   * Decode with a KV cache (each step runs the new token only). Default: when the model has one
+   * (`createCache`); true on a model without one throws. The tokens are the same as without it.
+   */
+  cache?: boolean;
 }
 
 export class GPT extends Module {
@@ -130,15 +136,24 @@ export class GPT extends Module {
    * Returns the logits [B, T, V] and, with targets, the mean cross-entropy.
    */
   forward(idx: Tensor, targets?: Tensor, opts: LmForwardOptions = {}): GPTOutput {
-    checkLmInput('GPT.forward', idx, targets, this.config.blockSize, opts, this.config.vocabSize);
+    const op = 'GPT.forward';
+    const cache = opts.cache;
+    const offset = cache ? cache.length : 0; // the absolute position of idx's first token
+    checkLmInput(op, idx, targets, this.config.blockSize, opts, this.config.vocabSize);
+    if (cache && cache.layers.length !== this.blocks.length)
+      fail(op, `the KV cache has ${cache.layers.length} layers, the model ${this.blocks.length} (make it with createCache())`);
+    if (offset + idx.shape[1] > this.config.blockSize)
+      fail(op, `the KV cache's ${offset} positions and ${idx.shape[1]} new tokens exceed blockSize ${this.config.blockSize}`);
     const T = idx.shape[1];
     let x = this.wte.forward(idx); // (B, T, C)
     if (this.wpe) {
-      const pos = arange(0, T, 1, { dtype: 'int32', backend: idx.backend.name }); // (T,)
+      const pos = arange(offset, offset + T, 1, { dtype: 'int32', backend: idx.backend.name }); // (T,)
       x = add(x, this.wpe.forward(pos)); // (B, T, C) + (T, C)
     }
     x = this.drop.forward(x);
-    for (const blk of this.blocks) x = blk.forward(x);
+    this.blocks.forEach((blk, i) => {
+      x = blk.forward(x, cache ? { cache: cache.layers[i] } : {});
+    });
     x = lastPosition(this.lnF.forward(x), opts); // (B, T, C), or (B, 1, C)
     const logits = this.head ? this.head.forward(x) : matmulT(x, this.wte.weight, { transB: true }); // (B, T, V)
     return { logits, loss: targets ? lmLoss(logits, targets) : null };
@@ -151,17 +166,29 @@ export class GPT extends Module {
   generate(idx: Tensor, n: number, opts: GenerateOptions = {}): Promise<Tensor> {
     return generate(this, idx, n, opts);
   }
+
+  /** An empty KV cache for `forward(idx, undefined, { cache })` (one layer cache per block). */
+  createCache(): KVCache {
+    return new KVCache(this.blocks.length);
+  }
 }
 
 export interface LmForwardOptions {
   /** Logits of the last position only ([B, 1, V]): what generation reads. Not with targets. */
   lastOnly?: boolean;
+  /**
+   * Keys and values of the positions before idx (from createCache()): idx's tokens sit at positions
+   * cache.length.., their keys and values are appended, and cache.length + T <= blockSize.
+   */
+  cache?: KVCache;
 }
 
 /** What `generate` needs: a causal LM mapping int32 ids [B, T] to logits [B, T, vocabSize]. */
 export interface CausalLM extends Module {
   forward(idx: Tensor, targets?: Tensor, opts?: LmForwardOptions): GPTOutput;
   readonly config: { readonly blockSize: number; readonly vocabSize: number };
+  /** A KV cache that forward's `cache` option fills (models that support incremental decoding). */
+  createCache?(): KVCache;
 }
 
 /** Checks a causal LM's int32 ids [B, T] (T <= blockSize), optional targets of the same shape, and that the logits fit one buffer. */
@@ -209,9 +236,14 @@ export function lmLoss(logits: Tensor, targets: Tensor): Tensor {
 
 /**
  * Appends `n` sampled tokens to each row of idx (int32 [B, T]) and returns the new int32
- * [B, T + n] tensor. Each step runs the model on the last blockSize tokens (no KV cache), reads
- * back the last position's logits and samples on the host (HostRng, seeded). Runs in eval mode
- * (the previous mode is restored) and without recording the tape.
+ * [B, T + n] tensor. Each step reads back the last position's logits and samples on the host
+ * (HostRng, seeded). With a KV cache (`opts.cache`, default when the model has `createCache`) the
+ * first step runs the prompt and every later step the newest token only, attending over the cached
+ * keys and values. Without one, each step runs the model on the last blockSize tokens. At blockSize:
+ * once the sequence is longer than blockSize, the context is the last blockSize tokens (a sliding
+ * window, as without the cache); sliding shifts every position, so the cache is dropped and each
+ * further step runs the whole window. Both paths give the same tokens (the logits agree to float32
+ * rounding). Runs in eval mode (the previous mode is restored) and without recording the tape.
  */
 export async function generate(model: CausalLM, idx: Tensor, n: number, opts: GenerateOptions = {}): Promise<Tensor> {
   const op = `${model.constructor.name}.generate`;
@@ -221,22 +253,32 @@ export async function generate(model: CausalLM, idx: Tensor, n: number, opts: Ge
   if (!(temperature >= 0)) fail(op, `temperature must be >= 0, got ${temperature}`);
   const topK = opts.topK;
   if (topK !== undefined && (!Number.isInteger(topK) || topK <= 0)) fail(op, `topK must be a positive integer, got ${topK}`);
+  if (opts.cache === true && !model.createCache) fail(op, `${model.constructor.name} has no KV cache (createCache); pass cache: false`);
   const [B, T0] = idx.shape;
   const V = model.config.vocabSize;
+  const blockSize = model.config.blockSize;
   const rows: number[][] = [];
   const flat = await idx.data();
   for (let b = 0; b < B; b++) rows.push(Array.from(flat.subarray(b * T0, (b + 1) * T0)));
   const rng = new HostRng(opts.seed ?? 0);
+  let cache = opts.cache !== false && model.createCache ? model.createCache() : null;
   const wasTraining = model.training;
   model.eval();
   try {
     for (let step = 0; step < n; step++) {
-      const T = Math.min(rows[0].length, model.config.blockSize);
-      const ctx = rows.flatMap((r) => r.slice(r.length - T));
+      const len = rows[0].length;
+      if (cache && len > blockSize) {
+        cache.dispose(); // the window slides from here on: every cached position shifts
+        cache = null;
+      }
+      // the tokens to run: those not cached yet, or (uncached) the last blockSize
+      const from = cache ? cache.length : len - Math.min(len, blockSize);
+      const ctx = rows.flatMap((r) => r.slice(from));
+      const c = cache ?? undefined;
       const last = noGrad(() =>
         tidy(() => {
-          const ids = tensor(ctx, [B, T], { dtype: 'int32', backend: idx.backend.name });
-          return model.forward(ids, undefined, { lastOnly: true }).logits; // (B, 1, V)
+          const ids = tensor(ctx, [B, len - from], { dtype: 'int32', backend: idx.backend.name });
+          return model.forward(ids, undefined, { lastOnly: true, cache: c }).logits; // (B, 1, V)
         }),
       );
       const data = await last.data();
@@ -244,6 +286,7 @@ export async function generate(model: CausalLM, idx: Tensor, n: number, opts: Ge
       for (let b = 0; b < B; b++) rows[b].push(sample(data.subarray(b * V, (b + 1) * V), temperature, topK, rng));
     }
   } finally {
+    cache?.dispose();
     model.train(wasTraining);
   }
   return tensor(rows.flat(), [B, T0 + n], { dtype: 'int32', backend: idx.backend.name });

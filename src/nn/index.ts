@@ -39,3 +39,4 @@ export {
   type GenerateOptions,
 } from './gpt.js';
 export { Encoder, type EncoderConfig } from './encoder.js';
+export { KVCache, LayerKVCache } from './kv-cache.js';

@@ -82,29 +82,28 @@ function attRef(c: Case, q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLik
   return out;
 }
 
-const caseArb: fc.Arbitrary<Case> =
-  fc
-    .record({
-      B: fc.integer({ min: 1, max: 2 }),
-      Hkv: fc.integer({ min: 1, max: 2 }),
-      G: fc.constantFrom(1, 1, 2, 3),
-      tq: arb.dimSize(13),
-      tk: arb.dimSize(13),
-      hs: fc.constantFrom(1, 3, 4, 8),
-      causal: fc.boolean(),
-      layout: fc.constantFrom<AttentionLayout>('bthd', 'bhtd'),
-      maskKind: fc.constantFrom('none', 'tt', 'b1tt', 'bhtt', 't'),
-      padded: fc.boolean(),
-      p: fc.constantFrom(0, 0, 0.3),
-      seed: fc.integer({ min: 1, max: 1e6 }),
-    })
-    .map(({ maskKind, padded, ...c }) => {
-      const H = c.Hkv * c.G;
-      const maskShape = { none: null, tt: [c.tq, c.tk], b1tt: [c.B, 1, c.tq, c.tk], bhtt: [c.B, H, c.tq, c.tk], t: [c.tk] }[maskKind];
-      const rng = new mg.HostRng(c.seed);
-      const pad = padded ? Array.from({ length: c.B * c.tk }, () => (rng.next() < 0.3 ? 0 : 1)) : null;
-      return { ...c, maskShape, pad } as Case;
-    });
+const caseArb: fc.Arbitrary<Case> = fc
+  .record({
+    B: fc.integer({ min: 1, max: 2 }),
+    Hkv: fc.integer({ min: 1, max: 2 }),
+    G: fc.constantFrom(1, 1, 2, 3),
+    tq: arb.dimSize(13),
+    tk: arb.dimSize(13),
+    hs: fc.constantFrom(1, 3, 4, 8),
+    causal: fc.boolean(),
+    layout: fc.constantFrom<AttentionLayout>('bthd', 'bhtd'),
+    maskKind: fc.constantFrom('none', 'tt', 'b1tt', 'bhtt', 't'),
+    padded: fc.boolean(),
+    p: fc.constantFrom(0, 0, 0.3),
+    seed: fc.integer({ min: 1, max: 1e6 }),
+  })
+  .map(({ maskKind, padded, ...c }) => {
+    const H = c.Hkv * c.G;
+    const maskShape = { none: null, tt: [c.tq, c.tk], b1tt: [c.B, 1, c.tq, c.tk], bhtt: [c.B, H, c.tq, c.tk], t: [c.tk] }[maskKind];
+    const rng = new mg.HostRng(c.seed);
+    const pad = padded ? Array.from({ length: c.B * c.tk }, () => (rng.next() < 0.3 ? 0 : 1)) : null;
+    return { ...c, maskShape, pad } as Case;
+  });
 
 function makeInputs(c: Case, backend: mg.BackendName, negInf: boolean) {
   const H = heads(c);
@@ -166,12 +165,27 @@ describe('attention: layouts, GQA, additive mask, dropout, Tq != Tk', () => {
       };
       const fused = await run(attention);
       const naive = await run(attentionNaive);
-      fused.forEach((f, i) => expectClose(f, naive[i], { rtol: 2e-4, atol: 2e-5 }, `${['y', 'dq', 'dk', 'dv', 'dmask'][i]} ${JSON.stringify(c)}`));
+      fused.forEach((f, i) =>
+        expectClose(f, naive[i], { rtol: 2e-4, atol: 2e-5 }, `${['y', 'dq', 'dk', 'dv', 'dmask'][i]} ${JSON.stringify(c)}`),
+      );
     }
   });
 
   it('gradients of q, k, v and a broadcast mask match finite differences (bthd, GQA, causal Tq < Tk, dropout; cpu float64 and webgpu)', async () => {
-    const c: Case = { B: 2, Hkv: 1, G: 2, tq: 3, tk: 5, hs: 4, causal: true, layout: 'bthd', maskShape: [2, 1, 3, 5], pad: null, p: 0.25, seed: 7 };
+    const c: Case = {
+      B: 2,
+      Hkv: 1,
+      G: 2,
+      tq: 3,
+      tk: 5,
+      hs: 4,
+      causal: true,
+      layout: 'bthd',
+      maskShape: [2, 1, 3, 5],
+      pad: null,
+      p: 0.25,
+      seed: 7,
+    };
     for (const backend of ['cpu', 'webgpu'] as const) {
       const { q, k, v, mask } = makeInputs(c, backend, false);
       const tol = backend === 'cpu' ? { atol: 1e-7, rtol: 1e-6 } : { atol: 3e-4, rtol: 5e-3 };
@@ -182,7 +196,20 @@ describe('attention: layouts, GQA, additive mask, dropout, Tq != Tk', () => {
   });
 
   it('dropout: training mask as ops/dropout.ts on the flat weights; about p of them dropped; p = 1 gives zeros', async () => {
-    const c: Case = { B: 2, Hkv: 2, G: 1, tq: 16, tk: 16, hs: 4, causal: false, layout: 'bthd', maskShape: null, pad: null, p: 0.4, seed: 3 };
+    const c: Case = {
+      B: 2,
+      Hkv: 2,
+      G: 1,
+      tq: 16,
+      tk: 16,
+      hs: 4,
+      causal: false,
+      layout: 'bthd',
+      maskShape: null,
+      pad: null,
+      p: 0.4,
+      seed: 3,
+    };
     const { q, k, v } = makeInputs(c, 'webgpu', false);
     const ones = mg.ones([2, 16, 2, 4]);
     // v = ones: each output is Σ_j Y_j, the kept weight mass of its row
@@ -200,7 +227,15 @@ describe('attention: layouts, GQA, additive mask, dropout, Tq != Tk', () => {
 
 describe('scaledMaskedSoftmax: additive mask and dropout', () => {
   /** Float64 reference of scores [..., Tq, Tk] with mask broadcast (right-aligned) and dropout. */
-  function smRef(shape: number[], s: ArrayLike<number>, maskShape: number[], mask: ArrayLike<number>, scale: number, p: number, seed: number) {
+  function smRef(
+    shape: number[],
+    s: ArrayLike<number>,
+    maskShape: number[],
+    mask: ArrayLike<number>,
+    scale: number,
+    p: number,
+    seed: number,
+  ) {
     const tk = shape[shape.length - 1];
     const rows = s.length / tk;
     const out: number[] = [];
@@ -249,7 +284,12 @@ describe('scaledMaskedSoftmax: additive mask and dropout', () => {
         const y = scaledMaskedSoftmax(s, { scale: 0.7, mask: m, dropout: c.p, seed: c.seed });
         res[backend] = await y.data();
         if (backend === 'cpu') {
-          expectClose(res.cpu, smRef(shape, await s.data(), maskShape, await m.data(), 0.7, c.p, c.seed), { rtol: 1e-10, atol: 1e-12 }, JSON.stringify(c));
+          expectClose(
+            res.cpu,
+            smRef(shape, await s.data(), maskShape, await m.data(), 0.7, c.p, c.seed),
+            { rtol: 1e-10, atol: 1e-12 },
+            JSON.stringify(c),
+          );
         }
         for (const t of [s, m, y]) t.dispose();
       }
@@ -260,7 +300,11 @@ describe('scaledMaskedSoftmax: additive mask and dropout', () => {
       const s = mg.randn([2, 3, 4, 5], { seed: 1, backend });
       const m = mg.randn([3, 1, 5], { seed: 2, backend });
       const tol = backend === 'cpu' ? { atol: 1e-7, rtol: 1e-6 } : { atol: 3e-4, rtol: 5e-3 };
-      const r = await gradcheck((st, mt) => scaledMaskedSoftmax(st, { scale: 0.5, mask: mt, causal: true, dropout: 0.3, seed: 4 }), [s, m], tol);
+      const r = await gradcheck(
+        (st, mt) => scaledMaskedSoftmax(st, { scale: 0.5, mask: mt, causal: true, dropout: 0.3, seed: 4 }),
+        [s, m],
+        tol,
+      );
       expect(r.ok, JSON.stringify(r)).toBe(true);
     }
   });
@@ -275,7 +319,10 @@ describe('attention: no head copies in the transformer', () => {
       y.backward(mg.onesLike(y));
     });
     const names = s.kernels.map((k) => k.kernel);
-    expect(names.some((n) => /permute|copy/.test(n)), names.join(', ')).toBe(false);
+    expect(
+      names.some((n) => /permute|copy/.test(n)),
+      names.join(', '),
+    ).toBe(false);
     expect(names).toContain('scaledMaskedSoftmax.dropout');
     expect(names.filter((n) => n.startsWith('attention.product')).length).toBe(6);
   });

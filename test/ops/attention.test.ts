@@ -397,7 +397,9 @@ describe('attention: errors', () => {
     expect(() => attention(q, mg.randn([2, 3, 5, 7]), k)).toThrow(
       /attention: k and v must both have shape \[2, nkv, Tk, 8\] with nkv dividing the 3 query heads, to match q \[2, 3, 4, 8\] \(layout 'bhtd'\); got k \[2, 3, 5, 7\], v \[2, 3, 5, 8\]/,
     );
-    expect(() => attention(mg.randn([3, 4, 8]), k, k)).toThrow(/attention: q must have shape \[B, nh, T, hs\] \(layout 'bhtd'\), got \[3, 4, 8\]/);
+    expect(() => attention(mg.randn([3, 4, 8]), k, k)).toThrow(
+      /attention: q must have shape \[B, nh, T, hs\] \(layout 'bhtd'\), got \[3, 4, 8\]/,
+    );
     expect(() => attention(q, k, k, { keyPadding: mg.ones([2, 4]) })).toThrow(
       /attention: keyPadding must have shape \[2, 5\] \(\[B, Tk\] of k \[2, 3, 5, 8\]\), got \[2, 4\]/,
     );
