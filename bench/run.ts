@@ -1,6 +1,6 @@
 // The engine benchmark, side by side with the peers in one process: `npm run bench` (full, under
 // ~10 minutes on the 2-core lavapipe machine) or `npm run bench -- --quick` (under 3 minutes).
-// Optional: --only=matmul|ops|overhead|training|profile|memory|mora|threads|ceiling to run one part
+// Optional: --only=matmul|ops|overhead|training|profile|memory|mora|threads|ceiling|generation to run one part
 // (the LP_NUM_THREADS sweep runs in the full bench and with --only=threads).
 //
 // Prints markdown tables and writes bench/results/<date>[-quick].json and .md.
@@ -21,6 +21,7 @@ import { benchMora, type MoraResult } from './mora.js';
 import { benchOps, hostBandwidth, type HostBandwidth } from './ops.js';
 import { benchOverhead, benchPeerOverhead, type OverheadResult } from './overhead.js';
 import { isTiming, loadPeers, type PeerName, type PeerResult, type Row, TF_PEERS } from './peers.js';
+import { benchGeneration, type GenerationResult } from './generation.js';
 import { benchGpt, benchMlp, gptSetup, oursGpt, profileGptStep, type StepProfile, type TrainingRow } from './training.js';
 
 const args = parseArgs();
@@ -295,6 +296,31 @@ if (want('profile') || want('training')) {
   out('');
 }
 
+// ---- generation: KV cache ---------------------------------------------------------------------------------
+let generation: GenerationResult | null = null;
+if (want('generation')) {
+  log('GPT.generate with and without the KV cache ...');
+  generation = await benchGeneration(args, setup ?? gptSetup(), log);
+  noteLoad('generation');
+  const g = generation;
+  out('## generation: GPT.generate, greedy, default GPT, with and without the KV cache\n');
+  out(
+    table(
+      ['batch x prompt + new tokens', 'cached', 'uncached', 'cached / uncached', 'same tokens'],
+      [
+        [
+          `${g.batch} x ${g.prompt} + ${g.newTokens}`,
+          `${fmt(g.cachedTokS, 0)} tokens/s`,
+          `${fmt(g.uncachedTokS, 0)} tokens/s`,
+          `x${fmt(g.uncachedSec / g.cachedSec, 2)}`,
+          g.identical ? 'yes' : '**NO**',
+        ],
+      ],
+    ),
+  );
+  out('');
+}
+
 // ---- memory -----------------------------------------------------------------------------------------------
 let memory: MemoryResult | null = null;
 let flat: FlatResult | null = null;
@@ -474,6 +500,7 @@ writeFileSync(
       profile,
       memory,
       flat,
+      generation,
       mora: moraRes,
       lpThreads: threads,
       targets,

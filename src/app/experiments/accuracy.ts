@@ -64,10 +64,11 @@ export function cutAtEos(text: string, eos: string): string {
   return at < 0 ? text : text.slice(0, at);
 }
 
-/** What `generateCompletions` needs of a model: GPT.generate and the context length. */
+/** What `generateCompletions` needs of a model: GPT.generate and the context length (and createCache, when it has a KV cache). */
 export interface Generator {
-  generate(idx: Tensor, n: number, opts?: { temperature?: number; topK?: number; seed?: number }): Promise<Tensor>;
+  generate(idx: Tensor, n: number, opts?: { temperature?: number; topK?: number; seed?: number; cache?: boolean }): Promise<Tensor>;
   readonly config: { readonly blockSize: number };
+  createCache?(): unknown;
 }
 
 export interface GenerateCompletionsOptions {
@@ -84,6 +85,8 @@ export interface GenerateCompletionsOptions {
 /**
  * Greedy (temperature 0) continuations of every prompt, decoded to text (the prompt itself is not
  * included). Prompts are grouped by token length so each generate call gets a rectangular batch.
+ * A model with a KV cache (GPT.createCache) decodes with it: the prompt once, then one token per
+ * step (the same tokens as without it, test/nn/kv-cache.test.ts).
  */
 export async function generateCompletions(
   model: Generator,
@@ -119,7 +122,7 @@ export async function generateCompletions(
       ); // (B, L)
       let res: Tensor;
       try {
-        res = await model.generate(idx, n, { temperature: 0 }); // (B, L + n)
+        res = await model.generate(idx, n, { temperature: 0, cache: model.createCache !== undefined }); // (B, L + n)
       } finally {
         idx.dispose();
       }
