@@ -11,6 +11,7 @@
 // projections, shared with modules that name their projections differently (Hugging Face models).
 import { fail, fmtShape } from '../errors.js';
 import { attention } from '../ops/attention.js';
+import { nextSeed } from '../ops/random.js';
 import { expand, reshape } from '../ops/shape.js';
 import type { Tensor } from '../tensor.js';
 import { Dropout } from './dropout.js';
@@ -45,8 +46,9 @@ export interface AttentionCallOptions {
   offset?: number;
   /** Keys and values of the earlier positions: x's are appended and attended over with them. */
   cache?: LayerKVCache;
-  /** Attention-weight dropout probability for this call (0 in eval). */
+  /** Attention-weight dropout probability for this call (0 in eval), and the seed of its mask. */
   attnDropout?: number;
+  attnSeed?: number;
 }
 
 /** How projected q, k, v split into heads and attend. */
@@ -97,6 +99,7 @@ export function attendHeads(q: Tensor, k: Tensor, v: Tensor, l: HeadLayout, opts
     keyPadding: opts.keyPadding,
     layout: 'bthd',
     dropout: opts.attnDropout ?? 0,
+    seed: opts.attnSeed,
   }); // (B, T, nH, hs)
   return reshape(y, [B, T, l.nHead * l.headSize]); // (B, T, nH·hs), a view
 }
@@ -110,6 +113,10 @@ export class MultiHeadAttention extends Module {
   readonly layout: HeadLayout;
   /** Attention-weight dropout probability (applied in training mode). */
   readonly attnDropout: number;
+  /** Training-mode calls with attention dropout so far: call c draws its mask from subSeed(attnSeed, c), as nn.Dropout. */
+  attnCalls = 0;
+  /** The attention-dropout mask streams' seed (from the module seed; else drawn from the global sequence at first use). */
+  attnSeed: number | undefined;
 
   constructor(
     readonly dim: number,
@@ -147,6 +154,7 @@ export class MultiHeadAttention extends Module {
     this.o = new Linear(dim, dim, lin(3, opts.oInit ?? opts.init));
     this.drop = new Dropout(opts.dropout ?? 0, { seed: subSeed(opts.seed, 4) });
     this.attnDropout = opts.attnDropout ?? 0;
+    this.attnSeed = subSeed(opts.seed, 5);
     if (!(this.attnDropout >= 0 && this.attnDropout <= 1))
       fail('MultiHeadAttention', `attnDropout must be in [0, 1], got ${this.attnDropout}`);
   }
@@ -158,11 +166,13 @@ export class MultiHeadAttention extends Module {
     if (opts.keyPadding && (opts.keyPadding.ndim !== 2 || opts.keyPadding.shape[0] !== B || opts.keyPadding.shape[1] !== T)) {
       fail('MultiHeadAttention', `keyPadding must be [B, T] = [${B}, ${T}] (float, 1 = keep), got ${fmtShape(opts.keyPadding.shape)}`);
     }
-    const attnDropout = this.training ? this.attnDropout : 0;
-    const merged = attendHeads(this.q.forward(x), this.k.forward(x), this.v.forward(x), this.layout, {
-      ...opts,
-      attnDropout: opts.attnDropout ?? attnDropout,
-    }); // (B, T, dim)
+    const attnDropout = opts.attnDropout ?? (this.training ? this.attnDropout : 0);
+    let attnSeed = opts.attnSeed;
+    if (attnDropout > 0 && attnSeed === undefined) {
+      this.attnSeed ??= nextSeed();
+      attnSeed = subSeed(this.attnSeed, this.attnCalls++);
+    }
+    const merged = attendHeads(this.q.forward(x), this.k.forward(x), this.v.forward(x), this.layout, { ...opts, attnDropout, attnSeed }); // (B, T, dim)
     return this.drop.forward(this.o.forward(merged));
   }
 }

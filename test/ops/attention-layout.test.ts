@@ -326,4 +326,19 @@ describe('attention: no head copies in the transformer', () => {
     expect(names).toContain('scaledMaskedSoftmax.dropout');
     expect(names.filter((n) => n.startsWith('attention.product')).length).toBe(6);
   });
+
+  it('attnDropout: call c of a seeded module draws the stream subSeed(seed, c) (reproducible, fresh per call); none in eval mode', async () => {
+    const make = () => new mg.nn.MultiHeadAttention(8, 2, { seed: 4, attnDropout: 0.5 });
+    const x = mg.randn([1, 6, 8], { seed: 1 });
+    const a = make();
+    const b = make();
+    const a1 = Array.from(await a.forward(x).data());
+    expect(Array.from(await b.forward(x).data())).toEqual(a1);
+    expect(Array.from(await a.forward(x).data())).not.toEqual(a1);
+    a.eval();
+    const e1 = Array.from(await a.forward(x).data());
+    expect(Array.from(await a.forward(x).data())).toEqual(e1);
+    const ref = mg.nn.attendHeads(a.q.forward(x), a.k.forward(x), a.v.forward(x), a.layout);
+    expectClose(await a.o.forward(ref).data(), e1, { rtol: 1e-6, atol: 1e-7 });
+  });
 });
