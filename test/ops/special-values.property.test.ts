@@ -189,6 +189,31 @@ const attnRule: Rule = ([q, k]) => {
   return out;
 };
 
+/** q [B, Tq, H, hs], k and v [B, Tk, 1, hs] (one key/value head), an additive mask [Tq, Tk]. */
+const attnMaskGen = fc
+  .tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }))
+  .chain(([B, H, tq, tk]) =>
+    fc.tuple(input([B, tq, H, 4], false), input([B, tk, 1, 4], false), input([B, tk, 1, 4], false), input([tq, tk], false)),
+  );
+/** NaN in query row (b, i, h), in any key of batch b, or a NaN / +Inf in mask row i makes output row (b, i, h) NaN. */
+const attnMaskRule: Rule = ([q, k, , m]) => {
+  const [B, tq, H, hs] = q.shape;
+  const tk = k.shape[1];
+  const out: ('nan' | null)[] = [];
+  for (let b = 0; b < B; b++) {
+    const keyNaN = k.data.slice(b * tk * hs, (b + 1) * tk * hs).some(Number.isNaN);
+    for (let i = 0; i < tq; i++) {
+      const maskBad = m.data.slice(i * tk, (i + 1) * tk).some((v) => Number.isNaN(v) || v === Infinity);
+      for (let h = 0; h < H; h++) {
+        const r = (b * tq + i) * H + h;
+        const bad = keyNaN || maskBad || q.data.slice(r * hs, (r + 1) * hs).some(Number.isNaN);
+        for (let d = 0; d < hs; d++) out.push(nanIf(bad));
+      }
+    }
+  }
+  return out;
+};
+
 const moraGen = fc
   .tuple(
     fc.integer({ min: 1, max: 3 }),
@@ -592,6 +617,11 @@ const SPECS: Record<string, Spec> = {
   },
   'attention (softmax)': { gen: attnGen, run: ([q, k, v]) => mg.attention(q, k, v), rule: attnRule },
   'attention (flash)': { gen: attnGen, run: ([q, k, v]) => mg.attention(q, k, v, { impl: 'flash' }), rule: attnRule },
+  'attention (bthd, GQA, additive mask)': {
+    gen: attnMaskGen,
+    run: ([q, k, v, m]) => mg.attention(q, k, v, { layout: 'bthd', mask: m }),
+    rule: attnMaskRule,
+  },
   'SGD (momentum, nesterov, weight decay)': {
     gen: optGen,
     run: optStep((p) => new mg.optim.SGD([p], { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 })),
