@@ -76,6 +76,7 @@ export { cumsum } from './ops/scan.js';
 export { layerNorm, rmsNorm } from './ops/norm.js';
 export { crossEntropy } from './ops/loss.js';
 export { attention, scaledMaskedSoftmax } from './ops/attention.js';
+export type { AttentionLayout, AttentionOptions, MaskedSoftmaxOptions } from './ops/attention.js';
 export { dropout } from './ops/dropout.js';
 // losses (torch.nn.functional's, class dim last)
 export { nllLoss, type CrossEntropyOptions, type NllLossOptions, type Reduction } from './ops/loss.js';
