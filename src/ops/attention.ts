@@ -614,13 +614,15 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const pad = opts.keyPadding ?? undefined;
   const mask = opts.mask ?? undefined;
   const drop = opts.dropout ?? 0;
-  const flashOk = flashSupports(d.hs) && d.layout === 'bhtd' && d.H === d.Hkv && !mask && drop === 0 && q.dtype === 'float32';
+  const flashOk = flashSupports(d.hs) && d.layout === 'bhtd' && d.H === d.Hkv && !mask && drop === 0;
   let impl = opts.impl ?? attentionSwitch.forced()?.variant ?? 'softmax';
-  if (impl === 'flash' && !flashOk) {
+  // the switch's flash where flash takes the call (its kernels are float32 only); an explicit impl
+  // 'flash' is the caller's choice, and a float16 call fails in the kernel, naming the dtype
+  if (impl === 'flash' && !(flashOk && (opts.impl === 'flash' || q.dtype === 'float32'))) {
     if (opts.impl === 'flash') {
       fail(
         'attention',
-        `impl 'flash' supports float32, layout 'bhtd', nkv = nh, no mask or dropout, and head sizes that are multiples of 4 up to ${FLASH_MAX_HS}; got q ${q.describe()}, k ${fmtShape(k.shape)}, layout '${d.layout}'${mask ? ', a mask' : ''}${drop ? ', dropout' : ''} (use impl 'softmax')`,
+        `impl 'flash' supports layout 'bhtd', nkv = nh, no mask or dropout, and head sizes that are multiples of 4 up to ${FLASH_MAX_HS}; got q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, layout '${d.layout}'${mask ? ', a mask' : ''}${drop ? ', dropout' : ''} (use impl 'softmax')`,
       );
     }
     impl = 'softmax';

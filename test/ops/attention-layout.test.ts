@@ -225,6 +225,39 @@ describe('attention: layouts, GQA, additive mask, dropout, Tq != Tk', () => {
   });
 });
 
+describe('attention in float16', () => {
+  it("'bthd', GQA, an additive mask and dropout: webgpu float16 matches cpu float16 (f32 accumulation), gradients too", async () => {
+    const c: Case = {
+      B: 2,
+      Hkv: 1,
+      G: 2,
+      tq: 5,
+      tk: 7,
+      hs: 8,
+      causal: true,
+      layout: 'bthd',
+      maskShape: [5, 7],
+      pad: null,
+      p: 0.2,
+      seed: 12,
+    };
+    const res: Record<string, ArrayLike<number>[]> = {};
+    for (const backend of ['cpu', 'webgpu'] as const) {
+      const { q, k, v, mask } = makeInputs(c, backend, false);
+      const h = [q, k, v, mask!].map((t) => {
+        const x = t.cast('float16');
+        x.requiresGrad = true;
+        return x;
+      });
+      const y = attention(h[0], h[1], h[2], optsOf(c, h[3]));
+      expect(y.dtype).toBe('float16');
+      y.backward(mg.onesLike(y));
+      res[backend] = [await y.data(), ...(await Promise.all(h.map((t) => t.grad!.data())))];
+    }
+    res.webgpu.forEach((g, i) => expectClose(g, res.cpu[i], { rtol: 1e-2, atol: 1e-2 }, ['y', 'dq', 'dk', 'dv', 'dmask'][i]));
+  });
+});
+
 describe('scaledMaskedSoftmax: additive mask and dropout', () => {
   /** Float64 reference of scores [..., Tq, Tk] with mask broadcast (right-aligned) and dropout. */
   function smRef(
