@@ -124,6 +124,11 @@ export interface MemoryInfo {
   liveBytes: number;
   /** Bytes held in the reuse pool (allocated on the device, free for reuse). */
   pooledBytes: number;
+  /**
+   * Device buffers holding tensors, in use or pooled: slabs (shared by the tensors up to 64 KiB) and
+   * the larger tensors' own buffers (webgpu; 0 on cpu). Each is a memory mapping on a CPU adapter.
+   */
+  deviceBuffers: number;
   /** Kernel dispatches since the backend was created. */
   dispatches: number;
   /** Command-buffer submissions since the backend was created (webgpu). */

@@ -88,7 +88,7 @@ export class CpuBackend implements Backend {
   flush(): void {}
 
   memory(): MemoryInfo {
-    return { liveBuffers: this.live, liveBytes: this.liveBytes, pooledBytes: 0, dispatches: this.dispatches, submits: 0 };
+    return { liveBuffers: this.live, liveBytes: this.liveBytes, pooledBytes: 0, deviceBuffers: 0, dispatches: this.dispatches, submits: 0 };
   }
 
   startTrace(): void {

@@ -18,6 +18,8 @@ export function sizeClass(bytes: number): number {
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   pooledBytes = 0;
+  /** Device buffers created and not destroyed (in use or pooled). */
+  buffers = 0;
 
   constructor(
     private readonly device: GPUDevice,
@@ -36,6 +38,7 @@ export class BufferPool {
       return reused;
     }
     this.beforeCreate();
+    this.buffers++;
     return this.device.createBuffer({ size: cls, usage: this.usage, label: `${this.label}:${cls}` });
   }
 
@@ -52,7 +55,10 @@ export class BufferPool {
 
   /** Destroys every pooled buffer. */
   trim(): void {
-    for (const list of this.free.values()) for (const b of list) b.destroy();
+    for (const list of this.free.values()) {
+      for (const b of list) b.destroy();
+      this.buffers -= list.length;
+    }
     this.free.clear();
     this.pooledBytes = 0;
   }

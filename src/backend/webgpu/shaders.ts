@@ -133,25 +133,34 @@ function expand(name: string, seen: Set<string>): string {
   });
 }
 
+/** A compiled pipeline, its bind group layout, and a small integer naming it in the bind-group cache's keys. */
+export interface PipelineEntry {
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+  readonly id: number;
+}
+
 export class PipelineCache {
   private modules = new Map<string, GPUShaderModule>();
-  private pipelines = new Map<string, GPUComputePipeline>();
+  private pipelines = new Map<string, PipelineEntry>();
   constructor(private readonly device: GPUDevice) {}
 
   get size(): number {
     return this.pipelines.size;
   }
 
-  get(shader: string, entry: string, constants: Record<string, number>): GPUComputePipeline {
-    const ckeys = Object.keys(constants).sort();
-    const key = `${shader}:${entry}:${ckeys.map((k) => `${k}=${constants[k]}`).join(',')}`;
+  /** Keyed by shader, entry point and the constants in their given order (a kernel's constants function always lists them alike). */
+  get(shader: string, entry: string, constants: Record<string, number> | undefined): PipelineEntry {
+    let key = `${shader}:${entry}`;
+    if (constants) for (const k in constants) key += `:${k}=${constants[k]}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      p = this.device.createComputePipeline({
+      const pipeline = this.device.createComputePipeline({
         layout: 'auto',
         label: key,
-        compute: { module: this.module(shader), entryPoint: entry, constants },
+        compute: { module: this.module(shader), entryPoint: entry, constants: constants ?? {} },
       });
+      p = { pipeline, layout: pipeline.getBindGroupLayout(0), id: this.pipelines.size };
       this.pipelines.set(key, p);
     }
     return p;

@@ -1,8 +1,15 @@
-// The WebGPU backend (Dawn's Node bindings). Owns the device, the buffer pools, the pipeline cache
-// and the open command encoder: `run` appends one compute pass to the open encoder; nothing is
-// submitted until someone reads (`read`), uploads, calls `flush`, or the batch fills.
+// The WebGPU backend (Dawn's Node bindings). Owns the device, the buffer pools and slabs, the
+// pipeline and bind-group caches and the open command encoder: `run` appends one dispatch to the
+// open compute pass; nothing is submitted until someone reads (`read`), uploads, calls `flush`, or
+// the batch fills.
+// Fixed cost per dispatch: creating a bind group is the largest native cost (~18 µs on lavapipe,
+// more than the rest of a dispatch together), so bind groups are cached by pipeline, bound
+// locations and uniform slot, and the parameters live in slots by content (uniforms.ts); a
+// training step repeats its allocations and shapes, so its dispatches hit both caches from the
+// second step on. Dispatches share one compute pass until a copy or a submit ends it.
 // Longer than most files: device set-up, batching, readback and tracing share the open encoder's
-// state; the pool, the shader loader and the polling back-off already live in their own files.
+// state; the pool, the slabs, the uniform store, the shader loader and the polling back-off live in
+// their own files.
 import { readFileSync } from 'node:fs';
 import { create, globals } from 'webgpu';
 import { bytesPer, type DType, f16BitsToNumber, numberToF16Bits } from '../../dtype.js';
@@ -19,11 +26,12 @@ import {
   type RunRequest,
   type Storage,
   type TraceEntry,
-  type UniformField,
 } from '../interface.js';
-import { BufferPool } from './pool.js';
+import { BufferPool, sizeClass } from './pool.js';
 import { enableBackoff, waitGpu } from './polling.js';
 import { PipelineCache, compileErrors, shaderOrigin, wgslSource } from './shaders.js';
+import { SLAB_MAX_CLASS, type Slab, SlabAllocator } from './slabs.js';
+import { UniformStore } from './uniforms.js';
 
 const G = globals as unknown as { GPUBufferUsage: GPUBufferUsageFlags & Record<string, number>; GPUMapMode: Record<string, number> };
 const U = G.GPUBufferUsage as unknown as Record<'STORAGE' | 'COPY_SRC' | 'COPY_DST' | 'MAP_READ' | 'UNIFORM' | 'QUERY_RESOLVE', number>;
@@ -56,14 +64,35 @@ function defaultMapLimit(): number | null {
 
 /** Dispatches recorded before the encoder is submitted on its own. */
 const MAX_BATCH = 256;
-/** Bytes reserved per dispatch in the uniform arena (max Params struct size). */
-const UNIFORM_SLOT = 256;
+/** Cached bind groups; past this the oldest are dropped. */
+const BIND_GROUP_CACHE = 16384;
+/** A bound location's cache key is `bufferId * LOC_SCALE + offset` (slabs are at most 4 MiB). */
+const LOC_SCALE = 2 ** 22;
 
-export class GpuStorage implements Storage {
+/** A range of a device buffer bound to one binding. */
+interface BoundRange {
+  readonly buffer: GPUBuffer;
+  readonly offset: number;
+  readonly size: number;
+  /** Names (buffer, offset) in bind-group cache keys. */
+  readonly loc: number;
+}
+
+export class GpuStorage implements Storage, BoundRange {
   refs = 0;
+  /**
+   * Where the data lives: a slab slot (`slab` set) or a buffer of its own. Placed on first use, so
+   * that an op's fresh output can be placed outside the slabs of its inputs (slabs.ts).
+   */
+  buffer!: GPUBuffer;
+  offset = 0;
+  loc = -1;
+  slab: Slab | null = null;
+  slot = 0;
   constructor(
     readonly backend: WebGpuBackend,
-    readonly buffer: GPUBuffer,
+    /** Bytes bound: the size class of numel elements (a multiple of 16: kernels may read it as vec4s). */
+    readonly size: number,
     readonly numel: number,
     readonly dtype: DType,
   ) {}
@@ -86,13 +115,19 @@ export class WebGpuBackend implements Backend {
   readonly subgroups: { min: number; max: number } | null;
   private pool: BufferPool;
   private stagingPool: BufferPool;
+  private slabs: SlabAllocator;
+  private uniforms: UniformStore;
   private pipelines: PipelineCache;
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 1;
   private encoder: GPUCommandEncoder | null = null;
+  /** The open compute pass (dispatches share it until a copy or a submit ends it) and its pipeline. */
+  private pass: GPUComputePassEncoder | null = null;
+  private passPipeline: GPUComputePipeline | null = null;
   private pending = 0;
-  private uniformData: ArrayBuffer;
-  private uniformView: DataView;
-  private uniformGpu: GPUBuffer;
-  private readonly slot: number;
+  /** MORAGRAD_TRACE=1: log every dispatch to stderr (read at each submit). */
+  private logDispatches = process.env.MORAGRAD_TRACE === '1';
   private live = 0;
   private liveBytes = 0;
   private dispatches = 0;
@@ -143,14 +178,21 @@ export class WebGpuBackend implements Backend {
       device.features.has('subgroups') && sg.subgroupMinSize
         ? { min: sg.subgroupMinSize, max: sg.subgroupMaxSize ?? sg.subgroupMinSize }
         : null;
-    const check = () => this.beforeCreate();
+    const check = () => this.beforeCreate(false);
     this.pool = new BufferPool(device, U.STORAGE | U.COPY_SRC | U.COPY_DST, 'tensor', check);
     this.stagingPool = new BufferPool(device, U.MAP_READ | U.COPY_DST, 'staging', check);
+    this.slabs = new SlabAllocator(
+      device,
+      U.STORAGE | U.COPY_SRC | U.COPY_DST,
+      device.limits.minStorageBufferOffsetAlignment,
+      () => {
+        this.beforeCreate(true);
+        return this.nextBufferId++;
+      },
+      () => this.bindGroups.clear(),
+    );
+    this.uniforms = new UniformStore(device, U.UNIFORM | U.COPY_DST);
     this.pipelines = new PipelineCache(device);
-    this.slot = Math.max(UNIFORM_SLOT, device.limits.minUniformBufferOffsetAlignment);
-    this.uniformData = new ArrayBuffer(this.slot * MAX_BATCH);
-    this.uniformView = new DataView(this.uniformData);
-    this.uniformGpu = device.createBuffer({ size: this.slot * MAX_BATCH, usage: U.UNIFORM | U.COPY_DST, label: 'uniform-arena' });
     this.errorBuffer = device.createBuffer({ size: 16, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, label: 'index-errors' });
     this.hasTimestamps = device.features.has('timestamp-query');
     this.hasF16 = device.features.has('shader-f16');
@@ -216,15 +258,42 @@ export class WebGpuBackend implements Backend {
         `this WebGPU device lacks the 'shader-f16' feature (adapter: ${this.description}), so it cannot hold float16 tensors; use float32`,
       );
     }
-    const buffer = this.pool.acquire(storageBytes(numel, dtype));
+    const size = sizeClass(storageBytes(numel, dtype));
     this.live++;
-    this.liveBytes += buffer.size;
-    return new GpuStorage(this, buffer, numel, dtype);
+    this.liveBytes += size;
+    return new GpuStorage(this, size, numel, dtype);
   }
 
-  /** Before a new device buffer: fails cleanly when the process nears its mapping limit (after freeing the pools). */
-  private beforeCreate(): void {
-    if (this.mapLimit === null || ++this.created % MAP_CHECK_EVERY !== 0) return;
+  /** Gives `s` its memory: a slot in a slab not in `avoid` (small tensors), or a pooled buffer of its own. */
+  private place(s: GpuStorage, avoid: readonly (Slab | null)[]): void {
+    if (s.size <= SLAB_MAX_CLASS) {
+      const [slab, slot] = this.slabs.take(s.size, avoid);
+      s.slab = slab;
+      s.slot = slot;
+      s.buffer = slab.buffer;
+      s.offset = slot * slab.stride;
+      s.loc = slab.id * LOC_SCALE + s.offset;
+    } else {
+      s.buffer = this.pool.acquire(s.size);
+      s.loc = this.idOf(s.buffer) * LOC_SCALE;
+    }
+  }
+
+  private idOf(buffer: GPUBuffer): number {
+    let id = this.bufferIds.get(buffer);
+    if (id === undefined) {
+      id = this.nextBufferId++;
+      this.bufferIds.set(buffer, id);
+    }
+    return id;
+  }
+
+  /**
+   * Before a new device buffer: fails cleanly when the process nears its mapping limit (after freeing
+   * the pools). Looks at every slab and at every MAP_CHECK_EVERY-th other buffer.
+   */
+  private beforeCreate(always: boolean): void {
+    if (this.mapLimit === null || (++this.created % MAP_CHECK_EVERY !== 0 && !always)) return;
     let maps = mappingCount();
     if (maps === null || maps < this.mapLimit) return;
     this.trim();
@@ -234,26 +303,31 @@ export class WebGpuBackend implements Backend {
     fail(
       'alloc',
       `the process holds ${maps} memory mappings, at moragrad's bound of ${this.mapLimit} (90% of the kernel's vm.max_map_count; ` +
-        `beyond it the process would crash): ${this.live} device buffers are live. Dispose tensors you no longer need ` +
+        `beyond it the process would crash): ${this.live} tensor storages are live in ${this.memory().deviceBuffers} device buffers ` +
+        `(tensors up to ${SLAB_MAX_CLASS / 1024} KiB share slabs; each larger one has a buffer of its own). Dispose tensors you no longer need ` +
         '(mg.tidy, t.dispose()), or raise the limit (sysctl vm.max_map_count)',
     );
   }
 
   upload(data: ArrayLike<number>, dtype: DType): GpuStorage {
     const s = this.alloc(data.length, dtype);
+    this.place(s, []);
     // queue.writeBuffer runs ahead of commands still in the open encoder, which may use this
-    // recycled buffer: submit them first.
+    // recycled memory: submit them first.
     this.flush();
     const host = dtype === 'int32' ? Int32Array.from(data) : dtype === 'float16' ? toF16Bits(data) : Float32Array.from(data);
-    if (host.byteLength > 0) this.device.queue.writeBuffer(s.buffer, 0, host);
+    if (host.byteLength > 0) this.device.queue.writeBuffer(s.buffer, s.offset, host);
     return s;
   }
 
   release(s: Storage): void {
     const g = this.own(s);
     this.live--;
-    this.liveBytes -= g.buffer.size;
-    this.pool.releaseBuffer(g.buffer);
+    this.liveBytes -= g.size;
+    if (g.loc < 0) return; // never used
+    if (g.slab) this.slabs.give(g.slab, g.slot);
+    else this.pool.releaseBuffer(g.buffer);
+    g.loc = -1;
   }
 
   /**
@@ -262,11 +336,12 @@ export class WebGpuBackend implements Backend {
    */
   async read(s: Storage): Promise<HostArray> {
     const g = this.own(s);
+    if (g.loc < 0) this.place(g, []);
     const bytes = storageBytes(g.numel, g.dtype);
     const checkUpTo = this.indexChecks.size > 0 ? this.nextTag : 0; // tags below it ran before the copy
     const total = bytes + (checkUpTo ? 16 : 0);
     const staging = this.stagingPool.acquire(total);
-    this.enc().copyBufferToBuffer(g.buffer, 0, staging, 0, bytes);
+    this.enc().copyBufferToBuffer(g.buffer, g.offset, staging, 0, bytes);
     if (checkUpTo) this.enc().copyBufferToBuffer(this.errorBuffer, 0, staging, bytes, 16);
     this.flush();
     await waitGpu(staging.mapAsync(MAP_READ, 0, total));
@@ -295,16 +370,19 @@ export class WebGpuBackend implements Backend {
     return {
       liveBuffers: this.live,
       liveBytes: this.liveBytes,
-      pooledBytes: this.pool.pooledBytes,
+      pooledBytes: this.pool.pooledBytes + this.slabs.slabBytes - this.slabs.usedBytes,
+      deviceBuffers: this.pool.buffers + this.slabs.count,
       dispatches: this.dispatches,
       submits: this.submits,
     };
   }
 
-  /** Frees every pooled (unused) buffer. */
+  /** Frees every pooled (unused) buffer and empty slab. */
   trim(): void {
     this.flush();
     this.pool.trim();
+    this.slabs.releaseEmpty(0);
+    this.bindGroups.clear();
   }
 
   // ---- dispatch ---------------------------------------------------------------------------------
@@ -349,29 +427,50 @@ export class WebGpuBackend implements Backend {
   private dispatch<P>(req: RunRequest<P>, shader: string, [x, y, z]: [number, number, number]): void {
     const { kernel, params } = req;
     const b = kernel.gpu;
-    const pipeline = this.pipelines.get(shader, b.entry ?? 'main', b.constants?.(params) ?? {});
-    const index = this.pending;
-    const offset = index * this.slot;
-    const fields = [...b.uniforms(params)];
-    const entries: GPUBindGroupEntry[] = [];
-    let binding = 0;
-    for (const s of [...req.inputs, ...req.outputs]) entries.push({ binding: binding++, resource: { buffer: this.own(s).buffer } });
+    const pe = this.pipelines.get(shader, b.entry ?? 'main', b.constants?.(params));
+    let fields = b.uniforms(params);
     if (kernel.indexError) {
-      // the error buffer after the outputs, the dispatch's tag last in Params
+      // the error buffer binds after the outputs, the dispatch's tag goes last in Params
       const tag = this.nextTag++;
       this.indexChecks.set(tag, { kernel: kernel as KernelDef<unknown>, params });
-      entries.push({ binding: binding++, resource: { buffer: this.errorBuffer } });
-      fields.push(['u32', tag]);
+      fields = [...fields, ['u32', tag]];
     }
     // No uniform struct when there are no fields (a user's kernel may declare none).
+    let uniformSlot = -1;
     if (fields.length > 0) {
-      this.packUniforms(offset, fields, kernel.name);
-      entries.push({ binding: binding, resource: { buffer: this.uniformGpu, offset, size: this.slot } });
+      uniformSlot = this.uniforms.slotOf(fields, kernel.name);
+      if (uniformSlot < 0) {
+        this.flush(); // the store is full: submit what reads it, then start over
+        this.uniforms.reset();
+        uniformSlot = this.uniforms.slotOf(fields, kernel.name);
+      }
     }
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bound = this.bindStorages(req.inputs, req.outputs);
+    let key = `${pe.id}:${uniformSlot}`;
+    for (let i = 0; i < bound.length; i++) key += `,${bound[i].loc}`;
+    let bindGroup = this.bindGroups.get(key);
+    if (!bindGroup) {
+      const entries: GPUBindGroupEntry[] = bound.map((r, i) => ({
+        binding: i,
+        resource: { buffer: r.buffer, offset: r.offset, size: r.size },
+      }));
+      if (kernel.indexError) entries.push({ binding: entries.length, resource: { buffer: this.errorBuffer } });
+      if (uniformSlot >= 0) {
+        const u = this.uniforms;
+        entries.push({ binding: entries.length, resource: { buffer: u.buffer, offset: uniformSlot * u.slotBytes, size: u.slotBytes } });
+      }
+      bindGroup = this.device.createBindGroup({ layout: pe.layout, entries });
+      if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
+      this.bindGroups.set(key, bindGroup);
+    }
+    this.releaseCopies();
 
-    const desc: GPUComputePassDescriptor = {};
+    let pass: GPUComputePassEncoder;
     if (this.trace) {
+      // traced: a pass per dispatch, for its timestamps
+      this.endPass();
+      const index = this.pending;
+      const desc: GPUComputePassDescriptor = {};
       this.querySet ??= this.device.createQuerySet({ type: 'timestamp', count: MAX_BATCH * 2 });
       if (this.hasTimestamps)
         desc.timestampWrites = { querySet: this.querySet, beginningOfPassWriteIndex: index * 2, endOfPassWriteIndex: index * 2 + 1 };
@@ -381,15 +480,20 @@ export class WebGpuBackend implements Backend {
         workgroups: [x, y, z],
         shapes: req.shapes.map((s) => [...s]),
       });
+      pass = this.beginPass(desc);
+    } else {
+      pass = this.pass ?? this.beginPass({});
     }
-    const pass = this.enc().beginComputePass(desc);
-    pass.setPipeline(pipeline);
+    if (this.passPipeline !== pe.pipeline) {
+      pass.setPipeline(pe.pipeline);
+      this.passPipeline = pe.pipeline;
+    }
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
-    pass.end();
+    if (this.trace) this.endPass();
     this.pending++;
     this.dispatches++;
-    if (process.env.MORAGRAD_TRACE === '1' && !this.trace) {
+    if (this.logDispatches && !this.trace) {
       console.error(
         `[moragrad] ${kernel.label?.(params) ?? kernel.name} (${shader}) wg=[${x},${y},${z}] shapes=${req.shapes.map((s) => `[${s}]`).join(' ')}`,
       );
@@ -397,40 +501,83 @@ export class WebGpuBackend implements Backend {
     if (this.pending >= MAX_BATCH) this.flush();
   }
 
+  /** Copies of inputs made for the dispatch being recorded (bindStorages), returned to the pool once it is. */
+  private copies: GPUBuffer[] = [];
+
+  /**
+   * The ranges a dispatch binds: its inputs, then its outputs. Places storages used for the first
+   * time (fresh outputs outside the inputs' slabs). An input in the slab of an output that was placed
+   * before (an in-place kernel: an optimizer writing parameters and moments while reading gradients)
+   * would make the slab both read-only and writable in one dispatch, which WebGPU rejects: it binds
+   * from a copy instead.
+   */
+  private bindStorages(inputs: readonly Storage[], outputs: readonly Storage[]): BoundRange[] {
+    const bound: BoundRange[] = [];
+    const avoid: (Slab | null)[] = [];
+    for (const s of inputs) {
+      const g = this.own(s);
+      if (g.loc < 0) this.place(g, []);
+      bound.push(g);
+      avoid.push(g.slab);
+    }
+    let shared = false;
+    for (const s of outputs) {
+      const g = this.own(s);
+      if (g.loc < 0) this.place(g, avoid);
+      else if (g.slab && avoid.includes(g.slab)) shared = true;
+      bound.push(g);
+    }
+    if (shared) {
+      for (let i = 0; i < inputs.length; i++) {
+        const g = bound[i] as GpuStorage;
+        if (!g.slab || !outputs.some((o) => (o as GpuStorage).slab === g.slab)) continue;
+        const copy = this.pool.acquire(g.size);
+        this.enc().copyBufferToBuffer(g.buffer, g.offset, copy, 0, g.size);
+        this.copies.push(copy);
+        bound[i] = { buffer: copy, offset: 0, size: g.size, loc: this.idOf(copy) * LOC_SCALE };
+      }
+    }
+    return bound;
+  }
+
+  /** Later commands that reuse a copy's buffer run after the dispatch that read it (WebGPU orders commands). */
+  private releaseCopies(): void {
+    for (const c of this.copies) this.pool.releaseBuffer(c);
+    this.copies.length = 0;
+  }
+
   flush(): void {
     if (!this.encoder) return;
+    this.endPass();
     const enc = this.encoder;
-    if (this.pending > 0) this.device.queue.writeBuffer(this.uniformGpu, 0, this.uniformData, 0, this.pending * this.slot);
     if (this.trace && this.batchTrace.length > 0) this.resolveTimings(enc);
     this.device.queue.submit([enc.finish()]);
     this.submits++;
     this.encoder = null;
     this.pending = 0;
+    this.logDispatches = process.env.MORAGRAD_TRACE === '1';
+    this.slabs.releaseEmpty(); // nothing unsubmitted uses them now
   }
 
+  /** The open encoder, for a command outside compute passes (a copy, a clear): ends the open pass. */
   private enc(): GPUCommandEncoder {
+    this.endPass();
     this.encoder ??= this.device.createCommandEncoder();
     return this.encoder;
   }
 
-  private packUniforms(offset: number, fields: UniformField[], op: string): void {
-    const v = this.uniformView;
-    let o = 0;
-    for (const f of fields) {
-      if (f[0] === 'dims') {
-        const dims = f[1];
-        if (dims.length > 8) fail(op, `at most 8 dimensions are supported by the kernels, got ${dims.length}`);
-        o = Math.ceil(o / 16) * 16;
-        for (let i = 0; i < 8; i++) v.setUint32(offset + o + i * 4, dims[i] ?? 0, true);
-        o += 32;
-      } else {
-        if (f[0] === 'f32') v.setFloat32(offset + o, f[1], true);
-        else if (f[0] === 'i32') v.setInt32(offset + o, f[1], true);
-        else v.setUint32(offset + o, f[1], true);
-        o += 4;
-      }
-      if (o > this.slot) fail(op, `uniform struct exceeds ${this.slot} bytes`);
-    }
+  private beginPass(desc: GPUComputePassDescriptor): GPUComputePassEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    this.pass = this.encoder.beginComputePass(desc);
+    this.passPipeline = null;
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (!this.pass) return;
+    this.pass.end();
+    this.pass = null;
+    this.passPipeline = null;
   }
 
   // ---- tracing ----------------------------------------------------------------------------------
