@@ -18,8 +18,11 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { globals } from 'webgpu';
 import { fail } from '../../errors.js';
 import { F16_SUFFIX } from '../interface.js';
+
+const COMPUTE = (globals as unknown as { GPUShaderStage: { COMPUTE: number } }).GPUShaderStage.COMPUTE;
 
 /** The package's kernels/ folder (works from src/ under tsx/vitest and from dist/). */
 export const KERNEL_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'kernels');
@@ -133,10 +136,47 @@ function expand(name: string, seen: Set<string>): string {
   });
 }
 
-/** A compiled pipeline, its bind group layout, and a small integer naming it in the bind-group cache's keys. */
+/** A binding's type, as a bind group layout entry names it. */
+type BindingType = 'read-only-storage' | 'storage' | 'uniform';
+
+/**
+ * The group-0 bindings a WGSL source declares, by binding number; null when they are not exactly
+ * 0..n-1 or something other than a storage or uniform buffer is bound.
+ */
+export function declaredBindings(src: string): BindingType[] | null {
+  const code = src.replace(/\/\/.*$/gm, '');
+  const types: BindingType[] = [];
+  for (const m of code.matchAll(/((?:@\w+\s*\([^)]*\)\s*)+)var\s*(<[^>]*>)?/g)) {
+    const binding = /@binding\s*\(\s*(\d+)\s*\)/.exec(m[1]);
+    if (!binding) continue;
+    if (!/@group\s*\(\s*0\s*\)/.test(m[1])) return null;
+    const space = (m[2] ?? '').replace(/\s/g, '');
+    const type: BindingType | null =
+      space === '<uniform>'
+        ? 'uniform'
+        : space === '<storage,read_write>'
+          ? 'storage'
+          : /^<storage(,read)?>$/.test(space)
+            ? 'read-only-storage'
+            : null;
+    const i = Number(binding[1]);
+    if (type === null || types[i] !== undefined) return null;
+    types[i] = type;
+  }
+  for (let i = 0; i < types.length; i++) if (types[i] === undefined) return null;
+  return types;
+}
+
+/**
+ * A compiled pipeline and its bind group layout. `dynamic`: every binding has a dynamic offset (the
+ * layout is built from the WGSL's declarations), so one bind group serves every slot of the same
+ * buffers; otherwise (a user's shader, or more bindings than the device allows dynamic) the layout
+ * is 'auto' and offsets are part of the bind group. `id` names it in the bind-group cache's keys.
+ */
 export interface PipelineEntry {
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
+  readonly dynamic: boolean;
   readonly id: number;
 }
 
@@ -149,21 +189,38 @@ export class PipelineCache {
     return this.pipelines.size;
   }
 
-  /** Keyed by shader, entry point and the constants in their given order (a kernel's constants function always lists them alike). */
-  get(shader: string, entry: string, constants: Record<string, number> | undefined): PipelineEntry {
+  /**
+   * Keyed by shader, entry point and the constants in their given order (a kernel's constants
+   * function always lists them alike). `bindings`: how many buffers the backend binds.
+   */
+  get(shader: string, entry: string, constants: Record<string, number> | undefined, bindings: number): PipelineEntry {
     let key = `${shader}:${entry}`;
     if (constants) for (const k in constants) key += `:${k}=${constants[k]}`;
     let p = this.pipelines.get(key);
     if (!p) {
+      const explicit = shaderOrigin(shader) === undefined ? this.dynamicLayout(wgslSource(shader), bindings) : null;
       const pipeline = this.device.createComputePipeline({
-        layout: 'auto',
+        layout: explicit ? this.device.createPipelineLayout({ bindGroupLayouts: [explicit] }) : 'auto',
         label: key,
         compute: { module: this.module(shader), entryPoint: entry, constants: constants ?? {} },
       });
-      p = { pipeline, layout: pipeline.getBindGroupLayout(0), id: this.pipelines.size };
+      p = { pipeline, layout: explicit ?? pipeline.getBindGroupLayout(0), dynamic: explicit !== null, id: this.pipelines.size };
       this.pipelines.set(key, p);
     }
     return p;
+  }
+
+  /** A layout with dynamic offsets for every declared binding, when there are `bindings` of them and the device allows as many. */
+  private dynamicLayout(src: string, bindings: number): GPUBindGroupLayout | null {
+    const types = declaredBindings(src);
+    if (!types || types.length !== bindings) return null;
+    const L = this.device.limits;
+    const uniforms = types.filter((t) => t === 'uniform').length;
+    if (uniforms > L.maxDynamicUniformBuffersPerPipelineLayout || types.length - uniforms > L.maxDynamicStorageBuffersPerPipelineLayout)
+      return null;
+    return this.device.createBindGroupLayout({
+      entries: types.map((type, binding) => ({ binding, visibility: COMPUTE, buffer: { type, hasDynamicOffset: true } })),
+    });
   }
 
   /** The compiled module of `shader` (created once). */

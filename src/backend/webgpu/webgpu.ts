@@ -64,18 +64,19 @@ function defaultMapLimit(): number | null {
 
 /** Dispatches recorded before the encoder is submitted on its own. */
 const MAX_BATCH = 256;
-/** Cached bind groups; past this the oldest are dropped. */
-const BIND_GROUP_CACHE = 16384;
-/** A bound location's cache key is `bufferId * LOC_SCALE + offset` (slabs are at most 4 MiB). */
-const LOC_SCALE = 2 ** 22;
+/**
+ * Cached bind groups; past this the oldest are dropped. Small: on lavapipe every live bind group
+ * holds a memory mapping (its descriptor set) until the garbage collector frees it.
+ */
+const BIND_GROUP_CACHE = 2048;
 
 /** A range of a device buffer bound to one binding. */
 interface BoundRange {
   readonly buffer: GPUBuffer;
   readonly offset: number;
   readonly size: number;
-  /** Names (buffer, offset) in bind-group cache keys. */
-  readonly loc: number;
+  /** Names the buffer in bind-group cache keys. */
+  readonly id: number;
 }
 
 export class GpuStorage implements Storage, BoundRange {
@@ -86,7 +87,8 @@ export class GpuStorage implements Storage, BoundRange {
    */
   buffer!: GPUBuffer;
   offset = 0;
-  loc = -1;
+  /** The buffer's id (bind-group cache keys); -1 until placed. */
+  id = -1;
   slab: Slab | null = null;
   slot = 0;
   constructor(
@@ -121,6 +123,8 @@ export class WebGpuBackend implements Backend {
   private bindGroups = new Map<string, GPUBindGroup>();
   private bufferIds = new WeakMap<GPUBuffer, number>();
   private nextBufferId = 1;
+  /** The dynamic offsets of the dispatch being recorded. */
+  private offsets = new Uint32Array(64);
   private encoder: GPUCommandEncoder | null = null;
   /** The open compute pass (dispatches share it until a copy or a submit ends it) and its pipeline. */
   private pass: GPUComputePassEncoder | null = null;
@@ -237,6 +241,8 @@ export class WebGpuBackend implements Backend {
         maxComputeWorkgroupSizeX: L.maxComputeWorkgroupSizeX,
         maxComputeWorkgroupSizeY: L.maxComputeWorkgroupSizeY,
         maxStorageBuffersPerShaderStage: L.maxStorageBuffersPerShaderStage,
+        maxDynamicStorageBuffersPerPipelineLayout: L.maxDynamicStorageBuffersPerPipelineLayout,
+        maxDynamicUniformBuffersPerPipelineLayout: L.maxDynamicUniformBuffersPerPipelineLayout,
       },
     });
     const desc = `${info.description || info.device || info.vendor} (${info.vendor}, ${info.architecture}) via WebGPU/Dawn`;
@@ -272,10 +278,10 @@ export class WebGpuBackend implements Backend {
       s.slot = slot;
       s.buffer = slab.buffer;
       s.offset = slot * slab.stride;
-      s.loc = slab.id * LOC_SCALE + s.offset;
+      s.id = slab.id;
     } else {
       s.buffer = this.pool.acquire(s.size);
-      s.loc = this.idOf(s.buffer) * LOC_SCALE;
+      s.id = this.idOf(s.buffer);
     }
   }
 
@@ -324,10 +330,10 @@ export class WebGpuBackend implements Backend {
     const g = this.own(s);
     this.live--;
     this.liveBytes -= g.size;
-    if (g.loc < 0) return; // never used
+    if (g.id < 0) return; // never used
     if (g.slab) this.slabs.give(g.slab, g.slot);
     else this.pool.releaseBuffer(g.buffer);
-    g.loc = -1;
+    g.id = -1;
   }
 
   /**
@@ -336,7 +342,7 @@ export class WebGpuBackend implements Backend {
    */
   async read(s: Storage): Promise<HostArray> {
     const g = this.own(s);
-    if (g.loc < 0) this.place(g, []);
+    if (g.id < 0) this.place(g, []);
     const bytes = storageBytes(g.numel, g.dtype);
     const checkUpTo = this.indexChecks.size > 0 ? this.nextTag : 0; // tags below it ran before the copy
     const total = bytes + (checkUpTo ? 16 : 0);
@@ -427,8 +433,10 @@ export class WebGpuBackend implements Backend {
   private dispatch<P>(req: RunRequest<P>, shader: string, [x, y, z]: [number, number, number]): void {
     const { kernel, params } = req;
     const b = kernel.gpu;
-    const pe = this.pipelines.get(shader, b.entry ?? 'main', b.constants?.(params));
     let fields = b.uniforms(params);
+    const nBindings =
+      req.inputs.length + req.outputs.length + (kernel.indexError ? 1 : 0) + (fields.length > 0 || kernel.indexError ? 1 : 0);
+    const pe = this.pipelines.get(shader, b.entry ?? 'main', b.constants?.(params), nBindings);
     if (kernel.indexError) {
       // the error buffer binds after the outputs, the dispatch's tag goes last in Params
       const tag = this.nextTag++;
@@ -446,18 +454,31 @@ export class WebGpuBackend implements Backend {
       }
     }
     const bound = this.bindStorages(req.inputs, req.outputs);
-    let key = `${pe.id}:${uniformSlot}`;
-    for (let i = 0; i < bound.length; i++) key += `,${bound[i].loc}`;
+    // With dynamic offsets a bind group names buffers only (one serves every slot of a slab);
+    // without, it names the offsets too.
+    const u = this.uniforms;
+    const dyn = pe.dynamic;
+    const offsets = this.offsets;
+    let key = dyn ? `${pe.id}` : `${pe.id}:${uniformSlot}`;
+    for (let i = 0; i < bound.length; i++) {
+      key += dyn ? `,${bound[i].id}` : `,${bound[i].id}@${bound[i].offset}`;
+      offsets[i] = bound[i].offset;
+    }
+    let n = bound.length;
+    if (kernel.indexError) offsets[n++] = 0;
+    if (uniformSlot >= 0) offsets[n++] = uniformSlot * u.slotBytes;
     let bindGroup = this.bindGroups.get(key);
     if (!bindGroup) {
       const entries: GPUBindGroupEntry[] = bound.map((r, i) => ({
         binding: i,
-        resource: { buffer: r.buffer, offset: r.offset, size: r.size },
+        resource: { buffer: r.buffer, offset: dyn ? 0 : r.offset, size: r.size },
       }));
       if (kernel.indexError) entries.push({ binding: entries.length, resource: { buffer: this.errorBuffer } });
       if (uniformSlot >= 0) {
-        const u = this.uniforms;
-        entries.push({ binding: entries.length, resource: { buffer: u.buffer, offset: uniformSlot * u.slotBytes, size: u.slotBytes } });
+        entries.push({
+          binding: entries.length,
+          resource: { buffer: u.buffer, offset: dyn ? 0 : uniformSlot * u.slotBytes, size: u.slotBytes },
+        });
       }
       bindGroup = this.device.createBindGroup({ layout: pe.layout, entries });
       if (this.bindGroups.size >= BIND_GROUP_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
@@ -488,7 +509,8 @@ export class WebGpuBackend implements Backend {
       pass.setPipeline(pe.pipeline);
       this.passPipeline = pe.pipeline;
     }
-    pass.setBindGroup(0, bindGroup);
+    if (dyn) pass.setBindGroup(0, bindGroup, offsets, 0, n);
+    else pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     if (this.trace) this.endPass();
     this.pending++;
@@ -516,14 +538,14 @@ export class WebGpuBackend implements Backend {
     const avoid: (Slab | null)[] = [];
     for (const s of inputs) {
       const g = this.own(s);
-      if (g.loc < 0) this.place(g, []);
+      if (g.id < 0) this.place(g, []);
       bound.push(g);
       avoid.push(g.slab);
     }
     let shared = false;
     for (const s of outputs) {
       const g = this.own(s);
-      if (g.loc < 0) this.place(g, avoid);
+      if (g.id < 0) this.place(g, avoid);
       else if (g.slab && avoid.includes(g.slab)) shared = true;
       bound.push(g);
     }
@@ -534,7 +556,7 @@ export class WebGpuBackend implements Backend {
         const copy = this.pool.acquire(g.size);
         this.enc().copyBufferToBuffer(g.buffer, g.offset, copy, 0, g.size);
         this.copies.push(copy);
-        bound[i] = { buffer: copy, offset: 0, size: g.size, loc: this.idOf(copy) * LOC_SCALE };
+        bound[i] = { buffer: copy, offset: 0, size: g.size, id: this.idOf(copy) };
       }
     }
     return bound;
@@ -547,7 +569,10 @@ export class WebGpuBackend implements Backend {
   }
 
   flush(): void {
-    if (!this.encoder) return;
+    if (!this.encoder) {
+      this.slabs.releaseEmpty();
+      return;
+    }
     this.endPass();
     const enc = this.encoder;
     if (this.trace && this.batchTrace.length > 0) this.resolveTimings(enc);
