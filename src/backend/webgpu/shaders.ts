@@ -140,15 +140,43 @@ function expand(name: string, seen: Set<string>): string {
 type BindingType = 'read-only-storage' | 'storage' | 'uniform';
 
 /**
- * The group-0 bindings a WGSL source declares, by binding number; null when they are not exactly
- * 0..n-1 or something other than a storage or uniform buffer is bound.
+ * The group-0 bindings that entry point `entry` of a WGSL source uses, by binding number, as
+ * 'auto' layouts find them: the module-scope variables named in the entry function or in the
+ * functions it calls. Null when they are not exactly 0..n-1 buffers, or the source is beyond this
+ * reading (then the pipeline keeps Dawn's 'auto' layout). A name that only looks used (a local
+ * shadowing a binding) adds an entry the shader ignores, which a layout may hold.
  */
-export function declaredBindings(src: string): BindingType[] | null {
+export function entryBindings(src: string, entry: string): BindingType[] | null {
   const code = src.replace(/\/\/.*$/gm, '');
+  const bodies = new Map<string, string>();
+  for (const m of code.matchAll(/\bfn\s+(\w+)\s*\(/g)) {
+    const open = code.indexOf('{', m.index);
+    if (open < 0) return null;
+    let depth = 0;
+    let i = open;
+    for (; i < code.length; i++) {
+      if (code[i] === '{') depth++;
+      else if (code[i] === '}' && --depth === 0) break;
+    }
+    bodies.set(m[1], code.slice(m.index, i + 1));
+  }
+  if (!bodies.has(entry)) return null;
+  const used = new Set<string>();
+  const todo = [entry];
+  const seen = new Set(todo);
+  while (todo.length > 0) {
+    for (const [name] of bodies.get(todo.pop()!)!.matchAll(/(?<![.\w])[A-Za-z_]\w*/g)) {
+      used.add(name); // not after '.': `v.x` is a member, not the binding `x`
+      if (bodies.has(name) && !seen.has(name)) {
+        seen.add(name);
+        todo.push(name);
+      }
+    }
+  }
   const types: BindingType[] = [];
-  for (const m of code.matchAll(/((?:@\w+\s*\([^)]*\)\s*)+)var\s*(<[^>]*>)?/g)) {
+  for (const m of code.matchAll(/((?:@\w+\s*\([^)]*\)\s*)+)var\s*(<[^>]*>)?\s*(\w+)/g)) {
     const binding = /@binding\s*\(\s*(\d+)\s*\)/.exec(m[1]);
-    if (!binding) continue;
+    if (!binding || !used.has(m[3])) continue;
     if (!/@group\s*\(\s*0\s*\)/.test(m[1])) return null;
     const space = (m[2] ?? '').replace(/\s/g, '');
     const type: BindingType | null =
@@ -160,7 +188,7 @@ export function declaredBindings(src: string): BindingType[] | null {
             ? 'read-only-storage'
             : null;
     const i = Number(binding[1]);
-    if (type === null || types[i] !== undefined) return null;
+    if (type === null || (types[i] !== undefined && types[i] !== type)) return null;
     types[i] = type;
   }
   for (let i = 0; i < types.length; i++) if (types[i] === undefined) return null;
@@ -169,7 +197,7 @@ export function declaredBindings(src: string): BindingType[] | null {
 
 /**
  * A compiled pipeline and its bind group layout. `dynamic`: every binding has a dynamic offset (the
- * layout is built from the WGSL's declarations), so one bind group serves every slot of the same
+ * layout is built from the bindings the WGSL's entry point uses), so one bind group serves every slot of the same
  * buffers; otherwise (a user's shader, or more bindings than the device allows dynamic) the layout
  * is 'auto' and offsets are part of the bind group. `id` names it in the bind-group cache's keys.
  */
@@ -198,7 +226,7 @@ export class PipelineCache {
     if (constants) for (const k in constants) key += `:${k}=${constants[k]}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      const explicit = shaderOrigin(shader) === undefined ? this.dynamicLayout(wgslSource(shader), bindings) : null;
+      const explicit = shaderOrigin(shader) === undefined ? this.dynamicLayout(wgslSource(shader), entry, bindings) : null;
       const pipeline = this.device.createComputePipeline({
         layout: explicit ? this.device.createPipelineLayout({ bindGroupLayouts: [explicit] }) : 'auto',
         label: key,
@@ -210,9 +238,9 @@ export class PipelineCache {
     return p;
   }
 
-  /** A layout with dynamic offsets for every declared binding, when there are `bindings` of them and the device allows as many. */
-  private dynamicLayout(src: string, bindings: number): GPUBindGroupLayout | null {
-    const types = declaredBindings(src);
+  /** A layout with dynamic offsets for every binding the entry point uses, when there are `bindings` of them and the device allows as many. */
+  private dynamicLayout(src: string, entry: string, bindings: number): GPUBindGroupLayout | null {
+    const types = entryBindings(src, entry);
     if (!types || types.length !== bindings) return null;
     const L = this.device.limits;
     const uniforms = types.filter((t) => t === 'uniform').length;
