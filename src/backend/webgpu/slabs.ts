@@ -10,7 +10,7 @@
 // storage (an input) and as writable storage (an output) in the same dispatch is a validation error,
 // while two writable or two read-only bindings of it are fine. `take` therefore accepts slabs to avoid
 // (the slabs of the op's inputs, when the backend places a fresh output); the backend resolves what
-// placement cannot (in-place kernels) by binding the input from a copy (webgpu.ts, `dispatch`).
+// placement cannot (in-place kernels) by binding the input from a copy (webgpu.ts, `bindStorages`).
 //
 // Empty slabs stay for reuse; beyond KEEP_EMPTY per class they are destroyed at the next
 // `releaseEmpty` (the backend calls it after each submit: destroying a buffer that unsubmitted
@@ -39,7 +39,7 @@ export interface Slab {
 }
 
 export class SlabAllocator {
-  /** Slabs with at least one free slot, per size class, oldest first. */
+  /** Slabs with at least one free slot, per size class, in the order they gained one. */
   private partial = new Map<number, Slab[]>();
   /** Every slab, per size class. */
   private all = new Map<number, Slab[]>();
@@ -76,6 +76,7 @@ export class SlabAllocator {
     }
     if (!slab) {
       slab = this.create(cls);
+      list = this.partial.get(cls)!; // creating may have trimmed (the backend's resource check)
       list.push(slab);
       at = list.length - 1;
     }
@@ -101,9 +102,9 @@ export class SlabAllocator {
       const gone = new Set(slabs.filter((s) => s.used === 0 && kept++ >= keep));
       if (gone.size === 0) continue;
       for (const s of gone) {
+        this.slabBytes -= s.buffer.size;
         s.buffer.destroy();
         this.onDestroy(s.id);
-        this.slabBytes -= s.buffer.size;
         this.count--;
         this.emptyCount--;
       }

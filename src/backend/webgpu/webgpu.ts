@@ -3,10 +3,10 @@
 // open compute pass; nothing is submitted until someone reads (`read`), uploads, calls `flush`, or
 // the batch fills.
 // Fixed cost per dispatch: creating a bind group is the largest native cost (~18 µs on lavapipe,
-// more than the rest of a dispatch together), so bind groups are cached by pipeline, bound
-// locations and uniform slot, and the parameters live in slots by content (uniforms.ts); a
-// training step repeats its allocations and shapes, so its dispatches hit both caches from the
-// second step on. Dispatches share one compute pass until a copy or a submit ends it.
+// more than the rest of a dispatch together), so bind groups are cached by pipeline and bound
+// buffers, with every offset dynamic (slab slots, the uniform slot), and the parameters live in
+// slots by content (uniforms.ts): repeated ops find both. Dispatches share one compute pass until a
+// copy or a submit ends it.
 // Longer than most files: device set-up, batching, readback and tracing share the open encoder's
 // state; the pool, the slabs, the uniform store, the shader loader and the polling back-off live in
 // their own files.
