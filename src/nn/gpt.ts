@@ -138,12 +138,8 @@ export class GPT extends Module {
   forward(idx: Tensor, targets?: Tensor, opts: LmForwardOptions = {}): GPTOutput {
     const op = 'GPT.forward';
     const cache = opts.cache;
-    const offset = cache ? cache.length : 0; // the absolute position of idx's first token
     checkLmInput(op, idx, targets, this.config.blockSize, opts, this.config.vocabSize);
-    if (cache && cache.layers.length !== this.blocks.length)
-      fail(op, `the KV cache has ${cache.layers.length} layers, the model ${this.blocks.length} (make it with createCache())`);
-    if (offset + idx.shape[1] > this.config.blockSize)
-      fail(op, `the KV cache's ${offset} positions and ${idx.shape[1]} new tokens exceed blockSize ${this.config.blockSize}`);
+    const offset = cacheOffset(op, cache, this.blocks.length, idx.shape[1], this.config.blockSize); // idx[:, 0]'s position
     const T = idx.shape[1];
     let x = this.wte.forward(idx); // (B, T, C)
     if (this.wpe) {
@@ -171,6 +167,18 @@ export class GPT extends Module {
   createCache(): KVCache {
     return new KVCache(this.blocks.length);
   }
+}
+
+/**
+ * The absolute position of the first new token: the cache's length (0 without a cache), after
+ * checking that the cache has one layer per block and that the new tokens fit in blockSize.
+ */
+export function cacheOffset(op: string, cache: KVCache | undefined, nLayer: number, T: number, blockSize: number): number {
+  if (!cache) return 0;
+  if (cache.layers.length !== nLayer)
+    fail(op, `the KV cache has ${cache.layers.length} layers, the model ${nLayer} (make it with createCache())`);
+  if (cache.length + T > blockSize) fail(op, `the KV cache's ${cache.length} positions and ${T} new tokens exceed blockSize ${blockSize}`);
+  return cache.length;
 }
 
 export interface LmForwardOptions {

@@ -30,6 +30,7 @@ export {
   generate,
   lmLoss,
   checkLmInput,
+  cacheOffset,
   checkLogitsFit,
   lastPosition,
   type CausalLM,

@@ -519,3 +519,36 @@ describe('loadHF refuses what it does not implement, naming it', () => {
     await expect(loadHF(join(tmp, 'nowhere'), { noTokenizer: true })).rejects.toThrow(/is not a directory/);
   });
 });
+
+describe('Hugging Face ports: KV cache', () => {
+  for (const name of ['tiny-llama', 'tiny-qwen2', 'tiny-gpt2']) {
+    it(`${name}: cached decoding gives the full forward's logits and generate's greedy tokens`, async () => {
+      for (const backend of ['cpu', 'webgpu'] as const) {
+        if (backend === 'webgpu' && !(await hasGpu())) continue;
+        const { model } = await loadHF(join(FIX, name), { backend, noTokenizer: true });
+        const ids = (rows: number[][]) => mg.tensor(rows.flat(), [rows.length, rows[0].length], { dtype: 'int32', backend });
+        const full = mg.noGrad(() => model.forward(ids(IDS)).logits); // (2, 8, V)
+        const cache = model.createCache!();
+        const parts: mg.Tensor[] = [];
+        for (const [a, b] of [
+          [0, 5],
+          [5, 6],
+          [6, 8],
+        ]) {
+          parts.push(mg.noGrad(() => model.forward(ids(IDS.map((r) => r.slice(a, b))), undefined, { cache }).logits)); // (2, b - a, V)
+        }
+        expect(cache.length).toBe(8);
+        const got = mg.concat(parts, 1); // (2, 8, V)
+        const tol = backend === 'cpu' ? { rtol: 1e-10, atol: 1e-10 } : { rtol: 1e-4, atol: 1e-5 };
+        expectClose(await got.data(), await full.data(), tol, `${name} ${backend}`);
+        const prompt = ids(IDS.map((r) => r.slice(0, 3)));
+        const cached = await model.generate(prompt, 5, { temperature: 0 });
+        const uncached = await model.generate(prompt, 5, { temperature: 0, cache: false });
+        expect(Array.from(await cached.data())).toEqual(Array.from(await uncached.data()));
+        for (const t of [full, got, prompt, cached, uncached, ...parts]) t.dispose();
+        cache.dispose();
+        model.dispose();
+      }
+    });
+  }
+});

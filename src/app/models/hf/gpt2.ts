@@ -24,7 +24,9 @@ import { gelu } from '../../../ops/unary.js';
 import type { Tensor } from '../../../tensor.js';
 import { attendHeads, type HeadLayout } from '../../../nn/attention.js';
 import { Embedding, embeddingTable, projectOnto, type BlockedEmbedding } from '../../../nn/embedding.js';
+import { KVCache, type LayerKVCache } from '../../../nn/kv-cache.js';
 import {
+  cacheOffset,
   checkLmInput,
   generate,
   lastPosition,
@@ -56,11 +58,12 @@ export class GPT2Attention extends Module {
     this.layout = { nHead: c.nHead, nKvHead: c.nHead, headSize: c.headSize, causal: true, rotary: false, rotaryBase: 10000 };
   }
 
-  /** x [B, T, C] -> [B, T, C]. */
-  forward(x: Tensor): Tensor {
+  /** x [B, T, C] -> [B, T, C]; with `cache`, x holds the positions after the cached ones. */
+  forward(x: Tensor, cache?: LayerKVCache): Tensor {
     const C = x.shape[2];
     const qkv = this.c_attn.forward(x); // (B, T, 3C)
-    const y = attendHeads(slice(qkv, -1, 0, C), slice(qkv, -1, C, 2 * C), slice(qkv, -1, 2 * C, 3 * C), this.layout); // (B, T, C)
+    const [q, k, v] = [slice(qkv, -1, 0, C), slice(qkv, -1, C, 2 * C), slice(qkv, -1, 2 * C, 3 * C)]; // (B, T, C) each
+    const y = attendHeads(q, k, v, this.layout, { cache }); // (B, T, C)
     return this.c_proj.forward(y);
   }
 }
@@ -96,8 +99,8 @@ export class GPT2Block extends Module {
     this.mlp = new GPT2MLP(c, { backend: opts.backend, seed: subSeed(opts.seed, 1) });
   }
 
-  forward(x: Tensor): Tensor {
-    const h = add(x, this.attn.forward(this.ln_1.forward(x)));
+  forward(x: Tensor, cache?: LayerKVCache): Tensor {
+    const h = add(x, this.attn.forward(this.ln_1.forward(x), cache));
     return add(h, this.mlp.forward(this.ln_2.forward(h)));
   }
 }
@@ -122,12 +125,15 @@ export class GPT2Model extends Module {
     this.ln_f = new LayerNorm(c.nEmbd, { eps: c.normEps, backend: opts.backend });
   }
 
-  /** ids [B, T] -> final hidden states [B, T, C]. */
-  forward(idx: Tensor): Tensor {
+  /** ids [B, T] -> final hidden states [B, T, C]; with `cache`, ids sit at positions cache.length.. */
+  forward(idx: Tensor, cache?: KVCache): Tensor {
     const T = idx.shape[1];
-    const pos = arange(0, T, 1, { dtype: 'int32', backend: idx.backend.name }); // (T,)
+    const offset = cache?.length ?? 0;
+    const pos = arange(offset, offset + T, 1, { dtype: 'int32', backend: idx.backend.name }); // (T,)
     let x = add(this.wte.forward(idx), this.wpe.forward(pos)); // (B, T, C) + (T, C)
-    for (const blk of this.h) x = blk.forward(x);
+    this.h.forEach((blk, i) => {
+      x = blk.forward(x, cache?.layers[i]);
+    });
     return this.ln_f.forward(x);
   }
 }
@@ -148,13 +154,20 @@ export class GPT2LMHeadModel extends Module {
 
   /** idx int32 [B, T] -> logits [B, T, V] (lastOnly: [B, 1, V]); with targets (-1 = ignore) the mean cross-entropy. */
   forward(idx: Tensor, targets?: Tensor, opts: LmForwardOptions = {}): GPTOutput {
-    checkLmInput('GPT2LMHeadModel.forward', idx, targets, this.config.blockSize, opts, this.config.vocabSize);
-    const h = lastPosition(this.transformer.forward(idx), opts); // (B, T, C), or (B, 1, C)
+    const op = 'GPT2LMHeadModel.forward';
+    checkLmInput(op, idx, targets, this.config.blockSize, opts, this.config.vocabSize);
+    cacheOffset(op, opts.cache, this.transformer.h.length, idx.shape[1], this.config.blockSize);
+    const h = lastPosition(this.transformer.forward(idx, opts.cache), opts); // (B, T, C), or (B, 1, C)
     const logits = projectOnto(this.transformer.wte, h); // (B, T, V)
     return { logits, loss: targets ? lmLoss(logits, targets) : null };
   }
 
   generate(idx: Tensor, n: number, opts: GenerateOptions = {}): Promise<Tensor> {
     return generate(this, idx, n, opts);
+  }
+
+  /** An empty KV cache for `forward(idx, undefined, { cache })` (one layer cache per block). */
+  createCache(): KVCache {
+    return new KVCache(this.transformer.h.length);
   }
 }

@@ -21,7 +21,9 @@ import { add } from '../../../ops/binary.js';
 import type { Tensor } from '../../../tensor.js';
 import { attendHeads, type HeadLayout } from '../../../nn/attention.js';
 import { BlockedEmbedding, embeddingTable, projectOnto, tableBlockRows, type Embedding } from '../../../nn/embedding.js';
+import { KVCache, type LayerKVCache } from '../../../nn/kv-cache.js';
 import {
+  cacheOffset,
   checkLmInput,
   generate,
   lastPosition,
@@ -58,9 +60,10 @@ export class LlamaAttention extends Module {
     this.layout = { nHead: c.nHead, nKvHead: c.nKvHead, headSize: c.headSize, causal: true, rotary: true, rotaryBase: c.ropeTheta };
   }
 
-  /** x [B, T, C] -> [B, T, C]. */
-  forward(x: Tensor): Tensor {
-    return this.o_proj.forward(attendHeads(this.q_proj.forward(x), this.k_proj.forward(x), this.v_proj.forward(x), this.layout));
+  /** x [B, T, C] -> [B, T, C]; with `cache`, x holds the positions after the cached ones. */
+  forward(x: Tensor, cache?: LayerKVCache): Tensor {
+    const [q, k, v] = [this.q_proj.forward(x), this.k_proj.forward(x), this.v_proj.forward(x)];
+    return this.o_proj.forward(attendHeads(q, k, v, this.layout, { cache }));
   }
 }
 
@@ -97,8 +100,8 @@ export class LlamaDecoderLayer extends Module {
     this.post_attention_layernorm = new RMSNorm(c.nEmbd, { eps: c.normEps, backend: opts.backend });
   }
 
-  forward(x: Tensor): Tensor {
-    const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x)));
+  forward(x: Tensor, cache?: LayerKVCache): Tensor {
+    const h = add(x, this.self_attn.forward(this.input_layernorm.forward(x), cache));
     return add(h, this.mlp.forward(this.post_attention_layernorm.forward(h)));
   }
 }
@@ -129,10 +132,12 @@ export class LlamaModel extends Module {
     this.norm = new RMSNorm(c.nEmbd, { eps: c.normEps, backend: opts.backend });
   }
 
-  /** ids [B, T] -> final hidden states [B, T, C]. */
-  forward(idx: Tensor): Tensor {
+  /** ids [B, T] -> final hidden states [B, T, C] (positions from the cache's length). */
+  forward(idx: Tensor, cache?: KVCache): Tensor {
     let h = this.embed_tokens.forward(idx);
-    for (const layer of this.layers) h = layer.forward(h);
+    this.layers.forEach((layer, i) => {
+      h = layer.forward(h, cache?.layers[i]);
+    });
     return this.norm.forward(h);
   }
 }
@@ -165,8 +170,10 @@ export class LlamaForCausalLM extends Module {
 
   /** idx int32 [B, T] -> logits [B, T, V] (lastOnly: [B, 1, V]); with targets (-1 = ignore) the mean cross-entropy. */
   forward(idx: Tensor, targets?: Tensor, opts: LmForwardOptions = {}): GPTOutput {
-    checkLmInput('LlamaForCausalLM.forward', idx, targets, this.config.blockSize, opts, this.config.vocabSize);
-    const h = lastPosition(this.model.forward(idx), opts); // (B, T, C), or (B, 1, C)
+    const op = 'LlamaForCausalLM.forward';
+    checkLmInput(op, idx, targets, this.config.blockSize, opts, this.config.vocabSize);
+    cacheOffset(op, opts.cache, this.model.layers.length, idx.shape[1], this.config.blockSize);
+    const h = lastPosition(this.model.forward(idx, opts.cache), opts); // (B, T, C), or (B, 1, C)
     const head = this.lm_head;
     const logits = head instanceof Linear ? head.forward(h) : projectOnto(head ?? this.model.embed_tokens, h); // (B, T, V)
     return { logits, loss: targets ? lmLoss(logits, targets) : null };
@@ -174,5 +181,10 @@ export class LlamaForCausalLM extends Module {
 
   generate(idx: Tensor, n: number, opts: GenerateOptions = {}): Promise<Tensor> {
     return generate(this, idx, n, opts);
+  }
+
+  /** An empty KV cache for `forward(idx, undefined, { cache })` (one layer cache per decoder layer). */
+  createCache(): KVCache {
+    return new KVCache(this.model.layers.length);
   }
 }
