@@ -27,6 +27,8 @@ import * as ia from './index-add.js';
 import * as es from './einsum.js';
 import * as st from './stats.js';
 import * as sc from './scan.js';
+import * as ls from './loss.js';
+import * as pl from './pointwise-loss.js';
 
 type Other = Tensor | number;
 type Axes = number | readonly number[];
@@ -116,6 +118,13 @@ declare module '../tensor.js' {
     prod(axes?: Axes, keepdim?: boolean): Tensor;
     all(axes?: Axes, keepdim?: boolean): Tensor;
     any(axes?: Axes, keepdim?: boolean): Tensor;
+    // losses, called on the prediction: logits.crossEntropy(targets), pred.mseLoss(target)
+    crossEntropy(targets: Tensor, opts?: ls.CrossEntropyOptions): Tensor;
+    nllLoss(targets: Tensor, opts?: ls.NllLossOptions): Tensor;
+    mseLoss(target: Tensor, opts?: pl.LossOptions): Tensor;
+    l1Loss(target: Tensor, opts?: pl.LossOptions): Tensor;
+    smoothL1Loss(target: Tensor, opts?: pl.SmoothL1Options): Tensor;
+    bceWithLogits(target: Tensor, opts?: pl.BceWithLogitsOptions): Tensor;
   }
 }
 
@@ -366,6 +375,25 @@ P.all = function (axes, keepdim) {
 };
 P.any = function (axes, keepdim) {
   return st.any(this, axes, keepdim);
+};
+
+P.crossEntropy = function (targets, opts) {
+  return ls.crossEntropy(this, targets, opts);
+};
+P.nllLoss = function (targets, opts) {
+  return ls.nllLoss(this, targets, opts);
+};
+P.mseLoss = function (target, opts) {
+  return pl.mseLoss(this, target, opts);
+};
+P.l1Loss = function (target, opts) {
+  return pl.l1Loss(this, target, opts);
+};
+P.smoothL1Loss = function (target, opts) {
+  return pl.smoothL1Loss(this, target, opts);
+};
+P.bceWithLogits = function (target, opts) {
+  return pl.bceWithLogits(this, target, opts);
 };
 
 hooks.onesLike = (t) => cr.onesLike(t);

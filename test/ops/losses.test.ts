@@ -380,3 +380,20 @@ describe('class losses: errors', () => {
     await expect(rows.data()).rejects.toThrow(/nllLoss: target 7 at row 2 is out of range \[0, 4\)/);
   });
 });
+
+describe('losses: method form', () => {
+  it('pred.x(target, opts) is mg.x(pred, target, opts) for every loss', async () => {
+    const pred = mg.tensor([0.3, -1.2, 2.0, 0.5, 0.1, -0.7], [2, 3], { backend: 'cpu' });
+    const target = mg.tensor([0.5, -1.0, 1.0, 0.0, 1.0, 0.0], [2, 3], { backend: 'cpu' });
+    const labels = mg.tensor([2, 0], [2], { dtype: 'int32', backend: 'cpu' });
+    const pairs: [mg.Tensor, mg.Tensor][] = [
+      [pred.crossEntropy(labels, { labelSmoothing: 0.1 }), mg.crossEntropy(pred, labels, { labelSmoothing: 0.1 })],
+      [pred.logSoftmax(-1).nllLoss(labels, { reduction: 'sum' }), mg.nllLoss(pred.logSoftmax(-1), labels, { reduction: 'sum' })],
+      [pred.mseLoss(target), mg.mseLoss(pred, target)],
+      [pred.l1Loss(target, { reduction: 'none' }), mg.l1Loss(pred, target, { reduction: 'none' })],
+      [pred.smoothL1Loss(target, { beta: 0.5 }), mg.smoothL1Loss(pred, target, { beta: 0.5 })],
+      [pred.bceWithLogits(target.clamp(0, 1)), mg.bceWithLogits(pred, target.clamp(0, 1))],
+    ];
+    for (const [a, b] of pairs) expect(Array.from(await a.data())).toEqual(Array.from(await b.data()));
+  });
+});
