@@ -1,10 +1,14 @@
 // out = a ∘ b elementwise with NumPy broadcasting. OP selects ∘ (ADD, SUB, ...: module constants generated
 // from the op table in src/ops/binary.ts).
 // SAME = 1 when a, b and out share one shape: the index arithmetic is skipped (the common case).
-// SUFFIX = 1 when each operand is either out's shape or a trailing block of it (a bias [C] added to
-// [B, T, C]): its element is i mod its size, one integer op instead of a loop of divisions (which
-// lavapipe runs lane by lane). Otherwise each output index is decomposed over out's dims and
-// re-composed with a's and b's broadcast strides (stride 0 on broadcast dims).
+// SUFFIX != 0 when each operand is either out's shape or a trailing block of it (a bias [C] added to
+// [B, T, C]): bit 0 (a), bit 1 (b) mark the blocks, whose element is i mod their size, one integer op
+// instead of a loop of divisions (which lavapipe runs lane by lane); a full operand reads element i.
+// Otherwise each output index is decomposed over out's dims and re-composed with a's and b's
+// broadcast strides (stride 0 on broadcast dims).
+// `main` computes one element per invocation; `main_vec4` four (src/ops/elementwise.ts), when out's
+// last dim is a multiple of 4 and no operand is broadcast along it, so every operand's four
+// elements are one aligned vec4 and the index arithmetic runs once per four.
 #include "common.wgsl"
 #include "pow.wgsl"
 
@@ -20,6 +24,9 @@ struct Params { n: u32, rank: u32, na: u32, nb: u32, out_dims: array<vec4<u32>, 
 @group(0) @binding(1) var<storage, read> b: array<T>;
 @group(0) @binding(2) var<storage, read_write> y: array<T>;
 @group(0) @binding(3) var<uniform> u: Params;
+@group(0) @binding(0) var<storage, read> a4: array<vec4<T>>;      // main_vec4
+@group(0) @binding(1) var<storage, read> b4: array<vec4<T>>;
+@group(0) @binding(2) var<storage, read_write> y4: array<vec4<T>>;
 
 fn nan2(x: f32, z: f32) -> bool { return is_nan(x) || is_nan(z); }
 
@@ -68,19 +75,43 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     y[i] = T(op(f32(a[i]), f32(b[i])));
     return;
   }
-  if (SUFFIX == 1u) {
-    y[i] = T(op(f32(a[i % u.na]), f32(b[i % u.nb])));
-    return;
+  let o = offsets(i);
+  y[i] = T(op(f32(a[o.x]), f32(b[o.y])));
+}
+
+// Element offsets in a and b of output element i (the broadcast paths).
+fn offsets(i: u32) -> vec2<u32> {
+  if (SUFFIX != 0u) {
+    var o = vec2<u32>(i, i);
+    if ((SUFFIX & 1u) != 0u) { o.x = i % u.na; }
+    if ((SUFFIX & 2u) != 0u) { o.y = i % u.nb; }
+    return o;
   }
   var rem = i;
-  var ia = 0u;
-  var ib = 0u;
+  var o = vec2<u32>(0u, 0u);
   for (var d = i32(u.rank) - 1; d >= 0; d--) {
     let size = dim(u.out_dims, u32(d));
     let c = rem % size;
     rem = rem / size;
-    ia += c * dim(u.sa, u32(d));
-    ib += c * dim(u.sb, u32(d));
+    o += c * vec2<u32>(dim(u.sa, u32(d)), dim(u.sb, u32(d)));
   }
-  y[i] = T(op(f32(a[ia]), f32(b[ib])));
+  return o;
+}
+
+fn op4(xt: vec4<T>, zt: vec4<T>) -> vec4<T> {
+  let x = vec4<f32>(xt);
+  let z = vec4<f32>(zt);
+  return vec4<T>(vec4<f32>(op(x.x, z.x), op(x.y, z.y), op(x.z, z.z), op(x.w, z.w)));
+}
+
+@compute @workgroup_size(WG)
+fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg, WG);  // elements 4i .. 4i + 3
+  if (i >= u.n / 4u) { return; }
+  if (SAME == 1u) {
+    y4[i] = op4(a4[i], b4[i]);
+    return;
+  }
+  let o = offsets(4u * i) / 4u;     // multiples of 4: no operand is broadcast along the last dim
+  y4[i] = op4(a4[o.x], b4[o.y]);
 }

@@ -10,6 +10,9 @@
 //   arg_group     x -> y, idx         strided loop then a shared-memory tree over the lanes
 //   reduce_naive  x -> y              one thread per output, a plain loop over r (the naive twin, and
 //   arg_naive     x -> y, idx         the fast choice for short reductions)
+//   reduce_rows   x -> y              one thread per contiguous row of r_len % 4 == 0 elements (or per
+//   arg_rows      x -> y, idx         split of it: chunk % 4 == 0), read as vec4s (CPU adapters: a
+//                                     per-lane load is a loop over the lanes; no barriers)
 //   arg_combine   x, xi -> yc, idxc   second pass of a split arg reduction: merge (value, index) pairs
 //   expand        g -> dx             backward of sum/mean: dx[i] = scale * g[o(i)]
 //   expand_arg    g, idx -> dx        backward of max/min: dx[i] = g[o(i)] if r(i) == idx[o(i)] else 0
@@ -52,6 +55,7 @@ struct ExpandParams {
 }
 
 @group(0) @binding(0) var<storage, read> x: array<T>;
+@group(0) @binding(0) var<storage, read> x4: array<vec4<T>>;  // *_rows
 @group(0) @binding(1) var<storage, read_write> y: array<T>;
 @group(0) @binding(2) var<uniform> u: Params;                  // reduce_*
 @group(0) @binding(2) var<storage, read_write> idx: array<i32>; // arg_*
@@ -215,6 +219,47 @@ fn arg_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let a = naive_reduce(ua, o);
     y[o] = T(a.v);
     idx[o] = a.i;
+  }
+}
+
+// Split s of row o of x seen as (n_out, r_len / 4) vec4s: four running states (one per component,
+// with the elements' true indices), folded in index order at the end.
+fn rows_reduce(p: Params, o: u32, s: u32) -> Acc {
+  let base = o * (p.r_len / 4u);
+  var a = array<Acc, 4>(acc_init(), acc_init(), acc_init(), acc_init());
+  for (var j = s * p.chunk / 4u; j < min((s + 1u) * p.chunk, p.r_len) / 4u; j++) {
+    let v = vec4<f32>(x4[base + j]);
+    let i = i32(4u * j);
+    a[0] = acc_add(a[0], v.x, i, p.zero);
+    a[1] = acc_add(a[1], v.y, i + 1, p.zero);
+    a[2] = acc_add(a[2], v.z, i + 2, p.zero);
+    a[3] = acc_add(a[3], v.w, i + 3, p.zero);
+  }
+  var r = a[0];
+  if (OP == SUM) {
+    r.v = ((a[0].v - a[0].c) + (a[1].v - a[1].c)) + ((a[2].v - a[2].c) + (a[3].v - a[3].c));
+    r.v *= p.scale;
+    return r;
+  }
+  for (var c = 1u; c < 4u; c++) { r = acc_add(r, a[c].v, a[c].i, 0u); }
+  return r;
+}
+
+@compute @workgroup_size(NWG)
+fn reduce_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_id(gid, nwg, NWG);  // = o * splits + s
+  if (t < u.n_out * u.splits) {
+    y[t] = T(rows_reduce(u, t / u.splits, t % u.splits).v);
+  }
+}
+
+@compute @workgroup_size(NWG)
+fn arg_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = linear_id(gid, nwg, NWG);
+  if (t < ua.n_out * ua.splits) {
+    let a = rows_reduce(ua, t / ua.splits, t % ua.splits);
+    y[t] = T(a.v);
+    idx[t] = a.i;
   }
 }
 

@@ -1,7 +1,8 @@
 // y = f(x) elementwise. OP selects f (the names NEG, EXP, ... are module constants generated from the
 // op table in src/ops/unary.ts); the switch on an override constant
 // is folded when the pipeline is specialised, so each op compiles to its own straight-line kernel.
-// a, b: scalar parameters (pow exponent, affine scale/shift).
+// a, b: scalar parameters (pow exponent, affine scale/shift). `main` computes one element per
+// invocation, `main_vec4` four (n % 4 == 0: vec4 loads and stores; src/ops/elementwise.ts).
 #include "common.wgsl"
 #include "pow.wgsl"
 
@@ -14,6 +15,8 @@ struct Params { n: u32, a: f32, b: f32 }
 @group(0) @binding(0) var<storage, read> x: array<T>;
 @group(0) @binding(1) var<storage, read_write> y: array<T>;
 @group(0) @binding(2) var<uniform> u: Params;
+@group(0) @binding(0) var<storage, read> x4: array<vec4<T>>;      // main_vec4
+@group(0) @binding(1) var<storage, read_write> y4: array<vec4<T>>;
 
 const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
 const INV_SQRT_2: f32 = 0.7071067811865476;
@@ -180,5 +183,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = linear_id(gid, nwg, WG);
   if (i < u.n) {
     y[i] = T(f(f32(x[i])));
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = linear_id(gid, nwg, WG);  // elements 4i .. 4i + 3
+  if (i < u.n / 4u) {
+    let v = vec4<f32>(x4[i]);
+    y4[i] = vec4<T>(vec4<f32>(f(v.x), f(v.y), f(v.z), f(v.w)));
   }
 }

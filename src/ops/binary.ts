@@ -9,6 +9,7 @@ import { broadcastShapes, broadcastStrides, numel, sameShape, type Shape } from 
 import type { Tensor } from '../tensor.js';
 import { floatDtypeOf, run1 } from './apply.js';
 import { full } from './creation.js';
+import { elementwisePath, withVec4 } from './elementwise.js';
 import { grid1d } from './grid.js';
 import { sumTo } from './reduce.js';
 import { unary } from './unary.js';
@@ -114,7 +115,7 @@ const binaryKernel = defineKernel<BroadcastParams & { op: BinaryOp }>({
   f16: 'alias',
   gpu: {
     shader: SHADER,
-    constants: (p) => ({ OP: OPS[p.op][0], SAME: p.same ? 1 : 0, SUFFIX: p.suffix && !p.same ? 1 : 0 }),
+    constants: (p) => ({ OP: OPS[p.op][0], SAME: p.same ? 1 : 0, SUFFIX: p.suffix && !p.same ? suffixMask(p) : 0 }),
     uniforms: (p) => [
       ['u32', p.n],
       ['u32', p.out.length],
@@ -127,6 +128,18 @@ const binaryKernel = defineKernel<BroadcastParams & { op: BinaryOp }>({
     workgroups: (p) => grid1d(p.n, 256),
   },
 });
+
+/** kernels/binary.wgsl SUFFIX: bit k set when input k is a trailing block (read i mod its size), clear when full. */
+const suffixMask = (p: BroadcastParams): number => (p.sizes[0] !== p.n ? 1 : 0) | (p.sizes[1] !== p.n ? 2 : 0);
+
+const BINARY = withVec4(binaryKernel);
+
+/** Every op of the table (tests run each through both memory paths). */
+export const binaryOps = (): BinaryOp[] => Object.keys(OPS) as BinaryOp[];
+
+/** Four outputs per invocation: out's last dim a multiple of 4 and read whole by every input (no broadcast along it). */
+const vec4ok = (p: BroadcastParams): boolean =>
+  p.out.length > 0 && p.out[p.out.length - 1] % 4 === 0 && p.strides.every((s) => s[s.length - 1] === 1);
 
 function asTensor(op: string, like: Tensor, v: Tensor | number): Tensor {
   if (typeof v === 'number') {
@@ -144,7 +157,7 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor | number): Tensor {
   if (!isFloat(a.dtype) || !isFloat(bt.dtype)) fail(op, `expects float32 or float16 tensors, got ${a.describe()} and ${bt.describe()}`);
   floatDtypeOf(op, [a, bt]);
   const p = broadcastParams(op, [a.shape, bt.shape]);
-  const y = run1(op, binaryKernel, [a, bt], { shape: p.out }, { ...p, op });
+  const y = run1(op, BINARY[elementwisePath(vec4ok(p))], [a, bt], { shape: p.out }, { ...p, op });
   if (bt !== b) bt.dispose();
   return y;
 }

@@ -5,6 +5,9 @@
 //   kernels/matmul.wgsl        `main`       register-blocked RM x 4 per invocation, scalar loads, any shape
 //                              `main_vec4`  the same block with vec4 loads (k, n multiples of 4)
 //                              `tiled`      shared-memory tiles, for real GPUs
+//   kernels/matmul_sg.wgsl     `main`       CPU adapters with subgroups: 8 lanes own 32 rows of C, A's rows
+//                              staged per lane, B's entries shared by subgroup broadcast (+ matmul_sg_vec4
+//                              or matmul_sg_scalar: the loads of B and stores of C)
 //   kernels/matmul_naive.wgsl  `main`       one invocation per element of C: the naive twin
 // `choose` below picks one by shape and adapter; the kernel switch 'matmul' (mg.testing.forceKernel,
 // MORAGRAD_KERNEL=matmul=<variant>) forces one for tests and benchmarks ('fast' = the automatic
@@ -25,7 +28,7 @@ import { backendOf, floatDtypeOf, runKernel } from './apply.js';
 import { grid1d } from './grid.js';
 import { sumTo } from './reduce.js';
 
-export type MatmulVariant = 'naive' | 'fast' | 'scalar' | 'vec4' | 'tiled';
+export type MatmulVariant = 'naive' | 'fast' | 'scalar' | 'vec4' | 'tiled' | 'sg';
 
 const TILE = ['rm', 'wgx', 'wgy', 'tk'] as const;
 /** `mg.testing.forceKernel('matmul', variant, { rm, wgx, wgy, tk })`: the kernel and its tile. */
@@ -35,6 +38,10 @@ const matmulSwitch = defineKernelSwitch<MatmulVariant>('matmul', {
   scalar: { knobs: TILE, about: 'register-blocked rm x 4 per invocation, scalar loads' },
   vec4: { knobs: TILE, about: 'the same block with vec4 loads (scalar where k or n is not a multiple of 4)' },
   tiled: { knobs: TILE, about: 'shared-memory tiles of tk along k (real GPUs)' },
+  sg: {
+    knobs: ['cw', 'st'],
+    about: 'subgroup broadcast product, 32 rows x cw columns per 8-lane workgroup, K in passes of st rows (CPU adapters with subgroups)',
+  },
 });
 
 export interface MatmulOptions {
@@ -71,6 +78,9 @@ interface MatmulParams {
   wgx: number;
   wgy: number;
   tk: number;
+  /** sg: columns of C per workgroup (a multiple of 8) and rows of K per pass (ST_ROWS). */
+  cw: number;
+  st: number;
 }
 
 const MAX_WG = 65535;
@@ -80,7 +90,10 @@ function yz(total: number): [number, number] {
   return total <= MAX_WG ? [total, 1] : [MAX_WG, Math.ceil(total / MAX_WG)];
 }
 
-const rowGroups = (p: MatmulParams): number => Math.ceil(p.m / (p.rm * p.wgy));
+/** Rows of C per workgroup of the subgroup kernel (8 lanes x 4 rows). */
+const SG_ROWS = 32;
+
+const rowGroups = (p: MatmulParams): number => Math.ceil(p.m / (p.variant === 'sg' ? SG_ROWS : p.rm * p.wgy));
 
 function uniforms(p: MatmulParams): UniformField[] {
   return [
@@ -94,7 +107,7 @@ function uniforms(p: MatmulParams): UniformField[] {
     ['u32', p.bCs],
     ['u32', p.variant === 'naive' ? 0 : rowGroups(p)],
     ['u32', p.batchShape.length],
-    ['u32', 0],
+    ['u32', p.cw],
     ['u32', 0],
     ['dims', p.batchShape],
     ['dims', p.aBatch],
@@ -170,6 +183,18 @@ const KERNELS: Record<MatmulParams['variant'], KernelDef<MatmulParams>> = {
       workgroups: (p) => [Math.ceil(p.n / (4 * p.wgx)), ...yz(rowGroups(p) * p.batch)],
     },
   }),
+  sg: defineKernel<MatmulParams>({
+    name: 'matmul',
+    label,
+    cpu: cpuMatmul,
+    f16: 'alias',
+    gpu: {
+      shader: (p) => `matmul_sg+matmul_sg_${sgVec4(p) ? 'vec4' : 'scalar'}#ST_ROWS=${p.st}`,
+      constants: (p) => ({ TRANS_B: p.transB ? 1 : 0 }),
+      uniforms,
+      workgroups: (p) => [Math.ceil(p.n / p.cw), ...yz(rowGroups(p) * p.batch)],
+    },
+  }),
   naive: defineKernel<MatmulParams>({
     name: 'matmul',
     label,
@@ -183,17 +208,46 @@ const KERNELS: Record<MatmulParams['variant'], KernelDef<MatmulParams>> = {
   }),
 };
 
+/** sg: vec4 loads of B and stores of C (n % 4 == 0, and k % 4 == 0 when B is read transposed). */
+const sgVec4 = (p: Pick<MatmulParams, 'n' | 'k' | 'transB'>): boolean => p.n % 4 === 0 && (!p.transB || p.k % 4 === 0);
+
+/** Fewer rows than this leave most of the subgroup kernel's 32-row block idle: the vec4 kernel wins. */
+const SG_MIN_M = 16;
+/** Most rows of K per pass of the subgroup kernel (its private St per lane: build time grows with it). */
+const SG_MAX_ST = 256;
+/** Workgroups the subgroup kernel should fill before it splits the columns (each split restages A). */
+const SG_TARGET_WORKGROUPS = 32;
+
 /**
- * Picks the kernel and its tile: vec4 where the shapes allow, else scalar; the naive twin only on
- * narrow outputs (n <= 2: matrix @ vector, where the 4-column register block would leave 3 of 4
- * columns idle) and outputs of a few dozen elements, where it ties; tiny k is no reason for naive
+ * The subgroup kernel's tile: st rows of K per pass (a power of two, 64..SG_MAX_ST: one pipeline for
+ * all small k) and cw columns per workgroup: all of n unless the row blocks leave the CPU's threads
+ * idle, then split into enough column groups to make SG_TARGET_WORKGROUPS.
+ */
+function sgTile(p: Pick<MatmulParams, 'm' | 'n' | 'k' | 'batch'>, knobs: Readonly<Record<string, number>>): { cw: number; st: number } {
+  const blocks = Math.ceil(p.n / 8);
+  const groups = Math.ceil(p.m / SG_ROWS) * p.batch;
+  const split = Math.max(1, Math.min(blocks, Math.ceil(SG_TARGET_WORKGROUPS / groups)));
+  const cw = knobs.cw ?? 8 * Math.ceil(blocks / split);
+  const st = knobs.st ?? Math.min(SG_MAX_ST, 2 ** Math.ceil(Math.log2(Math.max(p.k, 64))));
+  if (!(cw >= 8 && cw % 8 === 0)) fail('matmul', `sg: columns per workgroup cw = ${cw} must be a positive multiple of 8`);
+  if (!(st >= 4 && st <= 1024 && (st & (st - 1)) === 0)) fail('matmul', `sg: rows per pass st = ${st} must be a power of two in 4..1024`);
+  return { cw, st };
+}
+
+/**
+ * Picks the kernel and its tile: on CPU adapters with subgroups of 8 lanes the subgroup kernel (for
+ * m >= SG_MIN_M), else vec4 where the shapes allow, else scalar; on GPUs shared-memory tiles; the naive twin only on
+ * narrow outputs (n <= 2: matrix @ vector, where the register blocks would leave most columns idle)
+ * and outputs of a few dozen elements, where it ties; tiny k is no reason for naive
  * (docs/performance.md has the measurements).
  */
-function choose(b: Backend, p: Omit<MatmulParams, 'variant' | 'rm' | 'wgx' | 'wgy' | 'tk'>): MatmulParams {
+function choose(b: Backend, p: Omit<MatmulParams, 'variant' | 'rm' | 'wgx' | 'wgy' | 'tk' | 'cw' | 'st'>): MatmulParams {
   const f = matmulSwitch.forced();
   const forced = f?.variant ?? null;
   const vec4ok = p.k % 4 === 0 && p.n % 4 === 0 && (!p.transA || p.m % 4 === 0);
   const cpuLike = isCpuAdapter(b.description); // no shared-memory tiling there
+  const hasSg = (b.subgroups?.min ?? 0) >= 8; // the 8 lanes of a workgroup are one subgroup
+  const noSg = { cw: 0, st: 0 };
   let variant: MatmulParams['variant'];
   if (forced && forced !== 'fast') {
     variant = forced === 'vec4' && !vec4ok ? 'scalar' : forced;
@@ -201,24 +255,34 @@ function choose(b: Backend, p: Omit<MatmulParams, 'variant' | 'rm' | 'wgx' | 'wg
     variant = 'naive';
   } else if (!cpuLike && p.m >= 32 && p.n >= 32 && p.k >= 16) {
     variant = 'tiled';
+  } else if (cpuLike && hasSg && p.m >= SG_MIN_M) {
+    variant = 'sg';
   } else {
     variant = vec4ok ? 'vec4' : 'scalar';
+  }
+  const t = f?.params ?? {};
+  if (variant === 'sg') {
+    if (!hasSg)
+      fail(
+        'matmul',
+        `the subgroup kernel needs subgroups of at least 8 lanes; this device has ${b.subgroups ? `${b.subgroups.min}-${b.subgroups.max}` : 'none'}`,
+      );
+    return { ...p, variant, rm: 0, wgx: 8, wgy: 1, tk: 0, ...sgTile(p, forced === 'sg' ? t : {}) };
   }
   // Register tile height: 8 rows, fewer for short matrices (a multiple of 4 for vec4 with transA).
   let rm = p.m >= 8 ? 8 : p.m >= 4 ? 4 : p.m >= 2 ? 2 : 1;
   if (variant === 'vec4' && p.transA) rm = p.m >= 8 ? 8 : 4;
-  const t = f?.params ?? {};
   if (variant !== 'naive' && TILE.some((k) => t[k] !== undefined)) {
     const trm = t.rm ?? rm;
     if (!(trm >= 1 && trm <= 8)) fail('matmul', `tile rows rm = ${trm} must be in 1..8 (MAX_RM in kernels/matmul.wgsl)`);
     const wgx = t.wgx ?? (variant === 'tiled' ? 16 : 8);
     const wgy = t.wgy ?? (variant === 'tiled' ? 16 : 1);
     if (wgx < 1 || wgy < 1 || (t.tk ?? 16) < 1) fail('matmul', `tile ${JSON.stringify(t)}: wgx, wgy and tk must be at least 1`);
-    return { ...p, variant, rm: variant === 'vec4' && p.transA ? Math.max(4, trm - (trm % 4)) : trm, wgx, wgy, tk: t.tk ?? 16 };
+    return { ...p, variant, rm: variant === 'vec4' && p.transA ? Math.max(4, trm - (trm % 4)) : trm, wgx, wgy, tk: t.tk ?? 16, ...noSg };
   }
-  if (variant === 'tiled') return { ...p, variant, rm: 4, wgx: 16, wgy: 16, tk: 16 };
+  if (variant === 'tiled') return { ...p, variant, rm: 4, wgx: 16, wgy: 16, tk: 16, ...noSg };
   // lavapipe: a workgroup of 8 is one SIMD vector of one core; GPUs want 64+ invocations.
-  return cpuLike ? { ...p, variant, rm, wgx: 8, wgy: 1, tk: 0 } : { ...p, variant, rm, wgx: 16, wgy: 4, tk: 0 };
+  return cpuLike ? { ...p, variant, rm, wgx: 8, wgy: 1, tk: 0, ...noSg } : { ...p, variant, rm, wgx: 16, wgy: 4, tk: 0, ...noSg };
 }
 
 // ---- shapes ----------------------------------------------------------------------------------------

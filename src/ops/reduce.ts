@@ -10,7 +10,15 @@
 // Longer than most op files: the two reduction strategies, their float64 loop and every reduction's
 // backward share one layout planner (`plan`), and reading them apart would hide why each is chosen.
 import { isGradEnabled, record } from '../autograd.js';
-import { defineKernel, withConstants, type Backend, type HostArray, type KernelDef, type UniformField } from '../backend/interface.js';
+import {
+  defineKernel,
+  isCpuAdapter,
+  withConstants,
+  type Backend,
+  type HostArray,
+  type KernelDef,
+  type UniformField,
+} from '../backend/interface.js';
 import { isFloat } from '../dtype.js';
 import { fail, fmtShape } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
@@ -102,7 +110,7 @@ const pad4 = (v: readonly number[]): number[] => [0, 1, 2, 3].map((i) => v[i] ??
 
 // ---- forward kernel --------------------------------------------------------------------------------
 
-export type ReduceVariant = 'naive' | 'group';
+export type ReduceVariant = 'naive' | 'rows' | 'group';
 
 interface ReduceParams {
   op: RedOp;
@@ -184,7 +192,7 @@ const reduceKernel = defineKernel<ReduceParams>({
       ['f32', p.scale],
       ['u32', 0], // zero (see acc_add)
     ],
-    workgroups: (p) => (p.variant === 'group' ? grid1d(Math.ceil(p.nOut / p.opw) * p.splits, 1) : grid1d(p.nOut, 64)),
+    workgroups: (p) => (p.variant === 'group' ? grid1d(Math.ceil(p.nOut / p.opw) * p.splits, 1) : grid1d(p.nOut * p.splits, 64)),
   },
 });
 
@@ -208,6 +216,15 @@ const TARGET_WORKGROUPS = 256;
 const MIN_PER_THREAD = 64;
 /** Reductions this short run one thread per output. */
 const NAIVE_MAX_R = 32;
+/** CPU adapters: outputs from which one thread per output beats a workgroup per output. */
+const CPU_THREAD_MIN_OUT = 256;
+
+/** Elements of the shortest split of a `rows` reduction. */
+const MIN_ROW_CHUNK = 256;
+
+/** x is (nOut, R) row-major with R % 4 == 0: the `rows` kernel reads each row as vec4s. */
+const rowsOk = (L: Layout): boolean =>
+  L.kSizes.length <= 1 && L.rSizes.length === 1 && L.rStrides[0] === 1 && L.R % 4 === 0 && (L.kSizes.length === 0 || L.kStrides[0] === L.R);
 
 export interface ReduceStrategy {
   variant: ReduceVariant;
@@ -221,6 +238,10 @@ export interface ReduceStrategy {
 /** `mg.testing.forceKernel('reduce', 'naive' | 'group', { wg, opw, splits })`: the strategy of every reduction. */
 const reduceSwitch = defineKernelSwitch<ReduceVariant>('reduce', {
   naive: { about: 'one thread per output' },
+  rows: {
+    knobs: ['splits'],
+    about: 'one thread per contiguous row or split of it, vec4 loads (naive where rows are not contiguous or R % 4 != 0)',
+  },
   group: {
     knobs: ['wg', 'opw', 'splits'],
     about: 'wg threads per workgroup over opw outputs, each reduction split in `splits` partials (two passes)',
@@ -242,8 +263,14 @@ function choose(b: Backend, L: Layout): Chosen {
   const f = reduceSwitch.forced();
   const forced: ReduceStrategy | null = f && { variant: f.variant, ...f.params };
   const single = (variant: ReduceVariant, wg = 64, opw = 1): Chosen => ({ variant, wg, opw, splits: 1, chunk: Math.max(R, 1) });
+  // `rows` in about `want` splits of a multiple of 4 elements each
+  const rowSplits = (R: number, want: number): Chosen => {
+    const chunk = 4 * Math.ceil(Math.max(R, 1) / Math.max(1, want) / 4);
+    return { variant: 'rows', wg: 64, opw: 1, chunk, splits: Math.max(1, Math.ceil(R / chunk)) };
+  };
   if (forced) {
     if (forced.variant === 'naive') return single('naive');
+    if (forced.variant === 'rows') return rowsOk(L) ? rowSplits(R, forced.splits ?? 1) : single('naive');
     const wg = forced.wg ?? 256;
     const opw = forced.opw ?? 1;
     if (![32, 64, 128, 256].includes(wg) || opw < 1 || wg % opw !== 0)
@@ -254,6 +281,16 @@ function choose(b: Backend, L: Layout): Chosen {
   }
   // The cpu loop is the same float64 reference whatever the strategy: keep it one pass.
   if (b.name === 'cpu' || R <= NAIVE_MAX_R) return single('naive');
+  // CPU adapters (lavapipe: a workgroup is one CPU thread, a barrier a coroutine switch, a load at
+  // per-lane addresses a loop over the lanes): a thread per output, reading vec4s along contiguous
+  // rows, as soon as the outputs fill the worker threads' SIMD lanes (docs/kernels.md).
+  // Fewer, long rows split into vec4-aligned chunks over CPU_THREAD_MIN_OUT threads (a second pass
+  // reduces the partials), rather than a workgroup per output and its barriers.
+  if (isCpuAdapter(b.description) && L.innerReduced) {
+    if (L.nOut >= CPU_THREAD_MIN_OUT) return rowsOk(L) ? rowSplits(R, 1) : single('naive');
+    if (rowsOk(L) && R >= 2 * MIN_ROW_CHUNK)
+      return rowSplits(R, Math.min(Math.ceil(CPU_THREAD_MIN_OUT / L.nOut), Math.floor(R / MIN_ROW_CHUNK)));
+  }
   let wg: number;
   let opw: number;
   if (L.innerReduced) {

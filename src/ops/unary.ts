@@ -8,6 +8,7 @@ import type { Tensor } from '../tensor.js';
 import { run1 } from './apply.js';
 import { add, div, mul, powTensor } from './binary.js';
 import { zerosLike } from './creation.js';
+import { elementwisePath, withVec4 } from './elementwise.js';
 import { grid1d } from './grid.js';
 import { erf as erf64 } from './special.js';
 
@@ -108,10 +109,15 @@ const unaryKernel = defineKernel<UnaryParams>({
   },
 });
 
+const UNARY = withVec4(unaryKernel);
+
+/** Every op of the table (tests run each through both memory paths). */
+export const unaryOps = (): UnaryOp[] => Object.keys(OPS) as UnaryOp[];
+
 /** y = f(x) without recording the tape (the building block; backward formulas use it too). */
 export function unary(op: UnaryOp, x: Tensor, a = 0, b = 0): Tensor {
   if (!isFloat(x.dtype)) fail(op, `expects a float32 or float16 tensor, got ${x.describe()}`);
-  return run1(op, unaryKernel, [x], { shape: x.shape }, { op, n: x.size, a, b });
+  return run1(op, UNARY[elementwisePath(x.size % 4 === 0)], [x], { shape: x.shape }, { op, n: x.size, a, b });
 }
 
 // d/dx (-x) = -1                      -> dx = -dy

@@ -12,8 +12,8 @@ describe('kernel switches', () => {
   it('every op with several kernels has a switch, with its variants', () => {
     const s = mg.testing.kernelSwitches();
     expect(Object.fromEntries(Object.entries(s).map(([n, v]) => [n, Object.keys(v)]))).toEqual({
-      matmul: ['naive', 'fast', 'scalar', 'vec4', 'tiled'],
-      reduce: ['naive', 'group'],
+      matmul: ['naive', 'fast', 'scalar', 'vec4', 'tiled', 'sg'],
+      reduce: ['naive', 'rows', 'group'],
       norm: ['thread', 'split'],
       crossEntropy: ['thread', 'split'],
       attention: ['softmax', 'flash'],
@@ -22,14 +22,16 @@ describe('kernel switches', () => {
       sort: ['rank', 'bitonic'],
       stats: ['thread', 'split'],
       scan: ['thread', 'split'],
+      softmax: ['thread', 'split'],
+      elementwise: ['scalar', 'vec4'],
     });
   });
 
   it('unknown names, variants and knobs are clear errors', () => {
     expect(() => mg.testing.forceKernel('matmull', 'naive')).toThrow(
-      /forceKernel: no kernel switch 'matmull'; the switches are attention, crossEntropy, matmul, mora, norm, reduce, scaledMaskedSoftmax, scan, sort, stats/,
+      /forceKernel: no kernel switch 'matmull'; the switches are attention, crossEntropy, elementwise, matmul, mora, norm, reduce, scaledMaskedSoftmax, scan, softmax, sort, stats/,
     );
-    expect(() => mg.testing.forceKernel('reduce', 'split')).toThrow(/'reduce' has no variant 'split'; its variants are naive, group/);
+    expect(() => mg.testing.forceKernel('reduce', 'split')).toThrow(/'reduce' has no variant 'split'; its variants are naive, rows, group/);
     expect(() => mg.testing.forceKernel('reduce', 'naive', { wg: 64 })).toThrow(
       /'reduce' variant 'naive' has no knob 'wg' \(it takes none\)/,
     );

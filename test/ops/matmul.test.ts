@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
 import { matmulT, type MatmulVariant } from '../../src/ops/matmul.js';
+import { getBackend } from '../../src/runtime.js';
 import { broadcastShapes, broadcastStrides, numel } from '../../src/shape.js';
 import { expectClose, randData, setupBackends } from '../helpers.js';
 
@@ -60,7 +61,9 @@ function refMatmul(
 /** float32 vs float64 tolerance for sums of k products of numbers in [-1, 1]. */
 const tolFor = (k: number) => ({ rtol: 1e-4, atol: 4e-7 * (k + 4) });
 
-const GPU_VARIANTS: (MatmulVariant | null)[] = ['naive', 'scalar', 'vec4', 'tiled', null];
+/** The subgroup kernel runs where the device's subgroups hold a workgroup's 8 lanes (lavapipe does). */
+const hasSg = () => (getBackend('webgpu').subgroups?.min ?? 0) >= 8;
+const gpuVariants = (): (MatmulVariant | null)[] => ['naive', 'scalar', 'vec4', 'tiled', ...(hasSg() ? (['sg'] as const) : []), null];
 
 async function gpuRun(
   variant: MatmulVariant | null,
@@ -87,7 +90,7 @@ const dimArb = fc.oneof(fc.constantFrom(1, 2, 3, 4, 5, 7, 8, 12, 13, 16, 17, 31,
 const batchArb = fc.oneof(fc.constant<[number[], number[]]>([[], []]), mg.testing.arbitraries.broadcastPair({ maxRank: 2, maxDim: 3 }));
 
 describe('matmul forward', () => {
-  it('cpu matches the float64 definition; naive, scalar, vec4, tiled and auto GPU kernels match it (random shapes, broadcasting, transposes)', async () => {
+  it('cpu matches the float64 definition; naive, scalar, vec4, tiled, sg and auto GPU kernels match it (random shapes, broadcasting, transposes)', async () => {
     await fc.assert(
       fc.asyncProperty(
         batchArb,
@@ -117,7 +120,7 @@ describe('matmul forward', () => {
           for (const t of [ac, bc, yc]) t.dispose();
 
           let naive: ArrayLike<number> | null = null;
-          for (const v of GPU_VARIANTS) {
+          for (const v of gpuVariants()) {
             const g = await gpuRun(v, ad, as, bd, bs, f);
             expect(g.shape).toEqual(ref.shape);
             expectClose(g.data, ref.data, tolFor(k), `${v ?? 'auto'} vs float64 ${label}`);
@@ -179,7 +182,7 @@ describe('matmul forward', () => {
     const bd = randData(numel(bs), 22);
     const ref = refMatmul(ad, as, bd, bs);
     expect(ref.shape).toEqual([3, 4, 33, 17]);
-    for (const v of GPU_VARIANTS) {
+    for (const v of gpuVariants()) {
       const g = await gpuRun(v, ad, as, bd, bs, (x, y) => x.matmul(y));
       expect(g.shape).toEqual([3, 4, 33, 17]);
       expectClose(g.data, ref.data, tolFor(65), `${v ?? 'auto'} batched`);
@@ -192,7 +195,7 @@ describe('matmul forward', () => {
     const ad = randData(numel(as), 51);
     const bd = randData(numel(bs), 52);
     const ref = refMatmul(ad, as, bd, bs);
-    for (const v of GPU_VARIANTS) {
+    for (const v of gpuVariants()) {
       // tiled: a 1 x 4 tile (one invocation) so that 66000 workgroups stay cheap on lavapipe
       const g = await gpuRun(v, ad, as, bd, bs, (x, y) => x.matmul(y), v === 'tiled' ? { rm: 1, wgx: 1, wgy: 1, tk: 4 } : {});
       expectClose(g.data, ref.data, tolFor(4), `${v ?? 'auto'} batch 66000`);
@@ -219,6 +222,48 @@ describe('matmul forward', () => {
           if (v === 'vec4' && tile.rm % 4 !== 0 && tA) continue; // vec4 with transA needs rm % 4 == 0
           const g = await gpuRun(v, ad, [...as], bd, [...bs], (x, y) => matmulT(x, y, { transA: tA, transB: tB }), tile);
           expectClose(g.data, ref.data, tolFor(as[as.length - 1]), `${v} tile ${JSON.stringify(tile)} ${JSON.stringify(as)}`);
+        }
+      }
+    }
+  });
+
+  it('sg: K in several passes, split columns, both io paths and every transpose match float64 and the vec4 twin', async () => {
+    // st (rows of K per pass) down to 4 puts most steps in later passes (which add to C) and in
+    // tails; cw (columns per workgroup) splits the columns; n % 4 picks the vec4 or scalar io
+    if (!hasSg()) {
+      expect(() => mg.testing.withKernel('matmul', 'sg', () => mg.ones([4, 4]).matmul(mg.ones([4, 4])))).toThrow(
+        /matmul: the subgroup kernel needs subgroups of at least 8 lanes/,
+      );
+      return;
+    }
+    const tiles = [
+      { cw: 8, st: 4 },
+      { cw: 24, st: 64 },
+    ];
+    const shapes: [number, number, number][] = [
+      [33, 13, 20], // scalar io (k % 4 != 0 under transB), k tail
+      [45, 36, 19], // n % 4 != 0: scalar io
+      [31, 40, 28], // vec4 io, rows past m
+      [64, 9, 8], // one column block, a tail of 1
+    ];
+    for (const tile of tiles) {
+      for (const [m, k, n] of shapes) {
+        for (const [tA, tB] of [
+          [false, false],
+          [true, false],
+          [false, true],
+          [true, true],
+        ] as const) {
+          const as = [2, ...(tA ? [k, m] : [m, k])];
+          const bs = [2, ...(tB ? [n, k] : [k, n])];
+          const ad = randData(numel(as), m + k);
+          const bd = randData(numel(bs), n + 2 * k);
+          const ref = refMatmul(ad, as, bd, bs, tA, tB);
+          const f = (x: mg.Tensor, y: mg.Tensor) => matmulT(x, y, { transA: tA, transB: tB });
+          const label = `sg ${JSON.stringify(tile)} ${m}x${k}x${n} tA=${tA} tB=${tB}`;
+          const g = await gpuRun('sg', ad, as, bd, bs, f, tile);
+          expectClose(g.data, ref.data, tolFor(k), `${label} vs float64`);
+          expectClose(g.data, (await gpuRun('vec4', ad, as, bd, bs, f)).data, tolFor(k), `${label} vs vec4`);
         }
       }
     }
@@ -259,6 +304,14 @@ describe('matmul forward', () => {
       expect(Array.from(await y.data())).toEqual(new Array(15).fill(0));
       const e = mg.matmul(mg.zeros([0, 4], { backend }), mg.ones([4, 5], { backend }));
       expect(e.shape).toEqual([0, 5]);
+    }
+    // every GPU kernel writes the zeros itself (the output buffer may be a reused one)
+    for (const v of gpuVariants()) {
+      const g = await gpuRun(v, new Float64Array(0), [40, 0], new Float64Array(0), [0, 36], (x, y) => x.matmul(y));
+      expect(
+        g.data.every((x) => x === 0),
+        `${v ?? 'auto'} k = 0`,
+      ).toBe(true);
     }
   });
 
@@ -302,7 +355,7 @@ describe('matmul forward', () => {
       ]);
       process.env.MORAGRAD_KERNEL = 'matmul=bogus';
       expect(() => a.matmul(b)).toThrow(
-        /MORAGRAD_KERNEL='matmul=bogus'.*'matmul' has no variant 'bogus'; its variants are naive, fast, scalar, vec4, tiled/,
+        /MORAGRAD_KERNEL='matmul=bogus'.*'matmul' has no variant 'bogus'; its variants are naive, fast, scalar, vec4, tiled, sg/,
       );
     } finally {
       if (prev === undefined) delete process.env.MORAGRAD_KERNEL;

@@ -158,6 +158,43 @@ describe('softmax: fused kernel vs naive twin from primitive ops', () => {
     );
   });
 
+  it('every threads-per-row variant (thread: vec4 and strided rows; split) agrees with the twin, forward and gradient', async () => {
+    // [rows, len] with len % 4 == 0 (the vec4 entries), len % 4 != 0, a middle axis (strided rows),
+    // more rows than one workgroup holds and not a multiple of it
+    const cases: [number[], number][] = [
+      [[67, 12], -1],
+      [[67, 13], -1],
+      [[5, 9, 8], 1],
+      [[3, 300], -1],
+    ];
+    const variants: [string, Record<string, number>][] = [
+      ['thread', {}],
+      ['split', { tpr: 4 }],
+      ['split', { tpr: 64 }],
+      ['split', { tpr: 256 }],
+    ];
+    for (const [shape, axis] of cases) {
+      for (const name of ['softmax', 'logSoftmax'] as const) {
+        const run = async (f: (t: mg.Tensor) => mg.Tensor) => {
+          const x = mg.rand(shape, { seed: 5, low: -6, high: 6, requiresGrad: true });
+          const w = mg.rand(shape, { seed: 6 });
+          const y = f(x);
+          y.mul(w).sum().backward();
+          const out = { y: await y.data(), g: await x.grad!.data() };
+          x.dispose();
+          return out;
+        };
+        const twin = await run((t) => (name === 'softmax' ? softmaxNaive(t, axis) : softmaxNaive(t, axis).log()));
+        for (const [variant, knobs] of variants) {
+          const got = await mg.testing.withKernel('softmax', variant, () => run((t) => fns[name](t, axis)), knobs);
+          const label = `${name} ${JSON.stringify(shape)} axis ${axis} ${variant} ${JSON.stringify(knobs)}`;
+          expectClose(got.y, twin.y, { rtol: 2e-5, atol: 2e-6 }, `${label} forward`);
+          expectClose(got.g, twin.g, { rtol: 2e-4, atol: 2e-5 }, `${label} gradient`);
+        }
+      }
+    }
+  });
+
   it('the fused forward and backward are one dispatch each', async () => {
     for (const name of ['softmax', 'logSoftmax'] as const) {
       const x = mg.randn([4, 7, 5], { seed: 1, requiresGrad: true });
