@@ -10,6 +10,7 @@
 // last dim is a multiple of 4 and no operand is broadcast along it, so every operand's four
 // elements are one aligned vec4 and the index arithmetic runs once per four.
 #include "common.wgsl"
+#include "vec4_grid.wgsl"
 #include "pow.wgsl"
 
 alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
@@ -106,12 +107,16 @@ fn op4(xt: vec4<T>, zt: vec4<T>) -> vec4<T> {
 
 @compute @workgroup_size(WG)
 fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, WG);  // elements 4i .. 4i + 3
-  if (i >= u.n / 4u) { return; }
-  if (SAME == 1u) {
-    y4[i] = op4(a4[i], b4[i]);
-    return;
+  let n4 = u.n / 4u;
+  for (var k = 0u; k < VEC4_PER_THREAD; k++) {
+    let i = vec4_index(gid, nwg, WG, k);  // elements 4i .. 4i + 3
+    if (i < n4) {
+      if (SAME == 1u) {
+        y4[i] = op4(a4[i], b4[i]);
+      } else {
+        let o = offsets(4u * i) / 4u;     // multiples of 4: no operand is broadcast along the last dim
+        y4[i] = op4(a4[o.x], b4[o.y]);
+      }
+    }
   }
-  let o = offsets(4u * i) / 4u;     // multiples of 4: no operand is broadcast along the last dim
-  y4[i] = op4(a4[o.x], b4[o.y]);
 }

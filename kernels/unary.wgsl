@@ -4,6 +4,7 @@
 // a, b: scalar parameters (pow exponent, affine scale/shift). `main` computes one element per
 // invocation, `main_vec4` four (n % 4 == 0: vec4 loads and stores; src/ops/elementwise.ts).
 #include "common.wgsl"
+#include "vec4_grid.wgsl"
 #include "pow.wgsl"
 
 alias T = f32;   // element type of the float buffers (f16 in the float16 specialisation)
@@ -188,9 +189,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 @compute @workgroup_size(WG)
 fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = linear_id(gid, nwg, WG);  // elements 4i .. 4i + 3
-  if (i < u.n / 4u) {
-    let v = vec4<f32>(x4[i]);
-    y4[i] = vec4<T>(vec4<f32>(f(v.x), f(v.y), f(v.z), f(v.w)));
+  for (var k = 0u; k < VEC4_PER_THREAD; k++) {
+    let i = vec4_index(gid, nwg, WG, k);  // elements 4i .. 4i + 3
+    if (i < u.n / 4u) {
+      let v = vec4<f32>(x4[i]);
+      y4[i] = vec4<T>(vec4<f32>(f(v.x), f(v.y), f(v.z), f(v.w)));
+    }
   }
 }

@@ -20,10 +20,13 @@ export function elementwisePath(vec4ok: boolean): ElementwisePath {
   return vec4ok && elementwiseSwitch.forced()?.variant !== 'scalar' ? 'vec4' : 'scalar';
 }
 
-/** Both paths of an elementwise kernel: `main` and `main_vec4` (a thread per 4 of `p.n` elements). */
+/** vec4s per invocation of `main_vec4` (VEC4_PER_THREAD in kernels/vec4_grid.wgsl). */
+const VEC4_PER_THREAD = 4;
+
+/** Both paths of an elementwise kernel: `main` and `main_vec4` (a thread per 16 of `p.n` elements). */
 export function withVec4<P extends { n: number }>(k: KernelDef<P>, wg = 256): Record<ElementwisePath, KernelDef<P>> {
   return {
     scalar: k,
-    vec4: { ...k, gpu: { ...k.gpu, entry: 'main_vec4', workgroups: (p) => grid1d(p.n / 4, wg) } },
+    vec4: { ...k, gpu: { ...k.gpu, entry: 'main_vec4', workgroups: (p) => grid1d(p.n / 4 / VEC4_PER_THREAD, wg) } },
   };
 }

@@ -49,6 +49,7 @@ describe('elementwise: vec4 path vs the scalar twin', () => {
         [4, 1],
         ['add', 'ne'],
       ], // broadcast along the last dim: scalar path
+      [[1031, 16], [16], ['add']], // several workgroups of 256 x 4 vec4s, the last one partial
     ];
     for (const [i, [as, bs, ops]] of cases.entries()) {
       const ad = data(
@@ -72,7 +73,8 @@ describe('elementwise: vec4 path vs the scalar twin', () => {
   });
 
   it('unary: every op, n % 4 == 0 (vec4) and not (scalar), matches the scalar path exactly and cpu closely', async () => {
-    for (const n of [64, 30]) {
+    // 16388: several workgroups of 256 x 4 vec4s, the last one partial
+    for (const n of [64, 30, 16388]) {
       const d = data(n, n);
       for (const op of unaryOps()) {
         const [pa, pb] = op === 'pow' ? [3, 0] : op === 'affine' ? [1.5, -0.25] : [0, 0];
