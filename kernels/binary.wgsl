@@ -6,8 +6,8 @@
 // instead of a loop of divisions (which lavapipe runs lane by lane); a full operand reads element i.
 // Otherwise each output index is decomposed over out's dims and re-composed with a's and b's
 // broadcast strides (stride 0 on broadcast dims).
-// `main` computes one element per invocation; `main_vec4` four (src/ops/elementwise.ts), when out's
-// last dim is a multiple of 4 and no operand is broadcast along it, so every operand's four
+// `main` computes one element per invocation; `main_vec4` four vec4s (src/ops/elementwise.ts) when
+// out's last dim is a multiple of 4 and no operand is broadcast along it, so every operand's four
 // elements are one aligned vec4 and the index arithmetic runs once per four.
 #include "common.wgsl"
 #include "vec4_grid.wgsl"

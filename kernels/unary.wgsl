@@ -2,7 +2,7 @@
 // op table in src/ops/unary.ts); the switch on an override constant
 // is folded when the pipeline is specialised, so each op compiles to its own straight-line kernel.
 // a, b: scalar parameters (pow exponent, affine scale/shift). `main` computes one element per
-// invocation, `main_vec4` four (n % 4 == 0: vec4 loads and stores; src/ops/elementwise.ts).
+// invocation, `main_vec4` four vec4s (n % 4 == 0: vec4 loads and stores; src/ops/elementwise.ts).
 #include "common.wgsl"
 #include "vec4_grid.wgsl"
 #include "pow.wgsl"

@@ -1,8 +1,8 @@
 // The memory path of the elementwise kernels (kernels/unary.wgsl, binary.wgsl): `main` handles one
-// element per invocation, `main_vec4` four (vec4 loads and stores, one index computation per four
-// elements) where the shapes allow it. The switch 'elementwise' forces one for tests and benchmarks
-// (`scalar` is the twin); docs/kernels.md has the measurements behind the automatic choice (vec4
-// wherever it applies, on every adapter).
+// element per invocation, `main_vec4` four vec4s (vec4 loads and stores, one index computation per
+// four elements; kernels/vec4_grid.wgsl) where the shapes allow it. The switch 'elementwise' forces
+// one for tests and benchmarks (`scalar` is the twin); the automatic choice is vec4 wherever it
+// applies, on every adapter (docs/performance.md "Kernel choices on lavapipe" has the measurements).
 import type { KernelDef } from '../backend/interface.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
 import { grid1d } from './grid.js';
@@ -12,7 +12,7 @@ export type ElementwisePath = 'scalar' | 'vec4';
 /** `mg.testing.forceKernel('elementwise', 'scalar' | 'vec4')`. */
 const elementwiseSwitch = defineKernelSwitch<ElementwisePath>('elementwise', {
   scalar: { about: 'one element per invocation (the twin)' },
-  vec4: { about: 'four elements per invocation, vec4 loads and stores (scalar where the shapes do not allow it)' },
+  vec4: { about: 'four vec4s per invocation, vec4 loads and stores (scalar where the shapes do not allow it)' },
 });
 
 /** The path of one call: vec4 when `vec4ok` unless the switch forces scalar. */
