@@ -6,6 +6,7 @@
 // allocation during one step (after a warm-up step). Also reported: what the process holds on the
 // device after the step, live + pooled (the pool keeps released buffers for reuse and never shrinks
 // on its own; `trim()` frees it).
+import { readFileSync } from 'node:fs';
 import * as mg from '../src/index.js';
 import { fmt, gpu, gpuSync } from './common.js';
 import type { GptSetup, OursGpt } from './training.js';
@@ -157,6 +158,8 @@ export interface FlatResult {
   /** Every `every` steps: live tensors, live bytes and live + pooled bytes, after a device sync. */
   samples: { step: number; liveTensors: number; liveBytes: number; heldBytes: number }[];
   every: number;
+  /** Memory mappings of the process at each sample (lavapipe maps buffers and descriptor pools). */
+  mappings?: number[];
   /** Largest minus smallest over the samples after the first (warm-up: AdamW state, pool fill). */
   spread: { liveTensors: number; liveBytes: number; heldBytes: number };
   msPerStep: number;
@@ -164,7 +167,7 @@ export interface FlatResult {
 
 /**
  * Memory over a long run: a small GPT trained `steps` steps the way src/train/gpt.ts does
- * (forwardBackward, clipGradNorm, AdamW, zeroGrad), sampling live and pooled memory every `every`
+ * (forwardBackward, clipGradNorm, AdamW, zeroGrad, the loss read back), sampling live and pooled memory every `every`
  * steps. Flat means the same numbers at every sample after the first.
  */
 export async function benchFlat(vocab: number, ids: Int32Array, steps: number, every: number): Promise<FlatResult> {
@@ -176,17 +179,23 @@ export async function benchFlat(vocab: number, ids: Int32Array, steps: number, e
   const x = mg.tensor(Array.from(ids.subarray(0, n)), [B, T], { dtype: 'int32' });
   const y = mg.tensor(Array.from(ids.subarray(1, n + 1)), [B, T], { dtype: 'int32' });
   const samples: FlatResult['samples'] = [];
+  const mappings: number[] = [];
   const b = gpu();
   const t0 = performance.now();
   try {
     for (let step = 1; step <= steps; step++) {
-      mg.forwardBackward(() => model.forward(x, y).loss!).dispose();
+      const loss = mg.forwardBackward(() => model.forward(x, y).loss!);
       mg.optim.clipGradNorm(params, 1).dispose();
       opt.step();
       opt.zeroGrad();
+      // Read the loss every step, as the training loops do: a loop that never waits for the device
+      // queues work without bound, and lavapipe holds memory mappings for every queued submit.
+      await loss.item();
+      loss.dispose();
       if (step % every === 0) {
         await gpuSync();
         const m = b.memory();
+        mappings.push(mappingCount());
         samples.push({
           step,
           liveTensors: mg.memory('webgpu').liveTensors,
@@ -208,8 +217,18 @@ export async function benchFlat(vocab: number, ids: Int32Array, steps: number, e
     config: `GPT 2 layers, C 32, 2 heads, B ${B} x T ${T}, vocab ${vocab}, AdamW + clipGradNorm`,
     steps,
     samples,
+    mappings,
     every,
     spread: { liveTensors: spreadOf('liveTensors'), liveBytes: spreadOf('liveBytes'), heldBytes: spreadOf('heldBytes') },
     msPerStep,
   };
+}
+
+/** Lines of /proc/self/maps (0 where there is none). */
+function mappingCount(): number {
+  try {
+    return readFileSync('/proc/self/maps', 'latin1').split('\n').length - 1;
+  } catch {
+    return 0;
+  }
 }

@@ -9,6 +9,7 @@
 // through its own queue; wasm / cpu / onnxruntime are synchronous or awaited), so execution is inside
 // every sample and no readback is timed. Ratios are peer time / moragrad time (x2.0 = moragrad twice
 // as fast), from the median samples of the same run.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import * as mg from '../src/index.js';
 import { environment, fmt, parseArgs, table, type Timing } from './common.js';
 import { benchMatmul, blasCeiling, lpThreadSweep, type CeilingResult, type MatmulResult, type ThreadResult } from './matmul.js';
-import { benchFlat, benchMemory, type FlatResult, type MemoryResult } from './memory.js';
+import { benchMemory, type FlatResult, type MemoryResult } from './memory.js';
 import { benchMora, type MoraResult } from './mora.js';
 import { benchOps, hostBandwidth, type HostBandwidth } from './ops.js';
 import { benchOverhead, benchPeerOverhead, type OverheadResult } from './overhead.js';
@@ -361,13 +362,29 @@ if (want('memory')) {
 
   const steps = args.quick ? 1000 : 10_000;
   log(`memory over ${steps} training steps ...`);
-  flat = await benchFlat(setup!.shape.vocab, setup!.ids, steps, steps / 10);
+  // in a process of its own: the peers' device and the other sections' models hold memory mappings
+  const child = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), 'flat.ts'), String(steps)],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 24,
+    },
+  );
+  flat = JSON.parse(child.trim().split('\n').at(-1)!) as FlatResult;
   noteLoad('memory (long run)');
   out(`\n## memory over ${steps} training steps (${flat.config})\n`);
   out(
     table(
-      ['step', 'live tensors', 'live', 'live + pooled'],
-      flat.samples.map((r) => [String(r.step), String(r.liveTensors), MiB(r.liveBytes), MiB(r.heldBytes)]),
+      ['step', 'live tensors', 'live', 'live + pooled', 'memory mappings'],
+      flat.samples.map((r, i) => [
+        String(r.step),
+        String(r.liveTensors),
+        MiB(r.liveBytes),
+        MiB(r.heldBytes),
+        String(flat!.mappings?.[i] ?? ''),
+      ]),
     ),
   );
   const sp = flat.spread;
