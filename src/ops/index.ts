@@ -26,3 +26,4 @@ export { scatterAdd, indexAdd } from './index-add.js';
 export { einsum } from './einsum.js';
 export { prod, logsumexp, variance, variance as var, std, norm, all, any } from './stats.js';
 export { cumsum } from './scan.js';
+export { accumulate } from './accumulate.js';

@@ -138,3 +138,24 @@ describe('tape ownership', () => {
     x.dispose();
   });
 });
+
+describe('in-place accumulation (kernels/accumulate.wgsl)', () => {
+  it('acc += x on webgpu, vec4 and scalar paths, equals the cpu backend', async () => {
+    for (const n of [1, 7, 16, 1000, 4099, 65536]) {
+      const a = Array.from({ length: n }, (_, i) => Math.sin(i) * 3);
+      const b = Array.from({ length: n }, (_, i) => Math.cos(i * 0.7));
+      const want = mg.tensor(a, [n], { backend: 'cpu' });
+      mg.ops.accumulate(want, mg.tensor(b, [n], { backend: 'cpu' }));
+      const expected = Float32Array.from(await want.data()); // float64 sums, rounded as float32 adds of float32 inputs
+      for (const path of ['vec4', 'scalar'] as const) {
+        const acc = mg.tensor(a, [n]);
+        const x = mg.tensor(b, [n]);
+        mg.testing.withKernel('elementwise', path, () => mg.ops.accumulate(acc, x));
+        const got = await acc.data();
+        for (let i = 0; i < n; i++) expect(Math.abs(got[i] - expected[i])).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(expected[i])));
+        acc.dispose();
+        x.dispose();
+      }
+    }
+  });
+});
