@@ -25,7 +25,7 @@ import { emptyLike, headProduct, headStrides } from './attention-product.js';
 import { add, mul, where } from './binary.js';
 import { tensor } from './creation.js';
 import { dropout as dropoutOp } from './dropout.js';
-import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
+import { grid1d, ROW_VARIANTS, rowWorkgroup, threadsPerRow } from './grid.js';
 import { matmul } from './matmul.js';
 import { bits, nextSeed, streamKey } from './random.js';
 import { sumTo } from './reduce.js';
@@ -375,7 +375,7 @@ function smParams(op: string, shape: readonly number[], o: MaskedSoftmaxOptions,
     causal: o.causal === true,
     hasPad: !!o.keyPadding,
     tpr,
-    wg: Math.max(64, tpr),
+    wg: rowWorkgroup(tpr),
     heads: Math.max(1, full[full.length - 3]),
     hasMask: !!o.mask,
     mStrides: o.mask ? maskStrides(op, o.mask, full) : [0, 0, 0, 0],

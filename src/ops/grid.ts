@@ -30,3 +30,12 @@ export function threadsPerRow(sw: KernelSwitch<keyof typeof ROW_VARIANTS>, rows:
     fail(sw.name, `threads per row must be a power of two in 1..256 (a workgroup), got tpr = ${tpr}`);
   return tpr;
 }
+
+/** Threads per workgroup of a row kernel running `tpr` threads per row: whole rows, at least 64 threads. */
+export const rowWorkgroup = (tpr: number): number => Math.max(64, tpr);
+
+/** A row kernel's mapping: threads per row (`threadsPerRow`) and per workgroup (`rowWorkgroup`). */
+export function rowMapping(sw: KernelSwitch<keyof typeof ROW_VARIANTS>, rows: number, len: number): { tpr: number; wg: number } {
+  const tpr = threadsPerRow(sw, rows, len);
+  return { tpr, wg: rowWorkgroup(tpr) };
+}

@@ -11,7 +11,7 @@ import { defineKernelSwitch } from '../kernel-switches.js';
 import type { Tensor } from '../tensor.js';
 import { floatDtypeOf, runKernel } from './apply.js';
 import { add, mul, sub } from './binary.js';
-import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
+import { grid1d, ROW_VARIANTS, rowMapping } from './grid.js';
 import { mean } from './reduce.js';
 import { rsqrt } from './unary.js';
 
@@ -31,10 +31,7 @@ interface NormParams {
 const normSwitch = defineKernelSwitch('norm', ROW_VARIANTS);
 
 /** Threads per row (TPR in the WGSL) and per workgroup. */
-function mapping(rows: number, len: number): { tpr: number; wg: number } {
-  const tpr = threadsPerRow(normSwitch, rows, len);
-  return { tpr, wg: Math.max(64, tpr) };
-}
+const mapping = (rows: number, len: number) => rowMapping(normSwitch, rows, len);
 
 /** Columns per workgroup of the params kernels (CW in the WGSL). */
 const CW = 32;

@@ -7,7 +7,7 @@ import { defineKernelSwitch } from '../kernel-switches.js';
 import { normAxis, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { backendOf, run1 } from './apply.js';
-import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
+import { grid1d, ROW_VARIANTS, rowWorkgroup, threadsPerRow } from './grid.js';
 
 interface ScanParams {
   /** x seen as [outer, len, inner]: lines = outer · inner. */
@@ -30,7 +30,7 @@ const scanSwitch = defineKernelSwitch('scan', ROW_VARIANTS);
  */
 function mapping(b: Backend, lines: number, len: number): { tpr: number; wg: number } {
   const tpr = !scanSwitch.forced() && isCpuAdapter(b.description) ? 1 : threadsPerRow(scanSwitch, lines, len);
-  return { tpr, wg: Math.max(64, tpr) };
+  return { tpr, wg: rowWorkgroup(tpr) };
 }
 
 const scanKernel = defineKernel<ScanParams>({

@@ -13,7 +13,7 @@ import type { Tensor } from '../tensor.js';
 import { run1 } from './apply.js';
 import { div, eq, maximum, mul, ne, sub, where } from './binary.js';
 import { full } from './creation.js';
-import { grid1d, ROW_VARIANTS, threadsPerRow } from './grid.js';
+import { grid1d, ROW_VARIANTS, rowMapping } from './grid.js';
 import { max, mean, min, sum } from './reduce.js';
 import { permute, reshape } from './shape.js';
 import { abs, exp, pow, sign, unary } from './unary.js';
@@ -93,10 +93,7 @@ interface StatsParams {
 const statsSwitch = defineKernelSwitch('stats', ROW_VARIANTS);
 
 /** Threads per row (the row kernels' rule: one, but 32 for few long rows; the norm of a whole tensor is one row). */
-function mapping(rows: number, len: number): { tpr: number; wg: number } {
-  const tpr = threadsPerRow(statsSwitch, rows, len);
-  return { tpr, wg: Math.max(64, tpr) };
-}
+const mapping = (rows: number, len: number) => rowMapping(statsSwitch, rows, len);
 
 const statsKernel = defineKernel<StatsParams>({
   name: 'stats',

@@ -2,30 +2,14 @@
 // against PyTorch 1.13, forward and gradient: the cpu backend (float64) against torch in float64,
 // webgpu (float32) against torch in float32. The golden values are fixtures/special-values-elem.json,
 // written by fixtures/special_values_elem.py (the format of special-values.test.ts's fixture).
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
-import { expectClose, setupBackends } from '../helpers.js';
+import { setupBackends } from '../helpers.js';
+import { checkCase, loadFixture } from './torch-fixture.js';
 
 setupBackends();
 
-type Num = number | 'nan' | 'inf' | '-inf';
-interface Result {
-  y: Num[];
-  shape: number[];
-  grads?: (Num[] | null)[];
-  w?: Num[];
-}
-interface Case {
-  inputs: Num[][];
-  shapes: number[][];
-  f64: Result;
-  f32: Result;
-}
-const fixture = JSON.parse(readFileSync(new URL('./fixtures/special-values-elem.json', import.meta.url), 'utf8')) as {
-  cases: Record<string, Case>;
-};
-const nums = (a: Num[]): number[] => a.map((v) => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : v));
+const fixture = { cases: loadFixture('special-values-elem.json') };
 
 const OPS: Record<string, (xs: mg.Tensor[]) => mg.Tensor> = {
   sin: ([x]) => x.sin(),
@@ -68,25 +52,6 @@ describe('issue 15 ops at special values against PyTorch 1.13 (forward and gradi
   });
 
   for (const backend of ['cpu', 'webgpu'] as const) {
-    const tol = backend === 'cpu' ? { rtol: 1e-9, atol: 1e-12 } : { rtol: 1e-4, atol: 1e-5 };
-    for (const [name, c] of Object.entries(fixture.cases)) {
-      it(`${name} on ${backend}`, async () => {
-        const want = backend === 'cpu' ? c.f64 : c.f32;
-        const grad = want.grads !== undefined;
-        const xs = c.inputs.map((d, i) => mg.tensor(nums(d), c.shapes[i], { backend, requiresGrad: grad }));
-        const y = OPS[name](xs);
-        expect(y.shape).toEqual(want.shape);
-        expectClose(await y.data(), nums(want.y), tol, `${name} forward`);
-        if (grad) {
-          y.mul(mg.tensor(nums(want.w!), want.shape, { backend }))
-            .sum()
-            .backward();
-          for (const [i, g] of want.grads!.entries()) {
-            if (g) expectClose(await xs[i].grad!.data(), nums(g), tol, `${name} gradient of input ${i}`);
-          }
-        }
-        for (const t of [...xs, y]) t.dispose();
-      });
-    }
+    for (const [name, c] of Object.entries(fixture.cases)) it(`${name} on ${backend}`, () => checkCase(name, c, OPS[name], backend));
   }
 });

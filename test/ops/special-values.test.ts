@@ -1,34 +1,14 @@
 // Ops at IEEE special values (NaN, ±Inf, ±0, ±3e38) against PyTorch 1.13: the cpu backend (float64)
 // against torch in float64, webgpu (float32) against torch in float32, forward and gradient. The
 // golden values are fixtures/special-values.json, written by fixtures/special_values.py.
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
-import { expectClose, setupBackends } from '../helpers.js';
+import { setupBackends } from '../helpers.js';
+import { type Case, checkCase, loadFixture, type Op } from './torch-fixture.js';
 
 setupBackends();
 
-type Num = number | 'nan' | 'inf' | '-inf';
-interface Result {
-  y: Num[];
-  shape: number[];
-  grads?: (Num[] | null)[];
-  w?: Num[];
-}
-interface Case {
-  inputs: Num[][];
-  shapes: number[][];
-  targets?: number[];
-  f64: Result;
-  f32: Result;
-}
-const fixture = JSON.parse(readFileSync(new URL('./fixtures/special-values.json', import.meta.url), 'utf8')) as {
-  cases: Record<string, Case>;
-};
-const num = (v: Num): number => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : v);
-const nums = (a: Num[]): number[] => a.map(num);
-
-type Op = (xs: mg.Tensor[], c: Case) => mg.Tensor;
+const fixture = { cases: loadFixture('special-values.json') };
 const targets = (x: mg.Tensor, c: Case) => mg.tensor(c.targets!, [c.targets!.length], { dtype: 'int32', backend: x.backend.name });
 const OPS: Record<string, Op> = {
   neg: ([x]) => x.neg(),
@@ -90,27 +70,7 @@ describe('special values against PyTorch 1.13 (forward and gradient)', () => {
   });
 
   for (const backend of ['cpu', 'webgpu'] as const) {
-    // cpu is float64 (torch float64, to rounding); webgpu is float32 (torch float32, to the kernels' approximations)
-    const tol = backend === 'cpu' ? { rtol: 1e-9, atol: 1e-12 } : { rtol: 1e-4, atol: 1e-5 };
-    for (const [name, c, op] of cases) {
-      it(`${name} on ${backend}`, async () => {
-        const want = backend === 'cpu' ? c.f64 : c.f32;
-        const grad = want.grads !== undefined;
-        const xs = c.inputs.map((d, i) => mg.tensor(nums(d), c.shapes[i], { backend, requiresGrad: grad }));
-        const y = op(xs, c);
-        expect(y.shape).toEqual(want.shape);
-        expectClose(await y.data(), nums(want.y), tol, `${name} forward`);
-        if (grad) {
-          y.mul(mg.tensor(nums(want.w!), want.shape, { backend }))
-            .sum()
-            .backward();
-          for (const [i, g] of want.grads!.entries()) {
-            if (g) expectClose(await xs[i].grad!.data(), nums(g), tol, `${name} gradient of input ${i}`);
-          }
-        }
-        for (const t of [...xs, y]) t.dispose();
-      });
-    }
+    for (const [name, c, op] of cases) it(`${name} on ${backend}`, () => checkCase(name, c, op, backend));
   }
 });
 
