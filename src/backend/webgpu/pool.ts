@@ -53,6 +53,16 @@ export class BufferPool {
     this.pooledBytes += cls;
   }
 
+  /**
+   * Puts every free list in one order (`rank` ascending from the top of the stack), so what is handed
+   * out next depends on which buffers are free, not on the order they were released in. A training
+   * loop then gets the same buffers for the same tensors every step, and its bind groups (keyed by
+   * buffers) come from the cache instead of being created each step.
+   */
+  canonicalize(rank: (b: GPUBuffer) => number): void {
+    for (const list of this.free.values()) if (list.length > 1) list.sort((a, b) => rank(b) - rank(a));
+  }
+
   /** Destroys every pooled buffer. */
   trim(): void {
     for (const list of this.free.values()) {

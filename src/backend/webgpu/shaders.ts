@@ -198,8 +198,8 @@ export function entryBindings(src: string, entry: string): BindingType[] | null 
 /**
  * A compiled pipeline and its bind group layout. `dynamic`: every binding has a dynamic offset (the
  * layout is built from the bindings the WGSL's entry point uses), so one bind group serves every slot of the same
- * buffers; otherwise (a user's shader, or more bindings than the device allows dynamic) the layout
- * is 'auto' and offsets are part of the bind group. `id` names it in the bind-group cache's keys.
+ * buffers; otherwise (static offsets asked for, a user's shader, or more bindings than the device
+ * allows dynamic) the layout is 'auto' and offsets are part of the bind group. `id` names it in the bind-group cache's keys.
  */
 export interface PipelineEntry {
   readonly pipeline: GPUComputePipeline;
@@ -219,14 +219,15 @@ export class PipelineCache {
 
   /**
    * Keyed by shader, entry point and the constants in their given order (a kernel's constants
-   * function always lists them alike). `bindings`: how many buffers the backend binds.
+   * function always lists them alike). `bindings`: how many buffers the backend binds; `dynamic`:
+   * a layout with dynamic offsets is wanted (given where possible).
    */
-  get(shader: string, entry: string, constants: Record<string, number> | undefined, bindings: number): PipelineEntry {
-    let key = `${shader}:${entry}`;
+  get(shader: string, entry: string, constants: Record<string, number> | undefined, bindings: number, dynamic: boolean): PipelineEntry {
+    let key = `${shader}:${entry}${dynamic ? ':dyn' : ''}`;
     if (constants) for (const k in constants) key += `:${k}=${constants[k]}`;
     let p = this.pipelines.get(key);
     if (!p) {
-      const explicit = shaderOrigin(shader) === undefined ? this.dynamicLayout(wgslSource(shader), entry, bindings) : null;
+      const explicit = dynamic && shaderOrigin(shader) === undefined ? this.dynamicLayout(wgslSource(shader), entry, bindings) : null;
       const pipeline = this.device.createComputePipeline({
         layout: explicit ? this.device.createPipelineLayout({ bindGroupLayouts: [explicit] }) : 'auto',
         label: key,

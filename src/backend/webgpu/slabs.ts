@@ -94,6 +94,17 @@ export class SlabAllocator {
     if (--slab.used === 0) this.emptyCount++;
   }
 
+  /**
+   * Puts free slots and partial slabs in one order (lowest slot of the lowest slab first), so the
+   * slots handed out next depend on which are free, not on the release order (see BufferPool.canonicalize).
+   */
+  canonicalize(): void {
+    for (const list of this.partial.values()) {
+      if (list.length > 1) list.sort((a, b) => a.id - b.id);
+      for (const s of list) if (s.free.length > 1) s.free.sort((a, b) => b - a);
+    }
+  }
+
   /** Destroys empty slabs beyond KEEP_EMPTY per class (all of them with `keep = 0`). Call with nothing unsubmitted. */
   releaseEmpty(keep = KEEP_EMPTY): void {
     if (this.emptyCount <= keep) return; // no class can hold more than `keep`

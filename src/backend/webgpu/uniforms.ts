@@ -34,6 +34,11 @@ export class UniformStore {
     this.buffer = device.createBuffer({ size: SLOTS * this.slotBytes, usage, label: 'uniforms' });
   }
 
+  /** Slots written since the last reset. */
+  get used(): number {
+    return this.next;
+  }
+
   get full(): boolean {
     return this.next === SLOTS;
   }

@@ -91,6 +91,8 @@ export class GpuStorage implements Storage, BoundRange {
   id = -1;
   slab: Slab | null = null;
   slot = 0;
+  /** Bound by a dispatch before: a slab slot bound again is likely long-lived (a parameter, a moment). */
+  bound = false;
   constructor(
     readonly backend: WebGpuBackend,
     /** Bytes bound: the size class of numel elements (a multiple of 16: kernels may read it as vec4s). */
@@ -108,6 +110,19 @@ export interface WebGpuOptions {
   dawnFlags?: string[];
   /** Optional features not to request even where the adapter has them (tests of the paths without them). */
   withoutFeatures?: GPUFeatureName[];
+  /**
+   * How a bind group names the byte ranges it binds. 'dynamic': one bind group per set of buffers,
+   * the offsets given with each dispatch (cheap on GPUs: a bind group serves every slot of a slab).
+   * 'static': a bind group with the offsets in it, cached by ranges and parameter slot, wherever the
+   * ranges are tensors with a buffer of their own or slab slots bound before and the parameters were
+   * seen before; a dispatch binding a slab slot for the first time, or parameters never seen (an
+   * optimizer's step count), still takes dynamic offsets (else every small tensor would hold a bind
+   * group, which on lavapipe is a memory mapping, and every optimizer step would create one). lavapipe copies the whole descriptor set on every
+   * dispatch that has dynamic offsets (an mmap and munmap each: 2-3x the cost of a tiny dispatch,
+   * docs/performance.md), so CPU adapters default to 'static', others to 'dynamic'.
+   * MORAGRAD_BIND_OFFSETS=static|dynamic overrides the default.
+   */
+  bindOffsets?: 'dynamic' | 'static';
 }
 
 export class WebGpuBackend implements Backend {
@@ -173,6 +188,8 @@ export class WebGpuBackend implements Backend {
     readonly device: GPUDevice,
     readonly adapterInfo: GPUAdapterInfo,
     readonly description: string,
+    /** 'dynamic' or 'static' bind-group offsets (WebGpuOptions.bindOffsets). */
+    readonly bindOffsets: 'dynamic' | 'static',
   ) {
     dawnHandles.set(this, [gpu, adapter]);
     this.maxElements = Math.floor(device.limits.maxStorageBufferBindingSize / 4);
@@ -208,6 +225,9 @@ export class WebGpuBackend implements Backend {
   }
 
   static async create(opts: WebGpuOptions = {}): Promise<WebGpuBackend> {
+    const env = process.env.MORAGRAD_BIND_OFFSETS;
+    if (env !== undefined && env !== 'static' && env !== 'dynamic')
+      fail('init', `MORAGRAD_BIND_OFFSETS must be 'static' or 'dynamic', got '${env}'`);
     const gpu = create(['enable-dawn-features=allow_unsafe_apis', ...(opts.dawnFlags ?? [])]);
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) {
@@ -227,7 +247,8 @@ export class WebGpuBackend implements Backend {
     }
     // Dawn polls for GPU completion in a busy loop on the JS thread, which on a CPU adapter takes a
     // core from the adapter's own threads: back it off during waits (polling.ts)
-    if (isCpuAdapter(`${info.description} ${info.device}`)) enableBackoff();
+    const cpuAdapter = isCpuAdapter(`${info.description} ${info.device}`);
+    if (cpuAdapter) enableBackoff();
     const wanted: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
     const requiredFeatures = wanted.filter((f) => adapter.features.has(f) && !opts.withoutFeatures?.includes(f));
     const L = adapter.limits;
@@ -246,7 +267,8 @@ export class WebGpuBackend implements Backend {
       },
     });
     const desc = `${info.description || info.device || info.vendor} (${info.vendor}, ${info.architecture}) via WebGPU/Dawn`;
-    return new WebGpuBackend(gpu, adapter, device, info, desc);
+    const bindOffsets = opts.bindOffsets ?? (env as 'static' | 'dynamic' | undefined) ?? (cpuAdapter ? 'static' : 'dynamic');
+    return new WebGpuBackend(gpu, adapter, device, info, desc, bindOffsets);
   }
 
   // ---- memory -----------------------------------------------------------------------------------
@@ -341,6 +363,10 @@ export class WebGpuBackend implements Backend {
    * staging copy (16 bytes after the data) and a recorded bad index throws its op's error here.
    */
   async read(s: Storage): Promise<HostArray> {
+    // A read ends a training step: from here, hand out free buffers and slots in one order
+    // (pool.ts), so the next step's tensors get the buffers this one's did and its bind groups hit the cache.
+    this.pool.canonicalize((b) => this.idOf(b));
+    this.slabs.canonicalize();
     const g = this.own(s);
     if (g.id < 0) this.place(g, []);
     const bytes = storageBytes(g.numel, g.dtype);
@@ -436,7 +462,6 @@ export class WebGpuBackend implements Backend {
     let fields = b.uniforms(params);
     const nBindings =
       req.inputs.length + req.outputs.length + (kernel.indexError ? 1 : 0) + (fields.length > 0 || kernel.indexError ? 1 : 0);
-    const pe = this.pipelines.get(shader, b.entry ?? 'main', b.constants?.(params), nBindings);
     if (kernel.indexError) {
       // the error buffer binds after the outputs, the dispatch's tag goes last in Params
       const tag = this.nextTag++;
@@ -445,6 +470,7 @@ export class WebGpuBackend implements Backend {
     }
     // No uniform struct when there are no fields (a user's kernel may declare none).
     let uniformSlot = -1;
+    const slotsBefore = this.uniforms.used;
     if (fields.length > 0) {
       uniformSlot = this.uniforms.slotOf(fields, kernel.name);
       if (uniformSlot < 0) {
@@ -454,6 +480,11 @@ export class WebGpuBackend implements Backend {
       }
     }
     const bound = this.bindStorages(req.inputs, req.outputs);
+    // Parameters seen for the first time (an optimizer's step count, an index check's tag) would make a
+    // static bind group that is never used again.
+    const freshParams = this.uniforms.used !== slotsBefore;
+    const wantDynamic = this.bindOffsets === 'dynamic' || !this.staticRanges(bound) || freshParams;
+    const pe = this.pipelines.get(shader, b.entry ?? 'main', b.constants?.(params), nBindings, wantDynamic);
     // With dynamic offsets a bind group names buffers only (one serves every slot of a slab);
     // without, it names the offsets too.
     const u = this.uniforms;
@@ -560,6 +591,23 @@ export class WebGpuBackend implements Backend {
       }
     }
     return bound;
+  }
+
+  /**
+   * Whether a static bind group suits these ranges: each starts its buffer (a tensor with a buffer of
+   * its own, whose keys are as few as the pool's buffers) or is a slab slot bound before (a parameter,
+   * a gradient, a moment: bound every step). A slot bound for the first time (a fresh small result)
+   * takes dynamic offsets, so tens of thousands of small tensors never hold a bind group each.
+   * Marks every range as bound.
+   */
+  private staticRanges(bound: readonly BoundRange[]): boolean {
+    let ok = true;
+    for (const r of bound) {
+      if (r.offset === 0) continue;
+      if (!(r instanceof GpuStorage) || !r.bound) ok = false;
+      if (r instanceof GpuStorage) r.bound = true;
+    }
+    return ok;
   }
 
   /** Later commands that reuse a copy's buffer run after the dispatch that read it (WebGPU orders commands). */
