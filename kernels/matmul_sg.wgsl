@@ -106,27 +106,28 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
   let c_end = min(c0 + u.cw, u.n);
   let off = batch_offsets(bi);
   let rows = min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(u.m - 1u)) * u.a_rs;
-  for (var g = 0u; g < u.nblk; g++) {
+  let npass = max((u.k + ST_ROWS - 1u) / ST_ROWS, 1u);  // k = 0: one pass that stores zeros
+  for (var ps = 0u; ps < u.nblk * npass; ps++) {  // block g = ps / npass, K from k0
+    let g = ps / npass;
+    let k0 = (ps % npass) * ST_ROWS;
     let a_row = vec4<u32>(off.x + g * u.a_blk) + rows;
     let b_off = off.y + g * u.b_blk;
-    for (var k0 = 0u; k0 < max(u.k, 1u); k0 += ST_ROWS) {  // k = 0: one pass that stores zeros
-      let kn = min(ST_ROWS, u.k - k0);
-      for (var j = 0u; j < kn; j++) {
-        let p = (k0 + j) * u.a_cs;
-        St[j] = vec4<f32>(f32(A[a_row.x + p]), f32(A[a_row.y + p]), f32(A[a_row.z + p]), f32(A[a_row.w + p]));
+    let kn = min(ST_ROWS, u.k - k0);
+    for (var j = 0u; j < kn; j++) {
+      let p = (k0 + j) * u.a_cs;
+      St[j] = vec4<f32>(f32(A[a_row.x + p]), f32(A[a_row.y + p]), f32(A[a_row.z + p]), f32(A[a_row.w + p]));
+    }
+    for (var jb = c0; jb < c_end; jb += 8u) {
+      var acc = array<vec4<f32>, 8>();
+      var s = 0u;
+      if (TRANS_B) {
+        for (; s + 4u <= kn; s += 4u) { fma4x8(&acc, s, load_b(b_off, k0 + s, jb, lane)); }
+        if (s < kn) { fma4x8_tail(&acc, s, load_b(b_off, k0 + s, jb, lane), kn - s); }
+      } else {
+        for (; s + 4u <= kn; s += 4u) { fma4x8_rows(&acc, s, load_b(b_off, k0 + s, jb, lane)); }
+        if (s < kn) { fma4x8_rows_tail(&acc, s, load_b(b_off, k0 + s, jb, lane), kn - s); }
       }
-      for (var jb = c0; jb < c_end; jb += 8u) {
-        var acc = array<vec4<f32>, 8>();
-        var s = 0u;
-        if (TRANS_B) {
-          for (; s + 4u <= kn; s += 4u) { fma4x8(&acc, s, load_b(b_off, k0 + s, jb, lane)); }
-          if (s < kn) { fma4x8_tail(&acc, s, load_b(b_off, k0 + s, jb, lane), kn - s); }
-        } else {
-          for (; s + 4u <= kn; s += 4u) { fma4x8_rows(&acc, s, load_b(b_off, k0 + s, jb, lane)); }
-          if (s < kn) { fma4x8_rows_tail(&acc, s, load_b(b_off, k0 + s, jb, lane), kn - s); }
-        }
-        store_c(&acc, off.z, r0, jb, g > 0u || k0 > 0u);
-      }
+      store_c(&acc, off.z, r0, jb, ps > 0u);
     }
   }
 }
