@@ -334,7 +334,11 @@ interface Operand {
  * Drops size-1 batch dims and merges neighbours that are contiguous in every operand (`strides[o]`:
  * operand o's batch strides in elements), so the kernels see at most 8 batch dims.
  */
-function collapseBatch(op: string, shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+function collapseBatch(
+  op: string,
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): { shape: number[]; strides: number[][] } {
   const out = { shape: [] as number[], strides: strides.map(() => [] as number[]) };
   for (let i = 0; i < shape.length; i++) {
     if (shape[i] === 1) continue;

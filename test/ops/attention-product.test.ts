@@ -8,7 +8,14 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as mg from '../../src/index.js';
 import { attention, type AttentionLayout } from '../../src/ops/attention.js';
-import { emptyLike, headProduct, headStrides, type OperandStrides, type OutStrides, type ProductDims } from '../../src/ops/attention-product.js';
+import {
+  emptyLike,
+  headProduct,
+  headStrides,
+  type OperandStrides,
+  type OutStrides,
+  type ProductDims,
+} from '../../src/ops/attention-product.js';
 import { subgroupMatmul } from '../../src/ops/matmul.js';
 import { getBackend } from '../../src/runtime.js';
 import { expectClose, setupBackends } from '../helpers.js';
@@ -98,7 +105,12 @@ function products(c: Case): Product[] {
   ];
 }
 
-async function runProduct(p: Product, backend: mg.BackendName, seed: number, dtype: 'float32' | 'float16' = 'float32'): Promise<Float64Array> {
+async function runProduct(
+  p: Product,
+  backend: mg.BackendName,
+  seed: number,
+  dtype: 'float32' | 'float16' = 'float32',
+): Promise<Float64Array> {
   const A = mg.randn(p.shapes[0], { seed, backend }).cast(dtype);
   const B = mg.randn(p.shapes[1], { seed: seed + 1, backend }).cast(dtype);
   const C = emptyLike(A, p.shapes[2]);
