@@ -23,7 +23,7 @@ fn store_c(acc: ptr<function, array<vec4<f32>, 8>>, c_off: u32, r0: u32, jb: u32
   let cols = min(u.n - jb, 8u);
   for (var i = 0u; i < 4u; i++) {
     if (r0 + i >= u.m) { return; }
-    let base = c_off + (r0 + i) * u.n + jb;
+    let base = c_off + (r0 + i) * u.c_rs + jb;
     for (var q = 0u; q < cols; q++) {
       var v = (*acc)[q][i];
       if (add) { v += f32(C[base + q]); }

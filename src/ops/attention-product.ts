@@ -1,12 +1,29 @@
 // The six batched products of attention (q kᵀ, P v forward; g vᵀ, dS k, dSᵀ q, Pᵀ g backward) over
-// the head layout, read and written through strides (kernels/attention_matmul.wgsl), so q, k, v and
-// the output may stay [B, T, nh, hs] and no head split / merge copy is ever made. Not recorded on the
-// tape: src/ops/attention.ts records the op as a whole. Grouped-query attention (nkv key/value heads
+// the head layout, read and written through strides, so q, k, v and the output may stay
+// [B, T, nh, hs] and no head split / merge copy is ever made. Not recorded on the tape:
+// src/ops/attention.ts records the op as a whole. Grouped-query attention (nkv key/value heads
 // shared by nh / nkv query heads each) is a head divisor on k and v, and the block sum (nblk) of the
 // k and v gradients adds a group's query heads.
+//
+// Two kernels (the switch 'attention.product'):
+//   'sg'    the matmul's subgroup broadcast product (kernels/matmul_sg.wgsl via `stridedProduct`):
+//           CPU adapters with subgroups, m >= SG_MIN_M, as for the matmul. The head divisor becomes
+//           a broadcast batch dim: query head h = hk·G + i reads kv head hk (batch [B, nkv, G],
+//           stride 0 along i on k and v).
+//   'block' the register block of kernels/attention_matmul.wgsl: GPUs, adapters without subgroups,
+//           short products; on lavapipe the twin the tests check 'sg' against.
 import { defineKernel, isCpuAdapter, type Backend, type KernelDef, type UniformField } from '../backend/interface.js';
+import { fail } from '../errors.js';
+import { defineKernelSwitch } from '../kernel-switches.js';
 import { Tensor } from '../tensor.js';
 import { runInPlace } from './apply.js';
+import { SG_MIN_M, type StridedProductSpec, stridedProduct, subgroupMatmul } from './matmul.js';
+
+/** `mg.testing.forceKernel('attention.product', variant)`: the kernel of the six head products. */
+const productSwitch = defineKernelSwitch<'sg' | 'block'>('attention.product', {
+  sg: { knobs: ['cw', 'st'], about: "the matmul's subgroup broadcast product through the head strides (CPU adapters with subgroups)" },
+  block: { about: 'the register block of kernels/attention_matmul.wgsl, vec4 loads where aligned (GPUs, adapters without subgroups)' },
+});
 
 /** Where (b, h, row, col) of one operand lives: b·b + (h / hdiv)·h + g·blk + row·rs + col·cs. */
 export interface OperandStrides {
@@ -136,6 +153,11 @@ export function headProduct(
   c: OutStrides,
 ): void {
   const backend: Backend = A.backend;
+  const forced = productSwitch.forced();
+  if (forced ? forced.variant === 'sg' : subgroupMatmul(backend) && d.m >= SG_MIN_M) {
+    stridedProduct(op, 'attention.product', A, B, out, stridedSpec(op, d, a, b, c), forced?.params);
+    return;
+  }
   const v = vec4Layout(d, a, b, c);
   const cpuLike = isCpuAdapter(backend.description);
   const rm = d.m >= 8 ? 8 : v.ok && v.transA ? 4 : d.m >= 4 ? 4 : d.m >= 2 ? 2 : 1;
@@ -153,6 +175,30 @@ export function headProduct(
     wgy: cpuLike ? 1 : 4,
   };
   runInPlace(op, p.vec4 ? vec4Kernel : scalarKernel, [A, B], [out], p);
+}
+
+/**
+ * The product as `stridedProduct`'s spec: batch entry (b, h) becomes (b, hk, i) with h = hk·G + i,
+ * G the larger head divisor; an operand with divisor G reads head hk for every i (stride 0), one
+ * with divisor 1 head hk·G + i.
+ */
+function stridedSpec(op: string, d: ProductDims, a: OperandStrides, b: OperandStrides, c: OutStrides): StridedProductSpec {
+  const G = Math.max(a.hdiv, b.hdiv);
+  const heads = (x: { h: number }, hdiv: number): [number, number] => {
+    if (hdiv !== 1 && hdiv !== G) fail(op, `head divisors ${a.hdiv} and ${b.hdiv}: one must be 1 or both equal`);
+    return hdiv === G ? [x.h, 0] : [x.h * G, x.h];
+  };
+  const operand = (x: OperandStrides) => ({ batch: [x.b, ...heads(x, x.hdiv)], blk: x.blk, rs: x.rs, cs: x.cs });
+  return {
+    m: d.m,
+    n: d.n,
+    k: d.k,
+    nblk: d.nblk,
+    batchShape: [d.batch / d.heads, d.heads / G, G],
+    a: operand(a),
+    b: operand(b),
+    c: { batch: [c.b, ...heads(c, 1)], rs: c.rs },
+  };
 }
 
 /** Element strides of a [B, T, n, hs] ('bthd') or [B, n, T, hs] ('bhtd') tensor as (b, head, t). */

@@ -7,7 +7,8 @@
 //                              `tiled`      shared-memory tiles, for real GPUs
 //   kernels/matmul_sg.wgsl     `main`       CPU adapters with subgroups: 8 lanes own 32 rows of C, A's rows
 //                              staged per lane, B's entries shared by subgroup broadcast (+ matmul_sg_vec4
-//                              or matmul_sg_scalar: the loads of B and stores of C)
+//                              or matmul_sg_scalar: the loads of B and stores of C); C too is written
+//                              through strides, so attention's head products run on it (`stridedProduct`)
 //   kernels/matmul_naive.wgsl  `main`       one invocation per element of C: the naive twin
 // `choose` below picks one by shape and adapter; the kernel switch 'matmul' (mg.testing.forceKernel,
 // MORAGRAD_KERNEL=matmul=<variant>) forces one for tests and benchmarks ('fast' = the automatic
@@ -24,7 +25,7 @@ import { fail, fmtShape } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
 import { broadcastShapes, numel, sameShape, stridesOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { backendOf, floatDtypeOf, runKernel } from './apply.js';
+import { backendOf, floatDtypeOf, runInPlace, runKernel } from './apply.js';
 import { grid1d } from './grid.js';
 import { sumTo } from './reduce.js';
 
@@ -72,6 +73,15 @@ interface MatmulParams {
   batchShape: number[];
   aBatch: number[];
   bBatch: number[];
+  /** C's (i, j) at its batch offset + i * cRs + j (the matmul: cRs = n, C contiguous). */
+  cRs: number;
+  cBatch: number[];
+  /** Blocks summed into C (the matmul: 1); block g of A starts g * aBlk after the batch offset, of B g * bBlk. */
+  nblk: number;
+  aBlk: number;
+  bBlk: number;
+  /** Trace label prefix: 'matmul', or the op that runs the kernel through `stridedProduct`. */
+  name: string;
   variant: Exclude<MatmulVariant, 'fast'>;
   /** Register tile height and workgroup shape (fast variants). */
   rm: number;
@@ -95,51 +105,59 @@ const SG_ROWS = 32;
 
 const rowGroups = (p: MatmulParams): number => Math.ceil(p.m / (p.variant === 'sg' ? SG_ROWS : p.rm * p.wgy));
 
+const head = (p: MatmulParams): UniformField[] =>
+  [p.m, p.n, p.k, p.batch, p.aRs, p.aCs, p.bRs, p.bCs, p.variant === 'naive' ? 0 : rowGroups(p), p.batchShape.length].map((v) => [
+    'u32',
+    v,
+  ]);
+
+/** The Params of kernels/matmul.wgsl and matmul_naive.wgsl (C contiguous, one block). */
 function uniforms(p: MatmulParams): UniformField[] {
+  return [...head(p), ['u32', 0], ['u32', 0], ['dims', p.batchShape], ['dims', p.aBatch], ['dims', p.bBatch]];
+}
+
+/** The Params of kernels/matmul_sg.wgsl: C's strides and the blocks too. */
+function sgUniforms(p: MatmulParams): UniformField[] {
   return [
-    ['u32', p.m],
-    ['u32', p.n],
-    ['u32', p.k],
-    ['u32', p.batch],
-    ['u32', p.aRs],
-    ['u32', p.aCs],
-    ['u32', p.bRs],
-    ['u32', p.bCs],
-    ['u32', p.variant === 'naive' ? 0 : rowGroups(p)],
-    ['u32', p.batchShape.length],
-    ['u32', p.cw],
-    ['u32', 0],
+    ...head(p),
+    ...[p.cw, p.cRs, p.nblk, p.aBlk, p.bBlk, 0].map((v): UniformField => ['u32', v]),
     ['dims', p.batchShape],
     ['dims', p.aBatch],
     ['dims', p.bBatch],
+    ['dims', p.cBatch],
   ];
 }
 
-/** The float64 reference: a plain triple loop per batch entry. */
+/** The float64 reference: C[bi](i, j) = Σ_g Σ_q A(i, q) B(q, j) through the strides, per batch entry. */
 function cpuMatmul([A, B]: ArrayLike<number>[], [C]: { [i: number]: number }[], p: MatmulParams): void {
   const { m, n, k, aRs, aCs, bRs, bCs, batchShape } = p;
   for (let bi = 0; bi < p.batch; bi++) {
     let rem = bi;
     let oa = 0;
     let ob = 0;
+    let oc = 0;
     for (let d = batchShape.length - 1; d >= 0; d--) {
       const c = rem % batchShape[d];
       rem = Math.floor(rem / batchShape[d]);
       oa += c * p.aBatch[d];
       ob += c * p.bBatch[d];
+      oc += c * p.cBatch[d];
     }
-    const oc = bi * m * n;
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
         let acc = 0;
-        for (let q = 0; q < k; q++) acc += A[oa + i * aRs + q * aCs] * B[ob + q * bRs + j * bCs];
-        C[oc + i * n + j] = acc;
+        for (let g = 0; g < p.nblk; g++) {
+          const a = oa + g * p.aBlk + i * aRs;
+          const b = ob + g * p.bBlk + j * bCs;
+          for (let q = 0; q < k; q++) acc += A[a + q * aCs] * B[b + q * bRs];
+        }
+        C[oc + i * p.cRs + j] = acc;
       }
     }
   }
 }
 
-const label = (p: MatmulParams): string => `matmul:${p.variant}${p.transA ? ':tA' : ''}${p.transB ? ':tB' : ''}`;
+const label = (p: MatmulParams): string => `${p.name}:${p.variant}${p.transA ? ':tA' : ''}${p.transB ? ':tB' : ''}`;
 
 const tileConstants = (p: MatmulParams): Record<string, number> => ({ RM: p.rm, WG_X: p.wgx, WG_Y: p.wgy });
 
@@ -191,7 +209,7 @@ const KERNELS: Record<MatmulParams['variant'], KernelDef<MatmulParams>> = {
     gpu: {
       shader: (p) => `matmul_sg+matmul_sg_${sgVec4(p) ? 'vec4' : 'scalar'}#ST_ROWS=${p.st}`,
       constants: (p) => ({ TRANS_B: p.transB ? 1 : 0 }),
-      uniforms,
+      uniforms: sgUniforms,
       workgroups: (p) => [Math.ceil(p.n / p.cw), ...yz(rowGroups(p) * p.batch)],
     },
   }),
@@ -208,11 +226,19 @@ const KERNELS: Record<MatmulParams['variant'], KernelDef<MatmulParams>> = {
   }),
 };
 
-/** sg: vec4 loads of B and stores of C (n % 4 == 0, and k % 4 == 0 when B is read transposed). */
-const sgVec4 = (p: Pick<MatmulParams, 'n' | 'k' | 'transB'>): boolean => p.n % 4 === 0 && (!p.transB || p.k % 4 === 0);
+/**
+ * sg: vec4 loads of B and stores of C where B's and C's rows are runs of whole vec4s (the matmul:
+ * n % 4 == 0, and k % 4 == 0 when B is read transposed): B contiguous along n (or along k: transB)
+ * and every stride and offset of B and C a multiple of 4.
+ */
+function sgVec4(p: MatmulParams): boolean {
+  const m4 = (v: readonly number[]) => v.every((x) => x % 4 === 0);
+  const bRows = p.transB ? p.bRs === 1 && m4([p.k, p.bCs]) : p.bCs === 1 && m4([p.bRs]);
+  return bRows && m4([p.n, p.cRs, p.bBlk, ...p.bBatch, ...p.cBatch]);
+}
 
 /** Fewer rows than this leave most of the subgroup kernel's 32-row block idle: the vec4 kernel wins. */
-const SG_MIN_M = 16;
+export const SG_MIN_M = 16;
 /** Most rows of K per pass of the subgroup kernel (its private St per lane: build time grows with it). */
 const SG_MAX_ST = 256;
 /** Workgroups the subgroup kernel should fill before it splits the columns (each split restages A). */
@@ -241,12 +267,30 @@ function sgTile(p: Pick<MatmulParams, 'm' | 'n' | 'k' | 'batch'>, knobs: Readonl
  * and outputs of a few dozen elements, where it ties; tiny k is no reason for naive
  * (docs/performance.md has the measurements).
  */
-function choose(b: Backend, p: Omit<MatmulParams, 'variant' | 'rm' | 'wgx' | 'wgy' | 'tk' | 'cw' | 'st'>): MatmulParams {
+type ProblemParams = Omit<MatmulParams, 'variant' | 'rm' | 'wgx' | 'wgy' | 'tk' | 'cw' | 'st'>;
+
+/** The 8 lanes of the subgroup kernel's workgroup are one subgroup. */
+const hasSubgroups = (b: Backend): boolean => (b.subgroups?.min ?? 0) >= 8;
+
+/** Whether the subgroup kernel is the fast product on `b`: a CPU adapter with subgroups of 8+ lanes. */
+export const subgroupMatmul = (b: Backend): boolean => b.name === 'webgpu' && isCpuAdapter(b.description) && hasSubgroups(b);
+
+/** The subgroup kernel's params (fails on a device whose subgroups cannot hold its 8 lanes). */
+function sgParams(op: string, b: Backend, p: ProblemParams, knobs: Readonly<Record<string, number>>): MatmulParams {
+  if (b.name === 'webgpu' && !hasSubgroups(b))
+    fail(
+      op,
+      `the subgroup kernel needs subgroups of at least 8 lanes; this device has ${b.subgroups ? `${b.subgroups.min}-${b.subgroups.max}` : 'none'}`,
+    );
+  return { ...p, variant: 'sg', rm: 0, wgx: 8, wgy: 1, tk: 0, ...sgTile(p, knobs) };
+}
+
+function choose(b: Backend, p: ProblemParams): MatmulParams {
   const f = matmulSwitch.forced();
   const forced = f?.variant ?? null;
   const vec4ok = p.k % 4 === 0 && p.n % 4 === 0 && (!p.transA || p.m % 4 === 0);
   const cpuLike = isCpuAdapter(b.description); // no shared-memory tiling there
-  const hasSg = (b.subgroups?.min ?? 0) >= 8; // the 8 lanes of a workgroup are one subgroup
+  const hasSg = hasSubgroups(b);
   const noSg = { cw: 0, st: 0 };
   let variant: MatmulParams['variant'];
   if (forced && forced !== 'fast') {
@@ -261,14 +305,7 @@ function choose(b: Backend, p: Omit<MatmulParams, 'variant' | 'rm' | 'wgx' | 'wg
     variant = vec4ok ? 'vec4' : 'scalar';
   }
   const t = f?.params ?? {};
-  if (variant === 'sg') {
-    if (!hasSg)
-      fail(
-        'matmul',
-        `the subgroup kernel needs subgroups of at least 8 lanes; this device has ${b.subgroups ? `${b.subgroups.min}-${b.subgroups.max}` : 'none'}`,
-      );
-    return { ...p, variant, rm: 0, wgx: 8, wgy: 1, tk: 0, ...sgTile(p, forced === 'sg' ? t : {}) };
-  }
+  if (variant === 'sg') return sgParams('matmul', b, p, forced === 'sg' ? t : {});
   // Register tile height: 8 rows, fewer for short matrices (a multiple of 4 for vec4 with transA).
   let rm = p.m >= 8 ? 8 : p.m >= 4 ? 4 : p.m >= 2 ? 2 : 1;
   if (variant === 'vec4' && p.transA) rm = p.m >= 8 ? 8 : 4;
@@ -294,22 +331,26 @@ interface Operand {
 }
 
 /**
- * Drops size-1 batch dims and merges neighbours that are contiguous in both operands, so the
- * kernels see at most 8 batch dims. Strides are in elements.
+ * Drops size-1 batch dims and merges neighbours that are contiguous in every operand (`strides[o]`:
+ * operand o's batch strides in elements), so the kernels see at most 8 batch dims.
  */
-function collapseBatch(op: string, shape: number[], sa: number[], sb: number[]): { shape: number[]; a: number[]; b: number[] } {
-  const out = { shape: [] as number[], a: [] as number[], b: [] as number[] };
+function collapseBatch(
+  op: string,
+  shape: readonly number[],
+  strides: readonly (readonly number[])[],
+): { shape: number[]; strides: number[][] } {
+  const out = { shape: [] as number[], strides: strides.map(() => [] as number[]) };
   for (let i = 0; i < shape.length; i++) {
     if (shape[i] === 1) continue;
     const L = out.shape.length - 1;
-    if (L >= 0 && out.a[L] === sa[i] * shape[i] && out.b[L] === sb[i] * shape[i]) {
+    if (L >= 0 && strides.every((s, o) => out.strides[o][L] === s[i] * shape[i])) {
       out.shape[L] *= shape[i];
-      out.a[L] = sa[i];
-      out.b[L] = sb[i];
+      strides.forEach((s, o) => {
+        out.strides[o][L] = s[i];
+      });
     } else {
       out.shape.push(shape[i]);
-      out.a.push(sa[i]);
-      out.b.push(sb[i]);
+      strides.forEach((s, o) => out.strides[o].push(s[i]));
     }
   }
   if (out.shape.length > 8) fail(op, `batch shape ${fmtShape(shape)} needs ${out.shape.length} dims after merging; the kernels support 8`);
@@ -350,7 +391,11 @@ function mmRaw(op: string, a: Operand, b: Operand, transA: boolean, transB: bool
     );
   }
   const shape = [...outBatch, m, n];
-  const c = collapseBatch(op, outBatch, batchStrides(aB, ar * ac, outBatch), batchStrides(bB, br * bc, outBatch));
+  const c = collapseBatch(op, outBatch, [
+    batchStrides(aB, ar * ac, outBatch),
+    batchStrides(bB, br * bc, outBatch),
+    stridesOf(outBatch).map((s) => s * m * n),
+  ]);
   const backend = backendOf(op, [a.t, b.t]);
   const params = choose(backend, {
     m,
@@ -364,8 +409,14 @@ function mmRaw(op: string, a: Operand, b: Operand, transA: boolean, transB: bool
     transA,
     transB,
     batchShape: c.shape,
-    aBatch: c.a,
-    bBatch: c.b,
+    aBatch: c.strides[0],
+    bBatch: c.strides[1],
+    cBatch: c.strides[2],
+    cRs: n,
+    nblk: 1,
+    aBlk: 0,
+    bBlk: 0,
+    name: 'matmul',
   });
   return runKernel(op, KERNELS[params.variant], [a.t, b.t], [{ shape: outShape ?? shape }], params, backend)[0];
 }
@@ -452,6 +503,76 @@ function product(
     },
     [a, b],
   );
+}
+
+// ---- strided products for other ops -------------------------------------------------------------------
+
+/** One operand of `stridedProduct`: (row, col) of block g of batch entry bi at Σ_d bi_d·batch[d] + g·blk + row·rs + col·cs. */
+export interface StridedOperand {
+  batch: readonly number[];
+  blk: number;
+  rs: number;
+  cs: number;
+}
+
+/** C[bi](i, j) = Σ_{g < nblk} Σ_{p < k} A[bi, g](i, p) · B[bi, g](p, j): (m, k) @ (k, n) per batch entry and block. */
+export interface StridedProductSpec {
+  m: number;
+  n: number;
+  k: number;
+  nblk: number;
+  /** The batch shape (any number of dims; size-1 and contiguous ones are merged). */
+  batchShape: readonly number[];
+  a: StridedOperand;
+  b: StridedOperand;
+  /** C's (i, j) of batch entry bi at Σ_d bi_d·batch[d] + i·rs + j. */
+  c: { batch: readonly number[]; rs: number };
+}
+
+/**
+ * The spec's product on the subgroup kernel for `op`, written into `out` (every element of C must be
+ * an element of `out`, which need not be cleared: the kernel writes each once per block); the
+ * dispatch is labelled `name:sg`. For ops whose operands and result live in strided layouts
+ * (attention's head products). `knobs`: the tile (cw, st), unset ones chosen by shape as for the matmul.
+ */
+export function stridedProduct(
+  op: string,
+  name: string,
+  A: Tensor,
+  B: Tensor,
+  out: Tensor,
+  s: StridedProductSpec,
+  knobs: Readonly<Record<string, number>> = {},
+): void {
+  const c = collapseBatch(op, s.batchShape, [s.a.batch, s.b.batch, s.c.batch]);
+  const p = sgParams(
+    op,
+    out.backend,
+    {
+      m: s.m,
+      n: s.n,
+      k: s.k,
+      batch: numel(s.batchShape),
+      aRs: s.a.rs,
+      aCs: s.a.cs,
+      bRs: s.b.rs,
+      bCs: s.b.cs,
+      // the kernel's B layouts: TRANS_B where B's k axis is the contiguous one
+      transA: s.a.rs === 1 && s.a.cs !== 1,
+      transB: s.b.rs === 1 && s.b.cs !== 1,
+      batchShape: c.shape,
+      aBatch: c.strides[0],
+      bBatch: c.strides[1],
+      cBatch: c.strides[2],
+      cRs: s.c.rs,
+      nblk: s.nblk,
+      aBlk: s.a.blk,
+      bBlk: s.b.blk,
+      name,
+    },
+    knobs,
+  );
+  runInPlace(op, KERNELS.sg, [A, B], [out], p);
 }
 
 // ---- public ----------------------------------------------------------------------------------------

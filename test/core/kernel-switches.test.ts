@@ -17,6 +17,7 @@ describe('kernel switches', () => {
       norm: ['thread', 'split'],
       crossEntropy: ['thread', 'split'],
       attention: ['softmax', 'flash'],
+      'attention.product': ['sg', 'block'],
       scaledMaskedSoftmax: ['thread', 'split'],
       mora: ['sg', 'smem'],
       sort: ['rank', 'bitonic'],
@@ -29,7 +30,7 @@ describe('kernel switches', () => {
 
   it('unknown names, variants and knobs are clear errors', () => {
     expect(() => mg.testing.forceKernel('matmull', 'naive')).toThrow(
-      /forceKernel: no kernel switch 'matmull'; the switches are attention, crossEntropy, elementwise, matmul, mora, norm, reduce, scaledMaskedSoftmax, scan, softmax, sort, stats/,
+      /forceKernel: no kernel switch 'matmull'; the switches are attention, attention\.product, crossEntropy, elementwise, matmul, mora, norm, reduce, scaledMaskedSoftmax, scan, softmax, sort, stats/,
     );
     expect(() => mg.testing.forceKernel('reduce', 'split')).toThrow(/'reduce' has no variant 'split'; its variants are naive, rows, group/);
     expect(() => mg.testing.forceKernel('reduce', 'naive', { wg: 64 })).toThrow(
