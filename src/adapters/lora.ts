@@ -10,6 +10,7 @@
 // `<path>.lora_A.weight` / `<path>.lora_B.weight` read like the module tree.
 import { noGrad } from '../autograd.js';
 import { fail, fmtShape } from '../errors.js';
+import { addScaled } from '../ops/add-scaled.js';
 import { add, mul, sub } from '../ops/binary.js';
 import { rand, zerosLike } from '../ops/creation.js';
 import { matmul, matmulT } from '../ops/matmul.js';
@@ -18,7 +19,7 @@ import { tidy } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { Dropout } from '../nn/dropout.js';
 import { constant, uniform } from '../nn/init.js';
-import { Linear } from '../nn/linear.js';
+import { Linear, checkInput } from '../nn/linear.js';
 import { Module, type Parameter, copyInto, subSeed } from '../nn/module.js';
 
 /**
@@ -208,6 +209,22 @@ export class LoRALinear extends AdapterLinear {
 
   get adapterSize(): number {
     return this.r * (this.inFeatures + this.outFeatures);
+  }
+
+  /**
+   * x [..., in] -> [..., out]: x Wᵀ, the adapter path h Bᵀ with h = dropout(x) Aᵀ, then
+   * x Wᵀ + s·h Bᵀ + b in one dispatch (addScaled), or base(x) alone while merged.
+   */
+  override forward(x: Tensor): Tensor {
+    if (this.merged) return this.base.forward(x);
+    checkInput(this, x);
+    const x2 = x.ndim === 1 ? reshape(x, [1, this.inFeatures]) : x; // (rows..., in)
+    const xd = this.dropout.forward(x2);
+    const base = matmulT(x2, this.base.weight, { transB: true }); // (rows..., out)
+    const h = matmulT(xd, this.lora_A, { transB: true }); // (rows..., r)
+    const z = matmulT(h, this.lora_B, { transB: true }); // (rows..., out)
+    const y = addScaled(base, z, this.scaling, this.base.bias);
+    return x.ndim === 1 ? reshape(y, [this.outFeatures]) : y;
   }
 
   // h = x Aᵀ · s (..., r);  out = h Bᵀ (..., out)        (s = α/r, applied on the narrow side)

@@ -154,6 +154,8 @@ export interface Backend {
   readonly workgroupMemory: number;
   /** Subgroup sizes the device may use, when it has the `subgroups` feature (null: none, or cpu). */
   readonly subgroups: { min: number; max: number } | null;
+  /** Storage buffers one kernel may bind (the device's maxStorageBuffersPerShaderStage; Infinity on cpu). */
+  readonly storageBuffers: number;
   alloc(numel: number, dtype: DType): Storage;
   upload(data: ArrayLike<number>, dtype: DType): Storage;
   read(s: Storage): Promise<HostArray>;

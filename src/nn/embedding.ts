@@ -2,11 +2,11 @@
 // the flattened ids; its backward scatter-adds rows, so repeated ids accumulate).
 import { fail } from '../errors.js';
 import { add, ge, lt, maximum, minimum, mul, sub } from '../ops/binary.js';
-import { cast, zeros } from '../ops/creation.js';
+import { arange, cast, zeros } from '../ops/creation.js';
 import { indexSelect } from '../ops/gather.js';
 import { matmulT } from '../ops/matmul.js';
 import { concat, reshape } from '../ops/shape.js';
-import { getBackend } from '../runtime.js';
+import { getBackend, keep } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { normal } from './init.js';
 import { Module, subSeed, type ModuleOptions, type Parameter } from './module.js';
@@ -42,6 +42,30 @@ export class Embedding extends Module {
     const flat = reshape(ids, [ids.size]); // (N,)
     const rows = indexSelect(this.weight, 0, flat); // (N, dim)
     return reshape(rows, [...ids.shape, this.dim]);
+  }
+
+  /** int32 ids 0..T-1 per backend and T, made once and kept: every training forward looks up the same positions. */
+  #positionIds = new Map<string, Tensor>();
+
+  /**
+   * The rows of positions [offset, offset + T) -> [T, dim] (a learned position table). The ids of
+   * offset 0 are cached (freed by dispose()); other offsets (KV-cache decoding) are made per call.
+   */
+  positions(offset: number, T: number): Tensor {
+    const backend = this.weight.backend.name;
+    if (offset !== 0) return this.forward(arange(offset, offset + T, 1, { dtype: 'int32', backend }));
+    const key = `${backend}:${T}`;
+    let ids = this.#positionIds.get(key);
+    if (!ids) {
+      ids = keep(arange(0, T, 1, { dtype: 'int32', backend })); // (T,)
+      this.#positionIds.set(key, ids);
+    }
+    return this.forward(ids);
+  }
+
+  protected override disposeOwn(): void {
+    for (const t of this.#positionIds.values()) t.dispose();
+    this.#positionIds.clear();
   }
 }
 

@@ -3,7 +3,6 @@
 // learned positions); without, it takes embeddings [B, T, dim]. Ends with a final norm (lnF).
 import { fail, fmtShape } from '../errors.js';
 import { add } from '../ops/binary.js';
-import { arange } from '../ops/creation.js';
 import type { Tensor } from '../tensor.js';
 import { TransformerBlock, makeNorm, type NormKind } from './block.js';
 import { Dropout } from './dropout.js';
@@ -98,7 +97,7 @@ export class Encoder extends Module {
     const T = x.shape[1];
     if (this.wpe) {
       if (T > this.maxLen) fail(op, `sequence length ${T} exceeds maxLen ${this.maxLen} (input ${fmtShape(input.shape)})`);
-      x = add(x, this.wpe.forward(arange(0, T, 1, { dtype: 'int32', backend: x.backend.name }))); // (B, T, dim) + (T, dim)
+      x = add(x, this.wpe.positions(0, T)); // (B, T, dim) + (T, dim)
     }
     x = this.drop.forward(x);
     for (const blk of this.blocks) x = blk.forward(x, { keyPadding: opts.keyPadding });

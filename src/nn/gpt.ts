@@ -10,7 +10,7 @@
 import { noGrad } from '../autograd.js';
 import { fail, fmtShape } from '../errors.js';
 import { add } from '../ops/binary.js';
-import { arange, tensor } from '../ops/creation.js';
+import { tensor } from '../ops/creation.js';
 import { crossEntropy } from '../ops/loss.js';
 import { matmulT } from '../ops/matmul.js';
 import { HostRng } from '../ops/random.js';
@@ -143,8 +143,7 @@ export class GPT extends Module {
     const T = idx.shape[1];
     let x = this.wte.forward(idx); // (B, T, C)
     if (this.wpe) {
-      const pos = arange(offset, offset + T, 1, { dtype: 'int32', backend: idx.backend.name }); // (T,)
-      x = add(x, this.wpe.forward(pos)); // (B, T, C) + (T, C)
+      x = add(x, this.wpe.positions(offset, T)); // (B, T, C) + (T, C)
     }
     x = this.drop.forward(x);
     this.blocks.forEach((blk, i) => {

@@ -51,16 +51,21 @@ export class Linear extends Module {
 
   /** x [..., in] -> [..., out]. */
   forward(x: Tensor): Tensor {
-    if (x.ndim < 1 || x.shape[x.ndim - 1] !== this.inFeatures) {
-      fail(
-        'Linear',
-        `expects input [..., ${this.inFeatures}], got ${fmtShape(x.shape)}${this.weight.name && this.weight.name !== 'weight' ? ` (${this.weight.name})` : ''}`,
-      );
-    }
+    checkInput(this, x);
     const x2 = x.ndim === 1 ? reshape(x, [1, this.inFeatures]) : x; // (rows..., in)
     let y = matmulT(x2, this.weight, { transB: true }); // (rows..., out)
     if (this.bias) y = add(y, this.bias);
     return x.ndim === 1 ? reshape(y, [this.outFeatures]) : y;
+  }
+}
+
+/** Fails unless x is [..., inFeatures] of `layer` (a Linear, or an adapter wrapping one). */
+export function checkInput(layer: { inFeatures: number; weight: Tensor }, x: Tensor): void {
+  if (x.ndim < 1 || x.shape[x.ndim - 1] !== layer.inFeatures) {
+    fail(
+      'Linear',
+      `expects input [..., ${layer.inFeatures}], got ${fmtShape(x.shape)}${layer.weight.name && layer.weight.name !== 'weight' ? ` (${layer.weight.name})` : ''}`,
+    );
   }
 }
 

@@ -165,28 +165,32 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor | number): Tensor {
 /** The gradient of a broadcast operand, summed back to its shape. */
 const reduceTo = (g: Tensor, shape: Shape): Tensor => (sameShape(g.shape, shape) ? g : sumTo(g, shape));
 
+/**
+ * `x`'s share of the gradient `g(...)` (computed only when asked), summed back to x's shape; null when x
+ * takes no gradient (a frozen bias: its column sum would be a wasted reduction every step).
+ */
+const gradTo = (x: Tensor, g: Tensor | (() => Tensor)): Tensor | null =>
+  x.requiresGrad ? reduceTo(typeof g === 'function' ? g() : g, x.shape) : null;
+
 // d(a + b) = da + db                      -> ga = g, gb = g (summed over broadcast dims)
 export function add(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') return record(unary('affine', a, 1, b), 'add', [a], (g) => [g]);
-  return record(binary('add', a, b), 'add', [a, b], (g) => [reduceTo(g, a.shape), reduceTo(g, b.shape)]);
+  return record(binary('add', a, b), 'add', [a, b], (g) => [gradTo(a, g), gradTo(b, g)]);
 }
 
 // d(a - b) = da - db                      -> ga = g, gb = -g
 export function sub(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') return record(unary('affine', a, 1, -b), 'sub', [a], (g) => [g]);
-  return record(binary('sub', a, b), 'sub', [a, b], (g) => [reduceTo(g, a.shape), reduceTo(unary('neg', g), b.shape)]);
+  return record(binary('sub', a, b), 'sub', [a, b], (g) => [gradTo(a, g), gradTo(b, () => unary('neg', g))]);
 }
 
 // d(a · b) = b da + a db                  -> ga = g·b, gb = g·a
 export function mul(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') return record(unary('affine', a, b, 0), 'mul', [a], (g) => [unary('affine', g, b, 0)]);
-  return record(
-    binary('mul', a, b),
-    'mul',
-    [a, b],
-    (g) => [reduceTo(binary('mul', g, b), a.shape), reduceTo(binary('mul', g, a), b.shape)],
-    [a, b],
-  );
+  return record(binary('mul', a, b), 'mul', [a, b], (g) => [gradTo(a, () => binary('mul', g, b)), gradTo(b, () => binary('mul', g, a))], [
+    a,
+    b,
+  ]);
 }
 
 // d(a / b) = da / b - a db / b²           -> ga = g / b, gb = -g·a / b²
@@ -198,8 +202,7 @@ export function div(a: Tensor, b: Tensor | number): Tensor {
     [a, b],
     (g) => {
       const ga = binary('div', g, b);
-      const gb = unary('neg', binary('div', binary('mul', ga, a), b));
-      return [reduceTo(ga, a.shape), reduceTo(gb, b.shape)];
+      return [gradTo(a, ga), gradTo(b, () => unary('neg', binary('div', binary('mul', ga, a), b)))];
     },
     [a, b],
   );

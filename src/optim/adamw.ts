@@ -13,7 +13,9 @@ import { defineKernel } from '../backend/interface.js';
 import { fail } from '../errors.js';
 import { add, div, maximum, mul } from '../ops/binary.js';
 import { cast, zerosLike } from '../ops/creation.js';
-import { runInPlace } from '../ops/apply.js';
+import { backendOf, runInPlace } from '../ops/apply.js';
+import type { HostArray } from '../backend/interface.js';
+import { batchGrid, dims8, f32Bits, padTensors, type SlotBatch, slotBatches, slotCount } from './multi-tensor.js';
 import { grid1d } from '../ops/grid.js';
 import { sqrt } from '../ops/unary.js';
 import { noGrad } from '../autograd.js';
@@ -24,6 +26,7 @@ import {
   checkRange,
   implOf,
   type BaseHyper,
+  type GroupItem,
   type GroupSpec,
   Optimizer,
   type ParamGroup,
@@ -76,24 +79,27 @@ export function adamwStepParams(n: number, g: AdamWHyper, step: number, coupled 
   };
 }
 
+/** The float64 reference of one step over u.n elements (the cpu loop of both kernels). */
+function adamwCpu(grad: HostArray, p: HostArray, m: HostArray, v: HostArray, vmax: HostArray | undefined, u: AdamWStepParams): void {
+  for (let i = 0; i < u.n; i++) {
+    const g = grad[i] + u.l2 * p[i];
+    const m1 = u.beta1 * m[i] + (1 - u.beta1) * g;
+    const v1 = u.beta2 * v[i] + (1 - u.beta2) * g * g;
+    m[i] = m1;
+    v[i] = v1;
+    let vv = v1;
+    if (u.amsgrad && vmax) {
+      vv = Number.isNaN(vmax[i]) || Number.isNaN(v1) ? NaN : Math.max(vmax[i], v1);
+      vmax[i] = vv;
+    }
+    p[i] = p[i] * u.decay - (u.stepSize * m1) / (Math.sqrt(vv) * u.invSqrtBc2 + u.eps);
+  }
+}
+
 export const adamwKernel = defineKernel<AdamWStepParams>({
   name: 'adamw',
   label: (u) => (u.amsgrad ? 'adamw:amsgrad' : 'adamw'),
-  cpu: ([grad], [p, m, v, vmax], u) => {
-    for (let i = 0; i < u.n; i++) {
-      const g = grad[i] + u.l2 * p[i];
-      const m1 = u.beta1 * m[i] + (1 - u.beta1) * g;
-      const v1 = u.beta2 * v[i] + (1 - u.beta2) * g * g;
-      m[i] = m1;
-      v[i] = v1;
-      let vv = v1;
-      if (u.amsgrad) {
-        vv = Number.isNaN(vmax[i]) || Number.isNaN(v1) ? NaN : Math.max(vmax[i], v1);
-        vmax[i] = vv;
-      }
-      p[i] = p[i] * u.decay - (u.stepSize * m1) / (Math.sqrt(vv) * u.invSqrtBc2 + u.eps);
-    }
-  },
+  cpu: ([grad], [p, m, v, vmax], u) => adamwCpu(grad, p, m, v, vmax, u),
   f16: 'alias', // a float16 parameter and gradient; the moments are float32 (initState)
   gpu: {
     shader: 'adamw',
@@ -122,6 +128,97 @@ export function adamwFused(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, u: Ada
   checkAmsgrad('adamw', u, vmax);
   if (u.amsgrad) runInPlace('adamw', adamwAmsgrad, [grad], [p, m, v, vmax!], u);
   else runInPlace('adamw', adamwKernel, [grad], [p, m, v], u);
+}
+
+/** One dispatch of kernels/adamw_multi.wgsl: the group's shared scalars and each slot's bias corrections. */
+interface AdamWMultiParams {
+  u: AdamWStepParams;
+  batch: SlotBatch;
+  /** lr / (1 - β1^t) and 1 / √(1 - β2^t) per slot (step counts may differ within a group). */
+  stepSize: number[];
+  invSqrtBc2: number[];
+}
+
+// bindings: [g, p, m, v] per slot
+const adamwMultiKernel = defineKernel<AdamWMultiParams>({
+  name: 'adamw.multi',
+  cpu: (_, bufs, q) =>
+    q.batch.items.forEach((_, s) =>
+      adamwCpu(bufs[4 * s], bufs[4 * s + 1], bufs[4 * s + 2], bufs[4 * s + 3], undefined, {
+        ...q.u,
+        n: q.batch.n[s],
+        stepSize: q.stepSize[s],
+        invSqrtBc2: q.invSqrtBc2[s],
+      }),
+    ),
+  gpu: {
+    shader: 'adamw_multi',
+    entry: 'slots2',
+    uniforms: (q) => [
+      ['f32', q.u.beta1],
+      ['f32', q.u.beta2],
+      ['f32', q.u.eps],
+      ['f32', q.u.decay],
+      ['f32', q.u.l2],
+      ['dims', dims8(q.batch.n)],
+      ['dims', dims8(q.batch.start)],
+      ['dims', f32Bits(dims8(q.stepSize))],
+      ['dims', f32Bits(dims8(q.invSqrtBc2))],
+    ],
+    workgroups: (q) => batchGrid(q.batch),
+  },
+});
+const ADAMW_MULTI = {
+  2: adamwMultiKernel,
+  4: defineKernel<AdamWMultiParams>({ ...adamwMultiKernel, gpu: { ...adamwMultiKernel.gpu, entry: 'slots4' } }),
+};
+
+/** A parameter's share of a multi-tensor step: its gradient, moments and step count. */
+export interface AdamWItem {
+  p: Tensor;
+  grad: Tensor;
+  m: Tensor;
+  v: Tensor;
+  step: number;
+}
+
+/**
+ * The fused update of many float32 parameters of one group (no amsgrad), 2 or 4 per dispatch
+ * (kernels/adamw_multi.wgsl); the same math as `adamwFused` per parameter, its twin.
+ */
+export function adamwMulti(items: readonly AdamWItem[], g: AdamWHyper, coupled = false): void {
+  if (items.length === 0) return;
+  const op = 'adamwMulti';
+  if (g.amsgrad) fail(op, 'amsgrad takes the per-parameter kernel (adamwFused)');
+  for (const it of items) {
+    if ([it.p, it.grad, it.m, it.v].some((t) => t.dtype !== 'float32'))
+      fail(op, `expects float32 parameters, gradients and moments, got ${it.p.describe()} with gradient ${it.grad.describe()}`);
+  }
+  const b = backendOf(
+    op,
+    items.flatMap((it) => [it.p, it.grad, it.m, it.v]),
+  );
+  const slots = slotCount(b, 2, 4, 4, 0);
+  const batches = slotBatches(
+    items.map((it) => it.p.size),
+    slots,
+  );
+  tidy(() => {
+    const pads = padTensors(b, batches, slots, 4);
+    const u = adamwStepParams(0, g, 1, coupled);
+    for (const batch of batches) {
+      const its = batch.items.map((i) => items[i]);
+      const step = its.map((it) => adamwStepParams(it.p.size, g, it.step, coupled));
+      const bound = its.flatMap((it) => [it.grad, it.p, it.m, it.v]);
+      while (bound.length < slots * 4) bound.push(pads[bound.length - 4 * its.length]);
+      runInPlace(op, ADAMW_MULTI[slots as 2 | 4], [], bound, {
+        u,
+        batch,
+        stepSize: step.map((s) => s.stepSize),
+        invSqrtBc2: step.map((s) => s.invSqrtBc2),
+      });
+    }
+  });
 }
 
 /** The same update from primitive ops (new tensors, then copied into p, m, v, vmax); a float16 p and grad are computed in float32. */
@@ -175,6 +272,24 @@ abstract class AdamFamily extends Optimizer<AdamWHyper> {
     const st: Record<string, Tensor> = { exp_avg: zerosLike(p, f32), exp_avg_sq: zerosLike(p, f32) };
     if (g.amsgrad) st.max_exp_avg_sq = zerosLike(p, f32);
     return st;
+  }
+
+  /** The fused impl updates a group's float32 parameters with the multi-tensor kernel (amsgrad and float16: one kernel each). */
+  protected override updateGroup(items: GroupItem[], g: ParamGroup<AdamWHyper>): void {
+    if (this.impl === 'naive' || g.amsgrad) {
+      super.updateGroup(items, g);
+      return;
+    }
+    const multi = new Set(items.filter(({ p, grad }) => p.dtype === 'float32' && grad.dtype === 'float32'));
+    adamwMulti(
+      [...multi].map(({ p, grad, st }) => ({ p, grad, m: st.buffers.exp_avg, v: st.buffers.exp_avg_sq, step: st.step })),
+      g,
+      this.coupled,
+    );
+    super.updateGroup(
+      items.filter((it) => !multi.has(it)),
+      g,
+    );
   }
 
   protected update(p: Tensor, grad: Tensor, st: ParamState, g: ParamGroup<AdamWHyper>): void {

@@ -13,7 +13,7 @@ export {
   type DecayOptions,
   type CosineOptions,
 } from './schedule.js';
-export { clipGradNorm, clipGradValue } from './clip.js';
+export { clipGradNorm, clipGradNormNaive, clipGradValue } from './clip.js';
 export {
   RMSprop,
   rmspropFused,

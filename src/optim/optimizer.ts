@@ -51,6 +51,13 @@ export interface OptimizerStateDict {
   groups: (Record<string, number | boolean | string | number[]> & { params: number[] })[];
 }
 
+/** A parameter of a group due for an update, with its gradient and state. */
+export interface GroupItem {
+  p: Tensor;
+  grad: Tensor;
+  st: ParamState;
+}
+
 export abstract class Optimizer<H extends BaseHyper> {
   readonly groups: ParamGroup<H>[];
   protected readonly state = new Map<Tensor, ParamState>();
@@ -97,6 +104,7 @@ export abstract class Optimizer<H extends BaseHyper> {
   step(): void {
     this.groups.forEach((g, gi) => {
       this.validate(g, gi);
+      const items: GroupItem[] = [];
       for (const p of g.params) {
         if (!p.grad) continue;
         if (!sameShape(p.grad.shape, p.shape)) fail(this.name, `the gradient of ${p.describe()} has shape ${fmtShape(p.grad.shape)}`);
@@ -108,9 +116,18 @@ export abstract class Optimizer<H extends BaseHyper> {
           this.state.set(p, st);
         }
         st.step++;
-        this.update(p, p.grad, st, g);
+        items.push({ p, grad: p.grad, st });
       }
+      this.updateGroup(items, g);
     });
+  }
+
+  /**
+   * Updates a group's parameters that have a gradient (their `st.step` already incremented): one
+   * `update` each, unless a subclass batches them (AdamW's multi-tensor kernel).
+   */
+  protected updateGroup(items: GroupItem[], g: ParamGroup<H>): void {
+    for (const { p, grad, st } of items) this.update(p, grad, st, g);
   }
 
   /** New state buffers for a parameter (e.g. zeros for Adam's moments). */

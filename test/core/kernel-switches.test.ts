@@ -25,12 +25,13 @@ describe('kernel switches', () => {
       scan: ['thread', 'split'],
       softmax: ['thread', 'split'],
       elementwise: ['scalar', 'vec4'],
+      multiTensor: ['small', 'large'],
     });
   });
 
   it('unknown names, variants and knobs are clear errors', () => {
     expect(() => mg.testing.forceKernel('matmull', 'naive')).toThrow(
-      /forceKernel: no kernel switch 'matmull'; the switches are attention, attention\.product, crossEntropy, elementwise, matmul, mora, norm, reduce, scaledMaskedSoftmax, scan, softmax, sort, stats/,
+      /forceKernel: no kernel switch 'matmull'; the switches are attention, attention\.product, crossEntropy, elementwise, matmul, mora, multiTensor, norm, reduce, scaledMaskedSoftmax, scan, softmax, sort, stats/,
     );
     expect(() => mg.testing.forceKernel('reduce', 'split')).toThrow(/'reduce' has no variant 'split'; its variants are naive, rows, group/);
     expect(() => mg.testing.forceKernel('reduce', 'naive', { wg: 64 })).toThrow(

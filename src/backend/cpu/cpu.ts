@@ -35,6 +35,7 @@ export class CpuBackend implements Backend {
   readonly maxElements = 2 ** 28;
   readonly workgroupMemory = Infinity;
   readonly subgroups = null;
+  readonly storageBuffers = Infinity;
   private live = 0;
   private liveBytes = 0;
   private dispatches = 0;

@@ -130,6 +130,7 @@ export class WebGpuBackend implements Backend {
   readonly maxElements: number;
   readonly workgroupMemory: number;
   readonly subgroups: { min: number; max: number } | null;
+  readonly storageBuffers: number;
   private pool: BufferPool;
   private stagingPool: BufferPool;
   private slabs: SlabAllocator;
@@ -194,6 +195,7 @@ export class WebGpuBackend implements Backend {
     dawnHandles.set(this, [gpu, adapter]);
     this.maxElements = Math.floor(device.limits.maxStorageBufferBindingSize / 4);
     this.workgroupMemory = device.limits.maxComputeWorkgroupStorageSize;
+    this.storageBuffers = device.limits.maxStorageBuffersPerShaderStage;
     const sg = adapterInfo as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
     this.subgroups =
       device.features.has('subgroups') && sg.subgroupMinSize
