@@ -1,10 +1,10 @@
 // MoRA backward, fused: dx from g = dL/dy in ONE dispatch, plus the compressed operands of dM
 // (src/ops/mora.ts, docs/mora.md). Reads g (T, d), x (T, k), M (R, R); writes dx (T, k), U (R, nc·T)
-// and V (nc·T, R), whose product U V is dM (the cross-token reduction, a second dispatch).
+// and V (R, nc·T), whose product U Vᵀ is dM (the cross-token reduction, a second dispatch).
 //
 //   u_{t,c} = f_decompᵀ g_t            (the sum of g over the outputs that copy z_{t,c}[a])
 //   dx_t    = f_compᵀ (Rot_cᵀ Mᵀ u_{t,c})
-//   dM      = Σ_c Σ_t u_{t,c} v_{t,c}ᵀ  (v: the compressed / rotated input) = U V
+//   dM      = Σ_c Σ_t u_{t,c} v_{t,c}ᵀ  (v: the compressed / rotated input) = U Vᵀ
 //
 // A workgroup owns a block of BT tokens, every chunk and every position, and (WGA = 1) a lane owns
 // 4 tokens' whole rows of dx: it zeroes the wrap-around positions (several x_pad preimages) and adds
@@ -21,8 +21,8 @@
 @group(0) @binding(1) var<storage, read> X4: array<vec4<f32>>;  // x (T, k)
 @group(0) @binding(2) var<storage, read> Mw4: array<vec4<f32>>;  // M (R, R), read as vec4s
 @group(0) @binding(3) var<storage, read_write> dx4: array<vec4<f32>>;  // dx (T, k), as vec4s (entries: dx4[i >> 2][i & 3])
-@group(0) @binding(4) var<storage, read_write> U: array<f32>;   // (R, nc·T): u_{t,c}[a] at a·nc·T + c·T + t
-@group(0) @binding(5) var<storage, read_write> V: array<f32>;   // (nc·T, R): v_{t,c}[j] at (c·T + t)·R + j
+@group(0) @binding(4) var<storage, read_write> U4: array<vec4<f32>>;  // U (R, nc·T): u_{t,c}[a] at a·nc·T + c·T + t, as vec4s
+@group(0) @binding(5) var<storage, read_write> V4: array<vec4<f32>>;  // V (R, nc·T): v_{t,c}[j] at j·nc·T + c·T + t, as vec4s
 @group(0) @binding(6) var<uniform> u: Params;
 
 fn x_at(q: u32) -> vec4<f32> { return X4[q]; }
@@ -90,17 +90,25 @@ fn write_dx_block(t: u32, c: u32, lb: u32, z: array<f32, 8>, add: bool) {
   }
 }
 
-// Copies the staged columns [j0, j0 + jn) of St (this lane's 4 tokens) out to U or V. The layouts
-// make dM = U V a plain product (kernels/mora_dm.wgsl, or the matmul on GPUs).
+// Copies the staged columns [j0, j0 + jn) of St (this lane's 4 tokens) out to U or V, both (R, nc·T)
+// with the (chunk, token) pairs along the rows, so that a lane's 4 tokens are 4 consecutive entries:
+// one aligned vec4 store per column when T % 4 == 0 (then every row, chunk and token group starts
+// at a multiple of 4), else entry by entry. dM = U Vᵀ (kernels/mora_dm.wgsl, or the matmul on GPUs).
 fn copy_out(lane: u32, t0: u32, c: u32, j0: u32, jn: u32, is_u: bool) {
   let K = u.nc * u.T;
+  let t = t0 + 4u * lane;
+  if (t >= u.T) { return; }
+  let whole = (u.T & 3u) == 0u;
   for (var jj = 0u; jj < jn; jj++) {
     let v = St[st_at(jj, lane)];
-    let j = j0 + jj;
-    for (var e = 0u; e < 4u; e++) {
-      let t = t0 + 4u * lane + e;
-      if (t >= u.T) { break; }
-      if (is_u) { U[j * K + c * u.T + t] = v[e]; } else { V[(c * u.T + t) * u.R + j] = v[e]; }
+    let f = (j0 + jj) * K + c * u.T + t;
+    if (whole) {
+      if (is_u) { U4[f >> 2u] = v; } else { V4[f >> 2u] = v; }
+      continue;
+    }
+    for (var e = 0u; e < min(4u, u.T - t); e++) {
+      let i = f + e;
+      if (is_u) { U4[i >> 2u][i & 3u] = v[e]; } else { V4[i >> 2u][i & 3u] = v[e]; }
     }
   }
 }

@@ -120,14 +120,37 @@ export function uniforms(p: MoraParams, gr: Grid): UniformField[] {
   return v.map((x) => ['u32', x] as UniformField);
 }
 
+/** Workgroups the dM reduction aims for: enough to keep lavapipe's worker threads busy. */
+const DM_WORKGROUPS = 16;
+/** Fewest steps τ in one slice of K (shorter ones cost more in partial sums than they gain). */
+const DM_MIN_SLICE = 256;
+
+/** Grid of the dM reduction (kernels/mora_dm.wgsl). */
+export interface DmGrid {
+  jb: number;
+  arows: number;
+  ab: number;
+  /** Steps τ per slice of K (a multiple of 4). */
+  kslice: number;
+  /** Slices of K: partial products P (slices, R, R) that the op sums. */
+  slices: number;
+  total: number;
+}
+
 /**
- * Grid of the dM reduction (kernels/mora_dm.wgsl): 32 columns per workgroup, rows split so that
- * about 8 workgroups run (fewer rows per workgroup restage V more often).
+ * Grid of the dM reduction: 32 columns per workgroup, rows split so that about 8 workgroups run
+ * (fewer rows per workgroup restage V more often), and K split into slices when that still leaves
+ * fewer than DM_WORKGROUPS (small R: one row range and one column block would otherwise run the
+ * whole reduction on one thread), each at least DM_MIN_SLICE steps.
  */
-export function dmGrid(R: number): { jb: number; arows: number; total: number } {
+export function dmGrid(R: number, K: number): DmGrid {
   const jb = Math.ceil(R / 32);
   const rowBlocks = Math.ceil(R / 8);
-  const ab = Math.max(1, Math.min(rowBlocks, Math.ceil(8 / jb)));
-  const arows = 8 * Math.ceil(rowBlocks / ab);
-  return { jb, arows, total: jb * Math.ceil(R / arows) };
+  const ab0 = Math.max(1, Math.min(rowBlocks, Math.ceil(8 / jb)));
+  const arows = 8 * Math.ceil(rowBlocks / ab0);
+  const ab = Math.ceil(R / arows);
+  const want = Math.max(1, Math.min(Math.ceil(DM_WORKGROUPS / (jb * ab)), Math.floor(K / DM_MIN_SLICE)));
+  const kslice = 4 * Math.ceil(K / want / 4);
+  const slices = Math.ceil(K / kslice);
+  return { jb, arows, ab, kslice, slices, total: jb * ab * slices };
 }

@@ -5,7 +5,8 @@
 // as one fused op: the forward is ONE dispatch (kernels/mora_forward.wgsl: compression, rotation,
 // square product and decompression in one kernel); the backward is ONE fused dispatch producing dx
 // and the compressed operands of dM (kernels/mora_backward.wgsl), plus the cross-token reduction
-// dM = U V as one more dispatch (kernels/mora_dm.wgsl with the subgroup product, else the matmul;
+// dM = U Vᵀ as one more dispatch (kernels/mora_dm.wgsl with the subgroup product, in slices of K
+// summed by one more dispatch when R is small; else the matmul;
 // docs/mora.md "The dM reduction" says why a second dispatch). Both kernels
 // share kernels/mora_block.wgsl. No scaling and no dropout inside the op (the adapter adds them).
 // This file reads top to bottom: options and geometry (the rules themselves are src/mora/rules.ts),
@@ -46,7 +47,7 @@ import { runKernel, run1 } from './apply.js';
 import { add, mul } from './binary.js';
 import { tensor, zeros } from './creation.js';
 import { grid1d } from './grid.js';
-import { matmul } from './matmul.js';
+import { matmul, matmulT } from './matmul.js';
 import { dmGrid, grid, sgRows, tileConfig, tileConstants, uniforms, type MoraParams, type MoraTile } from './mora-tiling.js';
 import { sum } from './reduce.js';
 import { indexSelect } from './gather.js';
@@ -194,8 +195,8 @@ function forwardCpu(x: ArrayLike<number>, M: ArrayLike<number>, y: Float64Array 
 
 // g = dL/dy. u = f_decompᵀ g; dx = f_compᵀ(Mᵀ u) (type 6: each chunk gets Rot_cᵀ Mᵀ u_c; x_pad positions
 // p add onto x[p mod k], the wrap-around ones onto x[0..pad)). For dM = Σ_tokens Σ_chunks u_c v_cᵀ the
-// kernel writes the operands of that cross-token reduction, U (R, K) and V (K, R) with K = nc·T
-// (chunk, token) pairs: dM = U V (the op's second backward dispatch).
+// kernel writes the operands of that cross-token reduction, U (R, K) and V (R, K) with K = nc·T
+// (chunk, token) pairs: dM = U Vᵀ (the op's second backward dispatch).
 function backwardCpu(
   g: ArrayLike<number>,
   x: ArrayLike<number>,
@@ -220,7 +221,7 @@ function backwardCpu(
       for (let c = 0; c < nc; c++) {
         for (let a = 0; a < R; a++) {
           U[a * K + c * T + t] = u[c][a];
-          V[(c * T + t) * R + a] = v[c][a];
+          V[a * K + c * T + t] = v[c][a];
         }
       }
     }
@@ -340,25 +341,29 @@ interface DmParams {
   tile: MoraTile;
 }
 
-// dM = U V (U (R, K), V (K, R)): the cross-token reduction of the backward with the subgroup product.
+// P[s] = U[:, slice s] V[:, slice s]ᵀ (U, V (R, K)): the cross-token reduction of the backward with the
+// subgroup product, in slices of K (dmGrid) that the op sums: dM = Σ_s P[s].
 const dmKernel = defineKernel<DmParams>({
   name: 'mora.dm',
-  cpu: ([U, V], [dM], { R, K }) => {
-    for (let a = 0; a < R; a++) {
-      for (let j = 0; j < R; j++) {
-        let s = 0;
-        for (let t = 0; t < K; t++) s += U[a * K + t] * V[t * R + j];
-        dM[a * R + j] = s;
+  cpu: ([U, V], [P], { R, K }) => {
+    const { kslice, slices } = dmGrid(R, K);
+    for (let sl = 0; sl < slices; sl++) {
+      for (let a = 0; a < R; a++) {
+        for (let j = 0; j < R; j++) {
+          let s = 0;
+          for (let t = sl * kslice; t < Math.min(K, (sl + 1) * kslice); t++) s += U[a * K + t] * V[j * K + t];
+          P[(sl * R + a) * R + j] = s;
+        }
       }
     }
   },
   gpu: {
-    shader: ({ K, tile }) => withConstants('mora_dm', { ST_ROWS: sgRows(K, tile) }),
+    shader: ({ R, K, tile }) => withConstants('mora_dm', { ST_ROWS: sgRows(dmGrid(R, K).kslice, tile) }),
     uniforms: ({ R, K }) => {
-      const gr = dmGrid(R);
-      return [R, K, gr.jb, gr.arows, gr.total].map((v) => ['u32', v] as UniformField);
+      const gr = dmGrid(R, K);
+      return [R, K, gr.jb, gr.arows, gr.ab, gr.kslice, gr.total].map((v) => ['u32', v] as UniformField);
     },
-    workgroups: ({ R }) => grid1d(dmGrid(R).total, 1),
+    workgroups: ({ R, K }) => grid1d(dmGrid(R, K).total, 1),
   },
 });
 
@@ -386,24 +391,27 @@ export function mora(x: Tensor, M: Tensor, opts: MoraOptions): Tensor {
       const wantDM = M.requiresGrad;
       if (T === 0) return [wantDx ? zeros(x.shape, { backend }) : null, wantDM ? zeros(M.shape, { backend }) : null];
       const want: MoraParams = { ...params, wantDx, wantDM };
-      // dispatch 1: dx, and the compressed operands of dM: U (R, nc·T) and V (nc·T, R) (placeholders when unwanted)
+      // dispatch 1: dx, and the compressed operands of dM: U (R, nc·T) and V (R, nc·T) (placeholders when unwanted)
       const K = wantDM ? geo.nc * T : 1;
       const [dx, U, V] = runKernel(
         'mora.backward',
         backwardKernel,
         [g, x, M],
-        [{ shape: x.shape }, { shape: [geo.R, K] }, { shape: [K, geo.R] }],
+        [{ shape: x.shape }, { shape: [geo.R, K] }, { shape: [geo.R, K] }],
         want,
       );
       if (!wantDx) dx.dispose();
-      // dispatch 2: dM = Σ_(c,t) u_{t,c} v_{t,c}ᵀ = U V, the cross-token reduction (docs/mora.md "The kernels"):
-      // mora.dm where the forward runs the subgroup product (and on cpu: its float64 loop), else the matmul
+      // dispatch 2: dM = Σ_(c,t) u_{t,c} v_{t,c}ᵀ = U Vᵀ, the cross-token reduction (docs/mora.md "The kernels"):
+      // mora.dm where the forward runs the subgroup product (and on cpu: its float64 loop), in slices of
+      // K summed by one more dispatch when there are several; else the matmul
       const ownReduction = tile.sg || backend === 'cpu';
-      const dM = !wantDM
-        ? null
-        : ownReduction
-          ? run1('mora', dmKernel, [U, V], { shape: [geo.R, geo.R] }, { R: geo.R, K, tile })
-          : matmul(U, V);
+      let dM: Tensor | null = null;
+      if (wantDM && ownReduction) {
+        const { slices } = dmGrid(geo.R, K);
+        const P = run1('mora', dmKernel, [U, V], { shape: [slices, geo.R, geo.R] }, { R: geo.R, K, tile }); // (slices, R, R)
+        dM = slices === 1 ? reshape(P, [geo.R, geo.R]) : sum(P, 0);
+        if (slices > 1) P.dispose();
+      } else if (wantDM) dM = matmulT(U, V, { transB: true });
       U.dispose();
       V.dispose();
       return [wantDx ? dx : null, dM];

@@ -344,6 +344,40 @@ describe('mora backward', () => {
     });
   }
 
+  // K = nc·T >= 512 (chunk, token) pairs: the dM reduction runs in slices of K that one more dispatch
+  // sums; T odd or not a multiple of 4 stores U and V entry by entry, T % 4 == 0 as vec4s.
+  it('long token counts: dM in slices of K (webgpu and cpu) = the naive twin, one dispatch more', async () => {
+    const caseFor = (type: MoraType) =>
+      fc.record({
+        // type 1: one chunk, T >= 512; type 6 (R 4, k 9, d 7): two chunks reach y, T >= 256
+        T: fc.oneof(fc.constantFrom(512, 521, 700), fc.integer({ min: type === 6 ? 256 : 512, max: 760 })),
+        seed: fc.integer({ min: 1, max: 1_000_000 }),
+      });
+    for (const type of [1, 6] as MoraType[]) {
+      await fc.assert(
+        fc.asyncProperty(caseFor(type), async ({ T, seed }) => {
+          const c: Case = { k: 9, d: 7, R: type === 6 ? 4 : 5, lead: [T], seed };
+          const gd = randData(T * c.d, seed + 2);
+          const want = await grads(moraNaive, c, type, 'cpu', gd);
+          const cpu = await grads(mora, c, type, 'cpu', gd);
+          expectClose(cpu.dM, want.dM, { rtol: 1e-10, atol: 1e-12 }, `dM cpu T ${T}`);
+          const got = await grads(mora, c, type, 'webgpu', gd);
+          expectClose(got.dx, want.dx, f32Tol(maxAbs(want.dx), c.d + c.R), `dx webgpu T ${T}`);
+          expectClose(got.dM, want.dM, f32Tol(maxAbs(want.dM), T * (c.d + c.k)), `dM webgpu T ${T}`);
+        }),
+        { numRuns: 4 },
+      );
+      const { x, M } = inputs({ k: 9, d: 7, R: 4, lead: [600], seed: 3 }, 'webgpu', true);
+      const y = mora(x, M, { inFeatures: 9, outFeatures: 7, type });
+      const ones = mg.ones(y.shape, { backend: 'webgpu' });
+      const p = await mg.profile(() => y.backward(ones));
+      const names = p.kernels.map((k) => k.kernel.replace(/:.*/, ''));
+      expect(names.slice(0, 2)).toEqual(['mora.backward', 'mora.dm']);
+      expect(names.length, names.join(', ')).toBe(3); // the sum of the slices
+      expect(p.kernels[1].shader).toBe('mora_dm#ST_ROWS=256');
+    }
+  });
+
   it('type 6 with in > out: inputs whose chunks are truncated away get exactly zero gradient', async () => {
     // k = 18, d = 5, R = 4: n = 5 chunks, pad 2; only chunks 0 and 1 reach y (ceil(5/4) = 2), so
     // x[8..18) never matter. x[0..2) also feed the (ignored) wrap-around chunk 4: still non-zero.
