@@ -22,6 +22,11 @@ export interface MoraTile {
   wga: number;
   smem: number;
   sg: boolean;
+  /**
+   * vec4s of workgroup memory for the row-staged forward (kernels/mora_forward_rows.wgsl: the block's
+   * x rows, then its y rows), which the forward runs where the shape fits (`rowsFit`); 0: never.
+   */
+  rows: number;
 }
 
 /** Everything one dispatch of the fused kernels needs. */
@@ -42,6 +47,7 @@ const SG_ST_ROWS = 256;
 
 /** `mg.testing.forceKernel('mora', ...)`: the product and its blocking. */
 const moraSwitch = defineKernelSwitch('mora', {
+  rows: { about: 'sg, and the forward stages whole x / y rows of 32 tokens in workgroup memory where they fit (CPU adapters)' },
   sg: { knobs: ['smem'], about: 'subgroup product, 8 x 1 lanes, tokens staged per lane (smem: vec4s, K in passes beyond)' },
   smem: { knobs: ['wgt', 'wga', 'smem'], about: 'M and the tokens staged in workgroup memory, wgt x wga lanes' },
 });
@@ -68,23 +74,50 @@ export function tileConfig(b: Pick<Backend, 'description' | 'workgroupMemory' | 
   const whole = Math.min(2048, Math.floor(b.workgroupMemory / 16));
   const hasSg = (b.subgroups?.min ?? 0) >= 8;
   const f = moraSwitch.forced();
+  const rows = Math.min(ROWS_W4, Math.floor(b.workgroupMemory / 16));
   let t: MoraTile;
-  if (f?.variant === 'sg') {
+  if (f?.variant === 'sg' || f?.variant === 'rows') {
     if (!hasSg)
       fail(
         'mora',
         `the subgroup product needs subgroups of at least 8 lanes; this device has ${b.subgroups ? `${b.subgroups.min}-${b.subgroups.max}` : 'none'}`,
       );
-    t = { wgt: 8, wga: 1, smem: f.params.smem ?? 8 * SG_ST_ROWS, sg: true };
+    t = { wgt: 8, wga: 1, smem: f.params.smem ?? 8 * SG_ST_ROWS, sg: true, rows: f.variant === 'rows' ? rows : 0 };
   } else if (f?.variant === 'smem') {
-    t = { wgt: f.params.wgt ?? 8, wga: f.params.wga ?? (cpuLike ? 1 : 8), smem: f.params.smem ?? whole, sg: false };
+    t = { wgt: f.params.wgt ?? 8, wga: f.params.wga ?? (cpuLike ? 1 : 8), smem: f.params.smem ?? whole, sg: false, rows: 0 };
   } else {
     const sg = cpuLike && hasSg;
-    t = { wgt: 8, wga: cpuLike ? 1 : 8, smem: sg ? 8 * SG_ST_ROWS : whole, sg };
+    t = { wgt: 8, wga: cpuLike ? 1 : 8, smem: sg ? 8 * SG_ST_ROWS : whole, sg, rows: sg ? rows : 0 };
   }
   if (t.wgt < 1 || t.wga < 1 || t.smem < 1) fail('mora', `the blocking needs wgt, wga, smem >= 1, got ${JSON.stringify(t)}`);
   return { ...t, smem: Math.min(t.smem, t.sg ? 8 * SG_ST_ROWS : whole - MS4) };
 }
+
+/** Most vec4s of workgroup memory the row-staged forward uses (32 KiB: 32 rows of 256 entries). */
+const ROWS_W4 = 2048;
+/** Tokens per workgroup of the row-staged forward (BT in kernels/mora_forward_rows.wgsl). */
+const ROWS_BT = 32;
+
+/** A power of two >= max(need, 64): one pipeline for all small shapes (as `sgRows`). */
+const pow2Rows = (need: number) => 2 ** Math.ceil(Math.log2(Math.max(need, 64)));
+
+/**
+ * The private array sizes of the row-staged forward (kernels/mora_forward_rows.wgsl): St holds v for
+ * one chunk (R rows), Z the product for all chunks (nc·R rows).
+ */
+export const rowsArrays = (p: MoraGeometry) => ({ ST_ROWS: pow2Rows(p.R), Z_ROWS: pow2Rows(p.nc * p.R) });
+
+/**
+ * Whether the row-staged forward runs this shape: 32 rows of x and of y fit in its workgroup memory,
+ * and St / Z in SG_ST_ROWS rows each (beyond that lavapipe's private arrays cost more than they save).
+ */
+export function rowsFit(p: MoraParams): boolean {
+  const { ST_ROWS, Z_ROWS } = rowsArrays(p);
+  return p.tile.rows > 0 && ROWS_BT * Math.max(p.k, p.d) <= 4 * p.tile.rows && Math.max(ST_ROWS, Z_ROWS) <= SG_ST_ROWS;
+}
+
+/** Workgroups of the row-staged forward: one per 32 tokens. */
+export const rowsBlocks = (T: number) => Math.ceil(T / ROWS_BT);
 
 /** Pipeline-overridable constants of the fused kernels. */
 export const tileConstants = ({ code, tile }: MoraParams, backward: boolean) => ({

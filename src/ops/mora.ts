@@ -48,7 +48,19 @@ import { add, mul } from './binary.js';
 import { tensor, zeros } from './creation.js';
 import { grid1d } from './grid.js';
 import { matmul, matmulT } from './matmul.js';
-import { dmGrid, grid, sgRows, tileConfig, tileConstants, uniforms, type MoraParams, type MoraTile } from './mora-tiling.js';
+import {
+  dmGrid,
+  grid,
+  rowsArrays,
+  rowsBlocks,
+  rowsFit,
+  sgRows,
+  tileConfig,
+  tileConstants,
+  uniforms,
+  type MoraParams,
+  type MoraTile,
+} from './mora-tiling.js';
 import { sum } from './reduce.js';
 import { indexSelect } from './gather.js';
 import { concat, reshape, slice, transpose } from './shape.js';
@@ -299,15 +311,23 @@ const moraShader = (kernel: string, p: MoraParams) =>
 
 const typeLabel = (p: MoraGeometry) => `type ${typeName(p.type)}`;
 
+// Two kernels behind one name: on CPU adapters, where 32 rows of x and of y fit in workgroup memory,
+// kernels/mora_forward_rows.wgsl (each x entry read once, y written as whole vec4s); else
+// kernels/mora_forward.wgsl (a workgroup per token block, chunk and row range of M).
+const rowsGrid = (p: MoraParams) => ({ tb: rowsBlocks(p.T), acols: 0, ab: 0, total: rowsBlocks(p.T) });
+
 const forwardKernel = defineKernel<MoraParams>({
   name: 'mora.forward',
-  label: (p) => `mora.forward:${typeLabel(p)}`,
+  label: (p) => `mora.forward:${typeLabel(p)}${rowsFit(p) ? ' rows' : ''}`,
   cpu: ([x, M], [y], p) => forwardCpu(x, M, y, p),
   gpu: {
-    shader: (p) => moraShader('mora_forward', p),
-    constants: (p) => tileConstants(p, false),
-    uniforms: (p) => uniforms(p, grid(p, false)),
-    workgroups: (p) => grid1d(grid(p, false).total, 1),
+    shader: (p) =>
+      rowsFit(p)
+        ? withConstants('mora_forward_rows', { ...MORA_TYPE_CONSTANTS, ...rowsArrays(p) })
+        : moraShader('mora_forward', p),
+    constants: (p) => (rowsFit(p) ? { TYPE: p.code, W4: p.tile.rows } : tileConstants(p, false)),
+    uniforms: (p) => uniforms(p, rowsFit(p) ? rowsGrid(p) : grid(p, false)),
+    workgroups: (p) => grid1d(rowsFit(p) ? rowsBlocks(p.T) : grid(p, false).total, 1),
   },
 });
 
@@ -433,7 +453,7 @@ export function deltaWeight(M: Tensor, opts: MoraOptions): Tensor {
     deltaKernel,
     [M],
     { shape: [geo.d, geo.k] },
-    { ...geo, T: 0, wantDx: false, wantDM: false, tile: { wgt: 8, wga: 1, smem: 0, sg: false } },
+    { ...geo, T: 0, wantDx: false, wantDM: false, tile: { wgt: 8, wga: 1, smem: 0, sg: false, rows: 0 } },
   ); // no blocking: one thread per entry
 }
 
