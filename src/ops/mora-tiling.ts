@@ -22,11 +22,8 @@ export interface MoraTile {
   wga: number;
   smem: number;
   sg: boolean;
-  /**
-   * vec4s of workgroup memory for the row-staged forward (kernels/mora_forward_rows.wgsl: the block's
-   * x rows, then its y rows), which the forward runs where the shape fits (`rowsFit`); 0: never.
-   */
-  rows: number;
+  /** The forward runs kernels/mora_forward_rows.wgsl where the shape fits (`rowsFit`). */
+  rows: boolean;
 }
 
 /** Everything one dispatch of the fused kernels needs. */
@@ -47,7 +44,7 @@ const SG_ST_ROWS = 256;
 
 /** `mg.testing.forceKernel('mora', ...)`: the product and its blocking. */
 const moraSwitch = defineKernelSwitch('mora', {
-  rows: { about: 'sg, and the forward stages whole x / y rows of 32 tokens in workgroup memory where they fit (CPU adapters)' },
+  rows: { about: 'sg, and the forward reads each lane\'s 4 rows of x once into registers and writes y as whole vec4s where they fit' },
   sg: { knobs: ['smem'], about: 'subgroup product, 8 x 1 lanes, tokens staged per lane (smem: vec4s, K in passes beyond)' },
   smem: { knobs: ['wgt', 'wga', 'smem'], about: 'M and the tokens staged in workgroup memory, wgt x wga lanes' },
 });
@@ -74,7 +71,6 @@ export function tileConfig(b: Pick<Backend, 'description' | 'workgroupMemory' | 
   const whole = Math.min(2048, Math.floor(b.workgroupMemory / 16));
   const hasSg = (b.subgroups?.min ?? 0) >= 8;
   const f = moraSwitch.forced();
-  const rows = Math.min(ROWS_W4, Math.floor(b.workgroupMemory / 16));
   let t: MoraTile;
   if (f?.variant === 'sg' || f?.variant === 'rows') {
     if (!hasSg)
@@ -82,19 +78,17 @@ export function tileConfig(b: Pick<Backend, 'description' | 'workgroupMemory' | 
         'mora',
         `the subgroup product needs subgroups of at least 8 lanes; this device has ${b.subgroups ? `${b.subgroups.min}-${b.subgroups.max}` : 'none'}`,
       );
-    t = { wgt: 8, wga: 1, smem: f.params.smem ?? 8 * SG_ST_ROWS, sg: true, rows: f.variant === 'rows' ? rows : 0 };
+    t = { wgt: 8, wga: 1, smem: f.params.smem ?? 8 * SG_ST_ROWS, sg: true, rows: f.variant === 'rows' };
   } else if (f?.variant === 'smem') {
-    t = { wgt: f.params.wgt ?? 8, wga: f.params.wga ?? (cpuLike ? 1 : 8), smem: f.params.smem ?? whole, sg: false, rows: 0 };
+    t = { wgt: f.params.wgt ?? 8, wga: f.params.wga ?? (cpuLike ? 1 : 8), smem: f.params.smem ?? whole, sg: false, rows: false };
   } else {
     const sg = cpuLike && hasSg;
-    t = { wgt: 8, wga: cpuLike ? 1 : 8, smem: sg ? 8 * SG_ST_ROWS : whole, sg, rows: sg ? rows : 0 };
+    t = { wgt: 8, wga: cpuLike ? 1 : 8, smem: sg ? 8 * SG_ST_ROWS : whole, sg, rows: sg };
   }
   if (t.wgt < 1 || t.wga < 1 || t.smem < 1) fail('mora', `the blocking needs wgt, wga, smem >= 1, got ${JSON.stringify(t)}`);
   return { ...t, smem: Math.min(t.smem, t.sg ? 8 * SG_ST_ROWS : whole - MS4) };
 }
 
-/** Most vec4s of workgroup memory the row-staged forward uses (32 KiB: 32 rows of 256 entries). */
-const ROWS_W4 = 2048;
 /** Tokens per workgroup of the row-staged forward (BT in kernels/mora_forward_rows.wgsl). */
 const ROWS_BT = 32;
 
@@ -102,18 +96,18 @@ const ROWS_BT = 32;
 const pow2Rows = (need: number) => 2 ** Math.ceil(Math.log2(Math.max(need, 64)));
 
 /**
- * The private array sizes of the row-staged forward (kernels/mora_forward_rows.wgsl): St holds v for
- * one chunk (R rows), Z the product for all chunks (nc·R rows).
+ * The private array sizes (vec4s) of the row-staged forward (kernels/mora_forward_rows.wgsl): Xp a
+ * lane's 4 rows of x (k), St v for one chunk (R), Z the product for all chunks (nc·R).
  */
-export const rowsArrays = (p: MoraGeometry) => ({ ST_ROWS: pow2Rows(p.R), Z_ROWS: pow2Rows(p.nc * p.R) });
+export const rowsArrays = (p: MoraGeometry) => ({ XP_ROWS: pow2Rows(p.k), ST_ROWS: pow2Rows(p.R), Z_ROWS: pow2Rows(p.nc * p.R) });
 
 /**
- * Whether the row-staged forward runs this shape: 32 rows of x and of y fit in its workgroup memory,
- * and St / Z in SG_ST_ROWS rows each (beyond that lavapipe's private arrays cost more than they save).
+ * Whether the forward runs the row-staged kernel: on the tile's say (CPU adapters with 8-lane
+ * subgroups), with each private array at most SG_ST_ROWS vec4s (lavapipe's compile time grows with
+ * them; the demo's shapes need at most 256).
  */
 export function rowsFit(p: MoraParams): boolean {
-  const { ST_ROWS, Z_ROWS } = rowsArrays(p);
-  return p.tile.rows > 0 && ROWS_BT * Math.max(p.k, p.d) <= 4 * p.tile.rows && Math.max(ST_ROWS, Z_ROWS) <= SG_ST_ROWS;
+  return p.tile.rows && Math.max(...Object.values(rowsArrays(p))) <= SG_ST_ROWS;
 }
 
 /** Workgroups of the row-staged forward: one per 32 tokens. */

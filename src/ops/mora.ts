@@ -311,7 +311,7 @@ const moraShader = (kernel: string, p: MoraParams) =>
 
 const typeLabel = (p: MoraGeometry) => `type ${typeName(p.type)}`;
 
-// Two kernels behind one name: on CPU adapters, where 32 rows of x and of y fit in workgroup memory,
+// Two kernels behind one name: on CPU adapters where its private arrays fit (`rowsFit`),
 // kernels/mora_forward_rows.wgsl (each x entry read once, y written as whole vec4s); else
 // kernels/mora_forward.wgsl (a workgroup per token block, chunk and row range of M).
 const rowsGrid = (p: MoraParams) => ({ tb: rowsBlocks(p.T), acols: 0, ab: 0, total: rowsBlocks(p.T) });
@@ -325,7 +325,7 @@ const forwardKernel = defineKernel<MoraParams>({
       rowsFit(p)
         ? withConstants('mora_forward_rows', { ...MORA_TYPE_CONSTANTS, ...rowsArrays(p) })
         : moraShader('mora_forward', p),
-    constants: (p) => (rowsFit(p) ? { TYPE: p.code, W4: p.tile.rows } : tileConstants(p, false)),
+    constants: (p) => (rowsFit(p) ? { TYPE: p.code } : tileConstants(p, false)),
     uniforms: (p) => uniforms(p, rowsFit(p) ? rowsGrid(p) : grid(p, false)),
     workgroups: (p) => grid1d(rowsFit(p) ? rowsBlocks(p.T) : grid(p, false).total, 1),
   },
@@ -453,7 +453,7 @@ export function deltaWeight(M: Tensor, opts: MoraOptions): Tensor {
     deltaKernel,
     [M],
     { shape: [geo.d, geo.k] },
-    { ...geo, T: 0, wantDx: false, wantDM: false, tile: { wgt: 8, wga: 1, smem: 0, sg: false, rows: 0 } },
+    { ...geo, T: 0, wantDx: false, wantDM: false, tile: { wgt: 8, wga: 1, smem: 0, sg: false, rows: false } },
   ); // no blocking: one thread per entry
 }
 
