@@ -211,6 +211,40 @@ describe('mora forward', () => {
     });
   }
 
+  // The forward on CPU adapters (kernels/mora_forward_rows.wgsl: a lane's 4 rows of x in registers, 32
+  // tokens per workgroup) against the per-chunk kernel it replaces there and the float64 port: token
+  // counts across several workgroups and not a multiple of 32 or 4, k and d odd / multiples of 4 (the
+  // aligned row loads and vec4 output path), k > d (type 6 loads only the live chunks), and a k past
+  // its private array (the per-chunk kernel runs).
+  it('the row-staged forward = the per-chunk forward = the reference port, over shapes and token counts', async () => {
+    const shapeArb = fc.record({
+      k: fc.oneof(fc.constantFrom(1, 4, 7, 64, 100, 256), fc.integer({ min: 1, max: 90 })),
+      d: fc.oneof(fc.constantFrom(1, 4, 9, 64, 256), fc.integer({ min: 1, max: 90 })),
+      h: fc.integer({ min: 1, max: 24 }),
+      T: fc.oneof(fc.constantFrom(1, 31, 32, 33, 97), fc.integer({ min: 1, max: 70 })),
+      type: fc.constantFrom<MoraType>(...TYPES),
+      seed: fc.integer({ min: 1, max: 1_000_000 }),
+    });
+    const check = async ({ k, d, h, T, type, seed }: { k: number; d: number; h: number; T: number; type: MoraType; seed: number }) => {
+      const c: Case = { k, d, R: type === 6 ? 2 * h : 2 * h - (seed % 2), lead: [T], seed };
+      const { xd, Md } = inputs(c, 'cpu');
+      const ref = refMora(xd, Md, k, d, c.R, type);
+      const tol = f32Tol(maxAbs(ref), k + c.R);
+      for (const variant of ['rows', 'sg'] as const) {
+        const restore = mg.testing.forceKernel('mora', variant);
+        const g = inputs(c, 'webgpu');
+        const label = `${variant} type ${String(type)} ${k} -> ${d} R ${c.R} T ${T}`;
+        expectClose(await mora(g.x, g.M, { inFeatures: k, outFeatures: d, type }).data(), ref, tol, label);
+        restore();
+      }
+    };
+    await check({ k: 300, d: 20, h: 5, T: 40, type: 6, seed: 4 }); // k past Xp: the per-chunk kernel
+    await check({ k: 64, d: 64, h: 11, T: 97, type: 6, seed: 5 }); // the demo's 64 -> 64 (R 22)
+    await check({ k: 256, d: 64, h: 18, T: 40, type: 6, seed: 6 }); // the demo's 256 -> 64: 2 of 8 chunks reach y
+    await check({ k: 100, d: 9, h: 3, T: 5, type: 'decoupling', seed: 7 }); // 2 of 17 chunks, k % 4 == 0
+    await fc.assert(fc.asyncProperty(shapeArb, check), { numRuns: 12 });
+  }, 120_000);
+
   it('tensors of 5 or 6 floats (buffers the kernels read as vec4s) match cpu, forward and backward', async () => {
     // x [5] and g [6]: 20- and 24-byte tensors; the kernels bind x, g and M as arrays of vec4
     for (const type of [1, 6, 'truncation'] as MoraType[]) {
