@@ -2,10 +2,8 @@
 // of x read once and each entry of y written once, as whole vec4s (src/ops/mora.ts `forwardKernel`,
 // docs/mora.md "The kernels"). Reads x (T, k) and M (R, R), writes y (T, d).
 //
-// A workgroup is one 8-lane subgroup (lavapipe: one SIMD batch of one CPU thread) and owns 32 tokens,
-// every chunk and every output; lane l owns the tokens t = t0 + 4l .. t + 3, whose rows of x are
-// one contiguous, vec4-aligned run x[t·k .. (t + 4)·k) (4k entries, k vec4s; likewise y's 4d).
-//   1. The lane copies its run of x into its private `Xp` (k vec4 loads).
+// The row-staged scheme (kernels/mora_rows.wgsl): a lane owns 4 tokens' whole rows.
+//   1. The lane copies its rows of x into its private `Xp` (at most k vec4 loads).
 //   2. Per chunk c (types 6/8: c < nc; other types: one) it compresses its 4 tokens out of Xp into
 //      its private `St` (v_{t,c}[j] as a vec4 over the tokens: padding, groups, truncation and
 //      rotation applied to the staged rows), then runs the subgroup product
@@ -17,66 +15,14 @@
 // per-lane addresses are only the whole-vec4 loads of x and stores of y.
 // The host picks this kernel where Xp, St and Z fit their sizes (src/ops/mora-tiling.ts `rowsFit`);
 // kernels/mora_forward.wgsl is the kernel otherwise.
-#include "mora_common.wgsl"
-#include "sg_fma.wgsl"
-
-const BT: u32 = 32u;  // tokens per workgroup (8 lanes x 4)
-const AN: u32 = 8u;   // rows a per product block (one per lane)
+#include "mora_rows.wgsl"
 
 @group(0) @binding(0) var<storage, read> X4: array<vec4<f32>>;  // x (T, k), as vec4s
 @group(0) @binding(1) var<storage, read> Mw4: array<vec4<f32>>;  // M (R, R), as vec4s
 @group(0) @binding(2) var<storage, read_write> y4: array<vec4<f32>>;  // y (T, d), as vec4s
 @group(0) @binding(3) var<uniform> u: Params;
 
-var<private> Xp: array<f32, 4 * XP_ROWS>;       // this lane's 4 rows of x: x[t + e, p] at e·xk + p
-var<private> xk: u32;                           // Xp's row stride
-var<private> St: array<vec4<f32>, ST_ROWS>;     // St[j]: v_{t,c}[j] for this lane's 4 tokens
 var<private> Z: array<f32, 4 * Z_ROWS>;         // z_{t+e,c}[a] at e·nz + c·R + a (nz = nc·R)
-
-fn ld_m(a: u32, j: u32) -> f32 {
-  let i = a * u.R + j;
-  return Mw4[i >> 2u][i & 3u];
-}
-
-// M[i .. i + 3] (flat, any alignment); past the end: whatever the clamped loads give (masked by the caller).
-fn m4(i: u32) -> vec4<f32> {
-  let a = Mw4[i >> 2u];
-  if ((i & 3u) == 0u) { return a; }
-  return join4(a, Mw4[(i >> 2u) + 1u], i & 3u);
-}
-
-// x[t + e, p] (p < k) for this lane's 4 tokens e < 4, from Xp.
-fn xs4(p: u32) -> vec4<f32> {
-  return vec4<f32>(Xp[p], Xp[xk + p], Xp[2u * xk + p], Xp[3u * xk + p]);
-}
-
-// v_{t,c}[j] for this lane's 4 tokens (the forward's compression, rotation included).
-fn comp4(c: u32, j: u32) -> vec4<f32> {
-  if (comp_strided()) {                     // Σ_m x_pad[mR + j]
-    var s = vec4<f32>(0.0);
-    for (var p = j; p < u.n * u.R; p += u.R) { s += xs4(wrap(p)); }
-    return s;
-  }
-  if (comp_groups()) {                      // Σ of the uneven contiguous group j of k
-    var s = vec4<f32>(0.0);
-    let s0 = group_start(j, u.k, u.R);
-    for (var i = s0; i < s0 + group_size(j, u.k, u.R); i++) { s += xs4(i); }
-    return s;
-  }
-  if (truncation()) {                       // x[j], zero past k
-    if (j < u.k) { return xs4(j); }
-    return vec4<f32>(0.0);
-  }
-  let p = c * u.R + j;                      // chunked: x_pad[cR + j]
-  let v = xs4(wrap(p));
-  if (!rotated()) { return v; }
-  // v' = v·cos θ + rotate_half(v)·sin θ; rotate_half(v)[j] = -v[j + R/2] (j < R/2), v[j - R/2]
-  let h = u.R / 2u;
-  var partner: vec4<f32>;
-  if (j < h) { partner = -xs4(wrap(p + h)); } else { partner = xs4(wrap(p - h)); }
-  let sc = rot_sc(c, j);
-  return v * sc.y + partner * sc.x;
-}
 
 // z[a0 + q] for q < 8 (lane q holds M's row a0 + q, broadcast 4 steps at a time) out of St[0 .. R).
 fn product(lane: u32, a0: u32) -> array<vec4<f32>, AN> {
@@ -95,31 +41,8 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
   let t = lin * BT + 4u * lane;            // this lane's first token (t·k, t·d: multiples of 4)
   let live = min(4u, u.T - min(u.T, t));   // of its 4 tokens, those < T
 
-  // 1. x[t .. t + 4) into Xp (rows past T: clamped loads, never written out). When k % 4 == 0 each
-  //    row starts on a vec4 and only the inputs that reach y are loaded (type 6: the nc live chunks;
-  //    truncation: R); else the 4 rows as one run of k vec4s.
-  var kused = u.k;
-  if (chunked()) { kused = min(u.k, u.nc * u.R); }
-  if (truncation()) { kused = min(u.k, u.R); }
-  if ((u.k & 3u) == 0u) {
-    let kq = (kused + 3u) / 4u;
-    xk = 4u * kq;
-    for (var e = 0u; e < 4u; e++) {
-      let q0 = (t + e) * (u.k >> 2u);
-      for (var q = 0u; q < kq; q++) {
-        let v = X4[q0 + q];
-        let i = e * xk + 4u * q;
-        Xp[i] = v.x; Xp[i + 1u] = v.y; Xp[i + 2u] = v.z; Xp[i + 3u] = v.w;
-      }
-    }
-  } else {
-    xk = u.k;
-    let q0 = (t * u.k) >> 2u;
-    for (var q = 0u; q < u.k; q++) {
-      let v = X4[q0 + q];
-      Xp[4u * q] = v.x; Xp[4u * q + 1u] = v.y; Xp[4u * q + 2u] = v.z; Xp[4u * q + 3u] = v.w;
-    }
-  }
+  // 1. x[t .. t + 4) into Xp
+  load_x(t);
 
   // 2. per chunk: compress into St, z = M v into Z
   let chunks = select(1u, u.nc, chunked());

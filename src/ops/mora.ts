@@ -314,7 +314,7 @@ const typeLabel = (p: MoraGeometry) => `type ${typeName(p.type)}`;
 // Two kernels behind one name: on CPU adapters where its private arrays fit (`rowsFit`),
 // kernels/mora_forward_rows.wgsl (each x entry read once, y written as whole vec4s); else
 // kernels/mora_forward.wgsl (a workgroup per token block, chunk and row range of M).
-const rowsGrid = (p: MoraParams) => ({ tb: rowsBlocks(p.T), acols: 0, ab: 0, total: rowsBlocks(p.T) });
+const rowsGrid = (p: MoraParams) => ({ tb: rowsBlocks(p.T), acols: 0, ab: 0, total: p.wantDx || p.wantDM ? rowsBlocks(p.T) : 0 });
 
 const forwardKernel = defineKernel<MoraParams>({
   name: 'mora.forward',
@@ -327,19 +327,23 @@ const forwardKernel = defineKernel<MoraParams>({
         : moraShader('mora_forward', p),
     constants: (p) => (rowsFit(p) ? { TYPE: p.code } : tileConstants(p, false)),
     uniforms: (p) => uniforms(p, rowsFit(p) ? rowsGrid(p) : grid(p, false)),
-    workgroups: (p) => grid1d(rowsFit(p) ? rowsBlocks(p.T) : grid(p, false).total, 1),
+    workgroups: (p) => grid1d((rowsFit(p) ? rowsGrid(p) : grid(p, false)).total, 1),
   },
 });
 
+// As the forward: kernels/mora_backward_rows.wgsl where `rowsFit`, else kernels/mora_backward.wgsl.
 const backwardKernel = defineKernel<MoraParams>({
   name: 'mora.backward',
-  label: (p) => `mora.backward:${typeLabel(p)}`,
+  label: (p) => `mora.backward:${typeLabel(p)}${rowsFit(p) ? ' rows' : ''}`,
   cpu: ([g, x, M], [dx, U, V], p) => backwardCpu(g, x, M, dx, U, V, p),
   gpu: {
-    shader: (p) => moraShader('mora_backward', p),
-    constants: (p) => tileConstants(p, true),
-    uniforms: (p) => uniforms(p, grid(p, true)),
-    workgroups: (p) => grid1d(grid(p, true).total, 1),
+    shader: (p) =>
+      rowsFit(p)
+        ? withConstants('mora_backward_rows', { ...MORA_TYPE_CONSTANTS, ...rowsArrays(p) })
+        : moraShader('mora_backward', p),
+    constants: (p) => (rowsFit(p) ? { TYPE: p.code } : tileConstants(p, true)),
+    uniforms: (p) => uniforms(p, rowsFit(p) ? rowsGrid(p) : grid(p, true)),
+    workgroups: (p) => grid1d((rowsFit(p) ? rowsGrid(p) : grid(p, true)).total, 1),
   },
 });
 
