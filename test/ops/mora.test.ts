@@ -211,12 +211,13 @@ describe('mora forward', () => {
     });
   }
 
-  // The forward on CPU adapters (kernels/mora_forward_rows.wgsl: a lane's 4 rows of x in registers, 32
-  // tokens per workgroup) against the per-chunk kernel it replaces there and the float64 port: token
-  // counts across several workgroups and not a multiple of 32 or 4, k and d odd / multiples of 4 (the
-  // aligned row loads and vec4 output path), k > d (type 6 loads only the live chunks), and a k past
-  // its private array (the per-chunk kernel runs).
-  it('the row-staged forward = the per-chunk forward = the reference port, over shapes and token counts', async () => {
+  // The kernels on CPU adapters (kernels/mora_forward_rows.wgsl, mora_backward_rows.wgsl: a lane's 4
+  // rows in private arrays, 32 tokens per workgroup) against the per-chunk kernels they replace there,
+  // the float64 port and the naive twin's float64 gradients: token counts across several workgroups
+  // and not a multiple of 32 or 4, k and d odd / multiples of 4 (the aligned row loads and the vec4
+  // paths), k > d (type 6 loads only the live chunks), and a k past the private arrays (the per-chunk
+  // kernels run).
+  it('the row-staged kernels = the per-chunk kernels = the reference port and the naive gradients, over shapes and token counts', async () => {
     const shapeArb = fc.record({
       k: fc.oneof(fc.constantFrom(1, 4, 7, 64, 100, 256), fc.integer({ min: 1, max: 90 })),
       d: fc.oneof(fc.constantFrom(1, 4, 9, 64, 256), fc.integer({ min: 1, max: 90 })),
@@ -230,11 +231,16 @@ describe('mora forward', () => {
       const { xd, Md } = inputs(c, 'cpu');
       const ref = refMora(xd, Md, k, d, c.R, type);
       const tol = f32Tol(maxAbs(ref), k + c.R);
+      const gd = randData(T * d, seed + 2);
+      const want = await grads(moraNaive, c, type, 'cpu', gd);
       for (const variant of ['rows', 'sg'] as const) {
         const restore = mg.testing.forceKernel('mora', variant);
         const g = inputs(c, 'webgpu');
         const label = `${variant} type ${String(type)} ${k} -> ${d} R ${c.R} T ${T}`;
         expectClose(await mora(g.x, g.M, { inFeatures: k, outFeatures: d, type }).data(), ref, tol, label);
+        const got = await grads(mora, c, type, 'webgpu', gd);
+        expectClose(got.dx, want.dx, f32Tol(maxAbs(want.dx), d + c.R), `${label} dx`);
+        expectClose(got.dM, want.dM, f32Tol(maxAbs(want.dM), T * (d + k)), `${label} dM`);
         restore();
       }
     };
