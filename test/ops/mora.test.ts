@@ -469,9 +469,9 @@ describe('mora dispatches (mg.profile)', () => {
       const M = mg.randn([6, 6], { seed: 2, requiresGrad: true });
       const g = mg.randn([2, 5, 10], { seed: 3 });
       const fwd = await mg.profile(() => mora(x, M, opts));
-      // lavapipe: the subgroup product, its private St sized to R = 6 rounded up to the 64-row minimum
+      // lavapipe: the row-staged kernel, its private arrays sized to k = 21, R = 6 and nc·R rounded up to the 64-row minimum
       const noTable = (s: string) => s.replace(/#TYPE_\w+=\d+/g, ''); // the type names every MoRA shader gets
-      expect(fwd.kernels.map((k) => noTable(k.shader))).toEqual(['mora_forward+mora_product_sg#ST_ROWS=64']);
+      expect(fwd.kernels.map((k) => noTable(k.shader))).toEqual(['mora_forward_rows#XP_ROWS=64#ST_ROWS=64#Z_ROWS=64']);
       expect(fwd.kernels[0].kernel).toMatch(/^mora\.forward/);
       const bwd = await mg.profile(() => fwd.result.backward(g));
       expect(bwd.kernels.map((k) => k.kernel.replace(/:.*/, ''))).toEqual(['mora.backward', 'mora.dm']); // lavapipe: the subgroup dM reduction
