@@ -1,6 +1,6 @@
 // The blocking of the fused MoRA kernels (kernels/mora_block.wgsl, mora_product_sg.wgsl,
-// mora_product_smem.wgsl, mora_dm.wgsl): which product, how many lanes, how much staged memory, the
-// grids and the uniforms. src/ops/mora.ts defines the kernels with these; docs/performance.md has
+// mora_product_smem.wgsl, mora_dm.wgsl, and the row-staged mora_rows.wgsl): which kernels and
+// product, how many lanes, how much staged memory, the grids and the uniforms. src/ops/mora.ts defines the kernels with these; docs/performance.md has
 // the measurements behind the choices.
 import { isCpuAdapter, type Backend, type UniformField } from '../backend/interface.js';
 import { fail } from '../errors.js';
@@ -22,7 +22,7 @@ export interface MoraTile {
   wga: number;
   smem: number;
   sg: boolean;
-  /** The forward runs kernels/mora_forward_rows.wgsl where the shape fits (`rowsFit`). */
+  /** The forward and backward run kernels/mora_forward_rows.wgsl, mora_backward_rows.wgsl where the shape fits (`rowsFit`). */
   rows: boolean;
 }
 
@@ -44,7 +44,7 @@ const SG_ST_ROWS = 256;
 
 /** `mg.testing.forceKernel('mora', ...)`: the product and its blocking. */
 const moraSwitch = defineKernelSwitch('mora', {
-  rows: { about: 'sg, and the forward reads each lane\'s 4 rows of x once into registers and writes y as whole vec4s where they fit' },
+  rows: { about: "the row-staged forward and backward where they fit (a lane's 4 rows in private arrays), else as sg" },
   sg: { knobs: ['smem'], about: 'subgroup product, 8 x 1 lanes, tokens staged per lane (smem: vec4s, K in passes beyond)' },
   smem: { knobs: ['wgt', 'wga', 'smem'], about: 'M and the tokens staged in workgroup memory, wgt x wga lanes' },
 });
@@ -89,28 +89,29 @@ export function tileConfig(b: Pick<Backend, 'description' | 'workgroupMemory' | 
   return { ...t, smem: Math.min(t.smem, t.sg ? 8 * SG_ST_ROWS : whole - MS4) };
 }
 
-/** Tokens per workgroup of the row-staged forward (BT in kernels/mora_forward_rows.wgsl). */
+/** Tokens per workgroup of the row-staged kernels (BT in kernels/mora_rows.wgsl). */
 const ROWS_BT = 32;
 
 /** A power of two >= max(need, 64): one pipeline for all small shapes (as `sgRows`). */
 const pow2Rows = (need: number) => 2 ** Math.ceil(Math.log2(Math.max(need, 64)));
 
 /**
- * The private array sizes (vec4s) of the row-staged forward (kernels/mora_forward_rows.wgsl): Xp a
- * lane's 4 rows of x (k), St v for one chunk (R), Z the product for all chunks (nc·R).
+ * The private array sizes (rows of 4 tokens) of the row-staged kernels (kernels/mora_rows.wgsl):
+ * Xp a lane's 4 rows of x (and the backward's Dx: k), St one chunk's v or u (R), Z the forward's
+ * product and the backward's Ut for all chunks (nc·R).
  */
 export const rowsArrays = (p: MoraGeometry) => ({ XP_ROWS: pow2Rows(p.k), ST_ROWS: pow2Rows(p.R), Z_ROWS: pow2Rows(p.nc * p.R) });
 
 /**
- * Whether the forward runs the row-staged kernel: on the tile's say (CPU adapters with 8-lane
- * subgroups), with each private array at most SG_ST_ROWS vec4s (lavapipe's compile time grows with
- * them; the demo's shapes need at most 256).
+ * Whether the forward and backward run the row-staged kernels: on the tile's say (CPU adapters with
+ * 8-lane subgroups), with each private array at most SG_ST_ROWS rows (lavapipe's compile time and
+ * stack grow with them; the demo's shapes need at most 256).
  */
 export function rowsFit(p: MoraParams): boolean {
   return p.tile.rows && Math.max(...Object.values(rowsArrays(p))) <= SG_ST_ROWS;
 }
 
-/** Workgroups of the row-staged forward: one per 32 tokens. */
+/** Workgroups of the row-staged kernels: one per 32 tokens. */
 export const rowsBlocks = (T: number) => Math.ceil(T / ROWS_BT);
 
 /** Pipeline-overridable constants of the fused kernels. */

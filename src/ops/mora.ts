@@ -8,7 +8,9 @@
 // dM = U Vᵀ as one more dispatch (kernels/mora_dm.wgsl with the subgroup product, in slices of K
 // summed by one more dispatch when R is small; else the matmul;
 // docs/mora.md "The dM reduction" says why a second dispatch). Both kernels
-// share kernels/mora_block.wgsl. No scaling and no dropout inside the op (the adapter adds them).
+// share kernels/mora_block.wgsl; on CPU adapters, where the shape fits, the forward and backward are
+// kernels/mora_forward_rows.wgsl and mora_backward_rows.wgsl instead (a lane's whole rows in private
+// arrays, kernels/mora_rows.wgsl). No scaling and no dropout inside the op (the adapter adds them).
 // This file reads top to bottom: options and geometry (the rules themselves are src/mora/rules.ts),
 // the host-side math, the float64 reference loops (the kernels' `cpu` fields), the kernel
 // definitions (their blocking: ./mora-tiling.ts), the op, `deltaWeight` (ΔW in closed form, ONE
@@ -322,9 +324,7 @@ const forwardKernel = defineKernel<MoraParams>({
   cpu: ([x, M], [y], p) => forwardCpu(x, M, y, p),
   gpu: {
     shader: (p) =>
-      rowsFit(p)
-        ? withConstants('mora_forward_rows', { ...MORA_TYPE_CONSTANTS, ...rowsArrays(p) })
-        : moraShader('mora_forward', p),
+      rowsFit(p) ? withConstants('mora_forward_rows', { ...MORA_TYPE_CONSTANTS, ...rowsArrays(p) }) : moraShader('mora_forward', p),
     constants: (p) => (rowsFit(p) ? { TYPE: p.code } : tileConstants(p, false)),
     uniforms: (p) => uniforms(p, rowsFit(p) ? rowsGrid(p) : grid(p, false)),
     workgroups: (p) => grid1d((rowsFit(p) ? rowsGrid(p) : grid(p, false)).total, 1),
@@ -338,9 +338,7 @@ const backwardKernel = defineKernel<MoraParams>({
   cpu: ([g, x, M], [dx, U, V], p) => backwardCpu(g, x, M, dx, U, V, p),
   gpu: {
     shader: (p) =>
-      rowsFit(p)
-        ? withConstants('mora_backward_rows', { ...MORA_TYPE_CONSTANTS, ...rowsArrays(p) })
-        : moraShader('mora_backward', p),
+      rowsFit(p) ? withConstants('mora_backward_rows', { ...MORA_TYPE_CONSTANTS, ...rowsArrays(p) }) : moraShader('mora_backward', p),
     constants: (p) => (rowsFit(p) ? { TYPE: p.code } : tileConstants(p, true)),
     uniforms: (p) => uniforms(p, rowsFit(p) ? rowsGrid(p) : grid(p, true)),
     workgroups: (p) => grid1d((rowsFit(p) ? rowsGrid(p) : grid(p, true)).total, 1),
