@@ -19,7 +19,7 @@ describe('kernel switches', () => {
       attention: ['softmax', 'flash'],
       'attention.product': ['sg', 'block'],
       scaledMaskedSoftmax: ['thread', 'split'],
-      mora: ['sg', 'smem'],
+      mora: ['rows', 'sg', 'smem'],
       sort: ['rank', 'bitonic'],
       stats: ['thread', 'split'],
       scan: ['thread', 'split'],
