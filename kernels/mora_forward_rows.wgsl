@@ -8,11 +8,9 @@
 //      its private `St` (v_{t,c}[j] as a vec4 over the tokens: padding, groups, truncation and
 //      rotation applied to the staged rows), then runs the subgroup product
 //      z_{t,c}[a] = Σ_j M[a, j] v_{t,c}[j] in blocks of 8 rows a (kernels/sg_fma.wgsl) into its
-//      private `Z` ((chunk, a) rows, vec4 over the tokens).
-//   3. It builds its run of y vec4 by vec4 out of Z through the decompression map and stores each
+//      private `Z` (per token, chunk and row a).
+//   3. It builds its rows of y vec4 by vec4 out of Z through the decompression map and stores each
 //      (d vec4 stores; past T the run stops, a partial last vec4 entry by entry).
-// Every private index is the same on all lanes (lavapipe: one vector load or store, no gather); the
-// per-lane addresses are only the whole-vec4 loads of x and stores of y.
 // The host picks this kernel where Xp, St and Z fit their sizes (src/ops/mora-tiling.ts `rowsFit`);
 // kernels/mora_forward.wgsl is the kernel otherwise.
 #include "mora_rows.wgsl"

@@ -1,7 +1,7 @@
 // The blocking of the fused MoRA kernels (kernels/mora_block.wgsl, mora_product_sg.wgsl,
 // mora_product_smem.wgsl, mora_dm.wgsl, and the row-staged mora_rows.wgsl): which kernels and
-// product, how many lanes, how much staged memory, the grids and the uniforms. src/ops/mora.ts defines the kernels with these; docs/performance.md has
-// the measurements behind the choices.
+// product, how many lanes, how much staged memory, the grids and the uniforms. src/ops/mora.ts
+// defines the kernels with these; docs/performance.md has the measurements behind the choices.
 import { isCpuAdapter, type Backend, type UniformField } from '../backend/interface.js';
 import { fail } from '../errors.js';
 import { defineKernelSwitch } from '../kernel-switches.js';
