@@ -112,7 +112,7 @@ export function registerExperiments(program: Command): void {
   program
     .command('demo')
     .description(
-      "the paper's UUID memorisation experiment at small scale: full vs LoRA vs MoRA on every seed, learning rates swept, the mechanism, a report (~15 min on a 2-core lavapipe)",
+      "the paper's UUID memorisation experiment at small scale: full vs LoRA vs MoRA on every seed, learning rates swept, the mechanism, a report (~6-8 min on a 2-core lavapipe)",
     )
     .option('--out <dir>', 'runs directory', 'runs')
     .option('--name <name>', 'run name (folder under --out)', runName, DEMO.name)
