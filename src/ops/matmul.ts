@@ -241,12 +241,20 @@ function sgVec4(p: MatmulParams): boolean {
 export const SG_MIN_M = 16;
 /** Most rows of K per pass of the subgroup kernel (its private St per lane: build time grows with it). */
 const SG_MAX_ST = 256;
+/**
+ * Rows per pass for outputs (all batch entries) under SG_BIG_OUTPUT elements. lavapipe's compile time grows with ST_ROWS
+ * (the private staging array: 1.1 s at 64, 2.0 s at 128, 4.9-7.6 s at 256 per pipeline variant), and
+ * a pass after the first only re-reads and adds an output this small, so 256 pays only for big
+ * outputs (512³, 1024³: 13-25% faster than 128); docs/performance.md "Cold shader compiles".
+ */
+const SG_SMALL_MAX_ST = 128;
+const SG_BIG_OUTPUT = 256 * 256;
 /** Workgroups the subgroup kernel should fill before it splits the columns (each split restages A). */
 const SG_TARGET_WORKGROUPS = 32;
 
 /**
- * The subgroup kernel's tile: st rows of K per pass (a power of two, 64..SG_MAX_ST: one pipeline for
- * all small k) and cw columns per workgroup: all of n unless the row blocks leave the CPU's threads
+ * The subgroup kernel's tile: st rows of K per pass (a power of two, 64..SG_MAX_ST, at most
+ * SG_SMALL_MAX_ST for small outputs: one pipeline for all small k) and cw columns per workgroup: all of n unless the row blocks leave the CPU's threads
  * idle, then split into enough column groups to make SG_TARGET_WORKGROUPS.
  */
 function sgTile(p: Pick<MatmulParams, 'm' | 'n' | 'k' | 'batch'>, knobs: Readonly<Record<string, number>>): { cw: number; st: number } {
@@ -254,7 +262,8 @@ function sgTile(p: Pick<MatmulParams, 'm' | 'n' | 'k' | 'batch'>, knobs: Readonl
   const groups = Math.ceil(p.m / SG_ROWS) * p.batch;
   const split = Math.max(1, Math.min(blocks, Math.ceil(SG_TARGET_WORKGROUPS / groups)));
   const cw = knobs.cw ?? 8 * Math.ceil(blocks / split);
-  const st = knobs.st ?? Math.min(SG_MAX_ST, 2 ** Math.ceil(Math.log2(Math.max(p.k, 64))));
+  const maxSt = p.batch * p.m * p.n >= SG_BIG_OUTPUT ? SG_MAX_ST : SG_SMALL_MAX_ST;
+  const st = knobs.st ?? Math.min(maxSt, 2 ** Math.ceil(Math.log2(Math.max(p.k, 64))));
   if (!(cw >= 8 && cw % 8 === 0)) fail('matmul', `sg: columns per workgroup cw = ${cw} must be a positive multiple of 8`);
   if (!(st >= 4 && st <= 1024 && (st & (st - 1)) === 0)) fail('matmul', `sg: rows per pass st = ${st} must be a power of two in 4..1024`);
   return { cw, st };
