@@ -117,10 +117,10 @@ export interface WebGpuOptions {
    * ranges are tensors with a buffer of their own or slab slots bound before and the parameters were
    * seen before; a dispatch binding a slab slot for the first time, or parameters never seen (an
    * optimizer's step count), still takes dynamic offsets (else every small tensor would hold a bind
-   * group, which on lavapipe is a memory mapping, and every optimizer step would create one). lavapipe copies the whole descriptor set on every
-   * dispatch that has dynamic offsets (an mmap and munmap each: 2-3x the cost of a tiny dispatch,
-   * docs/performance.md), so CPU adapters default to 'static', others to 'dynamic'.
-   * MORAGRAD_BIND_OFFSETS=static|dynamic overrides the default.
+   * group, which on lavapipe is a memory mapping, and every optimizer step would create one).
+   * lavapipe copies the whole descriptor set on every dispatch that has dynamic offsets (an mmap and
+   * a munmap each: about twice the cost of a tiny dispatch, docs/performance.md), so CPU adapters
+   * default to 'static', others to 'dynamic'. MORAGRAD_BIND_OFFSETS=static|dynamic overrides it.
    */
   bindOffsets?: 'dynamic' | 'static';
 }
