@@ -122,29 +122,12 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
     }
   } else {
     let eg = live * u.d;                    // entries of the run
-    var e = 0u;                             // token and output of the next entry
-    var o = 0u;
-    var s = 0u;                             // its row of u (tile, chunked: o mod period; groups: group of o)
-    var gend = group_size(0u, u.d, u.R);    // groups: the end of group s
+    var w = decomp_start();                 // the next entry and its row of u (mora_rows.wgsl)
     for (var q = 0u; q < (eg + 3u) / 4u; q++) {
       let v = G4[qg + q];
       for (var i = 0u; i < 4u; i++) {
-        if (e < live && !(truncation() && o >= u.R)) { Ut[e * nz + min(s, nz - 1u)] += v[i]; }
-        o++;
-        if (decomp_groups()) {
-          if (o == gend && o < u.d) { s++; gend += group_size(s, u.d, u.R); }  // (empty groups come last)
-        } else if (truncation()) {
-          s = o;
-        } else {
-          s++;
-          if (s == period) { s = 0u; }
-        }
-        if (o == u.d) {
-          e++;
-          o = 0u;
-          s = 0u;
-          gend = group_size(0u, u.d, u.R);
-        }
+        if (w.e < live && decomp_live(w)) { Ut[w.e * nz + min(w.s, nz - 1u)] += v[i]; }
+        decomp_next(&w, period);
       }
     }
   }

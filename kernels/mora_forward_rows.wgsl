@@ -84,29 +84,12 @@ fn main(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: 
     return;
   }
   let ey = live * u.d;                     // entries of the run
-  var e = 0u;                              // token and output of the next entry
-  var o = 0u;
-  var s = 0u;                              // its Z row (tile, chunked: o mod period; groups: group of o)
-  var gend = group_size(0u, u.d, u.R);     // groups: the end of group s
+  var w = decomp_start();                  // the next entry and its Z row (mora_rows.wgsl)
   for (var q = 0u; q < (ey + 3u) / 4u; q++) {
     var v = vec4<f32>(0.0);
     for (var i = 0u; i < 4u; i++) {
-      if (e < 4u && !(truncation() && o >= u.R)) { v[i] = Z[e * nz + min(s, nz - 1u)]; }
-      o++;
-      if (decomp_groups()) {
-        if (o == gend && o < u.d) { s++; gend += group_size(s, u.d, u.R); }  // (empty groups come last)
-      } else if (truncation()) {
-        s = o;
-      } else {
-        s++;
-        if (s == period) { s = 0u; }
-      }
-      if (o == u.d) {
-        e++;
-        o = 0u;
-        s = 0u;
-        gend = group_size(0u, u.d, u.R);
-      }
+      if (w.e < 4u && decomp_live(w)) { v[i] = Z[w.e * nz + min(w.s, nz - 1u)]; }
+      decomp_next(&w, period);
     }
     if (4u * q + 4u <= ey) { y4[qy + q] = v; }
     else { for (var i = 0u; i < ey - 4u * q; i++) { y4[qy + q][i] = v[i]; } }

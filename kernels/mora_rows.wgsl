@@ -90,3 +90,31 @@ fn load_x(t: u32) {
   }
 
 }
+
+// A walk over a run of output entries in storage order (token e, output o), with the row s of Z
+// (forward) or u (backward) that decompression maps o to: o mod period (tile, chunked), the group
+// of o (groups; empty groups come last), o itself (truncation, live only below R).
+struct Decomp { e: u32, o: u32, s: u32, gend: u32 }
+
+fn decomp_start() -> Decomp { return Decomp(0u, 0u, 0u, group_size(0u, u.d, u.R)); }
+
+// Entry o has a row (truncation: outputs at or past R are zero and have none).
+fn decomp_live(w: Decomp) -> bool { return !(truncation() && w.o >= u.R); }
+
+fn decomp_next(w: ptr<function, Decomp>, period: u32) {
+  (*w).o++;
+  if (decomp_groups()) {
+    if ((*w).o == (*w).gend && (*w).o < u.d) { (*w).s++; (*w).gend += group_size((*w).s, u.d, u.R); }
+  } else if (truncation()) {
+    (*w).s = (*w).o;
+  } else {
+    (*w).s++;
+    if ((*w).s == period) { (*w).s = 0u; }
+  }
+  if ((*w).o == u.d) {  // the next token's first output
+    let e = (*w).e + 1u;
+    *w = decomp_start();
+    (*w).e = e;
+  }
+}
+
