@@ -242,10 +242,10 @@ export const SG_MIN_M = 16;
 /** Most rows of K per pass of the subgroup kernel (its private St per lane: build time grows with it). */
 const SG_MAX_ST = 256;
 /**
- * Rows per pass for outputs (all batch entries) under SG_BIG_OUTPUT elements. lavapipe's compile time grows with ST_ROWS
- * (the private staging array: 1.1 s at 64, 2.0 s at 128, 4.9-7.6 s at 256 per pipeline variant), and
- * a pass after the first only re-reads and adds an output this small, so 256 pays only for big
- * outputs (512³, 1024³: 13-25% faster than 128); docs/performance.md "Cold shader compiles".
+ * Rows per pass for outputs (all batch entries) under SG_BIG_OUTPUT elements. lavapipe's compile time
+ * grows with ST_ROWS (the private staging array, per pipeline variant), and a pass after the first
+ * only re-reads and adds an output this small, so 256 rows pay only for big outputs, where fewer
+ * passes over C win; docs/performance.md "Cold shader compiles" has the measurements.
  */
 const SG_SMALL_MAX_ST = 128;
 const SG_BIG_OUTPUT = 256 * 256;
