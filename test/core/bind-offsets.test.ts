@@ -47,7 +47,7 @@ describe('bind-group offsets', () => {
     c.dispose();
   });
 
-  it('a CPU adapter defaults to static offsets; a bad MORAGRAD_BIND_OFFSETS is an error naming it', async () => {
+  it('a CPU adapter defaults to static offsets; a bad MORAGRAD_BIND_OFFSETS or bindOffsets is an error naming it', async () => {
     const saved = process.env.MORAGRAD_BIND_OFFSETS;
     try {
       delete process.env.MORAGRAD_BIND_OFFSETS;
@@ -57,6 +57,10 @@ describe('bind-group offsets', () => {
       b.device.destroy();
       process.env.MORAGRAD_BIND_OFFSETS = 'sometimes';
       await expect(WebGpuBackend.create()).rejects.toThrow(/MORAGRAD_BIND_OFFSETS must be 'static' or 'dynamic', got 'sometimes'/);
+      delete process.env.MORAGRAD_BIND_OFFSETS;
+      await expect(WebGpuBackend.create({ bindOffsets: 'always' as 'static' })).rejects.toThrow(
+        /bindOffsets must be 'static' or 'dynamic', got 'always'/,
+      );
     } finally {
       process.env.MORAGRAD_BIND_OFFSETS = saved;
     }

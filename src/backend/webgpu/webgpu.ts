@@ -230,6 +230,8 @@ export class WebGpuBackend implements Backend {
     const env = process.env.MORAGRAD_BIND_OFFSETS;
     if (env !== undefined && env !== 'static' && env !== 'dynamic')
       fail('init', `MORAGRAD_BIND_OFFSETS must be 'static' or 'dynamic', got '${env}'`);
+    if (opts.bindOffsets !== undefined && opts.bindOffsets !== 'static' && opts.bindOffsets !== 'dynamic')
+      fail('init', `bindOffsets must be 'static' or 'dynamic', got '${String(opts.bindOffsets)}'`);
     const gpu = create(['enable-dawn-features=allow_unsafe_apis', ...(opts.dawnFlags ?? [])]);
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) {
