@@ -8,6 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { DEMO, runExperiment, validateSpec, type ExperimentSpec } from '../../src/app/experiments/demo.js';
 import { summarize } from '../../src/app/experiments/summary.js';
 import { validateMetrics } from '../../src/app/experiments/metrics-file.js';
+import type { MethodResult } from '../../src/app/experiments/metrics.js';
 import { gridSpec } from '../../src/app/cli/experiments.js';
 import { main } from '../../src/app/cli/main.js';
 import { setupBackends } from '../helpers.js';
@@ -118,13 +119,14 @@ describe('the demo pipeline', () => {
     expect(html.match(/<svg[\s>]/g)!.length).toBeGreaterThanOrEqual(6); // accuracy, loss, mechanism x2, spectra, ranks
     expect(html).toContain('Per seed');
     expect(phases).toContain('rank analysis');
-    // the second run loads the cached base and format stage
-    const again = await runExperiment(
-      { ...tiny, name: 'smoke2', seeds: [0], methods: tiny.methods.slice(2), mechanism: null },
-      { runsDir: runs },
-    );
+    // the second run loads the cached base and format stage, and runs the methods side by side in two
+    // child processes (LoRA's seed 1 waiting for its seed 0's sweep): the same numbers
+    const again = await runExperiment({ ...tiny, name: 'smoke2', mechanism: null }, { runsDir: runs, jobs: 2 });
     expect(again.metrics.base.cached).toBe(true);
     expect(again.metrics.base.formatStage!.cached).toBe(true);
+    const numbers = (ms: MethodResult[]) => ms.map((m) => ({ ...m, wallTimeSec: 0 }));
+    expect(numbers(again.metrics.methods)).toEqual(numbers(metrics.methods));
+    await expect(runExperiment(tiny, { runsDir: runs, jobs: 0 })).rejects.toThrow(/jobs must be an integer >= 1 .*got 0/);
     // `moragrad report` rebuilds the report from metrics.json
     const r = await quiet(() => main(['report', dir]));
     expect(r.value).toBe(0);

@@ -18,7 +18,7 @@ import { loadGPT } from '../../train/gpt.js';
 import { MORA_TYPES, type MoraType } from '../../ops/mora.js';
 import { existingFile, existingPath, int, num, oneOf, runName } from './options.js';
 import { checkExperiment } from './validate.js';
-import { onInterrupt, progressBar, type Bar } from './progress.js';
+import { onInterrupt, progressBar, progressBars, type Bar } from './progress.js';
 import { explain } from './explain.js';
 import { runNameProblem } from '../../io/paths.js';
 
@@ -37,22 +37,39 @@ const moraType = (v: string): MoraType => {
   return t as MoraType;
 };
 
-/** Renders experiment progress: one bar per phase, a line per finished method. */
+/**
+ * Renders experiment progress: a bar for the base and format stages, one per fine-tuning run (several
+ * at once when runs go side by side), a line per accuracy checkpoint and per finished run.
+ */
 function renderer(stop: { requested(): boolean }, baseSteps: number): { callbacks: ExperimentCallbacks; close(): void } {
-  const ui: { bar: Bar | null; phase: string; total: number } = { bar: null, phase: '', total: 0 };
+  let stage: Bar | null = null; // the base or format stage's bar
+  let bars: ReturnType<typeof progressBars> | null = null; // the runs' bars, from the first run on
+  const runs = new Map<string, { bar: Bar | null; total: number; phase: string }>(); // by `${method} · seed ${seed}`
+  const label = (m: string, seed?: number) => (seed === undefined ? m : `${m} · seed ${seed}`);
+  const run = (key: string) => {
+    const r = runs.get(key) ?? { bar: null, total: 0, phase: '' };
+    runs.set(key, r);
+    return r;
+  };
+  const log = (line: string) => (bars ? bars.log(line) : console.error(line));
+  const closeStage = () => {
+    stage?.stop();
+    stage = null;
+  };
   const close = () => {
-    ui.bar?.stop();
-    ui.bar = null;
+    closeStage();
+    bars?.close();
+    bars = null;
   };
   const callbacks: ExperimentCallbacks = {
     onBase: ({ cached, path }) =>
       console.error(cached ? `base model: cached ${path}` : `base model: pretraining on Moby Dick (cached afterwards at ${path})`),
     base: {
       onStart: (s) => {
-        close();
-        ui.bar = progressBar(baseSteps, s.resumedAt, 'pretrain loss {loss} | {tps} tok/s', { loss: '-', tps: '-' });
+        closeStage();
+        stage = progressBar(baseSteps, s.resumedAt, 'pretrain loss {loss} | {tps} tok/s', { loss: '-', tps: '-' });
       },
-      onStep: (s) => ui.bar?.update(s.step, { loss: s.loss.toFixed(3), tps: Math.round(s.tokensPerSec) }),
+      onStep: (s) => stage?.update(s.step, { loss: s.loss.toFixed(3), tps: Math.round(s.tokensPerSec) }),
       shouldStop: () => stop.requested(),
     },
     onFormatStage: ({ cached, path, steps }) =>
@@ -62,27 +79,39 @@ function renderer(stop: { requested(): boolean }, baseSteps: number): { callback
           : `format stage: ${steps} steps of full fine-tuning on random UUID pairs (cached afterwards at ${path})`,
       ),
     onMethodStart: (i, n, m, seed) => {
-      close();
-      console.error(`\n[${i + 1}/${n}] ${m.name} · seed ${seed}`);
+      closeStage();
+      bars ??= progressBars();
+      log(`[${i + 1}/${n}] ${m.name} · seed ${seed}`);
     },
-    onPhase: (m, phase) => {
-      ui.phase = phase;
-      if (m === 'mechanism' || m === 'base') console.error(`${m}: ${phase}`);
-      else if (phase.startsWith('accuracy') || phase === 'rank analysis') ui.bar?.log(`  ${phase}`);
+    onPhase: (m, phase, seed) => {
+      if (m === 'mechanism' || m === 'base') return log(`${m}: ${phase}`);
+      const key = label(m, seed);
+      run(key).phase = phase;
+      if (phase.startsWith('accuracy') || phase === 'rank analysis') log(`  ${key}: ${phase}`);
     },
-    onStep: (m, step, steps, loss) => {
-      if (step === 1 || !ui.bar || ui.total !== steps) {
-        close();
-        ui.total = steps;
-        ui.bar = progressBar(steps, step - 1, `${m === 'format stage' ? m : ui.phase} | loss {loss}`, { loss: '-' });
+    onStep: (m, step, steps, loss, seed) => {
+      const shown = { loss: Number.isFinite(loss) ? loss.toFixed(3) : String(loss) };
+      if (m === 'format stage') {
+        if (step === 1 || !stage) stage = progressBar(steps, step - 1, 'format stage | loss {loss}', { loss: '-' });
+        return stage.update(step, shown);
       }
-      ui.bar?.update(step, { loss: Number.isFinite(loss) ? loss.toFixed(3) : String(loss) });
+      const key = label(m, seed);
+      const r = run(key);
+      if (step === 1 || !r.bar || r.total !== steps) {
+        r.bar?.stop();
+        r.total = steps;
+        bars ??= progressBars();
+        r.bar = bars.create(key, steps, step - 1, `${r.phase} | loss {loss}`, { loss: '-' });
+      }
+      r.bar.update(step, shown);
     },
     onMethodDone: (r) => {
-      close();
+      const key = label(r.name, r.seed);
+      runs.get(key)?.bar?.stop();
+      runs.delete(key);
       const last = r.accuracy[r.accuracy.length - 1];
-      console.error(
-        `  done: lr ${r.lr}, ${r.trainableParams} trainable, char accuracy ${last ? (100 * last.charAccuracy).toFixed(1) : '-'}% in ${r.wallTimeSec.toFixed(1)} s`,
+      log(
+        `  ${key} done: lr ${r.lr}, ${r.trainableParams} trainable, char accuracy ${last ? (100 * last.charAccuracy).toFixed(1) : '-'}% in ${r.wallTimeSec.toFixed(1)} s`,
       );
     },
     shouldStop: () => stop.requested(),
@@ -90,13 +119,20 @@ function renderer(stop: { requested(): boolean }, baseSteps: number): { callback
   return { callbacks, close };
 }
 
-async function runAndReport(spec: ExperimentSpec, runsDir: string): Promise<void> {
+/**
+ * Fine-tuning runs side by side by default: two processes keep a 2-core machine busy where one leaves
+ * half a core idle (src/app/experiments/jobs.ts); --jobs 1 runs them one by one in this process.
+ */
+const JOBS_HELP = 'fine-tuning runs side by side, each in its own process (1: one by one, in this process)';
+const DEFAULT_JOBS = 2;
+
+async function runAndReport(spec: ExperimentSpec, runsDir: string, jobs: number): Promise<void> {
   await checkExperiment(spec); // every argument, before any work
   await init();
   const stop = onInterrupt();
   const ui = renderer(stop, spec.base.steps);
   try {
-    const { table, dir, metrics } = await runExperiment(spec, { runsDir, callbacks: ui.callbacks });
+    const { table, dir, metrics } = await runExperiment(spec, { runsDir, callbacks: ui.callbacks, jobs });
     ui.close();
     console.log(`\n${table}`);
     console.log(
@@ -130,9 +166,14 @@ export function registerExperiments(program: Command): void {
       DEMO.lossOn,
     )
     .option('--steps <n>', 'fine-tuning steps per method', int(1, 100_000), DEMO.steps)
+    .option('--jobs <n>', JOBS_HELP, int(1, 64), DEFAULT_JOBS)
     .action(async (o) => {
       const sweepSteps = Math.min(DEMO.sweepSteps, o.steps);
-      await runAndReport({ ...DEMO, name: o.name, seeds: seedList(o.seed, o.seeds), lossOn: o.lossOn, steps: o.steps, sweepSteps }, o.out);
+      await runAndReport(
+        { ...DEMO, name: o.name, seeds: seedList(o.seed, o.seeds), lossOn: o.lossOn, steps: o.steps, sweepSteps },
+        o.out,
+        o.jobs,
+      );
     });
 
   program
@@ -180,6 +221,7 @@ export function registerExperiments(program: Command): void {
     .option('--out <dir>', 'runs directory', 'runs')
     .option('--name <name>', 'run name (folder under --out)', runName, 'finetune')
     .option('--save-adapter <dir>', 'write the adapter (PEFT layout: adapter_model.safetensors + adapter_config.json) here')
+    .option('--jobs <n>', JOBS_HELP, int(1, 64), DEFAULT_JOBS)
     .action(async (o) => {
       if (o.task !== 'uuid' && o.task !== 'corpus') existingFile(o.task);
       const label = methodLabel(o.adapter, o.r, o.type);
@@ -204,6 +246,7 @@ export function registerExperiments(program: Command): void {
           mechanism: null,
         },
         o.out,
+        o.jobs,
       );
     });
 
@@ -216,6 +259,7 @@ export function registerExperiments(program: Command): void {
     )
     .description('fine-tune a grid of methods from one base (capacity views: "pairs": [8, 16, 32, ...])')
     .option('--out <dir>', 'runs directory', 'runs')
+    .option('--jobs <n>', JOBS_HELP, int(1, 64), DEFAULT_JOBS)
     .action(async (file: string, o) => {
       let g: unknown;
       try {
@@ -223,7 +267,7 @@ export function registerExperiments(program: Command): void {
       } catch (e) {
         throw new InvalidArgumentError(`${file}: not valid JSON (${(e as Error).message})`);
       }
-      await runAndReport(gridSpec(g, file), o.out);
+      await runAndReport(gridSpec(g, file), o.out, o.jobs);
     });
 
   program

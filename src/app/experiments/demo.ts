@@ -13,6 +13,7 @@ import { getBackend } from '../../runtime.js';
 import { DEFAULT_TRAIN, trainGPT, type TrainCallbacks, type TrainConfig } from '../../train/gpt.js';
 import { loadCheckpoint } from '../../train/checkpoint.js';
 import { runMethod, type FinetuneCallbacks, type MethodSpec } from './finetune.js';
+import { partialResults, runJobs, WorkerPool, type JobRunner, type MethodJob } from './jobs.js';
 import { isHFFolder, loadBase, summarizeHFBase } from './base.js';
 import type { AccuracyPoint, BaseModelSummary, MethodResult, RunMetrics } from './metrics.js';
 import { METRICS_VERSION } from './metrics.js';
@@ -243,9 +244,20 @@ export function validateSpec(spec: ExperimentSpec): void {
  */
 export async function runExperiment(
   spec: ExperimentSpec,
-  opts: { runsDir: string; cacheDir?: string; callbacks?: ExperimentCallbacks },
+  opts: {
+    runsDir: string;
+    cacheDir?: string;
+    callbacks?: ExperimentCallbacks;
+    /**
+     * Fine-tuning runs side by side (default 1: one after another in this process); above 1, each in
+     * a child process with its own device (src/app/experiments/jobs.ts). The numbers do not change.
+     */
+    jobs?: number;
+  },
 ): Promise<{ metrics: RunMetrics; table: string; dir: string }> {
   validateSpec(spec);
+  if (opts.jobs !== undefined && !(Number.isSafeInteger(opts.jobs) && opts.jobs >= 1))
+    fail('runExperiment', `jobs must be an integer >= 1 (runs side by side), got ${String(opts.jobs)}`);
   const cb = opts.callbacks ?? {};
   const started = new Date();
   const t0 = performance.now();
@@ -269,6 +281,7 @@ export async function runExperiment(
   let status: RunMetrics['status'] = 'complete';
   let baseAccuracy: number | null = null;
   const backend = getBackend().name;
+  let pool: WorkerPool | null = null;
   const metrics = (): RunMetrics => ({
     version: METRICS_VERSION,
     name: spec.name,
@@ -312,41 +325,46 @@ export async function runExperiment(
       }
       baseAccuracy = accuracy0.get(first)!.charAccuracy;
     }
-    const chosen = new Map<string, number>(); // `${method}/${pairs}` -> the first seed's swept rate
-    outer: for (const [key, task] of tasks) {
+    const jobs: MethodJob[] = [];
+    for (const [key, task] of tasks) {
       const [pairs, seed] = key.split('/').map(Number);
-      for (let i = 0; i < spec.methods.length; i++) {
-        const m = spec.methods[i];
-        const which = `${m.name}/${pairs}`;
-        cb.onMethodStart?.(i, spec.methods.length, m, seed);
-        const result = await runMethod(m, {
-          basePath: tuneFrom,
-          task,
-          steps: spec.steps,
-          batchSize: spec.batchSize,
-          evalSteps,
-          targets: spec.targets,
-          seed,
-          rankThreshold: spec.rankThreshold,
-          restartEvery: spec.restartEvery,
-          sweepSteps: spec.sweepSteps,
-          maxExtend: spec.maxExtend,
-          lr: chosen.get(which),
-          accuracy0: accuracy0.get(task),
-          saveAdapterDir: spec.saveAdapterDir && (spec.seeds.length > 1 ? join(spec.saveAdapterDir, `seed-${seed}`) : spec.saveAdapterDir),
-          callbacks: cb,
+      for (const m of spec.methods)
+        jobs.push({
+          spec: m,
+          rateKey: `${m.name}/${pairs}`, // a method's later seeds reuse its first seed's swept rate
+          options: {
+            basePath: tuneFrom,
+            task: { name: task.name, examples: task.examples, eos: task.eos, lossOn: task.lossOn }, // data only: it may go to a child
+            steps: spec.steps,
+            batchSize: spec.batchSize,
+            evalSteps,
+            targets: spec.targets,
+            seed,
+            rankThreshold: spec.rankThreshold,
+            restartEvery: spec.restartEvery,
+            sweepSteps: spec.sweepSteps,
+            maxExtend: spec.maxExtend,
+            accuracy0: accuracy0.get(task),
+            saveAdapterDir:
+              spec.saveAdapterDir && (spec.seeds.length > 1 ? join(spec.saveAdapterDir, `seed-${seed}`) : spec.saveAdapterDir),
+          },
         });
-        if (!chosen.has(which)) chosen.set(which, result.lr);
-        methods.push(result);
-        cb.onMethodDone?.(result);
-        if (result.status === 'interrupted') {
-          status = 'interrupted';
-          break outer;
-        }
-      }
     }
+    const slots = Math.min(opts.jobs ?? 1, jobs.length);
+    pool = slots > 1 ? new WorkerPool(slots, backend) : null;
+    const run: JobRunner = pool ? pool.run : (job, lr, callbacks) => runMethod(job.spec, { ...job.options, lr, callbacks });
+    const results = await runJobs(jobs, {
+      slots,
+      run,
+      callbacks: cb,
+      onStart: (job, i) => cb.onMethodStart?.(i % spec.methods.length, spec.methods.length, job.spec, job.options.seed),
+      onDone: (r) => cb.onMethodDone?.(r),
+    });
+    methods.push(...results);
+    if (results.some((r) => r.status === 'interrupted')) status = 'interrupted';
   } catch (e) {
     // a failure after some methods trained still writes what they computed
+    methods.push(...partialResults(e));
     if (methods.length === 0) throw e;
     status = 'failed';
     await writeReport(dir, metrics()).catch(() => undefined);
@@ -354,6 +372,8 @@ export async function runExperiment(
       'runExperiment',
       `${(e as Error).message} (the report of the ${methods.length} method(s) that finished is in ${dir})`,
     );
+  } finally {
+    pool?.close();
   }
   const m = metrics();
   const table = await writeReport(dir, m);

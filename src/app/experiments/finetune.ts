@@ -53,9 +53,10 @@ export interface FinetuneOptions {
   callbacks?: FinetuneCallbacks;
 }
 
+/** Progress of a run; `seed` tells apart a method's seeds when an experiment runs them side by side. */
 export interface FinetuneCallbacks {
-  onStep?(method: string, step: number, steps: number, loss: number): void;
-  onPhase?(method: string, phase: string): void;
+  onStep?(method: string, step: number, steps: number, loss: number, seed?: number): void;
+  onPhase?(method: string, phase: string, seed?: number): void;
   /** Polled after every step; true stops the method (what ran is recorded as 'interrupted'). */
   shouldStop?(): boolean;
 }
@@ -128,7 +129,7 @@ export class Trainer {
 
   /** Measures accuracy now (greedy completion of every prompt) and records it at the current step. */
   async evaluate(): Promise<AccuracyPoint> {
-    this.o.callbacks?.onPhase?.(this.spec.name, `accuracy at step ${this.step}`);
+    this.o.callbacks?.onPhase?.(this.spec.name, `accuracy at step ${this.step}`, this.o.seed);
     const e = await evaluateTask(this.adapted.model, this.adapted.tokenizer, this.o.task, { batchSize: 64 });
     const point = { step: this.step, charAccuracy: e.charAccuracy, exactMatch: e.exactMatch };
     this.accuracy.push(point);
@@ -159,7 +160,7 @@ export class Trainer {
       this.step++;
       this.trainMs += performance.now() - t0;
       this.loss.push(Number.isFinite(v) ? v : null);
-      cb.onStep?.(this.spec.name, this.step, until, v);
+      cb.onStep?.(this.spec.name, this.step, until, v, this.o.seed);
       if (!Number.isFinite(v)) this.status = 'diverged';
       else if (evalSteps.includes(this.step)) await this.evaluate();
       if (cb.shouldStop?.()) this.status = 'interrupted';
@@ -181,7 +182,7 @@ export class Trainer {
   async finish(sweep: { trials: LrTrial[]; bracketed: boolean | null }): Promise<MethodResult> {
     const { spec, o, adapted: a } = this;
     if (o.saveAdapterDir && a.peft) await saveAdapter(o.saveAdapterDir, a.peft);
-    o.callbacks?.onPhase?.(spec.name, 'rank analysis');
+    o.callbacks?.onPhase?.(spec.name, 'rank analysis', o.seed);
     const budget = a.peft ? a.peft.trainableParameters() : null;
     if (a.peft) a.peft.mergeAndUnload();
     const finalWeights = await hostWeights(a.model, isLinearWeight);
@@ -232,6 +233,15 @@ function moraShapes(perModule: readonly ModuleBudget[]): MoraShape[] {
   return out;
 }
 
+export interface RunMethodOptions extends FinetuneOptions {
+  /** Steps each candidate rate trains before the sweep picks one (0 or absent: no sweep). */
+  sweepSteps?: number;
+  /** Use this rate instead of sweeping `spec.lrs`. */
+  lr?: number;
+  /** The step-0 accuracy point, measured once by the caller for every method of a task. */
+  accuracy0?: AccuracyPoint;
+}
+
 /**
  * Runs one method on one seed. With several learning rates, the rates are swept on this seed
  * (bracketedSweep: each trained to `sweepSteps`, the grid extended past a winning end), the winner
@@ -241,10 +251,7 @@ function moraShapes(perModule: readonly ModuleBudget[]): MoraShape[] {
  * other seeds of an experiment reuse the first seed's choice). Accuracy is measured at `evalSteps`
  * (`accuracy0` is the step-0 point all methods share, measured once by the caller).
  */
-export async function runMethod(
-  spec: MethodSpec,
-  o: FinetuneOptions & { sweepSteps?: number; lr?: number; accuracy0?: AccuracyPoint },
-): Promise<MethodResult> {
+export async function runMethod(spec: MethodSpec, o: RunMethodOptions): Promise<MethodResult> {
   if (spec.lrs.length === 0 && o.lr === undefined) fail('finetune', `method '${spec.name}' has no learning rate`);
   const start = async (lr: number): Promise<Trainer> => {
     const t = new Trainer(await prepare(spec, o), spec, lr, o);
@@ -262,7 +269,7 @@ export async function runMethod(
       const outcome = await bracketedSweep(
         spec.lrs,
         async (lr) => {
-          o.callbacks?.onPhase?.(spec.name, `lr sweep ${fmtLr(lr)}`);
+          o.callbacks?.onPhase?.(spec.name, `lr sweep ${fmtLr(lr)}`, o.seed);
           const t = await start(lr);
           await t.advance(sweepSteps, o.evalSteps);
           const loss = t.tailLoss();
@@ -293,7 +300,7 @@ export async function runMethod(
     trainer = await start(o.lr ?? spec.lrs[0]);
   }
   try {
-    o.callbacks?.onPhase?.(spec.name, `training at lr ${fmtLr(trainer.lr)}`);
+    o.callbacks?.onPhase?.(spec.name, `training at lr ${fmtLr(trainer.lr)}`, o.seed);
     await trainer.advance(o.steps, o.evalSteps);
     return await trainer.finish(sweep);
   } finally {

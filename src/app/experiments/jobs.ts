@@ -1,0 +1,215 @@
+// An experiment's fine-tuning runs, side by side. Every (method, task, seed) is one job; `runJobs`
+// starts each as soon as it may on `slots` slots and returns the results in the jobs' order, whatever
+// order they finished in. A method's later seeds reuse the rate its first seed swept, so they wait
+// for that job; everything else is independent.
+//
+// A slot is this process (one slot: the runs go one after another, in order) or a child process of
+// a `WorkerPool` (src/app/experiments/method-worker.ts), each with its own device. Why processes: one
+// small-model training process keeps a 2-core machine's lavapipe only ~1.5 cores busy (its kernels
+// are too short to split well over the CPU's threads, and the JavaScript that records a step runs
+// while they wait); two processes fill both cores (docs/performance.md "Runs side by side"). On a
+// GPU the same holds for a model this small: one process leaves the device idle between dispatches.
+//
+// The numbers do not depend on the slots: every run is seeded, and a child runs the same kernels
+// on the same shapes as this process would.
+import { fork, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { MoragradError } from '../../errors.js';
+import type { BackendName } from '../../runtime.js';
+import type { FinetuneCallbacks, MethodSpec, RunMethodOptions } from './finetune.js';
+import type { MethodResult } from './metrics.js';
+
+/** One fine-tuning run of an experiment. */
+export interface MethodJob {
+  spec: MethodSpec;
+  /** Everything but the callbacks and the rate (`lr` is filled in for a method's later seeds). */
+  options: Omit<RunMethodOptions, 'callbacks' | 'lr'>;
+  /** Jobs with the same key share a rate: the first one sweeps it, the others wait and reuse it. */
+  rateKey: string;
+}
+
+/** Runs one job somewhere (this process or a child) with these callbacks. */
+export type JobRunner = (job: MethodJob, lr: number | undefined, callbacks: FinetuneCallbacks) => Promise<MethodResult>;
+
+export interface RunJobsOptions {
+  slots: number;
+  run: JobRunner;
+  callbacks: FinetuneCallbacks;
+  onStart?(job: MethodJob, index: number): void;
+  onDone?(result: MethodResult, index: number): void;
+}
+
+/**
+ * Runs `jobs` on `slots` slots: a job starts when a slot is free and its rate is known (or it is the
+ * first of its rateKey, which sweeps it), earliest job first. Stops starting jobs once one is
+ * interrupted or fails; a failure is rethrown after the running jobs have stopped, with the results
+ * so far on the error (`partial`). Results come back in the jobs' order.
+ */
+export async function runJobs(jobs: readonly MethodJob[], o: RunJobsOptions): Promise<MethodResult[]> {
+  const results: (MethodResult | undefined)[] = new Array(jobs.length);
+  const rate = new Map<string, number>();
+  const started = new Set<string>();
+  const waiting = jobs.map((_, i) => i);
+  const running = new Map<number, Promise<void>>();
+  let stopped = false;
+  let failure: unknown = null;
+  const cb: FinetuneCallbacks = { ...o.callbacks, shouldStop: () => stopped || (o.callbacks.shouldStop?.() ?? false) };
+  const startable = (i: number) => {
+    const j = jobs[i];
+    return j.spec.lrs.length === 1 || rate.has(j.rateKey) || !started.has(j.rateKey);
+  };
+  while (waiting.length || running.size) {
+    while (!stopped && running.size < o.slots) {
+      const w = waiting.findIndex(startable);
+      if (w < 0) break;
+      const i = waiting.splice(w, 1)[0];
+      const job = jobs[i];
+      const lr = rate.get(job.rateKey);
+      started.add(job.rateKey);
+      o.onStart?.(job, i);
+      const p = o
+        .run(job, lr, cb)
+        .then((r) => {
+          results[i] = r;
+          if (!rate.has(job.rateKey)) rate.set(job.rateKey, r.lr);
+          o.onDone?.(r, i);
+          if (r.status !== 'complete') stopped = true;
+        })
+        .catch((e: unknown) => {
+          failure ??= e;
+          stopped = true;
+        })
+        .finally(() => running.delete(i));
+      running.set(i, p);
+    }
+    if (!running.size) break; // stopped, or nothing left that can start
+    await Promise.race(running.values());
+  }
+  const done = results.filter((r): r is MethodResult => r !== undefined);
+  if (failure) throw Object.assign(failure instanceof Error ? failure : new Error(String(failure)), { partial: done });
+  return done;
+}
+
+/** The results a failed `runJobs` had collected before it stopped. */
+export function partialResults(e: unknown): MethodResult[] {
+  return ((e as { partial?: MethodResult[] }).partial ?? []).slice();
+}
+
+/** Messages from the parent to a worker. */
+export type ToWorker = { type: 'run'; id: number; spec: MethodSpec; options: RunMethodOptions } | { type: 'stop' };
+
+/** Messages from a worker to the parent. */
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'step'; id: number; method: string; step: number; steps: number; loss: number; seed?: number }
+  | { type: 'phase'; id: number; method: string; phase: string; seed?: number }
+  | { type: 'done'; id: number; result: MethodResult }
+  | { type: 'error'; id: number; message: string };
+
+/** The worker's file beside this one (.ts under tsx and vitest, .js in dist/). */
+function workerEntry(): { file: string; execArgv: string[] } {
+  const here = fileURLToPath(import.meta.url);
+  const ts = here.endsWith('.ts');
+  return { file: join(dirname(here), ts ? 'method-worker.ts' : 'method-worker.js'), execArgv: ts ? ['--import', 'tsx'] : [] };
+}
+
+/** Dawn's note on every device created on lavapipe (scripts/setup.sh hides it too). */
+const DAWN_LIMIT_NOTE = /artificially reduced/;
+
+/**
+ * `size` child processes, each with its own device on `backend`, running one job at a time. Their
+ * progress reaches the callbacks of the job they run; `close()` ends them.
+ */
+export class WorkerPool {
+  private readonly idle: ChildProcess[] = [];
+  private readonly queue: ((w: ChildProcess) => void)[] = [];
+  private readonly all: ChildProcess[] = [];
+  private readonly ready: Promise<void>;
+  private nextId = 0;
+
+  constructor(
+    readonly size: number,
+    backend: BackendName,
+  ) {
+    const { file, execArgv } = workerEntry();
+    const starts: Promise<void>[] = [];
+    for (let i = 0; i < size; i++) {
+      const w = fork(file, [backend], { execArgv, serialization: 'advanced', stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+      // Forward the worker's stderr except Dawn's note on its device limits.
+      createInterface({ input: w.stderr! }).on('line', (l) => {
+        if (!DAWN_LIMIT_NOTE.test(l)) process.stderr.write(`${l}\n`);
+      });
+      this.all.push(w);
+      starts.push(
+        new Promise<void>((resolve, reject) => {
+          const onMsg = (m: FromWorker) => {
+            if (m.type !== 'ready') return;
+            w.off('message', onMsg);
+            w.off('exit', onExit);
+            this.idle.push(w);
+            resolve();
+          };
+          const onExit = (code: number | null) =>
+            reject(new MoragradError('runExperiment', `a fine-tuning worker process exited (code ${code}) before it was ready`));
+          w.on('message', onMsg);
+          w.once('exit', onExit);
+        }),
+      );
+    }
+    this.ready = Promise.all(starts).then(() => undefined);
+    this.ready.catch(() => this.close());
+  }
+
+  /** Runs one job in the next free worker. */
+  readonly run: JobRunner = async (job, lr, cb) => {
+    await this.ready;
+    const w = this.idle.pop() ?? (await new Promise<ChildProcess>((res) => this.queue.push(res)));
+    const id = this.nextId++;
+    try {
+      return await new Promise<MethodResult>((resolve, reject) => {
+        let stopSent = false;
+        const onMsg = (m: FromWorker) => {
+          if (!('id' in m) || m.id !== id) return;
+          if (m.type === 'step') cb.onStep?.(m.method, m.step, m.steps, m.loss, m.seed);
+          else if (m.type === 'phase') cb.onPhase?.(m.method, m.phase, m.seed);
+          else if (m.type === 'done') return finish(() => resolve(m.result));
+          else if (m.type === 'error') return finish(() => reject(new MoragradError('runExperiment', `${job.spec.name}: ${m.message}`)));
+          if (!stopSent && cb.shouldStop?.()) {
+            stopSent = true;
+            w.send({ type: 'stop' } satisfies ToWorker);
+          }
+        };
+        const onExit = (code: number | null, signal: string | null) =>
+          finish(() =>
+            reject(
+              new MoragradError(
+                'runExperiment',
+                `the worker process running '${job.spec.name}' (seed ${job.options.seed}) died (${signal ?? `exit code ${code}`})`,
+              ),
+            ),
+          );
+        const finish = (settle: () => void) => {
+          w.off('message', onMsg);
+          w.off('exit', onExit);
+          settle();
+        };
+        w.on('message', onMsg);
+        w.once('exit', onExit);
+        w.send({ type: 'run', id, spec: job.spec, options: { ...job.options, lr } } satisfies ToWorker);
+      });
+    } finally {
+      if (w.exitCode === null && w.signalCode === null) {
+        const next = this.queue.shift();
+        if (next) next(w);
+        else this.idle.push(w);
+      }
+    }
+  };
+
+  /** Ends every worker (they hold no state between jobs). */
+  close(): void {
+    for (const w of this.all) if (w.exitCode === null && w.signalCode === null) w.kill();
+  }
+}

@@ -1,0 +1,36 @@
+// A child process of a WorkerPool (src/app/experiments/jobs.ts): opens its own device on the backend
+// named by its argument, says 'ready', then runs one fine-tuning job (runMethod) per 'run' message,
+// sending its progress and its result (or error) back. 'stop' asks the running job to stop after its
+// step, as Ctrl-C does in the parent. It exits when the parent closes the channel.
+import { init, type BackendName } from '../../runtime.js';
+import { runMethod } from './finetune.js';
+import type { FromWorker, ToWorker } from './jobs.js';
+
+const send = (m: FromWorker) => process.send!(m);
+let stop = false;
+
+process.on('message', async (m: ToWorker) => {
+  if (m.type === 'stop') {
+    stop = true;
+    return;
+  }
+  const { id, spec, options } = m;
+  stop = false;
+  try {
+    const result = await runMethod(spec, {
+      ...options,
+      callbacks: {
+        onStep: (method, step, steps, loss, seed) => send({ type: 'step', id, method, step, steps, loss, seed }),
+        onPhase: (method, phase, seed) => send({ type: 'phase', id, method, phase, seed }),
+        shouldStop: () => stop,
+      },
+    });
+    send({ type: 'done', id, result });
+  } catch (e) {
+    send({ type: 'error', id, message: (e as Error).message ?? String(e) });
+  }
+});
+process.on('disconnect', () => process.exit(0));
+
+await init({ backend: (process.argv[2] ?? 'webgpu') as BackendName });
+send({ type: 'ready' });
