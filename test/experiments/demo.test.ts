@@ -133,6 +133,27 @@ describe('the demo pipeline', () => {
     expect(r.out).toContain('LoRA r=2');
   });
 
+  it('a stop reaches the runs side by side: each worker ends after its step and the report keeps what ran', async () => {
+    const runs = mkdtempSync(join(tmpdir(), 'mg-demo-stop-'));
+    let steps = 0;
+    const { metrics } = await runExperiment(
+      {
+        ...tiny,
+        name: 'stopped',
+        seeds: [0],
+        steps: 500,
+        sweepSteps: 0,
+        mechanism: null,
+        methods: tiny.methods.map((m) => ({ ...m, lrs: [m.lrs[0]] })),
+      },
+      { runsDir: runs, jobs: 2, callbacks: { onStep: () => void steps++, shouldStop: () => steps >= 6 } },
+    );
+    expect(metrics.status).toBe('interrupted');
+    // the two runs that had started stopped early; the third never started
+    expect(metrics.methods.map((m) => m.status)).toEqual(['interrupted', 'interrupted']);
+    for (const m of metrics.methods) expect(m.loss.length).toBeLessThan(50);
+  });
+
   it('compare grids set every demo setting, expand methods x ranks, and reject bad grids with the file name', () => {
     const s = gridSpec(
       {

@@ -1,7 +1,7 @@
 // A child process of a WorkerPool (src/app/experiments/jobs.ts): opens its own device on the backend
 // named by its argument, says 'ready', then runs one fine-tuning job (runMethod) per 'run' message,
 // sending its progress and its result (or error) back. 'stop' asks the running job to stop after its
-// step, as Ctrl-C does in the parent. It exits when the parent closes the channel.
+// step, as Ctrl-C does in the parent. It exits when the parent closes the channel or kills it.
 import { init, type BackendName } from '../../runtime.js';
 import { runMethod } from './finetune.js';
 import type { FromWorker, ToWorker } from './jobs.js';
@@ -31,6 +31,9 @@ process.on('message', async (m: ToWorker) => {
   }
 });
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C reaches the whole process group: the parent turns it into a 'stop', so the job ends after its
+// step and reports what it ran instead of dying mid-step.
+process.on('SIGINT', () => {});
 
 await init({ backend: (process.argv[2] ?? 'webgpu') as BackendName });
 send({ type: 'ready' });
