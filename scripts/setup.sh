@@ -3,6 +3,7 @@
 # Idempotent: a second run only checks (seconds). A machine with a real GPU driver needs nothing here.
 #
 #   bash scripts/setup.sh          # install deps, find or install a WebGPU adapter, print it
+#   bash scripts/setup.sh --bench  # also the benchmark's peers (bench/package.json: TensorFlow.js, ONNX Runtime)
 #
 # On a Debian/Ubuntu machine without a GPU (CI, containers) it installs Mesa's lavapipe (a Vulkan
 # driver on the CPU) from a release new enough for Dawn: Debian 12's own Mesa 22 is refused by Dawn,
@@ -29,6 +30,17 @@ elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock
   npm ci --no-audit --no-fund
 else
   say "npm dependencies up to date"
+fi
+# The benchmark's peers (600 MB) live in their own package, installed only for `npm run bench`.
+if [ "${1:-}" = --bench ]; then
+  if [ -L bench/node_modules ]; then
+    say "bench/node_modules is a link to $(readlink bench/node_modules): not reinstalling it"
+  elif [ ! -d bench/node_modules ] || [ bench/package-lock.json -nt bench/node_modules/.package-lock.json ]; then
+    say "installing the benchmark's peers (npm ci in bench/)"
+    (cd bench && npm ci --no-audit --no-fund)
+  else
+    say "benchmark peers up to date"
+  fi
 fi
 if [ ! -f dist/index.js ] || [ -n "$(find src -newer dist/index.js -name '*.ts' -print -quit)" ]; then
   say "building dist/ (tsc)"

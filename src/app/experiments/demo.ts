@@ -2,8 +2,9 @@
 // small scale. Pretrain (or load the cached) base GPT on Moby Dick, teach it the UUID format on
 // disjoint random pairs (the format stage, cached too), then fine-tune every method from it on the
 // same task for the same steps on every seed (full, LoRA and MoRA at a small and a large budget; each
-// method's learning rate swept on the first seed), measure character accuracy at checkpoints,
-// analyse ΔW's rank, run the one-layer mechanism experiment, and write the report.
+// method's learning rate swept on the first seed; `jobs` runs at a time, src/app/experiments/jobs.ts),
+// measure character accuracy at checkpoints, analyse ΔW's rank, run the one-layer mechanism
+// experiment, and write the report.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -304,7 +305,11 @@ export async function runExperiment(
     mechanism,
     wallTimeSec: (performance.now() - t0) / 1000,
   });
+  // The workers (jobs > 1) start now: they open their devices while this process runs the mechanism
+  // and the base's accuracy.
+  const slots = Math.min(opts.jobs ?? 1, spec.methods.length * tasks.size);
   try {
+    pool = slots > 1 ? new WorkerPool(slots, backend) : null;
     if (spec.mechanism) {
       cb.onPhase?.('mechanism', 'one linear layer: LoRA vs MoRA at the same budget (cpu, float64)');
       mechanism = await runMechanism(spec.mechanism);
@@ -350,8 +355,6 @@ export async function runExperiment(
           },
         });
     }
-    const slots = Math.min(opts.jobs ?? 1, jobs.length);
-    pool = slots > 1 ? new WorkerPool(slots, backend) : null;
     const run: JobRunner = pool ? pool.run : (job, lr, callbacks) => runMethod(job.spec, { ...job.options, lr, callbacks });
     const results = await runJobs(jobs, {
       slots,
