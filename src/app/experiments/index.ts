@@ -1,6 +1,7 @@
 // Experiments: the UUID memorisation task, prompt/completion tasks and their batching, accuracy,
 // rank analysis of weight updates, the run record (metrics.json) and the report (markdown + HTML
-// with Vega-Lite charts). The pipeline that runs the methods (moragrad demo/compare) builds on these.
+// with Vega-Lite charts), and the pipeline that runs the methods on them (`runExperiment`: moragrad
+// demo/compare/finetune; `runMethod`: one method on one seed).
 export {
   type Example,
   type Task,
@@ -110,6 +111,8 @@ export {
 } from './aggregate.js';
 export { mean, sampleSd, meanSd, seriesMeanSd, type MeanSd } from './stats.js';
 export { bracketedSweep, bestTrial, type SweepTrial, type SweepOutcome } from './sweep.js';
+export { runExperiment, validateSpec, DEMO, type ExperimentSpec, type ExperimentCallbacks } from './demo.js';
+export { runMethod, type MethodSpec, type RunMethodOptions, type FinetuneCallbacks } from './finetune.js';
 export {
   runFormatStage,
   formatTask,
