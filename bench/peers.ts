@@ -60,10 +60,12 @@ interface TfWebGpuBackend {
   submitQueue(): void;
 }
 
+/** Where the peers are installed: the benchmark's own package (bench/package.json). */
+const PEERS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'node_modules');
+
 function pkgVersion(name: string): string {
   try {
-    const here = dirname(fileURLToPath(import.meta.url));
-    return (JSON.parse(readFileSync(join(here, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version; // bench/package.json
+    return (JSON.parse(readFileSync(join(PEERS_DIR, name, 'package.json'), 'utf8')) as { version: string }).version;
   } catch {
     return '?';
   }
@@ -87,7 +89,7 @@ export async function loadPeers(log: (s: string) => void = () => {}): Promise<Pe
     tf = await import('@tensorflow/tfjs');
     await import('@tensorflow/tfjs-backend-webgpu');
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    wasm.setWasmPaths(`${join(dirname(fileURLToPath(import.meta.url)), 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`);
+    wasm.setWasmPaths(`${join(PEERS_DIR, '@tensorflow', 'tfjs-backend-wasm', 'dist')}/`);
     for (const peer of TF_PEERS) {
       const version = pkgVersion(peer === 'tfjs-cpu' ? '@tensorflow/tfjs' : `@tensorflow/tfjs-backend-${BACKEND[peer]}`);
       try {

@@ -15,6 +15,11 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 
 say() { printf '[setup] %s\n' "$*"; }
 
+case "${1:-}" in
+  '' | --bench) ;;
+  *) say "unknown argument '$1' (expected none, or --bench)"; exit 2 ;;
+esac
+
 # onnxruntime-node (a bench peer) would download GPU binaries from the network in its install
 # script; its CPU binaries ship in the package, so skip that step.
 export ONNXRUNTIME_NODE_INSTALL=skip

@@ -1,6 +1,6 @@
 // The CLI: every failure is one line and an exit code (2 usage, 1 runtime, 130 interrupted); train,
 // resume and sample end to end; nothing is written outside --out.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,6 +131,12 @@ describe('moragrad CLI', () => {
     }
     expect(readdirSync(out).filter((f) => !f.startsWith('grid-') && f !== 'fifo')).toEqual([]); // nothing written
     expect(existsSync(join(out, '..', '..', 'escape'))).toBe(false);
+  });
+
+  it('scripts/setup.sh: an unknown argument is one line naming it, exit code 2, before any install', () => {
+    const r = spawnSync('bash', ['scripts/setup.sh', '--bnech'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stdout.trim()).toBe("[setup] unknown argument '--bnech' (expected none, or --bench)");
   });
 
   it('runtime failures: one line, exit code 1', async () => {

@@ -120,8 +120,8 @@ function renderer(stop: { requested(): boolean }, baseSteps: number): { callback
 }
 
 /**
- * Fine-tuning runs side by side by default: two processes keep a 2-core machine busy where one leaves
- * half a core idle (src/app/experiments/jobs.ts); --jobs 1 runs them one by one in this process.
+ * Fine-tuning runs side by side by default: two processes keep a CPU adapter's cores busy where one
+ * leaves part of them idle (src/app/experiments/jobs.ts); --jobs 1 runs them one by one in this process.
  */
 const JOBS_HELP = 'fine-tuning runs side by side, each in its own process (1: one by one, in this process)';
 const DEFAULT_JOBS = 2;

@@ -5,10 +5,9 @@
 //
 // A slot is this process (one slot: the runs go one after another, in order) or a child process of
 // a `WorkerPool` (src/app/experiments/method-worker.ts), each with its own device. Why processes: one
-// small-model training process keeps a 2-core machine's lavapipe only ~1.5 cores busy (its kernels
-// are too short to split well over the CPU's threads, and the JavaScript that records a step runs
-// while they wait); two processes fill both cores (docs/performance.md "Runs side by side"). On a
-// GPU the same holds for a model this small: one process leaves the device idle between dispatches.
+// small-model training process leaves part of a CPU adapter idle (its kernels are too short to split
+// evenly over lavapipe's threads, and they wait while the JavaScript records the next step); two
+// processes keep the cores busy (docs/performance.md "Runs side by side" has the measurements).
 //
 // The numbers do not depend on the slots: every run is seeded, and a child runs the same kernels
 // on the same shapes as this process would.
