@@ -35,15 +35,15 @@ describe('creation and random streams', () => {
     }
   });
 
-  it('rand/randn streams are identical on webgpu and cpu for a seed', async () => {
-    for (const f of [
-      (b: 'cpu' | 'webgpu') => mg.rand([1000], { seed: 42, backend: b }),
-      (b: 'cpu' | 'webgpu') => mg.randn([1000], { seed: 42, backend: b }),
-    ]) {
-      expectClose(await f('webgpu').data(), await f('cpu').data(), { rtol: 1e-5, atol: 1e-5 }, 'stream');
-    }
+  it('rand/randn streams are identical on webgpu and cpu for a seed (randn to float32 rounding, near zero too)', async () => {
     const u = await mg.rand([1000], { seed: 42, backend: 'cpu' }).data();
     expect(Array.from(await mg.rand([1000], { seed: 42 }).data())).toEqual(Array.from(u, Math.fround));
+    // 2^20 normals reach u1 near 1 and u2 near a quarter, where WGSL's own log() and cos() would err
+    // in the third significant digit: every value must agree relatively, however small
+    const n = 1 << 20;
+    const g = await mg.randn([n], { seed: 42 }).data();
+    const c = await mg.randn([n], { seed: 42, backend: 'cpu' }).data();
+    expectClose(g, c, { rtol: 1e-6, atol: 1e-12 }, 'randn stream');
   });
 
   it('randn has mean 0 and std 1; rand is uniform; seeds differ; manualSeed repeats', async () => {
