@@ -3,7 +3,7 @@
 // first seed's swept rate and get it, and a failure or interruption stops new starts. The real
 // child processes are compared with in-process runs in demo.test.ts.
 import { describe, expect, it } from 'vitest';
-import { partialResults, runJobs, type JobRunner, type MethodJob } from '../../src/app/experiments/jobs.js';
+import { partialResults, plannedCost, runJobs, type JobRunner, type MethodJob } from '../../src/app/experiments/jobs.js';
 import type { MethodResult } from '../../src/app/experiments/metrics.js';
 
 const job = (name: string, seed: number, lrs: number[]): MethodJob => ({
@@ -78,6 +78,31 @@ describe('runJobs', () => {
     expect((err as Error).message).toBe('A/0 broke');
     expect(partialResults(err).map((x) => `${x.name}/${x.seed}`)).toEqual(['B/0']); // B/0 was running and finished
     expect(f.log.filter((l) => l.startsWith('start')).length).toBe(2);
+  });
+
+  it('with a cost, the costliest job that may start starts first; results stay in job order', async () => {
+    const named = ['A', 'B', 'C', 'D'].map((n) => job(n, 0, [1]));
+    const cost: Record<string, number> = { A: 1, B: 3, C: 2, D: 5 };
+    const f = fakeRunner(() => 5);
+    const r = await runJobs(named, { slots: 2, run: f.run, callbacks: {}, cost: (j) => cost[j.spec.name] });
+    expect(f.log.filter((l) => l.startsWith('start'))).toEqual(['start D/0 lr=-', 'start B/0 lr=-', 'start C/0 lr=-', 'start A/0 lr=-']);
+    expect(r.map((x) => x.name)).toEqual(['A', 'B', 'C', 'D']);
+    // a later seed still waits for its rate, however costly: A/1 and A/2 start after A/0 ends
+    const g = fakeRunner(() => 5, { sweep: () => 2 });
+    await runJobs(jobs, { slots: 2, run: g.run, callbacks: {}, cost: (j) => (j.spec.name === 'A' ? 10 : 1) });
+    const at = (l: string) => g.log.indexOf(l);
+    expect(g.log[0]).toBe('start A/0 lr=-');
+    expect(at('start A/1 lr=2')).toBeGreaterThan(at('end A/0'));
+  });
+
+  it('plannedCost counts the sweep candidates of a first seed and weighs the adapter', () => {
+    const base = job('L', 0, [1, 2, 3]);
+    const opts = { ...base.options, steps: 450, sweepSteps: 100 };
+    const lora = plannedCost({ ...base, options: opts });
+    expect(lora).toBe(3 * 100 + 350);
+    expect(plannedCost({ ...base, options: opts, spec: { ...base.spec, lrs: [1] } })).toBe(450); // a later seed: its rate is given
+    expect(plannedCost({ ...base, options: opts, spec: { ...base.spec, adapter: 'mora' } })).toBeGreaterThan(lora);
+    expect(plannedCost({ ...base, options: opts, spec: { ...base.spec, adapter: 'full' } })).toBeGreaterThan(lora);
   });
 
   it('stops starting jobs once one is interrupted, and tells the running ones to stop', async () => {

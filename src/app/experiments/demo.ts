@@ -14,7 +14,7 @@ import { getBackend } from '../../runtime.js';
 import { DEFAULT_TRAIN, trainGPT, type TrainCallbacks, type TrainConfig } from '../../train/gpt.js';
 import { loadCheckpoint } from '../../train/checkpoint.js';
 import { runMethod, type FinetuneCallbacks, type MethodSpec } from './finetune.js';
-import { partialResults, runJobs, WorkerPool, type JobRunner, type MethodJob } from './jobs.js';
+import { partialResults, plannedCost, runJobs, WorkerPool, type JobRunner, type MethodJob } from './jobs.js';
 import { isHFFolder, loadBase, summarizeHFBase } from './base.js';
 import type { AccuracyPoint, BaseModelSummary, MethodResult, RunMetrics } from './metrics.js';
 import { METRICS_VERSION } from './metrics.js';
@@ -263,8 +263,6 @@ export async function runExperiment(
   const started = new Date();
   const t0 = performance.now();
   const dir = pathUnder(opts.runsDir, checkRunName(spec.name, 'runExperiment')); // one folder under runsDir
-  const base = await baseModel(spec, opts.cacheDir ?? join(opts.runsDir, '.cache'), cb);
-  const tuneFrom = base.formatStage?.checkpoint ?? base.checkpoint;
   const sizes = spec.pairsList ?? [spec.pairs];
   const tasks = new Map<string, Task>(); // `${pairs}/${seed}` -> task
   const format = spec.formatStage && spec.task === 'uuid' ? formatTask(spec.formatStage) : null;
@@ -278,6 +276,7 @@ export async function runExperiment(
   const first = tasks.get(`${sizes[0]}/${spec.seeds[0]}`)!;
   const evalSteps = [0, ...spec.evalAt.map((f) => Math.max(1, Math.round(f * spec.steps)))].filter((s, i, a) => a.indexOf(s) === i);
   const methods: MethodResult[] = [];
+  let base: BaseModelSummary | null = null;
   let mechanism: MechanismResult | null = null;
   let status: RunMetrics['status'] = 'complete';
   let baseAccuracy: number | null = null;
@@ -290,7 +289,7 @@ export async function runExperiment(
     status,
     config: { ...spec, evalSteps } as unknown as RunMetrics['config'],
     environment: runEnvironment(backend),
-    base,
+    base: base!,
     task: {
       name: first.name,
       examples: first.examples.length,
@@ -305,15 +304,26 @@ export async function runExperiment(
     mechanism,
     wallTimeSec: (performance.now() - t0) / 1000,
   });
-  // The workers (jobs > 1) start now: they open their devices while this process runs the mechanism
-  // and the base's accuracy.
+  // The workers (jobs > 1) start first and open their devices; one of them runs the mechanism (cpu)
+  // while this process trains the base, on the core one training process leaves idle. Without
+  // workers the mechanism runs here, after the base.
   const slots = Math.min(opts.jobs ?? 1, spec.methods.length * tasks.size);
+  const mechanismPhase = () => cb.onPhase?.('mechanism', 'one linear layer: LoRA vs MoRA at the same budget (cpu, float64)');
+  let mechanismRun: Promise<MechanismResult> | null = null;
   try {
     pool = slots > 1 ? new WorkerPool(slots, backend) : null;
-    if (spec.mechanism) {
-      cb.onPhase?.('mechanism', 'one linear layer: LoRA vs MoRA at the same budget (cpu, float64)');
-      mechanism = await runMechanism(spec.mechanism);
+    if (pool && spec.mechanism) {
+      mechanismPhase();
+      mechanismRun = pool.mechanism(spec.mechanism);
+      mechanismRun.catch(() => undefined); // awaited below; a base failure must not leave it unhandled
     }
+    base = await baseModel(spec, opts.cacheDir ?? join(opts.runsDir, '.cache'), cb);
+    const tuneFrom = base.formatStage?.checkpoint ?? base.checkpoint;
+    if (spec.mechanism && !mechanismRun) {
+      mechanismPhase();
+      mechanismRun = runMechanism(spec.mechanism);
+    }
+    if (mechanismRun) mechanism = await mechanismRun;
     // Step 0 is the same model for every method (adapters start at ΔW = 0): measured once per task,
     // with the base loaded once.
     const accuracy0 = new Map<Task, AccuracyPoint>();
@@ -359,6 +369,7 @@ export async function runExperiment(
     const results = await runJobs(jobs, {
       slots,
       run,
+      cost: slots > 1 ? plannedCost : undefined, // side by side: the longest runs first
       callbacks: cb,
       onStart: (job, i) => cb.onMethodStart?.(i % spec.methods.length, spec.methods.length, job.spec, job.options.seed),
       onDone: (r) => cb.onMethodDone?.(r),
@@ -368,7 +379,7 @@ export async function runExperiment(
   } catch (e) {
     // a failure after some methods trained still writes what they computed
     methods.push(...partialResults(e));
-    if (methods.length === 0) throw e;
+    if (methods.length === 0 || !base) throw e;
     status = 'failed';
     await writeReport(dir, metrics()).catch(() => undefined);
     throw new MoragradError(

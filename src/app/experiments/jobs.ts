@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline';
 import { MoragradError } from '../../errors.js';
 import type { BackendName } from '../../runtime.js';
 import type { FinetuneCallbacks, MethodSpec, RunMethodOptions } from './finetune.js';
+import type { MechanismConfig, MechanismResult } from './mechanism.js';
 import type { MethodResult } from './metrics.js';
 
 /** One fine-tuning run of an experiment. */
@@ -36,13 +37,38 @@ export interface RunJobsOptions {
   slots: number;
   run: JobRunner;
   callbacks: FinetuneCallbacks;
+  /**
+   * A job's expected running time in any unit (`plannedCost`): among the jobs that may start, the
+   * costliest starts first, so the last run to end is a short one (longest-first scheduling). Absent:
+   * job order. Only the order of starts depends on it, never a number.
+   */
+  cost?: (job: MethodJob) => number;
   onStart?(job: MethodJob, index: number): void;
   onDone?(result: MethodResult, index: number): void;
 }
 
 /**
+ * Relative time per training step at the demo's shapes on a CPU adapter (lavapipe, docs/performance.md
+ * "Runs side by side"): full fine-tuning also computes the frozen weights' gradients; MoRA's weight
+ * includes the first compile of its fused kernels, which costs a cold shader cache about 150 steps.
+ */
+const STEP_COST: Record<MethodJob['spec']['adapter'], number> = { full: 1.15, lora: 1, dora: 1.1, mora: 1.3 };
+
+/**
+ * A job's planned work in LoRA-step units: the sweep's candidates (its first seed; extensions not
+ * counted) for `sweepSteps` each, then the winner's remaining steps.
+ */
+export function plannedCost(job: MethodJob): number {
+  const { steps, sweepSteps = 0 } = job.options;
+  const sweeps = job.spec.lrs.length > 1 && sweepSteps > 0;
+  const planned = sweeps ? job.spec.lrs.length * sweepSteps + steps - sweepSteps : steps;
+  return planned * STEP_COST[job.spec.adapter];
+}
+
+/**
  * Runs `jobs` on `slots` slots: a job starts when a slot is free and its rate is known (or it is the
- * first of its rateKey, which sweeps it), earliest job first. Stops starting jobs once one is
+ * first of its rateKey, which sweeps it), the costliest such job first (`cost`; else, and on ties,
+ * the earliest). Stops starting jobs once one is
  * interrupted or fails; a failure is rethrown after the running jobs have stopped, with the results
  * so far on the error (`partial`). Results come back in the jobs' order.
  */
@@ -61,7 +87,9 @@ export async function runJobs(jobs: readonly MethodJob[], o: RunJobsOptions): Pr
   };
   while (waiting.length || running.size) {
     while (!stopped && running.size < o.slots) {
-      const w = waiting.findIndex(startable);
+      let w = -1;
+      for (let k = 0; k < waiting.length; k++)
+        if (startable(waiting[k]) && (w < 0 || (o.cost && o.cost(jobs[waiting[k]]) > o.cost(jobs[waiting[w]])))) w = k;
       if (w < 0) break;
       const i = waiting.splice(w, 1)[0];
       const job = jobs[i];
@@ -97,7 +125,10 @@ export function partialResults(e: unknown): MethodResult[] {
 }
 
 /** Messages from the parent to a worker. */
-export type ToWorker = { type: 'run'; id: number; spec: MethodSpec; options: RunMethodOptions } | { type: 'stop' };
+export type ToWorker =
+  | { type: 'run'; id: number; spec: MethodSpec; options: RunMethodOptions }
+  | { type: 'mechanism'; id: number; config: MechanismConfig }
+  | { type: 'stop' };
 
 /** Messages from a worker to the parent. */
 export type FromWorker =
@@ -105,6 +136,7 @@ export type FromWorker =
   | { type: 'step'; id: number; method: string; step: number; steps: number; loss: number; seed?: number }
   | { type: 'phase'; id: number; method: string; phase: string; seed?: number }
   | { type: 'done'; id: number; result: MethodResult }
+  | { type: 'mechanism'; id: number; result: MechanismResult }
   | { type: 'error'; id: number; message: string };
 
 /** The worker's file beside this one (.ts under tsx and vitest, .js in dist/). */
@@ -162,19 +194,35 @@ export class WorkerPool {
   }
 
   /** Runs one job in the next free worker. */
-  readonly run: JobRunner = async (job, lr, cb) => {
+  readonly run: JobRunner = (job, lr, cb) =>
+    this.call<MethodResult>(
+      { type: 'run', id: 0, spec: job.spec, options: { ...job.options, lr } },
+      `'${job.spec.name}' (seed ${job.options.seed})`,
+      cb,
+    );
+
+  /**
+   * The mechanism experiment (cpu backend) in the next free worker: it runs there while this process
+   * trains the base, on the core one training process leaves idle.
+   */
+  mechanism(config: MechanismConfig): Promise<MechanismResult> {
+    return this.call<MechanismResult>({ type: 'mechanism', id: 0, config }, 'the mechanism experiment', {});
+  }
+
+  /** Sends `msg` (its id filled in) to the next free worker and settles with its 'done' or 'mechanism' reply. */
+  private async call<T>(msg: Exclude<ToWorker, { type: 'stop' }>, what: string, cb: FinetuneCallbacks): Promise<T> {
     await this.ready;
     const w = this.idle.pop() ?? (await new Promise<ChildProcess>((res) => this.queue.push(res)));
     const id = this.nextId++;
     try {
-      return await new Promise<MethodResult>((resolve, reject) => {
+      return await new Promise<T>((resolve, reject) => {
         let stopSent = false;
         const onMsg = (m: FromWorker) => {
           if (!('id' in m) || m.id !== id) return;
           if (m.type === 'step') cb.onStep?.(m.method, m.step, m.steps, m.loss, m.seed);
           else if (m.type === 'phase') cb.onPhase?.(m.method, m.phase, m.seed);
-          else if (m.type === 'done') return finish(() => resolve(m.result));
-          else if (m.type === 'error') return finish(() => reject(new MoragradError('runExperiment', `${job.spec.name}: ${m.message}`)));
+          else if (m.type === 'done' || m.type === 'mechanism') return finish(() => resolve(m.result as T));
+          else if (m.type === 'error') return finish(() => reject(new MoragradError('runExperiment', `${what}: ${m.message}`)));
           if (!stopSent && cb.shouldStop?.()) {
             stopSent = true;
             w.send({ type: 'stop' } satisfies ToWorker);
@@ -182,12 +230,7 @@ export class WorkerPool {
         };
         const onExit = (code: number | null, signal: string | null) =>
           finish(() =>
-            reject(
-              new MoragradError(
-                'runExperiment',
-                `the worker process running '${job.spec.name}' (seed ${job.options.seed}) died (${signal ?? `exit code ${code}`})`,
-              ),
-            ),
+            reject(new MoragradError('runExperiment', `the worker process running ${what} died (${signal ?? `exit code ${code}`})`)),
           );
         const finish = (settle: () => void) => {
           w.off('message', onMsg);
@@ -196,7 +239,7 @@ export class WorkerPool {
         };
         w.on('message', onMsg);
         w.once('exit', onExit);
-        w.send({ type: 'run', id, spec: job.spec, options: { ...job.options, lr } } satisfies ToWorker);
+        w.send({ ...msg, id } satisfies ToWorker);
       });
     } finally {
       if (w.exitCode === null && w.signalCode === null) {
@@ -205,7 +248,7 @@ export class WorkerPool {
         else this.idle.push(w);
       }
     }
-  };
+  }
 
   /** Ends every worker (they hold no state between jobs). */
   close(): void {

@@ -1,9 +1,11 @@
 // A child process of a WorkerPool (src/app/experiments/jobs.ts): opens its own device on the backend
 // named by its argument, says 'ready', then runs one fine-tuning job (runMethod) per 'run' message,
-// sending its progress and its result (or error) back. 'stop' asks the running job to stop after its
-// step, as Ctrl-C does in the parent. It exits when the parent closes the channel or kills it.
+// sending its progress and its result (or error) back, and the mechanism experiment (cpu backend)
+// per 'mechanism' message. 'stop' asks the running job to stop after its step, as Ctrl-C does in the
+// parent. It exits when the parent closes the channel or kills it.
 import { init, type BackendName } from '../../runtime.js';
 import { runMethod } from './finetune.js';
+import { runMechanism } from './mechanism.js';
 import type { FromWorker, ToWorker } from './jobs.js';
 
 const send = (m: FromWorker) => process.send!(m);
@@ -12,6 +14,14 @@ let stop = false;
 process.on('message', async (m: ToWorker) => {
   if (m.type === 'stop') {
     stop = true;
+    return;
+  }
+  if (m.type === 'mechanism') {
+    try {
+      send({ type: 'mechanism', id: m.id, result: await runMechanism(m.config) });
+    } catch (e) {
+      send({ type: 'error', id: m.id, message: (e as Error).message ?? String(e) });
+    }
     return;
   }
   const { id, spec, options } = m;
