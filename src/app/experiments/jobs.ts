@@ -49,8 +49,9 @@ export interface RunJobsOptions {
 
 /**
  * Relative time per training step at the demo's shapes on a CPU adapter (lavapipe, docs/performance.md
- * "Runs side by side"): full fine-tuning also computes the frozen weights' gradients; MoRA's weight
- * includes the first compile of its fused kernels, which costs a cold shader cache about 150 steps.
+ * "Runs side by side"): full fine-tuning also computes the weights' gradients; MoRA's weight includes
+ * the first compile of its fused kernels, which costs a cold shader cache about 150 steps; DoRA's
+ * (not measured) sits between LoRA's and full fine-tuning's.
  */
 const STEP_COST: Record<MethodJob['spec']['adapter'], number> = { full: 1.15, lora: 1, dora: 1.1, mora: 1.3 };
 
@@ -124,11 +125,11 @@ export function partialResults(e: unknown): MethodResult[] {
   return ((e as { partial?: MethodResult[] }).partial ?? []).slice();
 }
 
-/** Messages from the parent to a worker. */
-export type ToWorker =
-  | { type: 'run'; id: number; spec: MethodSpec; options: RunMethodOptions }
-  | { type: 'mechanism'; id: number; config: MechanismConfig }
-  | { type: 'stop' };
+/** What the parent asks of a worker: a fine-tuning job, or the mechanism experiment. */
+export type WorkerRequest = { type: 'run'; spec: MethodSpec; options: RunMethodOptions } | { type: 'mechanism'; config: MechanismConfig };
+
+/** Messages from the parent to a worker: a request with its id, or 'stop' for the running job. */
+export type ToWorker = (WorkerRequest & { id: number }) | { type: 'stop' };
 
 /** Messages from a worker to the parent. */
 export type FromWorker =
@@ -196,7 +197,7 @@ export class WorkerPool {
   /** Runs one job in the next free worker. */
   readonly run: JobRunner = (job, lr, cb) =>
     this.call<MethodResult>(
-      { type: 'run', id: 0, spec: job.spec, options: { ...job.options, lr } },
+      { type: 'run', spec: job.spec, options: { ...job.options, lr } },
       `'${job.spec.name}' (seed ${job.options.seed})`,
       cb,
     );
@@ -206,11 +207,11 @@ export class WorkerPool {
    * trains the base, on the core one training process leaves idle.
    */
   mechanism(config: MechanismConfig): Promise<MechanismResult> {
-    return this.call<MechanismResult>({ type: 'mechanism', id: 0, config }, 'the mechanism experiment', {});
+    return this.call<MechanismResult>({ type: 'mechanism', config }, 'the mechanism experiment', {});
   }
 
-  /** Sends `msg` (its id filled in) to the next free worker and settles with its 'done' or 'mechanism' reply. */
-  private async call<T>(msg: Exclude<ToWorker, { type: 'stop' }>, what: string, cb: FinetuneCallbacks): Promise<T> {
+  /** Sends `request` to the next free worker and settles with its 'done' or 'mechanism' reply. */
+  private async call<T>(request: WorkerRequest, what: string, cb: FinetuneCallbacks): Promise<T> {
     await this.ready;
     const w = this.idle.pop() ?? (await new Promise<ChildProcess>((res) => this.queue.push(res)));
     const id = this.nextId++;
@@ -239,7 +240,7 @@ export class WorkerPool {
         };
         w.on('message', onMsg);
         w.once('exit', onExit);
-        w.send({ ...msg, id } satisfies ToWorker);
+        w.send({ ...request, id } satisfies ToWorker);
       });
     } finally {
       if (w.exitCode === null && w.signalCode === null) {
