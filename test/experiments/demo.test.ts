@@ -205,6 +205,9 @@ describe('the demo pipeline', () => {
     expect(() => gridSpec({ methods: ['lora'], lrs: [1e-3], lossOn: 'key' }, 'g.json')).toThrow(/'lossOn' must be "completion" or "all"/);
     expect(() => validateSpec({ ...s, methods: [{ ...s.methods[0], lrs: [1e-3, 2e-3] }] })).toThrow(/at least 3 learning rates/);
     expect(() => validateSpec({ ...s, sweepSteps: 500 })).toThrow(/sweepSteps \(500\) cannot exceed steps \(90\)/);
+    expect(() => validateSpec({ ...s, mechanism: { ...DEMO.mechanism!, r: 64 } })).toThrow(
+      /mechanism: r must be an integer in \[1, d\), got 64/,
+    );
   });
 
   it('CLI: explain prints r̂, the budget, the rank and writes the SVG; bad input is one line', async () => {

@@ -24,7 +24,7 @@ import { RANK_THRESHOLD } from './rank.js';
 import type { Task } from './task.js';
 import { makeUuidTask, type UuidTask } from './uuid.js';
 import { assertDisjoint, DEFAULT_FORMAT_STAGE, formatTask, runFormatStage, type FormatStageConfig } from './format.js';
-import { DEFAULT_MECHANISM, runMechanism, type MechanismConfig, type MechanismResult } from './mechanism.js';
+import { checkMechanism, DEFAULT_MECHANISM, runMechanism, type MechanismConfig, type MechanismResult } from './mechanism.js';
 import { evaluateTask } from './accuracy.js';
 import { UUID_FORMAT_BASELINE, UUID_FORMAT_LOSS } from './summary.js';
 import { readSafetensorsHeader } from '../../io/safetensors.js';
@@ -226,6 +226,7 @@ export function validateSpec(spec: ExperimentSpec): void {
     fail(op, `sweepSteps (${spec.sweepSteps}) cannot exceed steps (${spec.steps}): the winner carries on from where the sweep stopped`);
   if (spec.lossOn !== 'all' && spec.lossOn !== 'completion') fail(op, `lossOn must be 'all' or 'completion', got ${String(spec.lossOn)}`);
   if (!spec.evalAt.every((f) => f > 0 && f <= 1)) fail(op, `evalAt must hold fractions in (0, 1], got ${spec.evalAt.join(', ')}`);
+  if (spec.mechanism) checkMechanism(spec.mechanism); // it may run in a worker beside the base: fail now, not after it
   if (spec.methods.length === 0) fail(op, 'no methods to run');
   const names = new Set<string>();
   for (const m of spec.methods) {

@@ -281,14 +281,20 @@ async function trainFit(
   }
 }
 
-/** Runs the mechanism experiment (cpu backend, float64). */
-export async function runMechanism(cfg: MechanismConfig = DEFAULT_MECHANISM): Promise<MechanismResult> {
+/** Throws on a configuration the experiment cannot run (an experiment checks it before anything trains). */
+export function checkMechanism(cfg: MechanismConfig): void {
   const op = 'mechanism';
   const { d, r } = cfg;
   if (!Number.isInteger(d) || d < 2 || d > 256) fail(op, `d must be an integer in [2, 256], got ${d}`);
   if (!Number.isInteger(r) || r < 1 || r >= d) fail(op, `r must be an integer in [1, d), got ${r}`);
   for (const n of [...cfg.counts, cfg.trainCount])
     if (!Number.isInteger(n) || n < 1 || n > d) fail(op, `association counts must be integers in [1, ${d}], got ${n}`);
+}
+
+/** Runs the mechanism experiment (cpu backend, float64). */
+export async function runMechanism(cfg: MechanismConfig = DEFAULT_MECHANISM): Promise<MechanismResult> {
+  checkMechanism(cfg);
+  const { d, r } = cfg;
   const t0 = performance.now();
   const R = moraRank(d, d, r, cfg.moraType);
   const basis = await moraBasis(d, R, cfg.moraType);
