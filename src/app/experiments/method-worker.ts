@@ -16,19 +16,12 @@ process.on('message', async (m: ToWorker) => {
     stop = true;
     return;
   }
-  if (m.type === 'mechanism') {
-    try {
-      send({ type: 'mechanism', id: m.id, result: await runMechanism(m.config) });
-    } catch (e) {
-      send({ type: 'error', id: m.id, message: (e as Error).message ?? String(e) });
-    }
-    return;
-  }
-  const { id, spec, options } = m;
-  stop = false;
+  const { id } = m;
   try {
-    const result = await runMethod(spec, {
-      ...options,
+    if (m.type === 'mechanism') return send({ type: 'mechanism', id, result: await runMechanism(m.config) });
+    stop = false;
+    const result = await runMethod(m.spec, {
+      ...m.options,
       callbacks: {
         onStep: (method, step, steps, loss, seed) => send({ type: 'step', id, method, step, steps, loss, seed }),
         onPhase: (method, phase, seed) => send({ type: 'phase', id, method, phase, seed }),
