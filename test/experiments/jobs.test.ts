@@ -97,12 +97,21 @@ describe('runJobs', () => {
 
   it('plannedCost counts the sweep candidates of a first seed and weighs the adapter', () => {
     const base = job('L', 0, [1, 2, 3]);
-    const opts = { ...base.options, steps: 450, sweepSteps: 100 };
-    const lora = plannedCost({ ...base, options: opts });
+    const j = { ...base, options: { ...base.options, steps: 450, sweepSteps: 100 } };
+    const lora = plannedCost(j, true);
     expect(lora).toBe(3 * 100 + 350);
-    expect(plannedCost({ ...base, options: opts, spec: { ...base.spec, lrs: [1] } })).toBe(450); // a later seed: its rate is given
-    expect(plannedCost({ ...base, options: opts, spec: { ...base.spec, adapter: 'mora' } })).toBeGreaterThan(lora);
-    expect(plannedCost({ ...base, options: opts, spec: { ...base.spec, adapter: 'full' } })).toBeGreaterThan(lora);
+    expect(plannedCost(j, false)).toBe(450); // a later seed: its rate is given
+    expect(plannedCost({ ...j, spec: { ...j.spec, lrs: [1] } }, true)).toBe(450); // one rate: nothing to sweep
+    expect(plannedCost({ ...j, spec: { ...j.spec, adapter: 'mora' } }, true)).toBeGreaterThan(lora);
+    expect(plannedCost({ ...j, spec: { ...j.spec, adapter: 'full' } }, true)).toBeGreaterThan(lora);
+  });
+
+  it('runJobs tells the cost whether a job sweeps: a later seed, once its rate is known, costs its steps only', async () => {
+    // A sweeps (cost 10) on seed 0; once its rate is known, A/1 costs 1 and B/0 (5) goes before it
+    const f = fakeRunner(() => 5, { sweep: () => 2 });
+    const cost = (j: MethodJob, sweeps: boolean) => (j.spec.name === 'B' ? 5 : sweeps ? 10 : 1);
+    await runJobs([job('A', 0, [1, 2, 3]), job('A', 1, [1, 2, 3]), job('B', 0, [5])], { slots: 1, run: f.run, callbacks: {}, cost });
+    expect(f.log.filter((l) => l.startsWith('start'))).toEqual(['start A/0 lr=-', 'start B/0 lr=-', 'start A/1 lr=2']);
   });
 
   it('stops starting jobs once one is interrupted, and tells the running ones to stop', async () => {

@@ -38,11 +38,12 @@ export interface RunJobsOptions {
   run: JobRunner;
   callbacks: FinetuneCallbacks;
   /**
-   * A job's expected running time in any unit (`plannedCost`): among the jobs that may start, the
-   * costliest starts first, so the last run to end is a short one (longest-first scheduling). Absent:
-   * job order. Only the order of starts depends on it, never a number.
+   * A job's expected running time in any unit (`plannedCost`); `sweeps`: it will sweep its rate (the
+   * first of its rateKey), not reuse one. Among the jobs that may start, the costliest starts first,
+   * so the last run to end is a short one (longest-first scheduling). Absent: job order. Only the
+   * order of starts depends on it, never a number.
    */
-  cost?: (job: MethodJob) => number;
+  cost?: (job: MethodJob, sweeps: boolean) => number;
   onStart?(job: MethodJob, index: number): void;
   onDone?(result: MethodResult, index: number): void;
 }
@@ -56,13 +57,14 @@ export interface RunJobsOptions {
 const STEP_COST: Record<MethodJob['spec']['adapter'], number> = { full: 1.15, lora: 1, dora: 1.1, mora: 1.3 };
 
 /**
- * A job's planned work in LoRA-step units: the sweep's candidates (its first seed; extensions not
- * counted) for `sweepSteps` each, then the winner's remaining steps.
+ * A job's planned work in LoRA-step units: when it `sweeps` (a method's first seed), the sweep's
+ * candidates (extensions not counted) for `sweepSteps` each, then the winner's remaining steps; else
+ * its steps at the rate it is given.
  */
-export function plannedCost(job: MethodJob): number {
+export function plannedCost(job: MethodJob, sweeps: boolean): number {
   const { steps, sweepSteps = 0 } = job.options;
-  const sweeps = job.spec.lrs.length > 1 && sweepSteps > 0;
-  const planned = sweeps ? job.spec.lrs.length * sweepSteps + steps - sweepSteps : steps;
+  const swept = sweeps && job.spec.lrs.length > 1 && sweepSteps > 0;
+  const planned = swept ? job.spec.lrs.length * sweepSteps + steps - sweepSteps : steps;
   return planned * STEP_COST[job.spec.adapter];
 }
 
@@ -88,9 +90,9 @@ export async function runJobs(jobs: readonly MethodJob[], o: RunJobsOptions): Pr
   };
   while (waiting.length || running.size) {
     while (!stopped && running.size < o.slots) {
+      const cost = (i: number) => o.cost?.(jobs[i], !rate.has(jobs[i].rateKey)) ?? 0;
       let w = -1;
-      for (let k = 0; k < waiting.length; k++)
-        if (startable(waiting[k]) && (w < 0 || (o.cost && o.cost(jobs[waiting[k]]) > o.cost(jobs[waiting[w]])))) w = k;
+      for (let k = 0; k < waiting.length; k++) if (startable(waiting[k]) && (w < 0 || cost(waiting[k]) > cost(waiting[w]))) w = k;
       if (w < 0) break;
       const i = waiting.splice(w, 1)[0];
       const job = jobs[i];
