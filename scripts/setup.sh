@@ -48,8 +48,8 @@ if [ "${1:-}" = --bench ]; then
   fi
 fi
 if [ ! -f dist/index.js ] || [ -n "$(find src -newer dist/index.js -name '*.ts' -print -quit)" ]; then
-  say "building dist/ (tsc)"
-  npx tsc -p tsconfig.build.json
+  say "building dist/"
+  node scripts/build.mjs
 fi
 
 # Dawn prints two harmless limit warnings on lavapipe; keep the output to the adapter line.
