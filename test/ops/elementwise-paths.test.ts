@@ -50,6 +50,12 @@ describe('elementwise: vec4 path vs the scalar twin', () => {
         ['add', 'ne'],
       ], // broadcast along the last dim: scalar path
       [[1031, 16], [16], ['add']], // several workgroups of 256 x 4 vec4s, the last one partial
+      // the vec4 bias path steps its offset by 256 mod the block (in vec4s): a block of 1, of 6 over two
+      // dims, and blocks above 256 (257, 258) so that the step wraps and the workgroups start mid-block
+      [[9, 4], [4], ['add']],
+      [[2, 5, 3, 8], [3, 8], ['sub']],
+      [[1028], [3, 1028], ['mul']],
+      [[130, 1032], [1032], ['add']],
     ];
     for (const [i, [as, bs, ops]] of cases.entries()) {
       const ad = data(
