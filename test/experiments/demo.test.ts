@@ -128,6 +128,16 @@ describe('the demo pipeline', () => {
     const numbers = (ms: MethodResult[]) => ms.map((m) => ({ ...m, wallTimeSec: 0 }));
     expect(numbers(again.metrics.methods)).toEqual(numbers(metrics.methods));
     expect({ ...again.metrics.mechanism!, wallTimeSec: 0 }).toEqual({ ...metrics.mechanism!, wallTimeSec: 0 });
+    // with a fresh cache the base trains again (the same seeded base), and meanwhile a worker trains
+    // one step of each adapter method to compile their kernels: it changes no number either
+    const warmPhases: string[] = [];
+    const fresh = await runExperiment(
+      { ...tiny, name: 'smoke3', mechanism: null },
+      { runsDir: runs, cacheDir: join(runs, 'fresh-cache'), jobs: 2, callbacks: { onPhase: (m, p) => warmPhases.push(`${m}: ${p}`) } },
+    );
+    expect(fresh.metrics.base.cached).toBe(false);
+    expect(warmPhases).toContain("kernels: compiling the fine-tuning runs' kernels in a worker while the base trains");
+    expect(numbers(fresh.metrics.methods)).toEqual(numbers(metrics.methods));
     await expect(runExperiment(tiny, { runsDir: runs, jobs: 0 })).rejects.toThrow(/jobs must be an integer >= 1 .*got 0/);
     // `moragrad report` rebuilds the report from metrics.json
     const r = await quiet(() => main(['report', dir]));

@@ -200,6 +200,9 @@ async function baseModel(spec: ExperimentSpec, cacheDir: string, cb: ExperimentC
   return summary;
 }
 
+/** A task's data alone (no methods): it may go to a child process. */
+const taskData = (t: Task): Task => ({ name: t.name, examples: t.examples, eos: t.eos, lossOn: t.lossOn });
+
 async function makeTask(spec: ExperimentSpec, pairs: number, seed: number): Promise<Task> {
   if (spec.task === 'uuid') return { ...makeUuidTask({ n: pairs, seed }), lossOn: spec.lossOn };
   if (spec.task === 'corpus') return { ...corpusTask(pairs, seed), lossOn: spec.lossOn };
@@ -318,7 +321,33 @@ export async function runExperiment(
       mechanismRun = pool.mechanism(spec.mechanism);
       mechanismRun.catch(() => undefined); // awaited below; a base failure must not leave it unhandled
     }
-    base = await baseModel(spec, opts.cacheDir ?? join(opts.runsDir, '.cache'), cb);
+    // While this process pretrains the base, an idle worker compiles the fine-tuning runs' kernels
+    // (src/app/experiments/warm.ts). It starts after the base's first step, once the kernels the runs
+    // share with pretraining are in the shader cache; the runs wait for it (it ends well before).
+    const warm: { run: Promise<string[]> | null } = { run: null };
+    const baseCb: ExperimentCallbacks = !pool
+      ? cb
+      : {
+          ...cb,
+          base: {
+            ...cb.base,
+            onStep: (info) => {
+              cb.base?.onStep?.(info);
+              if (warm.run) return;
+              cb.onPhase?.('kernels', "compiling the fine-tuning runs' kernels in a worker while the base trains");
+              warm.run = pool!.warm({
+                model: spec.base.model,
+                tokenizer: spec.base.tokenizer,
+                methods: spec.methods,
+                task: taskData(first),
+                batchSize: spec.batchSize,
+                targets: spec.targets,
+              });
+              warm.run.catch(() => undefined); // awaited below; a base failure must not leave it unhandled
+            },
+          },
+        };
+    base = await baseModel(spec, opts.cacheDir ?? join(opts.runsDir, '.cache'), baseCb);
     const tuneFrom = base.formatStage?.checkpoint ?? base.checkpoint;
     if (spec.mechanism && !mechanismRun) {
       mechanismPhase();
@@ -350,7 +379,7 @@ export async function runExperiment(
           rateKey: `${m.name}/${pairs}`, // a method's later seeds reuse its first seed's swept rate
           options: {
             basePath: tuneFrom,
-            task: { name: task.name, examples: task.examples, eos: task.eos, lossOn: task.lossOn }, // data only: it may go to a child
+            task: taskData(task),
             steps: spec.steps,
             batchSize: spec.batchSize,
             evalSteps,
@@ -366,6 +395,7 @@ export async function runExperiment(
           },
         });
     }
+    if (warm.run) await warm.run;
     const run: JobRunner = pool ? pool.run : (job, lr, callbacks) => runMethod(job.spec, { ...job.options, lr, callbacks });
     const results = await runJobs(jobs, {
       slots,

@@ -72,8 +72,21 @@ export interface Adapted {
 
 async function prepare(spec: MethodSpec, o: FinetuneOptions): Promise<Adapted> {
   const { model, tokenizer } = await loadBase(o.basePath);
+  return adapt(spec, model, tokenizer, o, await hostWeights(model, isLinearWeight));
+}
+
+/**
+ * `model` made trainable as `spec` asks: full fine-tuning unfreezes it, an adapter method injects
+ * its adapters into `o.targets`. `baseWeights`: the weights ΔW is measured from (`finish`).
+ */
+export function adapt(
+  spec: MethodSpec,
+  model: BaseLM,
+  tokenizer: Tokenizer,
+  o: Pick<FinetuneOptions, 'targets' | 'seed'>,
+  baseWeights: Map<string, HostMatrix>,
+): Adapted {
   model.train();
-  const baseWeights = await hostWeights(model, isLinearWeight);
   const totalParams = model.numParameters();
   if (spec.adapter === 'full') {
     model.unfreeze();

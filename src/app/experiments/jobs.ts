@@ -20,6 +20,7 @@ import type { BackendName } from '../../runtime.js';
 import type { FinetuneCallbacks, MethodSpec, RunMethodOptions } from './finetune.js';
 import type { MechanismConfig, MechanismResult } from './mechanism.js';
 import type { MethodResult } from './metrics.js';
+import type { WarmRequest } from './warm.js';
 
 /** One fine-tuning run of an experiment. */
 export interface MethodJob {
@@ -128,7 +129,10 @@ export function partialResults(e: unknown): MethodResult[] {
 }
 
 /** What the parent asks of a worker: a fine-tuning job, or the mechanism experiment. */
-export type WorkerRequest = { type: 'run'; spec: MethodSpec; options: RunMethodOptions } | { type: 'mechanism'; config: MechanismConfig };
+export type WorkerRequest =
+  | { type: 'run'; spec: MethodSpec; options: RunMethodOptions }
+  | { type: 'mechanism'; config: MechanismConfig }
+  | { type: 'warm'; request: WarmRequest };
 
 /** Messages from the parent to a worker: a request with its id, or 'stop' for the running job. */
 export type ToWorker = (WorkerRequest & { id: number }) | { type: 'stop' };
@@ -140,6 +144,7 @@ export type FromWorker =
   | { type: 'phase'; id: number; method: string; phase: string; seed?: number }
   | { type: 'done'; id: number; result: MethodResult }
   | { type: 'mechanism'; id: number; result: MechanismResult }
+  | { type: 'warmed'; id: number; result: string[] }
   | { type: 'error'; id: number; message: string };
 
 /** The worker's file beside this one (.ts under tsx and vitest, .js in dist/). */
@@ -212,7 +217,15 @@ export class WorkerPool {
     return this.call<MechanismResult>({ type: 'mechanism', config }, 'the mechanism experiment', {});
   }
 
-  /** Sends `request` to the next free worker and settles with its 'done' or 'mechanism' reply. */
+  /**
+   * One training step of every adapter method in the next free worker (src/app/experiments/warm.ts):
+   * it compiles the runs' kernels into the shader cache while this process trains the base.
+   */
+  warm(request: WarmRequest): Promise<string[]> {
+    return this.call<string[]>({ type: 'warm', request }, 'the kernel warm-up', {});
+  }
+
+  /** Sends `request` to the next free worker and settles with its reply ('done', 'mechanism' or 'warmed'). */
   private async call<T>(request: WorkerRequest, what: string, cb: FinetuneCallbacks): Promise<T> {
     await this.ready;
     const w = this.idle.pop() ?? (await new Promise<ChildProcess>((res) => this.queue.push(res)));
@@ -224,7 +237,7 @@ export class WorkerPool {
           if (!('id' in m) || m.id !== id) return;
           if (m.type === 'step') cb.onStep?.(m.method, m.step, m.steps, m.loss, m.seed);
           else if (m.type === 'phase') cb.onPhase?.(m.method, m.phase, m.seed);
-          else if (m.type === 'done' || m.type === 'mechanism') return finish(() => resolve(m.result as T));
+          else if (m.type === 'done' || m.type === 'mechanism' || m.type === 'warmed') return finish(() => resolve(m.result as T));
           else if (m.type === 'error') return finish(() => reject(new MoragradError('runExperiment', `${what}: ${m.message}`)));
           if (!stopSent && cb.shouldStop?.()) {
             stopSent = true;

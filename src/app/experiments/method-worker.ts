@@ -1,11 +1,13 @@
 // A child process of a WorkerPool (src/app/experiments/jobs.ts): opens its own device on the backend
-// named by its argument, says 'ready', then runs one fine-tuning job (runMethod) per 'run' message,
-// sending its progress and its result (or error) back, and the mechanism experiment (cpu backend)
-// per 'mechanism' message. 'stop' asks the running job to stop after its step, as Ctrl-C does in the
-// parent. It exits when the parent closes the channel or kills it.
+// named by its argument, says 'ready', then answers each request: 'run' a fine-tuning job
+// (runMethod, sending its progress and its result or error back), 'mechanism' the mechanism
+// experiment (cpu backend), 'warm' the kernel warm-up (src/app/experiments/warm.ts). 'stop' asks the
+// running job to stop after its step, as Ctrl-C does in the parent. It exits when the parent closes
+// the channel or kills it.
 import { init, type BackendName } from '../../runtime.js';
 import { runMethod } from './finetune.js';
 import { runMechanism } from './mechanism.js';
+import { warmKernels } from './warm.js';
 import type { FromWorker, ToWorker } from './jobs.js';
 
 const send = (m: FromWorker) => process.send!(m);
@@ -19,6 +21,7 @@ process.on('message', async (m: ToWorker) => {
   const { id } = m;
   try {
     if (m.type === 'mechanism') return send({ type: 'mechanism', id, result: await runMechanism(m.config) });
+    if (m.type === 'warm') return send({ type: 'warmed', id, result: await warmKernels(m.request) });
     stop = false;
     const result = await runMethod(m.spec, {
       ...m.options,
