@@ -84,7 +84,7 @@ function renderer(stop: { requested(): boolean }, baseSteps: number): { callback
       log(`[${i + 1}/${n}] ${m.name} · seed ${seed}`);
     },
     onPhase: (m, phase, seed) => {
-      if (m === 'mechanism' || m === 'base') return log(`${m}: ${phase}`);
+      if (m === 'mechanism' || m === 'base' || m === 'kernels') return log(`${m}: ${phase}`);
       const key = label(m, seed);
       run(key).phase = phase;
       if (phase.startsWith('accuracy') || phase === 'rank analysis') log(`  ${key}: ${phase}`);
