@@ -200,6 +200,31 @@ async function baseModel(spec: ExperimentSpec, cacheDir: string, cb: ExperimentC
   return summary;
 }
 
+/**
+ * While this process pretrains the base, an idle worker of `pool` compiles the fine-tuning runs'
+ * kernels (src/app/experiments/warm.ts). It starts after the base's first step, once the kernels the
+ * runs share with pretraining are in the shader cache; with a cached base it does not start (the
+ * runs follow at once). `callbacks`: `cb` with that start added to the base's steps; `done()`:
+ * settles when the warm-up does (the runs wait for it).
+ */
+function warmDuringBase(
+  cb: ExperimentCallbacks,
+  pool: WorkerPool,
+  spec: ExperimentSpec,
+  task: Task,
+): { callbacks: ExperimentCallbacks; done(): Promise<unknown> } {
+  let run: Promise<string[]> | null = null;
+  const onStep: TrainCallbacks['onStep'] = (info) => {
+    cb.base?.onStep?.(info);
+    if (run) return;
+    cb.onPhase?.('kernels', "compiling the fine-tuning runs' kernels in a worker while the base trains");
+    const { model, tokenizer } = spec.base;
+    run = pool.warm({ model, tokenizer, methods: spec.methods, task, batchSize: spec.batchSize, targets: spec.targets });
+    run.catch(() => undefined); // awaited by done(); a base failure must not leave it unhandled
+  };
+  return { callbacks: { ...cb, base: { ...cb.base, onStep } }, done: async () => run };
+}
+
 /** A task's data alone (no methods): it may go to a child process. */
 const taskData = (t: Task): Task => ({ name: t.name, examples: t.examples, eos: t.eos, lossOn: t.lossOn });
 
@@ -321,33 +346,8 @@ export async function runExperiment(
       mechanismRun = pool.mechanism(spec.mechanism);
       mechanismRun.catch(() => undefined); // awaited below; a base failure must not leave it unhandled
     }
-    // While this process pretrains the base, an idle worker compiles the fine-tuning runs' kernels
-    // (src/app/experiments/warm.ts). It starts after the base's first step, once the kernels the runs
-    // share with pretraining are in the shader cache; the runs wait for it (it ends well before).
-    const warm: { run: Promise<string[]> | null } = { run: null };
-    const baseCb: ExperimentCallbacks = !pool
-      ? cb
-      : {
-          ...cb,
-          base: {
-            ...cb.base,
-            onStep: (info) => {
-              cb.base?.onStep?.(info);
-              if (warm.run) return;
-              cb.onPhase?.('kernels', "compiling the fine-tuning runs' kernels in a worker while the base trains");
-              warm.run = pool!.warm({
-                model: spec.base.model,
-                tokenizer: spec.base.tokenizer,
-                methods: spec.methods,
-                task: taskData(first),
-                batchSize: spec.batchSize,
-                targets: spec.targets,
-              });
-              warm.run.catch(() => undefined); // awaited below; a base failure must not leave it unhandled
-            },
-          },
-        };
-    base = await baseModel(spec, opts.cacheDir ?? join(opts.runsDir, '.cache'), baseCb);
+    const warm = pool ? warmDuringBase(cb, pool, spec, taskData(first)) : null;
+    base = await baseModel(spec, opts.cacheDir ?? join(opts.runsDir, '.cache'), warm?.callbacks ?? cb);
     const tuneFrom = base.formatStage?.checkpoint ?? base.checkpoint;
     if (spec.mechanism && !mechanismRun) {
       mechanismPhase();
@@ -395,7 +395,7 @@ export async function runExperiment(
           },
         });
     }
-    if (warm.run) await warm.run;
+    await warm?.done();
     const run: JobRunner = pool ? pool.run : (job, lr, callbacks) => runMethod(job.spec, { ...job.options, lr, callbacks });
     const results = await runJobs(jobs, {
       slots,

@@ -128,7 +128,7 @@ export function partialResults(e: unknown): MethodResult[] {
   return ((e as { partial?: MethodResult[] }).partial ?? []).slice();
 }
 
-/** What the parent asks of a worker: a fine-tuning job, or the mechanism experiment. */
+/** What the parent asks of a worker: a fine-tuning job, the mechanism experiment, or the kernel warm-up. */
 export type WorkerRequest =
   | { type: 'run'; spec: MethodSpec; options: RunMethodOptions }
   | { type: 'mechanism'; config: MechanismConfig }
