@@ -334,8 +334,9 @@ export async function runExperiment(
     wallTimeSec: (performance.now() - t0) / 1000,
   });
   // The workers (jobs > 1) start first and open their devices; one of them runs the mechanism (cpu)
-  // while this process trains the base, on the core one training process leaves idle. Without
-  // workers the mechanism runs here, after the base.
+  // while this process trains the base, on the core one training process leaves idle. The runs do
+  // not wait for it (with a cached base it is still running: its worker takes a run when it is
+  // done). Without workers the mechanism runs here, after the base.
   const slots = Math.min(opts.jobs ?? 1, spec.methods.length * tasks.size);
   const mechanismPhase = () => cb.onPhase?.('mechanism', 'one linear layer: LoRA vs MoRA at the same budget (cpu, float64)');
   let mechanismRun: Promise<MechanismResult> | null = null;
@@ -351,9 +352,8 @@ export async function runExperiment(
     const tuneFrom = base.formatStage?.checkpoint ?? base.checkpoint;
     if (spec.mechanism && !mechanismRun) {
       mechanismPhase();
-      mechanismRun = runMechanism(spec.mechanism);
+      mechanism = await runMechanism(spec.mechanism);
     }
-    if (mechanismRun) mechanism = await mechanismRun;
     // Step 0 is the same model for every method (adapters start at ΔW = 0): measured once per task,
     // with the base loaded once.
     const accuracy0 = new Map<Task, AccuracyPoint>();
@@ -407,9 +407,11 @@ export async function runExperiment(
     });
     methods.push(...results);
     if (results.some((r) => r.status === 'interrupted')) status = 'interrupted';
+    if (mechanismRun) mechanism = await mechanismRun;
   } catch (e) {
     // a failure after some methods trained still writes what they computed
     methods.push(...partialResults(e));
+    if (mechanismRun) mechanism = await mechanismRun.catch(() => null);
     if (methods.length === 0 || !base) throw e;
     status = 'failed';
     await writeReport(dir, metrics()).catch(() => undefined);
