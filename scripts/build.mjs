@@ -3,7 +3,7 @@
 // code transpilable that way). Type checking is `npm run typecheck` (part of `npm test`), not this.
 //
 //   node scripts/build.mjs            # JavaScript only (npm's `prepare`, setup.sh: about a second)
-//   node scripts/build.mjs --types    # also the .d.ts files (tsc; `npm run build`, `prepack`)
+//   node scripts/build.mjs --types    # a clean dist/ with the .d.ts files too (tsc; `npm run build`, `prepack`)
 import { execFileSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,7 +20,9 @@ const entryPoints = readdirSync(join(root, 'src'), { recursive: true })
   .filter((f) => f.endsWith('.ts'))
   .map((f) => join(root, 'src', f));
 
-rmSync(join(root, 'dist'), { recursive: true, force: true }); // no stale file of a deleted source
+// --types starts from an empty dist/ (no stale file of a deleted source). The plain build keeps what
+// is there: `npm pack` runs `prepack` (--types) and then `prepare`, which must not remove the .d.ts.
+if (args.includes('--types')) rmSync(join(root, 'dist'), { recursive: true, force: true });
 await build({
   entryPoints,
   outbase: join(root, 'src'),

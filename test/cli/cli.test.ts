@@ -1,7 +1,7 @@
 // The CLI: every failure is one line and an exit code (2 usage, 1 runtime, 130 interrupted); train,
 // resume and sample end to end; nothing is written outside --out.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
@@ -137,6 +137,20 @@ describe('moragrad CLI', () => {
     const r = spawnSync('bash', ['scripts/setup.sh', '--bnech'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stdout.trim()).toBe("[setup] unknown argument '--bnech' (expected none, or --bench)");
+  });
+
+  it('dist/: scripts/build.mjs builds it (esbuild), bin/moragrad.js runs from it, the package entry exports the engine', () => {
+    const node = (...args: string[]) => spawnSync('node', args, { encoding: 'utf8' });
+    const b = node('scripts/build.mjs');
+    expect(b.status, b.stderr).toBe(0);
+    const v = node('bin/moragrad.js', '--version');
+    expect(v.status, v.stderr).toBe(0);
+    expect(v.stdout.trim()).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
+    const e = node('--input-type=module', '-e', "const mg = await import('moragrad'); console.log(typeof mg.tensor, typeof mg.nn.GPT)");
+    expect(e.stdout.trim(), e.stderr).toBe('function function');
+    const bad = node('scripts/build.mjs', '--typse');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim()).toBe('build: unknown argument(s) --typse (expected none, or --types)');
   });
 
   it('runtime failures: one line, exit code 1', async () => {
