@@ -90,6 +90,51 @@ export function measure(name: string, fn: () => Promise<unknown>, opts: MeasureO
   });
 }
 
+/** Ours against one peer, measured in alternating rounds (`pairedRatio`). */
+export interface Paired {
+  /** Median over the rounds of peer time / our time: x1.1 = moragrad 10% faster. */
+  ratio: number;
+  /** Quartiles of the per-round ratios. */
+  q1: number;
+  q3: number;
+  rounds: number;
+}
+
+/**
+ * Ours against a peer in alternating rounds, so that the machine's drift (this VM's speed moves by
+ * up to half within an hour) hits both alike, where timing one and then the other may not. Each round
+ * times `calls` calls of each side back to back, in A B / B A order on alternate rounds; the ratio of
+ * a round is the peer's time over ours. `fn`s include their own synchronisation, as for `measure`.
+ */
+export async function pairedRatio(
+  ours: () => Promise<unknown>,
+  peer: () => Promise<unknown>,
+  rounds: number,
+  calls: number,
+): Promise<Paired> {
+  const time = async (fn: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    for (let i = 0; i < calls; i++) await fn();
+    return performance.now() - t0;
+  };
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    let o: number;
+    let p: number;
+    if (r % 2 === 0) {
+      o = await time(ours);
+      p = await time(peer);
+    } else {
+      p = await time(peer);
+      o = await time(ours);
+    }
+    ratios.push(p / o);
+  }
+  const s = [...ratios].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.round(q * (s.length - 1)))];
+  return { ratio: median(ratios), q1: at(0.25), q3: at(0.75), rounds };
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

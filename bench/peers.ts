@@ -21,7 +21,7 @@ import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import * as mg from '../src/index.js';
 import { waitGpu } from '../src/backend/webgpu/polling.js';
-import { fmt, gpuSync, measure, type Timing } from './common.js';
+import { fmt, gpuSync, measure, type Paired, pairedRatio, type Timing } from './common.js';
 import { loadOrt, type OrtRunner } from './onnx.js';
 
 export type TfPeer = 'tfjs-webgpu' | 'tfjs-wasm' | 'tfjs-cpu';
@@ -175,6 +175,8 @@ export interface Row {
   /** moragrad's kernels for one call (name x count), from mg.profile. */
   ourKernels: string;
   peers: Partial<Record<PeerName, PeerResult>>;
+  /** tfjs-webgpu (the peer on the same adapter) against moragrad in alternating rounds. */
+  paired?: Paired;
 }
 
 /** How a tfjs peer runs a case: build inputs on the active backend, then `run` (inside tf.tidy). */
@@ -221,7 +223,6 @@ export async function runCase(spec: CaseSpec, peers: Peers, opts: RowOptions, lo
   for (const k of prof.kernels) counts.set(k.kernel, (counts.get(k.kernel) ?? 0) + 1);
   const ourKernels = [...counts].map(([k, n]) => (n > 1 ? `${k} x${n}` : k)).join(', ');
   const ours = await measure(`${spec.case} moragrad`, oursOnce, m);
-  o.dispose();
   const row: Row = {
     group: spec.group,
     case: spec.case,
@@ -252,12 +253,19 @@ export async function runCase(spec: CaseSpec, peers: Peers, opts: RowOptions, lo
         await peers.sync(p);
       };
       await once();
-      row.peers[p] = await measure(`${spec.case} ${p}`, once, m);
+      const t = await measure(`${spec.case} ${p}`, once, m);
+      row.peers[p] = t;
+      if (p === 'tfjs-webgpu') {
+        // about 40 ms of each side per round, at least one call
+        const calls = Math.max(1, Math.round(0.04 / Math.max(ours.median, t.median)));
+        row.paired = await pairedRatio(oursOnce, once, opts.quick ? 8 : 16, calls);
+      }
       c.dispose();
     } catch (e) {
       row.peers[p] = { skipped: `error: ${(e as Error).message.split('\n')[0].slice(0, 80)}` };
     }
   }
+  o.dispose();
   // onnxruntime
   if (spec.ort) {
     if (!peers.available('onnxruntime')) row.peers.onnxruntime = { skipped: 'not loaded' };
@@ -279,7 +287,8 @@ export async function runCase(spec: CaseSpec, peers: Peers, opts: RowOptions, lo
     `  ${spec.case}: moragrad ${fmt(tput(row.ours))} ${spec.unit}` +
       Object.entries(row.peers)
         .map(([p, r]) => (isTiming(r) ? `, ${p} ${fmt(tput(r))} (x${fmt(r.median / row.ours.median, 2)})` : `, ${p} ${r!.skipped}`))
-        .join(''),
+        .join('') +
+      (row.paired ? `; paired with tfjs-webgpu x${fmt(row.paired.ratio, 2)}` : ''),
   );
   return row;
 }

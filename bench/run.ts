@@ -164,7 +164,7 @@ if (want('ops')) {
   };
   out(
     table(
-      ['group', 'case', 'shapes', 'moragrad', 'throughput', '% of ceiling', ...PEERS, 'moragrad kernels'],
+      ['group', 'case', 'shapes', 'moragrad', 'throughput', '% of ceiling', ...PEERS, 'tfjs-webgpu paired', 'moragrad kernels'],
       ops.map((r) => [
         r.group,
         r.case,
@@ -173,12 +173,13 @@ if (want('ops')) {
         `${fmt(r.work / r.ours.median / 1e9)} ${r.unit}`,
         pct(r),
         ...PEERS.map((p) => (r.peers[p] === undefined ? 'n/a' : peerCell(r.ours, r.peers[p]))),
+        r.paired ? `x${fmt(r.paired.ratio, 2)} (${fmt(r.paired.q1, 2)}-${fmt(r.paired.q3, 2)})` : '-',
         r.ourKernels,
       ]),
     ),
   );
   out(
-    `\nGB/s = bytes read + written once per call / time. Ceiling for GB/s: this CPU's memory copy (TypedArray.set of 64 MiB) ${bandwidth ? `${fmt(bandwidth.gbps)} GB/s` : '-'}; for GFLOP/s the matmul ceiling above. n/a: no one-node ONNX equivalent wired.\n`,
+    `\ntfjs-webgpu paired: tfjs-webgpu time / moragrad time in ${ops[0]?.paired?.rounds ?? '-'} alternating rounds (about 40 ms of each side per round, A B then B A), median and quartiles; the machine's drift hits both sides alike there, where the column before it times one contender after the other.\nGB/s = bytes read + written once per call / time. Ceiling for GB/s: this CPU's memory copy (TypedArray.set of 64 MiB) ${bandwidth ? `${fmt(bandwidth.gbps)} GB/s` : '-'}; for GFLOP/s the matmul ceiling above. n/a: no one-node ONNX equivalent wired.\n`,
   );
 }
 
