@@ -51,9 +51,10 @@ export interface RunJobsOptions {
 
 /**
  * Relative time per training step at the demo's shapes on a CPU adapter (lavapipe, docs/performance.md
- * "Runs side by side"): full fine-tuning also computes the weights' gradients; MoRA's weight includes
- * the first compile of its fused kernels, which costs a cold shader cache about 150 steps; DoRA's
- * (not measured) sits between LoRA's and full fine-tuning's.
+ * "Runs side by side" and "Kernels compiled ahead"): full fine-tuning also computes the weights'
+ * gradients; MoRA's fused kernels take 1.2-1.4x LoRA's step when two runs share the machine, and with
+ * a cold shader cache its first steps compile them unless the warm-up did (src/app/experiments/warm.ts);
+ * DoRA's (not measured) sits between LoRA's and full fine-tuning's.
  */
 const STEP_COST: Record<MethodJob['spec']['adapter'], number> = { full: 1.15, lora: 1, dora: 1.1, mora: 1.3 };
 
