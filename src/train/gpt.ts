@@ -119,10 +119,15 @@ export interface TrainResult {
   evals: EvalInfo[];
 }
 
+/** The tokenizer a new pretraining run builds: the corpus's characters, or GPT-2's BPE. */
+export function corpusTokenizer(kind: 'char' | 'gpt2', text?: string): Tokenizer {
+  return kind === 'char' ? CharTokenizer.fromText(text ?? loadMobyDick()) : Gpt2Tokenizer.load();
+}
+
 /** Tokenizer + token stream of the corpus. */
 export function prepareData(kind: 'char' | 'gpt2', tokJson?: TokenizerJSON): { tokenizer: Tokenizer; ids: Int32Array } {
   const text = loadMobyDick();
-  const tokenizer = tokJson ? tokenizerFromJSON(tokJson) : kind === 'char' ? CharTokenizer.fromText(text) : Gpt2Tokenizer.load();
+  const tokenizer = tokJson ? tokenizerFromJSON(tokJson) : corpusTokenizer(kind, text);
   return { tokenizer, ids: Int32Array.from(tokenizer.encode(text)) };
 }
 

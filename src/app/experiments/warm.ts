@@ -7,7 +7,7 @@
 // the experiment; a backend that compiles ahead (a GPU driver) or a warm cache makes it a few
 // seconds of one core.
 import { GPT } from '../../nn/gpt.js';
-import { type ModelConfig, prepareData } from '../../train/gpt.js';
+import { corpusTokenizer, type ModelConfig } from '../../train/gpt.js';
 import { adapt, type MethodSpec, Trainer } from './finetune.js';
 import type { Task } from './task.js';
 
@@ -24,7 +24,7 @@ export interface WarmRequest {
 
 /** One training step of every adapter method of `w`; returns the methods it stepped. */
 export async function warmKernels(w: WarmRequest): Promise<string[]> {
-  const { tokenizer } = prepareData(w.tokenizer);
+  const tokenizer = corpusTokenizer(w.tokenizer); // the base's vocabulary, without encoding the corpus
   const stepped: string[] = [];
   for (const spec of w.methods) {
     if (spec.adapter === 'full') continue;
