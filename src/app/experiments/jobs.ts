@@ -143,9 +143,7 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'step'; id: number; method: string; step: number; steps: number; loss: number; seed?: number }
   | { type: 'phase'; id: number; method: string; phase: string; seed?: number }
-  | { type: 'done'; id: number; result: MethodResult }
-  | { type: 'mechanism'; id: number; result: MechanismResult }
-  | { type: 'warmed'; id: number; result: string[] }
+  | { type: 'done'; id: number; result: MethodResult | MechanismResult | string[] } // the request's answer
   | { type: 'error'; id: number; message: string };
 
 /** The worker's file beside this one (.ts under tsx and vitest, .js in dist/). */
@@ -226,7 +224,7 @@ export class WorkerPool {
     return this.call<string[]>({ type: 'warm', request }, 'the kernel warm-up', {});
   }
 
-  /** Sends `request` to the next free worker and settles with its reply ('done', 'mechanism' or 'warmed'). */
+  /** Sends `request` to the next free worker and settles with its answer ('done'). */
   private async call<T>(request: WorkerRequest, what: string, cb: FinetuneCallbacks): Promise<T> {
     await this.ready;
     const w = this.idle.pop() ?? (await new Promise<ChildProcess>((res) => this.queue.push(res)));
@@ -238,7 +236,7 @@ export class WorkerPool {
           if (!('id' in m) || m.id !== id) return;
           if (m.type === 'step') cb.onStep?.(m.method, m.step, m.steps, m.loss, m.seed);
           else if (m.type === 'phase') cb.onPhase?.(m.method, m.phase, m.seed);
-          else if (m.type === 'done' || m.type === 'mechanism' || m.type === 'warmed') return finish(() => resolve(m.result as T));
+          else if (m.type === 'done') return finish(() => resolve(m.result as T));
           else if (m.type === 'error') return finish(() => reject(new MoragradError('runExperiment', `${what}: ${m.message}`)));
           if (!stopSent && cb.shouldStop?.()) {
             stopSent = true;

@@ -20,8 +20,8 @@ process.on('message', async (m: ToWorker) => {
   }
   const { id } = m;
   try {
-    if (m.type === 'mechanism') return send({ type: 'mechanism', id, result: await runMechanism(m.config) });
-    if (m.type === 'warm') return send({ type: 'warmed', id, result: await warmKernels(m.request) });
+    if (m.type === 'mechanism') return send({ type: 'done', id, result: await runMechanism(m.config) });
+    if (m.type === 'warm') return send({ type: 'done', id, result: await warmKernels(m.request) });
     stop = false;
     const result = await runMethod(m.spec, {
       ...m.options,
