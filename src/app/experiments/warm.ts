@@ -1,6 +1,6 @@
 // Compiling an experiment's fine-tuning kernels ahead of its runs. A software adapter compiles each
-// pipeline at its first dispatch (lavapipe: a fused MoRA kernel takes seconds, a cold MoRA step
-// 15-25 s) and keeps it in the shader cache on disk, which every process of the machine reads. So a
+// pipeline at its first dispatch (lavapipe: seconds per fused MoRA kernel, docs/performance.md
+// "Kernels compiled ahead") and keeps it in the shader cache on disk, which every process reads. So a
 // worker that is idle while the parent pretrains the base (src/app/experiments/demo.ts) trains one
 // step of every adapter method on a randomly initialised model of the base's shape and the task's
 // batches: when the runs start, their kernels load from the cache. Nothing here changes a number of
